@@ -1,0 +1,110 @@
+/** Shapes of the three configuration sources: servers.d, agents.d and gateway.yaml. */
+
+export type TransportKind = 'stdio' | 'http' | 'sse' | 'a2a';
+
+/** One upstream as declared in servers.d, after interpolation and defaults. */
+export interface ServerManifest {
+  name: string;
+  transport: TransportKind;
+  command?: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  url?: string;
+  headers: Record<string, string>;
+  tools: { include: string[]; exclude: string[] };
+  timeoutMs: number;
+  session: 'per-client' | 'shared';
+  required: boolean;
+  /** 'jwt': the gateway mints a short-lived token for this upstream stating who acts. */
+  identity?: 'jwt';
+  /** Absolute path of the file it came from, and the 1-based line where it starts. */
+  source: { file: string; line: number };
+}
+
+/** A problem found in a configuration file, reported as `file:line: message`. */
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  message: string;
+}
+
+export interface ToolRule {
+  tool: string;
+  args?: Record<string, string>;
+  approval?: 'human';
+}
+
+export interface RateWindow {
+  toolCalls?: number;
+  calls?: number;
+  tokens?: number;
+}
+
+export interface AgentManifest {
+  id: string;
+  owner?: string;
+  team?: string;
+  credentials: {
+    jwt?: { sub?: string; client_id?: string; azp?: string; iss?: string };
+    apiKeys: string[];
+  };
+  tools: { allow: string[]; deny: string[]; rules: ToolRule[] };
+  prompts?: { allow: string[]; deny: string[] };
+  resources?: { allow: string[]; deny: string[] };
+  a2a: { allow: string[] };
+  models: { allow: string[] };
+  delegation: { agents: string[]; maxDepth: number; maxChildren: number };
+  limits: {
+    workflow?: { steps?: number; toolCalls?: number; tokens?: number; seconds?: number };
+    perMinute?: RateWindow;
+    perHour?: RateWindow;
+    perDay?: RateWindow;
+    loop?: { sameCall?: number; windowSeconds?: number; cycle?: number };
+  };
+  /** May set X-Workflow-Id / traceparent to join an existing workflow. */
+  canSetWorkflow?: boolean;
+  source: { file: string; line: number };
+}
+
+export interface IssuerConfig {
+  issuer: string;
+  audience: string | string[];
+  jwksUri?: string;
+  jwksFile?: string;
+  algorithms?: string[];
+}
+
+export interface ModelConfig {
+  name: string;
+  baseUrl: string;
+  apiKey?: string;
+  model?: string;
+}
+
+export interface GatewayConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  serversDir: string;
+  agentsDir: string;
+  /** Public base URL used in metadata documents; derived from host/port when absent. */
+  publicUrl?: string;
+  maxBodyBytes: number;
+  allowedHosts: string[];
+  allowedOrigins: string[];
+  auth: { issuers: IssuerConfig[] };
+  admin: { tokens: string[] };
+  teams: Record<string, { perMinute?: RateWindow; perHour?: RateWindow; perDay?: RateWindow }>;
+  audit: {
+    enabled: boolean;
+    durability: 'batched' | 'strict';
+    flushMs: number;
+    retentionDays?: number;
+    redact: string[];
+  };
+  delegation: { maxTokenSeconds: number };
+  models: ModelConfig[];
+  /** Per-upstream timeout for list fan-out, so one slow upstream never stalls the rest. */
+  listTimeoutMs: number;
+}

@@ -1,0 +1,90 @@
+/** The Step: one message on its way through the guard chain, and the refusal value guards return. */
+import type { AgentManifest } from '../config/types.js';
+
+/** Machine reasons for refusals (SPEC §7). */
+export type RefusalReason =
+  | 'unauthenticated'
+  | 'policy_denied'
+  | 'approval_denied'
+  | 'budget_exceeded'
+  | 'rate_limited'
+  | 'loop_detected'
+  | 'workflow_paused'
+  | 'delegation_denied'
+  | 'upstream_unavailable'
+  | 'upstream_timeout'
+  | 'invalid_request';
+
+/** A refusal is a value; each adapter renders it in its own wire format. */
+export interface Refusal {
+  reason: RefusalReason;
+  message: string;
+  /** Extra fields for error.data (limit, used, resetAt, …). */
+  data?: Record<string, unknown>;
+  /** Render as "Unknown tool" (-32602) instead of -32030, so hidden names never leak. */
+  asUnknown?: boolean;
+}
+
+/** Who is calling: resolved once per session / request by the authn guard. */
+export interface Caller {
+  agentId: string;
+  /** The acting-for human (token `act`/`sub` of the root, or `owner`). */
+  user?: string;
+  /** Delegation chain, root first, this agent last. */
+  chain: string[];
+  agent?: AgentManifest;
+  /** Claims of the verified token, when a token was presented. */
+  claims?: Record<string, unknown>;
+  /** Workflow named by a delegated token (`wf`) or an allowed X-Workflow-Id. */
+  workflowId?: string;
+  /** Delegated token scope globs, narrowing the agent's own tool policy. */
+  scope?: string[];
+  jti?: string;
+  depth?: number;
+  via: 'local' | 'jwt' | 'apikey' | 'delegated';
+}
+
+export type StepKind = 'tools/call' | 'resources/read' | 'prompts/get' | 'a2a/message' | 'model/call';
+
+export interface Step {
+  kind: StepKind;
+  caller: Caller;
+  workflowId: string;
+  stepNo: number;
+  parentStep?: number;
+  /** The federated server that serves it, once routed. */
+  server?: string;
+  /** Upstream-side name: tool name, prompt name or resource URI. */
+  target: string;
+  /** The name the client used (namespaced). */
+  exposedName: string;
+  args?: Record<string, unknown>;
+  startedAt: number;
+  traceparent?: string;
+  /** Tool annotations from the upstream listing, when known (for retries and approval). */
+  annotations?: Record<string, unknown>;
+}
+
+export interface StepOutcome {
+  outcome: 'ok' | 'error' | 'refused';
+  reason?: RefusalReason | string;
+  durationMs: number;
+  bytes?: number;
+  tokens?: number;
+}
+
+/** What a guard may need from the downstream session (e.g. to ask the human via elicitation). */
+export interface GuardContext {
+  /** Send a server-to-client request on the step's own stream; resolves with the client's result. */
+  askClient?: (method: string, params: Record<string, unknown>) => Promise<Record<string, unknown>>;
+  clientCapabilities?: Record<string, unknown>;
+  signal?: AbortSignal;
+}
+
+/** A guard allows (returns undefined) or refuses. Sync where it can be: the chain avoids promises when no guard needs one. */
+export type Guard = (step: Step, ctx: GuardContext) => Refusal | undefined | Promise<Refusal | undefined>;
+
+/** Called once per finished step (ok, error or refused). Must not block the response path. */
+export interface StepSink {
+  record(step: Step, outcome: StepOutcome): void | Promise<void>;
+}
