@@ -88,3 +88,20 @@ export type Guard = (step: Step, ctx: GuardContext) => Refusal | undefined | Pro
 export interface StepSink {
   record(step: Step, outcome: StepOutcome): void | Promise<void>;
 }
+
+export type WorkflowState = 'active' | 'paused' | 'tripped' | 'killed' | 'done';
+
+/**
+ * The workflow registry as the gateway and the guards see it. A workflow is the tree of steps under one root
+ * (a root MCP session, A2A task or model call); delegated tokens carry its id so sub-agents join the same tree.
+ */
+export interface WorkflowControl {
+  /** Start a workflow for a root session/task; returns its id. */
+  begin(init: { caller: Caller; kind: 'mcp' | 'a2a' | 'model'; id?: string; traceparent?: string }): string;
+  /** Allocate the next step number in a workflow (1-based, monotonic, survives restarts). */
+  nextStep(workflowId: string): number;
+  state(workflowId: string): WorkflowState | undefined;
+  setState(workflowId: string, state: WorkflowState, why?: string): void;
+  /** Called when a workflow's state changes (e.g. kill must cancel in-flight calls and end sessions). */
+  onStateChange(listener: (workflowId: string, state: WorkflowState, why?: string) => void): void;
+}
