@@ -1,0 +1,50 @@
+/** zod schema of one servers.d entry as written (before defaults and transport inference). Mirrored by schema/server-manifest.schema.json. */
+import { z } from 'zod';
+import { NAME_PATTERN, NAME_RULE } from './problems.js';
+
+/** YAML turns `PORT: 8080` into a number; environment values and headers are strings, so accept scalars and stringify. */
+export const scalarString = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
+const stringMap = z.record(scalarString);
+const globList = z.array(z.string().min(1, 'an empty pattern matches nothing; remove it'));
+
+export const TRANSPORTS = ['stdio', 'http', 'sse', 'a2a'] as const;
+
+export const serverManifestSchema = z
+  .object({
+    name: z.string().regex(NAME_PATTERN, `name must use ${NAME_RULE}`).optional(),
+    transport: z.enum(TRANSPORTS).optional(),
+    command: z.string().min(1, 'command is empty; give the program to start, e.g. node').optional(),
+    args: z.array(scalarString).optional(),
+    env: stringMap.optional(),
+    cwd: z.string().min(1).optional(),
+    url: z.string().min(1).optional(),
+    headers: stringMap.optional(),
+    tools: z
+      .object({
+        include: globList.default(['*']),
+        exclude: globList.default([]),
+      })
+      .strict()
+      .optional(),
+    timeoutMs: z.number().int().positive('timeoutMs must be a positive number of milliseconds').optional(),
+    session: z.enum(['per-client', 'shared']).optional(),
+    required: z.boolean().optional(),
+    identity: z.literal('jwt').optional(),
+  })
+  .strict();
+
+/** Client-config spellings accepted inside an `mcpServers` / `servers` map (Claude Desktop, Cursor, VS Code, Cline). */
+export const CLIENT_TYPES = ['stdio', 'http', 'sse', 'streamable-http', 'streamableHttp'] as const;
+
+export const clientServerEntrySchema = serverManifestSchema
+  .extend({
+    type: z.enum(CLIENT_TYPES).optional(),
+    /** A disabled entry is skipped, as the client would skip it. */
+    disabled: z.boolean().optional(),
+  })
+  .strict();
+
+export type RawServerEntry = z.output<typeof clientServerEntrySchema>;
+
+/** Top-level keys of a client config file that hold the server map. */
+export const SERVER_MAP_KEYS = ['mcpServers', 'servers'] as const;
