@@ -1,0 +1,287 @@
+/**
+ * Budget and rate counters for workflows, agents and teams. Every check is synchronous and check-then-reserve in
+ * one call, so concurrent requests (one JS thread) can never overshoot a limit. State is written behind to SQLite.
+ */
+import { join } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import type { AgentManifest, GatewayConfig, RateWindow } from '../config/types.js';
+import type { Refusal, StepKind } from '../gateway/types.js';
+import { LimitsStore, type StoredWindows, type SubjectKind, type WorkflowUsage } from './store.js';
+import { SubjectWindows, WINDOW_NAMES, type RollingWindow, type WindowMetric, type WindowName, type WindowTotals } from './window.js';
+
+export type { WorkflowUsage } from './store.js';
+export type AgentLimits = AgentManifest['limits'];
+export type TeamLimits = GatewayConfig['teams'][string];
+
+/** One step asking to be counted. */
+export interface ConsumeRequest {
+  workflowId: string;
+  agentId: string;
+  team?: string;
+  kind: StepKind;
+  agentLimits?: AgentLimits;
+  teamLimits?: TeamLimits;
+}
+
+/** Machine data of a limits refusal (error.data). */
+export interface LimitRefusalData {
+  /** e.g. 'workflow.toolCalls', 'perMinute.toolCalls', 'team.perDay.tokens'. */
+  limit: string;
+  used: number;
+  max: number;
+  workflowId: string;
+  /** ISO time when capacity frees up again (rolling windows only). */
+  resetAt?: string;
+  retryAfterSeconds?: number;
+}
+
+export interface LimitCountersOptions {
+  /** Directory of `limits.db`; omit for memory-only counters (tests, or persistence off). */
+  dataDir?: string;
+  now?: () => number;
+  /** Write-behind period. */
+  flushMs?: number;
+  /** Sub-buckets per rolling window (60 → 1 s buckets for perMinute, 1 min for perHour, 24 min for perDay). */
+  bucketsPerWindow?: number;
+  /** Workflows kept hot in memory; colder ones are reloaded from disk on their next step. */
+  maxCachedWorkflows?: number;
+  /** Workflows idle longer than this are deleted from disk at start. */
+  retainWorkflowMs?: number;
+  /** Write-behind failures; counting carries on in memory. */
+  onError?: (err: unknown) => void;
+}
+
+export type WindowUsage = Record<WindowName, WindowTotals>;
+
+const DAY_MS = 86_400_000;
+
+/** Daily windows and workflow totals are budgets; shorter windows are rates that recover soon. */
+function reasonFor(window: WindowName | 'workflow'): Refusal['reason'] {
+  return window === 'perMinute' || window === 'perHour' ? 'rate_limited' : 'budget_exceeded';
+}
+
+const WINDOW_WORDS: Record<WindowName, string> = { perMinute: 'per-minute', perHour: 'per-hour', perDay: 'daily' };
+
+/** Checked most-binding first, so the refusal names the limit that will take longest to free up. */
+const CHECK_ORDER: readonly WindowName[] = ['perDay', 'perHour', 'perMinute'];
+
+export class LimitCounters {
+  private readonly now: () => number;
+  private readonly buckets: number;
+  private readonly store?: LimitsStore;
+  private readonly onError: (err: unknown) => void;
+  private readonly workflows: LRUCache<string, WorkflowUsage>;
+  /** Changed workflows awaiting the next flush; holds them even if the LRU drops them meanwhile. */
+  private readonly dirtyWorkflows = new Map<string, WorkflowUsage>();
+  private readonly agents = new Map<string, SubjectWindows>();
+  private readonly teams = new Map<string, SubjectWindows>();
+  private timer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(opts: LimitCountersOptions = {}) {
+    this.now = opts.now ?? Date.now;
+    this.buckets = opts.bucketsPerWindow ?? 60;
+    this.onError = opts.onError ?? ((err) => process.emitWarning(`limits.db write failed: ${String(err)}`));
+    this.workflows = new LRUCache<string, WorkflowUsage>({ max: opts.maxCachedWorkflows ?? 50_000 });
+    if (opts.dataDir === undefined) return;
+
+    this.store = new LimitsStore(join(opts.dataDir, 'limits.db'));
+    const now = this.now();
+    this.store.pruneWorkflows(now - (opts.retainWorkflowMs ?? 7 * DAY_MS));
+    for (const saved of this.store.loadWindows()) this.restoreWindows(saved, now);
+    this.timer = setInterval(() => this.flush(), opts.flushMs ?? 200);
+    // The write-behind timer must never keep the process alive on its own.
+    this.timer.unref();
+  }
+
+  /**
+   * Count one step if every applicable limit allows it; otherwise consume nothing and return the refusal.
+   * tools/call counts a step, a call and a tool call; other kinds count a step and a call. Token limits are
+   * checked (used ≥ max refuses) only for model calls, since tokens are reported after the fact via addTokens.
+   */
+  tryConsume(req: ConsumeRequest): Refusal | undefined {
+    const now = this.now();
+    const isTool = req.kind === 'tools/call';
+    const isModel = req.kind === 'model/call';
+    const wf = this.workflow(req.workflowId, now);
+
+    const wl = req.agentLimits?.workflow;
+    if (wl) {
+      if (wl.seconds !== undefined && now - wf.startedAt >= wl.seconds * 1000) {
+        return this.workflowRefusal(req, 'seconds', Math.floor((now - wf.startedAt) / 1000), wl.seconds);
+      }
+      if (wl.steps !== undefined && wf.steps + 1 > wl.steps) return this.workflowRefusal(req, 'steps', wf.steps, wl.steps);
+      if (isTool && wl.toolCalls !== undefined && wf.toolCalls + 1 > wl.toolCalls) {
+        return this.workflowRefusal(req, 'toolCalls', wf.toolCalls, wl.toolCalls);
+      }
+      if (isModel && wl.tokens !== undefined && wf.tokens >= wl.tokens) {
+        return this.workflowRefusal(req, 'tokens', wf.tokens, wl.tokens);
+      }
+    }
+
+    const agent = this.subject('agent', req.agentId, now);
+    const team = req.team === undefined ? undefined : this.subject('team', req.team, now);
+    for (const name of CHECK_ORDER) {
+      const refusal =
+        this.checkWindow(req, agent[name], req.agentLimits?.[name], name, '', isTool, isModel, now) ??
+        (team && this.checkWindow(req, team[name], req.teamLimits?.[name], name, `team ${req.team}`, isTool, isModel, now));
+      if (refusal) return refusal;
+    }
+
+    wf.steps += 1;
+    if (isTool) wf.toolCalls += 1;
+    this.dirtyWorkflows.set(req.workflowId, wf);
+    agent.add('calls', 1);
+    if (isTool) agent.add('toolCalls', 1);
+    if (team) {
+      team.add('calls', 1);
+      if (isTool) team.add('toolCalls', 1);
+    }
+    return undefined;
+  }
+
+  /** Report tokens spent (the model route calls this with the provider's usage). May overshoot; the next call is refused. */
+  addTokens(workflowId: string, agentId: string, team: string | undefined, n: number): void {
+    if (!(n > 0)) return;
+    const now = this.now();
+    const wf = this.workflow(workflowId, now);
+    wf.tokens += n;
+    this.dirtyWorkflows.set(workflowId, wf);
+    this.subject('agent', agentId, now).add('tokens', n);
+    if (team !== undefined) this.subject('team', team, now).add('tokens', n);
+  }
+
+  /** Mark a workflow's wall-clock start explicitly (otherwise its first counted step starts the clock). */
+  beginWorkflow(workflowId: string, startedAt = this.now()): void {
+    const wf = this.workflow(workflowId, startedAt);
+    wf.startedAt = Math.min(wf.startedAt, startedAt);
+    this.dirtyWorkflows.set(workflowId, wf);
+  }
+
+  workflowUsage(workflowId: string): WorkflowUsage | undefined {
+    const wf = this.dirtyWorkflows.get(workflowId) ?? this.workflows.get(workflowId) ?? this.store?.loadWorkflow(workflowId);
+    return wf && { ...wf };
+  }
+
+  windowUsage(kind: SubjectKind, name: string): WindowUsage | undefined {
+    const windows = (kind === 'agent' ? this.agents : this.teams).get(name);
+    if (!windows) return undefined;
+    const now = this.now();
+    return {
+      perMinute: windows.perMinute.totalsAt(now),
+      perHour: windows.perHour.totalsAt(now),
+      perDay: windows.perDay.totalsAt(now),
+    };
+  }
+
+  /** Write changed counters to disk now (the timer does this every flushMs). */
+  flush(): void {
+    if (!this.store) return;
+    const workflows = [...this.dirtyWorkflows];
+    const windows: StoredWindows[] = [];
+    for (const [kind, map] of [['agent', this.agents], ['team', this.teams]] as const) {
+      for (const [name, w] of map) {
+        if (!w.dirty) continue;
+        windows.push({ kind, name, windows: { perMinute: w.perMinute.snapshot(), perHour: w.perHour.snapshot(), perDay: w.perDay.snapshot() } });
+      }
+    }
+    if (workflows.length === 0 && windows.length === 0) return;
+    try {
+      this.store.write(workflows, windows, this.now());
+      this.dirtyWorkflows.clear();
+      for (const map of [this.agents, this.teams]) for (const w of map.values()) w.dirty = false;
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  /** Flush and close the database; counting still works in memory afterwards, without persistence. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.flush();
+    this.store?.close();
+  }
+
+  private workflow(id: string, now: number): WorkflowUsage {
+    let wf = this.dirtyWorkflows.get(id) ?? this.workflows.get(id);
+    if (!wf) {
+      wf = (!this.closed && this.store?.loadWorkflow(id)) || { steps: 0, toolCalls: 0, tokens: 0, startedAt: now };
+      this.workflows.set(id, wf);
+    }
+    return wf;
+  }
+
+  private subject(kind: SubjectKind, name: string, now: number): SubjectWindows {
+    const map = kind === 'agent' ? this.agents : this.teams;
+    let w = map.get(name);
+    if (!w) {
+      w = new SubjectWindows(this.buckets, now);
+      map.set(name, w);
+    } else {
+      w.advance(now);
+    }
+    return w;
+  }
+
+  private restoreWindows(saved: StoredWindows, now: number): void {
+    const map = saved.kind === 'agent' ? this.agents : this.teams;
+    map.set(saved.name, new SubjectWindows(this.buckets, now, saved.windows));
+  }
+
+  private checkWindow(
+    req: ConsumeRequest,
+    window: RollingWindow,
+    limit: RateWindow | undefined,
+    name: WindowName,
+    owner: string,
+    isTool: boolean,
+    isModel: boolean,
+    now: number,
+  ): Refusal | undefined {
+    if (!limit) return undefined;
+    const over = (metric: WindowMetric, max: number | undefined, cost: number): boolean =>
+      max !== undefined && (cost === 0 ? window.total(metric) >= max : window.total(metric) + cost > max);
+    let metric: WindowMetric | undefined;
+    if (over('calls', limit.calls, 1)) metric = 'calls';
+    else if (isTool && over('toolCalls', limit.toolCalls, 1)) metric = 'toolCalls';
+    else if (isModel && over('tokens', limit.tokens, 0)) metric = 'tokens';
+    if (!metric) return undefined;
+
+    const max = limit[metric] as number;
+    const used = window.total(metric);
+    const resetAtMs = window.resetAt(metric, now);
+    const resetAt = new Date(resetAtMs).toISOString();
+    const retryAfterSeconds = Math.max(1, Math.ceil((resetAtMs - now) / 1000));
+    const limitName = owner ? `team.${name}.${metric}` : `${name}.${metric}`;
+    const whose = owner || `agent ${req.agentId}`;
+    const reason = reasonFor(name);
+    const next =
+      reason === 'rate_limited'
+        ? `retry after ${resetAt} (in ${retryAfterSeconds} s)`
+        : `capacity frees up from ${resetAt}; an admin can raise ${owner ? `teams.${req.team}.${name}.${metric} in gateway.yaml` : `limits.${name}.${metric} in agents.d`}`;
+    const data: LimitRefusalData = { limit: limitName, used, max, workflowId: req.workflowId, resetAt, retryAfterSeconds };
+    return {
+      reason,
+      message: `The ${WINDOW_WORDS[name]} ${metric} limit of ${whose} is reached (${used} of ${max}); ${next}.`,
+      data: { ...data },
+    };
+  }
+
+  private workflowRefusal(
+    req: ConsumeRequest,
+    metric: 'steps' | 'toolCalls' | 'tokens' | 'seconds',
+    used: number,
+    max: number,
+  ): Refusal {
+    const data: LimitRefusalData = { limit: `workflow.${metric}`, used, max, workflowId: req.workflowId };
+    return {
+      reason: reasonFor('workflow'),
+      message:
+        `Workflow ${req.workflowId} has used its ${metric} budget (${used} of ${max}); ` +
+        `start a new workflow (new session), or an admin can raise limits.workflow.${metric} for agent ${req.agentId} in agents.d.`,
+      data: { ...data },
+    };
+  }
+}

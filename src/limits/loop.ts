@@ -1,0 +1,171 @@
+/**
+ * Loop detection per workflow: the same call (tool + canonical arguments) too often within a window, or a short
+ * cycle of calls (period 2 or 3: A,B,A,B… / A,B,C,A,B,C…) repeating too often within the window.
+ */
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+
+export interface LoopSettings {
+  /** At most this many identical calls per window; the next one trips. */
+  sameCall: number;
+  windowSeconds: number;
+  /** A period-2/3 pattern may repeat this many times per window; the next repetition trips. Default: sameCall. */
+  cycle?: number;
+}
+
+export const DEFAULT_LOOP_SETTINGS: Readonly<LoopSettings> = { sameCall: 5, windowSeconds: 60 };
+
+export interface LoopCall {
+  tool: string;
+  args: Record<string, unknown>;
+}
+
+export interface LoopTrip {
+  kind: 'sameCall' | 'cycle';
+  /** The call that tripped (the one refused). */
+  call: LoopCall;
+  /** Identical calls in the window including this one, or repetitions of the cycle including this one. */
+  count: number;
+  windowSeconds: number;
+  /** The repeating calls, oldest first (cycles only). */
+  pattern?: LoopCall[];
+}
+
+export interface LoopDetectorOptions {
+  now?: () => number;
+  /** Workflows whose history is kept; the least recently active are forgotten first. */
+  maxWorkflows?: number;
+}
+
+interface CallRecord {
+  key: string;
+  call: LoopCall;
+  at: number;
+}
+
+interface WorkflowHistory {
+  /** Recent timestamps per call key, oldest first, at most `sameCall` of them. */
+  byKey: Map<string, number[]>;
+  /** Last calls, oldest first, long enough to see 3 × (cycle + 1) calls. */
+  recent: CallRecord[];
+  /** Size of byKey at which stale keys are swept next. */
+  sweepAt: number;
+}
+
+const PERIODS = [2, 3] as const;
+const SWEEP_MIN = 512;
+
+/** JSON with object keys sorted at every level, so key order and formatting never make two calls differ. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    // undefined, functions and symbols have no JSON form; treat them like JSON.stringify does inside arrays.
+    return JSON.stringify(value) ?? 'null';
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const parts: string[] = [];
+  for (const k of Object.keys(obj).sort()) {
+    const v = obj[k];
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+/** A fixed-size identity for tool + arguments; hashing keeps memory flat however large the arguments are. */
+export function callKey(tool: string, args: unknown): string {
+  return createHash('sha256').update(tool).update('\u0000').update(canonicalJson(args ?? {})).digest('base64');
+}
+
+export class LoopDetector {
+  private readonly now: () => number;
+  private readonly histories: LRUCache<string, WorkflowHistory>;
+
+  constructor(opts: LoopDetectorOptions = {}) {
+    this.now = opts.now ?? Date.now;
+    this.histories = new LRUCache<string, WorkflowHistory>({ max: opts.maxWorkflows ?? 10_000 });
+  }
+
+  /**
+   * Check a call about to be made and, unless it trips, record it. A tripping call is not recorded:
+   * it never runs, and the workflow is stopped anyway.
+   */
+  check(workflowId: string, tool: string, args: Record<string, unknown> | undefined, settings: LoopSettings): LoopTrip | undefined {
+    const now = this.now();
+    const windowMs = settings.windowSeconds * 1000;
+    const since = now - windowMs;
+    const cycle = settings.cycle ?? settings.sameCall;
+    const call: LoopCall = { tool, args: args ?? {} };
+    const key = callKey(tool, call.args);
+    const h = this.history(workflowId);
+
+    const stamps = h.byKey.get(key) ?? [];
+    while (stamps.length > 0 && stamps[0]! < since) stamps.shift();
+    if (stamps.length >= settings.sameCall) {
+      return { kind: 'sameCall', call, count: stamps.length + 1, windowSeconds: settings.windowSeconds };
+    }
+
+    const cycleTrip = this.findCycle(h.recent, key, call, cycle, since, settings.windowSeconds);
+    if (cycleTrip) return cycleTrip;
+
+    stamps.push(now);
+    while (stamps.length > settings.sameCall) stamps.shift();
+    h.byKey.set(key, stamps);
+    h.recent.push({ key, call, at: now });
+    const keep = 3 * (cycle + 1);
+    if (h.recent.length > keep) h.recent.splice(0, h.recent.length - keep);
+    if (h.byKey.size >= h.sweepAt) this.sweep(h, since);
+    return undefined;
+  }
+
+  /** Forget a workflow's history (e.g. when an admin resumes it, so it does not trip again at once). */
+  reset(workflowId: string): void {
+    this.histories.delete(workflowId);
+  }
+
+  private history(workflowId: string): WorkflowHistory {
+    let h = this.histories.get(workflowId);
+    if (!h) {
+      h = { byKey: new Map(), recent: [], sweepAt: SWEEP_MIN };
+      this.histories.set(workflowId, h);
+    }
+    return h;
+  }
+
+  /**
+   * Does the current call complete `cycle + 1` repetitions of a period-p pattern (p = 2, 3) within the window?
+   * Sequence index 0 is the current call, 1 the previous one, and so on.
+   */
+  private findCycle(
+    recent: readonly CallRecord[],
+    key: string,
+    call: LoopCall,
+    cycle: number,
+    since: number,
+    windowSeconds: number,
+  ): LoopTrip | undefined {
+    const keyAt = (i: number): string => (i === 0 ? key : recent[recent.length - i]!.key);
+    for (const p of PERIODS) {
+      const need = p * (cycle + 1);
+      if (recent.length < need - 1) continue;
+      if (recent[recent.length - (need - 1)]!.at < since) continue;
+      // A pattern of one repeated call is a same-call loop, not a cycle.
+      let distinct = false;
+      for (let i = 1; i < p; i++) if (keyAt(i) !== key) distinct = true;
+      if (!distinct) continue;
+      let periodic = true;
+      for (let i = 0; i + p < need && periodic; i++) periodic = keyAt(i) === keyAt(i + p);
+      if (!periodic) continue;
+      const pattern: LoopCall[] = [];
+      for (let i = p - 1; i >= 0; i--) pattern.push(i === 0 ? call : recent[recent.length - i]!.call);
+      return { kind: 'cycle', call, count: cycle + 1, windowSeconds, pattern };
+    }
+    return undefined;
+  }
+
+  /** Drop keys with no call left in the window; runs when the key map doubles, so its cost is amortized. */
+  private sweep(h: WorkflowHistory, since: number): void {
+    for (const [k, stamps] of h.byKey) if (stamps[stamps.length - 1]! < since) h.byKey.delete(k);
+    h.sweepAt = Math.max(SWEEP_MIN, h.byKey.size * 2);
+  }
+}
