@@ -1,0 +1,68 @@
+/** Guard: stop a workflow that repeats itself; the workflow is set to `tripped` so an admin sees why and can resume it. */
+import { DEFAULT_LOOP_SETTINGS, type LoopDetector, type LoopSettings, type LoopTrip } from '../../limits/loop.js';
+import type { AgentManifest } from '../../config/types.js';
+import type { Guard, Refusal, StepKind, WorkflowControl } from '../types.js';
+
+export interface LoopGuardOptions {
+  detector: LoopDetector;
+  workflows: Pick<WorkflowControl, 'setState' | 'onStateChange'>;
+  /** Settings for agents without `limits.loop`; omitted: such agents are not checked. */
+  defaults?: Partial<LoopSettings>;
+}
+
+/** Model calls legitimately repeat (retries, polling a conversation); loops show in calls to tools and resources. */
+const CHECKED_KINDS: ReadonlySet<StepKind> = new Set<StepKind>(['tools/call', 'resources/read', 'prompts/get', 'a2a/message']);
+
+type LoopConfig = NonNullable<AgentManifest['limits']['loop']>;
+
+export function resolveLoopSettings(agentLoop: LoopConfig | undefined, defaults?: Partial<LoopSettings>): LoopSettings | undefined {
+  if (!agentLoop && !defaults) return undefined;
+  const sameCall = agentLoop?.sameCall ?? defaults?.sameCall ?? DEFAULT_LOOP_SETTINGS.sameCall;
+  const windowSeconds = agentLoop?.windowSeconds ?? defaults?.windowSeconds ?? DEFAULT_LOOP_SETTINGS.windowSeconds;
+  const cycle = agentLoop?.cycle ?? defaults?.cycle;
+  return cycle === undefined ? { sameCall, windowSeconds } : { sameCall, windowSeconds, cycle };
+}
+
+/** One line for the admin console, stored as the workflow's `why`. */
+export function describeTrip(trip: LoopTrip): string {
+  if (trip.kind === 'cycle' && trip.pattern) {
+    const names = trip.pattern.map((c) => c.tool).join(' → ');
+    return `loop detected: the cycle ${names} repeated ${trip.count} times within ${trip.windowSeconds} s`;
+  }
+  return `loop detected: ${trip.call.tool} called ${trip.count} times with the same arguments within ${trip.windowSeconds} s`;
+}
+
+export function loopRefusal(workflowId: string, trip: LoopTrip): Refusal {
+  const data: Record<string, unknown> = {
+    workflowId,
+    call: trip.call,
+    count: trip.count,
+    windowSeconds: trip.windowSeconds,
+  };
+  if (trip.pattern) data.pattern = trip.pattern;
+  const what = describeTrip(trip);
+  return {
+    reason: 'loop_detected',
+    message:
+      `${what[0]!.toUpperCase()}${what.slice(1)}. Workflow ${workflowId} is stopped; ` +
+      `change approach instead of repeating the call. An admin can resume it with POST /admin/api/workflows/${workflowId}/resume.`,
+    data,
+  };
+}
+
+export function createLoopGuard(opts: LoopGuardOptions): Guard {
+  const { detector, workflows, defaults } = opts;
+  // A resumed workflow starts with a clean history, or its next call would trip again at once.
+  workflows.onStateChange((workflowId, state) => {
+    if (state === 'active' || state === 'killed' || state === 'done') detector.reset(workflowId);
+  });
+  return (step) => {
+    if (!CHECKED_KINDS.has(step.kind)) return undefined;
+    const settings = resolveLoopSettings(step.caller.agent?.limits.loop, defaults);
+    if (!settings) return undefined;
+    const trip = detector.check(step.workflowId, step.exposedName, step.args, settings);
+    if (!trip) return undefined;
+    workflows.setState(step.workflowId, 'tripped', describeTrip(trip));
+    return loopRefusal(step.workflowId, trip);
+  };
+}
