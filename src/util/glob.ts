@@ -25,7 +25,10 @@ export function compileGlobs(globs: readonly string[] | undefined): Matcher {
   if (globs.includes('*')) return always;
   const exact = new Set<string>();
   const patterns: string[] = [];
-  for (const g of globs) (/[*?]/.test(g) ? patterns : exact).push(g);
+  for (const g of globs) {
+    if (/[*?]/.test(g)) patterns.push(g);
+    else exact.add(g);
+  }
   if (patterns.length === 0) return (v) => exact.has(v);
   const re = new RegExp(
     patterns.map((g) => `^${[...g].map((c) => (c === '*' ? '.*' : c === '?' ? '.' : escapeRegex(c))).join('')}$`).join('|'),

@@ -1,0 +1,14 @@
+/** `switchyard audit verify [--data DIR]`: walk the audit hash chain; exit 1 naming the first broken record. */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export async function runAuditCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'verify') {
+    process.stderr.write('usage: switchyard audit verify [--data DIR]\n');
+    return 1;
+  }
+  const { values } = parseArgs({ args: rest, options: { data: { type: 'string' } } });
+  const { runAuditVerify } = await import('./audit/verify-cli.js');
+  return runAuditVerify(resolve(values.data ?? './data'));
+}

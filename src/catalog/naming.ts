@@ -1,0 +1,49 @@
+/**
+ * Namespaced names: `{server}__{name}` within ^[A-Za-z0-9_-]{1,64}$. Names that would break the pattern are
+ * sanitized and shortened deterministically (a hash of the original keeps them unique); the reverse map
+ * routes calls back. Server names cannot contain '_', so the first '__' always splits a plain name.
+ */
+import { createHash } from 'node:crypto';
+
+export const SEPARATOR = '__';
+const MAX_NAME = 64;
+const VALID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export interface QualifiedName {
+  server: string;
+  name: string;
+}
+
+export class NameTable {
+  /** exposed → original, for names that could not be exposed as-is. */
+  private readonly shortened = new Map<string, QualifiedName>();
+
+  expose(server: string, name: string): string {
+    const plain = `${server}${SEPARATOR}${name}`;
+    if (VALID.test(plain)) return plain;
+    const exposed = shortenName(server, name);
+    this.shortened.set(exposed, { server, name });
+    return exposed;
+  }
+
+  resolve(exposed: string): QualifiedName | undefined {
+    const short = this.shortened.get(exposed);
+    if (short) return short;
+    const i = exposed.indexOf(SEPARATOR);
+    if (i <= 0) return undefined;
+    return { server: exposed.slice(0, i), name: exposed.slice(i + SEPARATOR.length) };
+  }
+
+  /** Forget the shortened names of a server that was removed or changed. */
+  forgetServer(server: string): void {
+    for (const [k, v] of this.shortened) if (v.server === server) this.shortened.delete(k);
+  }
+}
+
+/** Deterministic: the same (server, name) always yields the same exposed name. */
+export function shortenName(server: string, name: string): string {
+  const hash = createHash('sha256').update(`${server}\0${name}`).digest('hex').slice(0, 8);
+  const clean = name.replace(/[^A-Za-z0-9_-]/g, '_');
+  const room = MAX_NAME - server.length - SEPARATOR.length - hash.length - 1;
+  return `${server}${SEPARATOR}${clean.slice(0, Math.max(0, room))}_${hash}`;
+}

@@ -1,0 +1,179 @@
+/**
+ * Streamable HTTP for MCP clients (/mcp and /servers/{name}/mcp): sessions, POST answered as JSON or SSE,
+ * the GET stream, DELETE, and every bad input answered with a clear error and the right status.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Caller } from '../gateway/types.js';
+import type { Gateway } from '../gateway/gateway.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '../gateway/gateway.js';
+import type { ClientSession, View } from '../gateway/client-session.js';
+import { dispatch } from '../gateway/dispatch.js';
+import { checkEnvelope, errorResponse, isRequest, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
+import { GetStream, PostReply } from './sse.js';
+
+export type AuthResult =
+  | { ok: true; caller: Caller }
+  | { ok: false; status: number; headers?: Record<string, string>; body: Record<string, unknown> };
+
+export interface McpHttpOptions {
+  maxBodyBytes: number;
+  authenticate: (req: IncomingMessage, resourcePath: string) => AuthResult | Promise<AuthResult>;
+  /** Whether the caller may name the workflow it joins (X-Workflow-Id). */
+  mayJoinWorkflow?: (caller: Caller) => boolean;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function rpcError(res: ServerResponse, status: number, code: number, message: string): void {
+  sendJson(res, status, errorResponse(null, code, message));
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) {
+      reject(new BodyTooLarge());
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new BodyTooLarge());
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export class McpHttpHandler {
+  private readonly getStreams = new WeakMap<ClientSession, GetStream>();
+
+  constructor(private readonly gw: Gateway, private readonly opts: McpHttpOptions) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse, view: View, resourcePath: string): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
+      res.writeHead(405, { allow: 'GET, POST, DELETE', 'content-type': 'application/json' });
+      res.end(JSON.stringify(errorResponse(null, RpcErrorCode.InvalidRequest, `Method ${method} not allowed; use POST, GET or DELETE.`)));
+      return;
+    }
+    let auth = this.opts.authenticate(req, resourcePath);
+    if (auth instanceof Promise) auth = await auth;
+    if (!auth.ok) return sendJson(res, auth.status, auth.body, auth.headers);
+    if (method === 'POST') return this.post(req, res, view, auth.caller);
+    const cs = this.sessionOf(req, res, auth.caller);
+    if (!cs) return;
+    if (method === 'GET') return this.get(req, res, cs);
+    await this.gw.closeSession(cs, 'DELETE from client');
+    this.getStreams.get(cs)?.end();
+    res.writeHead(200).end();
+  }
+
+  /** The session named by Mcp-Session-Id, or an error already sent. */
+  private sessionOf(req: IncomingMessage, res: ServerResponse, caller: Caller): ClientSession | undefined {
+    const id = req.headers['mcp-session-id'];
+    if (typeof id !== 'string' || !id) {
+      rpcError(res, 400, RpcErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required (send initialize first to get one).');
+      return undefined;
+    }
+    const cs = this.gw.sessions.get(id);
+    // A session belongs to the identity that opened it; anyone else is told it does not exist.
+    if (!cs || cs.caller.agentId !== caller.agentId) {
+      rpcError(res, 404, -32001, 'Session not found: it ended or never existed. Initialize a new session.');
+      return undefined;
+    }
+    const pv = req.headers['mcp-protocol-version'];
+    if (typeof pv === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(pv)) {
+      rpcError(res, 400, RpcErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version ${pv}; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}.`);
+      return undefined;
+    }
+    return cs;
+  }
+
+  private async post(req: IncomingMessage, res: ServerResponse, view: View, caller: Caller): Promise<void> {
+    const type = req.headers['content-type'] ?? '';
+    if (!type.includes('application/json')) {
+      req.resume();
+      return rpcError(res, 415, RpcErrorCode.InvalidRequest, 'Unsupported Media Type: Content-Type must be application/json.');
+    }
+    const accept = req.headers.accept ?? '';
+    if (!accept.includes('*/*') && !(accept.includes('application/json') && accept.includes('text/event-stream'))) {
+      req.resume();
+      return rpcError(res, 406, RpcErrorCode.InvalidRequest, 'Not Acceptable: Accept must list both application/json and text/event-stream.');
+    }
+    let body: Buffer;
+    try {
+      body = await readBody(req, this.opts.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) return rpcError(res, 413, RpcErrorCode.InvalidRequest, `Payload Too Large: the body exceeds ${this.opts.maxBodyBytes} bytes (gateway.yaml maxBodyBytes).`);
+      return rpcError(res, 400, RpcErrorCode.ParseError, 'Could not read the request body.');
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      return rpcError(res, 400, RpcErrorCode.ParseError, `Parse error: ${(err as Error).message}`);
+    }
+    if (Array.isArray(parsed)) return rpcError(res, 400, RpcErrorCode.InvalidRequest, 'JSON-RPC batches are not supported; send one message per POST.');
+    const msg = checkEnvelope(parsed);
+    if (typeof msg === 'string') return rpcError(res, 400, RpcErrorCode.InvalidRequest, `Invalid Request: ${msg}.`);
+
+    if (isRequest(msg) && msg.method === 'initialize') return this.initialize(req, res, msg, view, caller);
+    const cs = this.sessionOf(req, res, caller);
+    if (!cs) return;
+    if (!isRequest(msg)) {
+      await dispatch(this.gw, cs, msg, undefined);
+      res.writeHead(202).end();
+      return;
+    }
+    await dispatch(this.gw, cs, msg, new PostReply(res, { 'mcp-session-id': cs.id }));
+  }
+
+  private async initialize(req: IncomingMessage, res: ServerResponse, msg: RpcMessage & { id: string | number; params?: Record<string, unknown> }, view: View, caller: Caller): Promise<void> {
+    const wfHeader = req.headers['x-workflow-id'];
+    const workflowId = typeof wfHeader === 'string' && wfHeader && this.opts.mayJoinWorkflow?.(caller) ? wfHeader : undefined;
+    const tp = req.headers.traceparent;
+    try {
+      const { session, result } = await this.gw.initialize(msg.params ?? {}, caller, view, {
+        workflowId,
+        traceparent: typeof tp === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp) ? tp : undefined,
+      });
+      sendJson(res, 200, { jsonrpc: '2.0', id: msg.id, result }, { 'mcp-session-id': session.id });
+    } catch (err) {
+      sendJson(res, 200, errorResponse(msg.id, -32030, `Cannot start the session: ${(err as Error).message}`, { reason: 'upstream_unavailable' }));
+    }
+  }
+
+  private get(req: IncomingMessage, res: ServerResponse, cs: ClientSession): void {
+    const accept = req.headers.accept ?? '';
+    if (!accept.includes('text/event-stream') && !accept.includes('*/*')) {
+      return rpcError(res, 406, RpcErrorCode.InvalidRequest, 'Not Acceptable: the GET stream needs Accept: text/event-stream.');
+    }
+    let stream = this.getStreams.get(cs);
+    if (!stream) {
+      stream = new GetStream(cs.id.slice(0, 8));
+      this.getStreams.set(cs, stream);
+    }
+    const last = req.headers['last-event-id'];
+    if (!stream.attach(res, { 'mcp-session-id': cs.id }, typeof last === 'string' ? last : undefined)) {
+      return rpcError(res, 409, RpcErrorCode.InvalidRequest, 'Conflict: this session already has an open GET stream.');
+    }
+    cs.attachStream(stream);
+    res.once('close', () => {
+      if (!stream.open) cs.attachStream(undefined);
+    });
+  }
+}

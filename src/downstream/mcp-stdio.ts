@@ -1,0 +1,90 @@
+/** `switchyard stdio`: the federated MCP server over stdin/stdout, for clients that only launch commands. Logs go to stderr. */
+import { parseArgs } from 'node:util';
+import { createCore, StartupError } from '../app.js';
+import type { ReplyChannel } from '../gateway/channel.js';
+import type { ClientSession } from '../gateway/client-session.js';
+import { dispatch } from '../gateway/dispatch.js';
+import type { Caller } from '../gateway/types.js';
+import { createLogger } from '../telemetry/logger.js';
+import { checkEnvelope, errorResponse, isRequest, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
+
+export async function runStdio(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' },
+      servers: { type: 'string' },
+      agents: { type: 'string' },
+      data: { type: 'string' },
+      agent: { type: 'string' },
+      token: { type: 'string' },
+    },
+  });
+  const log = createLogger({ destination: 'stderr' });
+  let core;
+  try {
+    core = await createCore({ configPath: values.config, overrides: { serversDir: values.servers, agentsDir: values.agents, dataDir: values.data }, logger: log });
+  } catch (err) {
+    if (err instanceof StartupError) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const agentId = values.agent ?? 'local';
+  const caller: Caller = { agentId, chain: [agentId], via: 'local', agent: core.watcher.agents.get(agentId) };
+  if (values.agent && !caller.agent && agentId !== 'local') {
+    process.stderr.write(`unknown agent '${agentId}': add agents.d/${agentId}.yaml or omit --agent\n`);
+    await core.close();
+    return 1;
+  }
+  const write = (msg: RpcMessage): void => {
+    process.stdout.write(`${JSON.stringify(msg)}\n`);
+  };
+  const reply = (): ReplyChannel => ({ related: write, final: write, gone: false });
+  let session: ClientSession | undefined;
+
+  const onLine = async (line: string): Promise<void> => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch (err) {
+      return write(errorResponse(null, RpcErrorCode.ParseError, `Parse error: ${(err as Error).message}`));
+    }
+    const msg = checkEnvelope(parsed);
+    if (typeof msg === 'string') return write(errorResponse(null, RpcErrorCode.InvalidRequest, `Invalid Request: ${msg}`));
+    if (isRequest(msg) && msg.method === 'initialize') {
+      if (session) return write(errorResponse(msg.id, RpcErrorCode.InvalidRequest, 'Already initialized'));
+      const r = await core.gateway.initialize(msg.params ?? {}, caller, {});
+      session = r.session;
+      session.attachStream({ send: write });
+      return write({ jsonrpc: '2.0', id: msg.id, result: r.result });
+    }
+    if (!session) {
+      if (isRequest(msg)) write(errorResponse(msg.id, RpcErrorCode.InvalidRequest, 'Send initialize first'));
+      return;
+    }
+    await dispatch(core.gateway, session, msg, isRequest(msg) ? reply() : undefined);
+  };
+
+  let buffer = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl).trim();
+      buffer = buffer.slice(nl + 1);
+      if (line) onLine(line).catch((err: Error) => log.error({ err: err.stack }, 'stdio message failed'));
+    }
+  });
+  return new Promise<number>((resolve) => {
+    process.stdin.once('end', () => {
+      void (async () => {
+        if (session) await core.gateway.closeSession(session, 'stdin closed');
+        await core.close();
+        resolve(0);
+      })();
+    });
+  });
+}

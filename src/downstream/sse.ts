@@ -1,0 +1,104 @@
+/** Server-sent events for MCP: the lazy POST reply (JSON unless something must stream) and the GET session stream. */
+import type { ServerResponse } from 'node:http';
+import type { ReplyChannel, SessionStream } from '../gateway/channel.js';
+import type { RpcMessage, RpcResponse } from '../util/jsonrpc.js';
+
+const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' };
+
+/**
+ * Answers one POST. A call that finishes without related messages is answered as plain JSON (cheapest for
+ * the client); the first progress/log/server request switches the reply to an SSE stream.
+ */
+export class PostReply implements ReplyChannel {
+  private sse = false;
+  private done = false;
+  private closed = false;
+
+  constructor(private readonly res: ServerResponse, private readonly headers: Record<string, string>) {
+    res.once('close', () => {
+      this.closed = true;
+    });
+  }
+
+  get gone(): boolean {
+    return this.closed || this.done;
+  }
+
+  related(msg: RpcMessage): void {
+    if (this.gone) return;
+    if (!this.sse) {
+      this.sse = true;
+      this.res.writeHead(200, { ...SSE_HEADERS, ...this.headers });
+    }
+    this.res.write(`event: message\ndata: ${JSON.stringify(msg)}\n\n`);
+  }
+
+  final(msg: RpcResponse): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.closed) return;
+    const body = JSON.stringify(msg);
+    if (this.sse) {
+      this.res.end(`event: message\ndata: ${body}\n\n`);
+      return;
+    }
+    this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...this.headers });
+    this.res.end(body);
+  }
+}
+
+interface StoredEvent {
+  id: number;
+  data: string;
+}
+
+/** The GET stream of one session, with event ids and a replay buffer so a client can resume with Last-Event-ID. */
+export class GetStream implements SessionStream {
+  private res?: ServerResponse;
+  private seq = 0;
+  private readonly history: StoredEvent[] = [];
+  private keepAlive?: NodeJS.Timeout;
+
+  constructor(private readonly streamKey: string, private readonly retryMs = 1000) {}
+
+  /** Attach a new GET response; replays events after `lastEventId` when given. Returns false if one is open. */
+  attach(res: ServerResponse, headers: Record<string, string>, lastEventId?: string): boolean {
+    if (this.res && !this.res.writableEnded) return false;
+    this.res = res;
+    res.writeHead(200, { ...SSE_HEADERS, ...headers });
+    // Priming event: an id and empty data, so the client can always resume from here.
+    res.write(`id: ${this.streamKey}.${this.seq}\nretry: ${this.retryMs}\ndata: \n\n`);
+    if (lastEventId?.startsWith(`${this.streamKey}.`)) {
+      const after = Number(lastEventId.slice(this.streamKey.length + 1));
+      for (const ev of this.history) if (ev.id > after) res.write(this.frame(ev));
+    }
+    this.keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 25_000);
+    this.keepAlive.unref();
+    res.once('close', () => {
+      clearInterval(this.keepAlive);
+      if (this.res === res) this.res = undefined;
+    });
+    return true;
+  }
+
+  get open(): boolean {
+    return this.res !== undefined && !this.res.writableEnded;
+  }
+
+  send(msg: RpcMessage): void {
+    const ev = { id: ++this.seq, data: JSON.stringify(msg) };
+    this.history.push(ev);
+    if (this.history.length > 500) this.history.shift();
+    this.res?.write(this.frame(ev));
+  }
+
+  private frame(ev: StoredEvent): string {
+    return `id: ${this.streamKey}.${ev.id}\nevent: message\ndata: ${ev.data}\n\n`;
+  }
+
+  end(): void {
+    clearInterval(this.keepAlive);
+    this.res?.end();
+    this.res = undefined;
+  }
+}

@@ -1,0 +1,107 @@
+/** One downstream MCP session: who it is, what it declared, its in-flight calls and its own stream. */
+import { randomUUID } from 'node:crypto';
+import type { Caller } from './types.js';
+import type { ClientInit } from '../upstream/session.js';
+import type { RpcId, RpcMessage, RpcRequest, RpcResponse } from '../util/jsonrpc.js';
+import type { SessionStream } from './channel.js';
+
+export interface View {
+  /** Set for /servers/{name}/mcp: one upstream, unprefixed names. */
+  single?: string;
+}
+
+interface PendingClientRequest {
+  resolve: (res: RpcResponse) => void;
+  timer: NodeJS.Timeout;
+}
+
+const CLIENT_REQUEST_TIMEOUT_MS = 10 * 60_000;
+
+export class ClientSession {
+  readonly id = randomUUID();
+  readonly createdAt = Date.now();
+  lastSeen = Date.now();
+  initialized = false;
+  logLevel?: string;
+  readonly subscriptions = new Set<string>();
+  /** client request id → abort controller of the in-flight call, for notifications/cancelled. */
+  readonly inFlight = new Map<RpcId, AbortController>();
+  private readonly toClient = new Map<string, PendingClientRequest>();
+  private seq = 0;
+  private stream?: SessionStream;
+  /** Messages for the session stream while no GET stream is open (bounded). */
+  private readonly backlog: RpcMessage[] = [];
+  closed = false;
+
+  constructor(
+    readonly init: ClientInit,
+    readonly caller: Caller,
+    readonly workflowId: string,
+    readonly view: View,
+    readonly traceparent?: string,
+  ) {}
+
+  get protocolVersion(): string {
+    return this.init.protocolVersion;
+  }
+
+  get capabilities(): Record<string, unknown> {
+    return this.init.capabilities;
+  }
+
+  attachStream(stream: SessionStream | undefined): void {
+    this.stream = stream;
+    if (stream) for (const m of this.backlog.splice(0)) stream.send(m);
+  }
+
+  get hasStream(): boolean {
+    return this.stream !== undefined;
+  }
+
+  /** Send on the session's own stream (or keep it until one opens). */
+  push(msg: RpcMessage): void {
+    if (this.closed) return;
+    if (this.stream) this.stream.send(msg);
+    else {
+      this.backlog.push(msg);
+      if (this.backlog.length > 1000) this.backlog.shift();
+    }
+  }
+
+  /**
+   * Ask the client something (sampling, elicitation, roots). `send` puts the request on the right stream;
+   * the answer arrives later as a response message on a POST.
+   */
+  ask(req: Omit<RpcRequest, 'id' | 'jsonrpc'>, send: (msg: RpcRequest) => void): Promise<RpcResponse> {
+    const id = `sy-${++this.seq}`;
+    return new Promise<RpcResponse>((resolve) => {
+      const timer = setTimeout(() => {
+        this.toClient.delete(id);
+        resolve({ jsonrpc: '2.0', id, error: { code: -32001, message: `Client did not answer ${req.method} in time` } });
+      }, CLIENT_REQUEST_TIMEOUT_MS);
+      timer.unref();
+      this.toClient.set(id, { resolve, timer });
+      send({ jsonrpc: '2.0', id, method: req.method, ...(req.params ? { params: req.params } : {}) });
+    });
+  }
+
+  /** A response from the client to one of our requests; false when nobody waits for it. */
+  answer(res: RpcResponse): boolean {
+    const p = this.toClient.get(String(res.id));
+    if (!p) return false;
+    this.toClient.delete(String(res.id));
+    clearTimeout(p.timer);
+    p.resolve(res);
+    return true;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.inFlight.values()) c.abort('session closed');
+    for (const [id, p] of this.toClient) {
+      clearTimeout(p.timer);
+      p.resolve({ jsonrpc: '2.0', id, error: { code: -32001, message: 'session closed' } });
+    }
+    this.toClient.clear();
+  }
+}

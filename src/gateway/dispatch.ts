@@ -1,0 +1,199 @@
+/** Method routing for one downstream session: lists, the Step path for calls, and the small relays. */
+import { BadCursorError, fetchMergedPage, LIST_KEY, type Item, type ListMethod } from '../catalog/lists.js';
+import {
+  errorResponse,
+  isNotification,
+  isResponse,
+  refusalResponse,
+  resultResponse,
+  RpcErrorCode,
+  type Params,
+  type RpcMessage,
+  type RpcRequest,
+} from '../util/jsonrpc.js';
+import type { ReplyChannel } from './channel.js';
+import type { ClientSession } from './client-session.js';
+import type { Gateway } from './gateway.js';
+import { runStep } from './steps.js';
+
+export async function dispatch(gw: Gateway, cs: ClientSession, msg: RpcMessage, reply: ReplyChannel | undefined): Promise<void> {
+  cs.lastSeen = Date.now();
+  if (isResponse(msg)) {
+    if (!cs.answer(msg)) gw.log.debug({ session: cs.id, id: msg.id }, 'response to no pending request; dropped');
+    return;
+  }
+  if (isNotification(msg)) return onNotification(gw, cs, msg.method, msg.params);
+  if (!reply) return;
+  const req = msg as RpcRequest;
+  try {
+    await onRequest(gw, cs, req, reply);
+  } catch (err) {
+    gw.log.error({ session: cs.id, method: req.method, err: (err as Error).stack }, 'request failed inside the gateway');
+    reply.final(errorResponse(req.id, RpcErrorCode.InternalError, `Internal gateway error: ${(err as Error).message}`));
+  }
+}
+
+async function onRequest(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
+  switch (req.method) {
+    case 'tools/call':
+    case 'prompts/get':
+    case 'resources/read':
+      return runStep(gw, cs, req, reply);
+    case 'tools/list':
+    case 'prompts/list':
+    case 'resources/list':
+    case 'resources/templates/list':
+      return list(gw, cs, req, reply);
+    case 'ping':
+      return reply.final(resultResponse(req.id, {}));
+    case 'initialize':
+      return reply.final(errorResponse(req.id, RpcErrorCode.InvalidRequest, 'Session already initialized; start a new session to initialize again.'));
+    case 'logging/setLevel':
+      cs.logLevel = String(req.params?.level ?? 'info');
+      await forEachUpstream(gw, cs, 'logging', (s) => s.request('logging/setLevel', req.params));
+      return reply.final(resultResponse(req.id, {}));
+    case 'resources/subscribe':
+    case 'resources/unsubscribe':
+      return subscribe(gw, cs, req, reply);
+    case 'completion/complete':
+      return complete(gw, cs, req, reply);
+    default:
+      return reply.final(errorResponse(req.id, RpcErrorCode.MethodNotFound, `Method not found: ${req.method}`));
+  }
+}
+
+function onNotification(gw: Gateway, cs: ClientSession, method: string, params: Params | undefined): void {
+  if (method === 'notifications/cancelled') {
+    const id = params?.requestId;
+    if (typeof id === 'string' || typeof id === 'number') cs.inFlight.get(id)?.abort(String(params?.reason ?? 'cancelled by client'));
+    return;
+  }
+  if (method === 'notifications/roots/list_changed') {
+    for (const name of gw.serversInView(cs)) gw.pools.get(name)?.peek(cs.id)?.notify(method, params);
+  }
+}
+
+async function forEachUpstream(gw: Gateway, cs: ClientSession, capability: string, fn: (s: import('../upstream/session.js').UpstreamSession) => Promise<unknown>): Promise<void> {
+  await Promise.all(
+    gw.serversInView(cs).map(async (name) => {
+      try {
+        const s = await gw.upstreamFor(cs, name);
+        if (s.serverCapabilities[capability]) await fn(s);
+      } catch (err) {
+        gw.log.warn({ server: name, err: (err as Error).message }, 'upstream skipped');
+      }
+    }),
+  );
+}
+
+async function list(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
+  const method = req.method as ListMethod;
+  const cursor = typeof req.params?.cursor === 'string' ? req.params.cursor : undefined;
+  const sources = gw.serversInView(cs).map((server) => ({ server, session: () => gw.upstreamFor(cs, server) }));
+  let page;
+  try {
+    page = await fetchMergedPage(method, sources, cursor, gw.config.listTimeoutMs, gw.log);
+  } catch (err) {
+    if (err instanceof BadCursorError) return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, err.message));
+    throw err;
+  }
+  const access = gw.access(cs);
+  const single = cs.view.single !== undefined;
+  const out: Item[] = [];
+  for (const { server, item } of page.items) {
+    switch (method) {
+      case 'tools/list': {
+        const name = String(item.name);
+        if (!gw.toolAllowedByManifest(server, name)) continue;
+        const exposed = gw.names.expose(server, name);
+        if (!access.tool(exposed)) continue;
+        out.push(single ? item : { ...item, name: exposed });
+        break;
+      }
+      case 'prompts/list': {
+        const exposed = gw.names.expose(server, String(item.name));
+        if (!access.prompt(exposed)) continue;
+        out.push(single ? item : { ...item, name: exposed });
+        break;
+      }
+      case 'resources/list': {
+        const uri = String(item.uri);
+        if (!access.resource(server, uri)) continue;
+        gw.resourceRoutes.set(uri, server);
+        out.push(item);
+        break;
+      }
+      case 'resources/templates/list': {
+        const t = String(item.uriTemplate);
+        if (!access.resource(server, t)) continue;
+        gw.templateRoutes.set(t, server);
+        out.push(item);
+        break;
+      }
+    }
+  }
+  const result: Record<string, unknown> = { [LIST_KEY[method]]: out };
+  if (page.nextCursor) result.nextCursor = page.nextCursor;
+  reply.final(resultResponse(req.id, result));
+}
+
+/** Which server serves a resource URI: learned from lists, then templates, then the only server in view. */
+export function routeResource(gw: Gateway, cs: ClientSession, uri: string): string | undefined {
+  if (cs.view.single) return cs.view.single;
+  const known = gw.resourceRoutes.get(uri);
+  if (known && gw.pools.has(known)) return known;
+  let best: { server: string; len: number } | undefined;
+  for (const [template, server] of gw.templateRoutes) {
+    const prefix = template.split('{')[0]!;
+    if (prefix && uri.startsWith(prefix) && gw.pools.has(server) && (!best || prefix.length > best.len)) best = { server, len: prefix.length };
+  }
+  if (best) return best.server;
+  const servers = gw.serversInView(cs);
+  return servers.length === 1 ? servers[0] : undefined;
+}
+
+async function subscribe(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
+  const uri = req.params?.uri;
+  if (typeof uri !== 'string') return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, 'params.uri must be a string'));
+  const server = routeResource(gw, cs, uri);
+  if (!server || !gw.access(cs).resource(server, uri)) return reply.final(errorResponse(req.id, -32002, `Resource not found: ${uri}`));
+  let upstream;
+  try {
+    upstream = await gw.upstreamFor(cs, server);
+  } catch (err) {
+    return reply.final(refusalResponse(req.id, { reason: 'upstream_unavailable', message: `Upstream '${server}' is unavailable: ${(err as Error).message}` }, cs.workflowId));
+  }
+  const res = await upstream.request(req.method, req.params);
+  if (!res.error) {
+    if (req.method === 'resources/subscribe') cs.subscriptions.add(uri);
+    else cs.subscriptions.delete(uri);
+  }
+  reply.final({ ...res, id: req.id });
+}
+
+async function complete(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
+  const ref = (req.params?.ref ?? {}) as { type?: string; name?: string; uri?: string };
+  let server: string | undefined;
+  let params = req.params;
+  if (ref.type === 'ref/prompt' && typeof ref.name === 'string') {
+    if (cs.view.single) server = cs.view.single;
+    else {
+      const q = gw.names.resolve(ref.name);
+      if (q && gw.pools.has(q.server) && gw.access(cs).prompt(ref.name)) {
+        server = q.server;
+        params = { ...req.params, ref: { ...ref, name: q.name } };
+      }
+    }
+  } else if (ref.type === 'ref/resource' && typeof ref.uri === 'string') {
+    server = cs.view.single ?? gw.templateRoutes.get(ref.uri) ?? routeResource(gw, cs, ref.uri);
+  }
+  if (!server) return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, 'Unknown completion reference'));
+  try {
+    const upstream = await gw.upstreamFor(cs, server);
+    if (!upstream.serverCapabilities.completions) return reply.final(resultResponse(req.id, { completion: { values: [], hasMore: false } }));
+    const res = await upstream.request('completion/complete', params);
+    reply.final({ ...res, id: req.id });
+  } catch (err) {
+    reply.final(refusalResponse(req.id, { reason: 'upstream_unavailable', message: `Upstream '${server}' is unavailable: ${(err as Error).message}` }, cs.workflowId));
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The federation core: the registry of upstream pools, the downstream sessions, and the routing of every
+ * message between them. Adapters (HTTP, stdio) hand it parsed JSON-RPC messages and a reply channel.
+ */
+import type { Logger } from 'pino';
+import type { GatewayConfig, ServerManifest } from '../config/types.js';
+import { NameTable } from '../catalog/naming.js';
+import { fetchAllTools, type Item } from '../catalog/lists.js';
+import { compileGlobs } from '../util/glob.js';
+import { UpstreamPool } from '../upstream/pool.js';
+import type { ClientInit, SessionEvents, UpstreamSession } from '../upstream/session.js';
+import type { RpcNotification, RpcRequest, RpcResponse } from '../util/jsonrpc.js';
+import { allowAll, type Access, type AccessResolver } from './access.js';
+import { GuardChain } from './chain.js';
+import { ClientSession, type View } from './client-session.js';
+import type { Caller, StepSink, WorkflowControl } from './types.js';
+
+export const GATEWAY_VERSION = '0.1.0';
+export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
+const SESSION_IDLE_MS = 60 * 60_000;
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  log: Logger;
+  workflows: WorkflowControl;
+  chain?: GuardChain;
+  sinks?: StepSink[];
+  access?: AccessResolver;
+}
+
+/** Capabilities the gateway relays for every upstream (SPEC §3). */
+const FEDERATED_CAPABILITIES = {
+  tools: { listChanged: true },
+  prompts: { listChanged: true },
+  resources: { listChanged: true, subscribe: true },
+  logging: {},
+  completions: {},
+};
+
+/** A shared upstream connection serves many clients: it declares what the gateway can relay to any of them. */
+const SHARED_CLIENT_CAPABILITIES = { roots: { listChanged: true }, sampling: {}, elicitation: { form: {}, url: {} } };
+
+export class Gateway {
+  readonly log: Logger;
+  readonly config: GatewayConfig;
+  readonly workflows: WorkflowControl;
+  chain: GuardChain;
+  sinks: StepSink[];
+  accessFor: AccessResolver;
+  readonly pools = new Map<string, UpstreamPool>();
+  readonly names = new NameTable();
+  readonly sessions = new Map<string, ClientSession>();
+  /** Upstream tool names per upstream session, for call-time existence checks and annotations. */
+  private readonly toolIndex = new WeakMap<UpstreamSession, Promise<Map<string, Item>>>();
+  private readonly toolFilters = new Map<string, (name: string) => boolean>();
+  /** Resource URI → server, learned from resources/list; templates are matched by prefix. */
+  readonly resourceRoutes = new Map<string, string>();
+  readonly templateRoutes = new Map<string, string>();
+  private readonly reaper: NodeJS.Timeout;
+
+  constructor(deps: GatewayDeps) {
+    this.log = deps.log;
+    this.config = deps.config;
+    this.workflows = deps.workflows;
+    this.chain = deps.chain ?? new GuardChain();
+    this.sinks = deps.sinks ?? [];
+    this.accessFor = deps.access ?? (() => allowAll);
+    this.reaper = setInterval(() => this.reapIdle(), 60_000);
+    this.reaper.unref();
+  }
+
+  // ---- servers -------------------------------------------------------------------------------------------
+
+  /** Apply a new set of manifests: start added ones, restart changed ones, stop removed ones. */
+  async applyServers(next: Map<string, ServerManifest>): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
+    const added: string[] = [];
+    const changed: string[] = [];
+    const removed: string[] = [];
+    for (const [name, pool] of this.pools) {
+      const m = next.get(name);
+      if (!m) removed.push(name);
+      else if (manifestKey(m) !== manifestKey(pool.manifest)) changed.push(name);
+    }
+    for (const name of next.keys()) if (!this.pools.has(name)) added.push(name);
+    for (const name of [...removed, ...changed]) await this.stopServer(name);
+    for (const name of [...changed, ...added]) this.startServer(next.get(name)!);
+    if (added.length + changed.length + removed.length > 0 && this.sessions.size > 0) {
+      for (const cs of this.sessions.values()) {
+        if (cs.view.single && !added.includes(cs.view.single) && !changed.includes(cs.view.single) && !removed.includes(cs.view.single)) continue;
+        for (const kind of ['tools', 'prompts', 'resources']) cs.push({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
+      }
+    }
+    return { added, changed, removed };
+  }
+
+  private startServer(m: ServerManifest): void {
+    const pool = new UpstreamPool(m, this.log.child({ server: m.name }));
+    this.pools.set(m.name, pool);
+    const include = compileGlobs(m.tools.include);
+    const exclude = compileGlobs(m.tools.exclude);
+    this.toolFilters.set(m.name, (n) => include(n) && !exclude(n));
+  }
+
+  private async stopServer(name: string): Promise<void> {
+    const pool = this.pools.get(name);
+    this.pools.delete(name);
+    this.toolFilters.delete(name);
+    this.names.forgetServer(name);
+    for (const [uri, s] of this.resourceRoutes) if (s === name) this.resourceRoutes.delete(uri);
+    for (const [t, s] of this.templateRoutes) if (s === name) this.templateRoutes.delete(t);
+    await pool?.close();
+  }
+
+  toolAllowedByManifest(server: string, name: string): boolean {
+    return this.toolFilters.get(server)?.(name) ?? false;
+  }
+
+  /** Servers a session can reach. */
+  serversInView(cs: ClientSession): string[] {
+    if (cs.view.single) return this.pools.has(cs.view.single) ? [cs.view.single] : [];
+    return [...this.pools.keys()];
+  }
+
+  // ---- sessions ------------------------------------------------------------------------------------------
+
+  negotiateVersion(requested: unknown): string {
+    return typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : SUPPORTED_PROTOCOL_VERSIONS[0]!;
+  }
+
+  /** initialize: a new session, and the result to send back. */
+  async initialize(
+    params: Record<string, unknown>,
+    caller: Caller,
+    view: View,
+    opts: { workflowId?: string; traceparent?: string } = {},
+  ): Promise<{ session: ClientSession; result: Record<string, unknown> }> {
+    const protocolVersion = this.negotiateVersion(params.protocolVersion);
+    const init: ClientInit = {
+      protocolVersion,
+      capabilities: (params.capabilities as Record<string, unknown>) ?? {},
+      clientInfo: (params.clientInfo as ClientInit['clientInfo']) ?? { name: 'unknown', version: '0' },
+    };
+    const workflowId = this.workflows.begin({ caller, kind: 'mcp', id: opts.workflowId ?? caller.workflowId, traceparent: opts.traceparent });
+    const cs = new ClientSession(init, caller, workflowId, view, opts.traceparent);
+    this.sessions.set(cs.id, cs);
+    let capabilities: Record<string, unknown> = FEDERATED_CAPABILITIES;
+    let serverInfo: Record<string, unknown> = { name: 'switchyard', version: GATEWAY_VERSION };
+    let instructions: string | undefined;
+    if (view.single) {
+      // One upstream alone: present it as itself, so clients see its own capabilities and instructions.
+      const up = await this.upstreamFor(cs, view.single);
+      capabilities = up.serverCapabilities;
+      serverInfo = up.serverInfo;
+      instructions = up.instructions;
+    } else {
+      // Warm the client's upstream sessions so the first list does not pay every start-up at once.
+      for (const name of this.pools.keys()) this.upstreamFor(cs, name).catch(() => {});
+    }
+    this.log.info({ session: cs.id, agent: caller.agentId, workflowId, client: init.clientInfo.name, protocolVersion, view: view.single ?? 'all' }, 'session started');
+    return { session: cs, result: { protocolVersion, capabilities, serverInfo, ...(instructions ? { instructions } : {}) } };
+  }
+
+  async closeSession(cs: ClientSession, why = 'closed by client'): Promise<void> {
+    if (!this.sessions.delete(cs.id)) return;
+    cs.close();
+    await Promise.all([...this.pools.values()].map((p) => p.release(cs.id)));
+    this.log.info({ session: cs.id, agent: cs.caller.agentId, why }, 'session ended');
+  }
+
+  private reapIdle(): void {
+    const cutoff = Date.now() - SESSION_IDLE_MS;
+    for (const cs of this.sessions.values()) if (cs.lastSeen < cutoff && cs.inFlight.size === 0) void this.closeSession(cs, 'idle');
+  }
+
+  access(cs: ClientSession): Access {
+    return this.accessFor(cs.caller);
+  }
+
+  // ---- upstream sessions ---------------------------------------------------------------------------------
+
+  /** The client's session with one upstream (connecting it on first use). */
+  upstreamFor(cs: ClientSession, server: string): Promise<UpstreamSession> {
+    const pool = this.pools.get(server);
+    if (!pool) return Promise.reject(new Error(`unknown server ${server}`));
+    const live = pool.peek(cs.id);
+    if (live) return Promise.resolve(live);
+    const init: ClientInit = pool.shared
+      ? { protocolVersion: cs.protocolVersion, capabilities: SHARED_CLIENT_CAPABILITIES, clientInfo: { name: 'switchyard', version: GATEWAY_VERSION } }
+      : cs.init;
+    return pool.acquire(cs.id, init, pool.shared ? this.sharedEvents(server) : this.clientEvents(cs, server));
+  }
+
+  /** Tool definitions of one upstream session, listed once and kept until the upstream says they changed. */
+  toolsOf(session: UpstreamSession): Promise<Map<string, Item>> {
+    let idx = this.toolIndex.get(session);
+    if (!idx) {
+      idx = fetchAllTools(session, this.config.listTimeoutMs);
+      idx.catch(() => this.toolIndex.delete(session));
+      this.toolIndex.set(session, idx);
+    }
+    return idx;
+  }
+
+  invalidateTools(session: UpstreamSession): void {
+    this.toolIndex.delete(session);
+  }
+
+  private clientEvents(cs: ClientSession, server: string): SessionEvents {
+    return {
+      onNotification: (msg) => this.relayNotification(cs, server, msg),
+      onServerRequest: (msg) => this.askOnSessionStream(cs, msg),
+    };
+  }
+
+  private sharedEvents(server: string): SessionEvents {
+    return {
+      onNotification: (msg) => {
+        for (const cs of this.sessions.values()) if (!cs.view.single || cs.view.single === server) this.relayNotification(cs, server, msg);
+      },
+      // A shared upstream asking outside any call has no single client to ask.
+      onServerRequest: (msg) => Promise.resolve({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: `${msg.method} is not available outside a call on a shared upstream` } }),
+    };
+  }
+
+  private relayNotification(cs: ClientSession, server: string, msg: RpcNotification): void {
+    const m = msg.method;
+    if (m === 'notifications/tools/list_changed') {
+      const live = this.pools.get(server)?.peek(cs.id);
+      if (live) this.invalidateTools(live);
+    }
+    if (m === 'notifications/resources/updated') {
+      const uri = msg.params?.uri;
+      if (typeof uri !== 'string' || !cs.subscriptions.has(uri)) return;
+    }
+    cs.push(msg);
+  }
+
+  /** A server-to-client request outside any call goes on the session's own stream. */
+  askOnSessionStream(cs: ClientSession, msg: RpcRequest): Promise<RpcResponse> {
+    return cs.ask({ method: msg.method, params: msg.params }, (req) => cs.push(req));
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.reaper);
+    for (const cs of [...this.sessions.values()]) await this.closeSession(cs, 'gateway stopping');
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    this.pools.clear();
+  }
+}
+
+function manifestKey(m: ServerManifest): string {
+  const { source: _source, ...rest } = m;
+  return JSON.stringify(rest);
+}

@@ -1,0 +1,148 @@
+/**
+ * The Step path: tools/call, prompts/get and resources/read become Steps, walk the guard chain, are routed
+ * upstream with the client's progress, cancellation and server-to-client requests relayed, and are recorded.
+ */
+import {
+  errorResponse,
+  refusalResponse,
+  RESOURCE_NOT_FOUND,
+  RpcErrorCode,
+  type Params,
+  type RpcRequest,
+  type RpcResponse,
+} from '../util/jsonrpc.js';
+import { unavailable, type CallHooks, type UpstreamSession } from '../upstream/session.js';
+import type { ReplyChannel } from './channel.js';
+import type { ClientSession } from './client-session.js';
+import { routeResource } from './dispatch.js';
+import type { Gateway } from './gateway.js';
+import type { GuardContext, Refusal, Step, StepKind, StepOutcome } from './types.js';
+
+interface Target {
+  server: string;
+  /** Upstream-side name (tool or prompt) or URI. */
+  target: string;
+  exposed: string;
+}
+
+function unknownName(req: RpcRequest, kind: StepKind, name: string): RpcResponse {
+  if (kind === 'resources/read') return errorResponse(req.id, RESOURCE_NOT_FOUND, `Resource not found: ${name}`, { uri: name });
+  return errorResponse(req.id, RpcErrorCode.InvalidParams, kind === 'tools/call' ? `Unknown tool: ${name}` : `Unknown prompt: ${name}`);
+}
+
+function resolveTarget(gw: Gateway, cs: ClientSession, kind: StepKind, params: Params | undefined): Target | undefined {
+  if (kind === 'resources/read') {
+    const uri = params?.uri;
+    if (typeof uri !== 'string') return undefined;
+    const server = routeResource(gw, cs, uri);
+    return server ? { server, target: uri, exposed: uri } : undefined;
+  }
+  const name = params?.name;
+  if (typeof name !== 'string') return undefined;
+  if (cs.view.single) {
+    const server = cs.view.single;
+    return gw.pools.has(server) ? { server, target: name, exposed: gw.names.expose(server, name) } : undefined;
+  }
+  const q = gw.names.resolve(name);
+  if (!q || !gw.pools.has(q.server)) return undefined;
+  return { server: q.server, target: q.name, exposed: name };
+}
+
+export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
+  const kind = req.method as StepKind;
+  const params = req.params;
+  const displayName = String(kind === 'resources/read' ? params?.uri : params?.name);
+  if (kind !== 'resources/read' && typeof params?.name !== 'string') {
+    return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, `${kind} needs params.name (a string)`));
+  }
+  const t = resolveTarget(gw, cs, kind, params);
+  if (!t || (kind === 'tools/call' && !gw.toolAllowedByManifest(t.server, t.target))) return reply.final(unknownName(req, kind, displayName));
+
+  const step: Step = {
+    kind,
+    caller: cs.caller,
+    workflowId: cs.workflowId,
+    stepNo: gw.workflows.nextStep(cs.workflowId),
+    server: t.server,
+    target: t.target,
+    exposedName: t.exposed,
+    args: kind === 'resources/read' ? undefined : (params?.arguments as Record<string, unknown> | undefined),
+    startedAt: Date.now(),
+    traceparent: cs.traceparent,
+  };
+
+  let upstream: UpstreamSession;
+  try {
+    upstream = await gw.upstreamFor(cs, t.server);
+  } catch (err) {
+    const res = unavailable(req.id, t.server, (err as Error).message);
+    finish(gw, step, { outcome: 'error', reason: 'upstream_unavailable', durationMs: Date.now() - step.startedAt });
+    return reply.final(withWorkflow(res, cs.workflowId));
+  }
+  if (kind === 'tools/call') {
+    let tools;
+    try {
+      tools = await gw.toolsOf(upstream);
+    } catch {
+      tools = undefined; // listing failed: let the upstream judge the name itself
+    }
+    const def = tools?.get(t.target);
+    if (tools && !def) return reply.final(unknownName(req, kind, displayName));
+    if (def?.annotations) step.annotations = def.annotations as Record<string, unknown>;
+  }
+
+  const ctx: GuardContext = {
+    clientCapabilities: cs.capabilities,
+    askClient: (method, p) => askOnReply(cs, reply, method, p),
+  };
+  let refusal = gw.chain.run(step, ctx);
+  if (refusal instanceof Promise) refusal = await refusal;
+  if (refusal) return refuse(gw, cs, req, reply, step, refusal);
+
+  const controller = new AbortController();
+  cs.inFlight.set(req.id, controller);
+  const hooks: CallHooks = {
+    signal: controller.signal,
+    onNotification: (n) => (reply.gone ? cs.push(n) : reply.related(n)),
+    onServerRequest: (r) => askOnReply(cs, reply, r.method, r.params).then((result) => ({ jsonrpc: '2.0', id: r.id, result }), (e: Error & { rpc?: RpcResponse }) => e.rpc ?? errorResponse(r.id, -32603, e.message)),
+    headers: cs.traceparent ? { traceparent: cs.traceparent } : undefined,
+  };
+  const upstreamParams = t.target === (kind === 'resources/read' ? params?.uri : params?.name) ? params : { ...params, name: t.target };
+  const res = await upstream.request(kind, upstreamParams, hooks);
+  cs.inFlight.delete(req.id);
+  const errReason = (res.error?.data as { reason?: string } | undefined)?.reason;
+  const isError = res.error !== undefined || (res.result as { isError?: boolean } | undefined)?.isError === true;
+  const outcome: StepOutcome = { outcome: isError ? 'error' : 'ok', reason: errReason, durationMs: Date.now() - step.startedAt };
+  const done = finish(gw, step, outcome);
+  if (done) await done;
+  reply.final(errReason ? withWorkflow({ ...res, id: req.id }, cs.workflowId) : { ...res, id: req.id });
+}
+
+function withWorkflow(res: RpcResponse, workflowId: string): RpcResponse {
+  if (!res.error) return res;
+  return { ...res, error: { ...res.error, data: { ...(res.error.data as object), workflowId } } };
+}
+
+/** Ask the client on the call's own stream (the POST that caused it), falling back to the session stream. */
+async function askOnReply(cs: ClientSession, reply: ReplyChannel, method: string, params: Params | undefined): Promise<Record<string, unknown>> {
+  const res = await cs.ask({ method, params }, (msg) => (reply.gone ? cs.push(msg) : reply.related(msg)));
+  if (res.error) throw Object.assign(new Error(res.error.message), { rpc: res });
+  return (res.result ?? {}) as Record<string, unknown>;
+}
+
+async function refuse(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel, step: Step, refusal: Refusal): Promise<void> {
+  const done = finish(gw, step, { outcome: 'refused', reason: refusal.reason, durationMs: Date.now() - step.startedAt });
+  if (done) await done;
+  if (refusal.asUnknown) return reply.final(unknownName(req, step.kind, step.kind === 'resources/read' ? step.target : String(req.params?.name)));
+  reply.final(refusalResponse(req.id, refusal, cs.workflowId));
+}
+
+/** Hand the finished step to every sink; returns a promise only when a sink (strict audit) must be awaited. */
+function finish(gw: Gateway, step: Step, outcome: StepOutcome): Promise<unknown> | undefined {
+  let wait: Promise<unknown>[] | undefined;
+  for (const sink of gw.sinks) {
+    const r = sink.record(step, outcome);
+    if (r instanceof Promise) (wait ??= []).push(r);
+  }
+  return wait ? Promise.all(wait) : undefined;
+}

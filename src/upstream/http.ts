@@ -1,0 +1,199 @@
+/**
+ * Streamable HTTP upstream on pooled keep-alive connections. JSON-RPC envelopes and SSE frames are read as data;
+ * messages that arrive on a POST's own stream are tagged with that request's id so server-to-client requests
+ * and progress reach the downstream call that caused them.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { createParser } from 'eventsource-parser';
+import type { Logger } from 'pino';
+import type { ServerManifest } from '../config/types.js';
+import { isRequest, type RpcId, type RpcMessage } from '../util/jsonrpc.js';
+import { SessionExpiredError, type UpstreamTransport } from './transport.js';
+
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 512, keepAliveMsecs: 10_000 });
+const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 512, keepAliveMsecs: 10_000 });
+
+export class UpstreamHttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = 'UpstreamHttpError';
+  }
+}
+
+export class StreamableHttpTransport implements UpstreamTransport {
+  onmessage?: UpstreamTransport['onmessage'];
+  onclose?: UpstreamTransport['onclose'];
+  onerror?: UpstreamTransport['onerror'];
+  sessionId?: string;
+  private protocolVersion?: string;
+  private readonly url: URL;
+  private readonly lib: typeof http | typeof https;
+  private readonly agent: http.Agent;
+  private getStream?: http.ClientRequest;
+  private lastEventId?: string;
+  private closed = false;
+  /** Extra headers for the next send of a given request id (trace context, minted identity). */
+  private readonly requestHeaders = new Map<RpcId, Record<string, string>>();
+
+  constructor(private readonly manifest: ServerManifest, private readonly log: Logger) {
+    if (!manifest.url) throw new Error(`server ${manifest.name}: http transport needs a url`);
+    this.url = new URL(manifest.url);
+    this.lib = this.url.protocol === 'https:' ? https : http;
+    this.agent = this.url.protocol === 'https:' ? httpsAgent : httpAgent;
+  }
+
+  async start(): Promise<void> {}
+
+  setProtocolVersion(version: string): void {
+    this.protocolVersion = version;
+  }
+
+  /** Attach headers to the POST that will carry request `id`. */
+  setRequestHeaders(id: RpcId, headers: Record<string, string>): void {
+    this.requestHeaders.set(id, headers);
+  }
+
+  private baseHeaders(): Record<string, string> {
+    const h: Record<string, string> = { ...this.manifest.headers };
+    if (this.sessionId) h['mcp-session-id'] = this.sessionId;
+    if (this.protocolVersion) h['mcp-protocol-version'] = this.protocolVersion;
+    return h;
+  }
+
+  send(message: RpcMessage): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`server ${this.manifest.name}: transport closed`));
+    const body = JSON.stringify(message);
+    const relatedTo = isRequest(message) ? message.id : undefined;
+    const headers = this.baseHeaders();
+    headers['content-type'] = 'application/json';
+    headers.accept = 'application/json, text/event-stream';
+    headers['content-length'] = String(Buffer.byteLength(body));
+    if (relatedTo !== undefined) {
+      const extra = this.requestHeaders.get(relatedTo);
+      if (extra) {
+        Object.assign(headers, extra);
+        this.requestHeaders.delete(relatedTo);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      const req = this.lib.request(this.url, { method: 'POST', headers, agent: this.agent }, (res) => {
+        const status = res.statusCode ?? 0;
+        const sid = res.headers['mcp-session-id'];
+        if (typeof sid === 'string' && sid) this.sessionId = sid;
+        if (status === 202 || status === 204) {
+          res.resume();
+          resolve();
+          return;
+        }
+        if (status === 404 && this.sessionId) {
+          res.resume();
+          this.sessionId = undefined;
+          reject(new SessionExpiredError());
+          return;
+        }
+        const type = String(res.headers['content-type'] ?? '');
+        if (status >= 200 && status < 300 && type.startsWith('text/event-stream')) {
+          resolve();
+          this.readSse(res, relatedTo);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          // A JSON-RPC error body with our id is a real answer even on a 4xx: relay it.
+          const isRpc = parsed && typeof parsed === 'object' && 'jsonrpc' in (parsed as object);
+          if (isRpc && (status < 300 || (parsed as { id?: unknown }).id != null)) {
+            resolve();
+            for (const m of Array.isArray(parsed) ? parsed : [parsed]) this.onmessage?.(m as RpcMessage, relatedTo);
+            return;
+          }
+          if (status >= 200 && status < 300) {
+            resolve();
+            return;
+          }
+          reject(new UpstreamHttpError(status, `server ${this.manifest.name} answered HTTP ${status}: ${text.slice(0, 200)}`));
+        });
+      });
+      req.on('error', (err) => reject(new Error(`server ${this.manifest.name} unreachable at ${this.url.href}: ${err.message}`)));
+      req.end(body);
+    });
+  }
+
+  private readSse(res: http.IncomingMessage, relatedTo: RpcId | undefined): void {
+    const parser = createParser({
+      onEvent: (ev) => {
+        if (ev.id) this.lastEventId = ev.id;
+        if (!ev.data) return; // priming event
+        if (ev.event && ev.event !== 'message') return;
+        let msg: RpcMessage;
+        try {
+          msg = JSON.parse(ev.data) as RpcMessage;
+        } catch {
+          this.log.warn({ server: this.manifest.name }, 'upstream sent a non-JSON SSE event; ignored');
+          return;
+        }
+        this.onmessage?.(msg, relatedTo);
+      },
+    });
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => parser.feed(chunk));
+    res.on('error', (err) => this.onerror?.(err));
+  }
+
+  /** Open the GET stream for server-initiated messages (list_changed, resources/updated, …); 405 means none. */
+  openServerStream(): void {
+    if (this.closed || this.getStream) return;
+    const headers = this.baseHeaders();
+    headers.accept = 'text/event-stream';
+    if (this.lastEventId) headers['last-event-id'] = this.lastEventId;
+    const req = this.lib.request(this.url, { method: 'GET', headers, agent: this.agent }, (res) => {
+      if (res.statusCode !== 200 || !String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+        res.resume();
+        this.getStream = undefined;
+        return;
+      }
+      this.readSse(res, undefined);
+      res.on('close', () => {
+        this.getStream = undefined;
+        // The server may drop the stream at any time; reconnect unless we are closing.
+        if (!this.closed) setTimeout(() => this.openServerStream(), 1000).unref();
+      });
+    });
+    req.on('error', () => {
+      this.getStream = undefined;
+    });
+    req.end();
+    this.getStream = req;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.getStream?.destroy();
+    if (this.sessionId) {
+      const headers = this.baseHeaders();
+      await new Promise<void>((resolve) => {
+        const req = this.lib.request(this.url, { method: 'DELETE', headers, agent: this.agent, timeout: 2000 }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        });
+        req.on('error', () => resolve());
+        req.on('timeout', () => {
+          req.destroy();
+          resolve();
+        });
+        req.end();
+      });
+    }
+    this.onclose?.('closed');
+  }
+}

@@ -1,0 +1,23 @@
+/** What every upstream connector offers the session layer: raw JSON-RPC messages in and out. */
+import type { RpcId, RpcMessage } from '../util/jsonrpc.js';
+
+export interface UpstreamTransport {
+  start(): Promise<void>;
+  /** Send one message. For HTTP, messages that arrive on the request's own stream are delivered with `relatedTo` = its id. */
+  send(message: RpcMessage): Promise<void>;
+  close(): Promise<void>;
+  /** Deliver one inbound message; `relatedTo` names the request whose stream carried it, when the transport knows. */
+  onmessage?: (message: RpcMessage, relatedTo?: RpcId) => void;
+  onclose?: (why: string) => void;
+  onerror?: (error: Error) => void;
+  /** HTTP transports: the negotiated protocol version goes on every later request. */
+  setProtocolVersion?(version: string): void;
+}
+
+/** Thrown by HTTP transports when the upstream no longer knows our session (404): the session re-initializes. */
+export class SessionExpiredError extends Error {
+  constructor() {
+    super('upstream session expired (HTTP 404)');
+    this.name = 'SessionExpiredError';
+  }
+}
