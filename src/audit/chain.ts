@@ -1,0 +1,111 @@
+/** The audit hash chain: each record's hash covers its fields and the previous record's hash. */
+import { createHash } from 'node:crypto';
+import type { Db } from './db.js';
+
+/** A stored audit row, column for column. */
+export interface AuditRow {
+  id: number;
+  time: number;
+  workflow_id: string;
+  step: number;
+  parent_step: number | null;
+  agent: string;
+  user: string | null;
+  /** JSON array text. */
+  chain: string;
+  kind: string;
+  server: string | null;
+  tool: string;
+  /** JSON text of the redacted arguments. */
+  args: string | null;
+  outcome: string;
+  reason: string | null;
+  duration_ms: number;
+  bytes: number | null;
+  tokens: number | null;
+  traceparent: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The previous hash of the very first record. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Canonical form: a JSON array of the hashed fields in a fixed order, so key order can never change a hash. */
+export function canonicalRow(row: Omit<AuditRow, 'prev_hash' | 'hash'>): string {
+  return JSON.stringify([
+    row.id,
+    row.time,
+    row.workflow_id,
+    row.step,
+    row.parent_step,
+    row.agent,
+    row.user,
+    row.chain,
+    row.kind,
+    row.server,
+    row.tool,
+    row.args,
+    row.outcome,
+    row.reason,
+    row.duration_ms,
+    row.bytes,
+    row.tokens,
+    row.traceparent,
+  ]);
+}
+
+export function rowHash(prevHash: string, row: Omit<AuditRow, 'prev_hash' | 'hash'>): string {
+  return createHash('sha256').update(prevHash).update(canonicalRow(row)).digest('hex');
+}
+
+export interface ChainAnchor {
+  lastId: number;
+  lastHash: string;
+}
+
+/** The newest anchor left by pruning, if any: verify starts after its record. */
+export function readAnchor(db: Db): ChainAnchor | undefined {
+  const row = db
+    .prepare<[], { last_id: number; last_hash: string }>('SELECT last_id, last_hash FROM audit_anchor ORDER BY last_id DESC LIMIT 1')
+    .get();
+  return row ? { lastId: row.last_id, lastHash: row.last_hash } : undefined;
+}
+
+/** Where the chain continues from: the newest record, else the anchor, else genesis. */
+export function chainTip(db: Db): { lastId: number; lastHash: string } {
+  const last = db.prepare<[], { id: number; hash: string }>('SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1').get();
+  if (last) return { lastId: last.id, lastHash: last.hash };
+  return readAnchor(db) ?? { lastId: 0, lastHash: GENESIS_HASH };
+}
+
+export type VerifyResult =
+  | { ok: true; records: number; anchor?: ChainAnchor }
+  | { ok: false; records: number; firstBroken: { id: number; workflowId: string; step: number }; message: string };
+
+/** Walk every record in id order, checking each link and each record's own hash. */
+export function verifyChain(db: Db): VerifyResult {
+  const anchor = readAnchor(db);
+  let expectedPrev = anchor?.lastHash ?? GENESIS_HASH;
+  let checked = 0;
+  const rows = db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY id ASC').iterate();
+  for (const row of rows) {
+    const where = { id: row.id, workflowId: row.workflow_id, step: row.step };
+    if (row.prev_hash !== expectedPrev) {
+      const before = checked === 0 ? (anchor ? `the pruning anchor (record ${anchor.lastId})` : 'the start of the chain') : 'the previous record';
+      return {
+        ok: false,
+        records: checked,
+        firstBroken: where,
+        message: `its prev_hash does not match ${before}: a record before it was deleted, inserted or rewritten`,
+      };
+    }
+    const actual = rowHash(row.prev_hash, row);
+    if (actual !== row.hash) {
+      return { ok: false, records: checked, firstBroken: where, message: 'its stored fields do not match its hash: the record was altered after it was written' };
+    }
+    expectedPrev = row.hash;
+    checked++;
+  }
+  return anchor ? { ok: true, records: checked, anchor } : { ok: true, records: checked };
+}
