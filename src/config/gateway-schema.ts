@@ -1,18 +1,17 @@
 /** zod schema of gateway.yaml with its defaults. Mirrored by schema/gateway.schema.json. */
 import { z } from 'zod';
 import { SHA256_REF } from './agent-schema.js';
+import { between, count, flag, positive } from './zod-fields.js';
 
 export const DEFAULT_REDACT = ['password', 'token', 'secret', 'authorization', 'api_key', 'apikey'];
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-const count = z.number().int().nonnegative('must be a whole number ≥ 0');
-const positive = z.number().int().positive('must be a whole number > 0');
 const httpUrl = z
   .string()
   .url('must be a URL such as https://idp.example.com/.well-known/jwks.json')
   .refine((u) => /^https?:\/\//i.test(u), 'must use http or https');
 
-const rateWindow = z.object({ toolCalls: count.optional(), calls: count.optional(), tokens: count.optional() }).strict();
+const rateWindow = z.object({ toolCalls: count().optional(), calls: count().optional(), tokens: count().optional() }).strict();
 
 export const issuerSchema = z
   .object({
@@ -39,12 +38,12 @@ export const modelSchema = z
 export const gatewaySchema = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
-    port: z.number().int().min(0).max(65535, 'port must be 0–65535').default(8080),
+    port: between(0, 65535).default(8080),
     dataDir: z.string().min(1).default('./data'),
     serversDir: z.string().min(1).default('./servers.d'),
     agentsDir: z.string().min(1).default('./agents.d'),
     publicUrl: httpUrl.optional(),
-    maxBodyBytes: positive.default(DEFAULT_MAX_BODY_BYTES),
+    maxBodyBytes: positive().default(DEFAULT_MAX_BODY_BYTES),
     allowedHosts: z.array(z.string().min(1)).default([]),
     allowedOrigins: z.array(z.string().min(1)).default([]),
     auth: z.object({ issuers: z.array(issuerSchema).default([]) }).strict().default({}),
@@ -61,17 +60,17 @@ export const gatewaySchema = z
       .default({}),
     audit: z
       .object({
-        enabled: z.boolean().default(true),
+        enabled: flag().default(true),
         durability: z.enum(['batched', 'strict']).default('batched'),
-        flushMs: positive.default(100),
-        retentionDays: positive.optional(),
+        flushMs: positive().default(100),
+        retentionDays: positive().optional(),
         redact: z.array(z.string().min(1)).default(DEFAULT_REDACT),
       })
       .strict()
       .default({}),
-    delegation: z.object({ maxTokenSeconds: positive.default(3600) }).strict().default({}),
+    delegation: z.object({ maxTokenSeconds: positive().default(3600) }).strict().default({}),
     models: z.array(modelSchema).default([]),
-    listTimeoutMs: positive.default(5000),
+    listTimeoutMs: positive().default(5000),
   })
   .strict();
 

@@ -5,7 +5,7 @@ import type { ConfigProblem, GatewayConfig } from './types.js';
 import { parseSourceFile } from './source.js';
 import { interpolateTree, type Env } from './interpolate.js';
 import { gatewaySchema } from './gateway-schema.js';
-import { isPlainObject, pathProblems, zodProblems } from './problems.js';
+import { isPlainObject, pathProblems, withoutRepeats, zodProblems } from './problems.js';
 
 /** Command-line values; they win over gateway.yaml, and relative paths in them resolve from the working directory. */
 export interface GatewayOverrides {
@@ -85,9 +85,9 @@ export function loadGatewayConfig(path: string | undefined, overrides: GatewayOv
   }
   const baseDir = dirname(file);
   const interpolated = interpolateTree(src.data ?? {}, { env: options.env ?? process.env, baseDir, workspaceDir: cwd });
-  const problems = pathProblems(interpolated.problems, src);
+  let problems = pathProblems(interpolated.problems, src);
   const parsed = gatewaySchema.safeParse(interpolated.value);
-  if (!parsed.success) problems.push(...zodProblems(parsed.error, src));
+  if (!parsed.success) problems = withoutRepeats(problems, zodProblems(parsed.error, src));
   else {
     const seen = new Set<string>();
     parsed.data.models.forEach((m, idx) => {

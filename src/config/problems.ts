@@ -27,8 +27,9 @@ export function formatPath(path: ValuePath): string {
   return out;
 }
 
+/** "Expected …" → "expected …", but "API key …" stays. */
 function lowerFirst(s: string): string {
-  return s ? s[0].toLowerCase() + s.slice(1) : s;
+  return /^[A-Z][a-z]/.test(s) ? s[0].toLowerCase() + s.slice(1) : s;
 }
 
 function issueMessage(issue: ZodIssue): string {
@@ -75,6 +76,12 @@ export function zodProblems(error: ZodError, src: ParsedSource, base: ValuePath 
     problems.push({ file: src.file, line: src.lineAt([...base, ...issue.path]), message: issueMessage(issue) });
   }
   return problems;
+}
+
+/** Schema problems on a line that already has an interpolation problem only repeat it (an unset variable leaves an empty value). */
+export function withoutRepeats(first: readonly ConfigProblem[], then: readonly ConfigProblem[]): ConfigProblem[] {
+  const lines = new Set(first.map((p) => p.line));
+  return [...first, ...then.filter((p) => !lines.has(p.line))];
 }
 
 export function pathProblems(items: readonly PathProblem[], src: ParsedSource, base: ValuePath = []): ConfigProblem[] {

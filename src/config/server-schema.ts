@@ -1,6 +1,7 @@
 /** zod schema of one servers.d entry as written (before defaults and transport inference). Mirrored by schema/server-manifest.schema.json. */
 import { z } from 'zod';
 import { NAME_PATTERN, NAME_RULE } from './problems.js';
+import { flag, positive } from './zod-fields.js';
 
 /** YAML turns `PORT: 8080` into a number; environment values and headers are strings, so accept scalars and stringify. */
 export const scalarString = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
@@ -26,9 +27,9 @@ export const serverManifestSchema = z
       })
       .strict()
       .optional(),
-    timeoutMs: z.number().int().positive('timeoutMs must be a positive number of milliseconds').optional(),
+    timeoutMs: positive().optional(),
     session: z.enum(['per-client', 'shared']).optional(),
-    required: z.boolean().optional(),
+    required: flag().optional(),
     identity: z.literal('jwt').optional(),
   })
   .strict();

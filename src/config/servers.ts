@@ -12,6 +12,7 @@ import {
   isPlainObject,
   listConfigFiles,
   pathProblems,
+  withoutRepeats,
   zodProblems,
 } from './problems.js';
 
@@ -182,14 +183,14 @@ export function readServerSource(src: ParsedSource, options: ServerLoadOptions =
     }
     if (entry.clientShape && entry.value.disabled === true) continue;
     const interpolated = interpolateTree(entry.value, ctx);
-    const entryProblems = pathProblems(interpolated.problems, src, entry.base);
+    let entryProblems = pathProblems(interpolated.problems, src, entry.base);
     const schema = entry.clientShape ? clientServerEntrySchema : serverManifestSchema;
     const parsed = schema.safeParse(interpolated.value);
     if (!parsed.success) {
-      entryProblems.push(...zodProblems(parsed.error, src, entry.base));
+      entryProblems = withoutRepeats(entryProblems, zodProblems(parsed.error, src, entry.base));
     } else {
       const finished = finishEntry(parsed.data, entry.defaultName, entry.nameOrigin, workspaceDir);
-      entryProblems.push(...pathProblems(finished.problems, src, entry.base));
+      entryProblems = withoutRepeats(entryProblems, pathProblems(finished.problems, src, entry.base));
       if (finished.fields && entryProblems.length === 0) {
         servers.push({ ...finished.fields, source: { file: src.file, line: src.lineAt(entry.base) } });
       }
