@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { LoopDetector, callKey, canonicalJson } from '../../src/limits/loop.js';
+import { FakeClock } from './helpers.js';
+
+const settings = { sameCall: 3, windowSeconds: 60 };
+
+describe('canonical arguments', () => {
+  it('ignores key order at every level and whitespace of the JSON text', () => {
+    const a = JSON.parse('{"path":"/tmp/x","opts":{"encoding":"utf8","limit":10},"list":[{"b":1,"a":2}]}') as object;
+    const b = JSON.parse(`{
+      "list" : [ { "a": 2, "b": 1 } ],
+      "opts": { "limit": 10,   "encoding": "utf8" },
+      "path": "/tmp/x"
+    }`) as object;
+    expect(canonicalJson(a)).toBe(canonicalJson(b));
+    expect(callKey('fs__read', a)).toBe(callKey('fs__read', b));
+  });
+
+  it('keeps array order, string contents and the tool name significant', () => {
+    expect(callKey('t', { l: [1, 2] })).not.toBe(callKey('t', { l: [2, 1] }));
+    expect(callKey('t', { s: 'a b' })).not.toBe(callKey('t', { s: 'a  b' }));
+    expect(callKey('t1', { x: 1 })).not.toBe(callKey('t2', { x: 1 }));
+    expect(callKey('t', { x: 1, y: undefined })).toBe(callKey('t', { x: 1 }));
+    expect(callKey('t', undefined)).toBe(callKey('t', {}));
+  });
+});
+
+describe('LoopDetector: same call', () => {
+  it('allows sameCall identical calls in the window and trips on the next, whatever the key order', () => {
+    const d = new LoopDetector({ now: new FakeClock().now });
+    expect(d.check('wf', 'fs__read', { a: 1, b: 2 }, settings)).toBeUndefined();
+    expect(d.check('wf', 'fs__read', { b: 2, a: 1 }, settings)).toBeUndefined();
+    expect(d.check('wf', 'fs__read', { a: 1, b: 2 }, settings)).toBeUndefined();
+    const trip = d.check('wf', 'fs__read', { b: 2, a: 1 }, settings);
+    expect(trip).toMatchObject({ kind: 'sameCall', count: 4, windowSeconds: 60, call: { tool: 'fs__read', args: { b: 2, a: 1 } } });
+  });
+
+  it('counts only calls inside the window', () => {
+    const clock = new FakeClock();
+    const d = new LoopDetector({ now: clock.now });
+    for (let i = 0; i < 3; i++) {
+      expect(d.check('wf', 't', { q: 1 }, settings)).toBeUndefined();
+      clock.advance(25_000);
+    }
+    // The first call is now 75 s old: only two remain in the window.
+    expect(d.check('wf', 't', { q: 1 }, settings)).toBeUndefined();
+    expect(d.check('wf', 't', { q: 1 }, settings)?.kind).toBe('sameCall');
+  });
+
+  it('keeps different arguments and different workflows apart', () => {
+    const d = new LoopDetector({ now: new FakeClock().now });
+    for (let i = 0; i < 10; i++) expect(d.check('wf', 't', { page: i }, settings)).toBeUndefined();
+    for (let i = 0; i < 3; i++) {
+      expect(d.check('wf-a', 't', {}, settings)).toBeUndefined();
+      expect(d.check('wf-b', 't', {}, settings)).toBeUndefined();
+    }
+  });
+
+  it('reset forgets the history', () => {
+    const d = new LoopDetector({ now: new FakeClock().now });
+    for (let i = 0; i < 3; i++) d.check('wf', 't', {}, settings);
+    expect(d.check('wf', 't', {}, settings)).toBeDefined();
+    d.reset('wf');
+    expect(d.check('wf', 't', {}, settings)).toBeUndefined();
+  });
+});
+
+describe('LoopDetector: cycles', () => {
+  const tight = { sameCall: 10, windowSeconds: 60, cycle: 2 };
+
+  it('trips on an A,B,A,B,… cycle repeated more than `cycle` times', () => {
+    const d = new LoopDetector({ now: new FakeClock().now });
+    const seq: Array<[string, Record<string, unknown>]> = [
+      ['fs__list', { dir: '/' }],
+      ['fs__read', { path: '/a' }],
+    ];
+    // Two full repetitions are allowed…
+    for (let i = 0; i < 4; i++) expect(d.check('wf', ...seq[i % 2]!, tight)).toBeUndefined();
+    // …the third completes on its second call.
+    expect(d.check('wf', ...seq[0]!, tight)).toBeUndefined();
+    const trip = d.check('wf', ...seq[1]!, tight);
+    expect(trip).toMatchObject({ kind: 'cycle', count: 3, windowSeconds: 60 });
+    expect(trip?.pattern).toEqual([
+      { tool: 'fs__list', args: { dir: '/' } },
+      { tool: 'fs__read', args: { path: '/a' } },
+    ]);
+  });
+
+  it('trips on an A,B,C,A,B,C,… cycle', () => {
+    const d = new LoopDetector({ now: new FakeClock().now });
+    const tools = ['search', 'fetch', 'summarize'];
+    const results = Array.from({ length: 9 }, (_, i) => d.check('wf', tools[i % 3]!, { i: i % 3 }, tight));
+    expect(results.slice(0, 8).every((r) => r === undefined)).toBe(true);
+    expect(results[8]).toMatchObject({ kind: 'cycle', count: 3 });
+    expect(results[8]?.pattern?.map((c) => c.tool)).toEqual(['search', 'fetch', 'summarize']);
+  });
+
+  it('does not see a cycle when the pattern is broken or spread beyond the window', () => {
+    const clock = new FakeClock();
+    const d = new LoopDetector({ now: clock.now });
+    for (const t of ['A', 'B', 'A', 'B', 'C', 'A', 'B', 'A']) expect(d.check('wf', t, {}, tight)).toBeUndefined();
+    const slow = new LoopDetector({ now: clock.now });
+    for (let i = 0; i < 12; i++) {
+      expect(slow.check('wf', i % 2 ? 'B' : 'A', {}, { ...tight, sameCall: 100 })).toBeUndefined();
+      clock.advance(15_000);
+    }
+  });
+
+  it('defaults `cycle` to sameCall', () => {
+    const d = new LoopDetector({ now: new FakeClock().now });
+    // With sameCall 3, A appears a 4th time at call 7 (same-call trip) before the cycle completes its 4th round.
+    const out = Array.from({ length: 7 }, (_, i) => d.check('wf', i % 2 ? 'B' : 'A', {}, { sameCall: 3, windowSeconds: 60 }));
+    expect(out.slice(0, 6).every((r) => r === undefined)).toBe(true);
+    expect(out[6]?.kind).toBe('sameCall');
+  });
+});
