@@ -241,12 +241,11 @@ export class LimitCounters {
     now: number,
   ): Refusal | undefined {
     if (!limit) return undefined;
-    const over = (metric: WindowMetric, max: number | undefined, cost: number): boolean =>
-      max !== undefined && (cost === 0 ? window.total(metric) >= max : window.total(metric) + cost > max);
+    // Calls reserve one unit; tokens are only known afterwards, so they refuse once the window is spent.
     let metric: WindowMetric | undefined;
-    if (over('calls', limit.calls, 1)) metric = 'calls';
-    else if (isTool && over('toolCalls', limit.toolCalls, 1)) metric = 'toolCalls';
-    else if (isModel && over('tokens', limit.tokens, 0)) metric = 'tokens';
+    if (limit.calls !== undefined && window.total('calls') + 1 > limit.calls) metric = 'calls';
+    else if (isTool && limit.toolCalls !== undefined && window.total('toolCalls') + 1 > limit.toolCalls) metric = 'toolCalls';
+    else if (isModel && limit.tokens !== undefined && window.total('tokens') >= limit.tokens) metric = 'tokens';
     if (!metric) return undefined;
 
     const max = limit[metric] as number;

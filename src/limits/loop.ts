@@ -2,7 +2,7 @@
  * Loop detection per workflow: the same call (tool + canonical arguments) too often within a window, or a short
  * cycle of calls (period 2 or 3: A,B,A,B… / A,B,C,A,B,C…) repeating too often within the window.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 
 export interface LoopSettings {
@@ -54,6 +54,8 @@ interface WorkflowHistory {
 
 const PERIODS = [2, 3] as const;
 const SWEEP_MIN = 512;
+/** Bound on remembered calls per workflow: cycles needing more (cycle > 100) are left to same-call counting. */
+const MAX_RECENT = 3 * 101;
 
 /** JSON with object keys sorted at every level, so key order and formatting never make two calls differ. */
 export function canonicalJson(value: unknown): string {
@@ -74,8 +76,14 @@ export function canonicalJson(value: unknown): string {
 
 /** A fixed-size identity for tool + arguments; hashing keeps memory flat however large the arguments are. */
 export function callKey(tool: string, args: unknown): string {
-  return createHash('sha256').update(tool).update('\u0000').update(canonicalJson(args ?? {})).digest('base64');
+  return sha256(`${tool}\u0000${canonicalJson(args ?? {})}`);
 }
+
+/** One-shot crypto.hash (Node ≥ 20.12) is about twice as fast as createHash on short inputs; fall back on older Node. */
+const sha256: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'base64')
+    : (text) => crypto.createHash('sha256').update(text).digest('base64');
 
 export class LoopDetector {
   private readonly now: () => number;
@@ -112,7 +120,7 @@ export class LoopDetector {
     while (stamps.length > settings.sameCall) stamps.shift();
     h.byKey.set(key, stamps);
     h.recent.push({ key, call, at: now });
-    const keep = 3 * (cycle + 1);
+    const keep = Math.min(MAX_RECENT, 3 * (cycle + 1));
     if (h.recent.length > keep) h.recent.splice(0, h.recent.length - keep);
     if (h.byKey.size >= h.sweepAt) this.sweep(h, since);
     return undefined;
