@@ -1,0 +1,48 @@
+// Types for run.mjs, so TypeScript tests import it with checked shapes.
+
+export interface CheckIssue {
+  scenario: string;
+  id: string;
+  name: string;
+  description?: string;
+  errorMessage?: string;
+}
+
+export interface ScenarioSummary {
+  scenario: string;
+  passed: number;
+  failed: number;
+  warnings: number;
+}
+
+export interface ConformanceResult {
+  /** Checks with status SUCCESS, from the CLI's `Total: N passed, M failed` line. */
+  passed: number;
+  /** Checks with status FAILURE. */
+  failed: number;
+  /** passed + failed (warnings and info checks are not counted). */
+  total: number;
+  exitCode: number | null;
+  scenarios: ScenarioSummary[];
+  failures: CheckIssue[];
+  warnings: CheckIssue[];
+  outDir: string;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Where the CLI writes `server-<scenario>-<time>/checks.json`; a fresh temp dir when absent. */
+  outDir?: string;
+  /** Default 'all': the active scenarios plus the pending ones. Ignored with `scenario`. */
+  suite?: 'all' | 'active' | 'pending';
+  scenario?: string;
+  /** Default 10 minutes. */
+  timeoutMs?: number;
+}
+
+export const NODE22_BIN: string;
+export const CONFORMANCE_CLI: string;
+export function assertConformanceInstalled(): void;
+export function runConformance(url: string, options?: RunOptions): Promise<ConformanceResult>;
+export function describeFailures(result: ConformanceResult): string;
