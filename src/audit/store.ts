@@ -41,6 +41,8 @@ export interface AuditStats {
   queued: number;
   written: number;
   dropped: number;
+  /** Committed flush transactions. */
+  flushes: number;
   failedFlushes: number;
 }
 
@@ -103,7 +105,7 @@ export class AuditStore implements StepSink {
   private immediate: NodeJS.Immediate | undefined;
   private readonly retentionTimers: NodeJS.Timeout[] = [];
   private closed = false;
-  private readonly stats: AuditStats = { queued: 0, written: 0, dropped: 0, failedFlushes: 0 };
+  private readonly stats: AuditStats = { queued: 0, written: 0, dropped: 0, flushes: 0, failedFlushes: 0 };
 
   constructor(
     readonly db: Db,
@@ -262,6 +264,7 @@ export class AuditStore implements StepSink {
     this.tip = { lastId: written.lastId, lastHash: written.lastHash };
     for (const done of written.committed) done();
     this.stats.written += batch.length;
+    this.stats.flushes++;
     for (const p of batch) p.settle?.resolve();
   }
 
