@@ -140,3 +140,16 @@ describe('loop guard', () => {
     for (let i = 0; i < 5; i++) expect(on(step(agent('a'), { workflowId: 'm', kind: 'model/call' }), ctx)).toBeUndefined();
   });
 });
+
+describe('loop guard with a registry that rejects the transition', () => {
+  it('still refuses the looping call', () => {
+    const workflows = new FakeWorkflows();
+    workflows.setState = () => {
+      throw new Error('illegal_transition');
+    };
+    const guard = createLoopGuard({ detector: new LoopDetector({ now: new FakeClock().now }), workflows });
+    const a = agent('a', { loop: { sameCall: 1, windowSeconds: 60 } });
+    expect(guard(step(a, { workflowId: 'done-wf' }), ctx)).toBeUndefined();
+    expect((guard(step(a, { workflowId: 'done-wf' }), ctx) as Refusal).reason).toBe('loop_detected');
+  });
+});

@@ -62,7 +62,11 @@ export function createLoopGuard(opts: LoopGuardOptions): Guard {
     if (!settings) return undefined;
     const trip = detector.check(step.workflowId, step.exposedName, step.args, settings);
     if (!trip) return undefined;
-    workflows.setState(step.workflowId, 'tripped', describeTrip(trip));
+    try {
+      workflows.setState(step.workflowId, 'tripped', describeTrip(trip));
+    } catch {
+      // The registry refuses some transitions (e.g. from done) or unknown ids; this call is refused all the same.
+    }
     return loopRefusal(step.workflowId, trip);
   };
 }
