@@ -1,0 +1,66 @@
+/** The audit room's entry point: one database, the audit store and the workflow registry, opened and closed together. */
+import type { GatewayConfig } from '../config/types.js';
+import type { StepSink } from '../gateway/types.js';
+import type { Logger } from '../telemetry/logger.js';
+import { closeDatabase, openDatabase, type Db } from './db.js';
+import { AuditStore } from './store.js';
+import { WorkflowRegistry } from './workflows.js';
+
+export { registerMigration, applyMigrations, openDatabase, closeDatabase, databasePath, type Db } from './db.js';
+export { AuditStore, type AuditStoreOptions, type AuditStats, type CallCount, type FlushHook } from './store.js';
+export {
+  WorkflowRegistry,
+  WorkflowError,
+  canTransition,
+  WORKFLOW_STATES,
+  type WorkflowSummary,
+  type WorkflowTree,
+  type WorkflowStepView,
+  type WorkflowListFilter,
+} from './workflows.js';
+export { InvalidQueryError, type AuditFilter, type AuditRecord, type AuditPage, type AuditOutcome } from './query.js';
+export { compileRedactor, redactArgs, REDACTED, DEFAULT_REDACT_PATTERNS, type Redactor } from './redact.js';
+export type { VerifyResult } from './chain.js';
+export { runAuditVerify } from './verify-cli.js';
+
+export interface AuditRuntime {
+  db: Db;
+  store: AuditStore;
+  workflows: WorkflowRegistry;
+  /** What the gateway records steps into: the store, or a no-op when `audit.enabled` is false. */
+  sink: StepSink;
+  /** Flush queued records and counters, then close the database. */
+  close(): void;
+}
+
+const noopSink: StepSink = { record() {} };
+
+/** Open `<dataDir>/switchyard.db` and build the store and the workflow registry on it. */
+export function openAudit(opts: {
+  dataDir: string;
+  audit: GatewayConfig['audit'];
+  logger?: Pick<Logger, 'warn' | 'error'>;
+}): AuditRuntime {
+  const db = openDatabase({ dataDir: opts.dataDir, durability: opts.audit.durability });
+  const store = new AuditStore(db, {
+    durability: opts.audit.durability,
+    flushMs: opts.audit.flushMs,
+    redact: opts.audit.redact.length > 0 ? opts.audit.redact : undefined,
+    retentionDays: opts.audit.retentionDays,
+    logger: opts.logger,
+  });
+  const workflows = new WorkflowRegistry(db, store, { logger: opts.logger });
+  let closed = false;
+  return {
+    db,
+    store,
+    workflows,
+    sink: opts.audit.enabled ? store : noopSink,
+    close() {
+      if (closed) return;
+      closed = true;
+      store.close();
+      closeDatabase(db);
+    },
+  };
+}

@@ -1,0 +1,287 @@
+/** The OpenAPI 3.1 description of /admin/api: the audit and workflow routes, plus whatever other rooms add. */
+
+export type JsonObject = { [key: string]: unknown };
+
+const extraPaths: Record<string, JsonObject> = {};
+const extraSchemas: Record<string, JsonObject> = {};
+
+/**
+ * Describe more admin routes (paths relative to /admin/api, e.g. "/agents"), and any component schemas they reference
+ * as "#/components/schemas/Name". Adding a path twice merges its operations.
+ */
+export function addAdminApiPaths(paths: Record<string, JsonObject>, schemas: Record<string, JsonObject> = {}): void {
+  for (const [path, item] of Object.entries(paths)) extraPaths[path] = { ...(extraPaths[path] ?? {}), ...item };
+  Object.assign(extraSchemas, schemas);
+}
+
+const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
+const nullable = (type: string): JsonObject => ({ type: [type, 'null'] });
+const json = (schema: JsonObject, description: string): JsonObject => ({ description, content: { 'application/json': { schema } } });
+const errorResponse = (description: string): JsonObject => json(ref('Error'), description);
+const query = (name: string, description: string, schema: JsonObject = { type: 'string' }): JsonObject => ({
+  name,
+  in: 'query',
+  required: false,
+  description,
+  schema,
+});
+
+const timeParam = (name: 'since' | 'until'): JsonObject =>
+  query(name, `${name === 'since' ? 'Earliest' : 'Latest'} time, inclusive: ISO 8601 or epoch milliseconds.`);
+const pagingParams: JsonObject[] = [
+  query('limit', 'Page size (default 100).', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
+  query('cursor', 'The nextCursor of the previous page.'),
+];
+const auditFilterParams: JsonObject[] = [
+  query('agent', 'Calling agent id.'),
+  query('user', 'Acting-for user.'),
+  query('tool', 'Upstream tool name, or the exposed server__tool name.'),
+  query('server', 'Federated server name.'),
+  query('outcome', 'Step outcome.', { type: 'string', enum: ['ok', 'error', 'refused'] }),
+  query('workflowId', 'Only this workflow.'),
+  timeParam('since'),
+  timeParam('until'),
+];
+const workflowIdParam: JsonObject = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+
+const stateChange = (action: string, to: string): JsonObject => ({
+  post: {
+    tags: ['workflows'],
+    summary: `${action[0]?.toUpperCase()}${action.slice(1)} a workflow (state becomes ${to}).`,
+    parameters: [workflowIdParam],
+    requestBody: {
+      required: false,
+      content: { 'application/json': { schema: { type: 'object', properties: { why: { type: 'string' } } } } },
+    },
+    responses: {
+      200: json(ref('Workflow'), 'The workflow after the change (unchanged when it was already in that state).'),
+      404: errorResponse('No such workflow.'),
+      409: errorResponse('The workflow cannot make this change from its current state (e.g. resuming a killed workflow).'),
+    },
+  },
+});
+
+const schemas: Record<string, JsonObject> = {
+  Error: {
+    type: 'object',
+    required: ['error', 'message'],
+    properties: { error: { type: 'string', description: 'Machine-readable code.' }, message: { type: 'string' } },
+  },
+  WorkflowState: { type: 'string', enum: ['active', 'paused', 'tripped', 'killed', 'done'] },
+  Workflow: {
+    type: 'object',
+    required: ['id', 'agent', 'state', 'startedAt', 'steps'],
+    properties: {
+      id: { type: 'string' },
+      agent: { type: 'string', description: 'The agent whose session started it.' },
+      user: nullable('string'),
+      state: ref('WorkflowState'),
+      kind: { type: 'string', enum: ['mcp', 'a2a', 'model'] },
+      startedAt: { type: 'string', format: 'date-time' },
+      endedAt: { type: ['string', 'null'], format: 'date-time' },
+      steps: { type: 'integer', description: 'Steps allocated so far.' },
+      traceparent: nullable('string'),
+      why: { type: ['string', 'null'], description: 'Reason given for the last state change.' },
+    },
+  },
+  WorkflowStep: {
+    type: 'object',
+    required: ['step', 'agent', 'tool', 'outcome', 'startedAt', 'durationMs'],
+    properties: {
+      step: { type: 'integer' },
+      parentStep: nullable('integer'),
+      agent: { type: 'string' },
+      user: nullable('string'),
+      kind: { type: 'string' },
+      server: nullable('string'),
+      tool: { type: 'string' },
+      outcome: { type: 'string', enum: ['ok', 'error', 'refused'] },
+      reason: nullable('string'),
+      startedAt: { type: 'string', format: 'date-time' },
+      durationMs: { type: 'number' },
+      bytes: nullable('integer'),
+      tokens: nullable('integer'),
+      children: { type: 'array', items: ref('WorkflowStep') },
+    },
+  },
+  WorkflowTree: {
+    type: 'object',
+    required: ['id', 'agent', 'state', 'steps', 'tree'],
+    properties: {
+      id: { type: 'string' },
+      agent: { type: 'string' },
+      user: nullable('string'),
+      state: ref('WorkflowState'),
+      kind: { type: 'string' },
+      startedAt: { type: 'string', format: 'date-time' },
+      endedAt: { type: ['string', 'null'], format: 'date-time' },
+      stepCount: { type: 'integer' },
+      steps: { type: 'array', items: ref('WorkflowStep'), description: 'Recorded steps in step order.' },
+      tree: { type: 'array', items: ref('WorkflowStep'), description: 'The same steps nested under their parent step.' },
+    },
+  },
+  AuditRecord: {
+    type: 'object',
+    required: ['id', 'time', 'workflowId', 'step', 'agent', 'tool', 'outcome', 'hash'],
+    properties: {
+      id: { type: 'integer' },
+      time: { type: 'string', format: 'date-time' },
+      workflowId: { type: 'string' },
+      step: { type: 'integer' },
+      parentStep: nullable('integer'),
+      agent: { type: 'string' },
+      user: nullable('string'),
+      chain: { type: 'array', items: { type: 'string' }, description: 'Delegation chain, root first.' },
+      kind: { type: 'string' },
+      server: nullable('string'),
+      tool: { type: 'string' },
+      args: { description: 'Arguments with configured secret keys replaced by "[REDACTED]".' },
+      outcome: { type: 'string', enum: ['ok', 'error', 'refused'] },
+      reason: nullable('string'),
+      durationMs: { type: 'number' },
+      bytes: nullable('integer'),
+      tokens: nullable('integer'),
+      traceparent: nullable('string'),
+      prevHash: { type: 'string' },
+      hash: { type: 'string' },
+    },
+  },
+};
+
+const basePaths: Record<string, JsonObject> = {
+  '/workflows': {
+    get: {
+      tags: ['workflows'],
+      summary: 'List workflows, newest first.',
+      parameters: [
+        query('agent', 'Agent that started the workflow.'),
+        query('state', 'Workflow state.', ref('WorkflowState')),
+        timeParam('since'),
+        timeParam('until'),
+        ...pagingParams,
+      ],
+      responses: {
+        200: json(
+          {
+            type: 'object',
+            required: ['workflows', 'nextCursor'],
+            properties: { workflows: { type: 'array', items: ref('Workflow') }, nextCursor: nullable('string') },
+          },
+          'One page of workflows.',
+        ),
+        400: errorResponse('A query parameter is invalid.'),
+      },
+    },
+  },
+  '/workflows/{id}': {
+    get: {
+      tags: ['workflows'],
+      summary: 'One workflow with its step tree and timings.',
+      parameters: [workflowIdParam],
+      responses: { 200: json(ref('WorkflowTree'), 'The workflow.'), 404: errorResponse('No such workflow.') },
+    },
+  },
+  '/workflows/{id}/pause': stateChange('pause', 'paused'),
+  '/workflows/{id}/resume': stateChange('resume', 'active'),
+  '/workflows/{id}/kill': stateChange('kill', 'killed'),
+  '/audit': {
+    get: {
+      tags: ['audit'],
+      summary: 'Audit records, newest first.',
+      parameters: [...auditFilterParams, ...pagingParams],
+      responses: {
+        200: json(
+          {
+            type: 'object',
+            required: ['records', 'nextCursor'],
+            properties: { records: { type: 'array', items: ref('AuditRecord') }, nextCursor: nullable('string') },
+          },
+          'One page of records.',
+        ),
+        400: errorResponse('A query parameter is invalid.'),
+      },
+    },
+  },
+  '/audit/export': {
+    get: {
+      tags: ['audit'],
+      summary: 'Every matching record, oldest first, as JSON lines.',
+      parameters: auditFilterParams,
+      responses: {
+        200: { description: 'One AuditRecord per line.', content: { 'application/x-ndjson': { schema: ref('AuditRecord') } } },
+        400: errorResponse('A query parameter is invalid.'),
+      },
+    },
+  },
+  '/audit/verify': {
+    get: {
+      tags: ['audit'],
+      summary: 'Walk the audit hash chain.',
+      responses: {
+        200: json(
+          {
+            type: 'object',
+            required: ['ok', 'records'],
+            properties: {
+              ok: { type: 'boolean' },
+              records: { type: 'integer', description: 'Records verified (before the break, when broken).' },
+              firstBroken: {
+                type: 'object',
+                properties: { id: { type: 'integer' }, workflowId: { type: 'string' }, step: { type: 'integer' } },
+              },
+              message: { type: 'string' },
+            },
+          },
+          'The verification result (ok false names the first broken record).',
+        ),
+      },
+    },
+  },
+  '/audit/counts': {
+    get: {
+      tags: ['audit'],
+      summary: 'List calls and pings, counted per UTC day, agent and method.',
+      parameters: [query('agent', 'Agent id.'), query('sinceDay', 'First day, YYYY-MM-DD.')],
+      responses: {
+        200: json(
+          {
+            type: 'object',
+            properties: {
+              counts: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { day: { type: 'string' }, agent: { type: 'string' }, method: { type: 'string' }, count: { type: 'integer' } },
+                },
+              },
+            },
+          },
+          'Counts, newest day first.',
+        ),
+        400: errorResponse('A query parameter is invalid.'),
+      },
+    },
+  },
+  '/openapi.json': {
+    get: { tags: ['meta'], summary: 'This document.', responses: { 200: json({ type: 'object' }, 'OpenAPI 3.1 document.') } },
+  },
+};
+
+/** The current document: the audit room's routes merged with every addAdminApiPaths() call so far. */
+export function adminOpenApiDocument(serverUrl = '/admin/api'): JsonObject {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Switchyard admin API',
+      version: '1',
+      description: 'Workflows, the audit trail and gateway administration. Every route needs the admin token.',
+    },
+    servers: [{ url: serverUrl }],
+    security: [{ adminToken: [] }],
+    paths: { ...basePaths, ...extraPaths },
+    components: {
+      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'An admin token listed (hashed) in gateway.yaml admin.tokens.' } },
+      schemas: { ...schemas, ...extraSchemas },
+    },
+  };
+}

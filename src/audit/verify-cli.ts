@@ -1,0 +1,50 @@
+/** `switchyard audit verify [--data DIR]`: walk the audit hash chain and exit 1 naming the first broken record. */
+import { verifyChain } from './chain.js';
+import { databasePath, openDatabaseReadOnly } from './db.js';
+
+export interface VerifyOutput {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const stdio: VerifyOutput = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** Returns the process exit code: 0 when the chain verifies, 1 when it is broken or cannot be read. */
+export function runAuditVerify(dataDir: string, io: VerifyOutput = stdio): number {
+  const file = databasePath(dataDir);
+  let db;
+  try {
+    db = openDatabaseReadOnly(dataDir);
+  } catch (err) {
+    io.err(`cannot open ${file}: ${(err as Error).message}`);
+    return 1;
+  }
+  if (!db) {
+    io.err(`no audit database at ${file}; pass --data DIR pointing at the gateway's data dir (default ./data)`);
+    return 1;
+  }
+  try {
+    const hasAudit = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'").get();
+    if (!hasAudit) {
+      io.err(`${file} has no audit table; it is not a Switchyard database, or the gateway has never started with it`);
+      return 1;
+    }
+    const result = verifyChain(db);
+    if (result.ok) {
+      const from = result.anchor ? ` (from the retention anchor after record ${result.anchor.lastId})` : '';
+      io.out(`ok: ${result.records} records verified${from}`);
+      return 0;
+    }
+    const { id, workflowId, step } = result.firstBroken;
+    io.out(`broken at record ${id} (workflow ${workflowId} step ${step}): ${result.message}`);
+    return 1;
+  } catch (err) {
+    io.err(`cannot verify ${file}: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,145 @@
+/** Prometheus metrics for /metrics: calls, latency, refusals, upstream health, sessions, workflows, audit queue. */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Step, StepOutcome } from '../gateway/types.js';
+
+/** Latency buckets in seconds: a thin gateway hop is sub-millisecond, a slow tool takes a minute. */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** Label used for steps that never reached a server (e.g. refused unknown names), so clients cannot blow up cardinality. */
+const UNROUTED = '(unrouted)';
+
+type CallLabels = 'server' | 'tool' | 'outcome';
+
+interface LabelledCounter {
+  inc(value?: number): void;
+}
+interface LabelledHistogram {
+  observe(value: number): void;
+}
+
+export interface MetricsOptions {
+  /** Collect Node process metrics (CPU, memory, event loop lag). Default true. */
+  processMetrics?: boolean;
+  /** Prefix for the process metrics (default none: the usual process_* and nodejs_* names dashboards expect). */
+  processPrefix?: string;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly calls: Counter<CallLabels>;
+  private readonly duration: Histogram<'server'>;
+  private readonly refusals: Counter<'reason'>;
+  private readonly upstreamUp: Gauge<'server'>;
+  private readonly sessions: Gauge;
+  private readonly callChildren = new Map<string, LabelledCounter>();
+  private readonly durationChildren = new Map<string, LabelledHistogram>();
+  private activeWorkflows: () => number = () => 0;
+  private auditQueueDepth: () => number = () => 0;
+
+  constructor(opts: MetricsOptions = {}) {
+    const registers = [this.registry];
+    this.calls = new Counter({
+      name: 'switchyard_calls_total',
+      help: 'Steps (tool calls, resource reads, prompt gets, A2A messages, model calls) by server, tool and outcome.',
+      labelNames: ['server', 'tool', 'outcome'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'switchyard_call_duration_seconds',
+      help: 'Step latency through the gateway, by server.',
+      labelNames: ['server'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.refusals = new Counter({
+      name: 'switchyard_refusals_total',
+      help: 'Refused steps by machine reason (SPEC section 7).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.upstreamUp = new Gauge({
+      name: 'switchyard_upstream_up',
+      help: '1 when the upstream server is connected and healthy, 0 otherwise.',
+      labelNames: ['server'],
+      registers,
+    });
+    this.sessions = new Gauge({ name: 'switchyard_sessions_active', help: 'Open downstream sessions.', registers });
+    const metrics = this;
+    new Gauge({
+      name: 'switchyard_workflows_active',
+      help: 'Workflows in state active.',
+      registers,
+      collect() {
+        this.set(metrics.activeWorkflows());
+      },
+    });
+    new Gauge({
+      name: 'switchyard_audit_queue_depth',
+      help: 'Audit records waiting for the batched writer.',
+      registers,
+      collect() {
+        this.set(metrics.auditQueueDepth());
+      },
+    });
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: opts.processPrefix ?? '' });
+  }
+
+  /** Count and time one finished step; cheap enough for every call (label children are cached). */
+  observeStep(step: Step, outcome: StepOutcome): void {
+    const server = step.server ?? UNROUTED;
+    // Resource URIs are unbounded, so resource reads share one tool label per server.
+    const tool = step.server === undefined ? UNROUTED : step.kind === 'resources/read' ? 'resources/read' : step.target;
+    const key = `${server}\n${tool}\n${outcome.outcome}`;
+    let counter = this.callChildren.get(key);
+    if (!counter) {
+      counter = this.calls.labels(server, tool, outcome.outcome);
+      this.callChildren.set(key, counter);
+    }
+    counter.inc();
+    let histogram = this.durationChildren.get(server);
+    if (!histogram) {
+      histogram = this.duration.labels(server);
+      this.durationChildren.set(server, histogram);
+    }
+    if (Number.isFinite(outcome.durationMs)) histogram.observe(outcome.durationMs / 1000);
+    if (outcome.outcome === 'refused') this.refusals.labels(outcome.reason ?? 'unknown').inc();
+  }
+
+  /** Count a refusal that never became a step (e.g. unauthenticated requests). */
+  countRefusal(reason: string): void {
+    this.refusals.labels(reason).inc();
+  }
+
+  setUpstreamUp(server: string, up: boolean): void {
+    this.upstreamUp.labels(server).set(up ? 1 : 0);
+  }
+
+  /** Forget a server removed from servers.d, so its series stop being exported. */
+  removeUpstream(server: string): void {
+    this.upstreamUp.remove(server);
+  }
+
+  setSessions(n: number): void {
+    this.sessions.set(n);
+  }
+
+  /** Read at scrape time, e.g. () => workflows.countByState().active. */
+  trackActiveWorkflows(read: () => number): void {
+    this.activeWorkflows = read;
+  }
+
+  /** Read at scrape time, e.g. () => store.queueDepth. */
+  trackAuditQueue(read: () => number): void {
+    this.auditQueueDepth = read;
+  }
+
+  /** Content-Type header for render()'s body. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
