@@ -8,6 +8,7 @@ import { WorkflowRegistry } from './workflows.js';
 
 export { registerMigration, applyMigrations, openDatabase, closeDatabase, databasePath, type Db } from './db.js';
 export { AuditStore, type AuditStoreOptions, type AuditStats, type CallCount, type FlushHook } from './store.js';
+export type { PruneResult } from './retention.js';
 export {
   WorkflowRegistry,
   WorkflowError,

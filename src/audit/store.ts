@@ -5,6 +5,7 @@ import { chainTip, rowHash, verifyChain, type AuditRow, type VerifyResult } from
 import type { Db } from './db.js';
 import { exportAuditRows, queryAuditPage, type AuditFilter, type AuditPage, type AuditRecord } from './query.js';
 import { compileRedactor, DEFAULT_REDACT_PATTERNS, type Redactor } from './redact.js';
+import { pruneBefore, type PruneResult } from './retention.js';
 
 export interface AuditStoreOptions {
   /** 'strict': record() resolves only once the row is committed. Default 'batched'. */
@@ -384,28 +385,11 @@ export class AuditStore implements StepSink {
       .all(filter.agent ?? null, filter.agent ?? null, filter.sinceDay ?? null, filter.sinceDay ?? null);
   }
 
-  /**
-   * Delete records older than `days`, keeping the chain verifiable: only a prefix (by id) is removed, and the hash of
-   * its last record is written to audit_anchor first. Ended workflows and day counters past the cutoff go too.
-   */
-  prune(days: number, now: number = Date.now()): { deleted: number; anchorId: number | null } {
+  /** Delete records older than `days` behind a verifiable anchor (see retention.ts); flushes first. */
+  prune(days: number, now: number = Date.now()): PruneResult {
     if (!(days > 0)) throw new RangeError(`retention days must be a positive number, got ${days}`);
     this.flush();
-    const cutoff = now - days * 86_400_000;
-    return this.db.transaction(() => {
-      const firstKept = this.db.prepare<[number], { id: number | null }>('SELECT min(id) AS id FROM audit WHERE time >= ?').get(cutoff)?.id;
-      const last = this.db
-        .prepare<[number], { id: number; hash: string }>('SELECT id, hash FROM audit WHERE id < ? ORDER BY id DESC LIMIT 1')
-        .get(firstKept ?? Number.MAX_SAFE_INTEGER);
-      this.db.prepare('DELETE FROM workflows WHERE ended_at IS NOT NULL AND ended_at < ?').run(cutoff);
-      this.db.prepare('DELETE FROM call_counts WHERE day < ?').run(new Date(cutoff).toISOString().slice(0, 10));
-      if (!last) return { deleted: 0, anchorId: null };
-      const { changes } = this.db.prepare('DELETE FROM audit WHERE id <= ?').run(last.id);
-      this.db
-        .prepare('INSERT INTO audit_anchor (last_id, last_hash, pruned_at, deleted) VALUES (?, ?, ?, ?)')
-        .run(last.id, last.hash, now, changes);
-      return { deleted: changes, anchorId: last.id };
-    }).immediate();
+    return pruneBefore(this.db, now - days * 86_400_000, now);
   }
 
   /** Flush everything and stop the timers. The database stays open (it is shared); close it afterwards. */

@@ -117,7 +117,7 @@ describe('hash chain', () => {
     fill(first.store, 10);
     first.store.close();
     const second = openStore({}, dataDir);
-    second.store.record(step({ workflowId: 'wf-h', stepNo: 11, args: { text: 'caf\u00e9 \ud83d\ude00 \ud800' } }), ok());
+    second.store.record(step({ workflowId: 'wf-h', stepNo: 11, target: 'lone\ud800surrogate', args: { text: 'caf\u00e9 \ud83d\ude00 \ud800' } }), ok());
     expect(second.store.verify()).toEqual({ ok: true, records: 11 });
   });
 
