@@ -45,6 +45,8 @@ export interface ConfigWatcherOptions {
   workspaceDir?: string;
   debounceMs?: number;
   pollMs?: number;
+  /** false: rely on polling alone (filesystems where fs.watch is unreliable). Default true. */
+  fsWatch?: boolean;
 }
 
 /** JSON with object keys sorted, so equal manifests serialize equally. */
@@ -96,6 +98,7 @@ class WatchedDir<T extends Sourced> {
     private readonly kind: DirKind<T>,
     private readonly log: Logger,
     private readonly debounceMs: number,
+    private readonly useFsWatch: boolean,
     private readonly onDiff: (diff: DirDiff<T>) => void,
   ) {}
 
@@ -121,6 +124,8 @@ class WatchedDir<T extends Sourced> {
       const before = this.items.get(key);
       if (!before) added.push(item);
       else if (manifestFingerprint(before) !== manifestFingerprint(item)) changed.push(item);
+      // Untouched manifests keep their identity, so consumers may compare by reference.
+      else if (stableJson(before) === stableJson(item)) merged.items.set(key, before);
     }
     const removed = [...this.items.keys()].filter((key) => !merged.items.has(key));
 
@@ -178,7 +183,7 @@ class WatchedDir<T extends Sourced> {
 
   /** Attach fs.watch when the directory exists; re-attach after it was removed and created again. */
   ensureWatching(): void {
-    if (this.watcher) return;
+    if (this.watcher || !this.useFsWatch) return;
     try {
       this.watcher = watch(this.dir, { persistent: false }, () => this.schedule());
       this.watcher.on('error', () => {
@@ -211,6 +216,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     const debounceMs = options.debounceMs ?? 150;
     const env = options.env ?? process.env;
     const workspaceDir = options.workspaceDir;
+    const useFsWatch = options.fsWatch ?? true;
     this.serverDir = new WatchedDir<ServerManifest>(
       resolve(options.serversDir),
       {
@@ -227,6 +233,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
       },
       options.logger,
       debounceMs,
+      useFsWatch,
       (d) => this.emit('servers', { added: d.added, changed: d.changed, removed: d.removed, servers: d.items, problems: d.problems }),
     );
     this.agentDir = new WatchedDir<AgentManifest>(
@@ -245,6 +252,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
       },
       options.logger,
       debounceMs,
+      useFsWatch,
       (d) =>
         this.emit('agents', {
           added: d.added.map((a) => a.id),
