@@ -234,7 +234,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
       options.logger,
       debounceMs,
       useFsWatch,
-      (d) => this.emit('servers', { added: d.added, changed: d.changed, removed: d.removed, servers: d.items, problems: d.problems }),
+      (d) => this.emit('servers', { added: d.added, changed: d.changed, removed: d.removed, servers: new Map(d.items), problems: d.problems }),
     );
     this.agentDir = new WatchedDir<AgentManifest>(
       resolve(options.agentsDir),
@@ -258,7 +258,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
           added: d.added.map((a) => a.id),
           changed: d.changed.map((a) => a.id),
           removed: d.removed,
-          agents: d.items,
+          agents: new Map(d.items),
           problems: d.problems,
         }),
     );
