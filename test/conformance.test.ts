@@ -10,6 +10,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeFailures, runConformance, type ConformanceResult } from './conformance/run.mjs';
 
@@ -83,6 +85,31 @@ async function stopProcess(child: ChildProcess | undefined): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * Calls test_reconnection, whose server drops the POST SSE stream mid-call (after a
+ * priming event with `retry`); the result only arrives if the client resumes with
+ * GET + Last-Event-ID. The suite itself cannot catch a relay that loses it.
+ */
+async function callThroughDroppedStream(url: string): Promise<string> {
+  const client = new Client({ name: 'switchyard-conformance-test', version: '1.0.0' }, { capabilities: {} });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  try {
+    const result = await client
+      .callTool({ name: 'test_reconnection', arguments: {} }, undefined, { timeout: 15_000 })
+      .catch((err: Error) => {
+        throw new Error(
+          `test_reconnection at ${url} gave no result (${err.message}). The server closed the call's SSE stream ` +
+            'after a priming event; the result is only delivered on a GET with Last-Event-ID after `retry` ms.',
+        );
+      });
+    expect(result.isError, JSON.stringify(result)).toBeFalsy();
+    const [first] = result.content as Array<{ type: string; text?: string }>;
+    return first?.text ?? JSON.stringify(result);
+  } finally {
+    await client.close();
+  }
+}
+
 /** Passed checks per scenario: the shape compared between the direct and relayed runs. */
 function passedByScenario(result: ConformanceResult): Record<string, number> {
   return Object.fromEntries(result.scenarios.map((s) => [s.scenario, s.passed]));
@@ -124,15 +151,19 @@ describe('MCP conformance (official server suite)', () => {
     SUITE_TIMEOUT_MS,
   );
 
-  // WAITS ON the gateway CLI contract: `node bin/switchyard.js serve --port 0 --config F
+  it('the fixture finishes a call whose SSE stream it dropped, once the client resumes (SEP-1699)', async () => {
+    expect(await callThroughDroppedStream(fixtureUrl)).toContain('Reconnection test completed');
+  }, 30_000);
+
+  // Relies on the gateway CLI contract: `node bin/switchyard.js serve --port 0 --config F
   // --servers D --agents D --data D` logs a pino JSON line {"msg":"listening","url":"http://127.0.0.1:PORT"},
   // serves /servers/{name}/mcp, and /readyz answers 200 once required upstreams are up.
-  // Runs as soon as bin/switchyard.js exists; until then it shows as skipped.
-  describe.skipIf(!existsSync(GATEWAY_BIN))('through the gateway at /servers/conformance/mcp', () => {
+  describe('through the gateway at /servers/conformance/mcp', () => {
     let gateway: Started | undefined;
     let gatewayEndpoint: string;
 
     beforeAll(async () => {
+      if (!existsSync(GATEWAY_BIN)) throw new Error(`${GATEWAY_BIN} is missing: build the gateway CLI first.`);
       const dir = join(workDir, 'gateway');
       const serversDir = join(dir, 'servers.d');
       const agentsDir = join(dir, 'agents.d');
@@ -203,5 +234,9 @@ describe('MCP conformance (official server suite)', () => {
       },
       SUITE_TIMEOUT_MS,
     );
+
+    it('finishes a call whose upstream dropped the SSE stream mid-call (resumes upstream with Last-Event-ID)', async () => {
+      expect(await callThroughDroppedStream(gatewayEndpoint)).toContain('Reconnection test completed');
+    }, 30_000);
   });
 });
