@@ -6,11 +6,11 @@ import type { RpcMessage, RpcResponse } from '../util/jsonrpc.js';
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' };
 
 /**
- * Answers one POST. A call that finishes without related messages is answered as plain JSON (cheapest for
- * the client); the first progress/log/server request switches the reply to an SSE stream.
+ * Answers one POST request as an SSE stream (as the SDK does): related messages (progress, logs, server
+ * requests) and then the response, which ends the stream.
  */
 export class PostReply implements ReplyChannel {
-  private sse = false;
+  private started = false;
   private done = false;
   private closed = false;
 
@@ -24,12 +24,14 @@ export class PostReply implements ReplyChannel {
     return this.closed || this.done;
   }
 
+  private start(): void {
+    this.started = true;
+    this.res.writeHead(200, { ...SSE_HEADERS, ...this.headers });
+  }
+
   related(msg: RpcMessage): void {
     if (this.gone) return;
-    if (!this.sse) {
-      this.sse = true;
-      this.res.writeHead(200, { ...SSE_HEADERS, ...this.headers });
-    }
+    if (!this.started) this.start();
     this.res.write(`event: message\ndata: ${JSON.stringify(msg)}\n\n`);
   }
 
@@ -37,13 +39,8 @@ export class PostReply implements ReplyChannel {
     if (this.done) return;
     this.done = true;
     if (this.closed) return;
-    const body = JSON.stringify(msg);
-    if (this.sse) {
-      this.res.end(`event: message\ndata: ${body}\n\n`);
-      return;
-    }
-    this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...this.headers });
-    this.res.end(body);
+    if (!this.started) this.start();
+    this.res.end(`event: message\ndata: ${JSON.stringify(msg)}\n\n`);
   }
 }
 

@@ -128,10 +128,23 @@ export class StreamableHttpTransport implements UpstreamTransport {
     });
   }
 
-  private readSse(res: http.IncomingMessage, relatedTo: RpcId | undefined): void {
+  /**
+   * Read one SSE response. When a request's stream ends before its response arrived, the server meant us to
+   * resume: reconnect with GET and Last-Event-ID after its `retry` delay.
+   */
+  private readSse(res: http.IncomingMessage, relatedTo: RpcId | undefined, attempt = 0): void {
+    let lastId: string | undefined;
+    let retryMs = 1000;
+    let answered = false;
     const parser = createParser({
+      onRetry: (ms) => {
+        retryMs = ms;
+      },
       onEvent: (ev) => {
-        if (ev.id) this.lastEventId = ev.id;
+        if (ev.id) {
+          lastId = ev.id;
+          this.lastEventId = ev.id;
+        }
         if (!ev.data) return; // priming event
         if (ev.event && ev.event !== 'message') return;
         let msg: RpcMessage;
@@ -141,12 +154,35 @@ export class StreamableHttpTransport implements UpstreamTransport {
           this.log.warn({ server: this.manifest.name }, 'upstream sent a non-JSON SSE event; ignored');
           return;
         }
+        if (relatedTo !== undefined && (msg as { id?: unknown }).id === relatedTo && !('method' in msg)) answered = true;
         this.onmessage?.(msg, relatedTo);
       },
     });
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => parser.feed(chunk));
     res.on('error', (err) => this.onerror?.(err));
+    if (relatedTo === undefined) return;
+    res.on('close', () => {
+      if (answered || this.closed || !lastId || attempt >= 5) return;
+      setTimeout(() => this.resume(lastId!, relatedTo, attempt + 1), retryMs).unref();
+    });
+  }
+
+  private resume(lastEventId: string, relatedTo: RpcId, attempt: number): void {
+    if (this.closed) return;
+    const headers = this.baseHeaders();
+    headers.accept = 'text/event-stream';
+    headers['last-event-id'] = lastEventId;
+    const req = this.lib.request(this.url, { method: 'GET', headers, agent: this.agent }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        this.log.warn({ server: this.manifest.name, status: res.statusCode }, 'upstream refused to resume a dropped stream');
+        return;
+      }
+      this.readSse(res, relatedTo, attempt);
+    });
+    req.on('error', (err) => this.log.warn({ server: this.manifest.name, err: err.message }, 'resuming a dropped upstream stream failed'));
+    req.end();
   }
 
   /** Open the GET stream for server-initiated messages (list_changed, resources/updated, …); 405 means none. */

@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+// Throughput benchmark: N concurrent MCP client sessions call a tool back to back, directly against an upstream
+// MCP server and through the gateway, in one run on one machine. Prints calls/s, p50/p99 and the ratio.
+//
+//   npm run bench -- [--sessions 16] [--seconds 5] [--rounds 2] [--variants gateway,gateway-audit-off]
+//
+// Variants (each is a gateway configuration measured against the same upstream):
+//   gateway            defaults (local mode, audit batched when the data dir is set)
+//   gateway-audit-off  audit disabled
+//   gateway-secured    JWT auth + a 50-rule policy + limits, for the identity/policy/limits overhead
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { variants as variantDefs } from './variants.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    sessions: { type: 'string', default: '16' },
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '2' },
+    variants: { type: 'string', default: 'gateway' },
+  },
+});
+const SESSIONS = Number(values.sessions);
+const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
+const VARIANTS = values.variants.split(',').filter(Boolean);
+
+function waitForLine(proc, pattern, what) {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in 20 s:\n${buf.slice(-2000)}`)), 20_000);
+    proc.stdout.on('data', (c) => {
+      buf += c;
+      const m = pattern.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`${what} exited with ${code}:\n${buf.slice(-2000)}`)));
+  });
+}
+
+async function startUpstream() {
+  const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/feature-server.mjs'), '--http', '--port', '0', '--name', 'bench'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const m = await waitForLine(proc, /listening (http:\/\/\S+)/, 'upstream');
+  return { url: m[1], proc };
+}
+
+async function startGateway(upstreamUrl, variant) {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
+  mkdirSync(join(dir, 'servers.d'));
+  mkdirSync(join(dir, 'agents.d'));
+  writeFileSync(join(dir, 'servers.d', 'bench.yaml'), `name: bench\ntransport: http\nurl: ${upstreamUrl}\n`);
+  const setup = await variant.setup(dir);
+  writeFileSync(join(dir, 'gateway.yaml'), setup.gatewayYaml ?? '');
+  const port = await freePort();
+  const proc = spawn(
+    process.execPath,
+    [join(ROOT, 'bin/switchyard.js'), 'serve', '--port', String(port), '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' }, cwd: ROOT },
+  );
+  // Per-step info lines are part of the product but not of this measurement: run at warn and poll /healthz.
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`gateway exited with ${proc.exitCode}`);
+    const ok = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error('gateway did not start in 20 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url: `${base}/mcp`, proc, dir, headers: setup.headers ?? {} };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function connect(url, headers) {
+  const client = new Client({ name: 'bench', version: '1' }, { capabilities: {} });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  return client;
+}
+
+async function measure(url, toolName, headers = {}) {
+  const clients = await Promise.all(Array.from({ length: SESSIONS }, () => connect(url, headers)));
+  const call = (c) => c.request({ method: 'tools/call', params: { name: toolName, arguments: { a: 2, b: 3 } } }, CallToolResultSchema);
+  // Warm-up: connections, JIT, upstream sessions.
+  await Promise.all(clients.map(async (c) => { for (let i = 0; i < 50; i++) await call(c); }));
+  const latencies = [];
+  let errors = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  const started = performance.now();
+  await Promise.all(
+    clients.map(async (c) => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        const r = await call(c).catch(() => null);
+        if (!r || r.isError) errors++;
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  await Promise.all(clients.map((c) => c.close().catch(() => {})));
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  return { calls: latencies.length, errors, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99) };
+}
+
+const fmt = (r) => `${r.rps.toFixed(0).padStart(7)} calls/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   (${r.calls} calls, ${r.errors} errors)`;
+
+const upstream = await startUpstream();
+const results = { direct: [] };
+const gateways = {};
+try {
+  for (const name of VARIANTS) {
+    const v = variantDefs[name];
+    if (!v) throw new Error(`unknown variant '${name}'; known: ${Object.keys(variantDefs).join(', ')}`);
+    gateways[name] = await startGateway(upstream.url, v);
+    results[name] = [];
+  }
+  console.log(`switchyard bench: ${SESSIONS} sessions, ${SECONDS} s per measurement, ${ROUNDS} rounds, tool add, Node ${process.version}`);
+  // Interleave direct and gateway measurements so machine noise hits both alike.
+  for (let round = 1; round <= ROUNDS; round++) {
+    const d = await measure(upstream.url, 'add');
+    results.direct.push(d);
+    console.log(`round ${round}  direct            ${fmt(d)}`);
+    for (const name of VARIANTS) {
+      const g = await measure(gateways[name].url, 'bench__add', gateways[name].headers);
+      results[name].push(g);
+      console.log(`round ${round}  ${name.padEnd(17)} ${fmt(g)}`);
+    }
+  }
+  const mean = (rs, k) => rs.reduce((s, r) => s + r[k], 0) / rs.length;
+  const direct = mean(results.direct, 'rps');
+  console.log('\nsummary (mean over rounds)');
+  console.log(`  direct             ${direct.toFixed(0)} calls/s  p50 ${mean(results.direct, 'p50').toFixed(2)} ms  p99 ${mean(results.direct, 'p99').toFixed(2)} ms`);
+  for (const name of VARIANTS) {
+    const g = mean(results[name], 'rps');
+    console.log(`  ${name.padEnd(18)} ${g.toFixed(0)} calls/s  p50 ${mean(results[name], 'p50').toFixed(2)} ms  p99 ${mean(results[name], 'p99').toFixed(2)} ms  ratio ${(g / direct).toFixed(3)}x direct`);
+  }
+} finally {
+  upstream.proc.kill();
+  for (const g of Object.values(gateways)) {
+    g.proc.kill();
+    rmSync(g.dir, { recursive: true, force: true });
+  }
+}
