@@ -6,7 +6,19 @@ import type { Logger } from 'pino';
 import { ConfigWatcher, loadGatewayConfig, type GatewayOverrides } from './config/index.js';
 import type { GatewayConfig } from './config/types.js';
 import { Gateway } from './gateway/gateway.js';
-import { MemoryWorkflows } from './gateway/memory-workflows.js';
+import { mkdirSync } from 'node:fs';
+import { openAudit, type AuditRuntime } from './audit/index.js';
+import { GuardChain } from './gateway/chain.js';
+import { createLimitsGuard } from './gateway/guards/limits.js';
+import { createLoopGuard } from './gateway/guards/loop.js';
+import { createWorkflowStateGuard } from './gateway/guards/workflow-state.js';
+import { metricsSink, stepLogSink } from './gateway/sinks.js';
+import { BreakerBoard } from './limits/breaker.js';
+import { LimitCounters } from './limits/counters.js';
+import { LoopDetector } from './limits/loop.js';
+import { Metrics } from './telemetry/metrics.js';
+import { createAuditAdminRouter } from './downstream/admin-audit.js';
+import { adminTokenCheck } from './downstream/auth-http.js';
 import type { Caller } from './gateway/types.js';
 import { createHostCheck, isLoopback } from './downstream/host-check.js';
 import { McpHttpHandler, type AuthResult } from './downstream/mcp-http.js';
@@ -36,6 +48,9 @@ export interface Core {
   log: Logger;
   /** True when no issuer and no API key is configured: loopback callers only, as agent `local`. */
   localMode: boolean;
+  audit: AuditRuntime;
+  metrics: Metrics;
+  counters: LimitCounters;
   close(): Promise<void>;
 }
 
@@ -51,9 +66,35 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   for (const p of watcher.problems) log.error({ file: p.file, line: p.line }, `${p.file}:${p.line}: ${p.message}`);
   const localMode = config.auth.issuers.length === 0 && ![...watcher.agents.values()].some((a) => a.credentials.apiKeys.length > 0);
 
-  const workflows = new MemoryWorkflows();
-  const gateway = new Gateway({ config, log, workflows });
+  mkdirSync(config.dataDir, { recursive: true });
+  const audit = openAudit({ dataDir: config.dataDir, audit: config.audit, logger: log });
+  const workflows = audit.workflows;
+  const metrics = new Metrics();
+  metrics.trackAuditQueue(() => audit.store.queueDepth);
+  metrics.trackActiveWorkflows(() => workflows.countByState().active ?? 0);
+  const counters = new LimitCounters({ dataDir: config.dataDir, onError: (err) => log.error({ err: String(err) }, 'limit counters could not be saved') });
+  const breakers = new BreakerBoard({ onStateChange: (server, state) => log.warn({ server, breaker: state }, `circuit breaker for '${server}' is ${state}`) });
+  // DESIGN order: workflow state → (authn at the adapter) → policy → limits → loop → approval.
+  const chain = new GuardChain()
+    .use(createWorkflowStateGuard({ workflows }))
+    .use(createLimitsGuard({ counters, teamsConfig: () => config.teams }))
+    .use(createLoopGuard({ detector: new LoopDetector(), workflows }));
+  const gateway = new Gateway({
+    config,
+    log,
+    workflows,
+    chain,
+    breakers,
+    sinks: [audit.sink, metricsSink(metrics), stepLogSink(log)],
+    countCall: (agent, method) => audit.store.countListCall(agent, method),
+  });
+  // Killing a workflow cancels its in-flight calls and ends its sessions.
+  workflows.onStateChange((id, state) => {
+    if (state !== 'killed') return;
+    for (const cs of [...gateway.sessions.values()]) if (cs.workflowId === id) void gateway.closeSession(cs, 'workflow killed');
+  });
   await gateway.applyServers(new Map(watcher.servers));
+  for (const [name, pool] of gateway.pools) pool.onHealth((h) => metrics.setUpstreamUp(name, h.up));
   watcher.on('servers', (change) => {
     void gateway.applyServers(change.servers).then((d) => {
       if (d.added.length + d.changed.length + d.removed.length > 0) log.info(d, 'servers reloaded');
@@ -65,9 +106,14 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     watcher,
     log,
     localMode,
+    audit,
+    metrics,
+    counters,
     close: async () => {
       watcher.close();
       await gateway.close();
+      counters.close();
+      audit.close();
     },
   };
 }
@@ -104,6 +150,17 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     }
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', servers });
   });
+  app.get('/metrics', async (_req, res) => {
+    core.metrics.setSessions(gateway.sessions.size);
+    res.type(core.metrics.contentType).send(await core.metrics.render());
+  });
+  const adminOk = adminTokenCheck(config.admin.tokens);
+  app.use('/admin/api', (req, res, next) => {
+    // With no admin token configured, the admin API is as local as the gateway: loopback callers only.
+    if (config.admin.tokens.length === 0 ? isLoopback(req.socket.remoteAddress) : adminOk(req.headers.authorization)) return next();
+    res.status(401).set('www-authenticate', 'Bearer realm="switchyard-admin"').json({ error: 'unauthenticated', message: 'The admin API needs Authorization: Bearer <admin token> (gateway.yaml admin.tokens holds its sha256).' });
+  });
+  app.use('/admin/api', createAuditAdminRouter({ store: core.audit.store, workflows: core.audit.workflows }));
   app.use((req, res) => {
     res.status(404).json({ error: 'not_found', message: `No route for ${req.method} ${req.path}. MCP clients connect to /mcp.` });
   });

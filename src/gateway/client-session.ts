@@ -22,6 +22,8 @@ export class ClientSession {
   readonly createdAt = Date.now();
   lastSeen = Date.now();
   initialized = false;
+  /** This session started its workflow (rather than joining one): ending it ends the workflow. */
+  rootOfWorkflow = true;
   logLevel?: string;
   readonly subscriptions = new Set<string>();
   /** client request id → abort controller of the in-flight call, for notifications/cancelled. */

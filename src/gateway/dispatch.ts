@@ -45,6 +45,7 @@ async function onRequest(gw: Gateway, cs: ClientSession, req: RpcRequest, reply:
     case 'resources/templates/list':
       return list(gw, cs, req, reply);
     case 'ping':
+      gw.countCall?.(cs.caller.agentId, req.method);
       return reply.final(resultResponse(req.id, {}));
     case 'initialize':
       return reply.final(errorResponse(req.id, RpcErrorCode.InvalidRequest, 'Session already initialized; start a new session to initialize again.'));
@@ -88,6 +89,7 @@ async function forEachUpstream(gw: Gateway, cs: ClientSession, capability: strin
 
 async function list(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
   const method = req.method as ListMethod;
+  gw.countCall?.(cs.caller.agentId, method);
   const cursor = typeof req.params?.cursor === 'string' ? req.params.cursor : undefined;
   const sources = gw.serversInView(cs).map((server) => ({ server, session: () => gw.upstreamFor(cs, server) }));
   let page;

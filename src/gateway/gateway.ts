@@ -12,6 +12,7 @@ import type { ClientInit, SessionEvents, UpstreamSession } from '../upstream/ses
 import type { RpcNotification, RpcRequest, RpcResponse } from '../util/jsonrpc.js';
 import { allowAll, type Access, type AccessResolver } from './access.js';
 import { GuardChain } from './chain.js';
+import type { BreakerBoard } from '../limits/breaker.js';
 import { ClientSession, type View } from './client-session.js';
 import type { Caller, StepSink, WorkflowControl } from './types.js';
 
@@ -26,6 +27,9 @@ export interface GatewayDeps {
   chain?: GuardChain;
   sinks?: StepSink[];
   access?: AccessResolver;
+  breakers?: BreakerBoard;
+  /** List calls and pings are counted, not recorded one by one. */
+  countCall?: (agentId: string, method: string) => void;
 }
 
 /** Capabilities the gateway relays for every upstream (SPEC §3). */
@@ -47,6 +51,8 @@ export class Gateway {
   chain: GuardChain;
   sinks: StepSink[];
   accessFor: AccessResolver;
+  readonly breakers?: BreakerBoard;
+  readonly countCall?: (agentId: string, method: string) => void;
   readonly pools = new Map<string, UpstreamPool>();
   readonly names = new NameTable();
   readonly sessions = new Map<string, ClientSession>();
@@ -65,6 +71,8 @@ export class Gateway {
     this.chain = deps.chain ?? new GuardChain();
     this.sinks = deps.sinks ?? [];
     this.accessFor = deps.access ?? (() => allowAll);
+    this.breakers = deps.breakers;
+    this.countCall = deps.countCall;
     this.reaper = setInterval(() => this.reapIdle(), 60_000);
     this.reaper.unref();
   }
@@ -108,6 +116,7 @@ export class Gateway {
     this.names.forgetServer(name);
     for (const [uri, s] of this.resourceRoutes) if (s === name) this.resourceRoutes.delete(uri);
     for (const [t, s] of this.templateRoutes) if (s === name) this.templateRoutes.delete(t);
+    this.breakers?.remove(name);
     await pool?.close();
   }
 
@@ -140,8 +149,10 @@ export class Gateway {
       capabilities: (params.capabilities as Record<string, unknown>) ?? {},
       clientInfo: (params.clientInfo as ClientInit['clientInfo']) ?? { name: 'unknown', version: '0' },
     };
-    const workflowId = this.workflows.begin({ caller, kind: 'mcp', id: opts.workflowId ?? caller.workflowId, traceparent: opts.traceparent });
+    const joined = opts.workflowId ?? caller.workflowId;
+    const workflowId = this.workflows.begin({ caller, kind: 'mcp', id: joined, traceparent: opts.traceparent });
     const cs = new ClientSession(init, caller, workflowId, view, opts.traceparent);
+    cs.rootOfWorkflow = joined === undefined;
     this.sessions.set(cs.id, cs);
     let capabilities: Record<string, unknown> = FEDERATED_CAPABILITIES;
     let serverInfo: Record<string, unknown> = { name: 'switchyard', version: GATEWAY_VERSION };
@@ -163,6 +174,13 @@ export class Gateway {
   async closeSession(cs: ClientSession, why = 'closed by client'): Promise<void> {
     if (!this.sessions.delete(cs.id)) return;
     cs.close();
+    if (cs.rootOfWorkflow && this.workflows.state(cs.workflowId) === 'active') {
+      try {
+        this.workflows.setState(cs.workflowId, 'done', why);
+      } catch (err) {
+        this.log.warn({ workflowId: cs.workflowId, err: (err as Error).message }, 'could not mark workflow done');
+      }
+    }
     await Promise.all([...this.pools.values()].map((p) => p.release(cs.id)));
     this.log.info({ session: cs.id, agent: cs.caller.agentId, why }, 'session ended');
   }

@@ -15,6 +15,7 @@ import { unavailable, type CallHooks, type UpstreamSession } from '../upstream/s
 import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
 import { routeResource } from './dispatch.js';
+import { backoffMs, shouldRetry, sleep } from '../limits/retry.js';
 import type { Gateway } from './gateway.js';
 import type { GuardContext, Refusal, Step, StepKind, StepOutcome } from './types.js';
 
@@ -71,10 +72,13 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     traceparent: cs.traceparent,
   };
 
+  const open = gw.breakers?.check(t.server);
+  if (open) return refuse(gw, cs, req, reply, step, open);
   let upstream: UpstreamSession;
   try {
     upstream = await gw.upstreamFor(cs, t.server);
   } catch (err) {
+    gw.breakers?.onFailure(t.server);
     const res = unavailable(req.id, t.server, (err as Error).message);
     finish(gw, step, { outcome: 'error', reason: 'upstream_unavailable', durationMs: Date.now() - step.startedAt });
     return reply.final(withWorkflow(res, cs.workflowId));
@@ -108,7 +112,21 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     headers: cs.traceparent ? { traceparent: cs.traceparent } : undefined,
   };
   const upstreamParams = t.target === (kind === 'resources/read' ? params?.uri : params?.name) ? params : { ...params, name: t.target };
-  const res = await upstream.request(kind, upstreamParams, hooks);
+  let res = await upstream.request(kind, upstreamParams, hooks);
+  // Only tools that declare themselves safe to repeat are retried, and only on transport failures.
+  for (let attempt = 1; isTransportFailure(res) && !controller.signal.aborted; attempt++) {
+    gw.breakers?.onFailure(t.server);
+    if (!shouldRetry(step.annotations, attempt)) break;
+    await sleep(backoffMs(attempt), controller.signal).catch(() => {});
+    if (controller.signal.aborted) break;
+    try {
+      upstream = await gw.upstreamFor(cs, t.server);
+    } catch {
+      continue;
+    }
+    res = await upstream.request(kind, upstreamParams, hooks);
+  }
+  if (!isTransportFailure(res)) gw.breakers?.onSuccess(t.server);
   cs.inFlight.delete(req.id);
   const errReason = (res.error?.data as { reason?: string } | undefined)?.reason;
   const isError = res.error !== undefined || (res.result as { isError?: boolean } | undefined)?.isError === true;
@@ -116,6 +134,11 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   const done = finish(gw, step, outcome);
   if (done) await done;
   reply.final(errReason ? withWorkflow({ ...res, id: req.id }, cs.workflowId) : { ...res, id: req.id });
+}
+
+function isTransportFailure(res: RpcResponse): boolean {
+  const reason = (res.error?.data as { reason?: string } | undefined)?.reason;
+  return reason === 'upstream_unavailable' || reason === 'upstream_timeout';
 }
 
 function withWorkflow(res: RpcResponse, workflowId: string): RpcResponse {

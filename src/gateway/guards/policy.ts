@@ -1,0 +1,28 @@
+/** Guard: the caller's policy on tools/call, prompts/get and resources/read; hidden names refuse exactly like unknown ones. */
+import { PolicyResolver } from '../../identity/policy.js';
+import type { Guard, Refusal, Step } from '../types.js';
+
+/** Rendered by the adapter as the same error a nonexistent name gets (-32602 / resource not found), so existence never leaks. */
+function asUnknown(step: Step): Refusal {
+  const what = step.kind === 'tools/call' ? 'tool' : step.kind === 'prompts/get' ? 'prompt' : 'resource';
+  return { reason: 'policy_denied', message: `Unknown ${what}: ${step.exposedName}`, asUnknown: true };
+}
+
+/** Pass the gateway's PolicyResolver (built on the AgentRegistry) so reloads of agents.d apply to open sessions. */
+export function createPolicyGuard(policies: PolicyResolver = new PolicyResolver()): Guard {
+  return (step) => {
+    switch (step.kind) {
+      case 'tools/call': {
+        const d = policies.forCaller(step.caller).checkToolCall(step.exposedName, step.args);
+        if (d.decision === 'hidden') return asUnknown(step);
+        return d.decision === 'deny' ? d.refusal : undefined;
+      }
+      case 'prompts/get':
+        return policies.forCaller(step.caller).canSeePrompt(step.exposedName) ? undefined : asUnknown(step);
+      case 'resources/read':
+        return policies.forCaller(step.caller).canSeeResource(step.exposedName, step.server) ? undefined : asUnknown(step);
+      default:
+        return undefined;
+    }
+  };
+}
