@@ -133,7 +133,12 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     if (isLoopback(req.socket.remoteAddress)) return { ok: true, caller: localCaller };
     return { ok: false, status: 403, body: { error: 'forbidden', message: 'Local mode accepts only loopback callers; configure auth to serve others.' } };
   };
-  const mcp = new McpHttpHandler(gateway, { maxBodyBytes: config.maxBodyBytes, authenticate });
+  const mcp = new McpHttpHandler(gateway, {
+    maxBodyBytes: config.maxBodyBytes,
+    authenticate,
+    // Joining a named workflow is a right: the agent's manifest grants it (the local agent may in local mode).
+    mayJoinWorkflow: (caller) => caller.agent?.canSetWorkflow === true || (caller.via === 'local' && !caller.agent),
+  });
   const hostCheck = createHostCheck(config.host, config.allowedHosts, config.allowedOrigins);
 
   const app = express();

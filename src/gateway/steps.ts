@@ -111,7 +111,11 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     onServerRequest: (r) => askOnReply(cs, reply, r.method, r.params).then((result) => ({ jsonrpc: '2.0', id: r.id, result }), (e: Error & { rpc?: RpcResponse }) => e.rpc ?? errorResponse(r.id, -32603, e.message)),
     headers: cs.traceparent ? { traceparent: cs.traceparent } : undefined,
   };
-  const upstreamParams = t.target === (kind === 'resources/read' ? params?.uri : params?.name) ? params : { ...params, name: t.target };
+  let upstreamParams = t.target === (kind === 'resources/read' ? params?.uri : params?.name) ? params : { ...params, name: t.target };
+  // Trace context crosses stdio in _meta (HTTP upstreams get the traceparent header instead).
+  if (cs.traceparent && upstream.manifest.transport === 'stdio') {
+    upstreamParams = { ...upstreamParams, _meta: { ...(upstreamParams?._meta as object), traceparent: cs.traceparent } };
+  }
   let res = await upstream.request(kind, upstreamParams, hooks);
   // Only tools that declare themselves safe to repeat are retried, and only on transport failures.
   for (let attempt = 1; isTransportFailure(res) && !controller.signal.aborted; attempt++) {
