@@ -1,0 +1,205 @@
+/** Turns the credentials on a request into a Caller: bearer JWT, API key, delegated token, or local mode on loopback. */
+import type { AgentManifest } from '../config/types.js';
+import type { Caller } from '../gateway/types.js';
+import { looksLikeJwt } from './apikeys.js';
+import type { JwtErrorCode, JwtVerification, JwtVerifier } from './jwt.js';
+import { LOCAL_AGENT_ID, type AgentRegistry, type ClaimMatch } from './registry.js';
+
+export interface AuthInput {
+  /** The raw `Authorization` header. */
+  authorization?: string;
+  /** The raw `X-API-Key` header. */
+  apiKeyHeader?: string;
+  remoteAddress?: string;
+  /** The URL carried `access_token`: refused, as URLs end up in logs and histories. */
+  queryHasToken?: boolean;
+}
+
+/**
+ * RFC 6750 error codes, plus `access_denied` for a valid credential that no agent owns (403).
+ * Absent when the request carried no credentials at all (RFC 6750 §3.1).
+ */
+export type AuthErrorCode = 'invalid_token' | 'invalid_request' | 'access_denied';
+
+export interface AuthFailure {
+  ok: false;
+  status: 400 | 401 | 403;
+  reason: 'unauthenticated';
+  error?: AuthErrorCode;
+  /** Why a JWT failed verification, for logs and tests. */
+  tokenError?: JwtErrorCode;
+  message: string;
+}
+
+export type AuthOutcome = { ok: true; caller: Caller } | AuthFailure;
+
+export interface AuthenticatorOptions {
+  verifier: JwtVerifier;
+  registry: AgentRegistry;
+}
+
+const BEARER = /^Bearer[ \t]+(\S*)[ \t]*$/i;
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return a === '::1' || a.startsWith('127.');
+}
+
+/** Whether a listen host keeps the gateway on this machine: the only place it may run without auth. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || isLoopbackAddress(host);
+}
+
+function refuse(status: AuthFailure['status'], error: AuthErrorCode | undefined, message: string, tokenError?: JwtErrorCode): AuthFailure {
+  return { ok: false, status, reason: 'unauthenticated', error, message, tokenError };
+}
+
+/** RFC 8693 `act` chain as subjects, root actor first (the outermost `act` is the most recent actor). */
+export function actChain(claims: Readonly<Record<string, unknown>>): string[] {
+  const chain: string[] = [];
+  let act = claims.act as Record<string, unknown> | undefined;
+  for (let hops = 0; act && typeof act === 'object' && hops < 32; hops++) {
+    if (typeof act.sub === 'string') chain.unshift(act.sub);
+    act = act.act as Record<string, unknown> | undefined;
+  }
+  return chain;
+}
+
+function stringClaim(claims: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  const v = claims[name];
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
+
+/** A token that names its subject through a client (client_id/azp) is a human's token; its user is that human. */
+function userOfExternalToken(claims: Readonly<Record<string, unknown>>, match: ClaimMatch): string | undefined {
+  const actRoot = actChain(claims)[0];
+  if (actRoot) return actRoot;
+  if (match.matchedBy !== 'sub') {
+    const sub = stringClaim(claims, 'sub');
+    const client = stringClaim(claims, match.matchedBy);
+    const human = stringClaim(claims, 'email') ?? (sub !== client ? sub : undefined);
+    if (human) return human;
+  }
+  return match.agent.owner;
+}
+
+export class Authenticator {
+  readonly verifier: JwtVerifier;
+  readonly registry: AgentRegistry;
+
+  constructor(opts: AuthenticatorOptions) {
+    this.verifier = opts.verifier;
+    this.registry = opts.registry;
+  }
+
+  /** No issuer and no API key anywhere: only loopback callers, as agent `local`. Re-evaluated after each reload. */
+  get localMode(): boolean {
+    return this.verifier.configuredIssuerCount === 0 && !this.registry.hasApiKeys;
+  }
+
+  /** Synchronous when the bearer was verified before (or is an API key); a Promise only for a fresh JWT. */
+  authenticate(input: AuthInput): AuthOutcome | Promise<AuthOutcome> {
+    if (input.queryHasToken) {
+      return refuse(400, 'invalid_request', 'Access tokens in the URL are refused; send the token in the Authorization: Bearer header.');
+    }
+    const authorization = input.authorization?.trim();
+    const apiKey = input.apiKeyHeader?.trim();
+    if (authorization && apiKey) {
+      return refuse(400, 'invalid_request', 'Send one credential: either Authorization: Bearer or X-API-Key, not both.');
+    }
+    let bearer: string | undefined;
+    if (authorization) {
+      const m = BEARER.exec(authorization);
+      if (!m) return refuse(401, undefined, 'Only Bearer credentials are accepted; send Authorization: Bearer <token or API key>.');
+      bearer = m[1];
+      if (!bearer) return refuse(401, 'invalid_request', 'The Bearer credential is empty; send Authorization: Bearer <token or API key>.');
+    }
+
+    if (this.localMode) return this.#authenticateLocal(bearer, input.remoteAddress);
+
+    if (bearer && looksLikeJwt(bearer)) {
+      const hit = this.verifier.cached(bearer);
+      if (hit) return this.#fromVerification(hit);
+      return this.verifier.verify(bearer).then((v) => this.#fromVerification(v));
+    }
+    const key = bearer ?? apiKey;
+    if (!key) return refuse(401, undefined, 'Authentication required: send Authorization: Bearer <token> (or an API key in X-API-Key).');
+    const agent = this.registry.findByApiKey(key);
+    if (!agent) return refuse(401, 'invalid_token', 'The API key is not recognised; check the key, or ask an admin to add its sha256 hash to your agent in agents.d.');
+    return { ok: true, caller: { agentId: agent.id, agent, user: agent.owner, chain: [agent.id], via: 'apikey' } };
+  }
+
+  /** Loopback callers become `local`; a gateway-minted (delegated) token still narrows them to its child agent. */
+  #authenticateLocal(bearer: string | undefined, remoteAddress: string | undefined): AuthOutcome | Promise<AuthOutcome> {
+    if (!isLoopbackAddress(remoteAddress)) {
+      return refuse(
+        403,
+        'access_denied',
+        'This gateway runs without auth and accepts only loopback callers; configure auth.issuers in gateway.yaml or API keys in agents.d to accept remote callers.',
+      );
+    }
+    if (bearer && looksLikeJwt(bearer)) {
+      const decide = (v: JwtVerification): AuthOutcome => (v.ok || v.error !== 'wrong_issuer' ? this.#fromVerification(v) : this.#localCaller());
+      const hit = this.verifier.cached(bearer);
+      return hit ? decide(hit) : this.verifier.verify(bearer).then(decide);
+    }
+    return this.#localCaller();
+  }
+
+  #localCaller(): AuthOutcome {
+    const agent = this.registry.get(LOCAL_AGENT_ID);
+    return { ok: true, caller: { agentId: LOCAL_AGENT_ID, agent, user: agent?.owner, chain: [LOCAL_AGENT_ID], via: 'local' } };
+  }
+
+  #fromVerification(v: JwtVerification): AuthOutcome {
+    if (!v.ok) return refuse(401, 'invalid_token', `The bearer token was refused: ${v.message}.`, v.error);
+    const claims = v.claims as Readonly<Record<string, unknown>>;
+    if (v.local) return this.#fromDelegatedToken(claims);
+    const match = this.registry.findByClaims(claims);
+    if (!match) {
+      const named = (['sub', 'client_id', 'azp'] as const)
+        .map((k) => (typeof claims[k] === 'string' ? `${k}=${claims[k] as string}` : undefined))
+        .filter(Boolean)
+        .join(', ');
+      return refuse(403, 'access_denied', `No agent in agents.d matches this token (${named}, iss=${v.issuer}); an admin can add these claims to an agent's credentials.jwt.`);
+    }
+    const { agent } = match;
+    return {
+      ok: true,
+      caller: { agentId: agent.id, agent, user: userOfExternalToken(claims, match), chain: [agent.id], claims, jti: stringClaim(claims, 'jti'), via: 'jwt' },
+    };
+  }
+
+  /**
+   * A token the gateway minted for a sub-agent: `sub` is the child agent id, `act` the chain of ancestor agent ids,
+   * `wf` the workflow, `depth` the hops below the root, `scope` space-separated tool globs, `usr` the acting-for user.
+   */
+  #fromDelegatedToken(claims: Readonly<Record<string, unknown>>): AuthOutcome {
+    const agentId = stringClaim(claims, 'sub');
+    const agent: AgentManifest | undefined = agentId ? this.registry.get(agentId) : undefined;
+    if (!agentId || !agent) {
+      return refuse(403, 'access_denied', `The delegated token names agent ${agentId ?? '(none)'}, which is not in agents.d any more; request a new token.`);
+    }
+    const chain = [...actChain(claims), agentId];
+    const scope = stringClaim(claims, 'scope')?.split(/\s+/).filter(Boolean);
+    const depth = typeof claims.depth === 'number' ? claims.depth : chain.length - 1;
+    const user = stringClaim(claims, 'usr') ?? this.registry.get(chain[0]!)?.owner ?? agent.owner;
+    return {
+      ok: true,
+      caller: {
+        agentId,
+        agent,
+        user,
+        chain,
+        claims,
+        workflowId: stringClaim(claims, 'wf'),
+        scope,
+        jti: stringClaim(claims, 'jti'),
+        depth,
+        via: 'delegated',
+      },
+    };
+  }
+}
