@@ -1,5 +1,6 @@
 /** Turns the credentials on a request into a Caller: bearer JWT, API key, delegated token, or local mode on loopback. */
 import type { AgentManifest } from '../config/types.js';
+import { isLoopback } from '../downstream/host-check.js';
 import type { Caller } from '../gateway/types.js';
 import { looksLikeJwt } from './apikeys.js';
 import type { JwtErrorCode, JwtVerification, JwtVerifier } from './jwt.js';
@@ -40,16 +41,9 @@ export interface AuthenticatorOptions {
 
 const BEARER = /^Bearer[ \t]+(\S*)[ \t]*$/i;
 
-/** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (!address) return false;
-  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return a === '::1' || a.startsWith('127.');
-}
-
 /** Whether a listen host keeps the gateway on this machine: the only place it may run without auth. */
 export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || isLoopbackAddress(host);
+  return host === 'localhost' || host === '[::1]' || isLoopback(host);
 }
 
 function refuse(status: AuthFailure['status'], error: AuthErrorCode | undefined, message: string, tokenError?: JwtErrorCode): AuthFailure {
@@ -133,7 +127,7 @@ export class Authenticator {
 
   /** Loopback callers become `local`; a gateway-minted (delegated) token still narrows them to its child agent. */
   #authenticateLocal(bearer: string | undefined, remoteAddress: string | undefined): AuthOutcome | Promise<AuthOutcome> {
-    if (!isLoopbackAddress(remoteAddress)) {
+    if (!isLoopback(remoteAddress)) {
       return refuse(
         403,
         'access_denied',
