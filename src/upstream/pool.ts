@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { ServerManifest } from '../config/types.js';
+import { A2aTransport } from './a2a.js';
 import { LegacySseTransport } from './sse.js';
 import { StdioTransport } from './stdio.js';
 import { StreamableHttpTransport } from './http.js';
@@ -29,6 +30,8 @@ export function createTransport(m: ServerManifest, log: Logger): UpstreamTranspo
       return new StreamableHttpTransport(m, log);
     case 'sse':
       return new LegacySseTransport(m);
+    case 'a2a':
+      return new A2aTransport(m, log);
     default:
       throw new Error(`server ${m.name}: transport '${m.transport}' is not an MCP transport`);
   }
