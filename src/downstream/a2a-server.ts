@@ -1,0 +1,304 @@
+/**
+ * The gateway as an A2A agent. `GET /.well-known/agent-card.json` is the gateway's card; each federated agent lives
+ * at `/a2a/{name}` (JSON-RPC POST) with its card rewritten at `/a2a/{name}/.well-known/agent-card.json`.
+ * Every message is authenticated, becomes a Step (policy, guard chain, audit) and is relayed to the agent:
+ * 1.0 callers as raw JSON-RPC, 0.3 callers through the SDK's 0.3 translation.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type express from 'express';
+import { AgentCard } from '@a2a-js/sdk';
+import { isLegacyJsonRpcMethod, legacyJsonRpcToV1Method } from '@a2a-js/sdk/compat/v0_3';
+import { legacyAgentCardRouter } from '@a2a-js/sdk/compat/v0_3/server/express';
+import type { ServerManifest } from '../config/types.js';
+import type { Gateway } from '../gateway/gateway.js';
+import type { Caller } from '../gateway/types.js';
+import { resolveAgent, type ResolvedAgent } from '../upstream/a2a-card.js';
+import { errorResponse, refusalResponse, RpcErrorCode, type RpcId } from '../util/jsonrpc.js';
+import { gatewayCard, rewrittenCard, type FederatedAgent, type GatewaySecurity } from './a2a-cards.js';
+import { relayThroughSdk } from './a2a-sdk-relay.js';
+import { relayStream, relayUnary, upstreamFailure, writeJson, type RelayOutcome } from './a2a-relay.js';
+import { A2aSteps, STEP_METHODS } from './a2a-steps.js';
+import type { AuthResult } from './mcp-http.js';
+
+export interface A2aServerDeps {
+  gateway: Gateway;
+  /** The same authentication as /mcp; `resourcePath` is `/a2a/{name}` (for the WWW-Authenticate challenge). */
+  authenticate: (req: IncomingMessage, resourcePath: string) => AuthResult | Promise<AuthResult>;
+  /** No issuer and no API key configured: the cards then declare no security scheme. */
+  localMode: boolean | (() => boolean);
+  /** Whether the caller may name the workflow it joins (X-Workflow-Id); default: agents with canSetWorkflow, and local without a manifest. */
+  mayJoinWorkflow?: (caller: Caller) => boolean;
+}
+
+/** A2A 1.0 JSON-RPC methods; the 0.3 names map onto these. */
+const V1_METHODS = new Set([
+  'SendMessage',
+  'SendStreamingMessage',
+  'GetTask',
+  'ListTasks',
+  'CancelTask',
+  'SubscribeToTask',
+  'CreateTaskPushNotificationConfig',
+  'GetTaskPushNotificationConfig',
+  'ListTaskPushNotificationConfigs',
+  'DeleteTaskPushNotificationConfig',
+  'GetExtendedAgentCard',
+]);
+const STREAMING = new Set(['SendStreamingMessage', 'SubscribeToTask']);
+const TASK_NOT_FOUND = -32001;
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const CARD_PATH = '/.well-known/agent-card.json';
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined);
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+/** What a request names, in either protocol version (0.3 and 1.0 share these field names). */
+function namedIn(params: Json | undefined): { text?: string; taskId?: string; contextId?: string; agent?: string } {
+  const message = obj(params?.message);
+  const parts = Array.isArray(message?.parts) ? (message.parts as unknown[]) : [];
+  const text = message ? parts.map((p) => str(obj(p)?.text) ?? '').join('') : undefined;
+  return {
+    text,
+    taskId: str(message?.taskId) ?? str(params?.id) ?? str(params?.taskId),
+    contextId: str(message?.contextId),
+    agent: str(obj(message?.metadata)?.agent) ?? str(obj(params?.metadata)?.agent),
+  };
+}
+
+class BadBody extends Error {
+  constructor(readonly status: number, readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+async function readJson(req: IncomingMessage & { body?: unknown }, limit: number): Promise<unknown> {
+  if (req.body !== undefined && typeof req.body === 'object') return req.body; // a body parser ran before us
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new BadBody(413, RpcErrorCode.InvalidRequest, `Request body exceeds ${limit} bytes.`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new BadBody(400, RpcErrorCode.ParseError, 'Parse error: the body is not valid JSON; send one JSON-RPC request object.');
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function isLegacyVersionHeader(req: IncomingMessage): boolean {
+  return /^0\./.test(header(req, 'a2a-version') ?? '');
+}
+
+export class A2aServer {
+  readonly steps: A2aSteps;
+  private readonly mayJoin: (caller: Caller) => boolean;
+
+  constructor(private readonly deps: A2aServerDeps) {
+    this.steps = new A2aSteps(deps.gateway);
+    this.mayJoin = deps.mayJoinWorkflow ?? ((c) => c.agent?.canSetWorkflow === true || (c.via === 'local' && !c.agent));
+  }
+
+  private get gw(): Gateway {
+    return this.deps.gateway;
+  }
+
+  private security(): GatewaySecurity {
+    const local = typeof this.deps.localMode === 'function' ? this.deps.localMode() : this.deps.localMode;
+    return local ? 'none' : 'bearer';
+  }
+
+  /** Federated A2A agents by name (servers.d entries with transport: a2a). */
+  agentManifest(name: string): ServerManifest | undefined {
+    const m = this.gw.pools.get(name)?.manifest;
+    return m?.transport === 'a2a' ? m : undefined;
+  }
+
+  private agentNames(): string[] {
+    return [...this.gw.pools.values()].filter((p) => p.manifest.transport === 'a2a').map((p) => p.name);
+  }
+
+  private baseUrl(req: IncomingMessage): string {
+    const configured = this.gw.config.publicUrl;
+    return (configured ?? `http://${header(req, 'host') ?? '127.0.0.1'}`).replace(/\/+$/, '');
+  }
+
+  // ---- cards ------------------------------------------------------------------------------------------------
+
+  async gatewayCard(req: IncomingMessage): Promise<AgentCard> {
+    const agents: FederatedAgent[] = await Promise.all(
+      this.agentNames().map((name) =>
+        resolveAgent(this.agentManifest(name)!).then(
+          (a) => ({ name, card: a.card }),
+          (err: Error) => ({ name, problem: err.message }),
+        ),
+      ),
+    );
+    return gatewayCard(this.baseUrl(req), agents, this.security());
+  }
+
+  async agentCard(req: IncomingMessage, name: string): Promise<AgentCard> {
+    const agent = await resolveAgent(this.agentManifest(name)!);
+    return rewrittenCard(agent.card, name, this.baseUrl(req), this.security());
+  }
+
+  /** 1.0 JSON by default; the 0.3 shape when the caller asks for it with `A2A-Version: 0.3`. */
+  serveCard(load: (req: IncomingMessage) => Promise<AgentCard>): express.RequestHandler {
+    return (req, res, next) => {
+      if ((req.method !== 'GET' && req.method !== 'HEAD') || req.path !== '/') return next();
+      if (isLegacyVersionHeader(req)) return legacyAgentCardRouter({ agentCardProvider: () => load(req), cache: { maxAge: 60 } })(req, res, next);
+      load(req).then(
+        (card) => {
+          res.set('cache-control', 'public, max-age=60').append('vary', 'A2A-Version').json(AgentCard.toJSON(card));
+        },
+        (err: Error) => writeJson(res, { error: 'upstream_unavailable', message: err.message }, {}, 502),
+      );
+    };
+  }
+
+  // ---- JSON-RPC ---------------------------------------------------------------------------------------------
+
+  async handle(req: IncomingMessage, res: ServerResponse, named: string | undefined): Promise<void> {
+    if (named !== undefined && !this.agentManifest(named)) {
+      const known = this.agentNames();
+      return writeJson(res, { error: 'not_found', message: `No A2A agent named '${named}'. ${known.length > 0 ? `Agents: ${known.join(', ')}.` : 'No agent has transport: a2a in servers.d.'}` }, {}, 404);
+    }
+    let auth = this.deps.authenticate(req, named ? `/a2a/${named}` : '/a2a');
+    if (auth instanceof Promise) auth = await auth;
+    if (!auth.ok) return writeJson(res, auth.body, auth.headers, auth.status);
+    const caller = auth.caller;
+
+    let body: Json;
+    try {
+      const parsed = await readJson(req, this.gw.config.maxBodyBytes);
+      const o = obj(parsed);
+      if (!o || o.jsonrpc !== '2.0' || typeof o.method !== 'string' || (typeof o.id !== 'string' && typeof o.id !== 'number')) {
+        throw new BadBody(400, RpcErrorCode.InvalidRequest, 'Invalid Request: send one JSON-RPC 2.0 request object with a string method and an id.');
+      }
+      body = o;
+    } catch (err) {
+      if (err instanceof BadBody) return writeJson(res, errorResponse(null, err.code, err.message), {}, err.status);
+      throw err;
+    }
+    const id = body.id as RpcId;
+    const wire = body.method as string;
+    const legacy = !V1_METHODS.has(wire) && isLegacyJsonRpcMethod(wire);
+    const method = legacy ? legacyJsonRpcToV1Method(wire) : wire;
+    if (!V1_METHODS.has(method)) {
+      return writeJson(res, errorResponse(id, RpcErrorCode.MethodNotFound, `Method not found: ${wire}. A2A methods: ${[...V1_METHODS].join(', ')} (or their 0.3 names such as message/send).`));
+    }
+    const named_ = namedIn(obj(body.params));
+    const agent = named ?? this.route(named_);
+    if (!agent) {
+      const isTaskCall = method !== 'SendMessage' && method !== 'SendStreamingMessage' && named_.taskId;
+      return writeJson(
+        res,
+        isTaskCall
+          ? errorResponse(id, TASK_NOT_FOUND, `Task not found: ${named_.taskId}. Ask the agent that runs it at /a2a/{name}.`)
+          : errorResponse(id, RpcErrorCode.InvalidParams, `Name the agent: POST /a2a/{name}, or set message.metadata.agent to one of: ${this.agentNames().join(', ') || '(none configured)'}.`),
+      );
+    }
+
+    const trace = header(req, 'traceparent');
+    const traceparent = trace && TRACEPARENT.test(trace) ? trace : undefined;
+    const wfHeader = header(req, 'x-workflow-id');
+    const replyHeaders: Record<string, string> = {};
+    const gone = new AbortController();
+    res.once('close', () => gone.abort());
+
+    if (!STEP_METHODS.has(method)) {
+      const refusal = this.steps.checkRead(caller, agent, method);
+      if (refusal) return writeJson(res, refusalResponse(id, refusal));
+      await this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal }, req, res);
+      return;
+    }
+
+    let started;
+    try {
+      started = await this.steps.begin({ caller, agent, method, text: named_.text, taskId: named_.taskId, contextId: named_.contextId, joinWorkflow: wfHeader && this.mayJoin(caller) ? wfHeader : undefined, traceparent, signal: gone.signal });
+    } catch (err) {
+      return writeJson(res, errorResponse(id, RpcErrorCode.InvalidParams, (err as Error).message, { reason: 'invalid_request' }));
+    }
+    const { step, refusal } = started;
+    replyHeaders['x-workflow-id'] = step.workflowId;
+    if (refusal) return writeJson(res, refusalResponse(id, refusal, step.workflowId), replyHeaders);
+    const outcome = await this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal }, req, res);
+    this.steps.observe(step, outcome.seen);
+    await this.steps.finish(step, { outcome: outcome.ok ? 'ok' : 'error', reason: outcome.reason, durationMs: Date.now() - step.startedAt });
+  }
+
+  /** The agent a request to the gateway's own /a2a endpoint is for. */
+  private route(n: ReturnType<typeof namedIn>): string | undefined {
+    if (n.agent && this.agentManifest(n.agent)) return n.agent;
+    const known = this.steps.agentOf(n);
+    if (known && this.agentManifest(known)) return known;
+    const all = this.agentNames();
+    return all.length === 1 ? all[0] : undefined;
+  }
+
+  private async forward(
+    call: { agent: string; method: string; legacy: boolean; body: Json; id: RpcId; traceparent?: string; replyHeaders: Record<string, string>; signal: AbortSignal },
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<RelayOutcome> {
+    const manifest = this.agentManifest(call.agent)!;
+    let agent: ResolvedAgent;
+    try {
+      agent = await resolveAgent(manifest);
+    } catch (err) {
+      writeJson(res, upstreamFailure(call.id, call.agent, (err as Error).message), call.replyHeaders);
+      return { ok: false, reason: 'upstream_unavailable', seen: {} };
+    }
+    const trace: Record<string, string> = call.traceparent ? { traceparent: call.traceparent } : {};
+    const extensions = header(req, 'a2a-extensions');
+    if (extensions) trace['A2A-Extensions'] = extensions;
+    const rawRelay = !call.legacy && agent.jsonRpc && agent.jsonRpc.protocolVersion.startsWith('1.');
+    if (!rawRelay) {
+      // 0.3 callers, and agents without a 1.0 JSON-RPC endpoint: the SDK translates both ways.
+      return relayThroughSdk({ manifest, card: agent.card, body: call.body, headers: trace, replyHeaders: call.replyHeaders, signal: call.signal, protocol: call.legacy ? '0.3' : '1.0' }, res);
+    }
+    const target = {
+      url: agent.jsonRpc!.url,
+      headers: { ...manifest.headers, ...trace, 'A2A-Version': agent.jsonRpc!.protocolVersion },
+      timeoutMs: manifest.timeoutMs,
+      server: call.agent,
+    };
+    const text = JSON.stringify(call.body);
+    if (STREAMING.has(call.method)) return relayStream(target, call.id, text, res, call.replyHeaders);
+    const { response, outcome } = await relayUnary(target, call.id, text, call.signal);
+    writeJson(res, response, call.replyHeaders);
+    return outcome;
+  }
+}
+
+/**
+ * Mount the A2A routes on the gateway's express app (before its 404 handler). Returns the server, whose `steps`
+ * tests and the admin console may inspect.
+ */
+export function mountA2a(app: express.Express, deps: A2aServerDeps): A2aServer {
+  const server = new A2aServer(deps);
+  const fail = (res: express.Response, err: unknown) => {
+    deps.gateway.log.error({ err: (err as Error).stack }, 'A2A request failed');
+    writeJson(res, errorResponse(null, RpcErrorCode.InternalError, `Internal error: ${(err as Error).message}`), {}, 500);
+  };
+  app.use(CARD_PATH, server.serveCard((req) => server.gatewayCard(req)));
+  app.use(`/a2a/:name${CARD_PATH}`, (req, res, next) => {
+    const name = String(req.params.name);
+    if (!server.agentManifest(name)) return writeJson(res, { error: 'not_found', message: `No A2A agent named '${name}'.` }, {}, 404);
+    return server.serveCard((r) => server.agentCard(r, name))(req, res, next);
+  });
+  app.post('/a2a', (req, res) => void server.handle(req, res, undefined).catch((err: unknown) => fail(res, err)));
+  app.post('/a2a/:name', (req, res) => void server.handle(req, res, String(req.params.name)).catch((err: unknown) => fail(res, err)));
+  app.all(['/a2a', '/a2a/:name'], (_req, res) => {
+    res.set('allow', 'POST');
+    writeJson(res, errorResponse(null, RpcErrorCode.InvalidRequest, 'A2A endpoints take JSON-RPC over POST; the card is at ./.well-known/agent-card.json.'), { allow: 'POST' }, 405);
+  });
+  return server;
+}

@@ -1,0 +1,164 @@
+/**
+ * A2A messages as Steps: which workflow a message belongs to (a task and its follow-ups join one; a new context
+ * starts one of kind 'a2a'), the caller's `a2a.allow` policy, the guard chain, and the record in every sink.
+ */
+import type { AgentManifest } from '../config/types.js';
+import type { Gateway } from '../gateway/gateway.js';
+import type { Caller, GuardContext, Refusal, Step, StepOutcome } from '../gateway/types.js';
+import { compileGlobs, type Matcher } from '../util/glob.js';
+
+/** Methods that change a task (they are Steps); the others are reads, policy-checked and counted like list calls. */
+export const STEP_METHODS: ReadonlySet<string> = new Set(['SendMessage', 'SendStreamingMessage', 'CancelTask']);
+
+const MAX_REMEMBERED = 20_000;
+
+/** What a reply told us about the task it concerns. */
+export interface TaskObservation {
+  taskId?: string;
+  contextId?: string;
+  /** Short state name (completed, input-required, …). */
+  state?: string;
+}
+
+interface Membership {
+  workflowId: string;
+  /** Only the agent that started a task or context may continue it in the same workflow. */
+  callerId: string;
+  /** The step that started the task: follow-ups hang under it in the workflow tree. */
+  firstStep: number;
+  /** The workflow began with this context (not joined from elsewhere): it is done when its tasks end. */
+  root: boolean;
+  /** Federated agent serving the task, for requests to the gateway's own /a2a endpoint. */
+  agent: string;
+}
+
+/** A bounded map that forgets the oldest entries first. */
+class Recent<V> extends Map<string, V> {
+  override set(key: string, value: V): this {
+    if (this.has(key)) this.delete(key);
+    else if (this.size >= MAX_REMEMBERED) this.delete(this.keys().next().value as string);
+    return super.set(key, value);
+  }
+}
+
+const TERMINAL = new Set(['completed', 'failed', 'canceled', 'rejected']);
+
+const allowByManifest = new WeakMap<AgentManifest, Matcher>();
+
+/** `a2a.allow` of the caller's agent; no manifest means allow-all only for `local` (SPEC §4), nothing for anyone else. */
+export function a2aAllowed(caller: Caller, agentName: string): boolean {
+  const agent = caller.agent;
+  if (!agent) return caller.via === 'local';
+  let m = allowByManifest.get(agent);
+  if (!m) {
+    m = compileGlobs(agent.a2a.allow);
+    allowByManifest.set(agent, m);
+  }
+  return m(agentName);
+}
+
+export function policyRefusal(caller: Caller, agentName: string): Refusal {
+  return {
+    reason: 'policy_denied',
+    message: `Agent ${caller.agentId} may not message A2A agent '${agentName}'; an admin can add it to a2a.allow in that agent's manifest in agents.d.`,
+    data: { agent: agentName },
+  };
+}
+
+export interface StepStart {
+  step: Step;
+  /** Set when the step was refused: already recorded, render it and stop. */
+  refusal?: Refusal;
+}
+
+export interface StepRequest {
+  caller: Caller;
+  agent: string;
+  method: string;
+  /** Message text, task and context named by the request (for the workflow and the audit trail). */
+  text?: string;
+  taskId?: string;
+  contextId?: string;
+  /** A workflow the caller may name (delegated `wf`, allowed X-Workflow-Id). */
+  joinWorkflow?: string;
+  traceparent?: string;
+  signal?: AbortSignal;
+}
+
+export class A2aSteps {
+  private readonly tasks = new Recent<Membership>();
+  private readonly contexts = new Recent<Membership>();
+  /** Whether a step's workflow began with it, until its reply tells us which task it concerns. */
+  private readonly pending = new WeakMap<Step, { root: boolean }>();
+
+  constructor(private readonly gw: Gateway) {}
+
+  /** The federated agent that served a task or context, for requests that do not name one. */
+  agentOf(ids: { taskId?: string; contextId?: string }): string | undefined {
+    return (ids.taskId ? this.tasks.get(ids.taskId)?.agent : undefined) ?? (ids.contextId ? this.contexts.get(ids.contextId)?.agent : undefined);
+  }
+
+  /** Reads (GetTask, ListTasks, SubscribeToTask, …): policy only, counted rather than recorded one by one. */
+  checkRead(caller: Caller, agent: string, method: string): Refusal | undefined {
+    if (!a2aAllowed(caller, agent)) return policyRefusal(caller, agent);
+    this.gw.countCall?.(caller.agentId, `a2a/${method}`);
+    return undefined;
+  }
+
+  /** Start a Step: place it in its workflow, check policy and walk the guard chain. A refusal is recorded here. */
+  async begin(r: StepRequest): Promise<StepStart> {
+    const known = (r.taskId ? this.tasks.get(r.taskId) : undefined) ?? (r.contextId ? this.contexts.get(r.contextId) : undefined);
+    const continues = known && known.callerId === r.caller.agentId ? known : undefined;
+    const joinId = continues?.workflowId ?? r.joinWorkflow ?? r.caller.workflowId;
+    // begin() on a known id rejoins it (a done workflow becomes active again when its conversation goes on).
+    const workflowId = this.gw.workflows.begin({ caller: r.caller, kind: 'a2a', id: joinId, traceparent: r.traceparent });
+    const step: Step = {
+      kind: 'a2a/message',
+      caller: r.caller,
+      workflowId,
+      stepNo: this.gw.workflows.nextStep(workflowId),
+      parentStep: continues && r.taskId && this.tasks.get(r.taskId) === continues ? continues.firstStep : undefined,
+      server: r.agent,
+      target: r.method,
+      exposedName: `${r.agent}/${r.method}`,
+      args: { ...(r.text !== undefined ? { message: r.text } : {}), ...(r.taskId ? { taskId: r.taskId } : {}), ...(r.contextId ? { contextId: r.contextId } : {}) },
+      startedAt: Date.now(),
+      traceparent: r.traceparent,
+    };
+    this.pending.set(step, { root: continues ? continues.root : joinId === undefined });
+    let refusal: Refusal | undefined = a2aAllowed(r.caller, r.agent) ? undefined : policyRefusal(r.caller, r.agent);
+    if (!refusal) {
+      const ctx: GuardContext = { signal: r.signal };
+      const chained = this.gw.chain.run(step, ctx);
+      refusal = chained instanceof Promise ? await chained : chained;
+    }
+    if (refusal) await this.finish(step, { outcome: 'refused', reason: refusal.reason, durationMs: Date.now() - step.startedAt });
+    return { step, refusal };
+  }
+
+  /** Remember what the reply said about the task, so follow-ups join this workflow. */
+  observe(step: Step, seen: TaskObservation): void {
+    const root = this.pending.get(step)?.root ?? false;
+    const existing = seen.taskId ? this.tasks.get(seen.taskId) : undefined;
+    const entry: Membership = existing ?? { workflowId: step.workflowId, callerId: step.caller.agentId, firstStep: step.stepNo, root, agent: step.server ?? '' };
+    if (seen.taskId) this.tasks.set(seen.taskId, entry);
+    if (seen.contextId && !this.contexts.has(seen.contextId)) this.contexts.set(seen.contextId, entry);
+    if (seen.state && TERMINAL.has(seen.state) && entry.root && this.gw.workflows.state(entry.workflowId) === 'active') {
+      try {
+        this.gw.workflows.setState(entry.workflowId, 'done', `A2A task ${seen.state}`);
+      } catch {
+        // A concurrent admin action won the transition; its state stands.
+      }
+    }
+  }
+
+  /** Hand the finished step to every sink; resolves once a strict audit sink has committed it. */
+  async finish(step: Step, outcome: StepOutcome): Promise<void> {
+    const waits: Promise<unknown>[] = [];
+    for (const sink of this.gw.sinks) {
+      const r = sink.record(step, outcome);
+      if (r instanceof Promise) waits.push(r);
+    }
+    if (waits.length > 0) await Promise.all(waits);
+  }
+}
