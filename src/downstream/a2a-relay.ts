@@ -145,8 +145,16 @@ export async function relayUnary(target: RelayTarget, id: RpcId, body: string, c
 /**
  * Relay a streaming request (SendStreamingMessage, SubscribeToTask). Each upstream event is written to the caller
  * as soon as it is parsed. An agent that answers with plain JSON (an error before the stream) is answered in kind.
+ * `onTask` hears the task id as soon as the stream names it, so a cancel sent meanwhile joins the same workflow.
  */
-export async function relayStream(target: RelayTarget, id: RpcId, body: string, res: ServerResponse, headers: Record<string, string>): Promise<RelayOutcome> {
+export async function relayStream(
+  target: RelayTarget,
+  id: RpcId,
+  body: string,
+  res: ServerResponse,
+  headers: Record<string, string>,
+  onTask?: (seen: TaskObservation) => void,
+): Promise<RelayOutcome> {
   const controller = new AbortController();
   const onClientGone = () => controller.abort(new Error('caller went away'));
   res.once('close', onClientGone);
@@ -184,8 +192,10 @@ export async function relayStream(target: RelayTarget, id: RpcId, body: string, 
       res.write(`${event.event ? `event: ${event.event}\n` : ''}${event.id ? `id: ${event.id}\n` : ''}data: ${event.data}\n\n`);
       try {
         const msg = obj(JSON.parse(event.data));
+        const known = seen.taskId;
         if (msg?.error) lastError = msg;
         else observeResult(msg?.result, seen);
+        if (seen.taskId && seen.taskId !== known) onTask?.(seen);
       } catch {
         // an event we cannot read is still relayed; it just teaches us nothing
       }

@@ -61,14 +61,16 @@ function note(seen: TaskObservation, reply: Task | Message): void {
 }
 
 /** An A2ARequestHandler that forwards every call to the federated agent, noting what it learns about the task. */
-function forwardingHandler(server: string, card: AgentCard, client: Client, options: RequestOptions, seen: TaskObservation): Handler {
+function forwardingHandler(server: string, card: AgentCard, client: Client, options: RequestOptions, seen: TaskObservation, onTask?: (seen: TaskObservation) => void): Handler {
   const guard = async <T>(p: Promise<T>): Promise<T> => p.catch((err: unknown) => unreachable(server, err));
   async function* stream(events: AsyncGenerator<StreamResponse>) {
     try {
       for await (const event of events) {
         const p = event.payload;
+        const known = seen.taskId;
         if (p?.$case === 'task' || p?.$case === 'message') note(seen, p.value);
         else if (p?.$case === 'statusUpdate') Object.assign(seen, { taskId: p.value.taskId, contextId: p.value.contextId, state: stateName(p.value.status?.state) });
+        if (seen.taskId && seen.taskId !== known) onTask?.(seen);
         yield event;
       }
     } catch (err) {
@@ -114,13 +116,15 @@ export interface SdkRelayCall {
   signal: AbortSignal;
   /** The caller's protocol version, which shapes the answer. */
   protocol: '0.3' | '1.0';
+  /** Hears the task id as soon as a stream names it. */
+  onTask?: (seen: TaskObservation) => void;
 }
 
 /** Answer one request: JSON for unary methods, SSE for the streaming ones. */
 export async function relayThroughSdk(call: SdkRelayCall, res: ServerResponse): Promise<RelayOutcome> {
   const seen: TaskObservation = {};
   const client = await clientFor(call.manifest, call.card);
-  const handler = forwardingHandler(call.manifest.name, call.card, client, { signal: call.signal, serviceParameters: call.headers }, seen);
+  const handler = forwardingHandler(call.manifest.name, call.card, client, { signal: call.signal, serviceParameters: call.headers }, seen, call.onTask);
   const context = new ServerCallContext({ requestedVersion: call.protocol });
   const legacy = call.protocol === '0.3';
   const mapError = legacy ? LegacyJsonRpcTransportHandler.mapToLegacyJSONRPCError : JsonRpcTransportHandler.mapToJSONRPCError;

@@ -17,7 +17,7 @@ import { errorResponse, refusalResponse, RpcErrorCode, type RpcId } from '../uti
 import { gatewayCard, rewrittenCard, type FederatedAgent, type GatewaySecurity } from './a2a-cards.js';
 import { relayThroughSdk } from './a2a-sdk-relay.js';
 import { relayStream, relayUnary, upstreamFailure, writeJson, type RelayOutcome } from './a2a-relay.js';
-import { A2aSteps, STEP_METHODS } from './a2a-steps.js';
+import { A2aSteps, STEP_METHODS, type TaskObservation } from './a2a-steps.js';
 import type { AuthResult } from './mcp-http.js';
 
 export interface A2aServerDeps {
@@ -229,7 +229,8 @@ export class A2aServer {
     const { step, refusal } = started;
     replyHeaders['x-workflow-id'] = step.workflowId;
     if (refusal) return writeJson(res, refusalResponse(id, refusal, step.workflowId), replyHeaders);
-    const outcome = await this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal }, req, res);
+    const onTask = (seen: TaskObservation) => this.steps.observe(step, seen);
+    const outcome = await this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal, onTask }, req, res);
     this.steps.observe(step, outcome.seen);
     await this.steps.finish(step, { outcome: outcome.ok ? 'ok' : 'error', reason: outcome.reason, durationMs: Date.now() - step.startedAt });
   }
@@ -244,7 +245,17 @@ export class A2aServer {
   }
 
   private async forward(
-    call: { agent: string; method: string; legacy: boolean; body: Json; id: RpcId; traceparent?: string; replyHeaders: Record<string, string>; signal: AbortSignal },
+    call: {
+      agent: string;
+      method: string;
+      legacy: boolean;
+      body: Json;
+      id: RpcId;
+      traceparent?: string;
+      replyHeaders: Record<string, string>;
+      signal: AbortSignal;
+      onTask?: (seen: TaskObservation) => void;
+    },
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<RelayOutcome> {
@@ -262,7 +273,7 @@ export class A2aServer {
     const rawRelay = !call.legacy && agent.jsonRpc && agent.jsonRpc.protocolVersion.startsWith('1.');
     if (!rawRelay) {
       // 0.3 callers, and agents without a 1.0 JSON-RPC endpoint: the SDK translates both ways.
-      return relayThroughSdk({ manifest, card: agent.card, body: call.body, headers: trace, replyHeaders: call.replyHeaders, signal: call.signal, protocol: call.legacy ? '0.3' : '1.0' }, res);
+      return relayThroughSdk({ manifest, card: agent.card, body: call.body, headers: trace, replyHeaders: call.replyHeaders, signal: call.signal, protocol: call.legacy ? '0.3' : '1.0', onTask: call.onTask }, res);
     }
     const target = {
       url: agent.jsonRpc!.url,
@@ -271,7 +282,7 @@ export class A2aServer {
       server: call.agent,
     };
     const text = JSON.stringify(call.body);
-    if (STREAMING.has(call.method)) return relayStream(target, call.id, text, res, call.replyHeaders);
+    if (STREAMING.has(call.method)) return relayStream(target, call.id, text, res, call.replyHeaders, call.onTask);
     const { response, outcome } = await relayUnary(target, call.id, text, call.signal);
     writeJson(res, response, call.replyHeaders);
     return outcome;
