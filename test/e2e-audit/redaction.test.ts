@@ -1,0 +1,78 @@
+// Redaction through a real gateway (issue 4): a `password` argument reaches the upstream untouched but never the audit
+// database (checked on the bytes of every file in the data dir after a clean stop) nor the gateway's log.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectClient, stopAll } from '../helpers/gateway.js';
+import {
+  allAudit,
+  call,
+  launch,
+  localAgent,
+  makeHome,
+  statsFixture,
+  stopLaunched,
+  upstreamCallsWithText,
+  type GatewayHome,
+  type LaunchedGateway,
+} from '../helpers/audit-harness.js';
+
+const SECRET = 'hunter2-SECRET';
+let home: GatewayHome;
+let gw: LaunchedGateway;
+
+beforeAll(async () => {
+  home = makeHome({
+    servers: (h) => ({ fx: statsFixture(h) }),
+    // A budget of 2 tool calls, so a refused call's arguments are stored too.
+    agents: { local: localAgent({ workflow: { toolCalls: 2 } }) },
+  });
+  gw = await launch(home);
+});
+
+afterAll(async () => {
+  await stopAll();
+  await stopLaunched();
+});
+
+describe('redaction of secret arguments', () => {
+  it('stores [REDACTED] in the trail while the upstream gets the real value', async () => {
+    const client = await connectClient(gw.mcpUrl);
+    expect((await call(client, 'fx__echo', { text: 'x', password: SECRET })).ok).toBe(true);
+    expect((await call(client, 'fx__echo', { text: 'nested', options: { apiToken: `${SECRET}-2`, list: [{ Authorization: `Bearer ${SECRET}-3` }] } })).ok).toBe(true);
+    const refused = await call(client, 'fx__echo', { text: 'refused', client_secret: `${SECRET}-4` });
+    expect(!refused.ok && refused.data.reason).toBe('budget_exceeded');
+
+    // The gateway forwards arguments untouched: redaction is for the record, not the call.
+    const received = upstreamCallsWithText(home.statsFile, 'x');
+    expect(received).toHaveLength(1);
+    expect((received[0]!.params?.arguments as Record<string, unknown>).password).toBe(SECRET);
+
+    const records = await allAudit(gw.url);
+    const byText = new Map(records.map((r) => [r.args?.text, r]));
+    expect(byText.get('x')?.args).toEqual({ text: 'x', password: '[REDACTED]' });
+    expect(byText.get('nested')?.args).toEqual({ text: 'nested', options: { apiToken: '[REDACTED]', list: [{ Authorization: '[REDACTED]' }] } });
+    expect(byText.get('refused')).toMatchObject({ outcome: 'refused', args: { text: 'refused', client_secret: '[REDACTED]' } });
+    const exported = await (await fetch(`${gw.url}/admin/api/audit/export`)).text();
+    expect(exported).not.toContain(SECRET);
+  });
+
+  it('after a clean stop no file in the data dir and no log line holds the secret', async () => {
+    await gw.stop();
+    expect(gw.proc.exitCode).toBe(0);
+    const files = readdirSync(home.dataDir);
+    expect(files).toContain('switchyard.db');
+    const needle = Buffer.from(SECRET, 'utf8');
+    for (const f of files) {
+      const bytes = readFileSync(join(home.dataDir, f));
+      expect(bytes.includes(needle), `${f} holds the secret`).toBe(false);
+      // SQLite stores TEXT as UTF-8 here, but make sure no UTF-16 copy hides either.
+      expect(bytes.includes(Buffer.from(SECRET, 'utf16le')), `${f} holds the secret (UTF-16)`).toBe(false);
+    }
+    // The records are really there (the check above is not passing on an empty file).
+    expect(readFileSync(join(home.dataDir, 'switchyard.db')).includes(Buffer.from('[REDACTED]'))).toBe(true);
+    expect(gw.stdout()).not.toContain(SECRET);
+    expect(gw.logs.join('\n')).not.toContain(SECRET);
+    expect(gw.logs.some((l) => l.includes('"msg":"step"'))).toBe(true);
+  });
+});

@@ -1,0 +1,111 @@
+// Tamper evidence (issue 4): after real calls through the gateway, changing one stored field with SQL makes
+// `switchyard audit verify` exit 1 naming that record; an untouched copy of the same data dir verifies.
+import { cpSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectClient, scratch, stopAll } from '../helpers/gateway.js';
+import {
+  allAudit,
+  call,
+  launch,
+  localAgent,
+  makeHome,
+  runCli,
+  statsFixture,
+  stopLaunched,
+  type AuditRecordView,
+  type GatewayHome,
+} from '../helpers/audit-harness.js';
+
+let home: GatewayHome;
+let records: AuditRecordView[];
+
+beforeAll(async () => {
+  home = makeHome({
+    servers: (h) => ({ fx: statsFixture(h) }),
+    agents: { local: localAgent({ workflow: { toolCalls: 4 } }) },
+  });
+  const gw = await launch(home);
+  for (let s = 0; s < 2; s++) {
+    const client = await connectClient(gw.mcpUrl);
+    for (let i = 0; i < 5; i++) await call(client, 'fx__echo', { text: `s${s}-${i}` });
+  }
+  records = await allAudit(gw.url);
+  await gw.stop();
+});
+
+afterAll(async () => {
+  await stopAll();
+  await stopLaunched();
+});
+
+function copyData(): string {
+  const dir = join(scratch('switchyard-tamper-'), 'data');
+  cpSync(home.dataDir, dir, { recursive: true });
+  return dir;
+}
+
+function sql(dataDir: string, statement: string, ...params: unknown[]): number {
+  const db = new Database(join(dataDir, 'switchyard.db'));
+  try {
+    return db.prepare(statement).run(...params).changes;
+  } finally {
+    db.close();
+  }
+}
+
+describe('switchyard audit verify', () => {
+  it('passes on the untouched trail', async () => {
+    expect(records.length).toBe(10);
+    expect(records.filter((r) => r.outcome === 'refused')).toHaveLength(2);
+    const pristine = copyData();
+    const { code, stdout } = await runCli(['audit', 'verify', '--data', pristine]);
+    expect(code, stdout).toBe(0);
+    expect(stdout).toContain('ok: 10 records verified');
+    expect((await runCli(['audit', 'verify', '--data', home.dataDir])).code).toBe(0);
+  });
+
+  it('fails naming the record whose outcome was rewritten, while an untouched copy still passes', async () => {
+    const pristine = copyData();
+    const tampered = copyData();
+    // Turn the first refusal into a success, as someone covering their tracks would.
+    const victim = records.filter((r) => r.outcome === 'refused').at(-1)!;
+    expect(sql(tampered, "UPDATE audit SET outcome = 'ok', reason = NULL WHERE id = ?", victim.id)).toBe(1);
+
+    const broken = await runCli(['audit', 'verify', '--data', tampered]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain(`broken at record ${victim.id} `);
+    expect(broken.stdout).toContain(`workflow ${victim.workflowId} step ${victim.step}`);
+
+    const ok = await runCli(['audit', 'verify', '--data', pristine]);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+  });
+
+  it('fails at the record after one that was deleted', async () => {
+    const tampered = copyData();
+    const sorted = [...records].sort((a, b) => a.id - b.id);
+    const gone = sorted[3]!;
+    expect(sql(tampered, 'DELETE FROM audit WHERE id = ?', gone.id)).toBe(1);
+    const broken = await runCli(['audit', 'verify', '--data', tampered]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain(`broken at record ${sorted[4]!.id} `);
+  });
+
+  it('fails on a rewritten argument, even one that was redacted', async () => {
+    const tampered = copyData();
+    const victim = records.find((r) => r.args?.text === 's1-2')!;
+    expect(sql(tampered, 'UPDATE audit SET args = ? WHERE id = ?', JSON.stringify({ text: 's1-2 (edited)' }), victim.id)).toBe(1);
+    const broken = await runCli(['audit', 'verify', '--data', tampered]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain(`broken at record ${victim.id} `);
+  });
+
+  it('exits 1 with a clear message when there is no database', async () => {
+    const empty = scratch('switchyard-empty-');
+    expect(existsSync(join(empty, 'switchyard.db'))).toBe(false);
+    const res = await runCli(['audit', 'verify', '--data', empty]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('no audit database');
+  });
+});
