@@ -61,7 +61,15 @@ function note(seen: TaskObservation, reply: Task | Message): void {
 }
 
 /** An A2ARequestHandler that forwards every call to the federated agent, noting what it learns about the task. */
-function forwardingHandler(server: string, card: AgentCard, client: Client, options: RequestOptions, seen: TaskObservation, onTask?: (seen: TaskObservation) => void): Handler {
+function forwardingHandler(
+  server: string,
+  card: AgentCard,
+  client: Client,
+  options: RequestOptions,
+  seen: TaskObservation,
+  onTask?: (seen: TaskObservation) => void,
+  visible?: (taskId: string) => boolean,
+): Handler {
   const guard = async <T>(p: Promise<T>): Promise<T> => p.catch((err: unknown) => unreachable(server, err));
   async function* stream(events: AsyncGenerator<StreamResponse>) {
     try {
@@ -97,7 +105,12 @@ function forwardingHandler(server: string, card: AgentCard, client: Client, opti
       note(seen, task);
       return task;
     },
-    listTasks: (params) => guard(client.listTasks(params, options)),
+    listTasks: async (params) => {
+      const page = await guard(client.listTasks(params, options));
+      if (!visible) return page;
+      const tasks = page.tasks.filter((t) => visible(t.id));
+      return tasks.length === page.tasks.length ? page : { ...page, tasks, totalSize: tasks.length };
+    },
     createTaskPushNotificationConfig: (params) => guard(client.createTaskPushNotificationConfig(params, options)),
     getTaskPushNotificationConfig: (params) => guard(client.getTaskPushNotificationConfig(params, options)),
     listTaskPushNotificationConfigs: (params) => guard(client.listTaskPushNotificationConfig(params, options)),
@@ -118,13 +131,15 @@ export interface SdkRelayCall {
   protocol: '0.3' | '1.0';
   /** Hears the task id as soon as a stream names it. */
   onTask?: (seen: TaskObservation) => void;
+  /** ListTasks shows only the tasks this predicate keeps. */
+  visible?: (taskId: string) => boolean;
 }
 
 /** Answer one request: JSON for unary methods, SSE for the streaming ones. */
 export async function relayThroughSdk(call: SdkRelayCall, res: ServerResponse): Promise<RelayOutcome> {
   const seen: TaskObservation = {};
   const client = await clientFor(call.manifest, call.card);
-  const handler = forwardingHandler(call.manifest.name, call.card, client, { signal: call.signal, serviceParameters: call.headers }, seen, call.onTask);
+  const handler = forwardingHandler(call.manifest.name, call.card, client, { signal: call.signal, serviceParameters: call.headers }, seen, call.onTask, call.visible);
   const context = new ServerCallContext({ requestedVersion: call.protocol });
   const legacy = call.protocol === '0.3';
   const mapError = legacy ? LegacyJsonRpcTransportHandler.mapToLegacyJSONRPCError : JsonRpcTransportHandler.mapToJSONRPCError;

@@ -97,6 +97,17 @@ function isLegacyVersionHeader(req: IncomingMessage): boolean {
   return /^0\./.test(header(req, 'a2a-version') ?? '');
 }
 
+/** Drop the tasks the caller may not see from a 1.0 ListTasks answer. */
+function onlyVisibleTasks(response: Json, visible: (taskId: string) => boolean): void {
+  const result = obj(response.result);
+  if (!result || !Array.isArray(result.tasks)) return;
+  const tasks = (result.tasks as unknown[]).filter((t) => {
+    const taskId = str(obj(t)?.id);
+    return taskId !== undefined && visible(taskId);
+  });
+  if (tasks.length !== result.tasks.length) response.result = { ...result, tasks, totalSize: tasks.length };
+}
+
 export class A2aServer {
   readonly steps: A2aSteps;
   private readonly mayJoin: (caller: Caller) => boolean;
@@ -206,6 +217,10 @@ export class A2aServer {
       );
     }
 
+    if (this.steps.foreignTask(caller, named_.taskId)) {
+      return writeJson(res, errorResponse(id, TASK_NOT_FOUND, `Task not found: ${named_.taskId}.`));
+    }
+
     const trace = header(req, 'traceparent');
     const traceparent = trace && TRACEPARENT.test(trace) ? trace : undefined;
     const wfHeader = header(req, 'x-workflow-id');
@@ -216,7 +231,7 @@ export class A2aServer {
     if (!STEP_METHODS.has(method)) {
       const refusal = this.steps.checkRead(caller, agent, method);
       if (refusal) return writeJson(res, refusalResponse(id, refusal));
-      await this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal }, req, res);
+      await this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal, visible: this.steps.visibleTo(caller) }, req, res);
       return;
     }
 
@@ -255,6 +270,8 @@ export class A2aServer {
       replyHeaders: Record<string, string>;
       signal: AbortSignal;
       onTask?: (seen: TaskObservation) => void;
+      /** ListTasks shows only the tasks this predicate keeps. */
+      visible?: (taskId: string) => boolean;
     },
     req: IncomingMessage,
     res: ServerResponse,
@@ -273,7 +290,7 @@ export class A2aServer {
     const rawRelay = !call.legacy && agent.jsonRpc && agent.jsonRpc.protocolVersion.startsWith('1.');
     if (!rawRelay) {
       // 0.3 callers, and agents without a 1.0 JSON-RPC endpoint: the SDK translates both ways.
-      return relayThroughSdk({ manifest, card: agent.card, body: call.body, headers: trace, replyHeaders: call.replyHeaders, signal: call.signal, protocol: call.legacy ? '0.3' : '1.0', onTask: call.onTask }, res);
+      return relayThroughSdk({ manifest, card: agent.card, body: call.body, headers: trace, replyHeaders: call.replyHeaders, signal: call.signal, protocol: call.legacy ? '0.3' : '1.0', onTask: call.onTask, visible: call.visible }, res);
     }
     const target = {
       url: agent.jsonRpc!.url,
@@ -284,6 +301,7 @@ export class A2aServer {
     const text = JSON.stringify(call.body);
     if (STREAMING.has(call.method)) return relayStream(target, call.id, text, res, call.replyHeaders, call.onTask);
     const { response, outcome } = await relayUnary(target, call.id, text, call.signal);
+    if (call.method === 'ListTasks' && call.visible) onlyVisibleTasks(response, call.visible);
     writeJson(res, response, call.replyHeaders);
     return outcome;
   }

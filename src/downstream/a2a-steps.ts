@@ -98,6 +98,24 @@ export class A2aSteps {
     return (ids.taskId ? this.tasks.get(ids.taskId)?.agent : undefined) ?? (ids.contextId ? this.contexts.get(ids.contextId)?.agent : undefined);
   }
 
+  /**
+   * The agent behind the gateway sees one client, the gateway; keeping callers apart is ours to do. A task another
+   * agent started (and that is not in the caller's delegated workflow) is answered as if it did not exist.
+   */
+  foreignTask(caller: Caller, taskId: string | undefined): boolean {
+    const m = taskId ? this.tasks.get(taskId) : undefined;
+    return m !== undefined && m.callerId !== caller.agentId && m.workflowId !== caller.workflowId;
+  }
+
+  /** Tasks a caller may see in ListTasks: its own (known since start); local without a manifest sees all. */
+  visibleTo(caller: Caller): (taskId: string) => boolean {
+    if (caller.via === 'local' && !caller.agent) return () => true;
+    return (taskId) => {
+      const m = this.tasks.get(taskId);
+      return m !== undefined && (m.callerId === caller.agentId || m.workflowId === caller.workflowId);
+    };
+  }
+
   /** Reads (GetTask, ListTasks, SubscribeToTask, …): policy only, counted rather than recorded one by one. */
   checkRead(caller: Caller, agent: string, method: string): Refusal | undefined {
     if (!a2aAllowed(caller, agent)) return policyRefusal(caller, agent);

@@ -253,6 +253,21 @@ describe('0.3 callers, routing and policy', () => {
     expect((allowed.json.result as { task: { status: { state: string } } }).task.status.state).toBe('TASK_STATE_COMPLETED');
   });
 
+  it("callers are kept apart: another agent's task is not found, and ListTasks shows only one's own", async () => {
+    const mine = await rawRpc('/a2a/echo-agent', { jsonrpc: '2.0', id: 20, method: 'SendMessage', params: { message: { messageId: randomUUID(), role: 'ROLE_USER', parts: [{ text: 'narrow owns this' }] } } }, { 'x-test-agent': 'narrow' });
+    const ownTask = (mine.json.result as { task: { id: string } }).task.id;
+    const theirs = await rawRpc('/a2a/echo-agent', { jsonrpc: '2.0', id: 21, method: 'SendMessage', params: { message: { messageId: randomUUID(), role: 'ROLE_USER', parts: [{ text: 'local owns this' }] } } });
+    const foreignId = (theirs.json.result as { task: { id: string } }).task.id;
+    const local = (await rawRpc('/a2a/echo-agent', { jsonrpc: '2.0', id: 21, method: 'ListTasks', params: {} })).json.result as { tasks: Array<{ id: string }> };
+    expect(local.tasks.map((t) => t.id)).toEqual(expect.arrayContaining([ownTask, foreignId]));
+    const peek = await rawRpc('/a2a/echo-agent', { jsonrpc: '2.0', id: 22, method: 'GetTask', params: { id: foreignId } }, { 'x-test-agent': 'narrow' });
+    expect((peek.json.error as { code: number }).code).toBe(-32001);
+    const listed = (await rawRpc('/a2a/echo-agent', { jsonrpc: '2.0', id: 23, method: 'ListTasks', params: {} }, { 'x-test-agent': 'narrow' })).json.result as { tasks: Array<{ id: string }> };
+    expect(listed.tasks.map((t) => t.id)).toContain(ownTask);
+    expect(listed.tasks.map((t) => t.id)).not.toContain(foreignId);
+    expect(local.tasks.length).toBeGreaterThan(listed.tasks.length);
+  });
+
   it('bad requests get JSON-RPC errors that say what to send', async () => {
     const parse = await fetch(`${base}/a2a/echo-agent`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
     expect(parse.status).toBe(400);
