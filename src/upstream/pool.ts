@@ -149,14 +149,8 @@ export class UpstreamPool {
 
   /** Connect and initialize once to learn whether the server is reachable (startup and /readyz). */
   async probe(init: ClientInit): Promise<Health> {
-    if (this.shared) {
-      try {
-        await this.acquire(SHARED_KEY, init, {});
-      } catch (err) {
-        this.setHealth(false, (err as Error).message);
-      }
-      return this.health;
-    }
+    // A throwaway session even for shared servers: the shared one must be opened by the gateway with the
+    // capabilities it relays and the handlers that fan notifications out, not with the probe's empty ones.
     const session = new UpstreamSession(this.manifest, createTransport(this.manifest, this.log), init, {}, this.log);
     try {
       await session.connect();
