@@ -215,7 +215,10 @@ export class UpstreamSession {
       return;
     }
     if (msg.method === 'notifications/cancelled') return;
-    const p = relatedTo !== undefined ? this.pending.get(relatedTo as number) : undefined;
+    // list_changed and resources/updated describe the session, not the call whose stream carried them: the session
+    // handler invalidates caches and fans them out (to every client of a shared upstream, to subscribers only).
+    const sessionLevel = msg.method === 'notifications/resources/updated' || msg.method.endsWith('/list_changed');
+    const p = relatedTo !== undefined && !sessionLevel ? this.pending.get(relatedTo as number) : undefined;
     if (p?.hooks.onNotification) p.hooks.onNotification(msg);
     else this.events.onNotification?.(msg);
   }
