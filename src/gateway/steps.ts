@@ -110,6 +110,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     onNotification: (n) => (reply.gone ? cs.push(n) : reply.related(n)),
     onServerRequest: (r) => askOnReply(cs, reply, r.method, r.params).then((result) => ({ jsonrpc: '2.0', id: r.id, result }), (e: Error & { rpc?: RpcResponse }) => e.rpc ?? errorResponse(r.id, -32603, e.message)),
     headers: cs.traceparent ? { traceparent: cs.traceparent } : undefined,
+    owner: cs.id,
   };
   let upstreamParams = t.target === (kind === 'resources/read' ? params?.uri : params?.name) ? params : { ...params, name: t.target };
   // Trace context crosses stdio in _meta (HTTP upstreams get the traceparent header instead).

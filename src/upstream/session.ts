@@ -37,6 +37,8 @@ export interface CallHooks {
   timeoutMs?: number;
   /** Extra HTTP headers for this request (trace context, minted identity). */
   headers?: Record<string, string>;
+  /** Who made the call (downstream session id): a request that cannot be tied to one call goes only to a sole owner. */
+  owner?: string;
 }
 
 export interface SessionEvents {
@@ -230,8 +232,19 @@ export class UpstreamSession {
     }
     let target = relatedTo !== undefined ? this.pending.get(relatedTo as number) : undefined;
     if (!target) {
-      // stdio carries no stream: the newest call that can take a request is the one that caused it.
-      for (const p of this.pending.values()) if (p.hooks.onServerRequest) target = p;
+      // stdio carries no stream: the newest call that can take a request is the one that caused it, but only while
+      // every such call belongs to one client; otherwise guessing could hand one client's prompt to another.
+      const owners = new Set<string | undefined>();
+      for (const p of this.pending.values()) {
+        if (!p.hooks.onServerRequest) continue;
+        target = p;
+        owners.add(p.hooks.owner);
+      }
+      if (owners.size > 1) {
+        this.log.warn({ server: this.name, method: msg.method }, 'server-to-client request while calls of several clients are in flight; refused as ambiguous');
+        this.transport.send(errorResponse(msg.id, -32603, `${msg.method} cannot be routed: calls of several clients are in flight on this shared session`)).catch(() => {});
+        return;
+      }
     }
     const handler = target?.hooks.onServerRequest ?? this.events.onServerRequest;
     if (!handler) {
