@@ -159,6 +159,14 @@ async function subscribe(gw: Gateway, cs: ClientSession, req: RpcRequest, reply:
   if (typeof uri !== 'string') return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, 'params.uri must be a string'));
   const server = routeResource(gw, cs, uri);
   if (!server || !gw.access(cs).resource(server, uri)) return reply.final(errorResponse(req.id, -32002, `Resource not found: ${uri}`));
+  if (req.method === 'resources/unsubscribe' && gw.pools.get(server)?.shared) {
+    // One upstream subscription serves every client of a shared server: keep it while another client still wants it.
+    const stillWanted = [...gw.sessions.values()].some((o) => o !== cs && o.subscriptions.has(uri) && routeResource(gw, o, uri) === server);
+    if (stillWanted) {
+      cs.subscriptions.delete(uri);
+      return reply.final(resultResponse(req.id, {}));
+    }
+  }
   let upstream;
   try {
     upstream = await gw.upstreamFor(cs, server);
