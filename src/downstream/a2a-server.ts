@@ -88,6 +88,15 @@ async function readJson(req: IncomingMessage & { body?: unknown }, limit: number
   }
 }
 
+/** One JSON-RPC request object with a method and an id (A2A has no notifications). */
+async function readRequest(req: IncomingMessage, limit: number): Promise<Json> {
+  const o = obj(await readJson(req, limit));
+  if (!o || o.jsonrpc !== '2.0' || typeof o.method !== 'string' || (typeof o.id !== 'string' && typeof o.id !== 'number')) {
+    throw new BadBody(400, RpcErrorCode.InvalidRequest, 'Invalid Request: send one JSON-RPC 2.0 request object with a string method and an id.');
+  }
+  return o;
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -188,12 +197,7 @@ export class A2aServer {
 
     let body: Json;
     try {
-      const parsed = await readJson(req, this.gw.config.maxBodyBytes);
-      const o = obj(parsed);
-      if (!o || o.jsonrpc !== '2.0' || typeof o.method !== 'string' || (typeof o.id !== 'string' && typeof o.id !== 'number')) {
-        throw new BadBody(400, RpcErrorCode.InvalidRequest, 'Invalid Request: send one JSON-RPC 2.0 request object with a string method and an id.');
-      }
-      body = o;
+      body = await readRequest(req, this.gw.config.maxBodyBytes);
     } catch (err) {
       if (err instanceof BadBody) return writeJson(res, errorResponse(null, err.code, err.message), {}, err.status);
       throw err;
@@ -205,20 +209,20 @@ export class A2aServer {
     if (!V1_METHODS.has(method)) {
       return writeJson(res, errorResponse(id, RpcErrorCode.MethodNotFound, `Method not found: ${wire}. A2A methods: ${[...V1_METHODS].join(', ')} (or their 0.3 names such as message/send).`));
     }
-    const named_ = namedIn(obj(body.params));
-    const agent = named ?? this.route(named_);
+    const ids = namedIn(obj(body.params));
+    const agent = named ?? this.route(ids);
     if (!agent) {
-      const isTaskCall = method !== 'SendMessage' && method !== 'SendStreamingMessage' && named_.taskId;
+      const isTaskCall = method !== 'SendMessage' && method !== 'SendStreamingMessage' && ids.taskId;
       return writeJson(
         res,
         isTaskCall
-          ? errorResponse(id, TASK_NOT_FOUND, `Task not found: ${named_.taskId}. Ask the agent that runs it at /a2a/{name}.`)
+          ? errorResponse(id, TASK_NOT_FOUND, `Task not found: ${ids.taskId}. Ask the agent that runs it at /a2a/{name}.`)
           : errorResponse(id, RpcErrorCode.InvalidParams, `Name the agent: POST /a2a/{name}, or set message.metadata.agent to one of: ${this.agentNames().join(', ') || '(none configured)'}.`),
       );
     }
 
-    if (this.steps.foreignTask(caller, named_.taskId)) {
-      return writeJson(res, errorResponse(id, TASK_NOT_FOUND, `Task not found: ${named_.taskId}.`));
+    if (this.steps.foreignTask(caller, ids.taskId)) {
+      return writeJson(res, errorResponse(id, TASK_NOT_FOUND, `Task not found: ${ids.taskId}.`));
     }
 
     const trace = header(req, 'traceparent');
@@ -237,7 +241,7 @@ export class A2aServer {
 
     let started;
     try {
-      started = await this.steps.begin({ caller, agent, method, text: named_.text, taskId: named_.taskId, contextId: named_.contextId, joinWorkflow: wfHeader && this.mayJoin(caller) ? wfHeader : undefined, traceparent, signal: gone.signal });
+      started = await this.steps.begin({ caller, agent, method, text: ids.text, taskId: ids.taskId, contextId: ids.contextId, joinWorkflow: wfHeader && this.mayJoin(caller) ? wfHeader : undefined, traceparent, signal: gone.signal });
     } catch (err) {
       return writeJson(res, errorResponse(id, RpcErrorCode.InvalidParams, (err as Error).message, { reason: 'invalid_request' }));
     }
