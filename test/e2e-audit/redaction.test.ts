@@ -5,14 +5,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, stopAll } from '../helpers/gateway.js';
 import {
+  admin,
   allAudit,
   call,
   launch,
-  localAgent,
   makeHome,
   statsFixture,
   stopLaunched,
   upstreamCallsWithText,
+  workflowOfMarker,
   type GatewayHome,
   type LaunchedGateway,
 } from '../helpers/audit-harness.js';
@@ -24,8 +25,6 @@ let gw: LaunchedGateway;
 beforeAll(async () => {
   home = makeHome({
     servers: (h) => ({ fx: statsFixture(h) }),
-    // A budget of 2 tool calls, so a refused call's arguments are stored too.
-    agents: { local: localAgent({ workflow: { toolCalls: 2 } }) },
   });
   gw = await launch(home);
 });
@@ -40,8 +39,10 @@ describe('redaction of secret arguments', () => {
     const client = await connectClient(gw.mcpUrl);
     expect((await call(client, 'fx__echo', { text: 'x', password: SECRET })).ok).toBe(true);
     expect((await call(client, 'fx__echo', { text: 'nested', options: { apiToken: `${SECRET}-2`, list: [{ Authorization: `Bearer ${SECRET}-3` }] } })).ok).toBe(true);
+    // A refused call's arguments are stored too (refused here by an admin pause).
+    await admin(gw.url, `/workflows/${await workflowOfMarker(gw.url, 'x')}/pause`, 'POST');
     const refused = await call(client, 'fx__echo', { text: 'refused', client_secret: `${SECRET}-4` });
-    expect(!refused.ok && refused.data.reason).toBe('budget_exceeded');
+    expect(!refused.ok && refused.data.reason).toBe('workflow_paused');
 
     // The gateway forwards arguments untouched: redaction is for the record, not the call.
     const received = upstreamCallsWithText(home.statsFile, 'x');

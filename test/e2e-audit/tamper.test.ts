@@ -6,15 +6,16 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, scratch, stopAll } from '../helpers/gateway.js';
 import {
+  admin,
   allAudit,
   call,
   launch,
-  localAgent,
   makeHome,
   runCli,
   statsFixture,
   stopLaunched,
   type AuditRecordView,
+  workflowOfMarker,
   type GatewayHome,
 } from '../helpers/audit-harness.js';
 
@@ -24,12 +25,15 @@ let records: AuditRecordView[];
 beforeAll(async () => {
   home = makeHome({
     servers: (h) => ({ fx: statsFixture(h) }),
-    agents: { local: localAgent({ workflow: { toolCalls: 4 } }) },
   });
   const gw = await launch(home);
   for (let s = 0; s < 2; s++) {
     const client = await connectClient(gw.mcpUrl);
-    for (let i = 0; i < 5; i++) await call(client, 'fx__echo', { text: `s${s}-${i}` });
+    for (let i = 0; i < 4; i++) expect((await call(client, 'fx__echo', { text: `s${s}-${i}` })).ok).toBe(true);
+    // An admin pause makes the fifth call a refusal, so the trail holds refused steps too.
+    await admin(gw.url, `/workflows/${await workflowOfMarker(gw.url, `s${s}-0`)}/pause`, 'POST');
+    const refused = await call(client, 'fx__echo', { text: `s${s}-4` });
+    expect(!refused.ok && refused.data.reason).toBe('workflow_paused');
   }
   records = await allAudit(gw.url);
   await gw.stop();
@@ -92,7 +96,7 @@ describe('switchyard audit verify', () => {
     expect(broken.stdout).toContain(`broken at record ${sorted[4]!.id} `);
   });
 
-  it('fails on a rewritten argument, even one that was redacted', async () => {
+  it('fails on a rewritten argument', async () => {
     const tampered = copyData();
     const victim = records.find((r) => r.args?.text === 's1-2')!;
     expect(sql(tampered, 'UPDATE audit SET args = ? WHERE id = ?', JSON.stringify({ text: 's1-2 (edited)' }), victim.id)).toBe(1);
