@@ -47,8 +47,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > limit) {
+        // Stop collecting but let the answer go out: destroying the request would reset the socket before the 413.
+        chunks.length = 0;
+        req.removeAllListeners('data');
+        req.resume();
         reject(new BodyTooLarge());
-        req.destroy();
         return;
       }
       chunks.push(c);
@@ -118,7 +121,10 @@ export class McpHttpHandler {
     try {
       body = await readBody(req, this.opts.maxBodyBytes);
     } catch (err) {
-      if (err instanceof BodyTooLarge) return rpcError(res, 413, RpcErrorCode.InvalidRequest, `Payload Too Large: the body exceeds ${this.opts.maxBodyBytes} bytes (gateway.yaml maxBodyBytes).`);
+      if (err instanceof BodyTooLarge) {
+        // Close the connection after answering so the rest of an oversized body is not read.
+        return sendJson(res, 413, errorResponse(null, RpcErrorCode.InvalidRequest, `Payload Too Large: the body exceeds ${this.opts.maxBodyBytes} bytes (gateway.yaml maxBodyBytes).`), { connection: 'close' });
+      }
       return rpcError(res, 400, RpcErrorCode.ParseError, 'Could not read the request body.');
     }
     let parsed: unknown;
