@@ -188,6 +188,21 @@ describe('a session with several calls, some refused, read back through the admi
     expect(!over.ok && over.data.reason).toBe('budget_exceeded');
     expect(!over.ok && over.data.workflowId).toBe(wf);
   });
+  it('calls through the single-server view /servers/fx/mcp are audited and budgeted the same way', async () => {
+    const single = await connectClient(`${gw.url}/servers/fx/mcp`, { name: 'single' });
+    for (let i = 1; i <= 3; i++) expect((await call(single, 'echo', { text: `single${i}-${run}` })).ok).toBe(true);
+    const over = await call(single, 'echo', { text: `single4-${run}` });
+    expect(!over.ok && [over.code, over.data.reason]).toEqual([-32030, 'budget_exceeded']);
+    expect(upstreamCallsWithText(home.statsFile, `single4-${run}`)).toHaveLength(0);
+    const wf = !over.ok ? (over.data.workflowId as string) : '';
+    const records = await allAudit(gw.url, `workflowId=${wf}`);
+    expect(records.map((r) => [r.step, r.server, r.tool, r.outcome]).reverse()).toEqual([
+      [1, 'fx', 'echo', 'ok'],
+      [2, 'fx', 'echo', 'ok'],
+      [3, 'fx', 'echo', 'ok'],
+      [4, 'fx', 'echo', 'refused'],
+    ]);
+  });
 });
 
 describe('/admin/api/workflows filters and paging', () => {
