@@ -156,6 +156,54 @@ describe('sessions', () => {
     ac.abort();
   });
 
+  it('the GET stream resumes with Last-Event-ID: no repeats, nothing lost while disconnected', async () => {
+    const sid = await rawSession(gw.mcpUrl);
+    type Ev = { id?: string; data: string };
+    const openStream = async (lastEventId?: string) => {
+      const ac = new AbortController();
+      const res = await fetch(gw.mcpUrl, { headers: { accept: 'text/event-stream', 'mcp-session-id': sid, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) }, signal: ac.signal });
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let buf = '';
+      const events: Ev[] = [];
+      const next = async (pred: (e: Ev) => boolean): Promise<Ev> => {
+        for (;;) {
+          const hit = events.find(pred);
+          if (hit) return hit;
+          const { value, done } = await reader.read();
+          if (done) throw new Error('stream ended');
+          buf += decoder.decode(value, { stream: true });
+          let sep: number;
+          while ((sep = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, sep);
+            buf = buf.slice(sep + 2);
+            const ev: Ev = { data: '' };
+            for (const line of block.split('\n')) {
+              if (line.startsWith('id:')) ev.id = line.slice(3).trim();
+              else if (line.startsWith('data:')) ev.data += line.slice(5).trim();
+            }
+            events.push(ev);
+          }
+        }
+      };
+      return { next, events, close: () => ac.abort() };
+    };
+    const s1 = await openStream();
+    await rawRequest(gw.mcpUrl, sid, 'tools/call', { name: 'fx__change_tools', arguments: {} }, 10);
+    const first = await s1.next((e) => e.data.includes('notifications/tools/list_changed'));
+    expect(first.id).toBeTruthy();
+    s1.close();
+    // While no stream is open the session keeps what arrives.
+    await rawRequest(gw.mcpUrl, sid, 'tools/call', { name: 'fx__change_tools', arguments: {} }, 11);
+    const s2 = await openStream(first.id);
+    const second = await s2.next((e) => e.data.includes('notifications/tools/list_changed'));
+    expect(second.id).not.toBe(first.id);
+    // The first notification is not delivered again (the priming event may name the same position, with no data).
+    expect(s2.events.filter((e) => e.data.includes('list_changed'))).toHaveLength(1);
+    s2.close();
+  });
+
   it('DELETE ends the session; reusing it → 404', async () => {
     const sid = await rawSession(gw.mcpUrl);
     const del = await raw('DELETE', '/mcp', { 'mcp-session-id': sid });

@@ -52,6 +52,7 @@ beforeAll(async () => {
       fx: fixtureManifest(),
       fxh: { transport: 'http', url: httpFixture.url, required: true },
       legacy: { transport: 'sse', url: sseFixture.url },
+      fxt: fixtureManifest({ timeoutMs: 1000 }),
     },
   });
 }, 60_000);
@@ -154,6 +155,34 @@ describe('legacy HTTP+SSE upstream', () => {
     expect(readStats(statsSse).some((s) => s.method === 'tools/call' && s.params?.name === 'echo')).toBe(true);
     await c.close();
   });
+});
+
+describe('timeouts and large messages', () => {
+  it('a call slower than timeoutMs fails with upstream_timeout; progress notifications keep it alive', async () => {
+    const c = await connectClient(gw.mcpUrl);
+    // 2.4 s in 8 steps with progress every 300 ms: never 1 s without news, so it completes.
+    const progress: Progress[] = [];
+    const ok = await c.request({ method: 'tools/call', params: { name: 'fxt__slow', arguments: { ms: 2400, steps: 8 } } }, CallToolResultSchema, { onprogress: (p) => progress.push(p) });
+    expect(textOf(ok)).toBe('done after 8 steps');
+    expect(progress).toHaveLength(8);
+    // Without a progress token the same call is silent for 2.4 s: the gateway gives up after 1 s (and its retries).
+    const t0 = Date.now();
+    const err = await c.callTool({ name: 'fxt__slow', arguments: { ms: 2400, steps: 1 } }).then((r) => r, (e: unknown) => e);
+    expect(err).toBeInstanceOf(McpError);
+    expect((err as McpError).data).toMatchObject({ reason: 'upstream_timeout', server: 'fxt' });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await c.close();
+  });
+
+  for (const server of ['fx', 'fxh', 'legacy']) {
+    it(`relays a 1 MB argument and result intact (${server})`, async () => {
+      const c = await connectClient(gw.mcpUrl);
+      const big = 'abcdefghij'.repeat(100_000) + 'é✓';
+      const r = await c.callTool({ name: `${server}__echo`, arguments: { text: big } });
+      expect(textOf(r)).toBe(big);
+      await c.close();
+    });
+  }
 });
 
 describe('readiness', () => {
