@@ -40,6 +40,11 @@ export class NameTable {
   }
 }
 
+/** Whether an upstream-side name could be the tail of a shortened name (`…_` + 8 hex digits of the hash). */
+export function mayBeShortened(name: string): boolean {
+  return /_[0-9a-f]{8}$/.test(name);
+}
+
 /** Deterministic: the same (server, name) always yields the same exposed name. */
 export function shortenName(server: string, name: string): string {
   const hash = createHash('sha256').update(`${server}\0${name}`).digest('hex').slice(0, 8);

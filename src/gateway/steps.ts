@@ -11,6 +11,7 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from '../util/jsonrpc.js';
+import { mayBeShortened } from '../catalog/naming.js';
 import { unavailable, type CallHooks, type UpstreamSession } from '../upstream/session.js';
 import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
@@ -57,7 +58,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, `${kind} needs params.name (a string)`));
   }
   const t = resolveTarget(gw, cs, kind, params);
-  if (!t || (kind === 'tools/call' && !gw.toolAllowedByManifest(t.server, t.target))) return reply.final(unknownName(req, kind, displayName));
+  if (!t || (kind === 'tools/call' && !gw.toolAllowedByManifest(t.server, t.target) && !mayBeShortened(t.target))) return reply.final(unknownName(req, kind, displayName));
 
   const step: Step = {
     kind,
@@ -90,8 +91,18 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     } catch {
       tools = undefined; // listing failed: let the upstream judge the name itself
     }
-    const def = tools?.get(t.target);
+    let def = tools?.get(t.target);
+    if (tools && !def && !cs.view.single) {
+      // A shortened name nobody has listed since this gateway started (names are deterministic, clients keep them).
+      for (const [name, item] of tools) {
+        if (gw.names.expose(t.server, name) !== t.exposed) continue;
+        t.target = step.target = name;
+        def = item;
+        break;
+      }
+    }
     if (tools && !def) return reply.final(unknownName(req, kind, displayName));
+    if (!gw.toolAllowedByManifest(t.server, t.target)) return reply.final(unknownName(req, kind, displayName));
     if (def?.annotations) step.annotations = def.annotations as Record<string, unknown>;
   }
 
