@@ -1,6 +1,6 @@
 // Exposed names stay within ^[A-Za-z0-9_-]{1,64}$, are deterministic, unique, and route back to the original.
 import { describe, expect, it } from 'vitest';
-import { NameTable, shortenName } from '../../src/catalog/naming.js';
+import { mayBeShortened, NameTable, shortenName } from '../../src/catalog/naming.js';
 
 const NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -60,5 +60,13 @@ describe('NameTable', () => {
     const exposed = t.expose('gone', 'q'.repeat(90));
     t.forgetServer('gone');
     expect(t.resolve(exposed)?.name).not.toBe('q'.repeat(90));
+  });
+});
+
+describe('mayBeShortened', () => {
+  it('recognizes the tail of a shortened name, and not ordinary names', () => {
+    const exposed = shortenName('srv', 'w'.repeat(90));
+    expect(mayBeShortened(exposed.slice('srv__'.length))).toBe(true);
+    for (const n of ['echo', 'get_user', 'extra_12', 'x_1234567']) expect(mayBeShortened(n)).toBe(false);
   });
 });

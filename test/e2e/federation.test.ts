@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CallToolResultSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, ElicitRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import {
   EVERYTHING,
   FILESYSTEM,
@@ -246,4 +246,54 @@ describe('real reference servers', () => {
     const outside = await client.callTool({ name: 'files__read_text_file', arguments: { path: '/etc/hostname' } });
     expect(outside.isError).toBe(true);
   });
+});
+
+describe('shortened names (longer than 64 characters as {server}__{name})', () => {
+  // 32 characters, the longest server name allowed: server-everything's 'trigger-elicitation-request-async'
+  // would be 67 characters once prefixed, so the gateway must shorten it.
+  const server = 'everything-with-a-long-name-0001';
+  const longTool = 'trigger-elicitation-request-async';
+  const servers = { [server]: { command: 'node', args: [EVERYTHING, 'stdio'] } };
+  // server-everything lists that tool only to clients that can take elicitation as a task.
+  const capabilities = { elicitation: { form: {} }, tasks: { requests: { elicitation: { create: {} } } } };
+
+  /** Call `name` until the upstream asks this client for elicitation (proof the call was routed), then abandon it. */
+  async function reachesUpstream(url: string, name: string): Promise<true> {
+    let asked!: () => void;
+    const elicited = new Promise<true>((r) => (asked = () => r(true)));
+    const c = await connectClient(url, { capabilities, handlers: {} });
+    c.setRequestHandler(ElicitRequestSchema, () => {
+      asked();
+      return { action: 'decline' };
+    });
+    const ac = new AbortController();
+    const call = c.callTool({ name, arguments: {} }, undefined, { signal: ac.signal }).then(
+      () => 'answered' as const,
+      (e: { code?: number; message?: string }) => (e.code === -32602 ? `unknown: ${e.message}` : ('failed' as const)),
+    );
+    const outcome = await Promise.race([elicited, call]);
+    ac.abort();
+    await c.close();
+    if (typeof outcome === 'string' && outcome.startsWith('unknown')) throw new Error(`the gateway did not route ${name}: ${outcome}`);
+    return true;
+  }
+
+  it('exposes the long name shortened within the pattern, and routes it, also after a gateway restart', async () => {
+    const first = await startGateway({ servers });
+    const lister = await connectClient(first.mcpUrl, { capabilities, handlers: {} });
+    const names = (await allTools(lister)).map((t) => t.name);
+    await lister.close();
+    for (const n of names) expect(n).toMatch(NAME_RE);
+    expect(names).not.toContain(`${server}__${longTool}`);
+    const short = names.find((n) => n.startsWith(`${server}__trigger-elicitation`) && n !== `${server}__trigger-elicitation-request`);
+    expect(short).toBeDefined();
+    expect(short!.length).toBeLessThanOrEqual(64);
+    expect(await reachesUpstream(first.mcpUrl, short!).catch((e: Error) => `first gateway: ${e.message}`)).toBe(true);
+    await first.stop();
+
+    // A client that kept the name calls it on a freshly started gateway, before anyone listed tools there.
+    const second = await startGateway({ servers });
+    expect(await reachesUpstream(second.mcpUrl, short!).catch((e: Error) => `restarted gateway: ${e.message}`)).toBe(true);
+    await second.stop();
+  }, 60_000);
 });
