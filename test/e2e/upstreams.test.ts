@@ -4,7 +4,7 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { McpError, CallToolResultSchema, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, CallToolResultSchema, ToolListChangedNotificationSchema, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import {
   connectClient,
   fixtureManifest,
@@ -130,6 +130,32 @@ describe('HTTP upstream session expiry', () => {
     const initAfter = readStats(statsHttp).filter((s) => s.method === 'initialize').at(-1)!;
     expect((initAfter.params as { clientInfo?: { name?: string } }).clientInfo?.name).toBe('e2e-client');
     await c.close();
+  });
+});
+
+describe('HTTP upstream standalone stream', () => {
+  it('notifications on the upstream GET stream reach the client, also after its upstream session was re-initialized', async () => {
+    const a = await connectClient(gw.mcpUrl);
+    const b = await connectClient(gw.mcpUrl);
+    let bChanged = 0;
+    b.setNotificationHandler(ToolListChangedNotificationSchema, () => void bChanged++);
+    const bSession = jsonOf<{ sessionId: string }>(await b.callTool({ name: 'fxh__whoami', arguments: {} })).sessionId;
+    await a.callTool({ name: 'fxh__whoami', arguments: {} });
+    // The gateway's upstream session for B has its GET stream open once the fixture logged it.
+    await waitFor(() => readStats(statsHttp).some((s) => s.kind === 'http' && s.method === 'GET' && s.session === bSession), { timeoutMs: 5000, what: 'upstream GET stream for B' });
+    await a.callTool({ name: 'fxh__change_tools', arguments: {} });
+    await waitFor(() => bChanged > 0, { timeoutMs: 5000, what: 'list_changed on B from the upstream GET stream' });
+
+    await b.callTool({ name: 'fxh__expire_session', arguments: {} });
+    const renewed = await waitFor(async () => {
+      const w = jsonOf<{ sessionId: string }>(await b.callTool({ name: 'fxh__whoami', arguments: {} }));
+      return w.sessionId !== bSession ? w.sessionId : undefined;
+    }, { timeoutMs: 10_000, what: 'B re-initialized upstream' });
+    await waitFor(() => readStats(statsHttp).some((s) => s.kind === 'http' && s.method === 'GET' && s.session === renewed), { timeoutMs: 5000, what: 'upstream GET stream for the renewed session' });
+    const before = bChanged;
+    await a.callTool({ name: 'fxh__change_tools', arguments: {} });
+    await waitFor(() => bChanged > before, { timeoutMs: 5000, what: 'list_changed on B after re-initialize' });
+    await Promise.all([a.close(), b.close()]);
   });
 });
 
