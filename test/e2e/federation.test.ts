@@ -211,6 +211,14 @@ describe('pass-through', () => {
     expect(res.structuredContent).toBeDefined();
   });
 
+  it('relays tool errors as they are: isError results and JSON-RPC errors with their data', async () => {
+    const failed = await client.callTool({ name: 'fx__fail', arguments: {} });
+    expect(failed.isError).toBe(true);
+    expect(textOf(failed)).toBe('fixture failure');
+    const err = await client.callTool({ name: 'fx__throw_error', arguments: {} }).then((r) => r, (e: unknown) => e);
+    expect(err).toMatchObject({ code: -32603, data: { fixture: true } });
+  });
+
   it('keeps raw JSON-RPC ids of the client on the answer (string ids too)', async () => {
     const sid = await rawSession(gw.mcpUrl);
     const res = await rawRequest(gw.mcpUrl, sid, 'tools/call', { name: 'fx__add', arguments: { a: 1, b: 1 } }, 'my-string-id');
