@@ -7,7 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { CallToolResultSchema, CreateMessageRequestSchema, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import { stringify as toYaml } from 'yaml';
-import { CLI, REPO_ROOT, fixtureManifest, scratch, stopAll } from '../helpers/gateway.js';
+import { CLI, REPO_ROOT, fixtureManifest, requireBuild, scratch, stopAll } from '../helpers/gateway.js';
 
 const textOf = (r: unknown): string => {
   const c = (r as CallToolResult).content?.[0];
@@ -19,6 +19,8 @@ afterAll(async () => {
   await Promise.allSettled(clients.map((c) => c.close()));
   await stopAll();
 });
+
+requireBuild();
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

@@ -33,7 +33,7 @@ export const FILESYSTEM = 'node_modules/@modelcontextprotocol/server-filesystem/
 const live = new Set<ChildProcess>();
 const scratchDirs = new Set<string>();
 
-function requireBuild(): void {
+export function requireBuild(): void {
   if (!existsSync(join(REPO_ROOT, 'dist', 'cli.js'))) {
     throw new Error(`dist/cli.js is missing: build first with \`npx tsc -p tsconfig.json\` (npm test runs it as pretest). Repo: ${REPO_ROOT}`);
   }
