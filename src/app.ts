@@ -18,10 +18,17 @@ import { LimitCounters } from './limits/counters.js';
 import { LoopDetector } from './limits/loop.js';
 import { Metrics } from './telemetry/metrics.js';
 import { createAuditAdminRouter } from './downstream/admin-audit.js';
-import { adminTokenCheck } from './downstream/auth-http.js';
+import { adminTokenCheck, createHttpAuthenticate, protectedResourceMetadata, resourcePathOfMetadataRequest } from './downstream/auth-http.js';
+import { mountA2a } from './downstream/a2a-server.js';
+import { createApprovalGuard } from './gateway/guards/approval.js';
+import { createPolicyGuard } from './gateway/guards/policy.js';
+import { Authenticator, isLoopbackHost } from './identity/authenticate.js';
+import { JwtVerifier } from './identity/jwt.js';
+import { PolicyResolver } from './identity/policy.js';
+import { AgentRegistry } from './identity/registry.js';
 import type { Caller } from './gateway/types.js';
 import { createHostCheck, isLoopback } from './downstream/host-check.js';
-import { McpHttpHandler, type AuthResult } from './downstream/mcp-http.js';
+import { McpHttpHandler } from './downstream/mcp-http.js';
 import { createLogger } from './telemetry/logger.js';
 
 export interface StartOptions {
@@ -47,7 +54,11 @@ export interface Core {
   watcher: ConfigWatcher;
   log: Logger;
   /** True when no issuer and no API key is configured: loopback callers only, as agent `local`. */
-  localMode: boolean;
+  readonly localMode: boolean;
+  authenticator: Authenticator;
+  verifier: JwtVerifier;
+  registry: AgentRegistry;
+  policies: PolicyResolver;
   audit: AuditRuntime;
   metrics: Metrics;
   counters: LimitCounters;
@@ -64,7 +75,15 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const config = loaded.config;
   const watcher = new ConfigWatcher({ serversDir: config.serversDir, agentsDir: config.agentsDir, logger: log, workspaceDir: process.cwd() });
   for (const p of watcher.problems) log.error({ file: p.file, line: p.line }, `${p.file}:${p.line}: ${p.message}`);
-  const localMode = config.auth.issuers.length === 0 && ![...watcher.agents.values()].some((a) => a.credentials.apiKeys.length > 0);
+  const verifier = new JwtVerifier(config.auth.issuers);
+  const registry = new AgentRegistry(new Map(watcher.agents));
+  const authenticator = new Authenticator({ verifier, registry });
+  const policies = new PolicyResolver(registry);
+  watcher.on('agents', (change) => {
+    for (const p of change.problems) log.error({ file: p.file, line: p.line }, `${p.file}:${p.line}: ${p.message}`);
+    for (const p of registry.update(change.agents)) log.error(p, 'agent credential conflict');
+    log.info({ added: change.added, changed: change.changed, removed: change.removed }, 'agents reloaded');
+  });
 
   mkdirSync(config.dataDir, { recursive: true });
   const audit = openAudit({ dataDir: config.dataDir, audit: config.audit, logger: log });
@@ -77,14 +96,17 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   // DESIGN order: workflow state → (authn at the adapter) → policy → limits → loop → approval.
   const chain = new GuardChain()
     .use(createWorkflowStateGuard({ workflows }))
+    .use(createPolicyGuard(policies))
     .use(createLimitsGuard({ counters, teamsConfig: () => config.teams }))
-    .use(createLoopGuard({ detector: new LoopDetector(), workflows }));
+    .use(createLoopGuard({ detector: new LoopDetector(), workflows }))
+    .use(createApprovalGuard({ policies }));
   const gateway = new Gateway({
     config,
     log,
     workflows,
     chain,
     breakers,
+    access: policies.access,
     sinks: [audit.sink, metricsSink(metrics), stepLogSink(log)],
     countCall: (agent, method) => audit.store.countListCall(agent, method),
   });
@@ -105,7 +127,13 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     gateway,
     watcher,
     log,
-    localMode,
+    get localMode() {
+      return authenticator.localMode;
+    },
+    authenticator,
+    verifier,
+    registry,
+    policies,
     audit,
     metrics,
     counters,
@@ -121,23 +149,25 @@ export async function createCore(opts: StartOptions): Promise<Core> {
 export async function startGateway(opts: StartOptions = {}): Promise<RunningGateway> {
   const core = await createCore(opts);
   const { config, gateway, log } = core;
-  const loopbackListen = config.host === '127.0.0.1' || config.host === 'localhost' || config.host === '::1';
+  const loopbackListen = isLoopbackHost(config.host);
   if (core.localMode && !loopbackListen) {
     await core.close();
     throw new StartupError(`refusing to listen on ${config.host} without authentication: configure auth.issuers in gateway.yaml or API keys in agents.d, or listen on 127.0.0.1.`);
   }
   if (core.localMode) log.warn('no issuer and no API key configured: local mode, only loopback callers are accepted, as agent "local"');
 
-  const localCaller: Caller = { agentId: 'local', chain: ['local'], via: 'local' };
-  const authenticate = (req: IncomingMessage): AuthResult => {
-    if (isLoopback(req.socket.remoteAddress)) return { ok: true, caller: localCaller };
-    return { ok: false, status: 403, body: { error: 'forbidden', message: 'Local mode accepts only loopback callers; configure auth to serve others.' } };
-  };
+  // publicUrl is known once the port is bound (port 0 in tests): read it at request time.
+  const authenticate = createHttpAuthenticate(core.authenticator, {
+    get publicUrl() {
+      return config.publicUrl ?? `http://${config.host}:${config.port}`;
+    },
+  });
+  const mayJoinWorkflow = (caller: Caller) => caller.agent?.canSetWorkflow === true || (caller.via === 'local' && !caller.agent);
   const mcp = new McpHttpHandler(gateway, {
     maxBodyBytes: config.maxBodyBytes,
     authenticate,
     // Joining a named workflow is a right: the agent's manifest grants it (the local agent may in local mode).
-    mayJoinWorkflow: (caller) => caller.agent?.canSetWorkflow === true || (caller.via === 'local' && !caller.agent),
+    mayJoinWorkflow,
   });
   const hostCheck = createHostCheck(config.host, config.allowedHosts, config.allowedOrigins);
 
@@ -166,6 +196,12 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     res.status(401).set('www-authenticate', 'Bearer realm="switchyard-admin"').json({ error: 'unauthenticated', message: 'The admin API needs Authorization: Bearer <admin token> (gateway.yaml admin.tokens holds its sha256).' });
   });
   app.use('/admin/api', createAuditAdminRouter({ store: core.audit.store, workflows: core.audit.workflows }));
+  app.get(/^\/\.well-known\/oauth-protected-resource(\/.*)?$/, (req, res) => {
+    const resourcePath = resourcePathOfMetadataRequest(req.path);
+    if (resourcePath === undefined) return res.status(404).json({ error: 'not_found' });
+    res.json(protectedResourceMetadata(config.publicUrl ?? '', core.verifier.configuredIssuers(), resourcePath || '/mcp'));
+  });
+  mountA2a(app, { gateway, authenticate, localMode: () => core.localMode, mayJoinWorkflow });
   app.use((req, res) => {
     res.status(404).json({ error: 'not_found', message: `No route for ${req.method} ${req.path}. MCP clients connect to /mcp.` });
   });

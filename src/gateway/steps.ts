@@ -64,7 +64,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     kind,
     caller: cs.caller,
     workflowId: cs.workflowId,
-    stepNo: gw.workflows.nextStep(cs.workflowId),
+    stepNo: 0, // numbered once it is allowed or recorded, so unknown names leave no holes
     server: t.server,
     target: t.target,
     exposedName: t.exposed,
@@ -73,37 +73,12 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     traceparent: cs.traceparent,
   };
 
-  const open = gw.breakers?.check(t.server);
-  if (open) return refuse(gw, cs, req, reply, step, open);
-  let upstream: UpstreamSession;
-  try {
-    upstream = await gw.upstreamFor(cs, t.server);
-  } catch (err) {
-    gw.breakers?.onFailure(t.server);
-    const res = unavailable(req.id, t.server, (err as Error).message);
-    finish(gw, step, { outcome: 'error', reason: 'upstream_unavailable', durationMs: Date.now() - step.startedAt });
-    return reply.final(withWorkflow(res, cs.workflowId));
-  }
-  if (kind === 'tools/call') {
-    let tools;
-    try {
-      tools = await gw.toolsOf(upstream);
-    } catch {
-      tools = undefined; // listing failed: let the upstream judge the name itself
-    }
-    let def = tools?.get(t.target);
-    if (tools && !def && !cs.view.single) {
-      // A shortened name nobody has listed since this gateway started (names are deterministic, clients keep them).
-      for (const [name, item] of tools) {
-        if (gw.names.expose(t.server, name) !== t.exposed) continue;
-        t.target = step.target = name;
-        def = item;
-        break;
-      }
-    }
-    if (tools && !def) return reply.final(unknownName(req, kind, displayName));
-    if (!gw.toolAllowedByManifest(t.server, t.target)) return reply.final(unknownName(req, kind, displayName));
-    if (def?.annotations) step.annotations = def.annotations as Record<string, unknown>;
+  // Names are checked against a session that already listed them before any guard spends budget on them.
+  const live = gw.pools.get(t.server)?.peek(cs.id);
+  let known = false;
+  if (kind === 'tools/call' && live) {
+    if (!(await toolExists(gw, cs, t, step, live))) return reply.final(unknownName(req, kind, displayName));
+    known = true;
   }
 
   const ctx: GuardContext = {
@@ -113,6 +88,21 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   let refusal = gw.chain.run(step, ctx);
   if (refusal instanceof Promise) refusal = await refusal;
   if (refusal) return refuse(gw, cs, req, reply, step, refusal);
+
+  const open = gw.breakers?.check(t.server);
+  if (open) return refuse(gw, cs, req, reply, step, open);
+  let upstream: UpstreamSession;
+  try {
+    upstream = live?.state === 'ready' ? live : await gw.upstreamFor(cs, t.server);
+  } catch (err) {
+    gw.breakers?.onFailure(t.server);
+    const res = unavailable(req.id, t.server, (err as Error).message);
+    const done = finish(gw, step, { outcome: 'error', reason: 'upstream_unavailable', durationMs: Date.now() - step.startedAt });
+    if (done) await done;
+    return reply.final(withWorkflow(res, cs.workflowId));
+  }
+  if (kind === 'tools/call' && !known && !(await toolExists(gw, cs, t, step, upstream))) return reply.final(unknownName(req, kind, displayName));
+  step.stepNo = gw.workflows.nextStep(cs.workflowId);
 
   const controller = new AbortController();
   cs.inFlight.set(req.id, controller);
@@ -152,6 +142,29 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   reply.final(errReason ? withWorkflow({ ...res, id: req.id }, cs.workflowId) : { ...res, id: req.id });
 }
 
+/** Whether the upstream has the tool (resolving shortened names nobody listed since start); fills annotations. */
+async function toolExists(gw: Gateway, cs: ClientSession, t: Target, step: Step, upstream: UpstreamSession): Promise<boolean> {
+  let tools;
+  try {
+    tools = await gw.toolsOf(upstream);
+  } catch {
+    return gw.toolAllowedByManifest(t.server, t.target); // listing failed: let the upstream judge the name itself
+  }
+  let def = tools.get(t.target);
+  if (!def && !cs.view.single) {
+    // A shortened name nobody has listed since this gateway started (names are deterministic, clients keep them).
+    for (const [name, item] of tools) {
+      if (gw.names.expose(t.server, name) !== t.exposed) continue;
+      t.target = step.target = name;
+      def = item;
+      break;
+    }
+  }
+  if (!def || !gw.toolAllowedByManifest(t.server, t.target)) return false;
+  if (def.annotations) step.annotations = def.annotations as Record<string, unknown>;
+  return true;
+}
+
 function isTransportFailure(res: RpcResponse): boolean {
   const reason = (res.error?.data as { reason?: string } | undefined)?.reason;
   return reason === 'upstream_unavailable' || reason === 'upstream_timeout';
@@ -170,6 +183,11 @@ async function askOnReply(cs: ClientSession, reply: ReplyChannel, method: string
 }
 
 async function refuse(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel, step: Step, refusal: Refusal): Promise<void> {
+  // A hidden name is answered exactly like an unknown one and, like one, is not a step.
+  if (refusal.asUnknown) {
+    gw.log.info({ workflowId: step.workflowId, agent: step.caller.agentId, tool: step.exposedName }, 'call to a name hidden by policy answered as unknown');
+    return reply.final(unknownName(req, step.kind, step.kind === 'resources/read' ? step.target : String(req.params?.name)));
+  }
   const done = finish(gw, step, { outcome: 'refused', reason: refusal.reason, durationMs: Date.now() - step.startedAt });
   if (done) await done;
   if (refusal.asUnknown) return reply.final(unknownName(req, step.kind, step.kind === 'resources/read' ? step.target : String(req.params?.name)));
@@ -178,6 +196,7 @@ async function refuse(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: Re
 
 /** Hand the finished step to every sink; returns a promise only when a sink (strict audit) must be awaited. */
 function finish(gw: Gateway, step: Step, outcome: StepOutcome): Promise<unknown> | undefined {
+  if (step.stepNo === 0) step.stepNo = gw.workflows.nextStep(step.workflowId);
   let wait: Promise<unknown>[] | undefined;
   for (const sink of gw.sinks) {
     const r = sink.record(step, outcome);
