@@ -31,12 +31,25 @@ export async function runStdio(args: string[]): Promise<number> {
     }
     throw err;
   }
-  const agentId = values.agent ?? 'local';
-  const caller: Caller = { agentId, chain: [agentId], via: 'local', agent: core.watcher.agents.get(agentId) };
-  if (values.agent && !caller.agent && agentId !== 'local') {
-    process.stderr.write(`unknown agent '${agentId}': add agents.d/${agentId}.yaml or omit --agent\n`);
-    await core.close();
-    return 1;
+  let caller: Caller;
+  if (values.token) {
+    // A token is verified exactly as on HTTP (issuer JWT, minted delegation token or API key).
+    const outcome = await core.authenticator.authenticate({ authorization: `Bearer ${values.token}`, remoteAddress: '127.0.0.1' });
+    if (!outcome.ok) {
+      process.stderr.write(`--token refused: ${outcome.message}\n`);
+      await core.close();
+      return 1;
+    }
+    caller = outcome.caller;
+  } else {
+    // The process owner launched us: act as the named agent (or `local`), with its agents.d policy.
+    const agentId = values.agent ?? 'local';
+    caller = { agentId, chain: [agentId], via: 'local', agent: core.registry.get(agentId) };
+    if (values.agent && !caller.agent && agentId !== 'local') {
+      process.stderr.write(`unknown agent '${agentId}': add agents.d/${agentId}.yaml or omit --agent\n`);
+      await core.close();
+      return 1;
+    }
   }
   const write = (msg: RpcMessage): void => {
     process.stdout.write(`${JSON.stringify(msg)}\n`);

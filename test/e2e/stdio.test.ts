@@ -1,5 +1,6 @@
 // `switchyard stdio` driven by the SDK's StdioClientTransport, and `switchyard validate` exit codes and output.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -76,6 +77,35 @@ describe('switchyard stdio', () => {
     // stdout carries only JSON-RPC: logs went to stderr.
     expect(stderr.join('')).toContain('"level"');
     await client.close();
+  });
+});
+
+describe('switchyard stdio --token', () => {
+  const key = 'stdio-key-0123456789';
+  const hash = createHash('sha256').update(key).digest('hex');
+  const setup = () => {
+    const dir = scratch('switchyard-stdio-token-');
+    for (const d of ['servers.d', 'agents.d', 'data']) mkdirSync(join(dir, d));
+    writeFileSync(join(dir, 'servers.d', 'fx.yaml'), toYaml(fixtureManifest()));
+    writeFileSync(join(dir, 'gateway.yaml'), '{}\n');
+    writeFileSync(join(dir, 'agents.d', 'narrow.yaml'), toYaml({ id: 'narrow', credentials: { apiKeys: [`sha256:${hash}`] }, tools: { allow: ['fx__echo'] } }));
+    return ['--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')];
+  };
+
+  it('acts as the agent the token names, with that agent\'s policy', async () => {
+    const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'stdio', '--token', key, ...setup()], cwd: REPO_ROOT, stderr: 'pipe' });
+    const client = new Client({ name: 'stdio-token', version: '1.0.0' }, { capabilities: {} });
+    clients.push(client);
+    await client.connect(transport);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toEqual(['fx__echo']);
+    await expect(client.callTool({ name: 'fx__add', arguments: { a: 1, b: 2 } })).rejects.toThrow(/Unknown tool: fx__add/);
+  });
+
+  it('refuses an unknown token with exit code 1 and says why', async () => {
+    const r = await run(['stdio', '--token', 'not-a-key', ...setup()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--token refused/);
   });
 });
 
