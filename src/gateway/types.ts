@@ -44,7 +44,7 @@ export interface Caller {
   via: 'local' | 'jwt' | 'apikey' | 'delegated';
 }
 
-export type StepKind = 'tools/call' | 'resources/read' | 'prompts/get' | 'a2a/message' | 'model/call';
+export type StepKind = 'tools/call' | 'resources/read' | 'prompts/get' | 'a2a/message' | 'model/call' | 'delegation';
 
 export interface Step {
   kind: StepKind;

@@ -28,7 +28,7 @@ export interface AuthFailure {
   reason: 'unauthenticated';
   error?: AuthErrorCode;
   /** Why a JWT failed verification, for logs and tests. */
-  tokenError?: JwtErrorCode;
+  tokenError?: JwtErrorCode | 'revoked';
   message: string;
 }
 
@@ -46,7 +46,7 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '[::1]' || isLoopback(host);
 }
 
-function refuse(status: AuthFailure['status'], error: AuthErrorCode | undefined, message: string, tokenError?: JwtErrorCode): AuthFailure {
+function refuse(status: AuthFailure['status'], error: AuthErrorCode | undefined, message: string, tokenError?: AuthFailure['tokenError']): AuthFailure {
   return { ok: false, status, reason: 'unauthenticated', error, message, tokenError };
 }
 
@@ -82,10 +82,16 @@ function userOfExternalToken(claims: Readonly<Record<string, unknown>>, match: C
 export class Authenticator {
   readonly verifier: JwtVerifier;
   readonly registry: AgentRegistry;
+  #isRevoked: (jti: string) => boolean = () => false;
 
   constructor(opts: AuthenticatorOptions) {
     this.verifier = opts.verifier;
     this.registry = opts.registry;
+  }
+
+  /** Refuse tokens whose `jti` was revoked (delegation revocation list); checked on every request, cached or not. */
+  setRevocationCheck(isRevoked: (jti: string) => boolean): void {
+    this.#isRevoked = isRevoked;
   }
 
   /** No issuer and no API key anywhere: only loopback callers, as agent `local`. Re-evaluated after each reload. */
@@ -150,6 +156,8 @@ export class Authenticator {
   #fromVerification(v: JwtVerification): AuthOutcome {
     if (!v.ok) return refuse(401, 'invalid_token', `The bearer token was refused: ${v.message}.`, v.error);
     const claims = v.claims as Readonly<Record<string, unknown>>;
+    const jti = stringClaim(claims, 'jti');
+    if (jti && this.#isRevoked(jti)) return refuse(401, 'invalid_token', 'The bearer token was revoked by an admin; request a new token.', 'revoked');
     if (v.local) return this.#fromDelegatedToken(claims);
     const match = this.registry.findByClaims(claims);
     if (!match) {

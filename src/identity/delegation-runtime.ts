@@ -1,0 +1,76 @@
+/** Everything delegation needs at run time, opened once per gateway: keys, minted-token store, limits, policies, guard. */
+import type { Db } from '../audit/index.js';
+import type { GatewayConfig } from '../config/types.js';
+import { createDelegationGuard } from '../gateway/guards/delegation.js';
+import type { Caller, Guard } from '../gateway/types.js';
+import { DelegationLimits } from '../limits/delegation.js';
+import { DelegatedPolicyResolver } from './delegation-policy.js';
+import { DelegationStore } from './delegation-store.js';
+import type { JwtVerifier } from './jwt.js';
+import { GatewayKeys, SIGNING_ALGORITHM } from './keys.js';
+import type { LiveAgents } from './policy.js';
+
+export interface DelegationRuntimeOptions {
+  config: Pick<GatewayConfig, 'dataDir' | 'delegation'>;
+  /** The audit database (`core.audit.db`): minted tokens and revocations live beside the workflows. */
+  db: Db;
+  agents: LiveAgents;
+  /** Whether agent `local` without a manifest may use everything (Authenticator.localMode). */
+  localMode: () => boolean;
+  now?: () => number;
+}
+
+export interface DelegationRuntime {
+  keys: GatewayKeys;
+  store: DelegationStore;
+  limits: DelegationLimits;
+  /** Use in place of the plain PolicyResolver: policy and approval guards, and `access` for the Gateway. */
+  policies: DelegatedPolicyResolver;
+  /** Sets parentStep from the token's `pstep` and enforces `budget` slices; put it after the limits guard. */
+  guard: Guard;
+  isRevoked(jti: string): boolean;
+  /** Revoke a token and everything minted from it; undefined when the gateway never saw that jti. */
+  revoke(jti: string): { jti: string; revoked: string[] } | undefined;
+  /** Accept the gateway's own tokens on every route, once its public URL (the issuer) is known. */
+  trust(verifier: JwtVerifier, issuer: string): void;
+  maxTokenSeconds(): number;
+}
+
+export async function openDelegation(opts: DelegationRuntimeOptions): Promise<DelegationRuntime> {
+  const maxTokenSeconds = () => opts.config.delegation.maxTokenSeconds;
+  const keys = await GatewayKeys.open(opts.config.dataDir, { maxTokenSeconds: maxTokenSeconds(), now: opts.now });
+  const store = new DelegationStore(opts.db, { now: opts.now });
+  const limits = new DelegationLimits({ now: opts.now });
+  const policies = new DelegatedPolicyResolver(opts.agents, { localMode: opts.localMode });
+  return {
+    keys,
+    store,
+    limits,
+    policies,
+    guard: createDelegationGuard({ tokenOf: (jti) => store.get(jti) }),
+    isRevoked: (jti) => store.isRevoked(jti),
+    revoke(jti) {
+      if (!store.knows(jti) && !store.isRevoked(jti)) return undefined;
+      const own = store.get(jti);
+      const { revoked, descendants } = store.revoke(jti);
+      // Revoked children no longer count against their parent's maxChildren.
+      for (const t of own ? [own, ...descendants] : descendants) limits.removeChild(t.parentNode, t.jti);
+      return { jti, revoked };
+    },
+    trust(verifier, issuer) {
+      verifier.addLocalIssuer(issuer, () => keys.publicJwks(), { audience: issuer, algorithms: [SIGNING_ALGORITHM] });
+    },
+    maxTokenSeconds,
+  };
+}
+
+/** The workflow of the caller's most recently active session: a root agent delegating from inside its MCP session. */
+export function latestSessionWorkflow(sessions: Iterable<{ caller: Caller; workflowId: string; lastSeen: number }>, caller: Caller): string | undefined {
+  let best: { workflowId: string; lastSeen: number } | undefined;
+  for (const cs of sessions) {
+    const c = cs.caller;
+    if (c.agentId !== caller.agentId || c.via !== caller.via || c.jti !== caller.jti) continue;
+    if (!best || cs.lastSeen > best.lastSeen) best = cs;
+  }
+  return best?.workflowId;
+}

@@ -1,0 +1,173 @@
+/**
+ * Minted delegation tokens and revocations in the gateway's SQLite database: which token was minted from which
+ * (so revoking one revokes its descendants), and the revoked jtis the authenticator refuses.
+ */
+import { registerMigration, type Db } from '../audit/index.js';
+
+registerMigration(
+  'delegation',
+  1,
+  `
+  CREATE TABLE IF NOT EXISTS delegation_tokens (
+    jti          TEXT    PRIMARY KEY,
+    parent_jti   TEXT,
+    parent_node  TEXT    NOT NULL,
+    workflow_id  TEXT    NOT NULL,
+    agent        TEXT    NOT NULL,
+    parent_agent TEXT    NOT NULL,
+    depth        INTEGER NOT NULL,
+    scope        TEXT,
+    budget_tool_calls INTEGER,
+    delegating_step   INTEGER,
+    issued_at    INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS delegation_tokens_parent ON delegation_tokens (parent_jti);
+  CREATE INDEX IF NOT EXISTS delegation_tokens_workflow ON delegation_tokens (workflow_id);
+
+  -- Any jti may be revoked (a root token from an issuer too); kept until the token would have expired anyway.
+  CREATE TABLE IF NOT EXISTS delegation_revoked (
+    jti        TEXT    PRIMARY KEY,
+    revoked_at INTEGER NOT NULL,
+    expires_at INTEGER
+  );
+  `,
+);
+
+export interface MintedToken {
+  jti: string;
+  /** The subject token's jti, when it had one. */
+  parentJti?: string;
+  /** The DelegationLimits node the token counts as a live child of. */
+  parentNode: string;
+  workflowId: string;
+  agent: string;
+  parentAgent: string;
+  depth: number;
+  scope?: string[];
+  budgetToolCalls?: number;
+  delegatingStep?: number;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+interface TokenRow {
+  jti: string;
+  parent_jti: string | null;
+  parent_node: string;
+  workflow_id: string;
+  agent: string;
+  parent_agent: string;
+  depth: number;
+  scope: string | null;
+  budget_tool_calls: number | null;
+  delegating_step: number | null;
+  issued_at: number;
+  expires_at: number;
+}
+
+function fromRow(r: TokenRow): MintedToken {
+  return {
+    jti: r.jti,
+    parentJti: r.parent_jti ?? undefined,
+    parentNode: r.parent_node,
+    workflowId: r.workflow_id,
+    agent: r.agent,
+    parentAgent: r.parent_agent,
+    depth: r.depth,
+    scope: r.scope ? r.scope.split(' ') : undefined,
+    budgetToolCalls: r.budget_tool_calls ?? undefined,
+    delegatingStep: r.delegating_step ?? undefined,
+    issuedAt: r.issued_at,
+    expiresAt: r.expires_at,
+  };
+}
+
+export class DelegationStore {
+  /** Revoked jtis in memory: the authenticator asks on every request. */
+  readonly #revoked = new Set<string>();
+  readonly #now: () => number;
+  readonly #stmts;
+
+  constructor(
+    private readonly db: Db,
+    opts: { now?: () => number } = {},
+  ) {
+    this.#now = opts.now ?? Date.now;
+    this.#stmts = {
+      insert: db.prepare(
+        `INSERT INTO delegation_tokens (jti, parent_jti, parent_node, workflow_id, agent, parent_agent, depth, scope, budget_tool_calls, delegating_step, issued_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      get: db.prepare<[string], TokenRow>('SELECT * FROM delegation_tokens WHERE jti = ?'),
+      isParent: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM delegation_tokens WHERE parent_jti = ? LIMIT 1'),
+      // The token and every token minted from it, however deep.
+      lineage: db.prepare<[string], TokenRow>(
+        `WITH RECURSIVE tree(jti) AS (
+           SELECT jti FROM delegation_tokens WHERE parent_jti = ?1
+           UNION SELECT t.jti FROM delegation_tokens t JOIN tree ON t.parent_jti = tree.jti)
+         SELECT d.* FROM delegation_tokens d JOIN tree ON d.jti = tree.jti`,
+      ),
+      revoke: db.prepare('INSERT OR IGNORE INTO delegation_revoked (jti, revoked_at, expires_at) VALUES (?, ?, ?)'),
+      live: db.prepare<[number], { jti: string }>('SELECT jti FROM delegation_revoked WHERE expires_at IS NULL OR expires_at > ?'),
+      prune: db.prepare('DELETE FROM delegation_revoked WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+      pruneTokens: db.prepare('DELETE FROM delegation_tokens WHERE expires_at <= ?'),
+    };
+    const now = this.#now();
+    this.#stmts.prune.run(now);
+    // Expired tokens can no longer act or mint, so neither their links nor their revocations matter.
+    this.#stmts.pruneTokens.run(now - 24 * 3600_000);
+    for (const { jti } of this.#stmts.live.all(now)) this.#revoked.add(jti);
+  }
+
+  record(t: MintedToken): void {
+    this.#stmts.insert.run(
+      t.jti,
+      t.parentJti ?? null,
+      t.parentNode,
+      t.workflowId,
+      t.agent,
+      t.parentAgent,
+      t.depth,
+      t.scope ? t.scope.join(' ') : null,
+      t.budgetToolCalls ?? null,
+      t.delegatingStep ?? null,
+      t.issuedAt,
+      t.expiresAt,
+    );
+  }
+
+  get(jti: string): MintedToken | undefined {
+    const row = this.#stmts.get.get(jti);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Whether the gateway knows this jti: minted here, or the parent of a token minted here. */
+  knows(jti: string): boolean {
+    return this.#stmts.get.get(jti) !== undefined || this.#stmts.isParent.get(jti) !== undefined;
+  }
+
+  isRevoked(jti: string): boolean {
+    return this.#revoked.has(jti);
+  }
+
+  /** The tokens minted from `jti`, at any depth. */
+  descendants(jti: string): MintedToken[] {
+    return this.#stmts.lineage.all(jti).map(fromRow);
+  }
+
+  /** Revoke a token and everything minted from it; returns what was revoked (the token itself first). */
+  revoke(jti: string): { revoked: string[]; descendants: MintedToken[] } {
+    const own = this.get(jti);
+    const descendants = this.descendants(jti);
+    const now = this.#now();
+    const run = this.db.transaction(() => {
+      this.#stmts.revoke.run(jti, now, own?.expiresAt ?? null);
+      for (const d of descendants) this.#stmts.revoke.run(d.jti, now, d.expiresAt);
+    });
+    run.immediate();
+    const revoked = [jti, ...descendants.map((d) => d.jti)];
+    for (const r of revoked) this.#revoked.add(r);
+    return { revoked, descendants };
+  }
+}
