@@ -82,7 +82,12 @@ export function mountDelegation(app: Express, deps: MountDelegationDeps): void {
 
   app.post('/admin/api/tokens/:jti/revoke', (req: Request, res: Response) => {
     const jti = String(req.params.jti);
-    const done = delegation.revoke(jti);
+    let done: ReturnType<DelegationRuntime['revoke']>;
+    try {
+      done = delegation.revoke(jti);
+    } catch (err) {
+      return res.status(500).json({ error: 'internal', message: `Revoking ${jti} failed: ${(err as Error).message}; retry, and check the gateway log if it persists` });
+    }
     if (!done) {
       return res.status(404).json({ error: 'not_found', message: `No token with jti ${jti} was minted here or delegated from; check the jti (the token's "jti" claim)` });
     }

@@ -104,7 +104,7 @@ export class DelegationStore {
       // The token and every token minted from it, however deep.
       lineage: db.prepare<[string], TokenRow>(
         `WITH RECURSIVE tree(jti) AS (
-           SELECT jti FROM delegation_tokens WHERE parent_jti = ?1
+           SELECT jti FROM delegation_tokens WHERE parent_jti = ?
            UNION SELECT t.jti FROM delegation_tokens t JOIN tree ON t.parent_jti = tree.jti)
          SELECT d.* FROM delegation_tokens d JOIN tree ON d.jti = tree.jti`,
       ),
