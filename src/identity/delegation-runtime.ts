@@ -41,6 +41,8 @@ export async function openDelegation(opts: DelegationRuntimeOptions): Promise<De
   const keys = await GatewayKeys.open(opts.config.dataDir, { maxTokenSeconds: maxTokenSeconds(), now: opts.now });
   const store = new DelegationStore(opts.db, { now: opts.now });
   const limits = new DelegationLimits({ now: opts.now });
+  // maxChildren counts live children across restarts too.
+  for (const t of store.liveTokens()) limits.addChild(t.parentNode, t.jti, t.expiresAt);
   const policies = new DelegatedPolicyResolver(opts.agents, { localMode: opts.localMode });
   return {
     keys,

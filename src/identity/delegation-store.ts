@@ -112,6 +112,7 @@ export class DelegationStore {
       live: db.prepare<[number], { jti: string }>('SELECT jti FROM delegation_revoked WHERE expires_at IS NULL OR expires_at > ?'),
       prune: db.prepare('DELETE FROM delegation_revoked WHERE expires_at IS NOT NULL AND expires_at <= ?'),
       pruneTokens: db.prepare('DELETE FROM delegation_tokens WHERE expires_at <= ?'),
+      unexpired: db.prepare<[number], TokenRow>('SELECT * FROM delegation_tokens WHERE expires_at > ?'),
     };
     const now = this.#now();
     this.#stmts.prune.run(now);
@@ -145,6 +146,11 @@ export class DelegationStore {
   /** Whether the gateway knows this jti: minted here, or the parent of a token minted here. */
   knows(jti: string): boolean {
     return this.#stmts.get.get(jti) !== undefined || this.#stmts.isParent.get(jti) !== undefined;
+  }
+
+  /** Tokens that are neither expired nor revoked: the live children to count again after a restart. */
+  liveTokens(): MintedToken[] {
+    return this.#stmts.unexpired.all(this.#now()).filter((r) => !this.#revoked.has(r.jti)).map(fromRow);
   }
 
   isRevoked(jti: string): boolean {

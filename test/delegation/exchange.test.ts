@@ -50,7 +50,7 @@ async function setup(agents: ReturnType<typeof agent>[], maxTokenSeconds = 600) 
   };
   const ask = (r: Partial<ExchangeRequest>) =>
     exchange({ subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token', remoteAddress: '127.0.0.1', ...r }, deps);
-  return { ask, steps, workflows, authenticator, runtime };
+  return { ask, steps, workflows, authenticator, runtime, db, dataDir };
 }
 
 const claims = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
@@ -102,5 +102,19 @@ describe('token exchange', () => {
     expect(await authenticator.authenticate({ authorization: `Bearer ${r.access_token}`, remoteAddress: '127.0.0.1' })).toMatchObject({ ok: false, status: 401, error: 'invalid_token' });
     expect(await ask({ subjectToken: r.access_token, audience: 'worker' })).toMatchObject({ error: 'invalid_grant' });
     expect(steps.filter(([, o]) => o.reason === 'delegation_denied')).toHaveLength(0);
+  });
+});
+
+describe('after a restart', () => {
+  it('live children still count against maxChildren', async () => {
+    const parent = agent('parent', { credentials: { apiKeys: [`sha256:${sha256Hex(KEY)}`] }, delegation: { agents: ['w'], maxDepth: 1, maxChildren: 1 } });
+    const { runtime, db, dataDir } = await setup([parent, agent('w')]);
+    runtime.store.record({ jti: 'j1', parentNode: 'parent@wf', workflowId: 'wf', agent: 'w', parentAgent: 'parent', depth: 1, issuedAt: Date.now(), expiresAt: Date.now() + 60_000 });
+    runtime.store.record({ jti: 'j2', parentNode: 'parent@wf', workflowId: 'wf', agent: 'w', parentAgent: 'parent', depth: 1, issuedAt: Date.now(), expiresAt: Date.now() + 60_000 });
+    runtime.store.revoke('j2');
+    const reopened = await openDelegation({ config: { dataDir, delegation: { maxTokenSeconds: 600 } }, db, agents: new AgentRegistry(), localMode: () => false });
+    expect(reopened.limits.liveChildren('parent@wf')).toBe(1);
+    expect(reopened.isRevoked('j2')).toBe(true);
+    expect(reopened.keys.current()?.kid).toBe(runtime.keys.current()?.kid);
   });
 });
