@@ -1,9 +1,10 @@
 /** Argument redaction: keys that look like secrets are replaced before anything is stored or logged. */
+import { DEFAULT_REDACT } from '../config/gateway-schema.js';
 
 export const REDACTED = '[REDACTED]';
 
-/** Used when the configuration gives no list at all. */
-export const DEFAULT_REDACT_PATTERNS: readonly string[] = ['password', 'passwd', 'token', 'secret', 'authorization', 'api_key', 'apikey', 'cookie'];
+/** Used when the configuration gives no list at all; the same list gateway.yaml defaults to. */
+export const DEFAULT_REDACT_PATTERNS: readonly string[] = DEFAULT_REDACT;
 
 export type Redactor = (value: unknown) => unknown;
 
