@@ -20,6 +20,8 @@ import { Metrics } from './telemetry/metrics.js';
 import { createAuditAdminRouter } from './downstream/admin-audit.js';
 import { adminTokenCheck, createHttpAuthenticate, protectedResourceMetadata, resourcePathOfMetadataRequest } from './downstream/auth-http.js';
 import { mountA2a } from './downstream/a2a-server.js';
+import { mountDelegation } from './downstream/oauth-token.js';
+import { openDelegation, type DelegationRuntime } from './identity/delegation-runtime.js';
 import { createApprovalGuard } from './gateway/guards/approval.js';
 import { createPolicyGuard } from './gateway/guards/policy.js';
 import { Authenticator, isLoopbackHost } from './identity/authenticate.js';
@@ -59,6 +61,7 @@ export interface Core {
   verifier: JwtVerifier;
   registry: AgentRegistry;
   policies: PolicyResolver;
+  delegation: DelegationRuntime;
   audit: AuditRuntime;
   metrics: Metrics;
   counters: LimitCounters;
@@ -78,7 +81,6 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const verifier = new JwtVerifier(config.auth.issuers);
   const registry = new AgentRegistry(new Map(watcher.agents));
   const authenticator = new Authenticator({ verifier, registry });
-  const policies = new PolicyResolver(registry);
   watcher.on('agents', (change) => {
     for (const p of change.problems) log.error({ file: p.file, line: p.line }, `${p.file}:${p.line}: ${p.message}`);
     for (const p of registry.update(change.agents)) log.error(p, 'agent credential conflict');
@@ -87,6 +89,10 @@ export async function createCore(opts: StartOptions): Promise<Core> {
 
   mkdirSync(config.dataDir, { recursive: true });
   const audit = openAudit({ dataDir: config.dataDir, audit: config.audit, logger: log });
+  const delegation = await openDelegation({ config, db: audit.db, agents: registry, localMode: () => authenticator.localMode });
+  authenticator.setRevocationCheck(delegation.isRevoked);
+  if (config.publicUrl) delegation.trust(verifier, config.publicUrl);
+  const policies = delegation.policies;
   const workflows = audit.workflows;
   const metrics = new Metrics();
   metrics.trackAuditQueue(() => audit.store.queueDepth);
@@ -97,6 +103,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const chain = new GuardChain()
     .use(createWorkflowStateGuard({ workflows }))
     .use(createPolicyGuard(policies))
+    .use(delegation.guard)
     .use(createLimitsGuard({ counters, teamsConfig: () => config.teams }))
     .use(createLoopGuard({ detector: new LoopDetector(), workflows }))
     .use(createApprovalGuard({ policies }));
@@ -134,6 +141,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     verifier,
     registry,
     policies,
+    delegation,
     audit,
     metrics,
     counters,
@@ -201,6 +209,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     if (resourcePath === undefined) return res.status(404).json({ error: 'not_found' });
     res.json(protectedResourceMetadata(config.publicUrl ?? '', core.verifier.configuredIssuers(), resourcePath || '/mcp'));
   });
+  mountDelegation(app, { delegation: core.delegation, authenticator: core.authenticator, gateway, publicUrl: () => config.publicUrl!, localMode: () => core.localMode });
   mountA2a(app, { gateway, authenticate, localMode: () => core.localMode, mayJoinWorkflow });
   app.use((req, res) => {
     res.status(404).json({ error: 'not_found', message: `No route for ${req.method} ${req.path}. MCP clients connect to /mcp.` });
@@ -241,6 +250,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
   config.publicUrl ??= url;
+  core.delegation.trust(core.verifier, config.publicUrl);
   log.info({ url, mcp: `${url}/mcp`, servers: [...gateway.pools.keys()] }, 'listening');
 
   // Probe every server once so /readyz and the log tell an operator at once what is down.

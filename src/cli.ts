@@ -10,6 +10,7 @@ Usage:
   switchyard stdio [--agent ID | --token JWT] [--config …] [--servers …] [--agents …] [--data …]
   switchyard validate [paths…]
   switchyard audit verify [--data DIR]
+  switchyard keys rotate [--data DIR]
 `;
 
 const commonOptions = {
@@ -35,6 +36,8 @@ export async function main(argv: string[]): Promise<number> {
       const { runValidate } = await import('./validate-cli.js');
       return runValidate(rest);
     }
+    case 'keys':
+      return (await import('./keys-cli.js')).runKeysCommand(rest);
     case 'audit': {
       const { runAuditCommand } = await import('./audit-cli.js');
       return runAuditCommand(rest);
