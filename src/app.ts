@@ -104,7 +104,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     .use(createWorkflowStateGuard({ workflows }))
     .use(createPolicyGuard(policies))
     .use(delegation.guard)
-    .use(createLimitsGuard({ counters, teamsConfig: () => config.teams }))
+    .use(createLimitsGuard({ counters, teamsConfig: () => config.teams, agentById: (id) => registry.get(id) }))
     .use(createLoopGuard({ detector: new LoopDetector(), workflows }))
     .use(createApprovalGuard({ policies }));
   const gateway = new Gateway({

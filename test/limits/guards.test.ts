@@ -62,6 +62,23 @@ describe('limits guard', () => {
     expect((guard(step(a, { kind: 'prompts/get' }), ctx) as Refusal).data).toMatchObject({ limit: 'workflow.steps' });
   });
 
+  it('counts a sub-agent against the workflow budget of the agent that started the workflow', () => {
+    const counters = new LimitCounters({ now: new FakeClock().now });
+    const root = agent('root', { workflow: { toolCalls: 2 } });
+    const child = agent('child', { workflow: { toolCalls: 100 }, perMinute: { toolCalls: 100 } });
+    const guard = createLimitsGuard({ counters, teamsConfig: {}, agentById: (id) => (id === 'root' ? root : id === 'child' ? child : undefined) });
+    const childStep = () => {
+      const s = step(child);
+      s.caller = { ...s.caller, chain: ['root', 'child'], via: 'delegated' };
+      return s;
+    };
+    expect(guard(step(root), ctx)).toBeUndefined();
+    expect(guard(childStep(), ctx)).toBeUndefined();
+    const refusal = guard(childStep(), ctx) as Refusal;
+    expect(refusal.reason).toBe('budget_exceeded');
+    expect(refusal.data).toMatchObject({ limit: 'workflow.toolCalls', used: 2, max: 2 });
+  });
+
   it('applies team limits from the (reloadable) teams config', () => {
     const counters = new LimitCounters({ now: new FakeClock().now });
     let teams: GatewayConfig['teams'] = { data: { perMinute: { calls: 2 } } };

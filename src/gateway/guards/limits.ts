@@ -1,7 +1,7 @@
 /** Guard: workflow budgets and per-agent / per-team rolling windows, checked and reserved in one synchronous step. */
-import type { GatewayConfig } from '../../config/types.js';
+import type { AgentManifest, GatewayConfig } from '../../config/types.js';
 import type { LimitCounters } from '../../limits/counters.js';
-import type { Guard } from '../types.js';
+import type { Caller, Guard } from '../types.js';
 
 export type TeamsConfig = GatewayConfig['teams'];
 
@@ -9,10 +9,20 @@ export interface LimitsGuardOptions {
   counters: LimitCounters;
   /** gateway.yaml `teams`; pass a getter so a config reload takes effect without rebuilding the chain. */
   teamsConfig: TeamsConfig | (() => TeamsConfig);
+  /** The live manifest of an agent by id: a delegated caller spends its workflow root's budget (chain[0]). */
+  agentById?: (id: string) => AgentManifest | undefined;
+}
+
+/** A sub-agent's steps count against the workflow budget of the agent that started the workflow. */
+function workflowBudgetOf(caller: Caller, agentById: LimitsGuardOptions['agentById']): AgentManifest['limits'] | undefined {
+  if (!agentById || caller.chain.length < 2) return undefined;
+  const root = agentById(caller.chain[0]!);
+  const own = caller.agent?.limits ?? {};
+  return root ? { ...own, workflow: root.limits.workflow } : undefined;
 }
 
 export function createLimitsGuard(opts: LimitsGuardOptions): Guard {
-  const { counters, teamsConfig } = opts;
+  const { counters, teamsConfig, agentById } = opts;
   const teams = typeof teamsConfig === 'function' ? teamsConfig : () => teamsConfig;
   return (step) => {
     const agent = step.caller.agent;
@@ -22,7 +32,7 @@ export function createLimitsGuard(opts: LimitsGuardOptions): Guard {
       agentId: step.caller.agentId,
       team,
       kind: step.kind,
-      agentLimits: agent?.limits,
+      agentLimits: workflowBudgetOf(step.caller, agentById) ?? agent?.limits,
       teamLimits: team === undefined ? undefined : teams()[team],
     });
   };
