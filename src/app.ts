@@ -28,6 +28,7 @@ import { Authenticator, isLoopbackHost } from './identity/authenticate.js';
 import { JwtVerifier } from './identity/jwt.js';
 import { PolicyResolver } from './identity/policy.js';
 import { AgentRegistry } from './identity/registry.js';
+import { createUpstreamTokenMinter } from './identity/upstream-token.js';
 import type { Caller } from './gateway/types.js';
 import { createHostCheck, isLoopback } from './downstream/host-check.js';
 import { McpHttpHandler } from './downstream/mcp-http.js';
@@ -114,6 +115,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     chain,
     breakers,
     access: policies.access,
+    mintUpstreamToken: createUpstreamTokenMinter((claims) => delegation.keys.sign(claims), () => config.publicUrl ?? `http://${config.host}:${config.port}`),
     sinks: [audit.sink, metricsSink(metrics), stepLogSink(log)],
     countCall: (agent, method) => audit.store.countListCall(agent, method),
   });

@@ -13,6 +13,7 @@ import type { RpcNotification, RpcRequest, RpcResponse } from '../util/jsonrpc.j
 import { allowAll, type Access, type AccessResolver } from './access.js';
 import { GuardChain } from './chain.js';
 import type { BreakerBoard } from '../limits/breaker.js';
+import type { UpstreamTokenMinter } from '../identity/upstream-token.js';
 import { ClientSession, type View } from './client-session.js';
 import type { Caller, StepSink, WorkflowControl } from './types.js';
 
@@ -28,6 +29,8 @@ export interface GatewayDeps {
   sinks?: StepSink[];
   access?: AccessResolver;
   breakers?: BreakerBoard;
+  /** Mints the Authorization header for `identity: jwt` upstreams. */
+  mintUpstreamToken?: UpstreamTokenMinter;
   /** List calls and pings are counted, not recorded one by one. */
   countCall?: (agentId: string, method: string) => void;
 }
@@ -52,6 +55,7 @@ export class Gateway {
   sinks: StepSink[];
   accessFor: AccessResolver;
   readonly breakers?: BreakerBoard;
+  mintUpstreamToken?: UpstreamTokenMinter;
   readonly countCall?: (agentId: string, method: string) => void;
   readonly pools = new Map<string, UpstreamPool>();
   readonly names = new NameTable();
@@ -72,6 +76,7 @@ export class Gateway {
     this.sinks = deps.sinks ?? [];
     this.accessFor = deps.access ?? (() => allowAll);
     this.breakers = deps.breakers;
+    this.mintUpstreamToken = deps.mintUpstreamToken;
     this.countCall = deps.countCall;
     this.reaper = setInterval(() => this.reapIdle(), 60_000);
     this.reaper.unref();

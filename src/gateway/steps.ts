@@ -110,7 +110,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     signal: controller.signal,
     onNotification: (n) => (reply.gone ? cs.push(n) : reply.related(n)),
     onServerRequest: (r) => askOnReply(cs, reply, r.method, r.params).then((result) => ({ jsonrpc: '2.0', id: r.id, result }), (e: Error & { rpc?: RpcResponse }) => e.rpc ?? errorResponse(r.id, -32603, e.message)),
-    headers: cs.traceparent ? { traceparent: cs.traceparent } : undefined,
+    headers: await upstreamHeaders(gw, cs, upstream),
     owner: cs.id,
   };
   let upstreamParams = t.target === (kind === 'resources/read' ? params?.uri : params?.name) ? params : { ...params, name: t.target };
@@ -140,6 +140,19 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   const done = finish(gw, step, outcome);
   if (done) await done;
   reply.final(errReason ? withWorkflow({ ...res, id: req.id }, cs.workflowId) : { ...res, id: req.id });
+}
+
+/** Per-request headers for HTTP upstreams: trace context, and a minted identity token where the manifest asks for one. */
+async function upstreamHeaders(gw: Gateway, cs: ClientSession, upstream: UpstreamSession): Promise<Record<string, string> | undefined> {
+  const wantsIdentity = upstream.manifest.identity === 'jwt' && gw.mintUpstreamToken !== undefined;
+  if (!cs.traceparent && !wantsIdentity) return undefined;
+  const headers: Record<string, string> = {};
+  if (cs.traceparent) headers.traceparent = cs.traceparent;
+  if (wantsIdentity) {
+    const h = gw.mintUpstreamToken!(cs.caller, upstream.name, cs.workflowId, cs.id);
+    headers.authorization = typeof h === 'string' ? h : await h;
+  }
+  return headers;
 }
 
 /** Whether the upstream has the tool (resolving shortened names nobody listed since start); fills annotations. */
