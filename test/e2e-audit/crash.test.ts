@@ -3,17 +3,14 @@
 // the audit trail; in `batched` mode the test measures (and prints) how many acknowledged calls were lost at most.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { connectClient, stopAll, waitFor } from '../helpers/gateway.js';
-import { allAudit, launch, makeHome, runCli, stopLaunched, type GatewayHome, type LaunchedGateway } from '../helpers/audit-harness.js';
+import { connectClient, waitFor } from '../helpers/gateway.js';
+import { allAudit, launch, makeHome, runCli, stopEverything, type GatewayHome, type LaunchedGateway } from '../helpers/audit-harness.js';
 
 const CLIENTS = 6;
 /** Acknowledged calls to wait for before the kill; the load keeps running meanwhile. */
 const KILL_AFTER = 400;
 
-afterAll(async () => {
-  await stopAll();
-  await stopLaunched();
-});
+afterAll(stopEverything);
 
 interface LoadResult {
   acked: string[];

@@ -4,16 +4,15 @@ import { cpSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, scratch, stopAll } from '../helpers/gateway.js';
+import { connectClient, scratch } from '../helpers/gateway.js';
 import {
   admin,
   allAudit,
   call,
+  fixtureHome,
   launch,
-  makeHome,
   runCli,
-  statsFixture,
-  stopLaunched,
+  stopEverything,
   type AuditRecordView,
   workflowOfMarker,
   type GatewayHome,
@@ -23,9 +22,7 @@ let home: GatewayHome;
 let records: AuditRecordView[];
 
 beforeAll(async () => {
-  home = makeHome({
-    servers: (h) => ({ fx: statsFixture(h) }),
-  });
+  home = fixtureHome();
   const gw = await launch(home);
   for (let s = 0; s < 2; s++) {
     const client = await connectClient(gw.mcpUrl);
@@ -39,10 +36,7 @@ beforeAll(async () => {
   await gw.stop();
 });
 
-afterAll(async () => {
-  await stopAll();
-  await stopLaunched();
-});
+afterAll(stopEverything);
 
 function copyData(): string {
   const dir = join(scratch('switchyard-tamper-'), 'data');

@@ -5,17 +5,14 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connectClient, scratch, startFixture, stopAll, waitFor, type RunningFixture } from '../helpers/gateway.js';
-import { call, launch, makeHome, readStats, stopLaunched, type CallOutcome } from '../helpers/audit-harness.js';
+import { connectClient, scratch, startFixture, waitFor, type RunningFixture } from '../helpers/gateway.js';
+import { call, launch, makeHome, readStats, stopEverything, type CallOutcome } from '../helpers/audit-harness.js';
 
 /** The breaker's defaults (src/limits/breaker.ts); app.ts does not make them configurable. */
 const THRESHOLD = 5;
 const COOLDOWN_MS = 10_000;
 
-afterAll(async () => {
-  await stopAll();
-  await stopLaunched();
-});
+afterAll(stopEverything);
 
 function portOf(url: string): number {
   return Number(new URL(url).port);

@@ -2,33 +2,24 @@
 // refused with -32030 budget_exceeded, limit and used, and never reaches the upstream; the calls before it succeed.
 // 20 parallel calls against a budget of 10 let exactly 10 through.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, stopAll } from '../helpers/gateway.js';
+import { connectClient } from '../helpers/gateway.js';
 import {
   admin,
   call,
-  launch,
+  launchFixtureHome,
   localAgent,
-  makeHome,
   readStats,
-  statsFixture,
-  stopLaunched,
+  refusalOf,
+  runTag,
+  stopEverything,
   upstreamCallsWithText,
-  type CallOutcome,
   type GatewayHome,
   type LaunchedGateway,
 } from '../helpers/audit-harness.js';
 
-const run = Math.random().toString(36).slice(2, 8);
+const run = runTag();
 
-afterAll(async () => {
-  await stopAll();
-  await stopLaunched();
-});
-
-function refusalOf(o: CallOutcome): { code: number; data: Record<string, unknown> } {
-  if (o.ok) throw new Error(`expected a refusal, got a result: ${JSON.stringify(o.result)}`);
-  return { code: o.code, data: o.data };
-}
+afterAll(stopEverything);
 
 function rpcError(err: unknown): { code: number; data: Record<string, unknown> } {
   const e = err as { code?: number; data?: Record<string, unknown> };
@@ -40,11 +31,7 @@ describe('limits.workflow', () => {
   let gw: LaunchedGateway;
 
   beforeAll(async () => {
-    home = makeHome({
-      servers: (h) => ({ fx: statsFixture(h) }),
-      agents: { local: localAgent({ workflow: { steps: 5, toolCalls: 3 } }) },
-    });
-    gw = await launch(home);
+    ({ home, gw } = await launchFixtureHome(localAgent({ workflow: { steps: 5, toolCalls: 3 } })));
   });
 
   it('toolCalls: the fourth tool call is refused before the upstream; the first three succeed', async () => {
@@ -112,11 +99,7 @@ describe('limits.workflow', () => {
 
 describe('concurrency', () => {
   it('20 parallel calls against a toolCalls budget of 10 let exactly 10 through', async () => {
-    const home = makeHome({
-      servers: (h) => ({ fx: statsFixture(h) }),
-      agents: { local: localAgent({ workflow: { toolCalls: 10 } }) },
-    });
-    const gw = await launch(home);
+    const { home, gw } = await launchFixtureHome(localAgent({ workflow: { toolCalls: 10 } }));
     const client = await connectClient(gw.mcpUrl);
     const texts = Array.from({ length: 20 }, (_, i) => `par${i}-${run}`);
     const outcomes = await Promise.all(texts.map((text) => call(client, 'fx__echo', { text })));

@@ -1,65 +1,45 @@
 // Workflow intervention through the admin API (issue 5): pause refuses the next call with workflow_paused (it never
 // reaches the upstream) while an in-flight call finishes; resume lets calls through again; kill cancels the in-flight
 // upstream call and ends the workflow's sessions.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { JSON_HEADERS, connectClient, stopAll, waitFor } from '../helpers/gateway.js';
+import { JSON_HEADERS, connectClient, waitFor } from '../helpers/gateway.js';
 import {
   admin,
   allAudit,
   call,
-  launch,
+  fixtureGatewaySuite,
   localAgent,
-  makeHome,
   readStats,
-  statsFixture,
-  stopLaunched,
+  runTag,
   upstreamCalls,
   upstreamCallsWithText,
   workflowOfMarker,
   type CallOutcome,
-  type GatewayHome,
-  type LaunchedGateway,
+  type WorkflowView,
 } from '../helpers/audit-harness.js';
 
-const run = Math.random().toString(36).slice(2, 8);
-let home: GatewayHome;
-let gw: LaunchedGateway;
-
-interface WorkflowView {
-  id: string;
-  state: string;
-  why: string | null;
-}
-
-beforeAll(async () => {
-  home = makeHome({ servers: (h) => ({ fx: statsFixture(h) }), agents: { local: localAgent({}, { canSetWorkflow: true }) } });
-  gw = await launch(home);
-});
-
-afterAll(async () => {
-  await stopAll();
-  await stopLaunched();
-});
+const run = runTag();
+const suite = fixtureGatewaySuite(localAgent({}, { canSetWorkflow: true }));
 
 /** Wait until the upstream has received a `slow` call whose ms argument is `ms` (our marker for that call). */
 function slowReceived(ms: number): Promise<unknown> {
-  return waitFor(() => upstreamCalls(home.statsFile, 'slow').some((l) => (l.params?.arguments as { ms?: number })?.ms === ms), {
+  return waitFor(() => upstreamCalls(suite.home.statsFile, 'slow').some((l) => (l.params?.arguments as { ms?: number })?.ms === ms), {
     what: `the upstream to receive slow(${ms})`,
   });
 }
 
 describe('pause and resume', () => {
   it('a paused workflow refuses its next call before the upstream; an in-flight call finishes; resume lets calls through', async () => {
-    const client = await connectClient(gw.mcpUrl);
+    const client = await connectClient(suite.gw.mcpUrl);
     expect((await call(client, 'fx__echo', { text: `p1-${run}` })).ok).toBe(true);
-    const wf = await workflowOfMarker(gw.url, `p1-${run}`);
+    const wf = await workflowOfMarker(suite.gw.url, `p1-${run}`);
 
     // An in-flight call when the pause lands still completes.
     const slowMs = 1501;
     const inFlight = call(client, 'fx__slow', { ms: slowMs, steps: 3 });
     await slowReceived(slowMs);
-    const paused = await admin<WorkflowView>(gw.url, `/workflows/${wf}/pause`, 'POST', { why: 'looking into it' });
+    const paused = await admin<WorkflowView>(suite.gw.url, `/workflows/${wf}/pause`, 'POST', { why: 'looking into it' });
     expect(paused.status).toBe(200);
     expect(paused.body).toMatchObject({ id: wf, state: 'paused', why: 'looking into it' });
     const finished = await inFlight;
@@ -67,16 +47,16 @@ describe('pause and resume', () => {
 
     const refused = await call(client, 'fx__echo', { text: `p2-${run}` });
     expect(!refused.ok && [refused.code, refused.data.reason, refused.data.workflowId]).toEqual([-32030, 'workflow_paused', wf]);
-    expect(upstreamCallsWithText(home.statsFile, `p2-${run}`)).toHaveLength(0);
-    expect((await admin<{ workflows: WorkflowView[] }>(gw.url, '/workflows?state=paused')).body.workflows.map((w) => w.id)).toContain(wf);
+    expect(upstreamCallsWithText(suite.home.statsFile, `p2-${run}`)).toHaveLength(0);
+    expect((await admin<{ workflows: WorkflowView[] }>(suite.gw.url, '/workflows?state=paused')).body.workflows.map((w) => w.id)).toContain(wf);
 
-    const resumed = await admin<WorkflowView>(gw.url, `/workflows/${wf}/resume`, 'POST');
+    const resumed = await admin<WorkflowView>(suite.gw.url, `/workflows/${wf}/resume`, 'POST');
     expect(resumed.status).toBe(200);
     expect(resumed.body.state).toBe('active');
     expect((await call(client, 'fx__echo', { text: `p3-${run}` })).ok).toBe(true);
-    expect(upstreamCallsWithText(home.statsFile, `p3-${run}`)).toHaveLength(1);
+    expect(upstreamCallsWithText(suite.home.statsFile, `p3-${run}`)).toHaveLength(1);
 
-    const records = await allAudit(gw.url, `workflowId=${wf}`);
+    const records = await allAudit(suite.gw.url, `workflowId=${wf}`);
     expect(records.map((r) => [r.tool, r.outcome, r.reason]).reverse()).toEqual([
       ['echo', 'ok', null],
       ['slow', 'ok', null],
@@ -86,29 +66,29 @@ describe('pause and resume', () => {
   });
 
   it('answers 404 for an unknown workflow and 409 for an illegal transition', async () => {
-    expect((await admin(gw.url, '/workflows/no-such-workflow/pause', 'POST')).status).toBe(404);
-    const client = await connectClient(gw.mcpUrl);
+    expect((await admin(suite.gw.url, '/workflows/no-such-workflow/pause', 'POST')).status).toBe(404);
+    const client = await connectClient(suite.gw.mcpUrl);
     expect((await call(client, 'fx__echo', { text: `k0-${run}` })).ok).toBe(true);
-    const wf = await workflowOfMarker(gw.url, `k0-${run}`);
-    expect((await admin(gw.url, `/workflows/${wf}/kill`, 'POST')).status).toBe(200);
-    expect((await admin(gw.url, `/workflows/${wf}/resume`, 'POST')).status).toBe(409);
-    expect((await admin(gw.url, `/workflows/${wf}/explode`, 'POST')).status).toBe(404);
+    const wf = await workflowOfMarker(suite.gw.url, `k0-${run}`);
+    expect((await admin(suite.gw.url, `/workflows/${wf}/kill`, 'POST')).status).toBe(200);
+    expect((await admin(suite.gw.url, `/workflows/${wf}/resume`, 'POST')).status).toBe(409);
+    expect((await admin(suite.gw.url, `/workflows/${wf}/explode`, 'POST')).status).toBe(404);
   });
 });
 
 describe('kill', () => {
   it('cancels the in-flight upstream call and ends the session', async () => {
-    const client = await connectClient(gw.mcpUrl);
+    const client = await connectClient(suite.gw.mcpUrl);
     const sessionId = (client.transport as StreamableHTTPClientTransport).sessionId!;
     expect(sessionId).toBeTruthy();
     expect((await call(client, 'fx__echo', { text: `k1-${run}` })).ok).toBe(true);
-    const wf = await workflowOfMarker(gw.url, `k1-${run}`);
+    const wf = await workflowOfMarker(suite.gw.url, `k1-${run}`);
 
     const slowMs = 30_017;
     const started = Date.now();
     const inFlight: Promise<CallOutcome> = call(client, 'fx__slow', { ms: slowMs, steps: 30 });
     await slowReceived(slowMs);
-    const killed = await admin<WorkflowView>(gw.url, `/workflows/${wf}/kill`, 'POST');
+    const killed = await admin<WorkflowView>(suite.gw.url, `/workflows/${wf}/kill`, 'POST');
     expect(killed.status).toBe(200);
     expect(killed.body.state).toBe('killed');
 
@@ -117,24 +97,24 @@ describe('kill', () => {
     expect(Date.now() - started).toBeLessThan(slowMs / 2);
     expect(outcome.ok && !outcome.result.isError).toBe(false);
     // The upstream saw the cancellation.
-    await waitFor(() => readStats(home.statsFile).some((l) => l.kind === 'event' && l.method === 'cancelled' && l.tool === 'slow'), {
+    await waitFor(() => readStats(suite.home.statsFile).some((l) => l.kind === 'event' && l.method === 'cancelled' && l.tool === 'slow'), {
       what: 'the upstream to record the cancelled slow call',
     });
 
     // The session is gone: its next request is 404.
-    const res = await fetch(gw.mcpUrl, {
+    const res = await fetch(suite.gw.mcpUrl, {
       method: 'POST',
       headers: { ...JSON_HEADERS, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/list', params: {} }),
     });
     expect(res.status).toBe(404);
     await res.text();
-    expect((await admin<WorkflowView>(gw.url, `/workflows/${wf}`)).body.state).toBe('killed');
+    expect((await admin<WorkflowView>(suite.gw.url, `/workflows/${wf}`)).body.state).toBe('killed');
 
     // A killed workflow stays killed: joining it is refused too.
-    const joined = await connectClient(gw.mcpUrl, { headers: { 'x-workflow-id': wf } });
+    const joined = await connectClient(suite.gw.mcpUrl, { headers: { 'x-workflow-id': wf } });
     const refused = await call(joined, 'fx__echo', { text: `k2-${run}` });
     expect(!refused.ok && refused.data).toMatchObject({ reason: 'workflow_paused', state: 'killed' });
-    expect(upstreamCallsWithText(home.statsFile, `k2-${run}`)).toHaveLength(0);
+    expect(upstreamCallsWithText(suite.home.statsFile, `k2-${run}`)).toHaveLength(0);
   });
 });

@@ -2,35 +2,16 @@
 // across workflows and rolls over; perDay and team windows refuse with their own names; counters survive a restart of
 // the gateway on the same data dir.
 import { afterAll, describe, expect, it } from 'vitest';
-import { connectClient, stopAll, waitFor } from '../helpers/gateway.js';
-import {
-  call,
-  launch,
-  localAgent,
-  makeHome,
-  statsFixture,
-  stopLaunched,
-  upstreamCalls,
-  upstreamCallsWithText,
-  type CallOutcome,
-} from '../helpers/audit-harness.js';
+import { connectClient, waitFor } from '../helpers/gateway.js';
+import { call, fixtureHome, launch, launchFixtureHome, localAgent, refusalOf, runTag, stopEverything, upstreamCalls, upstreamCallsWithText } from '../helpers/audit-harness.js';
 
-const run = Math.random().toString(36).slice(2, 8);
+const run = runTag();
 
-afterAll(async () => {
-  await stopAll();
-  await stopLaunched();
-});
-
-function refusalOf(o: CallOutcome): { code: number; data: Record<string, unknown> } {
-  if (o.ok) throw new Error(`expected a refusal, got a result: ${JSON.stringify(o.result)}`);
-  return { code: o.code, data: o.data };
-}
+afterAll(stopEverything);
 
 describe('perMinute', () => {
   it('refuses the fourth call with rate_limited across sessions, then lets calls through once the window rolls', async () => {
-    const home = makeHome({ servers: (h) => ({ fx: statsFixture(h) }), agents: { local: localAgent({ perMinute: { toolCalls: 3 } }) } });
-    const gw = await launch(home);
+    const { home, gw } = await launchFixtureHome(localAgent({ perMinute: { toolCalls: 3 } }));
     const client = await connectClient(gw.mcpUrl);
     for (let i = 1; i <= 3; i++) expect((await call(client, 'fx__echo', { text: `pm${i}-${run}` })).ok).toBe(true);
     const over = refusalOf(await call(client, 'fx__echo', { text: `pm4-${run}` }));
@@ -67,7 +48,7 @@ describe('perMinute', () => {
 
 describe('perDay and teams', () => {
   it('a used-up perDay window is still used up after the gateway restarts on the same data dir', async () => {
-    const home = makeHome({ servers: (h) => ({ fx: statsFixture(h) }), agents: { local: localAgent({ perDay: { toolCalls: 3 } }) } });
+    const home = fixtureHome(localAgent({ perDay: { toolCalls: 3 } }));
     const first = await launch(home);
     const client = await connectClient(first.mcpUrl);
     for (let i = 1; i <= 3; i++) expect((await call(client, 'fx__echo', { text: `pd${i}-${run}` })).ok).toBe(true);
@@ -87,11 +68,7 @@ describe('perDay and teams', () => {
   });
 
   it('a perHour window survives a restart too, and a team window binds the agents of that team', async () => {
-    const home = makeHome({
-      servers: (h) => ({ fx: statsFixture(h) }),
-      agents: { local: localAgent({ perHour: { calls: 10 } }, { team: 'ops' }) },
-      gatewayYaml: { teams: { ops: { perHour: { toolCalls: 2 } } } },
-    });
+    const home = fixtureHome(localAgent({ perHour: { calls: 10 } }, { team: 'ops' }), { teams: { ops: { perHour: { toolCalls: 2 } } } });
     const first = await launch(home);
     const client = await connectClient(first.mcpUrl);
     for (let i = 1; i <= 2; i++) expect((await call(client, 'fx__echo', { text: `team${i}-${run}` })).ok).toBe(true);

@@ -7,8 +7,9 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
+import { afterAll, beforeAll } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CLI, REPO_ROOT, killTree, readStats, scratch, type Manifest, type StatLine } from './gateway.js';
+import { CLI, REPO_ROOT, killTree, onOutputLines, readStats, scratch, stopAll, type Manifest, type StatLine } from './gateway.js';
 
 export interface GatewayHome {
   dir: string;
@@ -63,6 +64,35 @@ export function localAgent(limits: Record<string, unknown>, extra: Record<string
   return { id: 'local', tools: { allow: ['*'] }, prompts: { allow: ['*'] }, resources: { allow: ['*'] }, limits, ...extra };
 }
 
+/** A home whose one upstream is the stats-recording feature fixture as `fx`, with the local agent's manifest if given. */
+export function fixtureHome(local?: Record<string, unknown>, gatewayYaml?: Record<string, unknown>): GatewayHome {
+  return makeHome({ servers: (h) => ({ fx: statsFixture(h) }), agents: local ? { local } : undefined, gatewayYaml });
+}
+
+/** fixtureHome() and a gateway launched on it. */
+export async function launchFixtureHome(local?: Record<string, unknown>, gatewayYaml?: Record<string, unknown>): Promise<{ home: GatewayHome; gw: LaunchedGateway }> {
+  const home = fixtureHome(local, gatewayYaml);
+  return { home, gw: await launch(home) };
+}
+
+/**
+ * A test file's shared gateway: registers beforeAll (launchFixtureHome) and afterAll (stopEverything) and returns an
+ * object whose `home` and `gw` are set once beforeAll has run.
+ */
+export function fixtureGatewaySuite(local?: Record<string, unknown>, gatewayYaml?: Record<string, unknown>): { home: GatewayHome; gw: LaunchedGateway } {
+  const suite = {} as { home: GatewayHome; gw: LaunchedGateway };
+  beforeAll(async () => {
+    Object.assign(suite, await launchFixtureHome(local, gatewayYaml));
+  });
+  afterAll(stopEverything);
+  return suite;
+}
+
+/** A short random tag that keeps one run's call markers apart from another's. */
+export function runTag(): string {
+  return Math.random().toString(36).slice(2, 8);
+}
+
 // ---- the gateway process --------------------------------------------------------------------------------
 
 const mine = new Set<ChildProcess>();
@@ -107,29 +137,23 @@ export async function launch(home: GatewayHome, opts: { env?: Record<string, str
   let raw = '';
   let url: string | undefined;
   let onListening: ((u: string) => void) | undefined;
-  for (const stream of ['stdout', 'stderr'] as const) {
-    let buf = '';
-    proc[stream]!.setEncoding('utf8');
-    proc[stream]!.on('data', (chunk: string) => {
-      if (stream === 'stdout') raw += chunk;
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (!line) continue;
-        logs.push(stream === 'stderr' ? `[stderr] ${line}` : line);
-        if (!url && line.includes('"msg":"listening"')) {
-          try {
-            url = (JSON.parse(line) as { url: string }).url;
-            onListening?.(url);
-          } catch {
-            /* not the line we want */
-          }
+  onOutputLines(
+    proc,
+    (line, stream) => {
+      logs.push(stream === 'stderr' ? `[stderr] ${line}` : line);
+      if (!url && line.includes('"msg":"listening"')) {
+        try {
+          url = (JSON.parse(line) as { url: string }).url;
+          onListening?.(url);
+        } catch {
+          /* not the line we want */
         }
       }
-    });
-  }
+    },
+    (chunk, stream) => {
+      if (stream === 'stdout') raw += chunk;
+    },
+  );
   const timeoutMs = opts.timeoutMs ?? 30_000;
   try {
     url = await new Promise<string>((resolve, reject) => {
@@ -184,6 +208,12 @@ export async function launch(home: GatewayHome, opts: { env?: Record<string, str
 export async function stopLaunched(): Promise<void> {
   await Promise.allSettled([...mine].map((p) => killTree(p, 3000)));
   mine.clear();
+}
+
+/** The afterAll of the harness suites: stopAll() (clients, gateway.ts processes, scratch dirs), then stopLaunched(). */
+export async function stopEverything(): Promise<void> {
+  await stopAll();
+  await stopLaunched();
 }
 
 // ---- admin API and metrics ------------------------------------------------------------------------------
@@ -288,6 +318,19 @@ export async function call(client: Client, name: string, args: Record<string, un
       ms: performance.now() - t0,
     };
   }
+}
+
+/** The refusal of a call that must have been refused (throws when it succeeded). */
+export function refusalOf(o: CallOutcome): { code: number; data: Record<string, unknown>; message: string } {
+  if (o.ok) throw new Error(`expected a refusal, got a result: ${JSON.stringify(o.result)}`);
+  return { code: o.code, data: o.data, message: o.message };
+}
+
+/** A workflow as GET /admin/api/workflows/{id} and its state transitions answer it (the fields the limits suites read). */
+export interface WorkflowView {
+  id: string;
+  state: string;
+  why: string | null;
 }
 
 /** tools/call requests the upstream fixture recorded, optionally only those for `tool`. */

@@ -11,6 +11,7 @@ import { stringify as toYaml } from 'yaml';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
+  CallToolResultSchema,
   CreateMessageRequestSchema,
   ElicitRequestSchema,
   ListRootsRequestSchema,
@@ -19,7 +20,10 @@ import {
   type CreateMessageResult,
   type ElicitRequest,
   type ElicitResult,
+  type CallToolResult,
   type ListRootsResult,
+  type Progress,
+  type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -82,22 +86,33 @@ function spawnTracked(args: string[], opts: { env?: Record<string, string>; cwd?
   proc.once('exit', () => live.delete(proc));
   const lines: string[] = [];
   const listeners: Array<(line: string, stream: 'stdout' | 'stderr') => void> = [];
+  onOutputLines(proc, (line, stream) => {
+    lines.push(stream === 'stderr' ? `[stderr] ${line}` : line);
+    for (const fn of listeners) fn(line, stream);
+  });
+  return { proc, lines, onLine: (fn) => listeners.push(fn) };
+}
+
+/** Split a child's stdout and stderr into non-empty lines as they arrive; `onChunk` sees each raw chunk first. */
+export function onOutputLines(
+  proc: ChildProcess,
+  onLine: (line: string, stream: 'stdout' | 'stderr') => void,
+  onChunk?: (chunk: string, stream: 'stdout' | 'stderr') => void,
+): void {
   for (const stream of ['stdout', 'stderr'] as const) {
     let buf = '';
     proc[stream]!.setEncoding('utf8');
     proc[stream]!.on('data', (chunk: string) => {
+      onChunk?.(chunk, stream);
       buf += chunk;
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        if (!line) continue;
-        lines.push(stream === 'stderr' ? `[stderr] ${line}` : line);
-        for (const fn of listeners) fn(line, stream);
+        if (line) onLine(line, stream);
       }
     });
   }
-  return { proc, lines, onLine: (fn) => listeners.push(fn) };
 }
 
 /** SIGTERM the whole process group, then SIGKILL after `graceMs`; resolves once the leader exited. */
@@ -321,6 +336,42 @@ export async function connectClient(
   openClients.add(client);
   client.onclose = () => openClients.delete(client);
   return client;
+}
+
+// ---- tool results and lists ----------------------------------------------------------------------------
+
+/** The text of a tool result's first content block ('' when there is none or it is not text). */
+export function textOf(result: unknown): string {
+  const c = (result as CallToolResult).content?.[0];
+  return c && c.type === 'text' ? c.text : '';
+}
+
+/** textOf() parsed as JSON. */
+export const jsonOf = <T = Record<string, unknown>>(result: unknown): T => JSON.parse(textOf(result)) as T;
+
+/** Every tool the client is offered, following nextCursor (for at most `maxPages` pages). */
+export async function allTools(c: Client, maxPages = Infinity): Promise<Tool[]> {
+  const out: Tool[] = [];
+  let cursor: string | undefined;
+  for (let i = 0; i < maxPages; i++) {
+    const page = await c.listTools(cursor ? { cursor } : {});
+    out.push(...page.tools);
+    cursor = page.nextCursor;
+    if (!cursor) break;
+  }
+  return out;
+}
+
+/** tools/call with a progress handler: the result and every progress notification that came before it. */
+export async function callWithProgress(c: Client, name: string, args: Record<string, unknown>): Promise<{ result: CallToolResult; progress: Progress[] }> {
+  const progress: Progress[] = [];
+  const result = await c.request({ method: 'tools/call', params: { name, arguments: args } }, CallToolResultSchema, { onprogress: (p) => progress.push(p) });
+  return { result, progress };
+}
+
+/** The names of allTools(). */
+export async function toolNames(c: Client): Promise<string[]> {
+  return (await allTools(c)).map((t) => t.name);
 }
 
 // ---- raw HTTP -------------------------------------------------------------------------------------------
