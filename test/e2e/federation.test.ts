@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CallToolResultSchema, ElicitRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
   EVERYTHING,
   FILESYSTEM,
   MEMORY,
+  allTools,
   connectClient,
   fixtureManifest,
   rawRequest,
@@ -17,6 +18,7 @@ import {
   scratch,
   startGateway,
   stopAll,
+  textOf,
   type RunningGateway,
 } from '../helpers/gateway.js';
 
@@ -26,23 +28,6 @@ const LooseList = z.object({ tools: z.array(z.record(z.unknown())), nextCursor: 
 let gw: RunningGateway;
 let client: Client;
 const files = scratch('switchyard-fs-');
-
-function textOf(result: unknown): string {
-  const c = (result as CallToolResult).content?.[0];
-  return c && c.type === 'text' ? c.text : '';
-}
-
-async function allTools(c: Client): Promise<Tool[]> {
-  const out: Tool[] = [];
-  let cursor: string | undefined;
-  for (let i = 0; i < 100; i++) {
-    const page = await c.listTools(cursor ? { cursor } : {});
-    out.push(...page.tools);
-    cursor = page.nextCursor;
-    if (!cursor) break;
-  }
-  return out;
-}
 
 beforeAll(async () => {
   mkdirSync(join(files, 'docs'), { recursive: true });
@@ -72,7 +57,7 @@ afterAll(async () => {
 
 describe('merged lists', () => {
   it('lists tools of every server with {server}__ prefixes, all within the name pattern', async () => {
-    const tools = await allTools(client);
+    const tools = await allTools(client, 100);
     const names = tools.map((t) => t.name);
     for (const n of names) expect(n).toMatch(NAME_RE);
     expect(names).toEqual(expect.arrayContaining(['everything__echo', 'everything__get-sum', 'fx__echo', 'fx__slow', 'memory__create_entities', 'memory__read_graph', 'files__list_directory', 'paged__extra_0']));
@@ -137,7 +122,7 @@ describe('single-server view /servers/{name}/mcp', () => {
   it('shows one upstream with its own unprefixed names and routes calls', async () => {
     const single = await connectClient(gw.serverUrl('fx'));
     expect(single.getServerVersion()?.name).toBe('feature-server');
-    const names = (await allTools(single)).map((t) => t.name);
+    const names = (await allTools(single, 100)).map((t) => t.name);
     expect(names).toContain('echo');
     expect(names).toContain('whoami');
     expect(names.some((n) => n.includes('__'))).toBe(false);
@@ -289,7 +274,7 @@ describe('shortened names (longer than 64 characters as {server}__{name})', () =
   it('exposes the long name shortened within the pattern, and routes it, also after a gateway restart', async () => {
     const first = await startGateway({ servers });
     const lister = await connectClient(first.mcpUrl, { capabilities, handlers: {} });
-    const names = (await allTools(lister)).map((t) => t.name);
+    const names = (await allTools(lister, 100)).map((t) => t.name);
     await lister.close();
     for (const n of names) expect(n).toMatch(NAME_RE);
     expect(names).not.toContain(`${server}__${longTool}`);

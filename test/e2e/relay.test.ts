@@ -9,14 +9,14 @@ import {
   LoggingMessageNotificationSchema,
   ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
-  type CallToolResult,
   type LoggingMessageNotification,
-  type Progress,
 } from '@modelcontextprotocol/sdk/types.js';
 import {
   JSON_HEADERS,
+  callWithProgress,
   connectClient,
   fixtureManifest,
+  jsonOf,
   rawSession,
   readRpcMessages,
   readStats,
@@ -24,6 +24,8 @@ import {
   startFixture,
   startGateway,
   stopAll,
+  textOf,
+  toolNames,
   waitFor,
   type ClientHandlers,
   type RunningFixture,
@@ -36,12 +38,6 @@ const statsShared = join(dir, 'shared.jsonl');
 const statsHttp = join(dir, 'http.jsonl');
 let gw: RunningGateway;
 let httpFixture: RunningFixture;
-
-const textOf = (r: unknown): string => {
-  const c = (r as CallToolResult).content?.[0];
-  return c && c.type === 'text' ? c.text : '';
-};
-const jsonOf = <T = Record<string, unknown>>(r: unknown): T => JSON.parse(textOf(r)) as T;
 
 /** A client that answers sampling, elicitation and roots in a way that names itself. */
 function answering(tag: string): ClientHandlers {
@@ -75,12 +71,7 @@ describe('progress', () => {
   for (const server of ['fx', 'fxh', 'fxs']) {
     it(`delivers progress of a slow call to onprogress (${server})`, async () => {
       const client = await connectClient(gw.mcpUrl);
-      const seen: Progress[] = [];
-      const res = await client.request(
-        { method: 'tools/call', params: { name: `${server}__slow`, arguments: { ms: 400, steps: 4 } } },
-        CallToolResultSchema,
-        { onprogress: (p) => seen.push(p) },
-      );
+      const { result: res, progress: seen } = await callWithProgress(client, `${server}__slow`, { ms: 400, steps: 4 });
       expect(textOf(res)).toBe('done after 4 steps');
       expect(seen.map((p) => p.progress)).toEqual([1, 2, 3, 4]);
       expect(seen[0]).toMatchObject({ total: 4 });
@@ -317,13 +308,7 @@ describe('notifications', () => {
       const r = await c.callTool({ name: `${server}__change_tools`, arguments: {} });
       expect(r.isError).toBeFalsy();
       await waitFor(() => changed > 0, { timeoutMs: 5000, what: 'notifications/tools/list_changed' });
-      const names: string[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await c.listTools(cursor ? { cursor } : {});
-        names.push(...page.tools.map((t) => t.name));
-        cursor = page.nextCursor;
-      } while (cursor);
+      const names = await toolNames(c);
       const dynamic = names.filter((n) => n.startsWith(`${server}__dynamic_`));
       expect(dynamic.length).toBeGreaterThan(0);
       const res = await c.callTool({ name: dynamic.at(-1)!, arguments: {} });

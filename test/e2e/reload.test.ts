@@ -2,28 +2,12 @@
 // are told with notifications/tools/list_changed and the other servers are untouched.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { McpError, ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { connectClient, fixtureManifest, startGateway, stopAll, waitFor, type RunningGateway } from '../helpers/gateway.js';
+import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { connectClient, fixtureManifest, startGateway, stopAll, textOf, toolNames, waitFor, type RunningGateway } from '../helpers/gateway.js';
 
 let gw: RunningGateway;
 let client: Client;
 let listChanged = 0;
-
-const textOf = (r: unknown): string => {
-  const c = (r as CallToolResult).content?.[0];
-  return c && c.type === 'text' ? c.text : '';
-};
-
-async function toolNames(c: Client): Promise<string[]> {
-  const names: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await c.listTools(cursor ? { cursor } : {});
-    names.push(...page.tools.map((t) => t.name));
-    cursor = page.nextCursor;
-  } while (cursor);
-  return names;
-}
 
 // SPEC §3: a change takes effect within 2 s. Polled, not slept; the bound is the spec's.
 const RELOAD_MS = 2000;

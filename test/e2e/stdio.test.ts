@@ -6,14 +6,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { CallToolResultSchema, CreateMessageRequestSchema, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { stringify as toYaml } from 'yaml';
-import { CLI, REPO_ROOT, fixtureManifest, requireBuild, scratch, stopAll } from '../helpers/gateway.js';
-
-const textOf = (r: unknown): string => {
-  const c = (r as CallToolResult).content?.[0];
-  return c && c.type === 'text' ? c.text : '';
-};
+import { CLI, REPO_ROOT, callWithProgress, fixtureManifest, requireBuild, scratch, stopAll, textOf, toolNames } from '../helpers/gateway.js';
 
 const clients: Client[] = [];
 afterAll(async () => {
@@ -59,17 +54,10 @@ describe('switchyard stdio', () => {
       throw new Error(`${(err as Error).message}\nstderr:\n${stderr.join('')}`);
     }
     expect(client.getServerVersion()?.name).toBe('switchyard');
-    const names: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await client.listTools(cursor ? { cursor } : {});
-      names.push(...page.tools.map((t) => t.name));
-      cursor = page.nextCursor;
-    } while (cursor);
+    const names = await toolNames(client);
     expect(names).toEqual(expect.arrayContaining(['fx__echo', 'fx__slow', 'memory__read_graph']));
     expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'over stdio' } }))).toBe('over stdio');
-    const progress: Progress[] = [];
-    const slow = await client.request({ method: 'tools/call', params: { name: 'fx__slow', arguments: { ms: 300, steps: 3 } } }, CallToolResultSchema, { onprogress: (p) => progress.push(p) });
+    const { result: slow, progress } = await callWithProgress(client, 'fx__slow', { ms: 300, steps: 3 });
     expect(textOf(slow)).toBe('done after 3 steps');
     expect(progress.map((p) => p.progress)).toEqual([1, 2, 3]);
     expect(textOf(await client.callTool({ name: 'fx__sample', arguments: { prompt: 'q' } }))).toBe('stdio sampled');

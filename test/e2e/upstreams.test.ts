@@ -4,15 +4,19 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { McpError, CallToolResultSchema, ToolListChangedNotificationSchema, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
+  callWithProgress,
   connectClient,
   fixtureManifest,
+  jsonOf,
   readStats,
   scratch,
   startFixture,
   startGateway,
   stopAll,
+  textOf,
+  toolNames,
   waitFor,
   type RunningFixture,
   type RunningGateway,
@@ -24,12 +28,6 @@ const statsSse = join(dir, 'sse.jsonl');
 let httpFixture: RunningFixture;
 let sseFixture: RunningFixture;
 let gw: RunningGateway;
-
-const textOf = (r: unknown): string => {
-  const c = (r as CallToolResult).content?.[0];
-  return c && c.type === 'text' ? c.text : '';
-};
-const jsonOf = <T = Record<string, unknown>>(r: unknown): T => JSON.parse(textOf(r)) as T;
 
 /** A loopback port with nothing listening on it. */
 async function closedPort(): Promise<number> {
@@ -164,17 +162,10 @@ describe('legacy HTTP+SSE upstream', () => {
     const c = await connectClient(gw.mcpUrl, {
       handlers: { sampling: () => ({ role: 'assistant', model: 'm', content: { type: 'text', text: 'sse answer' } }) },
     });
-    const names: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await c.listTools(cursor ? { cursor } : {});
-      names.push(...page.tools.map((t) => t.name));
-      cursor = page.nextCursor;
-    } while (cursor);
+    const names = await toolNames(c);
     expect(names).toContain('legacy__echo');
     expect(textOf(await c.callTool({ name: 'legacy__echo', arguments: { text: 'over sse' } }))).toBe('over sse');
-    const progress: Progress[] = [];
-    const r = await c.request({ method: 'tools/call', params: { name: 'legacy__slow', arguments: { ms: 300, steps: 3 } } }, CallToolResultSchema, { onprogress: (p) => progress.push(p) });
+    const { result: r, progress } = await callWithProgress(c, 'legacy__slow', { ms: 300, steps: 3 });
     expect(textOf(r)).toBe('done after 3 steps');
     expect(progress.map((p) => p.progress)).toEqual([1, 2, 3]);
     expect(textOf(await c.callTool({ name: 'legacy__sample', arguments: { prompt: 'hi' } }))).toBe('sse answer');
@@ -187,8 +178,7 @@ describe('timeouts and large messages', () => {
   it('a call slower than timeoutMs fails with upstream_timeout; progress notifications keep it alive', async () => {
     const c = await connectClient(gw.mcpUrl);
     // 2.4 s in 8 steps with progress every 300 ms: never 1 s without news, so it completes.
-    const progress: Progress[] = [];
-    const ok = await c.request({ method: 'tools/call', params: { name: 'fxt__slow', arguments: { ms: 2400, steps: 8 } } }, CallToolResultSchema, { onprogress: (p) => progress.push(p) });
+    const { result: ok, progress } = await callWithProgress(c, 'fxt__slow', { ms: 2400, steps: 8 });
     expect(textOf(ok)).toBe('done after 8 steps');
     expect(progress).toHaveLength(8);
     // Without a progress token the same call is silent for 2.4 s: the gateway gives up after 1 s (and its retries).
@@ -246,13 +236,7 @@ describe('dead and hanging upstreams', () => {
   it('answers tools/list with the live servers well before the dead ones time out', async () => {
     const c = await connectClient(dead.mcpUrl);
     const t0 = Date.now();
-    const names: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await c.listTools(cursor ? { cursor } : {});
-      names.push(...page.tools.map((t) => t.name));
-      cursor = page.nextCursor;
-    } while (cursor);
+    const names = await toolNames(c);
     expect(Date.now() - t0).toBeLessThan(8000); // the hanging server's 30 s timeout would be far longer
     expect(names).toContain('fx__echo');
     expect(names.some((n) => n.startsWith('dead__') || n.startsWith('nohttp__') || n.startsWith('hang__'))).toBe(false);
