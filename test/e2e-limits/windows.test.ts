@@ -3,7 +3,19 @@
 // the gateway on the same data dir.
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectClient, waitFor } from '../helpers/gateway.js';
-import { call, fixtureHome, launch, launchFixtureHome, localAgent, refusalOf, runTag, stopEverything, upstreamCalls, upstreamCallsWithText } from '../helpers/audit-harness.js';
+import {
+  call,
+  fixtureHome,
+  launch,
+  launchFixtureHome,
+  localAgent,
+  refusalOf,
+  runTag,
+  stopEverything,
+  upstreamCalls,
+  upstreamCallsWithText,
+  type GatewayHome,
+} from '../helpers/audit-harness.js';
 
 const run = runTag();
 
@@ -46,19 +58,32 @@ describe('perMinute', () => {
   }, 120_000);
 });
 
+type Refusal = ReturnType<typeof refusalOf>;
+
+/**
+ * Use up a window on a first gateway on `home` (echo calls `${tag}1` to `${tag}${n}` pass; `${tag}${n + 1}` is refused
+ * and handed to `checkOver` before the stop), restart on the same home and make call `${tag}${n + 2}` there.
+ */
+async function useUpThenRestart(home: GatewayHome, tag: string, n: number, checkOver: (over: Refusal) => void): Promise<{ over: Refusal; stillOver: Refusal }> {
+  const first = await launch(home);
+  const client = await connectClient(first.mcpUrl);
+  for (let i = 1; i <= n; i++) expect((await call(client, 'fx__echo', { text: `${tag}${i}-${run}` })).ok).toBe(true);
+  const over = refusalOf(await call(client, 'fx__echo', { text: `${tag}${n + 1}-${run}` }));
+  checkOver(over);
+  await first.stop();
+
+  const second = await launch(home);
+  const again = await connectClient(second.mcpUrl);
+  const stillOver = refusalOf(await call(again, 'fx__echo', { text: `${tag}${n + 2}-${run}` }));
+  return { over, stillOver };
+}
+
 describe('perDay and teams', () => {
   it('a used-up perDay window is still used up after the gateway restarts on the same data dir', async () => {
     const home = fixtureHome(localAgent({ perDay: { toolCalls: 3 } }));
-    const first = await launch(home);
-    const client = await connectClient(first.mcpUrl);
-    for (let i = 1; i <= 3; i++) expect((await call(client, 'fx__echo', { text: `pd${i}-${run}` })).ok).toBe(true);
-    const over = refusalOf(await call(client, 'fx__echo', { text: `pd4-${run}` }));
-    expect(over.data).toMatchObject({ reason: 'budget_exceeded', limit: 'perDay.toolCalls', used: 3, max: 3 });
-    await first.stop();
-
-    const second = await launch(home);
-    const again = await connectClient(second.mcpUrl);
-    const stillOver = refusalOf(await call(again, 'fx__echo', { text: `pd5-${run}` }));
+    const { over, stillOver } = await useUpThenRestart(home, 'pd', 3, (over) => {
+      expect(over.data).toMatchObject({ reason: 'budget_exceeded', limit: 'perDay.toolCalls', used: 3, max: 3 });
+    });
     expect(stillOver.code).toBe(-32030);
     expect(stillOver.data).toMatchObject({ reason: 'budget_exceeded', limit: 'perDay.toolCalls', used: 3, max: 3 });
     expect(stillOver.data.workflowId).not.toBe(over.data.workflowId);
@@ -69,16 +94,9 @@ describe('perDay and teams', () => {
 
   it('a perHour window survives a restart too, and a team window binds the agents of that team', async () => {
     const home = fixtureHome(localAgent({ perHour: { calls: 10 } }, { team: 'ops' }), { teams: { ops: { perHour: { toolCalls: 2 } } } });
-    const first = await launch(home);
-    const client = await connectClient(first.mcpUrl);
-    for (let i = 1; i <= 2; i++) expect((await call(client, 'fx__echo', { text: `team${i}-${run}` })).ok).toBe(true);
-    const over = refusalOf(await call(client, 'fx__echo', { text: `team3-${run}` }));
-    expect(over.data).toMatchObject({ reason: 'rate_limited', limit: 'team.perHour.toolCalls', used: 2, max: 2 });
-    await first.stop();
-
-    const second = await launch(home);
-    const again = await connectClient(second.mcpUrl);
-    const stillOver = refusalOf(await call(again, 'fx__echo', { text: `team4-${run}` }));
+    const { stillOver } = await useUpThenRestart(home, 'team', 2, (over) => {
+      expect(over.data).toMatchObject({ reason: 'rate_limited', limit: 'team.perHour.toolCalls', used: 2, max: 2 });
+    });
     expect(stillOver.data).toMatchObject({ reason: 'rate_limited', limit: 'team.perHour.toolCalls', used: 2 });
     expect(upstreamCalls(home.statsFile, 'echo')).toHaveLength(2);
   });
