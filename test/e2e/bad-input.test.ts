@@ -45,9 +45,7 @@ beforeAll(async () => {
   gw = await startGateway({ servers: { fx: fixtureManifest() }, gatewayYaml: { maxBodyBytes: MAX_BODY } });
 }, 60_000);
 
-afterAll(async () => {
-  await stopAll();
-});
+afterAll(stopAll);
 
 describe('malformed requests', () => {
   it('malformed JSON → HTTP 400 with -32700', async () => {

@@ -51,9 +51,7 @@ beforeAll(async () => {
   });
 }, 90_000);
 
-afterAll(async () => {
-  await stopAll();
-});
+afterAll(stopAll);
 
 describe('merged lists', () => {
   it('lists tools of every server with {server}__ prefixes, all within the name pattern', async () => {

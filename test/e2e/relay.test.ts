@@ -63,9 +63,7 @@ beforeAll(async () => {
   });
 }, 60_000);
 
-afterAll(async () => {
-  await stopAll();
-});
+afterAll(stopAll);
 
 describe('progress', () => {
   for (const server of ['fx', 'fxh', 'fxs']) {

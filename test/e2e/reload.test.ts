@@ -22,9 +22,7 @@ beforeAll(async () => {
   await toolNames(client);
 }, 60_000);
 
-afterAll(async () => {
-  await stopAll();
-});
+afterAll(stopAll);
 
 describe('servers.d hot reload', () => {
   let fxPid: number;

@@ -55,9 +55,7 @@ beforeAll(async () => {
   });
 }, 60_000);
 
-afterAll(async () => {
-  await stopAll();
-});
+afterAll(stopAll);
 
 describe('crash', () => {
   it('a crashing upstream yields upstream_unavailable (never a success) and the same session keeps working', async () => {
