@@ -112,6 +112,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     onServerRequest: (r) => askOnReply(cs, reply, r.method, r.params).then((result) => ({ jsonrpc: '2.0', id: r.id, result }), (e: Error & { rpc?: RpcResponse }) => e.rpc ?? errorResponse(r.id, -32603, e.message)),
     headers: await upstreamHeaders(gw, cs, upstream),
     owner: cs.id,
+    step,
   };
   let upstreamParams = t.target === (kind === 'resources/read' ? params?.uri : params?.name) ? params : { ...params, name: t.target };
   // Trace context crosses stdio in _meta (HTTP upstreams get the traceparent header instead).

@@ -10,6 +10,7 @@ import { Role, type Message, type SendMessageRequest, type Task, type TaskArtifa
 import { A2AError } from '@a2a-js/sdk/errors';
 import { ClientFactory, JsonRpcTransportFactory, RestTransportFactory, type Client, type RequestOptions } from '@a2a-js/sdk/client';
 import type { ServerManifest } from '../config/types.js';
+import type { Step } from '../gateway/types.js';
 import {
   errorResponse,
   isNotification,
@@ -22,6 +23,7 @@ import {
   type RpcRequest,
 } from '../util/jsonrpc.js';
 import { fetchWithHeaders, resolveAgent, type ResolvedAgent } from './a2a-card.js';
+import { mcpTaskOrigin, rememberMcpOrigin } from './a2a-tasks.js';
 import { describeAgent, errorResult, isSettled, stateName, textOf, toCallToolResult, type CallToolResult } from './a2a-results.js';
 import { unavailable } from './session.js';
 import type { UpstreamTransport } from './transport.js';
@@ -53,6 +55,8 @@ interface CallContext {
   progress: (message: string) => void;
   options: RequestOptions;
   call: InFlightCall;
+  /** The gateway step of this call: the task it starts hangs under it. */
+  step?: Step;
 }
 
 class AbortedCall extends Error {}
@@ -67,6 +71,8 @@ export class A2aTransport implements UpstreamTransport {
   private readonly calls = new Map<RpcId, InFlightCall>();
   /** Trace headers the session attached to a request id, sent with that call's A2A requests. */
   private readonly requestHeaders = new Map<RpcId, Record<string, string>>();
+  /** The gateway step the session attached to a request id. */
+  private readonly requestSteps = new Map<RpcId, Step>();
 
   constructor(private readonly manifest: ServerManifest, private readonly log: Logger) {}
 
@@ -76,10 +82,16 @@ export class A2aTransport implements UpstreamTransport {
     this.requestHeaders.set(id, headers);
   }
 
+  setRequestStep(id: RpcId, step: Step): void {
+    this.requestSteps.set(id, step);
+  }
+
   async send(message: RpcMessage): Promise<void> {
     if (this.closed) throw new Error(`server ${this.manifest.name}: transport closed`);
     if (isRequest(message)) {
-      this.answer(message).catch((err: Error) => this.reply(errorResponse(message.id, RpcErrorCode.InternalError, `A2A bridge failed: ${err.message}`)));
+      const step = this.requestSteps.get(message.id);
+      this.requestSteps.delete(message.id);
+      this.answer(message, step).catch((err: Error) => this.reply(errorResponse(message.id, RpcErrorCode.InternalError, `A2A bridge failed: ${err.message}`)));
       return;
     }
     if (isNotification(message) && message.method === 'notifications/cancelled') this.cancel(message.params?.requestId as RpcId | undefined);
@@ -97,7 +109,7 @@ export class A2aTransport implements UpstreamTransport {
     queueMicrotask(() => this.onmessage?.(msg, relatedTo));
   }
 
-  private async answer(req: RpcRequest): Promise<void> {
+  private async answer(req: RpcRequest, step?: Step): Promise<void> {
     switch (req.method) {
       case 'initialize':
         return this.initialize(req);
@@ -106,7 +118,7 @@ export class A2aTransport implements UpstreamTransport {
       case 'tools/list':
         return this.listTools(req);
       case 'tools/call':
-        return this.callTool(req);
+        return this.callTool(req, step);
       default:
         return this.reply(errorResponse(req.id, RpcErrorCode.MethodNotFound, `Method not found: ${req.method} (an A2A agent offers only tools)`));
     }
@@ -169,7 +181,7 @@ export class A2aTransport implements UpstreamTransport {
     this.reply(resultResponse(req.id, { tools }));
   }
 
-  private async callTool(req: RpcRequest): Promise<void> {
+  private async callTool(req: RpcRequest, step?: Step): Promise<void> {
     const client = this.client;
     if (!client) return this.reply(errorResponse(req.id, RpcErrorCode.InvalidRequest, 'initialize first'));
     const name = req.params?.name;
@@ -183,8 +195,13 @@ export class A2aTransport implements UpstreamTransport {
     const headers = this.requestHeaders.get(req.id);
     this.requestHeaders.delete(req.id);
     const ctx: CallContext = { id: req.id, call, progress: this.progressFor(req), options: { signal: call.controller.signal, ...(headers ? { serviceParameters: headers } : {}) } };
+    if (name === 'send_message' && step) {
+      ctx.step = step;
+      this.followUp(step, args.taskId as string | undefined);
+    }
     try {
       const reply = name === 'send_message' ? await this.sendMessage(client, args, ctx) : await client.getTask({ tenant: '', id: args.taskId as string, historyLength: 0 }, ctx.options);
+      if (ctx.step) this.remember(ctx.step, 'parts' in reply ? { taskId: reply.taskId, contextId: reply.contextId } : { taskId: reply.id, contextId: reply.contextId });
       this.reply(resultResponse(req.id, toCallToolResult(reply)));
     } catch (err) {
       if (call.controller.signal.aborted) return; // the session already answered the cancelled request
@@ -192,6 +209,18 @@ export class A2aTransport implements UpstreamTransport {
     } finally {
       this.calls.delete(req.id);
     }
+  }
+
+  /** A follow-up of a task an earlier call of this workflow started hangs under that call's step. */
+  private followUp(step: Step, taskId: string | undefined): void {
+    const origin = mcpTaskOrigin(this.manifest.name, taskId);
+    if (origin && origin.workflowId === step.workflowId && origin.stepNo !== step.stepNo) step.parentStep = origin.stepNo;
+  }
+
+  /** Note that this call's step started the task and context (unless an earlier step did). */
+  private remember(step: Step, ids: { taskId?: string; contextId?: string }): void {
+    if (step.stepNo === 0) return;
+    rememberMcpOrigin(this.manifest.name, { taskId: ids.taskId || undefined, contextId: ids.contextId || undefined }, { workflowId: step.workflowId, stepNo: step.stepNo, callerId: step.caller.agentId });
   }
 
   private progressFor(req: RpcRequest): (message: string) => void {
@@ -258,6 +287,7 @@ export class A2aTransport implements UpstreamTransport {
   private observe(task: Task, ctx: CallContext, report: boolean): void {
     if (!ctx.call.taskId && task.id) {
       ctx.call.taskId = task.id;
+      if (ctx.step) this.remember(ctx.step, { taskId: task.id, contextId: task.contextId });
       if (ctx.call.cancelWhenKnown) return this.cancelTask(ctx.call);
     }
     if (!report) return;

@@ -20,6 +20,7 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from '../util/jsonrpc.js';
+import type { Step } from '../gateway/types.js';
 import { SessionExpiredError, type UpstreamTransport } from './transport.js';
 
 export interface ClientInit {
@@ -39,6 +40,8 @@ export interface CallHooks {
   headers?: Record<string, string>;
   /** Who made the call (downstream session id): a request that cannot be tied to one call goes only to a sole owner. */
   owner?: string;
+  /** The gateway step this call serves, for transports that tie upstream work to it (A2A tasks). */
+  step?: Step;
 }
 
 export interface SessionEvents {
@@ -143,6 +146,7 @@ export class UpstreamSession {
       }
       const msg: RpcRequest = { jsonrpc: '2.0', id, method, ...(sendParams !== undefined ? { params: sendParams } : {}) };
       if (hooks.headers) (this.transport as { setRequestHeaders?: (id: RpcId, h: Record<string, string>) => void }).setRequestHeaders?.(id, hooks.headers);
+      if (hooks.step) (this.transport as { setRequestStep?: (id: RpcId, step: Step) => void }).setRequestStep?.(id, hooks.step);
       this.transport.send(msg).catch((err: Error) => this.onSendFailure(p, msg, err));
     });
   }
