@@ -221,7 +221,7 @@ export class A2aServer {
       );
     }
 
-    if (this.steps.foreignTask(caller, ids.taskId)) {
+    if (this.steps.foreignTask(caller, ids.taskId, agent)) {
       return writeJson(res, errorResponse(id, TASK_NOT_FOUND, `Task not found: ${ids.taskId}.`));
     }
 
@@ -235,6 +235,8 @@ export class A2aServer {
     if (!STEP_METHODS.has(method)) {
       const refusal = this.steps.checkRead(caller, agent, method);
       if (refusal) return writeJson(res, refusalResponse(id, refusal));
+      const workflowId = method === 'SubscribeToTask' ? this.steps.workflowOf(caller, agent, ids) : undefined;
+      if (workflowId) replyHeaders['x-workflow-id'] = workflowId;
       await this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal, visible: this.steps.visibleTo(caller) }, req, res);
       return;
     }

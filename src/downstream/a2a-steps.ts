@@ -5,6 +5,7 @@
 import type { AgentManifest } from '../config/types.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Caller, GuardContext, Refusal, Step, StepOutcome } from '../gateway/types.js';
+import { mcpOriginOf, mcpTaskOrigin } from '../upstream/a2a-tasks.js';
 import { compileGlobs, type Matcher } from '../util/glob.js';
 
 /** Methods that change a task (they are Steps); the others are reads, policy-checked and counted like list calls. */
@@ -89,7 +90,7 @@ export class A2aSteps {
   private readonly tasks = new Recent<Membership>();
   private readonly contexts = new Recent<Membership>();
   /** Whether a step's workflow began with it, until its reply tells us which task it concerns. */
-  private readonly pending = new WeakMap<Step, { root: boolean }>();
+  private readonly pending = new WeakMap<Step, { root: boolean; firstStep?: number }>();
 
   constructor(private readonly gw: Gateway) {}
 
@@ -102,9 +103,15 @@ export class A2aSteps {
    * The agent behind the gateway sees one client, the gateway; keeping callers apart is ours to do. A task another
    * agent started (and that is not in the caller's delegated workflow) is answered as if it did not exist.
    */
-  foreignTask(caller: Caller, taskId: string | undefined): boolean {
-    const m = taskId ? this.tasks.get(taskId) : undefined;
+  foreignTask(caller: Caller, taskId: string | undefined, agent?: string): boolean {
+    const m = (taskId ? this.tasks.get(taskId) : undefined) ?? (agent ? mcpTaskOrigin(agent, taskId) : undefined);
     return m !== undefined && m.callerId !== caller.agentId && m.workflowId !== caller.workflowId;
+  }
+
+  /** The workflow a task or context belongs to, when this caller may see it (for reads such as SubscribeToTask). */
+  workflowOf(caller: Caller, agent: string, ids: { taskId?: string; contextId?: string }): string | undefined {
+    const m = (ids.taskId ? this.tasks.get(ids.taskId) : undefined) ?? (ids.contextId ? this.contexts.get(ids.contextId) : undefined) ?? mcpOriginOf(agent, ids);
+    return m && (m.callerId === caller.agentId || m.workflowId === caller.workflowId) ? m.workflowId : undefined;
   }
 
   /** Tasks a caller may see in ListTasks: its own (known since start); local without a manifest sees all. */
@@ -127,7 +134,10 @@ export class A2aSteps {
   async begin(r: StepRequest): Promise<StepStart> {
     const known = (r.taskId ? this.tasks.get(r.taskId) : undefined) ?? (r.contextId ? this.contexts.get(r.contextId) : undefined);
     const continues = known && known.callerId === r.caller.agentId ? known : undefined;
-    const joinId = continues?.workflowId ?? r.joinWorkflow ?? r.caller.workflowId;
+    // A task or context an MCP tool call of the same agent started: join its workflow, under that call's step.
+    const origin = continues ? undefined : mcpOriginOf(r.agent, r);
+    const fromMcp = origin && origin.callerId === r.caller.agentId ? origin : undefined;
+    const joinId = continues?.workflowId ?? fromMcp?.workflowId ?? r.joinWorkflow ?? r.caller.workflowId;
     // begin() on a known id rejoins it (a done workflow becomes active again when its conversation goes on).
     const workflowId = this.gw.workflows.begin({ caller: r.caller, kind: 'a2a', id: joinId, traceparent: r.traceparent });
     const step: Step = {
@@ -135,7 +145,7 @@ export class A2aSteps {
       caller: r.caller,
       workflowId,
       stepNo: this.gw.workflows.nextStep(workflowId),
-      parentStep: continues && r.taskId && this.tasks.get(r.taskId) === continues ? continues.firstStep : undefined,
+      parentStep: continues && r.taskId && this.tasks.get(r.taskId) === continues ? continues.firstStep : fromMcp?.stepNo,
       server: r.agent,
       target: r.method,
       exposedName: `${r.agent}/${r.method}`,
@@ -143,7 +153,7 @@ export class A2aSteps {
       startedAt: Date.now(),
       traceparent: r.traceparent,
     };
-    this.pending.set(step, { root: continues ? continues.root : joinId === undefined });
+    this.pending.set(step, { root: continues ? continues.root : joinId === undefined, firstStep: fromMcp?.stepNo });
     let refusal: Refusal | undefined = a2aAllowed(r.caller, r.agent) ? undefined : policyRefusal(r.caller, r.agent);
     if (!refusal) {
       const ctx: GuardContext = { signal: r.signal };
@@ -156,9 +166,10 @@ export class A2aSteps {
 
   /** Remember what the reply said about the task, so follow-ups join this workflow. */
   observe(step: Step, seen: TaskObservation): void {
-    const root = this.pending.get(step)?.root ?? false;
+    const pending = this.pending.get(step);
+    const root = pending?.root ?? false;
     const existing = seen.taskId ? this.tasks.get(seen.taskId) : undefined;
-    const entry: Membership = existing ?? { workflowId: step.workflowId, callerId: step.caller.agentId, firstStep: step.stepNo, root, agent: step.server ?? '' };
+    const entry: Membership = existing ?? { workflowId: step.workflowId, callerId: step.caller.agentId, firstStep: pending?.firstStep ?? step.stepNo, root, agent: step.server ?? '' };
     if (seen.taskId) this.tasks.set(seen.taskId, entry);
     if (seen.contextId && !this.contexts.has(seen.contextId)) this.contexts.set(seen.contextId, entry);
     if (seen.state && TERMINAL.has(seen.state) && entry.root && this.gw.workflows.state(entry.workflowId) === 'active') {
