@@ -3,6 +3,7 @@
  * `{agent}__send_message` and `{agent}__get_task`, sees progress while a task works, continues an input-required
  * task, cancels one, and finds the calls in the workflow tree of the admin API.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
@@ -99,6 +100,47 @@ describe('A2A agents as MCP tools through /mcp', () => {
       return r.structuredContent?.state === 'canceled' ? 'canceled' : undefined;
     }, { what: 'the A2A task to be canceled' });
     expect(state).toBe('canceled');
+  });
+
+  it('a task started by an MCP call: its follow-ups, through MCP or /a2a, hang under that call in one workflow', async () => {
+    const wf = `a2a-parent-${randomUUID()}`;
+    const own = await connectClient(gw.mcpUrl, { name: 'parent-test', headers: { 'x-workflow-id': wf } });
+    const send = async (args: Record<string, unknown>) =>
+      ((await own.request({ method: 'tools/call', params: { name: 'steps-agent__send_message', arguments: args } }, CallToolResultSchema, { timeout: 20_000 })) as { structuredContent?: Summary }).structuredContent!;
+    const a2a = async (text: string, ids: { taskId: string; contextId?: string }) => {
+      const res = await fetch(`${gw.url}/a2a/steps-agent`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'SendMessage', params: { message: { messageId: randomUUID(), role: 'ROLE_USER', parts: [{ text }], ...ids } } }),
+      });
+      return { workflowId: res.headers.get('x-workflow-id'), body: (await res.json()) as { result?: { task?: { status?: { state?: string } } }; error?: unknown } };
+    };
+    try {
+      const first = await send({ message: 'steps:2 parent' });
+      expect(first.state).toBe('input-required');
+      const second = await send({ message: 'red', taskId: first.taskId, contextId: first.contextId });
+      expect(second).toMatchObject({ taskId: first.taskId, state: 'completed' });
+
+      // A second task from MCP, answered by the same agent through /a2a/steps-agent.
+      const other = await send({ message: 'steps:1 other' });
+      expect(other.state).toBe('input-required');
+      const answered = await a2a('green', { taskId: other.taskId!, contextId: other.contextId });
+      expect(answered.workflowId).toBe(wf);
+      expect(answered.body.result?.task?.status?.state).toBe('TASK_STATE_COMPLETED');
+      // A follow-up on the first task through /a2a joins the workflow too (the agent refuses it: the task is done).
+      expect((await a2a('again', { taskId: first.taskId! })).workflowId).toBe(wf);
+
+      const t = (await (await fetch(`${gw.url}/admin/api/workflows/${wf}`)).json()) as { steps: Array<{ step: number; parentStep: number | null; kind: string; server: string; tool: string; outcome: string }> };
+      expect(t.steps).toEqual([
+        expect.objectContaining({ step: 1, parentStep: null, kind: 'tools/call', server: 'steps-agent', tool: 'send_message', outcome: 'ok' }),
+        expect.objectContaining({ step: 2, parentStep: 1, kind: 'tools/call', server: 'steps-agent', tool: 'send_message', outcome: 'ok' }),
+        expect.objectContaining({ step: 3, parentStep: null, kind: 'tools/call', server: 'steps-agent', tool: 'send_message', outcome: 'ok' }),
+        expect.objectContaining({ step: 4, parentStep: 3, kind: 'a2a/message', server: 'steps-agent', tool: 'SendMessage', outcome: 'ok' }),
+        expect.objectContaining({ step: 5, parentStep: 1, kind: 'a2a/message', server: 'steps-agent', tool: 'SendMessage' }),
+      ]);
+    } finally {
+      await own.close();
+    }
   });
 
   it('the calls are steps of the session workflow, visible in the admin API tree', async () => {
