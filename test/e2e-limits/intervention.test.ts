@@ -3,7 +3,7 @@
 // upstream call and ends the workflow's sessions.
 import { describe, expect, it } from 'vitest';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { JSON_HEADERS, connectClient, waitFor } from '../helpers/gateway.js';
+import { connectClient, rawPost, waitFor } from '../helpers/gateway.js';
 import {
   admin,
   allAudit,
@@ -102,11 +102,7 @@ describe('kill', () => {
     });
 
     // The session is gone: its next request is 404.
-    const res = await fetch(suite.gw.mcpUrl, {
-      method: 'POST',
-      headers: { ...JSON_HEADERS, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/list', params: {} }),
-    });
+    const res = await rawPost(suite.gw.mcpUrl, sessionId, { jsonrpc: '2.0', id: 99, method: 'tools/list', params: {} });
     expect(res.status).toBe(404);
     await res.text();
     expect((await admin<WorkflowView>(suite.gw.url, `/workflows/${wf}`)).body.state).toBe('killed');

@@ -12,11 +12,11 @@ import {
   type LoggingMessageNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import {
-  JSON_HEADERS,
   callWithProgress,
   connectClient,
   fixtureManifest,
   jsonOf,
+  rawPost,
   rawSession,
   readRpcMessages,
   readStats,
@@ -81,11 +81,7 @@ describe('progress', () => {
     const a = await rawSession(gw.mcpUrl);
     const b = await rawSession(gw.mcpUrl);
     const call = (sid: string, steps: number) =>
-      fetch(gw.mcpUrl, {
-        method: 'POST',
-        headers: { ...JSON_HEADERS, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'fxs__slow', arguments: { ms: 600, steps }, _meta: { progressToken: 'same-token' } } }),
-      }).then(readRpcMessages);
+      rawPost(gw.mcpUrl, sid, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'fxs__slow', arguments: { ms: 600, steps }, _meta: { progressToken: 'same-token' } } }).then(readRpcMessages);
     const [ma, mb] = await Promise.all([call(a, 3), call(b, 6)]);
     const progressOf = (msgs: Array<Record<string, unknown>>) => msgs.filter((m) => m.method === 'notifications/progress').map((m) => m.params as { progressToken: unknown; progress: number; total: number });
     const pa = progressOf(ma);
@@ -146,12 +142,7 @@ describe('cancellation', () => {
 
   it('ends the POST stream promptly when the client cancels over raw HTTP', async () => {
     const sid = await rawSession(gw.mcpUrl);
-    const headers = { ...JSON_HEADERS, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
-    const res = await fetch(gw.mcpUrl, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ jsonrpc: '2.0', id: 'slow-1', method: 'tools/call', params: { name: 'fx__slow', arguments: { ms: 30_000, steps: 60 }, _meta: { progressToken: 'p' } } }),
-    });
+    const res = await rawPost(gw.mcpUrl, sid, { jsonrpc: '2.0', id: 'slow-1', method: 'tools/call', params: { name: 'fx__slow', arguments: { ms: 30_000, steps: 60 }, _meta: { progressToken: 'p' } } });
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
@@ -162,7 +153,7 @@ describe('cancellation', () => {
       text += decoder.decode(value, { stream: true });
     }
     const cancelledAt = Date.now();
-    const ack = await fetch(gw.mcpUrl, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'slow-1', reason: 'test' } }) });
+    const ack = await rawPost(gw.mcpUrl, sid, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'slow-1', reason: 'test' } });
     expect(ack.status).toBe(202);
     for (;;) {
       const { value, done } = await reader.read();

@@ -378,6 +378,16 @@ export async function toolNames(c: Client): Promise<string[]> {
 
 export const JSON_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
+/** The headers of a raw request on an initialized session. */
+export function sessionHeaders(sid: string): Record<string, string> {
+  return { ...JSON_HEADERS, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+}
+
+/** POST one JSON-RPC message on an existing session over raw fetch; the answer is left unread. */
+export function rawPost(mcpUrl: string, sid: string, message: Record<string, unknown>): Promise<Response> {
+  return fetch(mcpUrl, { method: 'POST', headers: sessionHeaders(sid), body: JSON.stringify(message) });
+}
+
 /** Parse a POST answer that may be JSON or SSE; returns every JSON-RPC message in it. */
 export async function readRpcMessages(res: Response): Promise<Array<Record<string, unknown>>> {
   const text = await res.text();
@@ -404,22 +414,14 @@ export async function rawSession(mcpUrl: string, capabilities: Record<string, un
   const sid = res.headers.get('mcp-session-id');
   await res.text();
   if (!sid) throw new Error('initialize answered without Mcp-Session-Id');
-  const ack = await fetch(mcpUrl, {
-    method: 'POST',
-    headers: { ...JSON_HEADERS, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' },
-    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
-  });
+  const ack = await rawPost(mcpUrl, sid, { jsonrpc: '2.0', method: 'notifications/initialized' });
   await ack.text();
   return sid;
 }
 
 /** One JSON-RPC request on an existing session over raw fetch; returns the final response message. */
 export async function rawRequest(mcpUrl: string, sid: string, method: string, params: Record<string, unknown> = {}, id: number | string = 2): Promise<Record<string, unknown>> {
-  const res = await fetch(mcpUrl, {
-    method: 'POST',
-    headers: { ...JSON_HEADERS, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' },
-    body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
-  });
+  const res = await rawPost(mcpUrl, sid, { jsonrpc: '2.0', id, method, params });
   const msgs = await readRpcMessages(res);
   const final = msgs.find((m) => m.id === id && ('result' in m || 'error' in m));
   if (!final) throw new Error(`no response to ${method} (HTTP ${res.status}): ${JSON.stringify(msgs)}`);
