@@ -18,6 +18,7 @@ import { Gateway } from '../../src/gateway/gateway.js';
 import { MemoryWorkflows } from '../../src/gateway/memory-workflows.js';
 import type { Caller, Step, StepOutcome } from '../../src/gateway/types.js';
 import { mountA2a } from '../../src/downstream/a2a-server.js';
+import { rememberMcpOrigin } from '../../src/upstream/a2a-tasks.js';
 import { scratch, stopAll } from '../helpers/gateway.js';
 import { a2aManifest, silentLog, startAgents, type RunningAgents } from './agents.js';
 
@@ -266,6 +267,20 @@ describe('0.3 callers, routing and policy', () => {
     expect(listed.tasks.map((t) => t.id)).toContain(ownTask);
     expect(listed.tasks.map((t) => t.id)).not.toContain(foreignId);
     expect(local.tasks.length).toBeGreaterThan(listed.tasks.length);
+  });
+
+  it('a task an MCP call started: CancelTask by the same agent joins that workflow under the call; another agent finds no task', async () => {
+    const workflowId = gw.workflows.begin({ caller: local, kind: 'mcp' });
+    const stepNo = gw.workflows.nextStep(workflowId);
+    const taskId = `mcp-task-${randomUUID()}`;
+    rememberMcpOrigin('echo-agent', { taskId }, { workflowId, stepNo, callerId: 'local' });
+    const foreign = await rawRpc('/a2a/echo-agent', { jsonrpc: '2.0', id: 30, method: 'CancelTask', params: { id: taskId } }, { 'x-test-agent': 'narrow' });
+    expect((foreign.json.error as { code: number }).code).toBe(-32001);
+    expect(recorded.some((r) => r.step.args?.taskId === taskId)).toBe(false);
+    const own = await rawRpc('/a2a/echo-agent', { jsonrpc: '2.0', id: 31, method: 'CancelTask', params: { id: taskId } });
+    expect(own.headers.get('x-workflow-id')).toBe(workflowId);
+    const step = recorded.find((r) => r.step.args?.taskId === taskId)!.step;
+    expect(step).toMatchObject({ kind: 'a2a/message', target: 'CancelTask', workflowId, stepNo: stepNo + 1, parentStep: stepNo });
   });
 
   it('bad requests get JSON-RPC errors that say what to send', async () => {
