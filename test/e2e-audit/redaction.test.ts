@@ -1,6 +1,6 @@
 // Redaction through a real gateway (issue 4): a `password` argument reaches the upstream untouched but never the audit
 // database (checked on the bytes of every file in the data dir after a clean stop) nor the gateway's log.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, stopAll } from '../helpers/gateway.js';
@@ -61,7 +61,8 @@ describe('redaction of secret arguments', () => {
   it('after a clean stop no file in the data dir and no log line holds the secret', async () => {
     await gw.stop();
     expect(gw.proc.exitCode).toBe(0);
-    const files = readdirSync(home.dataDir);
+    // Every file below the data dir, the signing keys' folder included.
+    const files = (readdirSync(home.dataDir, { recursive: true }) as string[]).filter((f) => !statSync(join(home.dataDir, f)).isDirectory());
     expect(files).toContain('switchyard.db');
     const needle = Buffer.from(SECRET, 'utf8');
     for (const f of files) {
