@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectClient, scratch, startFixture, waitFor, type RunningFixture } from '../helpers/gateway.js';
-import { call, launch, makeHome, readStats, stopEverything, type CallOutcome } from '../helpers/audit-harness.js';
+import { call, launch, makeHome, stopEverything, upstreamCalls, type CallOutcome } from '../helpers/audit-harness.js';
 
 /** The breaker's defaults (src/limits/breaker.ts); app.ts does not make them configurable. */
 const THRESHOLD = 5;
@@ -16,10 +16,6 @@ afterAll(stopEverything);
 
 function portOf(url: string): number {
   return Number(new URL(url).port);
-}
-
-function toolCalls(statsFile: string): number {
-  return readStats(statsFile).filter((l) => l.kind === 'request' && l.method === 'tools/call').length;
 }
 
 function breakerState(o: CallOutcome): unknown {
@@ -71,7 +67,7 @@ describe('circuit breaker', () => {
         const o = await call(client, 'up__echo', { text: 'after' }, { timeoutMs: 30_000 });
         if (o.ok) return { at: Date.now(), o };
         refusedWhileOpen.push(o);
-        expect(toolCalls(statsAfter)).toBe(0);
+        expect(upstreamCalls(statsAfter).length).toBe(0);
         return undefined;
       },
       { timeoutMs: COOLDOWN_MS + 20_000, intervalMs: 250, what: 'the breaker to close after the cooldown' },
@@ -82,10 +78,10 @@ describe('circuit breaker', () => {
       expect(r.ms).toBeLessThan(1000);
     }
     expect(first.at - openedAt).toBeGreaterThanOrEqual(COOLDOWN_MS - 2000);
-    expect(toolCalls(statsAfter)).toBe(1);
+    expect(upstreamCalls(statsAfter).length).toBe(1);
     await waitFor(() => gw.logs.some((l) => l.includes("circuit breaker for 'up' is closed")), { what: 'the breaker closed log line' });
     for (let i = 0; i < 3; i++) expect((await call(client, 'up__echo', { text: `closed-${i}` })).ok).toBe(true);
-    expect(toolCalls(statsAfter)).toBe(4);
+    expect(upstreamCalls(statsAfter).length).toBe(4);
   }, 90_000);
 
   it('an upstream that stops answering trips it on timeouts; then calls fail well under the timeout without reaching it', async () => {

@@ -3,14 +3,13 @@
 // upstream call and ends the workflow's sessions.
 import { describe, expect, it } from 'vitest';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { connectClient, rawPost, waitFor } from '../helpers/gateway.js';
+import { connectClient, rawPost, waitFor, waitForStat } from '../helpers/gateway.js';
 import {
   admin,
   allAudit,
   call,
   fixtureGatewaySuite,
   localAgent,
-  readStats,
   runTag,
   upstreamCalls,
   upstreamCallsWithText,
@@ -97,7 +96,7 @@ describe('kill', () => {
     expect(Date.now() - started).toBeLessThan(slowMs / 2);
     expect(outcome.ok && !outcome.result.isError).toBe(false);
     // The upstream saw the cancellation.
-    await waitFor(() => readStats(suite.home.statsFile).some((l) => l.kind === 'event' && l.method === 'cancelled' && l.tool === 'slow'), {
+    await waitForStat(suite.home.statsFile, (l) => l.kind === 'event' && l.method === 'cancelled' && l.tool === 'slow', {
       what: 'the upstream to record the cancelled slow call',
     });
 

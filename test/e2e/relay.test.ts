@@ -27,6 +27,7 @@ import {
   textOf,
   toolNames,
   waitFor,
+  waitForStat,
   type ClientHandlers,
   type RunningFixture,
   type RunningGateway,
@@ -277,7 +278,7 @@ describe('per-client vs shared upstream sessions', () => {
     const transport = a.transport as { terminateSession?: () => Promise<void> };
     await transport.terminateSession?.();
     await a.close();
-    await waitFor(() => readStats(statsHttp).some((s) => s.kind === 'http' && s.method === 'DELETE' && s.session === wa.sessionId), {
+    await waitForStat(statsHttp, (s) => s.kind === 'http' && s.method === 'DELETE' && s.session === wa.sessionId, {
       timeoutMs: 5000,
       what: 'DELETE of the upstream session',
     });

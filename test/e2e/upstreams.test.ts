@@ -18,6 +18,7 @@ import {
   textOf,
   toolNames,
   waitFor,
+  waitForStat,
   type RunningFixture,
   type RunningGateway,
 } from '../helpers/gateway.js';
@@ -138,7 +139,7 @@ describe('HTTP upstream standalone stream', () => {
     const bSession = jsonOf<{ sessionId: string }>(await b.callTool({ name: 'fxh__whoami', arguments: {} })).sessionId;
     await a.callTool({ name: 'fxh__whoami', arguments: {} });
     // The gateway's upstream session for B has its GET stream open once the fixture logged it.
-    await waitFor(() => readStats(statsHttp).some((s) => s.kind === 'http' && s.method === 'GET' && s.session === bSession), { timeoutMs: 5000, what: 'upstream GET stream for B' });
+    await waitForStat(statsHttp, (s) => s.kind === 'http' && s.method === 'GET' && s.session === bSession, { timeoutMs: 5000, what: 'upstream GET stream for B' });
     await a.callTool({ name: 'fxh__change_tools', arguments: {} });
     await waitFor(() => bChanged > 0, { timeoutMs: 5000, what: 'list_changed on B from the upstream GET stream' });
 
@@ -147,7 +148,7 @@ describe('HTTP upstream standalone stream', () => {
       const w = jsonOf<{ sessionId: string }>(await b.callTool({ name: 'fxh__whoami', arguments: {} }));
       return w.sessionId !== bSession ? w.sessionId : undefined;
     }, { timeoutMs: 10_000, what: 'B re-initialized upstream' });
-    await waitFor(() => readStats(statsHttp).some((s) => s.kind === 'http' && s.method === 'GET' && s.session === renewed), { timeoutMs: 5000, what: 'upstream GET stream for the renewed session' });
+    await waitForStat(statsHttp, (s) => s.kind === 'http' && s.method === 'GET' && s.session === renewed, { timeoutMs: 5000, what: 'upstream GET stream for the renewed session' });
     const before = bChanged;
     await a.callTool({ name: 'fxh__change_tools', arguments: {} });
     await waitFor(() => bChanged > before, { timeoutMs: 5000, what: 'list_changed on B after re-initialize' });

@@ -306,6 +306,11 @@ export function readStats(file: string): StatLine[] {
     .map((l) => JSON.parse(l) as StatLine);
 }
 
+/** Poll the stats file until one of its lines matches `match`. */
+export function waitForStat(file: string, match: (line: StatLine) => boolean, opts: { timeoutMs?: number; what?: string } = {}): Promise<boolean> {
+  return waitFor(() => readStats(file).some(match), opts);
+}
+
 // ---- SDK clients ----------------------------------------------------------------------------------------
 
 export interface ClientHandlers {
