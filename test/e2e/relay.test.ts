@@ -28,6 +28,7 @@ import {
   toolNames,
   waitFor,
   waitForStat,
+  whoami,
   type ClientHandlers,
   type RunningFixture,
   type RunningGateway,
@@ -217,13 +218,13 @@ describe('server-to-client requests', () => {
 
   it('declares to a per-client upstream exactly the capabilities the client declared', async () => {
     const bare = await connectClient(gw.mcpUrl, { name: 'bare', capabilities: {} });
-    const who = jsonOf<{ clientCapabilities: Record<string, unknown>; clientInfo: { name: string } }>(await bare.callTool({ name: 'fx__whoami', arguments: {} }));
+    const who = await whoami(bare, 'fx');
     expect(who.clientInfo.name).toBe('bare');
     expect(who.clientCapabilities.sampling).toBeUndefined();
     const r = await bare.callTool({ name: 'fx__sample', arguments: { prompt: 'x' } });
     expect(r.isError).toBe(true); // the upstream knows this client cannot sample
     const rich = await connectClient(gw.mcpUrl, { name: 'rich', handlers: answering('R') });
-    const who2 = jsonOf<{ clientCapabilities: Record<string, unknown> }>(await rich.callTool({ name: 'fxh__whoami', arguments: {} }));
+    const who2 = await whoami(rich, 'fxh');
     expect(who2.clientCapabilities).toMatchObject({ sampling: {}, elicitation: { form: {} }, roots: { listChanged: true } });
     await Promise.all([bare.close(), rich.close()]);
   });
@@ -249,8 +250,8 @@ describe('per-client vs shared upstream sessions', () => {
     const a = await connectClient(gw.mcpUrl);
     const b = await connectClient(gw.mcpUrl);
     for (const server of ['fx', 'fxh']) {
-      const wa = jsonOf<{ sessionId: string }>(await a.callTool({ name: `${server}__whoami`, arguments: {} }));
-      const wb = jsonOf<{ sessionId: string }>(await b.callTool({ name: `${server}__whoami`, arguments: {} }));
+      const wa = await whoami(a, server);
+      const wb = await whoami(b, server);
       expect(wa.sessionId).not.toBe(wb.sessionId);
       await a.callTool({ name: `${server}__counter_inc`, arguments: { by: 5 } });
       expect(jsonOf(await a.callTool({ name: `${server}__counter_get`, arguments: {} }))).toMatchObject({ counter: 5 });
@@ -262,8 +263,8 @@ describe('per-client vs shared upstream sessions', () => {
   it('shared: two clients share one upstream session and its state', async () => {
     const a = await connectClient(gw.mcpUrl);
     const b = await connectClient(gw.mcpUrl);
-    const wa = jsonOf<{ sessionId: string; pid: number }>(await a.callTool({ name: 'fxs__whoami', arguments: {} }));
-    const wb = jsonOf<{ sessionId: string; pid: number }>(await b.callTool({ name: 'fxs__whoami', arguments: {} }));
+    const wa = await whoami(a, 'fxs');
+    const wb = await whoami(b, 'fxs');
     expect(wa.sessionId).toBe(wb.sessionId);
     expect(wa.pid).toBe(wb.pid);
     const start = jsonOf<{ counter: number }>(await a.callTool({ name: 'fxs__counter_get', arguments: {} })).counter;
@@ -274,7 +275,7 @@ describe('per-client vs shared upstream sessions', () => {
 
   it('ends the per-client upstream session when the client session ends', async () => {
     const a = await connectClient(gw.mcpUrl);
-    const wa = jsonOf<{ sessionId: string }>(await a.callTool({ name: 'fxh__whoami', arguments: {} }));
+    const wa = await whoami(a, 'fxh');
     const transport = a.transport as { terminateSession?: () => Promise<void> };
     await transport.terminateSession?.();
     await a.close();

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { connectClient, fixtureManifest, startGateway, stopAll, textOf, toolNames, waitFor, type RunningGateway } from '../helpers/gateway.js';
+import { connectClient, fixtureManifest, startGateway, stopAll, textOf, toolNames, waitFor, whoami, type RunningGateway } from '../helpers/gateway.js';
 
 let gw: RunningGateway;
 let client: Client;
@@ -28,7 +28,7 @@ describe('servers.d hot reload', () => {
   let fxPid: number;
 
   it('adding a file: its tools appear within 2 s and a connected client gets tools/list_changed', async () => {
-    fxPid = (JSON.parse(textOf(await client.callTool({ name: 'fx__whoami', arguments: {} }))) as { pid: number }).pid;
+    fxPid = (await whoami(client, 'fx')).pid;
     const before = listChanged;
     const t0 = Date.now();
     gw.writeServer('extra', fixtureManifest({}, ['--name', 'extra-server']));
@@ -48,7 +48,7 @@ describe('servers.d hot reload', () => {
     await expect(client.callTool({ name: 'extra__echo', arguments: { text: 'x' } })).rejects.toMatchObject({ code: -32602 });
     expect(textOf(await client.callTool({ name: 'extra__add', arguments: { a: 1, b: 2 } }))).toBe('3');
     // fx was not restarted: same upstream process.
-    const pid = (JSON.parse(textOf(await client.callTool({ name: 'fx__whoami', arguments: {} }))) as { pid: number }).pid;
+    const pid = (await whoami(client, 'fx')).pid;
     expect(pid).toBe(fxPid);
   });
 
@@ -60,7 +60,7 @@ describe('servers.d hot reload', () => {
     expect(names).not.toContain('extra__echo'); // still the last good version (with its filter)
     expect(textOf(await client.callTool({ name: 'extra__add', arguments: { a: 2, b: 2 } }))).toBe('4');
     expect(textOf(await client.callTool({ name: 'fx__add', arguments: { a: 3, b: 3 } }))).toBe('6');
-    const pid = (JSON.parse(textOf(await client.callTool({ name: 'fx__whoami', arguments: {} }))) as { pid: number }).pid;
+    const pid = (await whoami(client, 'fx')).pid;
     expect(pid).toBe(fxPid);
   });
 

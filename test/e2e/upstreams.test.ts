@@ -19,6 +19,7 @@ import {
   toolNames,
   waitFor,
   waitForStat,
+  whoami,
   type RunningFixture,
   type RunningGateway,
 } from '../helpers/gateway.js';
@@ -61,7 +62,7 @@ afterAll(stopAll);
 describe('crash', () => {
   it('a crashing upstream yields upstream_unavailable (never a success) and the same session keeps working', async () => {
     const c = await connectClient(gw.mcpUrl);
-    const before = jsonOf<{ pid: number }>(await c.callTool({ name: 'fx__whoami', arguments: {} }));
+    const before = await whoami(c, 'fx');
     const err = await c.callTool({ name: 'fx__crash', arguments: {} }).then(
       (r) => r,
       (e: unknown) => e,
@@ -109,13 +110,13 @@ describe('crash', () => {
 describe('HTTP upstream session expiry', () => {
   it('re-initializes after the upstream answers 404 for its session and resends the call', async () => {
     const c = await connectClient(gw.mcpUrl);
-    const first = jsonOf<{ sessionId: string }>(await c.callTool({ name: 'fxh__whoami', arguments: {} }));
+    const first = await whoami(c, 'fxh');
     await c.callTool({ name: 'fxh__counter_inc', arguments: { by: 2 } });
     const expired = await c.callTool({ name: 'fxh__expire_session', arguments: {} });
     expect(expired.isError).toBeFalsy();
     const second = await waitFor(
       async () => {
-        const w = jsonOf<{ sessionId: string; counter: number }>(await c.callTool({ name: 'fxh__whoami', arguments: {} }));
+        const w = await whoami(c, 'fxh');
         return w.sessionId !== first.sessionId ? w : undefined;
       },
       { timeoutMs: 10_000, what: 'a new upstream session' },
@@ -136,7 +137,7 @@ describe('HTTP upstream standalone stream', () => {
     const b = await connectClient(gw.mcpUrl);
     let bChanged = 0;
     b.setNotificationHandler(ToolListChangedNotificationSchema, () => void bChanged++);
-    const bSession = jsonOf<{ sessionId: string }>(await b.callTool({ name: 'fxh__whoami', arguments: {} })).sessionId;
+    const bSession = (await whoami(b, 'fxh')).sessionId;
     await a.callTool({ name: 'fxh__whoami', arguments: {} });
     // The gateway's upstream session for B has its GET stream open once the fixture logged it.
     await waitForStat(statsHttp, (s) => s.kind === 'http' && s.method === 'GET' && s.session === bSession, { timeoutMs: 5000, what: 'upstream GET stream for B' });
@@ -145,7 +146,7 @@ describe('HTTP upstream standalone stream', () => {
 
     await b.callTool({ name: 'fxh__expire_session', arguments: {} });
     const renewed = await waitFor(async () => {
-      const w = jsonOf<{ sessionId: string }>(await b.callTool({ name: 'fxh__whoami', arguments: {} }));
+      const w = await whoami(b, 'fxh');
       return w.sessionId !== bSession ? w.sessionId : undefined;
     }, { timeoutMs: 10_000, what: 'B re-initialized upstream' });
     await waitForStat(statsHttp, (s) => s.kind === 'http' && s.method === 'GET' && s.session === renewed, { timeoutMs: 5000, what: 'upstream GET stream for the renewed session' });

@@ -354,6 +354,23 @@ export function textOf(result: unknown): string {
 /** textOf() parsed as JSON. */
 export const jsonOf = <T = Record<string, unknown>>(result: unknown): T => JSON.parse(textOf(result)) as T;
 
+/** What the feature fixture's whoami tool answers about the upstream session it serves. */
+export interface Whoami {
+  pid: number;
+  serverName: string;
+  transport: string;
+  sessionId: string;
+  whoamiCalls: number;
+  counter: number;
+  clientInfo: { name: string; version: string };
+  clientCapabilities: Record<string, unknown>;
+}
+
+/** Call `{server}__whoami` (a feature fixture behind the gateway) and parse its answer. */
+export async function whoami(c: Client, server: string): Promise<Whoami> {
+  return jsonOf<Whoami>(await c.callTool({ name: `${server}__whoami`, arguments: {} }));
+}
+
 /** Every tool the client is offered, following nextCursor (for at most `maxPages` pages). */
 export async function allTools(c: Client, maxPages = Infinity): Promise<Tool[]> {
   const out: Tool[] = [];
