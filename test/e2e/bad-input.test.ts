@@ -1,7 +1,7 @@
 // Every bad input to /mcp is answered with the right HTTP status and JSON-RPC error, over raw HTTP.
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JSON_HEADERS, fixtureManifest, rawRequest, rawSession, startGateway, stopAll, type RunningGateway } from '../helpers/gateway.js';
+import { JSON_HEADERS, fixtureManifest, initializeMessage, rawRequest, rawSession, startGateway, stopAll, type RunningGateway } from '../helpers/gateway.js';
 
 let gw: RunningGateway;
 const MAX_BODY = 4096;
@@ -39,7 +39,7 @@ function raw(method: string, path: string, headers: Record<string, string>, body
 const post = (body: string | Buffer, headers: Record<string, string> = {}, opts: { chunked?: boolean } = {}) =>
   raw('POST', '/mcp', { ...JSON_HEADERS, ...(opts.chunked ? {} : { 'content-length': String(Buffer.byteLength(body)) }), ...headers }, body, opts);
 
-const initBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } });
+const initBody = JSON.stringify(initializeMessage());
 
 beforeAll(async () => {
   gw = await startGateway({ servers: { fx: fixtureManifest() }, gatewayYaml: { maxBodyBytes: MAX_BODY } });

@@ -425,12 +425,17 @@ export async function readRpcMessages(res: Response): Promise<Array<Record<strin
   return [JSON.parse(text) as Record<string, unknown>];
 }
 
+/** The initialize request a raw client sends. */
+export function initializeMessage(capabilities: Record<string, unknown> = {}): Record<string, unknown> {
+  return { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities, clientInfo: { name: 'raw', version: '0' } } };
+}
+
 /** initialize + notifications/initialized over raw fetch; returns the session id. */
 export async function rawSession(mcpUrl: string, capabilities: Record<string, unknown> = {}): Promise<string> {
   const res = await fetch(mcpUrl, {
     method: 'POST',
     headers: JSON_HEADERS,
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities, clientInfo: { name: 'raw', version: '0' } } }),
+    body: JSON.stringify(initializeMessage(capabilities)),
   });
   if (res.status !== 200) throw new Error(`initialize answered ${res.status}: ${await res.text()}`);
   const sid = res.headers.get('mcp-session-id');
