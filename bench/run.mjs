@@ -2,7 +2,7 @@
 // Throughput benchmark: N concurrent MCP client sessions call a tool back to back, directly against an upstream
 // MCP server and through the gateway, in one run on one machine. Prints calls/s, p50/p99 and the ratio.
 //
-//   npm run bench -- [--sessions 16] [--seconds 5] [--rounds 2] [--variants gateway,gateway-audit-off]
+//   npm run bench -- [--sessions 16] [--seconds 5] [--rounds 2] [--variants gateway,gateway-audit-off] [--profile DIR]
 //
 // Variants (each is a gateway configuration measured against the same upstream):
 //   gateway            defaults (local mode, audit batched when the data dir is set)
@@ -27,6 +27,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '2' },
     variants: { type: 'string', default: 'gateway' },
+    // Write a V8 CPU profile of each gateway process into this folder (open it in Chrome DevTools).
+    profile: { type: 'string' },
   },
 });
 const SESSIONS = Number(values.sessions);
@@ -66,7 +68,7 @@ async function startGateway(upstreamUrl, variant) {
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    [join(ROOT, 'bin/switchyard.js'), 'serve', '--port', String(port), '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')],
+    [...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : []), join(ROOT, 'bin/switchyard.js'), 'serve', '--port', String(port), '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' }, cwd: ROOT },
   );
   // Per-step info lines are part of the product but not of this measurement: run at warn and poll /healthz.
@@ -161,6 +163,7 @@ try {
   upstream.proc.kill();
   for (const g of Object.values(gateways)) {
     g.proc.kill();
+    if (values.profile) await new Promise((r) => g.proc.once('exit', r));
     rmSync(g.dir, { recursive: true, force: true });
   }
 }
