@@ -5,7 +5,7 @@
 import type { AgentManifest } from '../config/types.js';
 import type { Caller } from '../gateway/types.js';
 import { compileGlob } from '../util/glob.js';
-import { compilePolicy, PolicyResolver, type CompiledPolicy, type LiveAgents, type ToolCallDecision } from './policy.js';
+import { compilePolicy, PolicyBase, PolicyResolver, type CompiledPolicy, type LiveAgents, type ToolCallDecision } from './policy.js';
 import { LOCAL_AGENT_ID } from './registry.js';
 
 const ALLOW: ToolCallDecision = Object.freeze({ decision: 'allow' });
@@ -24,8 +24,10 @@ const NOTHING: CompiledPolicy = Object.freeze({
 });
 
 /** Every part must allow; hidden anywhere is hidden (checked first, so a deny never reveals a name), then deny, then approval. */
-class IntersectedPolicy implements CompiledPolicy {
-  constructor(private readonly parts: readonly CompiledPolicy[]) {}
+class IntersectedPolicy extends PolicyBase {
+  constructor(private readonly parts: readonly CompiledPolicy[]) {
+    super();
+  }
 
   canSeeTool(name: string): boolean {
     return this.parts.every((p) => p.canSeeTool(name));
@@ -35,15 +37,6 @@ class IntersectedPolicy implements CompiledPolicy {
   }
   canSeeResource(uri: string, server?: string): boolean {
     return this.parts.every((p) => p.canSeeResource(uri, server));
-  }
-  tool(name: string): boolean {
-    return this.canSeeTool(name);
-  }
-  prompt(name: string): boolean {
-    return this.canSeePrompt(name);
-  }
-  resource(server: string, uri: string): boolean {
-    return this.canSeeResource(uri, server);
   }
   checkToolCall(name: string, args: Readonly<Record<string, unknown>> | undefined): ToolCallDecision {
     if (!this.canSeeTool(name)) return HIDDEN;

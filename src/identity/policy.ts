@@ -23,6 +23,23 @@ export interface CompiledPolicy extends Access {
   checkToolCall(exposedName: string, args: Readonly<Record<string, unknown>> | undefined): ToolCallDecision;
 }
 
+/** The catalog's `Access` view of a policy's visibility decisions, shared by every CompiledPolicy. */
+export abstract class PolicyBase implements CompiledPolicy {
+  abstract canSeeTool(exposedName: string): boolean;
+  abstract canSeePrompt(exposedName: string): boolean;
+  abstract canSeeResource(uri: string, server?: string): boolean;
+  abstract checkToolCall(exposedName: string, args: Readonly<Record<string, unknown>> | undefined): ToolCallDecision;
+  tool(exposedName: string): boolean {
+    return this.canSeeTool(exposedName);
+  }
+  prompt(exposedName: string): boolean {
+    return this.canSeePrompt(exposedName);
+  }
+  resource(server: string, uri: string): boolean {
+    return this.canSeeResource(uri, server);
+  }
+}
+
 const ALLOW: ToolCallDecision = Object.freeze({ decision: 'allow' });
 const HIDDEN: ToolCallDecision = Object.freeze({ decision: 'hidden' });
 /** Decision memos per policy are capped so random names from a caller cannot grow memory without bound. */
@@ -60,7 +77,7 @@ function preview(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-class AgentPolicy implements CompiledPolicy {
+class AgentPolicy extends PolicyBase {
   readonly #agentId: string;
   readonly #toolVisible: Matcher;
   readonly #promptVisible: Matcher;
@@ -70,6 +87,7 @@ class AgentPolicy implements CompiledPolicy {
   readonly #memo = new Map<string, ToolPlan>();
 
   constructor(agent: AgentManifest | undefined, scope: readonly string[] | undefined) {
+    super();
     this.#agentId = agent?.id ?? 'local';
     const inScope = scope ? compileGlobs(scope) : ANY;
     const ownTools = agent ? allowUnlessDenied(agent.tools.allow, agent.tools.deny) : ANY;
@@ -105,17 +123,6 @@ class AgentPolicy implements CompiledPolicy {
     if (!this.#scopeServer(server)) return false;
     if (this.#resourceUriVisible) return this.#resourceUriVisible(uri);
     return server !== undefined && this.#toolVisible(`${server}__*`);
-  }
-
-  // The catalog's Access view of the same decisions.
-  tool(exposedName: string): boolean {
-    return this.canSeeTool(exposedName);
-  }
-  prompt(exposedName: string): boolean {
-    return this.canSeePrompt(exposedName);
-  }
-  resource(server: string, uri: string): boolean {
-    return this.canSeeResource(uri, server);
   }
 
   checkToolCall(exposedName: string, args: Readonly<Record<string, unknown>> | undefined): ToolCallDecision {
