@@ -52,3 +52,18 @@ export function shortenName(server: string, name: string): string {
   const room = MAX_NAME - server.length - SEPARATOR.length - hash.length - 1;
   return `${server}${SEPARATOR}${clean.slice(0, Math.max(0, room))}_${hash}`;
 }
+
+/**
+ * A resource URI that two servers both expose is shown unchanged for the server that listed it first and as
+ * `switchyard+{server}:{uri}` for the others, so every copy stays readable and routes to its own server.
+ */
+const QUALIFIED_URI = /^switchyard\+([a-z0-9][a-z0-9-]{0,31}):(.+)$/s;
+
+export function qualifyUri(server: string, uri: string): string {
+  return `switchyard+${server}:${uri}`;
+}
+
+export function parseQualifiedUri(exposed: string): { server: string; uri: string } | undefined {
+  const m = QUALIFIED_URI.exec(exposed);
+  return m ? { server: m[1]!, uri: m[2]! } : undefined;
+}

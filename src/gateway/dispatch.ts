@@ -1,4 +1,5 @@
 /** Method routing for one downstream session: lists, the Step path for calls, and the small relays. */
+import { parseQualifiedUri } from '../catalog/naming.js';
 import { BadCursorError, fetchMergedPage, LIST_KEY, type Item, type ListMethod } from '../catalog/lists.js';
 import {
   errorResponse,
@@ -121,8 +122,9 @@ async function list(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: Repl
       case 'resources/list': {
         const uri = String(item.uri);
         if (!access.resource(server, uri)) continue;
-        gw.resourceRoutes.set(uri, server);
-        out.push(item);
+        const exposed = single ? uri : gw.exposedUri(server, uri);
+        if (exposed === uri) gw.resourceRoutes.set(uri, server);
+        out.push(exposed === uri ? item : { ...item, uri: exposed });
         break;
       }
       case 'resources/templates/list': {
@@ -137,6 +139,14 @@ async function list(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: Repl
   const result: Record<string, unknown> = { [LIST_KEY[method]]: out };
   if (page.nextCursor) result.nextCursor = page.nextCursor;
   reply.final(resultResponse(req.id, result));
+}
+
+/** The server and upstream URI behind an exposed resource URI (plain, or qualified when two servers share it). */
+export function resolveResource(gw: Gateway, cs: ClientSession, exposed: string): { server: string; uri: string } | undefined {
+  const q = cs.view.single ? undefined : parseQualifiedUri(exposed);
+  if (q) return gw.pools.has(q.server) ? q : undefined;
+  const server = routeResource(gw, cs, exposed);
+  return server ? { server, uri: exposed } : undefined;
 }
 
 /** Which server serves a resource URI: learned from lists, then templates, then the only server in view. */
@@ -157,8 +167,9 @@ export function routeResource(gw: Gateway, cs: ClientSession, uri: string): stri
 async function subscribe(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
   const uri = req.params?.uri;
   if (typeof uri !== 'string') return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, 'params.uri must be a string'));
-  const server = routeResource(gw, cs, uri);
-  if (!server || !gw.access(cs).resource(server, uri)) return reply.final(errorResponse(req.id, -32002, `Resource not found: ${uri}`));
+  const target = resolveResource(gw, cs, uri);
+  const server = target?.server;
+  if (!target || !server || !gw.access(cs).resource(server, target.uri)) return reply.final(errorResponse(req.id, -32002, `Resource not found: ${uri}`));
   if (req.method === 'resources/unsubscribe' && gw.pools.get(server)?.shared) {
     // One upstream subscription serves every client of a shared server: keep it while another client still wants it.
     const stillWanted = [...gw.sessions.values()].some((o) => o !== cs && o.subscriptions.has(uri) && routeResource(gw, o, uri) === server);
@@ -173,7 +184,7 @@ async function subscribe(gw: Gateway, cs: ClientSession, req: RpcRequest, reply:
   } catch (err) {
     return reply.final(refusalResponse(req.id, { reason: 'upstream_unavailable', message: `Upstream '${server}' is unavailable: ${(err as Error).message}` }, cs.workflowId));
   }
-  const res = await upstream.request(req.method, req.params);
+  const res = await upstream.request(req.method, target.uri === uri ? req.params : { ...req.params, uri: target.uri });
   if (!res.error) {
     if (req.method === 'resources/subscribe') cs.subscriptions.add(uri);
     else cs.subscriptions.delete(uri);

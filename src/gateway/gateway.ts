@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { GatewayConfig, ServerManifest } from '../config/types.js';
-import { NameTable } from '../catalog/naming.js';
+import { NameTable, qualifyUri } from '../catalog/naming.js';
 import { fetchAllTools, type Item } from '../catalog/lists.js';
 import { compileGlobs } from '../util/glob.js';
 import { UpstreamPool } from '../upstream/pool.js';
@@ -253,9 +253,18 @@ export class Gateway {
     }
     if (m === 'notifications/resources/updated') {
       const uri = msg.params?.uri;
-      if (typeof uri !== 'string' || !cs.subscriptions.has(uri)) return;
+      if (typeof uri !== 'string') return;
+      const exposed = cs.view.single ? uri : this.exposedUri(server, uri);
+      if (!cs.subscriptions.has(exposed)) return;
+      if (exposed !== uri) msg = { ...msg, params: { ...msg.params, uri: exposed } };
     }
     cs.push(msg);
+  }
+
+  /** How a server's resource URI is shown: unchanged unless another server listed the same URI first. */
+  exposedUri(server: string, uri: string): string {
+    const owner = this.resourceRoutes.get(uri);
+    return owner !== undefined && owner !== server && this.pools.has(owner) ? qualifyUri(server, uri) : uri;
   }
 
   /** A server-to-client request outside any call goes on the session's own stream. */

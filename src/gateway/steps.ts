@@ -15,7 +15,7 @@ import { mayBeShortened } from '../catalog/naming.js';
 import { unavailable, type CallHooks, type UpstreamSession } from '../upstream/session.js';
 import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
-import { routeResource } from './dispatch.js';
+import { resolveResource } from './dispatch.js';
 import { backoffMs, shouldRetry, sleep } from '../limits/retry.js';
 import type { Gateway } from './gateway.js';
 import type { GuardContext, Refusal, Step, StepKind, StepOutcome } from './types.js';
@@ -36,8 +36,8 @@ function resolveTarget(gw: Gateway, cs: ClientSession, kind: StepKind, params: P
   if (kind === 'resources/read') {
     const uri = params?.uri;
     if (typeof uri !== 'string') return undefined;
-    const server = routeResource(gw, cs, uri);
-    return server ? { server, target: uri, exposed: uri } : undefined;
+    const r = resolveResource(gw, cs, uri);
+    return r ? { server: r.server, target: r.uri, exposed: uri } : undefined;
   }
   const name = params?.name;
   if (typeof name !== 'string') return undefined;
@@ -114,7 +114,8 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     owner: cs.id,
     step,
   };
-  let upstreamParams = t.target === (kind === 'resources/read' ? params?.uri : params?.name) ? params : { ...params, name: t.target };
+  const readsResource = kind === 'resources/read';
+  let upstreamParams = t.target === (readsResource ? params?.uri : params?.name) ? params : readsResource ? { ...params, uri: t.target } : { ...params, name: t.target };
   // Trace context crosses stdio in _meta (HTTP upstreams get the traceparent header instead).
   if (cs.traceparent && upstream.manifest.transport === 'stdio') {
     upstreamParams = { ...upstreamParams, _meta: { ...(upstreamParams?._meta as object), traceparent: cs.traceparent } };
