@@ -5,23 +5,11 @@
 import type { AgentManifest } from '../config/types.js';
 import type { Caller } from '../gateway/types.js';
 import { compileGlob } from '../util/glob.js';
-import { compilePolicy, PolicyBase, PolicyResolver, type CompiledPolicy, type LiveAgents, type ToolCallDecision } from './policy.js';
+import { ALLOW, compilePolicy, HIDDEN, NOTHING, PolicyBase, PolicyResolver, type CompiledPolicy, type LiveAgents, type ToolCallDecision } from './policy.js';
 import { LOCAL_AGENT_ID } from './registry.js';
 
-const ALLOW: ToolCallDecision = Object.freeze({ decision: 'allow' });
-const HIDDEN: ToolCallDecision = Object.freeze({ decision: 'hidden' });
 const MAX_CACHED_CHAINS = 4096;
 
-/** Sees and may call nothing: a chain with an agent that is gone from agents.d. */
-const NOTHING: CompiledPolicy = Object.freeze({
-  canSeeTool: () => false,
-  canSeePrompt: () => false,
-  canSeeResource: () => false,
-  checkToolCall: () => HIDDEN,
-  tool: () => false,
-  prompt: () => false,
-  resource: () => false,
-});
 
 /** Every part must allow; hidden anywhere is hidden (checked first, so a deny never reveals a name), then deny, then approval. */
 class IntersectedPolicy extends PolicyBase {

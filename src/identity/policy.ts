@@ -40,8 +40,8 @@ export abstract class PolicyBase implements CompiledPolicy {
   }
 }
 
-const ALLOW: ToolCallDecision = Object.freeze({ decision: 'allow' });
-const HIDDEN: ToolCallDecision = Object.freeze({ decision: 'hidden' });
+export const ALLOW: ToolCallDecision = Object.freeze({ decision: 'allow' });
+export const HIDDEN: ToolCallDecision = Object.freeze({ decision: 'hidden' });
 /** Decision memos per policy are capped so random names from a caller cannot grow memory without bound. */
 const MAX_MEMO = 4096;
 const MAX_SCOPES_PER_AGENT = 256;
@@ -173,8 +173,8 @@ class AgentPolicy extends PolicyBase {
   }
 }
 
-/** Sees and may call nothing: a caller whose agent is gone from agents.d. */
-const NOTHING: CompiledPolicy = Object.freeze({
+/** Sees and may call nothing: a caller (or a chain) with an agent that is gone from agents.d. */
+export const NOTHING: CompiledPolicy = Object.freeze({
   canSeeTool: () => false,
   canSeePrompt: () => false,
   canSeeResource: () => false,
