@@ -18,6 +18,9 @@ const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}
 const nullable = (type: string): JsonObject => ({ type: [type, 'null'] });
 const json = (schema: JsonObject, description: string): JsonObject => ({ description, content: { 'application/json': { schema } } });
 const errorResponse = (description: string): JsonObject => json(ref('Error'), description);
+/** A keyset-paged list response: `{[key]: [...], nextCursor}`. */
+const page = (key: string, itemSchema: string, description: string): JsonObject =>
+  json({ type: 'object', required: [key, 'nextCursor'], properties: { [key]: { type: 'array', items: ref(itemSchema) }, nextCursor: nullable('string') } }, description);
 const query = (name: string, description: string, schema: JsonObject = { type: 'string' }): JsonObject => ({
   name,
   in: 'query',
@@ -161,14 +164,7 @@ const basePaths: Record<string, JsonObject> = {
         ...pagingParams,
       ],
       responses: {
-        200: json(
-          {
-            type: 'object',
-            required: ['workflows', 'nextCursor'],
-            properties: { workflows: { type: 'array', items: ref('Workflow') }, nextCursor: nullable('string') },
-          },
-          'One page of workflows.',
-        ),
+        200: page('workflows', 'Workflow', 'One page of workflows.'),
         400: errorResponse('A query parameter is invalid.'),
       },
     },
@@ -190,14 +186,7 @@ const basePaths: Record<string, JsonObject> = {
       summary: 'Audit records, newest first.',
       parameters: [...auditFilterParams, ...pagingParams],
       responses: {
-        200: json(
-          {
-            type: 'object',
-            required: ['records', 'nextCursor'],
-            properties: { records: { type: 'array', items: ref('AuditRecord') }, nextCursor: nullable('string') },
-          },
-          'One page of records.',
-        ),
+        200: page('records', 'AuditRecord', 'One page of records.'),
         400: errorResponse('A query parameter is invalid.'),
       },
     },

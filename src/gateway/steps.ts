@@ -104,13 +104,14 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   if (kind === 'tools/call' && !known && !(await toolExists(gw, cs, t, step, upstream))) return reply.final(unknownName(req, kind, displayName));
   step.stepNo = gw.workflows.nextStep(cs.workflowId);
 
+  const headers = upstreamHeaders(gw, cs, upstream);
   const controller = new AbortController();
   cs.inFlight.set(req.id, controller);
   const hooks: CallHooks = {
     signal: controller.signal,
     onNotification: (n) => (reply.gone ? cs.push(n) : reply.related(n)),
     onServerRequest: (r) => askOnReply(cs, reply, r.method, r.params).then((result) => ({ jsonrpc: '2.0', id: r.id, result }), (e: Error & { rpc?: RpcResponse }) => e.rpc ?? errorResponse(r.id, -32603, e.message)),
-    headers: await upstreamHeaders(gw, cs, upstream),
+    headers: headers instanceof Promise ? await headers : headers,
     owner: cs.id,
     step,
   };
@@ -145,16 +146,15 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
 }
 
 /** Per-request headers for HTTP upstreams: trace context, and a minted identity token where the manifest asks for one. */
-async function upstreamHeaders(gw: Gateway, cs: ClientSession, upstream: UpstreamSession): Promise<Record<string, string> | undefined> {
+function upstreamHeaders(gw: Gateway, cs: ClientSession, upstream: UpstreamSession): Record<string, string> | undefined | Promise<Record<string, string>> {
   const wantsIdentity = upstream.manifest.identity === 'jwt' && gw.mintUpstreamToken !== undefined;
-  if (!cs.traceparent && !wantsIdentity) return undefined;
+  if (!cs.traceparent && !wantsIdentity) return undefined; // the common case stays synchronous
   const headers: Record<string, string> = {};
   if (cs.traceparent) headers.traceparent = cs.traceparent;
-  if (wantsIdentity) {
-    const h = gw.mintUpstreamToken!(cs.caller, upstream.name, cs.workflowId, cs.id);
-    headers.authorization = typeof h === 'string' ? h : await h;
-  }
-  return headers;
+  if (!wantsIdentity) return headers;
+  const h = gw.mintUpstreamToken!(cs.caller, upstream.name, cs.workflowId, cs.id);
+  if (typeof h === 'string') return { ...headers, authorization: h };
+  return h.then((authorization) => ({ ...headers, authorization }));
 }
 
 /** Whether the upstream has the tool (resolving shortened names nobody listed since start); fills annotations. */
