@@ -8,9 +8,14 @@
 //   gateway            defaults (local mode, audit batched when the data dir is set)
 //   gateway-audit-off  audit disabled
 //   gateway-secured    JWT auth + a 50-rule policy + limits, for the identity/policy/limits overhead
+//   pipe               a blind TCP byte pipe (bench/pipe.mjs): the floor for a proxy's CPU per call
+//
+// "cpu/call" is the CPU time (user + system, from /proc/<pid>/stat) the measured process spent during the
+// measurement divided by the calls made: the upstream for direct, the pipe or gateway process otherwise. It is
+// far steadier than calls/s on a shared machine.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +89,24 @@ async function startGateway(upstreamUrl, variant) {
   return { url: `${base}/mcp`, proc, dir, headers: setup.headers ?? {} };
 }
 
+async function startPipe(upstreamUrl) {
+  const port = new URL(upstreamUrl).port;
+  const proc = spawn(process.execPath, [join(ROOT, 'bench/pipe.mjs'), port], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const m = await waitForLine(proc, /listening (\d+)/, 'pipe');
+  return { url: `http://127.0.0.1:${m[1]}/mcp`, proc, tool: 'add', headers: {} };
+}
+
+/** CPU seconds (user + system) a process has used so far; undefined where /proc is not there. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
+  } catch {
+    return undefined;
+  }
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -101,7 +124,13 @@ async function connect(url, headers) {
   return client;
 }
 
-async function measure(url, toolName, headers = {}) {
+/** End the session as a well-behaved client does (DELETE), so rounds do not pile up sessions on the server. */
+async function disconnect(client) {
+  await client.transport?.terminateSession?.().catch(() => {});
+  await client.close().catch(() => {});
+}
+
+async function measure(url, toolName, headers = {}, pid = undefined) {
   const clients = await Promise.all(Array.from({ length: SESSIONS }, () => connect(url, headers)));
   const call = (c) => c.request({ method: 'tools/call', params: { name: toolName, arguments: { a: 2, b: 3 } } }, CallToolResultSchema);
   // Warm-up: connections, JIT, upstream sessions.
@@ -109,6 +138,7 @@ async function measure(url, toolName, headers = {}) {
   const latencies = [];
   let errors = 0;
   const deadline = performance.now() + SECONDS * 1000;
+  const cpu0 = pid === undefined ? undefined : cpuSeconds(pid);
   const started = performance.now();
   await Promise.all(
     clients.map(async (c) => {
@@ -121,13 +151,16 @@ async function measure(url, toolName, headers = {}) {
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
-  await Promise.all(clients.map((c) => c.close().catch(() => {})));
+  const cpu1 = pid === undefined ? undefined : cpuSeconds(pid);
+  await Promise.all(clients.map(disconnect));
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
-  return { calls: latencies.length, errors, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99) };
+  const cpuUs = cpu0 === undefined || cpu1 === undefined ? NaN : ((cpu1 - cpu0) * 1e6) / latencies.length;
+  return { calls: latencies.length, errors, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99), cpuUs };
 }
 
-const fmt = (r) => `${r.rps.toFixed(0).padStart(7)} calls/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   (${r.calls} calls, ${r.errors} errors)`;
+const cpuText = (us) => (Number.isFinite(us) ? `${us.toFixed(0).padStart(5)} µs cpu/call` : '    - cpu/call');
+const fmt = (r) => `${r.rps.toFixed(0).padStart(7)} calls/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   ${cpuText(r.cpuUs)}   (${r.calls} calls, ${r.errors} errors)`;
 
 const upstream = await startUpstream();
 const results = { direct: [] };
@@ -136,17 +169,17 @@ try {
   for (const name of VARIANTS) {
     const v = variantDefs[name];
     if (!v) throw new Error(`unknown variant '${name}'; known: ${Object.keys(variantDefs).join(', ')}`);
-    gateways[name] = await startGateway(upstream.url, v);
+    gateways[name] = v.pipe ? await startPipe(upstream.url) : { ...(await startGateway(upstream.url, v)), tool: 'bench__add' };
     results[name] = [];
   }
   console.log(`switchyard bench: ${SESSIONS} sessions, ${SECONDS} s per measurement, ${ROUNDS} rounds, tool add, Node ${process.version}`);
   // Interleave direct and gateway measurements so machine noise hits both alike.
   for (let round = 1; round <= ROUNDS; round++) {
-    const d = await measure(upstream.url, 'add');
+    const d = await measure(upstream.url, 'add', {}, upstream.proc.pid);
     results.direct.push(d);
     console.log(`round ${round}  direct            ${fmt(d)}`);
     for (const name of VARIANTS) {
-      const g = await measure(gateways[name].url, 'bench__add', gateways[name].headers);
+      const g = await measure(gateways[name].url, gateways[name].tool, gateways[name].headers, gateways[name].proc.pid);
       results[name].push(g);
       console.log(`round ${round}  ${name.padEnd(17)} ${fmt(g)}`);
     }
@@ -154,16 +187,19 @@ try {
   const mean = (rs, k) => rs.reduce((s, r) => s + r[k], 0) / rs.length;
   const direct = mean(results.direct, 'rps');
   console.log('\nsummary (mean over rounds)');
-  console.log(`  direct             ${direct.toFixed(0)} calls/s  p50 ${mean(results.direct, 'p50').toFixed(2)} ms  p99 ${mean(results.direct, 'p99').toFixed(2)} ms`);
+  console.log(`  direct             ${direct.toFixed(0)} calls/s  p50 ${mean(results.direct, 'p50').toFixed(2)} ms  p99 ${mean(results.direct, 'p99').toFixed(2)} ms  upstream ${cpuText(mean(results.direct, 'cpuUs'))}`);
+  const pipeCpu = results.pipe ? mean(results.pipe, 'cpuUs') : NaN;
   for (const name of VARIANTS) {
     const g = mean(results[name], 'rps');
-    console.log(`  ${name.padEnd(18)} ${g.toFixed(0)} calls/s  p50 ${mean(results[name], 'p50').toFixed(2)} ms  p99 ${mean(results[name], 'p99').toFixed(2)} ms  ratio ${(g / direct).toFixed(3)}x direct`);
+    const cpu = mean(results[name], 'cpuUs');
+    const vsPipe = Number.isFinite(pipeCpu) && name !== 'pipe' ? `  ${(cpu / pipeCpu).toFixed(2)}x pipe cpu` : '';
+    console.log(`  ${name.padEnd(18)} ${g.toFixed(0)} calls/s  p50 ${mean(results[name], 'p50').toFixed(2)} ms  p99 ${mean(results[name], 'p99').toFixed(2)} ms  ratio ${(g / direct).toFixed(3)}x direct  ${cpuText(cpu)}${vsPipe}`);
   }
 } finally {
   upstream.proc.kill();
   for (const g of Object.values(gateways)) {
     g.proc.kill();
-    if (values.profile) await new Promise((r) => g.proc.once('exit', r));
-    rmSync(g.dir, { recursive: true, force: true });
+    if (values.profile && g.dir) await new Promise((r) => g.proc.once('exit', r));
+    if (g.dir) rmSync(g.dir, { recursive: true, force: true });
   }
 }

@@ -64,3 +64,4 @@ export const variants = {
     },
   },
 };
+variants.pipe = { pipe: true };
