@@ -23,7 +23,9 @@ describe('glob relations', () => {
     expect(globContains('gh__*', 'gh__issue_*')).toBe(true);
     expect(globContains('*', 'gh__*')).toBe(true);
     expect(globContains('gh__issue', 'gh__*')).toBe(false);
-    expect(globContains('gh__*', 'gh__?')).toBe(false);
+    expect(globContains('gh__*', 'gh__?')).toBe(true);
+    expect(globContains('gh__?', 'gh__*')).toBe(false);
+    expect(globContains('conf__test_?', 'conf__test_*')).toBe(false);
   });
 });
 
