@@ -62,7 +62,7 @@ describe('compilePolicy: visibility', () => {
 describe('compilePolicy: calls', () => {
   const rules: ToolRule[] = [
     { tool: 'bigquery__delete_rows', args: { table: 'tmp_*', dryRun: 'true' } },
-    { tool: 'bigquery__delete_*', args: { table: 'never' } }, // a later args rule for the same tool does not apply
+    { tool: 'bigquery__delete_*', args: { table: 'tmp_?' } }, // every args rule whose tool glob matches must hold
     { tool: '*__delete_*', approval: 'human' },
   ];
   const p = compilePolicy(withTools(['bigquery__*'], [], rules));
@@ -84,8 +84,16 @@ describe('compilePolicy: calls', () => {
     }
   });
 
-  it('asks for approval under an approval rule, naming the rule', () => {
-    expect(p.checkToolCall('bigquery__delete_dataset', { table: 'never' })).toEqual({ decision: 'approval', rule: rules[2] });
+  it('refuses when a later matching rule fails although an earlier one holds', () => {
+    const d = p.checkToolCall('bigquery__delete_rows', { table: 'tmp_xy', dryRun: true });
+    expect(d).toMatchObject({ decision: 'deny', refusal: { reason: 'policy_denied', data: { argument: 'table' } } });
+    if (d.decision === 'deny') expect(d.refusal.message).toMatch(/must match "tmp_\?"/);
+  });
+
+  it('asks for approval under an approval rule, naming the rule, after earlier rules matched', () => {
+    expect(p.checkToolCall('bigquery__delete_dataset', { table: 'tmp_1' })).toEqual({ decision: 'approval', rule: rules[2] });
+    expect(p.checkToolCall('bigquery__delete_rows', { table: 'tmp_1', dryRun: true })).toEqual({ decision: 'approval', rule: rules[2] });
+    expect(p.checkToolCall('bigquery__delete_dataset', { table: 'never' }).decision).toBe('deny');
   });
 
   it('hides names the agent may not see before looking at arguments', () => {
