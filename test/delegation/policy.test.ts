@@ -78,6 +78,22 @@ describe('DelegatedPolicyResolver', () => {
     expect(new DelegatedPolicyResolver(registry, { localMode: () => false }).forCaller(caller).canSeeTool('db__drop')).toBe(false);
   });
 
+  it('intersects the scope of every ancestor token on each call, not only the caller\'s own', () => {
+    const all = agent('all', { tools: { allow: ['*'], deny: [], rules: [] } });
+    const registry = new AgentRegistry(agentMap({ ...all, id: 'r' }, { ...all, id: 'c' }, { ...all, id: 'g' }));
+    const tokens = new Map([
+      ['t-c', { depth: 1, scope: ['gh__issue_?'], parentJti: undefined }],
+      ['t-g', { depth: 2, scope: ['gh__*'], parentJti: 't-c' }],
+    ]);
+    const policies = new DelegatedPolicyResolver(registry, { tokenOf: (jti) => tokens.get(jti) });
+    const grandchild: Caller = { ...delegated(['r', 'c', 'g'], ['gh__*']), jti: 't-g' };
+    const p = policies.forCaller(grandchild);
+    expect(p.canSeeTool('gh__issue_1')).toBe(true);
+    expect(p.canSeeTool('gh__issue_12')).toBe(false);
+    expect(p.checkToolCall('gh__delete_repo', {})).toEqual({ decision: 'hidden' });
+    expect(p.canSeeResource('repo://x', 'gh')).toBe(false);
+  });
+
   it('leaves callers that are not delegated to the plain policy', () => {
     const registry = new AgentRegistry(agentMap(root));
     const p = new DelegatedPolicyResolver(registry).forCaller({ agentId: 'root', chain: ['root'], via: 'jwt', agent: root });

@@ -59,6 +59,18 @@ describe('compilePolicy: visibility', () => {
   });
 });
 
+describe('compilePolicy: resources without a resources policy', () => {
+  it('are visible when an allow glob covers every tool of the server and no deny glob does', () => {
+    expect(compilePolicy(withTools(['git*'])).canSeeResource('repo://r', 'github')).toBe(true);
+    expect(compilePolicy(withTools(['github__?'])).canSeeResource('repo://r', 'github')).toBe(false);
+    expect(compilePolicy(withTools(['github__?*'])).canSeeResource('repo://r', 'github')).toBe(false);
+    expect(compilePolicy(withTools(['*'], ['github__*'])).canSeeResource('repo://r', 'github')).toBe(false);
+    expect(compilePolicy(withTools(['*'], ['github__drop_*'])).canSeeResource('repo://r', 'github')).toBe(true);
+    expect(compilePolicy(withTools(['*']), ['github__?']).canSeeResource('repo://r', 'github')).toBe(false);
+    expect(compilePolicy(withTools(['*']), ['git*']).canSeeResource('repo://r', 'github')).toBe(true);
+  });
+});
+
 describe('compilePolicy: calls', () => {
   const rules: ToolRule[] = [
     { tool: 'bigquery__delete_rows', args: { table: 'tmp_*', dryRun: 'true' } },
