@@ -63,6 +63,8 @@ interface Lineage {
 
 const NO_LINEAGE: Lineage = Object.freeze({ scopes: [], key: '' });
 const MAX_HOPS = 32;
+/** Globs one token's scope may hold: every one is compared with each parent glob and each chain policy. */
+const MAX_SCOPE_GLOBS = 64;
 
 /**
  * A PolicyResolver that also knows delegation chains. Pass it wherever the gateway's PolicyResolver goes
@@ -143,6 +145,9 @@ export function narrowScope(
   chainAgents: ReadonlyArray<AgentManifest | undefined>,
 ): { ok: true; scope?: string[] } | { ok: false; message: string } {
   if (!requested || requested.length === 0) return { ok: true, scope: parentScope ? [...parentScope] : undefined };
+  if (requested.length > MAX_SCOPE_GLOBS) {
+    return { ok: false, message: `scope has ${requested.length} globs, more than the ${MAX_SCOPE_GLOBS} a token may carry; ask for fewer, broader globs` };
+  }
   for (const glob of requested) {
     if (glob.length > MAX_RELATION_GLOB) {
       return { ok: false, message: `scope glob "${glob.slice(0, 40)}..." is longer than ${MAX_RELATION_GLOB} characters; ask for a shorter glob` };

@@ -180,16 +180,21 @@ class AgentPolicy extends PolicyBase {
   #plan(exposedName: string): ToolPlan {
     let plan = this.#memo.get(exposedName);
     if (plan) return plan;
-    if (exposedName.length > MAX_GLOB_INPUT || !this.#toolVisible(exposedName)) return UNSEEN;
-    plan = { visible: true, argRules: [] };
+    if (exposedName.length > MAX_GLOB_INPUT) return UNSEEN;
+    plan = this.#toolVisible(exposedName) ? this.#rulesFor(exposedName) : UNSEEN;
+    if (exposedName.length > MAX_MEMO_NAME) return plan;
+    if (this.#memo.size >= MAX_MEMO) this.#memo.clear();
+    this.#memo.set(exposedName, plan);
+    return plan;
+  }
+
+  #rulesFor(exposedName: string): ToolPlan {
+    const plan: ToolPlan = { visible: true, argRules: [] };
     for (const r of this.#rules) {
       if (!r.matches(exposedName)) continue;
       if (r.arg) plan.argRules.push(r.arg);
       if (r.rule.approval === 'human' && !plan.approval) plan.approval = Object.freeze({ decision: 'approval', rule: r.rule });
     }
-    if (exposedName.length > MAX_MEMO_NAME) return plan;
-    if (this.#memo.size >= MAX_MEMO) this.#memo.clear();
-    this.#memo.set(exposedName, plan);
     return plan;
   }
 

@@ -38,6 +38,13 @@ describe('narrowScope', () => {
     expect(narrowScope(undefined, ['gh__*'], [root])).toEqual({ ok: true, scope: ['gh__*'] });
     expect(narrowScope(undefined, undefined, [root])).toEqual({ ok: true, scope: undefined });
   });
+  it('refuses scopes too large to compare cheaply: an overlong glob, or too many globs', () => {
+    expect(narrowScope([`gh__${'?'.repeat(600)}`], ['gh__*'], [root])).toMatchObject({ ok: false, message: expect.stringContaining('longer than 512') });
+    const many = Array.from({ length: 65 }, (_, i) => `gh__t${i}`);
+    expect(narrowScope(many, undefined, [root])).toMatchObject({ ok: false, message: expect.stringContaining('65 globs') });
+    expect(narrowScope(many.slice(0, 64), undefined, [root])).toMatchObject({ ok: true });
+  });
+
   it('refuses a glob outside the parent scope, one no chain agent allows, and one a deny covers whole', () => {
     expect(narrowScope(['gh__*'], ['gh__issue'], [root])).toMatchObject({ ok: false });
     expect(narrowScope(['slack__*'], undefined, [root, child])).toMatchObject({ ok: false });
