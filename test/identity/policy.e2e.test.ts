@@ -1,6 +1,6 @@
 // Argument rules and live limits through a real gateway process and the stats-recording feature fixture: adversarial
 // arguments stay cheap, every matching rule holds, duplicate JSON keys are judged as forwarded, reloads reach sessions.
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -64,6 +64,8 @@ describe('argument rules through the gateway', () => {
     expect(upstreamCallsWithText(home.statsFile, `evil-${run}`)).toHaveLength(0);
     expect((await call(client, 'fx__echo', { text: `ok-${run}` })).ok).toBe(true);
     expect(refusalOf(await call(client, 'fx__echo', { text: ['ok-1'] })).data).toMatchObject({ reason: 'policy_denied' });
+    expect((await call(client, 'fx__echo', { text: `ok-caf\u00e9-${run}` })).ok).toBe(true);
+    expect(refusalOf(await call(client, 'fx__echo', { text: `ok-cafe\u0301-${run}` })).message).toMatch(/not NFC-normalized/);
 
     const sid = await rawSession(gw.mcpUrl);
     const raw = async (id: number, argsJson: string) => {
@@ -85,10 +87,13 @@ describe('limits follow reloads of agents.d into open sessions', () => {
     const { home, gw } = await launchFixtureHome(localAgent({ perMinute: { toolCalls: 100 } }), { teams: { data: { perMinute: { toolCalls: 1 } } } });
     const client = await connectClient(gw.mcpUrl);
     for (let i = 0; i < 2; i++) expect((await call(client, 'fx__echo', { text: `before${i}-${run}` })).ok).toBe(true);
-    const reloads = () => gw.logs.filter((l) => l.includes('agents reloaded')).length;
+    const reloads = () => gw.logs.filter((l) => l.includes('agents reloaded') && l.includes('"changed":["local"]')).length;
+    // Written beside and renamed into place, so the watcher never reads half a file.
     const rewrite = async (manifest: Record<string, unknown>) => {
       const seen = reloads();
-      writeFileSync(join(home.agentsDir, 'local.yaml'), toYaml(manifest));
+      const tmp = join(home.agentsDir, 'local.yaml.tmp');
+      writeFileSync(tmp, toYaml(manifest));
+      renameSync(tmp, join(home.agentsDir, 'local.yaml'));
       await waitFor(() => reloads() > seen, { timeoutMs: 20_000, what: 'agents reloaded' });
     };
 
