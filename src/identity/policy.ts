@@ -44,8 +44,8 @@ export const ALLOW: ToolCallDecision = Object.freeze({ decision: 'allow' });
 export const HIDDEN: ToolCallDecision = Object.freeze({ decision: 'hidden' });
 /** Decision memos per policy are capped so random names from a caller cannot grow memory without bound. */
 const MAX_MEMO = 4096;
-/** Names longer than this are decided afresh on each call instead of being remembered. */
-const MAX_MEMO_NAME = 1024;
+/** Tool and prompt names longer than this are hidden (MCP names are far shorter), which bounds each check. */
+export const MAX_NAME_LENGTH = 1024;
 const MAX_SCOPES_PER_AGENT = 256;
 
 interface CompiledArgRule {
@@ -142,7 +142,7 @@ class AgentPolicy extends PolicyBase {
   }
 
   canSeePrompt(exposedName: string): boolean {
-    return exposedName.length <= MAX_GLOB_INPUT && this.#promptVisible(exposedName);
+    return exposedName.length <= MAX_NAME_LENGTH && this.#promptVisible(exposedName);
   }
 
   /**
@@ -180,9 +180,8 @@ class AgentPolicy extends PolicyBase {
   #plan(exposedName: string): ToolPlan {
     let plan = this.#memo.get(exposedName);
     if (plan) return plan;
-    if (exposedName.length > MAX_GLOB_INPUT) return UNSEEN;
+    if (exposedName.length > MAX_NAME_LENGTH) return UNSEEN;
     plan = this.#toolVisible(exposedName) ? this.#rulesFor(exposedName) : UNSEEN;
-    if (exposedName.length > MAX_MEMO_NAME) return plan;
     if (this.#memo.size >= MAX_MEMO) this.#memo.clear();
     this.#memo.set(exposedName, plan);
     return plan;

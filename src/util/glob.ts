@@ -110,7 +110,7 @@ export function compileGlobs(globs: readonly string[] | undefined): Matcher {
 }
 
 /** The longest glob the relations below compare (scope globs sent by callers are refused beyond it). */
-export const MAX_RELATION_GLOB = 512;
+export const MAX_RELATION_GLOB = 256;
 
 /** Shared walk of two token lists, memoised on (i, j) so it is O(|a|·|b|) at most. */
 function related(a: Int32Array, b: Int32Array, step: (i: number, j: number, walk: (i: number, j: number) => boolean) => boolean): boolean {

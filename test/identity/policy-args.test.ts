@@ -1,7 +1,7 @@
 /** Argument rules over awkward values: random rule sets against a reference, arrays, objects, Unicode forms, size. */
 import { describe, expect, it } from 'vitest';
 import type { ToolRule } from '../../src/config/types.js';
-import { compilePolicy } from '../../src/identity/policy.js';
+import { compilePolicy, MAX_NAME_LENGTH } from '../../src/identity/policy.js';
 import { MAX_GLOB_INPUT } from '../../src/util/glob.js';
 import { agent } from './helpers.js';
 
@@ -103,12 +103,13 @@ describe('argument rules: value shapes', () => {
 
 describe('names beyond the bound', () => {
   it('are hidden, whatever the allow globs', () => {
-    const long = `a${'b'.repeat(MAX_GLOB_INPUT)}`;
+    const long = `a${'b'.repeat(MAX_NAME_LENGTH)}`;
     for (const allow of [['*'], ['a*']]) {
       const p = policyWith([], allow);
       expect(p.canSeeTool(long)).toBe(false);
       expect(p.checkToolCall(long, {})).toEqual({ decision: 'hidden' });
-      expect(p.canSeeTool('abc')).toBe(true);
+      expect(p.canSeePrompt(long)).toBe(false);
+      expect(p.canSeeTool(long.slice(0, MAX_NAME_LENGTH))).toBe(true);
     }
   });
 });
