@@ -155,4 +155,22 @@ describe('delegation chain root → child → grandchild', () => {
       await waitFor(async () => (await toolNames(child)).includes('beta__echo'), { timeoutMs: 8000, what: 'root policy restored' });
     }
   });
+
+  it('a lowered limit of a delegated agent reaches its open session', async () => {
+    const { gw } = world;
+    const childToken = await delegate(gw, await world.rootToken(), 'child');
+    const child = await clientFor(gw, childToken, 'child-limits');
+    expect(await child.callTool({ name: 'alpha__echo', arguments: { text: 'before' } })).toMatchObject({ content: [{ text: 'before' }] });
+
+    // Dropping beta__echo marks the reload, so it can be seen without spending a call.
+    world.writeAgent('child', { ...AGENTS.child, tools: { allow: ['alpha__*'] }, limits: { perMinute: { toolCalls: 1 } } });
+    try {
+      await waitFor(async () => !(await toolNames(child)).includes('beta__echo'), { timeoutMs: 8000, what: 'child manifest reload' });
+      const refused = child.callTool({ name: 'alpha__echo', arguments: { text: 'after' } });
+      await expect(refused).rejects.toMatchObject({ code: -32030, data: { reason: 'rate_limited', limit: 'perMinute.toolCalls', max: 1 } });
+    } finally {
+      world.writeAgent('child', AGENTS.child);
+      await waitFor(async () => (await toolNames(child)).includes('beta__echo'), { timeoutMs: 8000, what: 'child manifest restored' });
+    }
+  });
 });
