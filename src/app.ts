@@ -106,7 +106,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     .use(createPolicyGuard(policies))
     .use(delegation.guard)
     .use(createLimitsGuard({ counters, teamsConfig: () => config.teams, agentById: (id) => registry.get(id) }))
-    .use(createLoopGuard({ detector: new LoopDetector(), workflows }))
+    .use(createLoopGuard({ detector: new LoopDetector(), workflows, agentById: (id) => registry.get(id) }))
     .use(createApprovalGuard({ policies }));
   const gateway = new Gateway({
     config,

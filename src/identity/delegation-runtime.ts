@@ -43,7 +43,7 @@ export async function openDelegation(opts: DelegationRuntimeOptions): Promise<De
   const limits = new DelegationLimits({ now: opts.now });
   // maxChildren counts live children across restarts too.
   for (const t of store.liveTokens()) limits.addChild(t.parentNode, t.jti, t.expiresAt);
-  const policies = new DelegatedPolicyResolver(opts.agents, { localMode: opts.localMode });
+  const policies = new DelegatedPolicyResolver(opts.agents, { localMode: opts.localMode, tokenOf: (jti) => store.get(jti) });
   return {
     keys,
     store,

@@ -5,7 +5,7 @@
 import type { AgentManifest, ToolRule } from '../config/types.js';
 import type { Access, AccessResolver } from '../gateway/access.js';
 import type { Caller, Refusal } from '../gateway/types.js';
-import { compileGlob, compileGlobs, type Matcher } from '../util/glob.js';
+import { compileGlob, compileGlobs, globContains, MAX_GLOB_INPUT, type Matcher } from '../util/glob.js';
 
 export type ToolCallDecision =
   | { decision: 'allow' }
@@ -44,6 +44,8 @@ export const ALLOW: ToolCallDecision = Object.freeze({ decision: 'allow' });
 export const HIDDEN: ToolCallDecision = Object.freeze({ decision: 'hidden' });
 /** Decision memos per policy are capped so random names from a caller cannot grow memory without bound. */
 const MAX_MEMO = 4096;
+/** Tool and prompt names longer than this are hidden (MCP names are far shorter), which bounds each check. */
+export const MAX_NAME_LENGTH = 1024;
 const MAX_SCOPES_PER_AGENT = 256;
 
 interface CompiledArgRule {
@@ -53,9 +55,12 @@ interface CompiledArgRule {
 
 interface ToolPlan {
   visible: boolean;
-  argRule?: CompiledArgRule;
+  /** Every rule with `args` whose tool glob matches: each must hold. */
+  argRules: CompiledArgRule[];
   approval?: ToolCallDecision;
 }
+
+const UNSEEN: ToolPlan = Object.freeze({ visible: false, argRules: [] });
 
 function allowUnlessDenied(allow: readonly string[], deny: readonly string[]): Matcher {
   const allowed = compileGlobs(allow);
@@ -72,8 +77,25 @@ function scalarText(value: unknown): string | undefined {
   return undefined;
 }
 
+const NON_ASCII = /[^\u0000-\u007f]/;
+
+/** Text a glob compares code point by code point: only the NFC form of non-ASCII text is accepted. */
+function isNfc(text: string): boolean {
+  return !NON_ASCII.test(text) || text.normalize('NFC') === text;
+}
+
+/** Why an argument fails a rule's glob, or undefined when it holds. */
+function argProblem(name: string, value: unknown, matches: Matcher): string | undefined {
+  if (value === undefined) return `argument "${name}" is missing`;
+  const text = scalarText(value);
+  if (text === undefined) return `argument "${name}" is ${preview(value)}, not a string, number or boolean`;
+  if (text.length > MAX_GLOB_INPUT) return `argument "${name}" is ${text.length} characters long, more than the ${MAX_GLOB_INPUT} a rule checks`;
+  if (!isNfc(text)) return `argument "${name}" is not NFC-normalized Unicode text`;
+  return matches(text) ? undefined : `argument "${name}" is ${preview(value)}`;
+}
+
 function preview(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
+  const text = JSON.stringify(typeof value === 'string' ? value.slice(0, 80) : value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -82,13 +104,17 @@ class AgentPolicy extends PolicyBase {
   readonly #toolVisible: Matcher;
   readonly #promptVisible: Matcher;
   readonly #resourceUriVisible: Matcher | undefined;
-  readonly #scopeServer: (server: string | undefined) => boolean;
+  /** Whether the scope, and the tool policy, grant a server as a whole (`{server}__*`): worked out once per server. */
+  readonly #wholeServer: (server: string) => { inScope: boolean; granted: boolean };
+  readonly #servers = new Map<string, { inScope: boolean; granted: boolean }>();
   readonly #rules: Array<{ rule: ToolRule; matches: Matcher; arg?: CompiledArgRule }>;
   readonly #memo = new Map<string, ToolPlan>();
+  readonly #scoped: boolean;
 
   constructor(agent: AgentManifest | undefined, scope: readonly string[] | undefined) {
     super();
     this.#agentId = agent?.id ?? 'local';
+    this.#scoped = scope !== undefined;
     const inScope = scope ? compileGlobs(scope) : ANY;
     const ownTools = agent ? allowUnlessDenied(agent.tools.allow, agent.tools.deny) : ANY;
     this.#toolVisible = scope ? (v) => ownTools(v) && inScope(v) : ownTools;
@@ -96,12 +122,17 @@ class AgentPolicy extends PolicyBase {
     const ownPrompts = agent?.prompts ? allowUnlessDenied(agent.prompts.allow, agent.prompts.deny) : undefined;
     this.#promptVisible = ownPrompts ? (scope ? (v) => ownPrompts(v) && inScope(v) : ownPrompts) : this.#toolVisible;
     this.#resourceUriVisible = agent?.resources ? allowUnlessDenied(agent.resources.allow, agent.resources.deny) : undefined;
-    this.#scopeServer = scope ? (server) => server !== undefined && inScope(`${server}__*`) : () => true;
+    this.#wholeServer = (server) => {
+      const all = `${server}__*`;
+      const inScope = !scope || scope.some((g) => globContains(g, all));
+      const own = !agent || (agent.tools.allow.some((g) => globContains(g, all)) && !agent.tools.deny.some((g) => globContains(g, all)));
+      return { inScope, granted: inScope && own };
+    };
     this.#rules = (agent?.tools.rules ?? []).map((rule) => ({
       rule,
       matches: compileGlob(rule.tool),
       arg: rule.args
-        ? { rule, args: Object.entries(rule.args).map(([name, glob]) => ({ name, glob, matches: compileGlob(glob) })) }
+        ? { rule, args: Object.entries(rule.args).map(([name, glob]) => ({ name, glob, matches: compileGlob(glob.normalize('NFC')) })) }
         : undefined,
     }));
   }
@@ -111,25 +142,35 @@ class AgentPolicy extends PolicyBase {
   }
 
   canSeePrompt(exposedName: string): boolean {
-    return this.#promptVisible(exposedName);
+    return exposedName.length <= MAX_NAME_LENGTH && this.#promptVisible(exposedName);
   }
 
   /**
    * With a `resources` policy, its globs apply to the URI. Without one, a server's resources are visible when the tool
-   * policy passes the literal name `{server}__*`, i.e. the agent was granted that server as a whole (`github__*` or `*`),
-   * not just some of its tools. A delegated scope narrows resources the same way, by server.
+   * policy grants `{server}__*` as a whole, i.e. an allow glob contains every tool of that server (`github__*` or `*`)
+   * and no deny glob does. A delegated scope narrows resources the same way, by server.
    */
   canSeeResource(uri: string, server?: string): boolean {
-    if (!this.#scopeServer(server)) return false;
-    if (this.#resourceUriVisible) return this.#resourceUriVisible(uri);
-    return server !== undefined && this.#toolVisible(`${server}__*`);
+    if (server === undefined) return !this.#scoped && this.#resourceUriVisible !== undefined && this.#uriVisible(uri);
+    let s = this.#servers.get(server);
+    if (!s) {
+      s = this.#wholeServer(server);
+      if (this.#servers.size >= MAX_MEMO) this.#servers.clear();
+      this.#servers.set(server, s);
+    }
+    if (!s.inScope) return false;
+    return this.#resourceUriVisible ? this.#uriVisible(uri) : s.granted;
+  }
+
+  #uriVisible(uri: string): boolean {
+    return uri.length <= MAX_GLOB_INPUT && this.#resourceUriVisible!(uri);
   }
 
   checkToolCall(exposedName: string, args: Readonly<Record<string, unknown>> | undefined): ToolCallDecision {
     const plan = this.#plan(exposedName);
     if (!plan.visible) return HIDDEN;
-    if (plan.argRule) {
-      const refusal = this.#checkArgs(exposedName, plan.argRule, args);
+    for (const rule of plan.argRules) {
+      const refusal = this.#checkArgs(exposedName, rule, args);
       if (refusal) return { decision: 'deny', refusal };
     }
     return plan.approval ?? ALLOW;
@@ -139,30 +180,28 @@ class AgentPolicy extends PolicyBase {
   #plan(exposedName: string): ToolPlan {
     let plan = this.#memo.get(exposedName);
     if (plan) return plan;
-    plan = { visible: this.#toolVisible(exposedName) };
-    if (plan.visible) {
-      for (const r of this.#rules) {
-        if (!r.matches(exposedName)) continue;
-        if (r.arg && !plan.argRule) plan.argRule = r.arg;
-        if (r.rule.approval === 'human' && !plan.approval) plan.approval = Object.freeze({ decision: 'approval', rule: r.rule });
-      }
-    }
+    if (exposedName.length > MAX_NAME_LENGTH) return UNSEEN;
+    plan = this.#toolVisible(exposedName) ? this.#rulesFor(exposedName) : UNSEEN;
     if (this.#memo.size >= MAX_MEMO) this.#memo.clear();
     this.#memo.set(exposedName, plan);
     return plan;
   }
 
+  #rulesFor(exposedName: string): ToolPlan {
+    const plan: ToolPlan = { visible: true, argRules: [] };
+    for (const r of this.#rules) {
+      if (!r.matches(exposedName)) continue;
+      if (r.arg) plan.argRules.push(r.arg);
+      if (r.rule.approval === 'human' && !plan.approval) plan.approval = Object.freeze({ decision: 'approval', rule: r.rule });
+    }
+    return plan;
+  }
+
   #checkArgs(tool: string, rule: CompiledArgRule, args: Readonly<Record<string, unknown>> | undefined): Refusal | undefined {
     for (const { name, glob, matches } of rule.args) {
-      const value = args?.[name];
-      const text = scalarText(value);
-      if (text !== undefined && matches(text)) continue;
-      const problem =
-        value === undefined
-          ? `argument "${name}" is missing`
-          : text === undefined
-            ? `argument "${name}" is ${preview(value)}, not a string, number or boolean`
-            : `argument "${name}" is ${preview(value)}`;
+      const value = args && Object.hasOwn(args, name) ? args[name] : undefined;
+      const problem = argProblem(name, value, matches);
+      if (problem === undefined) continue;
       return {
         reason: 'policy_denied',
         message: `Policy of agent ${this.#agentId} refuses ${tool}: ${problem}; it must match "${glob}". Call it again with an allowed value.`,

@@ -86,6 +86,23 @@ describe('delegation chain root → child → grandchild', () => {
     expect(reasons).toEqual(expect.arrayContaining(['outsider', 'grandchild', 'nobody', 'child']));
   });
 
+  it('reads ? in a parent scope as one character: a grandchild cannot widen it to *, and inherits it as it is', async () => {
+    const { gw } = world;
+    const childToken = await delegate(gw, await world.rootToken(), 'child', { scope: 'alpha__ad?' });
+    for (const scope of ['alpha__ad*', 'alpha__*', 'alpha__a?d', '*']) {
+      const wider = await exchange(gw, childToken, 'grandchild', { scope });
+      expect(wider.status, scope).toBe(400);
+      expect(wider.body, scope).toMatchObject({ error: 'invalid_scope' });
+    }
+    expect(claimsOf(await delegate(gw, childToken, 'grandchild', { scope: 'alpha__add' })).scope).toBe('alpha__add');
+    const inherited = await delegate(gw, childToken, 'grandchild');
+    expect(claimsOf(inherited).scope).toBe('alpha__ad?');
+    const grand = await clientFor(gw, inherited, 'grandchild');
+    expect(await toolNames(grand)).toEqual(['alpha__add']);
+    expect(await grand.callTool({ name: 'alpha__add', arguments: { a: 2, b: 3 } })).toMatchObject({ content: [{ text: '5' }] });
+    await expect(grand.callTool({ name: 'alpha__echo', arguments: { text: 'x' } })).rejects.toThrow(/Unknown tool/);
+  });
+
   it('refuses more live children than maxChildren per node', async () => {
     const { gw } = world;
     const rootToken = await world.rootToken();
@@ -136,6 +153,24 @@ describe('delegation chain root → child → grandchild', () => {
     } finally {
       world.writeAgent('root', AGENTS.root);
       await waitFor(async () => (await toolNames(child)).includes('beta__echo'), { timeoutMs: 8000, what: 'root policy restored' });
+    }
+  });
+
+  it('a lowered limit of a delegated agent reaches its open session', async () => {
+    const { gw } = world;
+    const childToken = await delegate(gw, await world.rootToken(), 'child');
+    const child = await clientFor(gw, childToken, 'child-limits');
+    expect(await child.callTool({ name: 'alpha__echo', arguments: { text: 'before' } })).toMatchObject({ content: [{ text: 'before' }] });
+
+    // Dropping beta__echo marks the reload, so it can be seen without spending a call.
+    world.writeAgent('child', { ...AGENTS.child, tools: { allow: ['alpha__*'] }, limits: { perMinute: { toolCalls: 1 } } });
+    try {
+      await waitFor(async () => !(await toolNames(child)).includes('beta__echo'), { timeoutMs: 8000, what: 'child manifest reload' });
+      const refused = child.callTool({ name: 'alpha__echo', arguments: { text: 'after' } });
+      await expect(refused).rejects.toMatchObject({ code: -32030, data: { reason: 'rate_limited', limit: 'perMinute.toolCalls', max: 1 } });
+    } finally {
+      world.writeAgent('child', AGENTS.child);
+      await waitFor(async () => (await toolNames(child)).includes('beta__echo'), { timeoutMs: 8000, what: 'child manifest restored' });
     }
   });
 });

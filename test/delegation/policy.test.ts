@@ -23,7 +23,9 @@ describe('glob relations', () => {
     expect(globContains('gh__*', 'gh__issue_*')).toBe(true);
     expect(globContains('*', 'gh__*')).toBe(true);
     expect(globContains('gh__issue', 'gh__*')).toBe(false);
-    expect(globContains('gh__*', 'gh__?')).toBe(false);
+    expect(globContains('gh__*', 'gh__?')).toBe(true);
+    expect(globContains('gh__?', 'gh__*')).toBe(false);
+    expect(globContains('conf__test_?', 'conf__test_*')).toBe(false);
   });
 });
 
@@ -36,6 +38,13 @@ describe('narrowScope', () => {
     expect(narrowScope(undefined, ['gh__*'], [root])).toEqual({ ok: true, scope: ['gh__*'] });
     expect(narrowScope(undefined, undefined, [root])).toEqual({ ok: true, scope: undefined });
   });
+  it('refuses scopes too large to compare cheaply: an overlong glob, or too many globs', () => {
+    expect(narrowScope([`gh__${'?'.repeat(300)}`], ['gh__*'], [root])).toMatchObject({ ok: false, message: expect.stringContaining('longer than 256') });
+    const many = Array.from({ length: 65 }, (_, i) => `gh__t${i}`);
+    expect(narrowScope(many, undefined, [root])).toMatchObject({ ok: false, message: expect.stringContaining('65 globs') });
+    expect(narrowScope(many.slice(0, 64), undefined, [root])).toMatchObject({ ok: true });
+  });
+
   it('refuses a glob outside the parent scope, one no chain agent allows, and one a deny covers whole', () => {
     expect(narrowScope(['gh__*'], ['gh__issue'], [root])).toMatchObject({ ok: false });
     expect(narrowScope(['slack__*'], undefined, [root, child])).toMatchObject({ ok: false });
@@ -74,6 +83,22 @@ describe('DelegatedPolicyResolver', () => {
     const caller = delegated(['local', 'child']);
     expect(new DelegatedPolicyResolver(registry, { localMode: () => true }).forCaller(caller).canSeeTool('db__drop')).toBe(true);
     expect(new DelegatedPolicyResolver(registry, { localMode: () => false }).forCaller(caller).canSeeTool('db__drop')).toBe(false);
+  });
+
+  it('intersects the scope of every ancestor token on each call, not only the caller\'s own', () => {
+    const all = agent('all', { tools: { allow: ['*'], deny: [], rules: [] } });
+    const registry = new AgentRegistry(agentMap({ ...all, id: 'r' }, { ...all, id: 'c' }, { ...all, id: 'g' }));
+    const tokens = new Map([
+      ['t-c', { depth: 1, scope: ['gh__issue_?'], parentJti: undefined }],
+      ['t-g', { depth: 2, scope: ['gh__*'], parentJti: 't-c' }],
+    ]);
+    const policies = new DelegatedPolicyResolver(registry, { tokenOf: (jti) => tokens.get(jti) });
+    const grandchild: Caller = { ...delegated(['r', 'c', 'g'], ['gh__*']), jti: 't-g' };
+    const p = policies.forCaller(grandchild);
+    expect(p.canSeeTool('gh__issue_1')).toBe(true);
+    expect(p.canSeeTool('gh__issue_12')).toBe(false);
+    expect(p.checkToolCall('gh__delete_repo', {})).toEqual({ decision: 'hidden' });
+    expect(p.canSeeResource('repo://x', 'gh')).toBe(false);
   });
 
   it('leaves callers that are not delegated to the plain policy', () => {

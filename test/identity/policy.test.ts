@@ -59,10 +59,22 @@ describe('compilePolicy: visibility', () => {
   });
 });
 
+describe('compilePolicy: resources without a resources policy', () => {
+  it('are visible when an allow glob covers every tool of the server and no deny glob does', () => {
+    expect(compilePolicy(withTools(['git*'])).canSeeResource('repo://r', 'github')).toBe(true);
+    expect(compilePolicy(withTools(['github__?'])).canSeeResource('repo://r', 'github')).toBe(false);
+    expect(compilePolicy(withTools(['github__?*'])).canSeeResource('repo://r', 'github')).toBe(false);
+    expect(compilePolicy(withTools(['*'], ['github__*'])).canSeeResource('repo://r', 'github')).toBe(false);
+    expect(compilePolicy(withTools(['*'], ['github__drop_*'])).canSeeResource('repo://r', 'github')).toBe(true);
+    expect(compilePolicy(withTools(['*']), ['github__?']).canSeeResource('repo://r', 'github')).toBe(false);
+    expect(compilePolicy(withTools(['*']), ['git*']).canSeeResource('repo://r', 'github')).toBe(true);
+  });
+});
+
 describe('compilePolicy: calls', () => {
   const rules: ToolRule[] = [
     { tool: 'bigquery__delete_rows', args: { table: 'tmp_*', dryRun: 'true' } },
-    { tool: 'bigquery__delete_*', args: { table: 'never' } }, // a later args rule for the same tool does not apply
+    { tool: 'bigquery__delete_*', args: { table: 'tmp_?' } }, // every args rule whose tool glob matches must hold
     { tool: '*__delete_*', approval: 'human' },
   ];
   const p = compilePolicy(withTools(['bigquery__*'], [], rules));
@@ -84,8 +96,16 @@ describe('compilePolicy: calls', () => {
     }
   });
 
-  it('asks for approval under an approval rule, naming the rule', () => {
-    expect(p.checkToolCall('bigquery__delete_dataset', { table: 'never' })).toEqual({ decision: 'approval', rule: rules[2] });
+  it('refuses when a later matching rule fails although an earlier one holds', () => {
+    const d = p.checkToolCall('bigquery__delete_rows', { table: 'tmp_xy', dryRun: true });
+    expect(d).toMatchObject({ decision: 'deny', refusal: { reason: 'policy_denied', data: { argument: 'table' } } });
+    if (d.decision === 'deny') expect(d.refusal.message).toMatch(/must match "tmp_\?"/);
+  });
+
+  it('asks for approval under an approval rule, naming the rule, after earlier rules matched', () => {
+    expect(p.checkToolCall('bigquery__delete_dataset', { table: 'tmp_1' })).toEqual({ decision: 'approval', rule: rules[2] });
+    expect(p.checkToolCall('bigquery__delete_rows', { table: 'tmp_1', dryRun: true })).toEqual({ decision: 'approval', rule: rules[2] });
+    expect(p.checkToolCall('bigquery__delete_dataset', { table: 'never' }).decision).toBe('deny');
   });
 
   it('hides names the agent may not see before looking at arguments', () => {

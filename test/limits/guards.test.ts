@@ -94,6 +94,23 @@ describe('limits guard', () => {
     expect(guard(step(a1), ctx)).toBeUndefined();
   });
 
+  it('reads limits and team from the live manifest at each step, not the one the session started with', () => {
+    const counters = new LimitCounters({ now: new FakeClock().now });
+    const teams: GatewayConfig['teams'] = { data: { perMinute: { toolCalls: 3 } } };
+    let live = agent('a', { perMinute: { toolCalls: 100 } });
+    const guard = createLimitsGuard({ counters, teamsConfig: () => teams, agentById: (id) => (id === 'a' ? live : undefined) });
+    const opened = step(live).caller;
+    const again = () => ({ ...step(live), caller: opened });
+    expect(guard(again(), ctx)).toBeUndefined();
+    live = agent('a', { perMinute: { toolCalls: 1 } });
+    expect((guard(again(), ctx) as Refusal).data).toMatchObject({ limit: 'perMinute.toolCalls', used: 1, max: 1 });
+    live = agent('a', {}, 'data');
+    expect(guard(again(), ctx)).toBeUndefined();
+    expect(guard(again(), ctx)).toBeUndefined();
+    expect(guard(again(), ctx)).toBeUndefined();
+    expect((guard(again(), ctx) as Refusal).data).toMatchObject({ limit: 'team.perMinute.toolCalls', max: 3 });
+  });
+
   it('lets exactly 10 of 20 parallel calls through a budget of 10', async () => {
     const counters = new LimitCounters();
     const guard = createLimitsGuard({ counters, teamsConfig: {} });
@@ -155,6 +172,23 @@ describe('loop guard', () => {
     expect(on(step(agent('a'), { workflowId: 'on' }), ctx)).toBeUndefined();
     expect((on(step(agent('a'), { workflowId: 'on' }), ctx) as Refusal).reason).toBe('loop_detected');
     for (let i = 0; i < 5; i++) expect(on(step(agent('a'), { workflowId: 'm', kind: 'model/call' }), ctx)).toBeUndefined();
+  });
+});
+
+describe('loop guard with live manifests', () => {
+  it('applies limits.loop from the manifest in force now', () => {
+    const workflows = new FakeWorkflows();
+    workflows.begin({ id: 'wf-1' });
+    let live = agent('a');
+    const guard = createLoopGuard({ detector: new LoopDetector({ now: new FakeClock().now }), workflows, agentById: () => live });
+    const opened = step(live).caller;
+    const call = () => ({ ...step(live, { args: { path: '/x' } }), caller: opened });
+    expect(guard(call(), ctx)).toBeUndefined();
+    expect(guard(call(), ctx)).toBeUndefined();
+    live = agent('a', { loop: { sameCall: 2, windowSeconds: 60 } });
+    expect(guard(call(), ctx)).toBeUndefined();
+    expect(guard(call(), ctx)).toBeUndefined();
+    expect((guard(call(), ctx) as Refusal).reason).toBe('loop_detected');
   });
 });
 

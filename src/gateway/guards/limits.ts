@@ -14,25 +14,27 @@ export interface LimitsGuardOptions {
 }
 
 /** A sub-agent's steps count against the workflow budget of the agent that started the workflow. */
-function workflowBudgetOf(caller: Caller, agentById: LimitsGuardOptions['agentById']): AgentManifest['limits'] | undefined {
+function workflowBudgetOf(caller: Caller, agent: AgentManifest | undefined, agentById: LimitsGuardOptions['agentById']): AgentManifest['limits'] | undefined {
   if (!agentById || caller.chain.length < 2) return undefined;
   const root = agentById(caller.chain[0]!);
-  const own = caller.agent?.limits ?? {};
+  const own = agent?.limits ?? {};
   return root ? { ...own, workflow: root.limits.workflow } : undefined;
 }
 
 export function createLimitsGuard(opts: LimitsGuardOptions): Guard {
   const { counters, teamsConfig, agentById } = opts;
   const teams = typeof teamsConfig === 'function' ? teamsConfig : () => teamsConfig;
+  // The manifest in force now, not the one the session started with: a reload of agents.d reaches open sessions.
+  const live = agentById ? (caller: Caller) => agentById(caller.agentId) : (caller: Caller) => caller.agent;
   return (step) => {
-    const agent = step.caller.agent;
+    const agent = live(step.caller);
     const team = agent?.team;
     return counters.tryConsume({
       workflowId: step.workflowId,
       agentId: step.caller.agentId,
       team,
       kind: step.kind,
-      agentLimits: workflowBudgetOf(step.caller, agentById) ?? agent?.limits,
+      agentLimits: workflowBudgetOf(step.caller, agent, agentById) ?? agent?.limits,
       teamLimits: team === undefined ? undefined : teams()[team],
     });
   };

@@ -8,6 +8,8 @@ export interface LoopGuardOptions {
   workflows: Pick<WorkflowControl, 'setState' | 'onStateChange'>;
   /** Settings for agents without `limits.loop`; omitted: such agents are not checked. */
   defaults?: Partial<LoopSettings>;
+  /** The live manifest of an agent by id, so a reload of agents.d changes `limits.loop` for open sessions too. */
+  agentById?: (id: string) => AgentManifest | undefined;
 }
 
 /** Model calls legitimately repeat (retries, polling a conversation); loops show in calls to tools and resources. */
@@ -51,14 +53,15 @@ export function loopRefusal(workflowId: string, trip: LoopTrip): Refusal {
 }
 
 export function createLoopGuard(opts: LoopGuardOptions): Guard {
-  const { detector, workflows, defaults } = opts;
+  const { detector, workflows, defaults, agentById } = opts;
   // A resumed workflow starts with a clean history, or its next call would trip again at once.
   workflows.onStateChange((workflowId, state) => {
     if (state === 'active' || state === 'killed' || state === 'done') detector.reset(workflowId);
   });
   return (step) => {
     if (!CHECKED_KINDS.has(step.kind)) return undefined;
-    const settings = resolveLoopSettings(step.caller.agent?.limits.loop, defaults);
+    const agent = agentById ? agentById(step.caller.agentId) : step.caller.agent;
+    const settings = resolveLoopSettings(agent?.limits.loop, defaults);
     if (!settings) return undefined;
     const trip = detector.check(step.workflowId, step.exposedName, step.args, settings);
     if (!trip) return undefined;
