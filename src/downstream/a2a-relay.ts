@@ -106,9 +106,10 @@ function readAll(res: IncomingMessage): Promise<string> {
   });
 }
 
+/** A network failure as callers may see it: its kind, never the address it was about. */
 function describe(err: unknown): string {
-  const e = err as Error & { code?: string };
-  return e.code ? `${e.message} (${e.code})` : e.message;
+  const code = (err as Error & { code?: string }).code;
+  return code ? `it cannot be reached (${code})` : 'it cannot be reached';
 }
 
 /** A JSON answer from the agent, checked: its credentials refused (401/403) or a non-JSON-RPC body is the gateway's problem. */
@@ -153,7 +154,7 @@ export async function relayStream(
   body: string,
   res: ServerResponse,
   headers: Record<string, string>,
-  onTask?: (seen: TaskObservation) => void,
+  onTask?: (seen: TaskObservation) => void | Promise<void>,
 ): Promise<RelayOutcome> {
   const controller = new AbortController();
   const onClientGone = () => controller.abort(new Error('caller went away'));
@@ -195,7 +196,7 @@ export async function relayStream(
         const known = seen.taskId;
         if (msg?.error) lastError = msg;
         else observeResult(msg?.result, seen);
-        if (seen.taskId && seen.taskId !== known) onTask?.(seen);
+        if (seen.taskId && seen.taskId !== known) void Promise.resolve(onTask?.(seen)).catch(() => {});
       } catch {
         // an event we cannot read is still relayed; it just teaches us nothing
       }
