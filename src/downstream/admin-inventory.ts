@@ -22,9 +22,12 @@ export function maskedUrl(url: string): string {
   }
 }
 
-/** Credentials in URLs inside free text (an upstream error message): `scheme://user:pass@` loses its user info. */
+/** URLs inside free text (an upstream error message) lose their user info and query, as in maskedUrl. */
 function maskText(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@');
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (url) => {
+    const trailing = /[.,;:)]+$/.exec(url)?.[0] ?? '';
+    return maskedUrl(url.slice(0, url.length - trailing.length)) + trailing;
+  });
 }
 
 function serverView(gw: Gateway, m: ServerManifest): Record<string, unknown> {
