@@ -319,6 +319,7 @@ export class A2aServer {
       headers: { ...(verdict.credentials ? manifest.headers : {}), ...trace, 'A2A-Version': agent.jsonRpc!.protocolVersion },
       timeoutMs: manifest.timeoutMs,
       server: call.agent,
+      lookup: this.gw.a2a.egress.lookupFor(new URL(agent.jsonRpc!.url), manifest),
     };
     const text = JSON.stringify(call.body);
     if (STREAMING.has(call.method)) return relayStream(target, call.id, text, res, call.replyHeaders, call.onTask);

@@ -5,8 +5,9 @@
  * `allowOrigins`, and the manifest's headers (credentials) only to the origin of its `url` and those it allows.
  * Host names are resolved before deciding: a name that resolves to a refused address is refused.
  */
+import { lookup as lookupCallback, type LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { ServerManifest } from '../config/types.js';
 
@@ -86,9 +87,29 @@ export class A2aEgress {
   /** May the gateway send this agent's request to `url`? Resolves host names (cached briefly) before deciding. */
   async check(url: URL, manifest: ServerManifest): Promise<EgressVerdict> {
     const host = bare(url.hostname);
+    return this.verdict(url, manifest, isIP(host) ? [host] : await this.addresses(host));
+  }
+
+  /**
+   * A `lookup` for node:http that applies the same rules to the addresses it connects to, so a name that resolves
+   * differently by then (DNS rebinding) still cannot reach a refused address.
+   */
+  lookupFor(url: URL, manifest: ServerManifest): LookupFunction {
+    return (hostname, options, callback) => {
+      lookupCallback(hostname, { ...options, all: true }, (err, list: LookupAddress[]) => {
+        if (err) return callback(err, '', 0);
+        const verdict = this.verdict(url, manifest, list.map((a) => a.address));
+        if (!verdict.ok) return callback(Object.assign(new EgressRefused(manifest.name, verdict.why, verdict.message, url.toString()), { code: 'EGRESS_REFUSED' }), '', 0);
+        if (options.all) return (callback as (e: null, all: LookupAddress[]) => void)(null, list);
+        callback(null, list[0]!.address, list[0]!.family);
+      });
+    };
+  }
+
+  private verdict(url: URL, manifest: ServerManifest, addresses: readonly string[]): EgressVerdict {
+    const host = bare(url.hostname);
     const port = portOf(url);
     const allowed = this.allowedOrigins(manifest);
-    const addresses = isIP(host) ? [host] : await this.addresses(host);
     if (this.isSelf(url, host, port, addresses)) {
       return { ok: false, why: 'self', message: `A2A agent '${manifest.name}' is refused: its agent card points the gateway at the gateway's own listener, which it never calls for an agent; the agent's card must name its own endpoint.` };
     }

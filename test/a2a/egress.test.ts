@@ -108,3 +108,23 @@ describe('fetchFor', () => {
     expect(seen).toEqual([undefined]);
   });
 });
+
+describe('lookupFor (node:http connections)', () => {
+  const resolveWith = (url: string, host: string, all: boolean) =>
+    new Promise<{ err: Error | null; address: unknown }>((resolve) => {
+      egress.lookupFor(new URL(url), manifest)(host, { all }, (err, address) => resolve({ err, address }));
+    });
+
+  it('refuses at connect time a name that resolves to the gateway itself', async () => {
+    const { err } = await resolveWith(`http://localhost:${PORT}/a2a`, 'localhost', false);
+    expect(err).toBeInstanceOf(EgressRefused);
+    expect((err as EgressRefused).why).toBe('self');
+  });
+
+  it('hands back the addresses of an allowed name, one or all as asked', async () => {
+    expect(typeof (await resolveWith(`http://localhost:${PORT + 1}/a2a`, 'localhost', false)).address).toBe('string');
+    const all = await resolveWith(`http://localhost:${PORT + 1}/a2a`, 'localhost', true);
+    expect(all.err).toBeNull();
+    expect(Array.isArray(all.address)).toBe(true);
+  });
+});
