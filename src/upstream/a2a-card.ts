@@ -1,6 +1,6 @@
 /**
- * Finding a federated A2A agent: its card (by card URL or base URL), the JSON-RPC endpoint the card names, and a
- * fetch that injects the manifest's headers. Cards are cached per manifest object, so a reload that changes the
+ * Finding a federated A2A agent: its card (by card URL or base URL, fetched under the egress rules of a2a-egress.ts)
+ * and the JSON-RPC endpoint the card names. Cards are cached per manifest object, so a reload that changes the
  * manifest fetches a fresh card while unchanged servers keep theirs.
  */
 import { AGENT_CARD_PATH, type AgentCard, type AgentInterface } from '@a2a-js/sdk';
