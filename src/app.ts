@@ -18,7 +18,8 @@ import { LimitCounters } from './limits/counters.js';
 import { LoopDetector } from './limits/loop.js';
 import { Metrics } from './telemetry/metrics.js';
 import { createAuditAdminRouter } from './downstream/admin-audit.js';
-import { adminTokenCheck, createHttpAuthenticate, protectedResourceMetadata, resourcePathOfMetadataRequest } from './downstream/auth-http.js';
+import { createInventoryRouter } from './downstream/admin-inventory.js';
+import { createHttpAuthenticate, protectedResourceMetadata, resourcePathOfMetadataRequest } from './downstream/auth-http.js';
 import { mountA2a } from './downstream/a2a-server.js';
 import { mountDelegation } from './downstream/oauth-token.js';
 import { openDelegation, type DelegationRuntime } from './identity/delegation-runtime.js';
@@ -30,9 +31,13 @@ import { PolicyResolver } from './identity/policy.js';
 import { AgentRegistry } from './identity/registry.js';
 import { createUpstreamTokenMinter } from './identity/upstream-token.js';
 import type { Caller } from './gateway/types.js';
-import { createHostCheck, isLoopback } from './downstream/host-check.js';
+import { createHostCheck } from './downstream/host-check.js';
 import { McpHttpHandler } from './downstream/mcp-http.js';
 import { createLogger } from './telemetry/logger.js';
+import { A2aEgress } from './upstream/a2a-egress.js';
+import { SqliteTaskOwners } from './upstream/a2a-owners.js';
+import { createA2aAllowGuard } from './gateway/guards/a2a-allow.js';
+import { adminGate } from './downstream/admin-gate.js';
 
 export interface StartOptions {
   configPath?: string;
@@ -44,6 +49,8 @@ export interface RunningGateway {
   url: string;
   config: GatewayConfig;
   gateway: Gateway;
+  /** The HTTP routes (the admin API's route list is checked against its OpenAPI document). */
+  app: express.Express;
   close(): Promise<void>;
 }
 
@@ -104,6 +111,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const chain = new GuardChain()
     .use(createWorkflowStateGuard({ workflows }))
     .use(createPolicyGuard(policies))
+    .use(createA2aAllowGuard((server: string): boolean => gateway.pools.get(server)?.manifest.transport === 'a2a'))
     .use(delegation.guard)
     .use(createLimitsGuard({ counters, teamsConfig: () => config.teams, agentById: (id) => registry.get(id) }))
     .use(createLoopGuard({ detector: new LoopDetector(), workflows, agentById: (id) => registry.get(id) }))
@@ -118,6 +126,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     mintUpstreamToken: createUpstreamTokenMinter((claims) => delegation.keys.sign(claims), () => config.publicUrl ?? `http://${config.host}:${config.port}`),
     sinks: [audit.sink, metricsSink(metrics), stepLogSink(log)],
     countCall: (agent, method) => audit.store.countListCall(agent, method),
+    a2a: { owners: new SqliteTaskOwners(audit.db), egress: new A2aEgress() },
   });
   // Killing a workflow cancels its in-flight calls and ends its sessions.
   workflows.onStateChange((id, state) => {
@@ -199,12 +208,9 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     core.metrics.setSessions(gateway.sessions.size);
     res.type(core.metrics.contentType).send(await core.metrics.render());
   });
-  const adminOk = adminTokenCheck(config.admin.tokens);
-  app.use('/admin/api', (req, res, next) => {
-    // With no admin token configured, the admin API is as local as the gateway: loopback callers only.
-    if (config.admin.tokens.length === 0 ? isLoopback(req.socket.remoteAddress) : adminOk(req.headers.authorization)) return next();
-    res.status(401).set('www-authenticate', 'Bearer realm="switchyard-admin"').json({ error: 'unauthenticated', message: 'The admin API needs Authorization: Bearer <admin token> (gateway.yaml admin.tokens holds its sha256).' });
-  });
+  app.use('/admin/api', adminGate({ tokens: config.admin.tokens, localMode: () => core.localMode }));
+  if (!core.localMode && config.admin.tokens.length === 0) log.warn('the admin API is disabled: identity is configured but gateway.yaml admin.tokens is empty; set admin.tokens to enable it');
+  app.use('/admin/api', createInventoryRouter({ gateway, agents: () => core.registry.list() }));
   app.use('/admin/api', createAuditAdminRouter({ store: core.audit.store, workflows: core.audit.workflows }));
   app.get(/^\/\.well-known\/oauth-protected-resource(\/.*)?$/, (req, res) => {
     const resourcePath = resourcePathOfMetadataRequest(req.path);
@@ -223,8 +229,11 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     const path = q < 0 ? url : url.slice(0, q);
     const bad = hostCheck(req);
     if (bad) {
+      // MCP endpoints answer in JSON-RPC; every other path (admin API, cards, health) in plain JSON.
+      const mcpPath = path === '/mcp' || path === '/mcp/' || SERVER_PATH.test(path);
+      const body = mcpPath ? { jsonrpc: '2.0', id: null, error: { code: -32000, message: `Forbidden: ${bad}` } } : { error: 'forbidden', message: `Forbidden: ${bad}` };
       res.writeHead(403, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: `Forbidden: ${bad}` } }));
+      res.end(JSON.stringify(body));
       return;
     }
     if (path === '/mcp' || path === '/mcp/') {
@@ -251,6 +260,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
+  gateway.a2a.egress.setListener({ host: config.host, port: addr.port, publicUrl: config.publicUrl });
   config.publicUrl ??= url;
   core.delegation.trust(core.verifier, config.publicUrl);
   log.info({ url, mcp: `${url}/mcp`, servers: [...gateway.pools.keys()] }, 'listening');
@@ -267,6 +277,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     url,
     config,
     gateway,
+    app,
     close: () =>
       (closing ??= (async () => {
         server.closeAllConnections();

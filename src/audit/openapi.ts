@@ -64,6 +64,10 @@ const stateChange = (action: string, to: string): JsonObject => ({
   },
 });
 
+const jtiParam: JsonObject = { name: 'jti', in: 'path', required: true, schema: { type: 'string' }, description: 'The token\'s "jti" claim.' };
+const stringList: JsonObject = { type: 'array', items: { type: 'string' } };
+const allowDeny: JsonObject = { type: 'object', properties: { allow: stringList, deny: stringList } };
+
 const schemas: Record<string, JsonObject> = {
   Error: {
     type: 'object',
@@ -121,6 +125,50 @@ const schemas: Record<string, JsonObject> = {
       stepCount: { type: 'integer' },
       steps: { type: 'array', items: ref('WorkflowStep'), description: 'Recorded steps in step order.' },
       tree: { type: 'array', items: ref('WorkflowStep'), description: 'The same steps nested under their parent step.' },
+    },
+  },
+  Server: {
+    type: 'object',
+    required: ['name', 'transport', 'up', 'required', 'breaker', 'headers', 'env', 'source'],
+    description: 'A federated server. Secrets are never listed: header and env names only, URLs without user info or query.',
+    properties: {
+      name: { type: 'string' },
+      transport: { type: 'string', enum: ['stdio', 'http', 'sse', 'a2a'] },
+      up: { type: 'boolean' },
+      required: { type: 'boolean', description: 'true: /readyz fails while it is down.' },
+      breaker: { type: 'string', enum: ['closed', 'open', 'half-open'] },
+      checkedAt: { type: 'string', format: 'date-time' },
+      lastError: { type: 'string' },
+      url: { type: 'string' },
+      command: { type: 'string' },
+      headers: { ...stringList, description: 'Names of the headers sent upstream.' },
+      env: { ...stringList, description: 'Names of the environment variables set.' },
+      tools: { type: 'object', properties: { include: stringList, exclude: stringList } },
+      session: { type: 'string', enum: ['per-client', 'shared'] },
+      timeoutMs: { type: 'integer' },
+      identity: { type: 'string', enum: ['jwt'] },
+      allowOrigins: stringList,
+      source: { type: 'string', description: 'The servers.d file.' },
+    },
+  },
+  Agent: {
+    type: 'object',
+    required: ['id', 'credentials', 'tools', 'a2a', 'models', 'delegation', 'limits', 'canSetWorkflow', 'source'],
+    description: 'An agents.d manifest: policy and limits. Credential hashes are never listed, only how many API keys it has.',
+    properties: {
+      id: { type: 'string' },
+      owner: { type: 'string' },
+      team: { type: 'string' },
+      credentials: { type: 'object', properties: { apiKeys: { type: 'integer' }, jwt: { type: 'object' } } },
+      tools: { type: 'object', properties: { allow: stringList, deny: stringList, rules: { type: 'array', items: { type: 'object' } } } },
+      prompts: allowDeny,
+      resources: allowDeny,
+      a2a: { type: 'object', properties: { allow: stringList } },
+      models: { type: 'object', properties: { allow: stringList } },
+      delegation: { type: 'object', properties: { agents: stringList, maxDepth: { type: 'integer' }, maxChildren: { type: 'integer' } } },
+      limits: { type: 'object' },
+      canSetWorkflow: { type: 'boolean' },
+      source: { type: 'string', description: 'The agents.d file.' },
     },
   },
   AuditRecord: {
@@ -248,6 +296,39 @@ const basePaths: Record<string, JsonObject> = {
           'Counts, newest day first.',
         ),
         400: errorResponse('A query parameter is invalid.'),
+      },
+    },
+  },
+  '/servers': {
+    get: {
+      tags: ['gateway'],
+      summary: 'Federated servers with their health and circuit breaker state.',
+      responses: { 200: json({ type: 'object', required: ['servers'], properties: { servers: { type: 'array', items: ref('Server') } } }, 'Every server, by name.') },
+    },
+  },
+  '/agents': {
+    get: {
+      tags: ['gateway'],
+      summary: 'Agents of agents.d with their policy and limits.',
+      responses: { 200: json({ type: 'object', required: ['agents'], properties: { agents: { type: 'array', items: ref('Agent') } } }, 'Every agent, by id.') },
+    },
+  },
+  '/tokens/{jti}': {
+    get: {
+      tags: ['tokens'],
+      summary: 'A delegated token minted here: its claims, whether it is revoked, and the tokens minted from it.',
+      parameters: [jtiParam],
+      responses: { 200: json({ type: 'object' }, 'The token.'), 404: errorResponse('No token with this jti was minted here.') },
+    },
+  },
+  '/tokens/{jti}/revoke': {
+    post: {
+      tags: ['tokens'],
+      summary: 'Revoke a token and every token delegated from it.',
+      parameters: [jtiParam],
+      responses: {
+        200: json({ type: 'object', required: ['jti', 'revoked'], properties: { jti: { type: 'string' }, revoked: { ...stringList, description: 'Every jti revoked now.' } } }, 'What was revoked.'),
+        404: errorResponse('No token with this jti was minted here or delegated from.'),
       },
     },
   },

@@ -31,6 +31,7 @@ export const serverManifestSchema = z
     session: z.enum(['per-client', 'shared']).optional(),
     required: flag().optional(),
     identity: z.literal('jwt').optional(),
+    allowOrigins: z.array(z.string().url('each allowOrigins entry is an origin such as https://agents.example.com')).optional(),
   })
   .strict();
 

@@ -119,6 +119,10 @@ function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: strin
     fields.url = raw.url;
   }
   if (raw.identity) fields.identity = raw.identity;
+  if (raw.allowOrigins) {
+    if (transport !== 'a2a') return { problems: [{ path: ['allowOrigins'], message: "'allowOrigins' is only used by a2a servers; remove it" }] };
+    fields.allowOrigins = raw.allowOrigins.map((o) => new URL(o).origin);
+  }
   return { fields, problems };
 }
 

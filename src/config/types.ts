@@ -18,6 +18,11 @@ export interface ServerManifest {
   required: boolean;
   /** 'jwt': the gateway mints a short-lived token for this upstream stating who acts. */
   identity?: 'jwt';
+  /**
+   * a2a: origins besides url's own that the agent's card may send the gateway to: they may be link-local or
+   * metadata addresses and they receive `headers`. The gateway's own listener is never allowed.
+   */
+  allowOrigins?: string[];
   /** Absolute path of the file it came from, and the 1-based line where it starts. */
   source: { file: string; line: number };
 }

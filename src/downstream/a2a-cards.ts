@@ -26,11 +26,10 @@ function security(kind: GatewaySecurity): { securitySchemes: Record<string, Secu
   return { securitySchemes: { bearer }, securityRequirements: [{ schemes: { bearer: { list: [] } } }] };
 }
 
+/** A federated agent on the public card: its card when it could be read (why not is for the log, not the card). */
 export interface FederatedAgent {
   name: string;
   card?: AgentCard;
-  /** Why the card could not be read, when it could not. */
-  problem?: string;
 }
 
 function skillFor(agent: FederatedAgent, base: string): AgentSkill {
@@ -38,7 +37,7 @@ function skillFor(agent: FederatedAgent, base: string): AgentSkill {
   const address = `${base}/a2a/${agent.name}`;
   const description = card
     ? `${card.description || card.name}${card.skills.length > 0 ? ` Skills: ${card.skills.map((s) => s.name || s.id).join(', ')}.` : ''} Reach it at ${address}.`
-    : `Currently unavailable (${agent.problem ?? 'card not readable'}). Reach it at ${address}.`;
+    : `Currently unavailable. Reach it at ${address}.`;
   return {
     id: agent.name,
     name: card?.name || agent.name,

@@ -4,9 +4,11 @@
  * eventsource-parser only to learn the task's state), never buffered.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { LookupFunction } from 'node:net';
 import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import { createParser } from 'eventsource-parser';
+import { EgressRefused } from '../upstream/a2a-egress.js';
 import { errorResponse, REFUSAL_CODE, type RpcId, type RpcResponse } from '../util/jsonrpc.js';
 import type { TaskObservation } from './a2a-steps.js';
 
@@ -24,6 +26,8 @@ export interface RelayTarget {
   /** Per-request timeout; for streams, the longest silence between two events. */
   timeoutMs: number;
   server: string;
+  /** Resolves the endpoint's host name, refusing addresses the gateway may not reach. */
+  lookup?: LookupFunction;
 }
 
 /** How a relayed call ended, for the step record. */
@@ -36,6 +40,12 @@ export interface RelayOutcome {
 export function upstreamFailure(id: RpcId | null, server: string, detail: string, reason: 'upstream_unavailable' | 'upstream_timeout' = 'upstream_unavailable'): RpcResponse {
   const next = reason === 'upstream_timeout' ? `raise timeoutMs in its manifest if it is legitimately slow` : 'retry shortly, or ask an admin to check its manifest';
   return errorResponse(id, REFUSAL_CODE, `A2A agent '${server}' ${reason === 'upstream_timeout' ? 'timed out' : 'is unavailable'}: ${detail}; ${next}.`, { reason, server });
+}
+
+/** The gateway would not connect: the endpoint resolved to an address it never reaches for an agent. */
+function refusedOrUnavailable(id: RpcId | null, server: string, err: unknown): RpcResponse {
+  if (err instanceof EgressRefused) return errorResponse(id, REFUSAL_CODE, err.message, { reason: 'egress_refused', server });
+  return upstreamFailure(id, server, describe(err));
 }
 
 /** Short state name from a 1.0 JSON state (`TASK_STATE_INPUT_REQUIRED` → `input-required`), 0.3 names as they are. */
@@ -84,6 +94,7 @@ function post(target: RelayTarget, body: string, accept: string, signal: AbortSi
         agent: url.protocol === 'https:' ? httpsAgent : httpAgent,
         headers: { ...target.headers, 'content-type': 'application/json', accept, 'content-length': String(Buffer.byteLength(body)) },
         signal,
+        ...(target.lookup ? { lookup: target.lookup } : {}),
       },
       resolve,
     );
@@ -106,9 +117,10 @@ function readAll(res: IncomingMessage): Promise<string> {
   });
 }
 
+/** A network failure as callers may see it: its kind, never the address it was about. */
 function describe(err: unknown): string {
-  const e = err as Error & { code?: string };
-  return e.code ? `${e.message} (${e.code})` : e.message;
+  const code = (err as Error & { code?: string }).code;
+  return code ? `it cannot be reached (${code})` : 'it cannot be reached';
 }
 
 /** A JSON answer from the agent, checked: its credentials refused (401/403) or a non-JSON-RPC body is the gateway's problem. */
@@ -136,7 +148,7 @@ export async function relayUnary(target: RelayTarget, id: RpcId, body: string, c
     response = await readRpcAnswer(await post(target, body, 'application/json', signal), id, target);
   } catch (err) {
     const timedOut = timeout.aborted;
-    response = upstreamFailure(id, target.server, timedOut ? `no answer within ${target.timeoutMs} ms` : describe(err), timedOut ? 'upstream_timeout' : 'upstream_unavailable') as unknown as Json;
+    response = (timedOut ? upstreamFailure(id, target.server, `no answer within ${target.timeoutMs} ms`, 'upstream_timeout') : refusedOrUnavailable(id, target.server, err)) as unknown as Json;
   }
   const seen = observeResult(response.result);
   return { response, outcome: outcomeOf(response, seen) };
@@ -153,7 +165,7 @@ export async function relayStream(
   body: string,
   res: ServerResponse,
   headers: Record<string, string>,
-  onTask?: (seen: TaskObservation) => void,
+  onTask?: (seen: TaskObservation) => void | Promise<void>,
 ): Promise<RelayOutcome> {
   const controller = new AbortController();
   const onClientGone = () => controller.abort(new Error('caller went away'));
@@ -171,9 +183,9 @@ export async function relayStream(
   } catch (err) {
     clearTimeout(idle);
     res.off('close', onClientGone);
-    const answer = upstreamFailure(id, target.server, describe(err));
+    const answer = refusedOrUnavailable(id, target.server, err);
     writeJson(res, answer, headers);
-    return { ok: false, reason: 'upstream_unavailable', seen };
+    return { ok: false, reason: err instanceof EgressRefused ? 'egress_refused' : 'upstream_unavailable', seen };
   }
   if (!(up.headers['content-type'] ?? '').startsWith('text/event-stream')) {
     clearTimeout(idle);
@@ -195,7 +207,7 @@ export async function relayStream(
         const known = seen.taskId;
         if (msg?.error) lastError = msg;
         else observeResult(msg?.result, seen);
-        if (seen.taskId && seen.taskId !== known) onTask?.(seen);
+        if (seen.taskId && seen.taskId !== known) void Promise.resolve(onTask?.(seen)).catch(() => {});
       } catch {
         // an event we cannot read is still relayed; it just teaches us nothing
       }

@@ -11,7 +11,7 @@ import { LegacyJsonRpcTransportHandler } from '@a2a-js/sdk/compat/v0_3/server';
 import { JsonRpcTransportError } from '@a2a-js/sdk/errors';
 import { JsonRpcTransportHandler, ServerCallContext, type A2ARequestHandler } from '@a2a-js/sdk/server';
 import type { ServerManifest } from '../config/types.js';
-import { fetchWithHeaders } from '../upstream/a2a-card.js';
+import { EgressRefused, type A2aEgress } from '../upstream/a2a-egress.js';
 import { stateName } from '../upstream/a2a-results.js';
 import { REFUSAL_CODE } from '../util/jsonrpc.js';
 import { outcomeOf, SSE_HEADERS, writeJson, type RelayOutcome } from './a2a-relay.js';
@@ -22,12 +22,12 @@ type Handler = A2ARequestHandler;
 const clients = new WeakMap<ServerManifest, WeakMap<AgentCard, Promise<Client>>>();
 
 /** One SDK client per manifest and card (a reload or a refreshed card builds a new one). */
-function clientFor(manifest: ServerManifest, card: AgentCard): Promise<Client> {
+function clientFor(manifest: ServerManifest, card: AgentCard, egress: A2aEgress): Promise<Client> {
   let byCard = clients.get(manifest);
   if (!byCard) clients.set(manifest, (byCard = new WeakMap()));
   let client = byCard.get(card);
   if (!client) {
-    const fetchImpl = fetchWithHeaders(manifest.headers);
+    const fetchImpl = egress.fetchFor(manifest);
     const factory = new ClientFactory({
       transports: [new JsonRpcTransportFactory({ fetchImpl, legacyCompat: { enabled: true } }), new RestTransportFactory({ fetchImpl, legacyCompat: { enabled: true } })],
     });
@@ -37,14 +37,16 @@ function clientFor(manifest: ServerManifest, card: AgentCard): Promise<Client> {
   return client;
 }
 
-/** A network failure reaching the agent keeps the gateway's reason when the 0.3 layer renders it. */
+/** A network failure reaching the agent (or a refused address) keeps the gateway's reason when the 0.3 layer renders it. */
 function unreachable(server: string, err: unknown): never {
+  const refused = err instanceof EgressRefused ? err : err instanceof Error && err.cause instanceof EgressRefused ? err.cause : undefined;
+  if (refused) throw new JsonRpcTransportError({ jsonrpc: '2.0', id: null, error: { code: REFUSAL_CODE, message: refused.message, data: { reason: 'egress_refused', server } } });
   if (!(err instanceof TypeError)) throw err;
   const cause = (err as Error & { cause?: { code?: string } }).cause?.code;
   throw new JsonRpcTransportError({
     jsonrpc: '2.0',
     id: null,
-    error: { code: REFUSAL_CODE, message: `A2A agent '${server}' is unavailable: ${err.message}${cause ? ` (${cause})` : ''}; retry shortly.`, data: { reason: 'upstream_unavailable', server } },
+    error: { code: REFUSAL_CODE, message: `A2A agent '${server}' is unavailable: it cannot be reached${cause ? ` (${cause})` : ''}; retry shortly.`, data: { reason: 'upstream_unavailable', server } },
   });
 }
 
@@ -67,8 +69,8 @@ function forwardingHandler(
   client: Client,
   options: RequestOptions,
   seen: TaskObservation,
-  onTask?: (seen: TaskObservation) => void,
-  visible?: (taskId: string) => boolean,
+  onTask?: (seen: TaskObservation) => Promise<void>,
+  visible?: (taskId: string) => Promise<boolean>,
 ): Handler {
   const guard = async <T>(p: Promise<T>): Promise<T> => p.catch((err: unknown) => unreachable(server, err));
   async function* stream(events: AsyncGenerator<StreamResponse>) {
@@ -78,7 +80,7 @@ function forwardingHandler(
         const known = seen.taskId;
         if (p?.$case === 'task' || p?.$case === 'message') note(seen, p.value);
         else if (p?.$case === 'statusUpdate') Object.assign(seen, { taskId: p.value.taskId, contextId: p.value.contextId, state: stateName(p.value.status?.state) });
-        if (seen.taskId && seen.taskId !== known) onTask?.(seen);
+        if (seen.taskId && seen.taskId !== known) void onTask?.(seen);
         yield event;
       }
     } catch (err) {
@@ -91,6 +93,7 @@ function forwardingHandler(
     sendMessage: async (params) => {
       const reply = await guard(client.sendMessage(params, options));
       note(seen, reply);
+      if (seen.taskId) await onTask?.(seen);
       return reply;
     },
     sendMessageStream: (params) => stream(client.sendMessageStream(params, options)),
@@ -103,12 +106,14 @@ function forwardingHandler(
     cancelTask: async (params) => {
       const task = await guard(client.cancelTask(params, options));
       note(seen, task);
+      await onTask?.(seen);
       return task;
     },
     listTasks: async (params) => {
       const page = await guard(client.listTasks(params, options));
       if (!visible) return page;
-      const tasks = page.tasks.filter((t) => visible(t.id));
+      const keep = await Promise.all(page.tasks.map((t) => visible(t.id)));
+      const tasks = page.tasks.filter((_, i) => keep[i]);
       return tasks.length === page.tasks.length ? page : { ...page, tasks, totalSize: tasks.length };
     },
     createTaskPushNotificationConfig: (params) => guard(client.createTaskPushNotificationConfig(params, options)),
@@ -120,6 +125,7 @@ function forwardingHandler(
 
 export interface SdkRelayCall {
   manifest: ServerManifest;
+  egress: A2aEgress;
   card: AgentCard;
   body: Record<string, unknown>;
   /** Trace context for the agent. */
@@ -129,16 +135,16 @@ export interface SdkRelayCall {
   signal: AbortSignal;
   /** The caller's protocol version, which shapes the answer. */
   protocol: '0.3' | '1.0';
-  /** Hears the task id as soon as a stream names it. */
-  onTask?: (seen: TaskObservation) => void;
+  /** Hears the task id as soon as a stream names it, and a unary answer's task before it is written. */
+  onTask?: (seen: TaskObservation) => Promise<void>;
   /** ListTasks shows only the tasks this predicate keeps. */
-  visible?: (taskId: string) => boolean;
+  visible?: (taskId: string) => Promise<boolean>;
 }
 
 /** Answer one request: JSON for unary methods, SSE for the streaming ones. */
 export async function relayThroughSdk(call: SdkRelayCall, res: ServerResponse): Promise<RelayOutcome> {
   const seen: TaskObservation = {};
-  const client = await clientFor(call.manifest, call.card);
+  const client = await clientFor(call.manifest, call.card, call.egress);
   const handler = forwardingHandler(call.manifest.name, call.card, client, { signal: call.signal, serviceParameters: call.headers }, seen, call.onTask, call.visible);
   const context = new ServerCallContext({ requestedVersion: call.protocol });
   const legacy = call.protocol === '0.3';

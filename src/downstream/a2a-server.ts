@@ -13,10 +13,11 @@ import type { ServerManifest } from '../config/types.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Caller } from '../gateway/types.js';
 import { resolveAgent, type ResolvedAgent } from '../upstream/a2a-card.js';
-import { errorResponse, refusalResponse, RpcErrorCode, type RpcId } from '../util/jsonrpc.js';
+import { errorResponse, REFUSAL_CODE, refusalResponse, RpcErrorCode, type RpcId } from '../util/jsonrpc.js';
 import { gatewayCard, rewrittenCard, type FederatedAgent, type GatewaySecurity } from './a2a-cards.js';
 import { relayThroughSdk } from './a2a-sdk-relay.js';
 import { relayStream, relayUnary, upstreamFailure, writeJson, type RelayOutcome } from './a2a-relay.js';
+import { a2aAllowed } from '../gateway/guards/a2a-allow.js';
 import { A2aSteps, STEP_METHODS, type TaskObservation } from './a2a-steps.js';
 import type { AuthResult } from './mcp-http.js';
 
@@ -107,14 +108,18 @@ function isLegacyVersionHeader(req: IncomingMessage): boolean {
 }
 
 /** Drop the tasks the caller may not see from a 1.0 ListTasks answer. */
-function onlyVisibleTasks(response: Json, visible: (taskId: string) => boolean): void {
+async function onlyVisibleTasks(response: Json, visible: (taskId: string) => Promise<boolean>): Promise<void> {
   const result = obj(response.result);
   if (!result || !Array.isArray(result.tasks)) return;
-  const tasks = (result.tasks as unknown[]).filter((t) => {
-    const taskId = str(obj(t)?.id);
-    return taskId !== undefined && visible(taskId);
-  });
-  if (tasks.length !== result.tasks.length) response.result = { ...result, tasks, totalSize: tasks.length };
+  const all = result.tasks as unknown[];
+  const keep = await Promise.all(
+    all.map((t) => {
+      const taskId = str(obj(t)?.id);
+      return taskId === undefined ? false : visible(taskId);
+    }),
+  );
+  const tasks = all.filter((_, i) => keep[i]);
+  if (tasks.length !== all.length) response.result = { ...result, tasks, totalSize: tasks.length };
 }
 
 export class A2aServer {
@@ -155,9 +160,9 @@ export class A2aServer {
   async gatewayCard(req: IncomingMessage): Promise<AgentCard> {
     const agents: FederatedAgent[] = await Promise.all(
       this.agentNames().map((name) =>
-        resolveAgent(this.agentManifest(name)!).then(
+        resolveAgent(this.agentManifest(name)!, this.gw.a2a.egress).then(
           (a) => ({ name, card: a.card }),
-          (err: Error) => ({ name, problem: err.message }),
+          () => ({ name }),
         ),
       ),
     );
@@ -165,12 +170,12 @@ export class A2aServer {
   }
 
   async agentCard(req: IncomingMessage, name: string): Promise<AgentCard> {
-    const agent = await resolveAgent(this.agentManifest(name)!);
+    const agent = await resolveAgent(this.agentManifest(name)!, this.gw.a2a.egress);
     return rewrittenCard(agent.card, name, this.baseUrl(req), this.security());
   }
 
   /** 1.0 JSON by default; the 0.3 shape when the caller asks for it with `A2A-Version: 0.3`. */
-  serveCard(load: (req: IncomingMessage) => Promise<AgentCard>): express.RequestHandler {
+  serveCard(load: (req: IncomingMessage) => Promise<AgentCard>, name?: string): express.RequestHandler {
     return (req, res, next) => {
       if ((req.method !== 'GET' && req.method !== 'HEAD') || req.path !== '/') return next();
       if (isLegacyVersionHeader(req)) return legacyAgentCardRouter({ agentCardProvider: () => load(req), cache: { maxAge: 60 } })(req, res, next);
@@ -178,7 +183,10 @@ export class A2aServer {
         (card) => {
           res.set('cache-control', 'public, max-age=60').append('vary', 'A2A-Version').json(AgentCard.toJSON(card));
         },
-        (err: Error) => writeJson(res, { error: 'upstream_unavailable', message: err.message }, {}, 502),
+        (err: Error) => {
+          this.gw.log.warn({ server: name, err: (err as Error & { detail?: string }).detail ?? err.message }, 'agent card not served');
+          writeJson(res, { error: 'upstream_unavailable', message: `${name ? `A2A agent '${name}'` : 'The gateway card'} is unavailable right now; retry shortly.` }, {}, 502);
+        },
       );
     };
   }
@@ -221,9 +229,9 @@ export class A2aServer {
       );
     }
 
-    if (this.steps.foreignTask(caller, ids.taskId, agent)) {
-      return writeJson(res, errorResponse(id, TASK_NOT_FOUND, `Task not found: ${ids.taskId}.`));
-    }
+    const refusedId = a2aAllowed(caller, agent) ? await this.steps.refusedIds(caller, agent, ids) : undefined;
+    if (refusedId === 'task') return writeJson(res, errorResponse(id, TASK_NOT_FOUND, `Task not found: ${ids.taskId}.`));
+    if (refusedId === 'context') return writeJson(res, errorResponse(id, RpcErrorCode.InvalidParams, `contextId ${ids.contextId} cannot be continued; omit contextId to start a new conversation.`));
 
     const trace = header(req, 'traceparent');
     const traceparent = trace && TRACEPARENT.test(trace) ? trace : undefined;
@@ -235,9 +243,9 @@ export class A2aServer {
     if (!STEP_METHODS.has(method)) {
       const refusal = this.steps.checkRead(caller, agent, method);
       if (refusal) return writeJson(res, refusalResponse(id, refusal));
-      const workflowId = method === 'SubscribeToTask' ? this.steps.workflowOf(caller, agent, ids) : undefined;
+      const workflowId = method === 'SubscribeToTask' ? await this.steps.workflowOf(caller, agent, ids) : undefined;
       if (workflowId) replyHeaders['x-workflow-id'] = workflowId;
-      await this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal, visible: this.steps.visibleTo(caller) }, req, res);
+      await this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal, visible: this.steps.visibleTo(caller, agent) }, req, res);
       return;
     }
 
@@ -250,9 +258,9 @@ export class A2aServer {
     const { step, refusal } = started;
     replyHeaders['x-workflow-id'] = step.workflowId;
     if (refusal) return writeJson(res, refusalResponse(id, refusal, step.workflowId), replyHeaders);
-    const onTask = (seen: TaskObservation) => this.steps.observe(step, seen);
+    const onTask = (seen: TaskObservation) => this.steps.observe(step, seen).catch((err: Error) => this.gw.log.error({ server: agent, err: err.message }, 'A2A task owner could not be recorded'));
     const outcome = await this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal, onTask }, req, res);
-    this.steps.observe(step, outcome.seen);
+    await this.steps.observe(step, outcome.seen);
     await this.steps.finish(step, { outcome: outcome.ok ? 'ok' : 'error', reason: outcome.reason, durationMs: Date.now() - step.startedAt });
   }
 
@@ -275,9 +283,10 @@ export class A2aServer {
       traceparent?: string;
       replyHeaders: Record<string, string>;
       signal: AbortSignal;
-      onTask?: (seen: TaskObservation) => void;
+      /** Hears the task as soon as it is known; a unary answer is written once it has settled. */
+      onTask?: (seen: TaskObservation) => Promise<void>;
       /** ListTasks shows only the tasks this predicate keeps. */
-      visible?: (taskId: string) => boolean;
+      visible?: (taskId: string) => Promise<boolean>;
     },
     req: IncomingMessage,
     res: ServerResponse,
@@ -285,8 +294,9 @@ export class A2aServer {
     const manifest = this.agentManifest(call.agent)!;
     let agent: ResolvedAgent;
     try {
-      agent = await resolveAgent(manifest);
+      agent = await resolveAgent(manifest, this.gw.a2a.egress);
     } catch (err) {
+      this.gw.log.warn({ server: call.agent, err: (err as Error & { detail?: string }).detail ?? (err as Error).message }, 'A2A agent card unavailable');
       writeJson(res, upstreamFailure(call.id, call.agent, (err as Error).message), call.replyHeaders);
       return { ok: false, reason: 'upstream_unavailable', seen: {} };
     }
@@ -296,18 +306,26 @@ export class A2aServer {
     const rawRelay = !call.legacy && agent.jsonRpc && agent.jsonRpc.protocolVersion.startsWith('1.');
     if (!rawRelay) {
       // 0.3 callers, and agents without a 1.0 JSON-RPC endpoint: the SDK translates both ways.
-      return relayThroughSdk({ manifest, card: agent.card, body: call.body, headers: trace, replyHeaders: call.replyHeaders, signal: call.signal, protocol: call.legacy ? '0.3' : '1.0', onTask: call.onTask, visible: call.visible }, res);
+      return relayThroughSdk({ manifest, egress: this.gw.a2a.egress, card: agent.card, body: call.body, headers: trace, replyHeaders: call.replyHeaders, signal: call.signal, protocol: call.legacy ? '0.3' : '1.0', onTask: call.onTask, visible: call.visible }, res);
+    }
+    const verdict = await this.gw.a2a.egress.check(new URL(agent.jsonRpc!.url), manifest);
+    if (!verdict.ok) {
+      this.gw.log.warn({ server: call.agent, url: agent.jsonRpc!.url, why: verdict.why }, verdict.message);
+      writeJson(res, errorResponse(call.id, REFUSAL_CODE, verdict.message, { reason: 'egress_refused', server: call.agent }), call.replyHeaders);
+      return { ok: false, reason: 'egress_refused', seen: {} };
     }
     const target = {
       url: agent.jsonRpc!.url,
-      headers: { ...manifest.headers, ...trace, 'A2A-Version': agent.jsonRpc!.protocolVersion },
+      headers: { ...(verdict.credentials ? manifest.headers : {}), ...trace, 'A2A-Version': agent.jsonRpc!.protocolVersion },
       timeoutMs: manifest.timeoutMs,
       server: call.agent,
+      lookup: this.gw.a2a.egress.lookupFor(new URL(agent.jsonRpc!.url), manifest),
     };
     const text = JSON.stringify(call.body);
     if (STREAMING.has(call.method)) return relayStream(target, call.id, text, res, call.replyHeaders, call.onTask);
     const { response, outcome } = await relayUnary(target, call.id, text, call.signal);
-    if (call.method === 'ListTasks' && call.visible) onlyVisibleTasks(response, call.visible);
+    if (call.method === 'ListTasks' && call.visible) await onlyVisibleTasks(response, call.visible);
+    if (call.onTask && outcome.seen.taskId) await call.onTask(outcome.seen);
     writeJson(res, response, call.replyHeaders);
     return outcome;
   }
@@ -321,13 +339,13 @@ export function mountA2a(app: express.Express, deps: A2aServerDeps): A2aServer {
   const server = new A2aServer(deps);
   const fail = (res: express.Response, err: unknown) => {
     deps.gateway.log.error({ err: (err as Error).stack }, 'A2A request failed');
-    writeJson(res, errorResponse(null, RpcErrorCode.InternalError, `Internal error: ${(err as Error).message}`), {}, 500);
+    writeJson(res, errorResponse(null, RpcErrorCode.InternalError, 'Internal error; the gateway log has the details.'), {}, 500);
   };
   app.use(CARD_PATH, server.serveCard((req) => server.gatewayCard(req)));
   app.use(`/a2a/:name${CARD_PATH}`, (req, res, next) => {
     const name = String(req.params.name);
     if (!server.agentManifest(name)) return writeJson(res, { error: 'not_found', message: `No A2A agent named '${name}'.` }, {}, 404);
-    return server.serveCard((r) => server.agentCard(r, name))(req, res, next);
+    return server.serveCard((r) => server.agentCard(r, name), name)(req, res, next);
   });
   app.post('/a2a', (req, res) => void server.handle(req, res, undefined).catch((err: unknown) => fail(res, err)));
   app.post('/a2a/:name', (req, res) => void server.handle(req, res, String(req.params.name)).catch((err: unknown) => fail(res, err)));

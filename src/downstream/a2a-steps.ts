@@ -2,11 +2,10 @@
  * A2A messages as Steps: which workflow a message belongs to (a task and its follow-ups join one; a new context
  * starts one of kind 'a2a'), the caller's `a2a.allow` policy, the guard chain, and the record in every sink.
  */
-import type { AgentManifest } from '../config/types.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Caller, GuardContext, Refusal, Step, StepOutcome } from '../gateway/types.js';
-import { mcpOriginOf, mcpTaskOrigin } from '../upstream/a2a-tasks.js';
-import { compileGlobs, type Matcher } from '../util/glob.js';
+import { mayUse, refusedIds, type TaskOwner } from '../upstream/a2a-owners.js';
+import { a2aAllowed, a2aPolicyRefusal } from '../gateway/guards/a2a-allow.js';
 
 /** Methods that change a task (they are Steps); the others are reads, policy-checked and counted like list calls. */
 export const STEP_METHODS: ReadonlySet<string> = new Set(['SendMessage', 'SendStreamingMessage', 'CancelTask']);
@@ -44,28 +43,6 @@ class Recent<V> extends Map<string, V> {
 
 const TERMINAL = new Set(['completed', 'failed', 'canceled', 'rejected']);
 
-const allowByManifest = new WeakMap<AgentManifest, Matcher>();
-
-/** `a2a.allow` of the caller's agent; no manifest means allow-all only for `local` (SPEC §4), nothing for anyone else. */
-export function a2aAllowed(caller: Caller, agentName: string): boolean {
-  const agent = caller.agent;
-  if (!agent) return caller.via === 'local';
-  let m = allowByManifest.get(agent);
-  if (!m) {
-    m = compileGlobs(agent.a2a.allow);
-    allowByManifest.set(agent, m);
-  }
-  return m(agentName);
-}
-
-export function policyRefusal(caller: Caller, agentName: string): Refusal {
-  return {
-    reason: 'policy_denied',
-    message: `Agent ${caller.agentId} may not message A2A agent '${agentName}'; an admin can add it to a2a.allow in that agent's manifest in agents.d.`,
-    data: { agent: agentName },
-  };
-}
-
 export interface StepStart {
   step: Step;
   /** Set when the step was refused: already recorded, render it and stop. */
@@ -100,32 +77,34 @@ export class A2aSteps {
   }
 
   /**
-   * The agent behind the gateway sees one client, the gateway; keeping callers apart is ours to do. A task another
-   * agent started (and that is not in the caller's delegated workflow) is answered as if it did not exist.
+   * The agent behind the gateway sees one client, the gateway; keeping callers apart is ours to do, with the same
+   * rule as the `{name}__*` MCP tools: a task the caller does not own (an unknown one too) is answered as if it did
+   * not exist, and a context another caller started cannot be continued.
    */
-  foreignTask(caller: Caller, taskId: string | undefined, agent?: string): boolean {
-    const m = (taskId ? this.tasks.get(taskId) : undefined) ?? (agent ? mcpTaskOrigin(agent, taskId) : undefined);
-    return m !== undefined && m.callerId !== caller.agentId && m.workflowId !== caller.workflowId;
+  refusedIds(caller: Caller, agent: string, ids: { taskId?: string; contextId?: string }): Promise<'task' | 'context' | undefined> {
+    return refusedIds(this.gw.a2a.owners, agent, caller, ids);
+  }
+
+  private async ownerOf(agent: string, ids: { taskId?: string; contextId?: string }): Promise<TaskOwner | undefined> {
+    const owners = this.gw.a2a.owners;
+    return (ids.taskId ? await owners.ownerOf(agent, 'task', ids.taskId) : undefined) ?? (ids.contextId ? await owners.ownerOf(agent, 'context', ids.contextId) : undefined);
   }
 
   /** The workflow a task or context belongs to, when this caller may see it (for reads such as SubscribeToTask). */
-  workflowOf(caller: Caller, agent: string, ids: { taskId?: string; contextId?: string }): string | undefined {
-    const m = (ids.taskId ? this.tasks.get(ids.taskId) : undefined) ?? (ids.contextId ? this.contexts.get(ids.contextId) : undefined) ?? mcpOriginOf(agent, ids);
-    return m && (m.callerId === caller.agentId || m.workflowId === caller.workflowId) ? m.workflowId : undefined;
+  async workflowOf(caller: Caller, agent: string, ids: { taskId?: string; contextId?: string }): Promise<string | undefined> {
+    const owner = await this.ownerOf(agent, ids);
+    return owner && mayUse(caller, owner) ? owner.workflowId : undefined;
   }
 
-  /** Tasks a caller may see in ListTasks: its own (known since start); local without a manifest sees all. */
-  visibleTo(caller: Caller): (taskId: string) => boolean {
-    if (caller.via === 'local' && !caller.agent) return () => true;
-    return (taskId) => {
-      const m = this.tasks.get(taskId);
-      return m !== undefined && (m.callerId === caller.agentId || m.workflowId === caller.workflowId);
-    };
+  /** Tasks a caller may see in ListTasks: its own; local without a manifest sees all. */
+  visibleTo(caller: Caller, agent: string): (taskId: string) => Promise<boolean> {
+    if (caller.via === 'local' && !caller.agent) return async () => true;
+    return async (taskId) => mayUse(caller, await this.gw.a2a.owners.ownerOf(agent, 'task', taskId));
   }
 
   /** Reads (GetTask, ListTasks, SubscribeToTask, …): policy only, counted rather than recorded one by one. */
   checkRead(caller: Caller, agent: string, method: string): Refusal | undefined {
-    if (!a2aAllowed(caller, agent)) return policyRefusal(caller, agent);
+    if (!a2aAllowed(caller, agent)) return a2aPolicyRefusal(caller, agent);
     this.gw.countCall?.(caller.agentId, `a2a/${method}`);
     return undefined;
   }
@@ -134,9 +113,10 @@ export class A2aSteps {
   async begin(r: StepRequest): Promise<StepStart> {
     const known = (r.taskId ? this.tasks.get(r.taskId) : undefined) ?? (r.contextId ? this.contexts.get(r.contextId) : undefined);
     const continues = known && known.callerId === r.caller.agentId ? known : undefined;
-    // A task or context an MCP tool call of the same agent started: join its workflow, under that call's step.
-    const origin = continues ? undefined : mcpOriginOf(r.agent, r);
-    const fromMcp = origin && origin.callerId === r.caller.agentId ? origin : undefined;
+    // A task or context an earlier step of the same agent started (an MCP tool call, or before a restart): join its
+    // workflow, under that step.
+    const origin = continues ? undefined : await this.ownerOf(r.agent, r);
+    const fromMcp = origin && origin.agentId === r.caller.agentId ? origin : undefined;
     const joinId = continues?.workflowId ?? fromMcp?.workflowId ?? r.joinWorkflow ?? r.caller.workflowId;
     // begin() on a known id rejoins it (a done workflow becomes active again when its conversation goes on).
     const workflowId = this.gw.workflows.begin({ caller: r.caller, kind: 'a2a', id: joinId, traceparent: r.traceparent });
@@ -154,7 +134,7 @@ export class A2aSteps {
       traceparent: r.traceparent,
     };
     this.pending.set(step, { root: continues ? continues.root : joinId === undefined, firstStep: fromMcp?.stepNo });
-    let refusal: Refusal | undefined = a2aAllowed(r.caller, r.agent) ? undefined : policyRefusal(r.caller, r.agent);
+    let refusal: Refusal | undefined = a2aAllowed(r.caller, r.agent) ? undefined : a2aPolicyRefusal(r.caller, r.agent);
     if (!refusal) {
       const ctx: GuardContext = { signal: r.signal };
       const chained = this.gw.chain.run(step, ctx);
@@ -164,14 +144,18 @@ export class A2aSteps {
     return { step, refusal };
   }
 
-  /** Remember what the reply said about the task, so follow-ups join this workflow. */
-  observe(step: Step, seen: TaskObservation): void {
+  /** Remember what the reply said about the task, so follow-ups join this workflow; its owner is recorded in the store. */
+  async observe(step: Step, seen: TaskObservation): Promise<void> {
     const pending = this.pending.get(step);
     const root = pending?.root ?? false;
     const existing = seen.taskId ? this.tasks.get(seen.taskId) : undefined;
     const entry: Membership = existing ?? { workflowId: step.workflowId, callerId: step.caller.agentId, firstStep: pending?.firstStep ?? step.stepNo, root, agent: step.server ?? '' };
     if (seen.taskId) this.tasks.set(seen.taskId, entry);
     if (seen.contextId && !this.contexts.has(seen.contextId)) this.contexts.set(seen.contextId, entry);
+    const owner: TaskOwner = { agentId: entry.callerId, workflowId: entry.workflowId, stepNo: entry.firstStep };
+    const server = step.server ?? '';
+    const owners = this.gw.a2a.owners;
+    const claims = [seen.taskId ? owners.claim(server, 'task', seen.taskId, owner) : undefined, seen.contextId ? owners.claim(server, 'context', seen.contextId, owner) : undefined];
     if (seen.state && TERMINAL.has(seen.state) && entry.root && this.gw.workflows.state(entry.workflowId) === 'active') {
       try {
         this.gw.workflows.setState(entry.workflowId, 'done', `A2A task ${seen.state}`);
@@ -179,6 +163,7 @@ export class A2aSteps {
         // A concurrent admin action won the transition; its state stands.
       }
     }
+    await Promise.all(claims);
   }
 
   /** Hand the finished step to every sink; resolves once a strict audit sink has committed it. */

@@ -16,6 +16,7 @@ import type { BreakerBoard } from '../limits/breaker.js';
 import type { UpstreamTokenMinter } from '../identity/upstream-token.js';
 import { ClientSession, type View } from './client-session.js';
 import type { Caller, StepSink, WorkflowControl } from './types.js';
+import { memoryA2aContext, type A2aContext } from '../upstream/a2a-context.js';
 
 export const GATEWAY_VERSION = '0.1.0';
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
@@ -33,6 +34,8 @@ export interface GatewayDeps {
   mintUpstreamToken?: UpstreamTokenMinter;
   /** List calls and pings are counted, not recorded one by one. */
   countCall?: (agentId: string, method: string) => void;
+  /** Task owners and egress rules of the A2A agents (default: owners in memory). */
+  a2a?: A2aContext;
 }
 
 /** Capabilities the gateway relays for every upstream (SPEC §3). */
@@ -58,6 +61,7 @@ export class Gateway {
   mintUpstreamToken?: UpstreamTokenMinter;
   readonly countCall?: (agentId: string, method: string) => void;
   readonly pools = new Map<string, UpstreamPool>();
+  readonly a2a: A2aContext;
   readonly names = new NameTable();
   readonly sessions = new Map<string, ClientSession>();
   /** Upstream tool names per upstream session, for call-time existence checks and annotations. */
@@ -78,6 +82,7 @@ export class Gateway {
     this.breakers = deps.breakers;
     this.mintUpstreamToken = deps.mintUpstreamToken;
     this.countCall = deps.countCall;
+    this.a2a = deps.a2a ?? memoryA2aContext();
     this.reaper = setInterval(() => this.reapIdle(), 60_000);
     this.reaper.unref();
   }
@@ -107,7 +112,7 @@ export class Gateway {
   }
 
   private startServer(m: ServerManifest): void {
-    const pool = new UpstreamPool(m, this.log.child({ server: m.name }));
+    const pool = new UpstreamPool(m, this.log.child({ server: m.name }), this.a2a);
     this.pools.set(m.name, pool);
     const include = compileGlobs(m.tools.include);
     const exclude = compileGlobs(m.tools.exclude);

@@ -85,6 +85,11 @@ export class AgentRegistry {
     return this.#agents.size;
   }
 
+  /** Every agent, by id. */
+  list(): AgentManifest[] {
+    return [...this.#agents.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
   /** True when some agent has an API key: local mode then ends, as remote callers can authenticate. */
   get hasApiKeys(): boolean {
     return this.#apiKeys.size > 0;

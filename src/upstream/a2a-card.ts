@@ -1,11 +1,12 @@
 /**
- * Finding a federated A2A agent: its card (by card URL or base URL), the JSON-RPC endpoint the card names, and a
- * fetch that injects the manifest's headers. Cards are cached per manifest object, so a reload that changes the
+ * Finding a federated A2A agent: its card (by card URL or base URL, fetched under the egress rules of a2a-egress.ts)
+ * and the JSON-RPC endpoint the card names. Cards are cached per manifest object, so a reload that changes the
  * manifest fetches a fresh card while unchanged servers keep theirs.
  */
 import { AGENT_CARD_PATH, type AgentCard, type AgentInterface } from '@a2a-js/sdk';
 import { DefaultAgentCardResolver } from '@a2a-js/sdk/client';
 import type { ServerManifest } from '../config/types.js';
+import { EgressRefused, type A2aEgress } from './a2a-egress.js';
 
 /** How long a card is trusted before the next session refetches it (skills may change without a reload). */
 const CARD_TTL_MS = 5 * 60_000;
@@ -18,8 +19,9 @@ export interface ResolvedAgent {
   jsonRpc?: { url: string; protocolVersion: string };
 }
 
+/** `message` is safe to show any caller (it names the agent only); `detail` (card URL, cause, manifest file) is for the log. */
 export class AgentCardError extends Error {
-  constructor(readonly server: string, message: string) {
+  constructor(readonly server: string, message: string, readonly detail: string = message) {
     super(message);
     this.name = 'AgentCardError';
   }
@@ -31,16 +33,6 @@ export function cardUrlOf(url: string): string {
   if (u.pathname.endsWith('.json')) return u.toString();
   u.pathname = `${u.pathname.replace(/\/+$/, '')}/${AGENT_CARD_PATH}`;
   return u.toString();
-}
-
-/** A fetch that adds the manifest's headers (credentials) to every request, without overriding the caller's own. */
-export function fetchWithHeaders(headers: Readonly<Record<string, string>>): typeof fetch {
-  if (Object.keys(headers).length === 0) return (input, init) => fetch(input, init);
-  return (input, init) => {
-    const merged = new Headers(headers);
-    new Headers(init?.headers).forEach((value, name) => merged.set(name, value));
-    return fetch(input, { ...init, headers: merged });
-  };
 }
 
 /** The interface to relay JSON-RPC to: 1.0 preferred, relative URLs resolved against the card's own URL. */
@@ -59,10 +51,10 @@ function absolutize(card: AgentCard, cardUrl: string): AgentCard {
 const cache = new WeakMap<ServerManifest, { at: number; agent: Promise<ResolvedAgent> }>();
 
 /** Fetch (or reuse) the agent card of an `a2a` manifest. Rejects with an AgentCardError that tells the admin what to fix. */
-export function resolveAgent(manifest: ServerManifest, now = Date.now()): Promise<ResolvedAgent> {
+export function resolveAgent(manifest: ServerManifest, egress: A2aEgress, now = Date.now()): Promise<ResolvedAgent> {
   const hit = cache.get(manifest);
   if (hit && now - hit.at < CARD_TTL_MS) return hit.agent;
-  const agent = fetchAgent(manifest);
+  const agent = fetchAgent(manifest, egress);
   cache.set(manifest, { at: now, agent });
   agent.catch(() => {
     if (cache.get(manifest)?.agent === agent) cache.delete(manifest);
@@ -75,18 +67,23 @@ export function forgetAgent(manifest: ServerManifest): void {
   cache.delete(manifest);
 }
 
-async function fetchAgent(manifest: ServerManifest): Promise<ResolvedAgent> {
-  if (!manifest.url) throw new AgentCardError(manifest.name, `server ${manifest.name}: an a2a server needs url (its agent card URL or base URL) in ${manifest.source.file}`);
+async function fetchAgent(manifest: ServerManifest, egress: A2aEgress): Promise<ResolvedAgent> {
+  if (!manifest.url) {
+    const detail = `server ${manifest.name}: an a2a server needs url (its agent card URL or base URL) in ${manifest.source.file}`;
+    throw new AgentCardError(manifest.name, `A2A agent '${manifest.name}' has no card URL; an admin must set url in its manifest.`, detail);
+  }
   const cardUrl = cardUrlOf(manifest.url);
-  const base = fetchWithHeaders(manifest.headers);
+  const base = egress.fetchFor(manifest);
   const timed: typeof fetch = (input, init) => base(input, { ...init, signal: AbortSignal.timeout(CARD_TIMEOUT_MS) });
   const resolver = new DefaultAgentCardResolver({ fetchImpl: timed, legacyCompat: { enabled: true } });
   let card: AgentCard;
   try {
     card = await resolver.resolve(cardUrl, '');
   } catch (err) {
+    const refused = err instanceof EgressRefused ? err : err instanceof Error && err.cause instanceof EgressRefused ? err.cause : undefined;
     const why = err instanceof Error ? (err.cause instanceof Error ? `${err.message} (${err.cause.message})` : err.message) : String(err);
-    throw new AgentCardError(manifest.name, `cannot read the agent card of '${manifest.name}' at ${cardUrl}: ${why}. Check url and headers in ${manifest.source.file}.`);
+    const detail = `cannot read the agent card of '${manifest.name}' at ${cardUrl}: ${why}. Check url and headers in ${manifest.source.file}.`;
+    throw new AgentCardError(manifest.name, refused?.message ?? `cannot read the agent card of A2A agent '${manifest.name}'; the gateway log names the cause (an admin can check url and headers in its manifest).`, detail);
   }
   const absolute = absolutize(card, cardUrl);
   return { card: absolute, cardUrl, jsonRpc: jsonRpcInterface(absolute, cardUrl) };

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Role, type Message, type SendMessageRequest, type Task, type TaskArtifactUpdateEvent } from '@a2a-js/sdk';
-import { A2AError } from '@a2a-js/sdk/errors';
+import { A2AError, TaskNotFoundError } from '@a2a-js/sdk/errors';
 import { ClientFactory, JsonRpcTransportFactory, RestTransportFactory, type Client, type RequestOptions } from '@a2a-js/sdk/client';
 import type { ServerManifest } from '../config/types.js';
 import type { Step } from '../gateway/types.js';
@@ -22,8 +22,10 @@ import {
   type RpcMessage,
   type RpcRequest,
 } from '../util/jsonrpc.js';
-import { fetchWithHeaders, resolveAgent, type ResolvedAgent } from './a2a-card.js';
-import { mcpTaskOrigin, rememberMcpOrigin } from './a2a-tasks.js';
+import { AgentCardError, resolveAgent, type ResolvedAgent } from './a2a-card.js';
+import { memoryA2aContext, type A2aContext } from './a2a-context.js';
+import { EgressRefused } from './a2a-egress.js';
+import { refusedIds } from './a2a-owners.js';
 import { describeAgent, errorResult, isSettled, stateName, textOf, toCallToolResult, type CallToolResult } from './a2a-results.js';
 import { unavailable } from './session.js';
 import type { UpstreamTransport } from './transport.js';
@@ -74,7 +76,7 @@ export class A2aTransport implements UpstreamTransport {
   /** The gateway step the session attached to a request id. */
   private readonly requestSteps = new Map<RpcId, Step>();
 
-  constructor(private readonly manifest: ServerManifest, private readonly log: Logger) {}
+  constructor(private readonly manifest: ServerManifest, private readonly log: Logger, private readonly a2a: A2aContext = memoryA2aContext()) {}
 
   async start(): Promise<void> {}
 
@@ -127,14 +129,15 @@ export class A2aTransport implements UpstreamTransport {
   private async initialize(req: RpcRequest): Promise<void> {
     let agent: ResolvedAgent;
     try {
-      agent = await resolveAgent(this.manifest);
-      const fetchImpl = fetchWithHeaders(this.manifest.headers);
+      agent = await resolveAgent(this.manifest, this.a2a.egress);
+      const fetchImpl = this.a2a.egress.fetchFor(this.manifest);
       const factory = new ClientFactory({
         transports: [new JsonRpcTransportFactory({ fetchImpl, legacyCompat: { enabled: true } }), new RestTransportFactory({ fetchImpl, legacyCompat: { enabled: true } })],
         clientConfig: { polling: true },
       });
       this.client = await factory.createFromAgentCard(agent.card);
     } catch (err) {
+      if (err instanceof AgentCardError) this.log.warn({ server: this.manifest.name, err: err.detail }, err.detail);
       return this.reply(errorResponse(req.id, RpcErrorCode.InternalError, (err as Error).message));
     }
     this.agent = agent;
@@ -190,18 +193,24 @@ export class A2aTransport implements UpstreamTransport {
     const invalid = name === 'send_message' ? checkSendArgs(args) : typeof args.taskId === 'string' && args.taskId ? undefined : 'taskId (a string) is required';
     if (invalid) return this.reply(resultResponse(req.id, errorResult(`Invalid arguments for ${name}: ${invalid}.`)));
 
-    const call: InFlightCall = { controller: new AbortController() };
-    this.calls.set(req.id, call);
     const headers = this.requestHeaders.get(req.id);
     this.requestHeaders.delete(req.id);
+    // A task or context another agent started is answered as if it did not exist (the agent sees only the gateway).
+    if (step) {
+      const refused = await refusedIds(this.a2a.owners, this.manifest.name, step.caller, { taskId: args.taskId as string | undefined, contextId: args.contextId as string | undefined });
+      if (refused === 'task') return this.reply(this.failure(req.id, new TaskNotFoundError(`Task not found: ${String(args.taskId)}`)));
+      if (refused === 'context') return this.reply(resultResponse(req.id, errorResult(`Invalid arguments for ${name}: contextId ${String(args.contextId)} cannot be continued; omit contextId to start a new conversation.`)));
+    }
+    const call: InFlightCall = { controller: new AbortController() };
+    this.calls.set(req.id, call);
     const ctx: CallContext = { id: req.id, call, progress: this.progressFor(req), options: { signal: call.controller.signal, ...(headers ? { serviceParameters: headers } : {}) } };
     if (name === 'send_message' && step) {
       ctx.step = step;
-      this.followUp(step, args.taskId as string | undefined);
+      await this.followUp(step, args.taskId as string | undefined);
     }
     try {
       const reply = name === 'send_message' ? await this.sendMessage(client, args, ctx) : await client.getTask({ tenant: '', id: args.taskId as string, historyLength: 0 }, ctx.options);
-      if (ctx.step) this.remember(ctx.step, 'parts' in reply ? { taskId: reply.taskId, contextId: reply.contextId } : { taskId: reply.id, contextId: reply.contextId });
+      if (ctx.step) await this.remember(ctx.step, 'parts' in reply ? { taskId: reply.taskId, contextId: reply.contextId } : { taskId: reply.id, contextId: reply.contextId });
       this.reply(resultResponse(req.id, toCallToolResult(reply)));
     } catch (err) {
       if (call.controller.signal.aborted) return; // the session already answered the cancelled request
@@ -212,15 +221,17 @@ export class A2aTransport implements UpstreamTransport {
   }
 
   /** A follow-up of a task an earlier call of this workflow started hangs under that call's step. */
-  private followUp(step: Step, taskId: string | undefined): void {
-    const origin = mcpTaskOrigin(this.manifest.name, taskId);
+  private async followUp(step: Step, taskId: string | undefined): Promise<void> {
+    const origin = taskId ? await this.a2a.owners.ownerOf(this.manifest.name, 'task', taskId) : undefined;
     if (origin && origin.workflowId === step.workflowId && origin.stepNo !== step.stepNo) step.parentStep = origin.stepNo;
   }
 
   /** Note that this call's step started the task and context (unless an earlier step did). */
-  private remember(step: Step, ids: { taskId?: string; contextId?: string }): void {
+  private async remember(step: Step, ids: { taskId?: string; contextId?: string }): Promise<void> {
     if (step.stepNo === 0) return;
-    rememberMcpOrigin(this.manifest.name, { taskId: ids.taskId || undefined, contextId: ids.contextId || undefined }, { workflowId: step.workflowId, stepNo: step.stepNo, callerId: step.caller.agentId });
+    const owner = { agentId: step.caller.agentId, workflowId: step.workflowId, stepNo: step.stepNo };
+    const owners = this.a2a.owners;
+    await Promise.all([ids.taskId ? owners.claim(this.manifest.name, 'task', ids.taskId, owner) : undefined, ids.contextId ? owners.claim(this.manifest.name, 'context', ids.contextId, owner) : undefined]);
   }
 
   private progressFor(req: RpcRequest): (message: string) => void {
@@ -287,7 +298,7 @@ export class A2aTransport implements UpstreamTransport {
   private observe(task: Task, ctx: CallContext, report: boolean): void {
     if (!ctx.call.taskId && task.id) {
       ctx.call.taskId = task.id;
-      if (ctx.step) this.remember(ctx.step, { taskId: task.id, contextId: task.contextId });
+      if (ctx.step) void this.remember(ctx.step, { taskId: task.id, contextId: task.contextId }).catch((err: Error) => this.log.error({ server: this.manifest.name, err: err.message }, 'A2A task owner could not be recorded'));
       if (ctx.call.cancelWhenKnown) return this.cancelTask(ctx.call);
     }
     if (!report) return;
@@ -312,12 +323,21 @@ export class A2aTransport implements UpstreamTransport {
     );
   }
 
-  /** Agent-level errors are tool errors the model can read; an unreachable agent is upstream_unavailable. */
+  /**
+   * Agent-level errors are tool errors the model can read; an unreachable agent is upstream_unavailable. Callers
+   * learn the agent's name and the kind of failure, never its URL: the details go to the log.
+   */
   private failure(id: RpcId, err: unknown) {
     if (err instanceof A2AError) return resultResponse(id, errorResult(`Agent '${this.manifest.name}' answered with an error: ${err.message}${err.reason ? ` (${err.reason})` : ''}.`));
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    if (e.name === 'TypeError' && e.cause) return unavailable(id, this.manifest.name, `${e.message} (${e.cause.code ?? e.cause.message ?? 'network error'})`);
-    return resultResponse(id, errorResult(`Calling agent '${this.manifest.name}' failed: ${e.message}`));
+    const e = err as Error & { cause?: unknown };
+    const refused = e instanceof EgressRefused ? e : e.cause instanceof EgressRefused ? e.cause : undefined;
+    if (refused) {
+      this.log.warn({ server: this.manifest.name, url: refused.url, why: refused.why }, refused.message);
+      return resultResponse(id, errorResult(refused.message));
+    }
+    this.log.warn({ server: this.manifest.name, err: e.message, cause: (e.cause as Error | undefined)?.message }, `calling A2A agent '${this.manifest.name}' failed`);
+    if (e.name === 'TypeError' && e.cause) return unavailable(id, this.manifest.name, `the agent cannot be reached (${(e.cause as { code?: string }).code ?? 'network error'})`);
+    return resultResponse(id, errorResult(`Calling agent '${this.manifest.name}' failed; the gateway log has the details.`));
   }
 }
 

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { ServerManifest } from '../config/types.js';
 import { A2aTransport } from './a2a.js';
+import { memoryA2aContext, type A2aContext } from './a2a-context.js';
 import { LegacySseTransport } from './sse.js';
 import { StdioTransport } from './stdio.js';
 import { StreamableHttpTransport } from './http.js';
@@ -22,7 +23,7 @@ export class UpstreamUnavailableError extends Error {
   }
 }
 
-export function createTransport(m: ServerManifest, log: Logger): UpstreamTransport {
+export function createTransport(m: ServerManifest, log: Logger, a2a: A2aContext = memoryA2aContext()): UpstreamTransport {
   switch (m.transport) {
     case 'stdio':
       return new StdioTransport(m, log);
@@ -31,7 +32,7 @@ export function createTransport(m: ServerManifest, log: Logger): UpstreamTranspo
     case 'sse':
       return new LegacySseTransport(m);
     case 'a2a':
-      return new A2aTransport(m, log);
+      return new A2aTransport(m, log, a2a);
     default:
       throw new Error(`server ${m.name}: transport '${m.transport}' is not an MCP transport`);
   }
@@ -57,7 +58,7 @@ export class UpstreamPool {
   private closed = false;
   private healthListeners: Array<(h: Health) => void> = [];
 
-  constructor(readonly manifest: ServerManifest, private readonly log: Logger) {}
+  constructor(readonly manifest: ServerManifest, private readonly log: Logger, private readonly a2a?: A2aContext) {}
 
   get name(): string {
     return this.manifest.name;
@@ -107,7 +108,7 @@ export class UpstreamPool {
       if (wait > 5000) throw new UpstreamUnavailableError(this.name, `restarting after ${slot.failures} failures; next attempt in ${Math.ceil(wait / 1000)} s`);
       await new Promise((r) => setTimeout(r, wait));
     }
-    const transport = createTransport(this.manifest, this.log);
+    const transport = createTransport(this.manifest, this.log, this.a2a);
     const events: SessionEvents = {
       onNotification: (m) => slot.events.onNotification?.(m),
       onServerRequest: (m) => slot.events.onServerRequest?.(m) ?? Promise.reject(new Error('no client to ask')),
@@ -151,7 +152,7 @@ export class UpstreamPool {
   async probe(init: ClientInit): Promise<Health> {
     // A throwaway session even for shared servers: the shared one must be opened by the gateway with the
     // capabilities it relays and the handlers that fan notifications out, not with the probe's empty ones.
-    const session = new UpstreamSession(this.manifest, createTransport(this.manifest, this.log), init, {}, this.log);
+    const session = new UpstreamSession(this.manifest, createTransport(this.manifest, this.log, this.a2a), init, {}, this.log);
     try {
       await session.connect();
       this.setHealth(true);

@@ -18,7 +18,6 @@ import { Gateway } from '../../src/gateway/gateway.js';
 import { MemoryWorkflows } from '../../src/gateway/memory-workflows.js';
 import type { Caller, Step, StepOutcome } from '../../src/gateway/types.js';
 import { mountA2a } from '../../src/downstream/a2a-server.js';
-import { rememberMcpOrigin } from '../../src/upstream/a2a-tasks.js';
 import { scratch, stopAll } from '../helpers/gateway.js';
 import { a2aManifest, silentLog, startAgents, type RunningAgents } from './agents.js';
 
@@ -273,7 +272,7 @@ describe('0.3 callers, routing and policy', () => {
     const workflowId = gw.workflows.begin({ caller: local, kind: 'mcp' });
     const stepNo = gw.workflows.nextStep(workflowId);
     const taskId = `mcp-task-${randomUUID()}`;
-    rememberMcpOrigin('echo-agent', { taskId }, { workflowId, stepNo, callerId: 'local' });
+    await gw.a2a.owners.claim('echo-agent', 'task', taskId, { workflowId, stepNo, agentId: 'local' });
     const foreign = await rawRpc('/a2a/echo-agent', { jsonrpc: '2.0', id: 30, method: 'CancelTask', params: { id: taskId } }, { 'x-test-agent': 'narrow' });
     expect((foreign.json.error as { code: number }).code).toBe(-32001);
     expect(recorded.some((r) => r.step.args?.taskId === taskId)).toBe(false);

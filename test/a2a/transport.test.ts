@@ -117,10 +117,15 @@ describe('A2A agent as an MCP server', () => {
     await s.close();
   });
 
-  it('an unreachable agent fails initialize with a message naming the card URL', async () => {
+  it('an unreachable agent fails initialize naming the agent; the card URL goes to the log only', async () => {
     const m = a2aManifest('gone', 'http://127.0.0.1:9/');
-    const s = new UpstreamSession(m, new A2aTransport(m, log), init, {}, log);
-    await expect(s.connect()).rejects.toThrow(/cannot read the agent card of 'gone' at http:\/\/127\.0\.0\.1:9\/\.well-known\/agent-card\.json/);
+    const lines: string[] = [];
+    const logged = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const s = new UpstreamSession(m, new A2aTransport(m, logged), init, {}, log);
+    const err = await s.connect().then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/cannot read the agent card of A2A agent 'gone'/);
+    expect(err?.message).not.toContain('127.0.0.1:9');
+    expect(lines.join('\n')).toContain('http://127.0.0.1:9/.well-known/agent-card.json');
   });
 
   it('unknown tools and bad arguments are answered like any MCP server would', async () => {

@@ -1,5 +1,5 @@
 /** A real gateway with an issuer (JWKS file), two upstreams and a family of agents that delegate to each other. */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
@@ -22,6 +22,10 @@ export const AGENTS = {
   outsider: agentFile('outsider', { tools: { allow: ['*'] } }),
 };
 
+/** With issuers configured the admin API needs an admin token. */
+export const ADMIN_TOKEN = 'delegation-admin-token';
+const ADMIN_HEADERS = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
 export interface DelegationWorld {
   gw: RunningGateway;
   issuerKey: TestKey;
@@ -38,6 +42,7 @@ export async function startDelegationWorld(opts: { maxTokenSeconds?: number } = 
     agents: AGENTS,
     gatewayYaml: {
       auth: { issuers: [{ issuer: ISSUER, audience: AUDIENCE, jwksFile }] },
+      admin: { tokens: [`sha256:${createHash('sha256').update(ADMIN_TOKEN).digest('hex')}`] },
       ...(opts.maxTokenSeconds ? { delegation: { maxTokenSeconds: opts.maxTokenSeconds } } : {}),
     },
   });
@@ -86,12 +91,12 @@ export function claimsOf(token: string): Record<string, unknown> {
 }
 
 export async function adminGet(gw: RunningGateway, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${gw.url}/admin/api${path}`);
+  const res = await fetch(`${gw.url}/admin/api${path}`, { headers: ADMIN_HEADERS });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 export async function adminPost(gw: RunningGateway, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${gw.url}/admin/api${path}`, { method: 'POST' });
+  const res = await fetch(`${gw.url}/admin/api${path}`, { method: 'POST', headers: ADMIN_HEADERS });
   const text = await res.text();
   try {
     return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };

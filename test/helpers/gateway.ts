@@ -177,6 +177,8 @@ export interface GatewayOptions {
   gatewayYaml?: Record<string, unknown> | string;
   env?: Record<string, string>;
   startTimeoutMs?: number;
+  /** Reuse the directory (config and data) of an earlier gateway: a restart keeps its database. */
+  dir?: string;
 }
 
 export interface RunningGateway {
@@ -205,7 +207,7 @@ function serialize(file: string, value: Manifest): string {
 
 export async function startGateway(opts: GatewayOptions): Promise<RunningGateway> {
   requireBuild();
-  const dir = scratch('switchyard-gw-');
+  const dir = opts.dir ?? scratch('switchyard-gw-');
   const serversDir = join(dir, 'servers.d');
   const agentsDir = join(dir, 'agents.d');
   const dataDir = join(dir, 'data');
