@@ -33,7 +33,7 @@ async function allResources(c: Client): Promise<Resource[]> {
   throw new Error('resources/list did not end');
 }
 
-const textOfRead = (r: { contents: Array<{ text?: unknown }> }) => String(r.contents[0]?.text);
+const textOfRead = (r: { contents: Array<Record<string, unknown>> }) => String(r.contents[0]?.text);
 
 describe('routes the gateway learns itself', () => {
   it('reads URIs and template URIs on a fresh stdio gateway with two servers before anything was listed', async () => {

@@ -88,7 +88,7 @@ describe('prompt names checked against the upstream before anything counts them'
     await c.getPrompt({ name: 'fx__simple' }); // a real step, so the audit trail has caught up once it shows
     const audit = await waitFor(async () => {
       const all = await allAudit(gw.url);
-      return all.some((r) => r.tool === 'simple') && all;
+      return all.some((r) => r.tool === 'simple') ? all : undefined;
     }, { timeoutMs: 10_000, what: 'the audit row of fx__simple' });
     expect(audit.filter((r) => r.tool.includes('no_such_prompt'))).toEqual([]);
     expect(await metricsText(gw.url)).not.toContain('no_such_prompt');
