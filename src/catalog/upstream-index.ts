@@ -27,18 +27,23 @@ export class UpstreamIndex {
   }
 
   resourcesOf(session: UpstreamSession): Promise<ResourceIndex> {
-    return cached(this.resources, session, async () => {
-      const [resources, templates] = await Promise.all([
-        fetchAll(session, 'resources/list', this.timeoutMs()),
-        fetchAll(session, 'resources/templates/list', this.timeoutMs()),
-      ]);
-      const index: ResourceIndex = {
-        uris: new Set(resources.flatMap((r) => (typeof r.uri === 'string' ? [r.uri] : []))),
-        templates: templates.flatMap((t) => (typeof t.uriTemplate === 'string' ? [t.uriTemplate] : [])),
-      };
-      if (this.resources.has(session)) this.settled.set(session, index);
-      return index;
-    });
+    const existing = this.resources.get(session);
+    if (existing) return existing;
+    const p = cached(this.resources, session, () => this.listResources(session));
+    // Kept for synchronous use unless the list changed again while it was being fetched.
+    p.then((index) => this.resources.get(session) === p && this.settled.set(session, index), () => {});
+    return p;
+  }
+
+  private async listResources(session: UpstreamSession): Promise<ResourceIndex> {
+    const [resources, templates] = await Promise.all([
+      fetchAll(session, 'resources/list', this.timeoutMs()),
+      fetchAll(session, 'resources/templates/list', this.timeoutMs()),
+    ]);
+    return {
+      uris: new Set(resources.flatMap((r) => (typeof r.uri === 'string' ? [r.uri] : []))),
+      templates: templates.flatMap((t) => (typeof t.uriTemplate === 'string' ? [t.uriTemplate] : [])),
+    };
   }
 
   /** The resource index of a session if it was listed already. */

@@ -229,6 +229,9 @@ export class Gateway {
   private sharedEvents(server: string): SessionEvents {
     return {
       onNotification: (msg) => {
+        const changed = LIST_CHANGED[msg.method];
+        const live = changed && this.pools.get(server)?.peek('');
+        if (live) this.index.invalidate(live, changed); // also when no client is connected to hear it
         for (const cs of this.sessions.values()) if (!cs.view.single || cs.view.single === server) this.relayNotification(cs, server, msg);
       },
       // A shared upstream asking outside any call has no single client to ask.

@@ -4,7 +4,7 @@
  */
 import { withTimeout } from '../catalog/lists.js';
 import { parseQualifiedUri } from '../catalog/naming.js';
-import { EMPTY_INDEX, exposeUri, ownerOf, type RankedIndexes } from '../catalog/routes.js';
+import { EMPTY_INDEX, exposeUri, ownerOf, type RankedIndexes, type ResourceIndex } from '../catalog/routes.js';
 import type { ClientSession } from './client-session.js';
 import type { Gateway } from './gateway.js';
 
@@ -22,9 +22,20 @@ export interface PromptTarget {
   exposed: string;
 }
 
-/** Every server in view, best rank first, with what it serves (empty for a server that could not be listed in time). */
-export function rankedIndexes(gw: Gateway, cs: ClientSession): Promise<RankedIndexes> {
+/**
+ * Every server in view, best rank first, with what it serves (empty for a server that could not be listed in time).
+ * Synchronous once every session in view is connected and listed, as it is for all but a session's first reads.
+ */
+export function rankedIndexes(gw: Gateway, cs: ClientSession): RankedIndexes | Promise<RankedIndexes> {
   const servers = gw.order.sort(gw.serversInView(cs));
+  const known: Array<{ server: string; index: ResourceIndex }> = [];
+  for (const server of servers) {
+    const live = gw.pools.get(server)?.peek(cs.id);
+    const index = live && gw.index.peekResources(live);
+    if (!index) break;
+    known.push({ server, index });
+  }
+  if (known.length === servers.length) return known;
   const ms = gw.config.listTimeoutMs;
   return Promise.all(
     servers.map(async (server) => {

@@ -11,7 +11,7 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from '../util/jsonrpc.js';
-import { mayBeShortened } from '../catalog/naming.js';
+import { mayBeShortened, qualifyUri } from '../catalog/naming.js';
 import { unavailable, type CallHooks, type UpstreamSession } from '../upstream/session.js';
 import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
@@ -37,7 +37,8 @@ async function resolveTarget(gw: Gateway, cs: ClientSession, kind: StepKind, par
     const uri = params?.uri;
     if (typeof uri !== 'string') return undefined;
     const r = await resolveResource(gw, cs, uri);
-    return r ? { server: r.server, target: r.uri, exposed: uri } : undefined;
+    // One identity per resource, whichever spelling the client used (loop detection and approvals key on it).
+    return r ? { server: r.server, target: r.uri, exposed: qualifyUri(r.server, r.uri) } : undefined;
   }
   const name = params?.name;
   if (typeof name !== 'string') return undefined;

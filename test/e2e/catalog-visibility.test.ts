@@ -112,3 +112,17 @@ describe('prompt names checked against the upstream before anything counts them'
     expect((await complete(c, { type: 'ref/prompt', name: short! }, 'text')).completion.values).toEqual([]);
   }, 60_000);
 });
+
+describe('one identity per resource for the guards', () => {
+  it('counts plain and qualified reads of the same resource as the same call for loop detection', async () => {
+    const gw = await startGateway({
+      servers: { alpha: fixtureManifest(), beta: fixtureManifest() },
+      agents: { local: { id: 'local', tools: { allow: ['*'] }, resources: { allow: ['*'] }, limits: { loop: { sameCall: 2, windowSeconds: 600 } } } },
+    });
+    const c = await connectClient(gw.mcpUrl);
+    await c.readResource({ uri: HELLO });
+    await c.readResource({ uri: `switchyard+alpha:${HELLO}` });
+    const third = await rpcError(c.readResource({ uri: HELLO }));
+    expect(third.message).toMatch(/loop/i);
+  }, 60_000);
+});
