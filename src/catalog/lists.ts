@@ -89,7 +89,7 @@ export async function fetchMergedPage(
   return { items, nextCursor: encodeCursor(next) };
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
     p.then(
@@ -105,18 +105,26 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
-/** All pages of one upstream's tools, for the call-time index. */
-export async function fetchAllTools(session: UpstreamSession, timeoutMs: number): Promise<Map<string, Item>> {
-  const index = new Map<string, Item>();
-  if (!session.serverCapabilities.tools) return index;
+/** Every page of one upstream list (up to 1000 pages), for the call-time indexes. */
+export async function fetchAll(session: UpstreamSession, method: ListMethod, timeoutMs: number): Promise<Item[]> {
+  const out: Item[] = [];
+  if (!session.serverCapabilities[CAPABILITY[method]]) return out;
+  const key = LIST_KEY[method];
   let cursor: string | undefined;
   for (let page = 0; page < 1000; page++) {
-    const res = await session.request('tools/list', cursor ? { cursor } : {}, { timeoutMs });
+    const res = await session.request(method, cursor ? { cursor } : {}, { timeoutMs });
     if (res.error) throw new Error(res.error.message);
-    const r = (res.result ?? {}) as { tools?: Item[]; nextCursor?: string };
-    for (const t of r.tools ?? []) if (typeof t.name === 'string') index.set(t.name, t);
-    if (!r.nextCursor) break;
+    const r = (res.result ?? {}) as Record<string, unknown>;
+    if (Array.isArray(r[key])) out.push(...(r[key] as Item[]));
+    if (typeof r.nextCursor !== 'string' || !r.nextCursor) break;
     cursor = r.nextCursor;
   }
+  return out;
+}
+
+/** All pages of one upstream's tools or prompts, by name. */
+export async function fetchByName(session: UpstreamSession, method: 'tools/list' | 'prompts/list', timeoutMs: number): Promise<Map<string, Item>> {
+  const index = new Map<string, Item>();
+  for (const item of await fetchAll(session, method, timeoutMs)) if (typeof item.name === 'string') index.set(item.name, item);
   return index;
 }

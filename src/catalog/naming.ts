@@ -34,6 +34,17 @@ export class NameTable {
     return { server: exposed.slice(0, i), name: exposed.slice(i + SEPARATOR.length) };
   }
 
+  /**
+   * The upstream name behind an exposed name, among the names a server lists now: the name itself, or the one whose
+   * shortened form it is (names are deterministic, so clients keep them across restarts without listing again).
+   */
+  find<T>(server: string, exposed: string, upstreamName: string, listed: ReadonlyMap<string, T>): string | undefined {
+    if (listed.has(upstreamName)) return upstreamName;
+    if (!mayBeShortened(exposed)) return undefined;
+    for (const name of listed.keys()) if (this.expose(server, name) === exposed) return name;
+    return undefined;
+  }
+
   /** Forget the shortened names of a server that was removed or changed. */
   forgetServer(server: string): void {
     for (const [k, v] of this.shortened) if (v.server === server) this.shortened.delete(k);
@@ -54,8 +65,8 @@ export function shortenName(server: string, name: string): string {
 }
 
 /**
- * A resource URI that two servers both expose is shown unchanged for the server that listed it first and as
- * `switchyard+{server}:{uri}` for the others, so every copy stays readable and routes to its own server.
+ * A resource URI (or template) that two servers both expose is shown unchanged for the better-ranked server
+ * (routes.ts) and as `switchyard+{server}:{uri}` for the others, so every copy stays readable and routes to its own server.
  */
 const QUALIFIED_URI = /^switchyard\+([a-z0-9][a-z0-9-]{0,31}):(.+)$/s;
 

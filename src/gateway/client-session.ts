@@ -25,7 +25,8 @@ export class ClientSession {
   /** This session started its workflow (rather than joining one): ending it ends the workflow. */
   rootOfWorkflow = true;
   logLevel?: string;
-  readonly subscriptions = new Set<string>();
+  /** Subscribed resource URI as the client wrote it → the server it was routed to. */
+  readonly subscriptions = new Map<string, string>();
   /** client request id → abort controller of the in-flight call, for notifications/cancelled. */
   readonly inFlight = new Map<RpcId, AbortController>();
   private readonly toClient = new Map<string, PendingClientRequest>();

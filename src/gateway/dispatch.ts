@@ -1,5 +1,4 @@
 /** Method routing for one downstream session: lists, the Step path for calls, and the small relays. */
-import { parseQualifiedUri } from '../catalog/naming.js';
 import { BadCursorError, fetchMergedPage, LIST_KEY, type Item, type ListMethod } from '../catalog/lists.js';
 import {
   errorResponse,
@@ -15,6 +14,8 @@ import {
 import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
 import type { Gateway } from './gateway.js';
+import { complete, subscribe } from './relays.js';
+import { uriExposer } from './routing.js';
 import { runStep } from './steps.js';
 
 export async function dispatch(gw: Gateway, cs: ClientSession, msg: RpcMessage, reply: ReplyChannel | undefined): Promise<void> {
@@ -102,6 +103,7 @@ async function list(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: Repl
   }
   const access = gw.access(cs);
   const single = cs.view.single !== undefined;
+  const expose = method === 'resources/list' || method === 'resources/templates/list' ? await uriExposer(gw, cs) : undefined;
   const out: Item[] = [];
   for (const { server, item } of page.items) {
     switch (method) {
@@ -122,16 +124,15 @@ async function list(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: Repl
       case 'resources/list': {
         const uri = String(item.uri);
         if (!access.resource(server, uri)) continue;
-        const exposed = single ? uri : gw.exposedUri(server, uri);
-        if (exposed === uri) gw.resourceRoutes.set(uri, server);
+        const exposed = expose!(server, uri, 'uri');
         out.push(exposed === uri ? item : { ...item, uri: exposed });
         break;
       }
       case 'resources/templates/list': {
         const t = String(item.uriTemplate);
         if (!access.resource(server, t)) continue;
-        gw.templateRoutes.set(t, server);
-        out.push(item);
+        const exposed = expose!(server, t, 'template');
+        out.push(exposed === t ? item : { ...item, uriTemplate: exposed });
         break;
       }
     }
@@ -139,82 +140,4 @@ async function list(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: Repl
   const result: Record<string, unknown> = { [LIST_KEY[method]]: out };
   if (page.nextCursor) result.nextCursor = page.nextCursor;
   reply.final(resultResponse(req.id, result));
-}
-
-/** The server and upstream URI behind an exposed resource URI (plain, or qualified when two servers share it). */
-export function resolveResource(gw: Gateway, cs: ClientSession, exposed: string): { server: string; uri: string } | undefined {
-  const q = cs.view.single ? undefined : parseQualifiedUri(exposed);
-  if (q) return gw.pools.has(q.server) ? q : undefined;
-  const server = routeResource(gw, cs, exposed);
-  return server ? { server, uri: exposed } : undefined;
-}
-
-/** Which server serves a resource URI: learned from lists, then templates, then the only server in view. */
-export function routeResource(gw: Gateway, cs: ClientSession, uri: string): string | undefined {
-  if (cs.view.single) return cs.view.single;
-  const known = gw.resourceRoutes.get(uri);
-  if (known && gw.pools.has(known)) return known;
-  let best: { server: string; len: number } | undefined;
-  for (const [template, server] of gw.templateRoutes) {
-    const prefix = template.split('{')[0]!;
-    if (prefix && uri.startsWith(prefix) && gw.pools.has(server) && (!best || prefix.length > best.len)) best = { server, len: prefix.length };
-  }
-  if (best) return best.server;
-  const servers = gw.serversInView(cs);
-  return servers.length === 1 ? servers[0] : undefined;
-}
-
-async function subscribe(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
-  const uri = req.params?.uri;
-  if (typeof uri !== 'string') return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, 'params.uri must be a string'));
-  const target = resolveResource(gw, cs, uri);
-  const server = target?.server;
-  if (!target || !server || !gw.access(cs).resource(server, target.uri)) return reply.final(errorResponse(req.id, -32002, `Resource not found: ${uri}`));
-  if (req.method === 'resources/unsubscribe' && gw.pools.get(server)?.shared) {
-    // One upstream subscription serves every client of a shared server: keep it while another client still wants it.
-    const stillWanted = [...gw.sessions.values()].some((o) => o !== cs && o.subscriptions.has(uri) && routeResource(gw, o, uri) === server);
-    if (stillWanted) {
-      cs.subscriptions.delete(uri);
-      return reply.final(resultResponse(req.id, {}));
-    }
-  }
-  let upstream;
-  try {
-    upstream = await gw.upstreamFor(cs, server);
-  } catch (err) {
-    return reply.final(refusalResponse(req.id, { reason: 'upstream_unavailable', message: `Upstream '${server}' is unavailable: ${(err as Error).message}` }, cs.workflowId));
-  }
-  const res = await upstream.request(req.method, target.uri === uri ? req.params : { ...req.params, uri: target.uri });
-  if (!res.error) {
-    if (req.method === 'resources/subscribe') cs.subscriptions.add(uri);
-    else cs.subscriptions.delete(uri);
-  }
-  reply.final({ ...res, id: req.id });
-}
-
-async function complete(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
-  const ref = (req.params?.ref ?? {}) as { type?: string; name?: string; uri?: string };
-  let server: string | undefined;
-  let params = req.params;
-  if (ref.type === 'ref/prompt' && typeof ref.name === 'string') {
-    if (cs.view.single) server = cs.view.single;
-    else {
-      const q = gw.names.resolve(ref.name);
-      if (q && gw.pools.has(q.server) && gw.access(cs).prompt(ref.name)) {
-        server = q.server;
-        params = { ...req.params, ref: { ...ref, name: q.name } };
-      }
-    }
-  } else if (ref.type === 'ref/resource' && typeof ref.uri === 'string') {
-    server = cs.view.single ?? gw.templateRoutes.get(ref.uri) ?? routeResource(gw, cs, ref.uri);
-  }
-  if (!server) return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, 'Unknown completion reference'));
-  try {
-    const upstream = await gw.upstreamFor(cs, server);
-    if (!upstream.serverCapabilities.completions) return reply.final(resultResponse(req.id, { completion: { values: [], hasMore: false } }));
-    const res = await upstream.request('completion/complete', params);
-    reply.final({ ...res, id: req.id });
-  } catch (err) {
-    reply.final(refusalResponse(req.id, { reason: 'upstream_unavailable', message: `Upstream '${server}' is unavailable: ${(err as Error).message}` }, cs.workflowId));
-  }
 }

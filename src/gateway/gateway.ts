@@ -5,7 +5,9 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig, ServerManifest } from '../config/types.js';
 import { NameTable, qualifyUri } from '../catalog/naming.js';
-import { fetchAllTools, type Item } from '../catalog/lists.js';
+import type { Item } from '../catalog/lists.js';
+import { ServerOrder } from '../catalog/routes.js';
+import { UpstreamIndex, type IndexKind } from '../catalog/upstream-index.js';
 import { compileGlobs } from '../util/glob.js';
 import { UpstreamPool } from '../upstream/pool.js';
 import type { ClientInit, SessionEvents, UpstreamSession } from '../upstream/session.js';
@@ -64,12 +66,11 @@ export class Gateway {
   readonly a2a: A2aContext;
   readonly names = new NameTable();
   readonly sessions = new Map<string, ClientSession>();
-  /** Upstream tool names per upstream session, for call-time existence checks and annotations. */
-  private readonly toolIndex = new WeakMap<UpstreamSession, Promise<Map<string, Item>>>();
   private readonly toolFilters = new Map<string, (name: string) => boolean>();
-  /** Resource URI → server, learned from resources/list; templates are matched by prefix. */
-  readonly resourceRoutes = new Map<string, string>();
-  readonly templateRoutes = new Map<string, string>();
+  /** Configuration rank of the servers: decides which of several servers sharing a resource URI keeps it plain. */
+  readonly order = new ServerOrder();
+  /** Tools, prompts and resources per upstream session, for call-time existence checks and routing. */
+  readonly index: UpstreamIndex;
   private readonly reaper: NodeJS.Timeout;
 
   constructor(deps: GatewayDeps) {
@@ -83,6 +84,7 @@ export class Gateway {
     this.mintUpstreamToken = deps.mintUpstreamToken;
     this.countCall = deps.countCall;
     this.a2a = deps.a2a ?? memoryA2aContext();
+    this.index = new UpstreamIndex(() => this.config.listTimeoutMs);
     this.reaper = setInterval(() => this.reapIdle(), 60_000);
     this.reaper.unref();
   }
@@ -100,6 +102,7 @@ export class Gateway {
       else if (manifestKey(m) !== manifestKey(pool.manifest)) changed.push(name);
     }
     for (const name of next.keys()) if (!this.pools.has(name)) added.push(name);
+    this.order.apply(next.keys());
     for (const name of [...removed, ...changed]) await this.stopServer(name);
     for (const name of [...changed, ...added]) this.startServer(next.get(name)!);
     if (added.length + changed.length + removed.length > 0 && this.sessions.size > 0) {
@@ -124,8 +127,6 @@ export class Gateway {
     this.pools.delete(name);
     this.toolFilters.delete(name);
     this.names.forgetServer(name);
-    for (const [uri, s] of this.resourceRoutes) if (s === name) this.resourceRoutes.delete(uri);
-    for (const [t, s] of this.templateRoutes) if (s === name) this.templateRoutes.delete(t);
     this.breakers?.remove(name);
     await pool?.close();
   }
@@ -220,17 +221,7 @@ export class Gateway {
 
   /** Tool definitions of one upstream session, listed once and kept until the upstream says they changed. */
   toolsOf(session: UpstreamSession): Promise<Map<string, Item>> {
-    let idx = this.toolIndex.get(session);
-    if (!idx) {
-      idx = fetchAllTools(session, this.config.listTimeoutMs);
-      idx.catch(() => this.toolIndex.delete(session));
-      this.toolIndex.set(session, idx);
-    }
-    return idx;
-  }
-
-  invalidateTools(session: UpstreamSession): void {
-    this.toolIndex.delete(session);
+    return this.index.toolsOf(session);
   }
 
   private clientEvents(cs: ClientSession, server: string): SessionEvents {
@@ -243,6 +234,9 @@ export class Gateway {
   private sharedEvents(server: string): SessionEvents {
     return {
       onNotification: (msg) => {
+        const changed = LIST_CHANGED[msg.method];
+        const live = changed && this.pools.get(server)?.peek('');
+        if (live) this.index.invalidate(live, changed); // also when no client is connected to hear it
         for (const cs of this.sessions.values()) if (!cs.view.single || cs.view.single === server) this.relayNotification(cs, server, msg);
       },
       // A shared upstream asking outside any call has no single client to ask.
@@ -252,24 +246,21 @@ export class Gateway {
 
   private relayNotification(cs: ClientSession, server: string, msg: RpcNotification): void {
     const m = msg.method;
-    if (m === 'notifications/tools/list_changed') {
+    const changed = LIST_CHANGED[m];
+    if (changed) {
       const live = this.pools.get(server)?.peek(cs.id);
-      if (live) this.invalidateTools(live);
+      if (live) this.index.invalidate(live, changed);
     }
     if (m === 'notifications/resources/updated') {
       const uri = msg.params?.uri;
       if (typeof uri !== 'string') return;
-      const exposed = cs.view.single ? uri : this.exposedUri(server, uri);
-      if (!cs.subscriptions.has(exposed)) return;
+      // Delivered in the form the client subscribed with, and only for the server that subscription was routed to.
+      const qualified = qualifyUri(server, uri);
+      const exposed = cs.subscriptions.get(uri) === server ? uri : cs.subscriptions.get(qualified) === server ? qualified : undefined;
+      if (exposed === undefined) return;
       if (exposed !== uri) msg = { ...msg, params: { ...msg.params, uri: exposed } };
     }
     cs.push(msg);
-  }
-
-  /** How a server's resource URI is shown: unchanged unless another server listed the same URI first. */
-  exposedUri(server: string, uri: string): string {
-    const owner = this.resourceRoutes.get(uri);
-    return owner !== undefined && owner !== server && this.pools.has(owner) ? qualifyUri(server, uri) : uri;
   }
 
   /** A server-to-client request outside any call goes on the session's own stream. */
@@ -284,6 +275,12 @@ export class Gateway {
     this.pools.clear();
   }
 }
+
+const LIST_CHANGED: Record<string, IndexKind | undefined> = {
+  'notifications/tools/list_changed': 'tools',
+  'notifications/prompts/list_changed': 'prompts',
+  'notifications/resources/list_changed': 'resources',
+};
 
 function manifestKey(m: ServerManifest): string {
   const { source: _source, ...rest } = m;

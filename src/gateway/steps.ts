@@ -11,11 +11,11 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from '../util/jsonrpc.js';
-import { mayBeShortened } from '../catalog/naming.js';
+import { mayBeShortened, qualifyUri } from '../catalog/naming.js';
 import { unavailable, type CallHooks, type UpstreamSession } from '../upstream/session.js';
 import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
-import { resolveResource } from './dispatch.js';
+import { resolveResource } from './routing.js';
 import { backoffMs, shouldRetry, sleep } from '../limits/retry.js';
 import type { Gateway } from './gateway.js';
 import type { GuardContext, Refusal, Step, StepKind, StepOutcome } from './types.js';
@@ -32,12 +32,13 @@ function unknownName(req: RpcRequest, kind: StepKind, name: string): RpcResponse
   return errorResponse(req.id, RpcErrorCode.InvalidParams, kind === 'tools/call' ? `Unknown tool: ${name}` : `Unknown prompt: ${name}`);
 }
 
-function resolveTarget(gw: Gateway, cs: ClientSession, kind: StepKind, params: Params | undefined): Target | undefined {
+async function resolveTarget(gw: Gateway, cs: ClientSession, kind: StepKind, params: Params | undefined): Promise<Target | undefined> {
   if (kind === 'resources/read') {
     const uri = params?.uri;
     if (typeof uri !== 'string') return undefined;
-    const r = resolveResource(gw, cs, uri);
-    return r ? { server: r.server, target: r.uri, exposed: uri } : undefined;
+    const r = await resolveResource(gw, cs, uri);
+    // One identity per resource, whichever spelling the client used (loop detection and approvals key on it).
+    return r ? { server: r.server, target: r.uri, exposed: qualifyUri(r.server, r.uri) } : undefined;
   }
   const name = params?.name;
   if (typeof name !== 'string') return undefined;
@@ -57,7 +58,11 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   if (kind !== 'resources/read' && typeof params?.name !== 'string') {
     return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, `${kind} needs params.name (a string)`));
   }
-  const t = resolveTarget(gw, cs, kind, params);
+  if (kind === 'resources/read' && typeof params?.uri !== 'string') {
+    return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, 'resources/read needs params.uri (a string)'));
+  }
+  const t = await resolveTarget(gw, cs, kind, params);
+  if (!t && kind === 'resources/read') return unroutedRead(gw, cs, req, reply, displayName);
   if (!t || (kind === 'tools/call' && !gw.toolAllowedByManifest(t.server, t.target) && !mayBeShortened(t.target))) return reply.final(unknownName(req, kind, displayName));
 
   const step: Step = {
@@ -71,14 +76,18 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     args: kind === 'resources/read' ? undefined : (params?.arguments as Record<string, unknown> | undefined),
     startedAt: Date.now(),
     traceparent: cs.traceparent,
+    unverified: kind !== 'resources/read',
   };
 
-  // Names are checked against a session that already listed them before any guard spends budget on them.
-  const live = gw.pools.get(t.server)?.peek(cs.id);
-  let known = false;
-  if (kind === 'tools/call' && live) {
-    if (!(await toolExists(gw, cs, t, step, live))) return reply.final(unknownName(req, kind, displayName));
-    known = true;
+  // Names are checked against the upstream's own list before any guard, metric or audit row sees them; only an
+  // upstream that cannot be reached (or whose circuit is open) leaves the name to be judged after the guards.
+  let live = gw.pools.get(t.server)?.peek(cs.id);
+  let connectError: Error | undefined;
+  if (!live && kind !== 'resources/read' && gw.breakers?.get(t.server).state !== 'open') {
+    live = await gw.upstreamFor(cs, t.server).catch((err: Error) => void (connectError = err));
+  }
+  if (kind !== 'resources/read' && live) {
+    if (!(await nameExists(gw, cs, t, step, live))) return reply.final(unknownName(req, kind, displayName));
   }
 
   const ctx: GuardContext = {
@@ -93,6 +102,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   if (open) return refuse(gw, cs, req, reply, step, open);
   let upstream: UpstreamSession;
   try {
+    if (connectError) throw connectError;
     upstream = live?.state === 'ready' ? live : await gw.upstreamFor(cs, t.server);
   } catch (err) {
     gw.breakers?.onFailure(t.server);
@@ -101,7 +111,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     if (done) await done;
     return reply.final(withWorkflow(res, cs.workflowId));
   }
-  if (kind === 'tools/call' && !known && !(await toolExists(gw, cs, t, step, upstream))) return reply.final(unknownName(req, kind, displayName));
+  if (kind !== 'resources/read' && step.unverified && !(await nameExists(gw, cs, t, step, upstream))) return reply.final(unknownName(req, kind, displayName));
   step.stepNo = gw.workflows.nextStep(cs.workflowId);
 
   const headers = upstreamHeaders(gw, cs, upstream);
@@ -139,7 +149,8 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   cs.inFlight.delete(req.id);
   const errReason = (res.error?.data as { reason?: string } | undefined)?.reason;
   const isError = res.error !== undefined || (res.result as { isError?: boolean } | undefined)?.isError === true;
-  const outcome: StepOutcome = { outcome: isError ? 'error' : 'ok', reason: errReason, durationMs: Date.now() - step.startedAt };
+  const reason = errReason ?? (readsResource && res.error?.code === RESOURCE_NOT_FOUND ? NOT_FOUND : undefined);
+  const outcome: StepOutcome = { outcome: isError ? 'error' : 'ok', reason, durationMs: Date.now() - step.startedAt };
   const done = finish(gw, step, outcome);
   if (done) await done;
   reply.final(errReason ? withWorkflow({ ...res, id: req.id }, cs.workflowId) : { ...res, id: req.id });
@@ -157,27 +168,39 @@ function upstreamHeaders(gw: Gateway, cs: ClientSession, upstream: UpstreamSessi
   return h.then((authorization) => ({ ...headers, authorization }));
 }
 
-/** Whether the upstream has the tool (resolving shortened names nobody listed since start); fills annotations. */
-async function toolExists(gw: Gateway, cs: ClientSession, t: Target, step: Step, upstream: UpstreamSession): Promise<boolean> {
-  let tools;
+/**
+ * Whether the upstream has the tool or prompt (resolving shortened names nobody listed since start); marks the name
+ * verified and fills tool annotations. When the list cannot be had, the upstream judges the name itself.
+ */
+async function nameExists(gw: Gateway, cs: ClientSession, t: Target, step: Step, upstream: UpstreamSession): Promise<boolean> {
+  const isTool = step.kind === 'tools/call';
+  let listed;
   try {
-    tools = await gw.toolsOf(upstream);
+    listed = isTool ? await gw.toolsOf(upstream) : await gw.index.promptsOf(upstream);
   } catch {
-    return gw.toolAllowedByManifest(t.server, t.target); // listing failed: let the upstream judge the name itself
+    return !isTool || gw.toolAllowedByManifest(t.server, t.target);
   }
-  let def = tools.get(t.target);
-  if (!def && !cs.view.single) {
-    // A shortened name nobody has listed since this gateway started (names are deterministic, clients keep them).
-    for (const [name, item] of tools) {
-      if (gw.names.expose(t.server, name) !== t.exposed) continue;
-      t.target = step.target = name;
-      def = item;
-      break;
-    }
-  }
-  if (!def || !gw.toolAllowedByManifest(t.server, t.target)) return false;
-  if (def.annotations) step.annotations = def.annotations as Record<string, unknown>;
+  const name = cs.view.single ? (listed.has(t.target) ? t.target : undefined) : gw.names.find(t.server, t.exposed, t.target, listed);
+  if (name === undefined || (isTool && !gw.toolAllowedByManifest(t.server, name))) return false;
+  t.target = step.target = name;
+  t.exposed = step.exposedName = gw.names.expose(t.server, name);
+  step.unverified = false;
+  const def = listed.get(name);
+  if (isTool && def?.annotations) step.annotations = def.annotations as Record<string, unknown>;
   return true;
+}
+
+const NOT_FOUND = 'resource_not_found';
+
+/**
+ * A read of a URI no server in view lists or matches with a template: a failed step (recorded, never routed, so no
+ * metric series carries the URI), answered as resource not found.
+ */
+async function unroutedRead(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel, uri: string): Promise<void> {
+  const step: Step = { kind: 'resources/read', caller: cs.caller, workflowId: cs.workflowId, stepNo: 0, target: uri, exposedName: uri, startedAt: Date.now(), traceparent: cs.traceparent };
+  const done = finish(gw, step, { outcome: 'error', reason: NOT_FOUND, durationMs: Date.now() - step.startedAt });
+  if (done) await done;
+  reply.final(unknownName(req, 'resources/read', uri));
 }
 
 function isTransportFailure(res: RpcResponse): boolean {
@@ -201,7 +224,7 @@ async function refuse(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: Re
   // A hidden name is answered exactly like an unknown one and, like one, is not a step.
   if (refusal.asUnknown) {
     gw.log.info({ workflowId: step.workflowId, agent: step.caller.agentId, tool: step.exposedName }, 'call to a name hidden by policy answered as unknown');
-    return reply.final(unknownName(req, step.kind, step.kind === 'resources/read' ? step.target : String(req.params?.name)));
+    return reply.final(unknownName(req, step.kind, String(step.kind === 'resources/read' ? req.params?.uri : req.params?.name)));
   }
   const done = finish(gw, step, { outcome: 'refused', reason: refusal.reason, durationMs: Date.now() - step.startedAt });
   if (done) await done;

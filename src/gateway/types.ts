@@ -58,6 +58,8 @@ export interface Step {
   target: string;
   /** The name the client used (namespaced). */
   exposedName: string;
+  /** The name is the client's own string, not (yet) confirmed by the upstream's list: metrics must not use it as a label. */
+  unverified?: boolean;
   args?: Record<string, unknown>;
   startedAt: number;
   traceparent?: string;

@@ -7,6 +7,8 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 
 /** Label used for steps that never reached a server (e.g. refused unknown names), so clients cannot blow up cardinality. */
 const UNROUTED = '(unrouted)';
+/** Label for tool and prompt names that could not be checked against the upstream's list. */
+const UNVERIFIED = '(unverified)';
 
 type CallLabels = 'server' | 'tool' | 'outcome';
 
@@ -87,8 +89,16 @@ export class Metrics {
   /** Count and time one finished step; cheap enough for every call (label children are cached). */
   observeStep(step: Step, outcome: StepOutcome): void {
     const server = step.server ?? UNROUTED;
-    // Resource URIs are unbounded, so resource reads share one tool label per server.
-    const tool = step.server === undefined ? UNROUTED : step.kind === 'resources/read' ? 'resources/read' : step.target;
+    // Resource URIs are unbounded, so resource reads share one tool label per server; a tool or prompt name the
+    // upstream's list did not confirm (it could not be listed) is the client's own string and gets a fixed label.
+    const tool =
+      step.server === undefined
+        ? UNROUTED
+        : step.kind === 'resources/read'
+          ? 'resources/read'
+          : step.unverified
+            ? UNVERIFIED
+            : step.target;
     const key = `${server}\n${tool}\n${outcome.outcome}`;
     let counter = this.callChildren.get(key);
     if (!counter) {

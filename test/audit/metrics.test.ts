@@ -39,6 +39,15 @@ describe('Metrics', () => {
     expect(await metrics.render()).not.toContain('server="jira"');
   });
 
+  it('never labels a series with a tool or prompt name the upstream did not confirm', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.observeStep(step({ workflowId: 'wf', stepNo: 1, target: 'client-chosen-1', unverified: true }), refused('rate_limited'));
+    metrics.observeStep(step({ workflowId: 'wf', stepNo: 2, kind: 'prompts/get', target: 'client-chosen-2', unverified: true }), ok(1));
+    const text = await metrics.render();
+    expect(text).not.toContain('client-chosen');
+    expect(text).toContain('switchyard_calls_total{server="github",tool="(unverified)",outcome="refused"} 1');
+  });
+
   it('keeps separate instances independent', async () => {
     const a = new Metrics({ processMetrics: false });
     const b = new Metrics({ processMetrics: false });

@@ -55,6 +55,18 @@ describe('NameTable', () => {
     expect(n.length).toBeLessThanOrEqual(64);
   });
 
+  it('finds the upstream name behind an exposed name among the listed ones, shortened names included, in a new table', () => {
+    const server = 'srv';
+    const long = 'p'.repeat(80);
+    const exposed = new NameTable().expose(server, long);
+    const listed = new Map([[long, {}], ['short', {}]]);
+    const fresh = new NameTable(); // a restarted gateway: nothing exposed yet
+    expect(fresh.find(server, exposed, fresh.resolve(exposed)!.name, listed)).toBe(long);
+    expect(fresh.find(server, 'srv__short', 'short', listed)).toBe('short');
+    expect(fresh.find(server, 'srv__nope', 'nope', listed)).toBeUndefined();
+    expect(fresh.find(server, `srv__${'q'.repeat(40)}_0badf00d`, `${'q'.repeat(40)}_0badf00d`, listed)).toBeUndefined();
+  });
+
   it('forgets shortened names of a removed server', () => {
     const t = new NameTable();
     const exposed = t.expose('gone', 'q'.repeat(90));

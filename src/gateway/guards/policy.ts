@@ -1,4 +1,7 @@
-/** Guard: the caller's policy on tools/call, prompts/get and resources/read; hidden names refuse exactly like unknown ones. */
+/**
+ * Guard: the caller's policy on tools/call, prompts/get and resources/read; hidden names refuse exactly like unknown ones.
+ * Resources are judged on the upstream's own URI and server, whatever spelling (plain or qualified) the client used.
+ */
 import { PolicyResolver } from '../../identity/policy.js';
 import type { Guard, Refusal, Step } from '../types.js';
 
@@ -20,7 +23,7 @@ export function createPolicyGuard(policies: PolicyResolver = new PolicyResolver(
       case 'prompts/get':
         return policies.forCaller(step.caller).canSeePrompt(step.exposedName) ? undefined : asUnknown(step);
       case 'resources/read':
-        return policies.forCaller(step.caller).canSeeResource(step.exposedName, step.server) ? undefined : asUnknown(step);
+        return policies.forCaller(step.caller).canSeeResource(step.target, step.server) ? undefined : asUnknown(step);
       default:
         return undefined;
     }

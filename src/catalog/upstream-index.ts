@@ -1,0 +1,71 @@
+/**
+ * What each upstream session serves, listed in full once and kept until that upstream says the list changed (or the
+ * session goes away with its server): tools and prompts by name, resource URIs and templates. Calls check names and
+ * route URIs against it, so nothing depends on what a client listed before.
+ */
+import type { UpstreamSession } from '../upstream/session.js';
+import { fetchAll, fetchByName, type Item } from './lists.js';
+import type { ResourceIndex } from './routes.js';
+
+export type IndexKind = 'tools' | 'prompts' | 'resources';
+
+export class UpstreamIndex {
+  private readonly tools = new WeakMap<UpstreamSession, Promise<Map<string, Item>>>();
+  private readonly prompts = new WeakMap<UpstreamSession, Promise<Map<string, Item>>>();
+  private readonly resources = new WeakMap<UpstreamSession, Promise<ResourceIndex>>();
+  /** Settled resource indexes, for the synchronous routing of notifications. */
+  private readonly settled = new WeakMap<UpstreamSession, ResourceIndex>();
+
+  constructor(private readonly timeoutMs: () => number) {}
+
+  toolsOf(session: UpstreamSession): Promise<Map<string, Item>> {
+    return cached(this.tools, session, () => fetchByName(session, 'tools/list', this.timeoutMs()));
+  }
+
+  promptsOf(session: UpstreamSession): Promise<Map<string, Item>> {
+    return cached(this.prompts, session, () => fetchByName(session, 'prompts/list', this.timeoutMs()));
+  }
+
+  resourcesOf(session: UpstreamSession): Promise<ResourceIndex> {
+    const existing = this.resources.get(session);
+    if (existing) return existing;
+    const p = cached(this.resources, session, () => this.listResources(session));
+    // Kept for synchronous use unless the list changed again while it was being fetched.
+    p.then((index) => this.resources.get(session) === p && this.settled.set(session, index), () => {});
+    return p;
+  }
+
+  private async listResources(session: UpstreamSession): Promise<ResourceIndex> {
+    const [resources, templates] = await Promise.all([
+      fetchAll(session, 'resources/list', this.timeoutMs()),
+      fetchAll(session, 'resources/templates/list', this.timeoutMs()),
+    ]);
+    return {
+      uris: new Set(resources.flatMap((r) => (typeof r.uri === 'string' ? [r.uri] : []))),
+      templates: templates.flatMap((t) => (typeof t.uriTemplate === 'string' ? [t.uriTemplate] : [])),
+    };
+  }
+
+  /** The resource index of a session if it was listed already. */
+  peekResources(session: UpstreamSession): ResourceIndex | undefined {
+    return this.settled.get(session);
+  }
+
+  invalidate(session: UpstreamSession, kind: IndexKind): void {
+    this[kind].delete(session);
+    if (kind === 'resources') this.settled.delete(session);
+  }
+}
+
+function cached<T>(map: WeakMap<UpstreamSession, Promise<T>>, session: UpstreamSession, load: () => Promise<T>): Promise<T> {
+  let p = map.get(session);
+  if (!p) {
+    p = load();
+    const mine = p;
+    p.catch(() => {
+      if (map.get(session) === mine) map.delete(session);
+    });
+    map.set(session, p);
+  }
+  return p;
+}
