@@ -94,8 +94,8 @@ export class McpHttpHandler {
       return undefined;
     }
     const cs = this.gw.sessions.get(id);
-    // A session belongs to the identity that opened it; anyone else is told it does not exist.
-    if (!cs || cs.caller.agentId !== caller.agentId) {
+    // A session belongs to the exact credential that opened it; any other is told it does not exist (as for an unknown id).
+    if (!cs || cs.caller.principal !== caller.principal) {
       rpcError(res, 404, -32001, 'Session not found: it ended or never existed. Initialize a new session.');
       return undefined;
     }

@@ -40,6 +40,7 @@ export interface AuthenticatorOptions {
 }
 
 const BEARER = /^Bearer[ \t]+(\S*)[ \t]*$/i;
+const LOCAL_PRINCIPAL = `local:${LOCAL_AGENT_ID}`;
 
 /** Whether a listen host keeps the gateway on this machine: the only place it may run without auth. */
 export function isLoopbackHost(host: string): boolean {
@@ -59,6 +60,19 @@ export function actChain(claims: Readonly<Record<string, unknown>>): string[] {
     act = act.act as Record<string, unknown> | undefined;
   }
   return chain;
+}
+
+/** Principal keys per verified token: the verifier hands back the same frozen claims while a token stays cached. */
+const principals = new WeakMap<object, string>();
+
+/** Issuer, subject, client, act chain and scope; a delegated token adds its `jti`, as each one is its own grant. */
+function tokenPrincipal(claims: Readonly<Record<string, unknown>>, delegated: boolean): string {
+  let key = principals.get(claims);
+  if (key === undefined) {
+    key = JSON.stringify([delegated ? 'delegated' : 'jwt', claims.iss, claims.sub, claims.client_id, claims.azp, actChain(claims), claims.scope, delegated ? claims.jti : null]);
+    principals.set(claims, key);
+  }
+  return key;
 }
 
 function stringClaim(claims: Readonly<Record<string, unknown>>, name: string): string | undefined {
@@ -126,9 +140,10 @@ export class Authenticator {
     }
     const key = bearer ?? apiKey;
     if (!key) return refuse(401, undefined, 'Authentication required: send Authorization: Bearer <token> (or an API key in X-API-Key).');
-    const agent = this.registry.findByApiKey(key);
-    if (!agent) return refuse(401, 'invalid_token', 'The API key is not recognised; check the key, or ask an admin to add its sha256 hash to your agent in agents.d.');
-    return { ok: true, caller: { agentId: agent.id, agent, user: agent.owner, chain: [agent.id], via: 'apikey' } };
+    const match = this.registry.matchApiKey(key);
+    if (!match) return refuse(401, 'invalid_token', 'The API key is not recognised; check the key, or ask an admin to add its sha256 hash to your agent in agents.d.');
+    const agent = match.owner;
+    return { ok: true, caller: { agentId: agent.id, principal: match.ref, agent, user: agent.owner, chain: [agent.id], via: 'apikey' } };
   }
 
   /** Loopback callers become `local`; a gateway-minted (delegated) token still narrows them to its child agent. */
@@ -150,7 +165,7 @@ export class Authenticator {
 
   #localCaller(): AuthOutcome {
     const agent = this.registry.get(LOCAL_AGENT_ID);
-    return { ok: true, caller: { agentId: LOCAL_AGENT_ID, agent, user: agent?.owner, chain: [LOCAL_AGENT_ID], via: 'local' } };
+    return { ok: true, caller: { agentId: LOCAL_AGENT_ID, principal: LOCAL_PRINCIPAL, agent, user: agent?.owner, chain: [LOCAL_AGENT_ID], via: 'local' } };
   }
 
   #fromVerification(v: JwtVerification): AuthOutcome {
@@ -170,7 +185,16 @@ export class Authenticator {
     const { agent } = match;
     return {
       ok: true,
-      caller: { agentId: agent.id, agent, user: userOfExternalToken(claims, match), chain: [agent.id], claims, jti: stringClaim(claims, 'jti'), via: 'jwt' },
+      caller: {
+        agentId: agent.id,
+        principal: tokenPrincipal(claims, false),
+        agent,
+        user: userOfExternalToken(claims, match),
+        chain: [agent.id],
+        claims,
+        jti: stringClaim(claims, 'jti'),
+        via: 'jwt',
+      },
     };
   }
 
@@ -192,6 +216,7 @@ export class Authenticator {
       ok: true,
       caller: {
         agentId,
+        principal: tokenPrincipal(claims, true),
         agent,
         user,
         chain,
