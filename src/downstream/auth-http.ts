@@ -66,9 +66,12 @@ export function protectedResourceMetadata(
   };
 }
 
-/** A quoted-string for an auth-param: no quote, backslash or line break can escape it. */
+/**
+ * A quoted-string for an auth-param: visible ASCII only (RFC 6750 §3 for error_description), so no character a token
+ * or message carries can break the header or make Node refuse to send it.
+ */
 function quoted(value: string): string {
-  return `"${value.replace(/[\r\n]+/g, ' ').replace(/["\\]/g, '\\$&')}"`;
+  return `"${value.replace(/[\t\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').replace(/["\\]/g, '\\$&')}"`;
 }
 
 export interface ChallengeOptions {
@@ -134,6 +137,18 @@ export function queryHasAccessToken(url: string | undefined): boolean {
   return q >= 0 && new URLSearchParams(url.slice(q + 1)).has('access_token');
 }
 
+/** The credential header a request sent more than once (node keeps only the first Authorization and joins X-API-Key). */
+function repeatedCredentialHeader(raw: readonly string[]): string | undefined {
+  let authorization = 0;
+  let apiKey = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 13 && name.toLowerCase() === 'authorization') authorization++;
+    else if (name.length === 9 && name.toLowerCase() === 'x-api-key') apiKey++;
+  }
+  return authorization > 1 ? 'Authorization' : apiKey > 1 ? 'X-API-Key' : undefined;
+}
+
 /** The Authenticator's input, read off a node:http request. */
 export function authInputOf(req: IncomingMessage): AuthInput {
   return {
@@ -141,6 +156,7 @@ export function authInputOf(req: IncomingMessage): AuthInput {
     apiKeyHeader: header(req, 'x-api-key'),
     remoteAddress: req.socket.remoteAddress,
     queryHasToken: queryHasAccessToken(req.url),
+    repeatedHeader: repeatedCredentialHeader(req.rawHeaders),
   };
 }
 

@@ -2,6 +2,7 @@
 import type { AgentManifest } from '../config/types.js';
 import { isLoopback } from '../downstream/host-check.js';
 import type { Caller } from '../gateway/types.js';
+import { shown } from '../util/shown.js';
 import { looksLikeJwt } from './apikeys.js';
 import type { JwtErrorCode, JwtVerification, JwtVerifier } from './jwt.js';
 import { LOCAL_AGENT_ID, type AgentRegistry, type ClaimMatch } from './registry.js';
@@ -14,6 +15,8 @@ export interface AuthInput {
   remoteAddress?: string;
   /** The URL carried `access_token`: refused, as URLs end up in logs and histories. */
   queryHasToken?: boolean;
+  /** A credential header (`Authorization`, `X-API-Key`) the request sent more than once: refused, as either could be meant. */
+  repeatedHeader?: string;
 }
 
 /**
@@ -39,7 +42,8 @@ export interface AuthenticatorOptions {
   registry: AgentRegistry;
 }
 
-const BEARER = /^Bearer[ \t]+(\S*)[ \t]*$/i;
+const BEARER_SCHEME = /^Bearer(?=[ \t]|$)/i;
+const WHITESPACE = /\s/;
 const LOCAL_PRINCIPAL = `local:${LOCAL_AGENT_ID}`;
 
 /** Whether a listen host keeps the gateway on this machine: the only place it may run without auth. */
@@ -118,6 +122,9 @@ export class Authenticator {
     if (input.queryHasToken) {
       return refuse(400, 'invalid_request', 'Access tokens in the URL are refused; send the token in the Authorization: Bearer header.');
     }
+    if (input.repeatedHeader) {
+      return refuse(400, 'invalid_request', `Send one ${input.repeatedHeader} header; this request carries several, so it is unclear which credential is meant.`);
+    }
     const authorization = input.authorization?.trim();
     const apiKey = input.apiKeyHeader?.trim();
     if (authorization && apiKey) {
@@ -125,10 +132,12 @@ export class Authenticator {
     }
     let bearer: string | undefined;
     if (authorization) {
-      const m = BEARER.exec(authorization);
-      if (!m) return refuse(401, undefined, 'Only Bearer credentials are accepted; send Authorization: Bearer <token or API key>.');
-      bearer = m[1];
+      if (!BEARER_SCHEME.test(authorization)) return refuse(401, undefined, 'Only Bearer credentials are accepted; send Authorization: Bearer <token or API key>.');
+      bearer = authorization.slice(6).trim();
       if (!bearer) return refuse(401, 'invalid_request', 'The Bearer credential is empty; send Authorization: Bearer <token or API key>.');
+      if (WHITESPACE.test(bearer)) {
+        return refuse(401, 'invalid_request', 'The Bearer credential must be one token without spaces; send Authorization: Bearer <token or API key>.');
+      }
     }
 
     if (this.localMode) return this.#authenticateLocal(bearer, input.remoteAddress);
@@ -177,7 +186,7 @@ export class Authenticator {
     const match = this.registry.findByClaims(claims);
     if (!match) {
       const named = (['sub', 'client_id', 'azp'] as const)
-        .map((k) => (typeof claims[k] === 'string' ? `${k}=${claims[k] as string}` : undefined))
+        .map((k) => (typeof claims[k] === 'string' ? `${k}=${shown(claims[k])}` : undefined))
         .filter(Boolean)
         .join(', ');
       return refuse(403, 'access_denied', `No agent in agents.d matches this token (${named}, iss=${v.issuer}); an admin can add these claims to an agent's credentials.jwt.`);
