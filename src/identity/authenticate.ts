@@ -2,8 +2,8 @@
 import type { AgentManifest } from '../config/types.js';
 import { isLoopback } from '../downstream/host-check.js';
 import type { Caller } from '../gateway/types.js';
-import { shown } from '../util/shown.js';
 import { looksLikeJwt } from './apikeys.js';
+import { shown } from './claim-text.js';
 import type { JwtErrorCode, JwtVerification, JwtVerifier } from './jwt.js';
 import { LOCAL_AGENT_ID, type AgentRegistry, type ClaimMatch } from './registry.js';
 

@@ -13,7 +13,7 @@ import {
 } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { IssuerConfig } from '../config/types.js';
-import { shown } from '../util/shown.js';
+import { shown } from './claim-text.js';
 
 /** Asymmetric algorithms only: the keys come from a public JWKS, so HMAC would mean "the public key is the secret". */
 export const DEFAULT_JWT_ALGORITHMS: readonly string[] = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];

@@ -5,7 +5,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearerChallenge } from '../../src/downstream/auth-http.js';
-import { shown } from '../../src/util/shown.js';
+import { shown } from '../../src/identity/claim-text.js';
 import { fixtureManifest, initializeMessage, startGateway, stopAll, type RunningGateway } from '../helpers/gateway.js';
 import { AUDIENCE, b64url, ISSUER, makeKey, writeJwksFile } from './helpers.js';
 
