@@ -50,6 +50,17 @@ export function resourcePathOfMetadataRequest(requestPath: string): string | und
   return trimSlash(rest);
 }
 
+/**
+ * Whether there is an OAuth authorization server to point clients at (an issuer in gateway.yaml `auth.issuers`). Without
+ * one (API keys only) the resource metadata is not served, so OAuth clients do not start a flow that cannot succeed.
+ */
+export function hasAuthorizationServer(authenticator: Pick<Authenticator, 'verifier'>): boolean {
+  return authenticator.verifier.configuredIssuerCount > 0;
+}
+
+export const NO_AUTHORIZATION_SERVER =
+  'This gateway has no OAuth authorization server (gateway.yaml auth.issuers is empty); send an API key as Authorization: Bearer <key>.';
+
 /** RFC 9728 metadata for one resource; authorization servers are the issuers of gateway.yaml `auth.issuers`. */
 export function protectedResourceMetadata(
   publicUrl: string,
@@ -101,15 +112,18 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
   res.end(text);
 }
 
-/** Status, headers and body for a failed authentication (shape of McpHttpOptions.authenticate's failure). */
-export function authFailureResponse(failure: AuthFailure, where: ResourceLocation): { status: number; headers: Record<string, string>; body: Record<string, unknown> } {
+/**
+ * Status, headers and body for a failed authentication (shape of McpHttpOptions.authenticate's failure). Without a
+ * location (no authorization server to offer) the challenge names no resource metadata.
+ */
+export function authFailureResponse(failure: AuthFailure, where: ResourceLocation | undefined): { status: number; headers: Record<string, string>; body: Record<string, unknown> } {
   // 403 access_denied is about who the caller is, not about its token: a new token would not help, so no challenge.
   const headers: Record<string, string> =
     failure.status === 403 ? {} : { 'www-authenticate': bearerChallenge(where, { error: failure.error, description: failure.error ? failure.message : undefined }) };
   return { status: failure.status, headers, body: refusalBody(failure.message, failure.error) };
 }
 
-export function sendAuthFailure(res: ServerResponse, failure: AuthFailure, where: ResourceLocation): void {
+export function sendAuthFailure(res: ServerResponse, failure: AuthFailure, where: ResourceLocation | undefined): void {
   const r = authFailureResponse(failure, where);
   send(res, r.status, r.headers, r.body);
 }
@@ -160,14 +174,19 @@ export function authInputOf(req: IncomingMessage): AuthInput {
   };
 }
 
-/** McpHttpOptions.authenticate: the Authenticator on a request, failures rendered with the right status and challenge. */
+/**
+ * McpHttpOptions.authenticate: the Authenticator on a request, failures rendered with the right status and challenge.
+ * The challenge points at the resource metadata only when the gateway has an authorization server (an issuer) to offer.
+ */
 export function createHttpAuthenticate(
   authenticator: Authenticator,
   opts: { publicUrl: string },
 ): (req: IncomingMessage, resourcePath: string) => AuthResult | Promise<AuthResult> {
   return (req, resourcePath) => {
     const render = (outcome: AuthOutcome): AuthResult =>
-      outcome.ok ? outcome : { ok: false, ...authFailureResponse(outcome, { publicUrl: opts.publicUrl, resourcePath }) };
+      outcome.ok
+        ? outcome
+        : { ok: false, ...authFailureResponse(outcome, hasAuthorizationServer(authenticator) ? { publicUrl: opts.publicUrl, resourcePath } : undefined) };
     const outcome = authenticator.authenticate(authInputOf(req));
     return outcome instanceof Promise ? outcome.then(render) : render(outcome);
   };
