@@ -123,7 +123,7 @@ export class Authenticator {
       return refuse(400, 'invalid_request', 'Access tokens in the URL are refused; send the token in the Authorization: Bearer header.');
     }
     if (input.repeatedHeader) {
-      return refuse(400, 'invalid_request', `Send one ${input.repeatedHeader} header; this request carries several, so it is unclear which credential is meant.`);
+      return refuse(400, 'invalid_request', `This request carries several ${input.repeatedHeader} headers, so its credential is ambiguous; send exactly one.`);
     }
     const authorization = input.authorization?.trim();
     const apiKey = input.apiKeyHeader?.trim();

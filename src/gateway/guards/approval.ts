@@ -64,8 +64,8 @@ async function askHuman(step: Step, ctx: GuardContext, timeoutMs: number, maxArg
   if (shownArgs.length > maxArgsChars) {
     return denied(
       tool,
-      `The arguments of ${tool} are too large to show for approval (${shownArgs.length} characters, at most ${maxArgsChars}); ` +
-        'it was not made. Send smaller arguments, or ask an admin to change the approval rule.',
+      `The arguments of ${tool} are too large to show for approval (${shownArgs.length} characters, at most ${maxArgsChars}), so it was not made; ` +
+        'send smaller arguments, or ask an admin to change the approval rule.',
     );
   }
   const params: Record<string, unknown> = {
