@@ -20,6 +20,7 @@ import { Metrics } from './telemetry/metrics.js';
 import { createAuditAdminRouter } from './downstream/admin-audit.js';
 import { createInventoryRouter } from './downstream/admin-inventory.js';
 import { createHttpAuthenticate, protectedResourceMetadata, resourcePathOfMetadataRequest } from './downstream/auth-http.js';
+import { hasAuthorizationServer, NO_AUTHORIZATION_SERVER } from './downstream/auth-http.js';
 import { mountA2a } from './downstream/a2a-server.js';
 import { mountDelegation } from './downstream/oauth-token.js';
 import { openDelegation, type DelegationRuntime } from './identity/delegation-runtime.js';
@@ -215,6 +216,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   app.get(/^\/\.well-known\/oauth-protected-resource(\/.*)?$/, (req, res) => {
     const resourcePath = resourcePathOfMetadataRequest(req.path);
     if (resourcePath === undefined) return res.status(404).json({ error: 'not_found' });
+    if (!hasAuthorizationServer(core.authenticator)) return res.status(404).json({ error: 'not_found', message: NO_AUTHORIZATION_SERVER });
     res.json(protectedResourceMetadata(config.publicUrl ?? '', core.verifier.configuredIssuers(), resourcePath || '/mcp'));
   });
   mountDelegation(app, { delegation: core.delegation, authenticator: core.authenticator, gateway, publicUrl: () => config.publicUrl!, localMode: () => core.localMode });

@@ -12,6 +12,7 @@ import { legacyAgentCardRouter } from '@a2a-js/sdk/compat/v0_3/server/express';
 import type { ServerManifest } from '../config/types.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Caller } from '../gateway/types.js';
+import { chooseWorkflow } from '../identity/workflow-choice.js';
 import { resolveAgent, type ResolvedAgent } from '../upstream/a2a-card.js';
 import { errorResponse, REFUSAL_CODE, refusalResponse, RpcErrorCode, type RpcId } from '../util/jsonrpc.js';
 import { gatewayCard, rewrittenCard, type FederatedAgent, type GatewaySecurity } from './a2a-cards.js';
@@ -249,9 +250,11 @@ export class A2aServer {
       return;
     }
 
+    const choice = chooseWorkflow(caller, wfHeader, this.mayJoin);
+    if (!choice.ok) return writeJson(res, refusalResponse(id, { reason: 'delegation_denied', message: choice.message }, choice.workflowId));
     let started;
     try {
-      started = await this.steps.begin({ caller, agent, method, text: ids.text, taskId: ids.taskId, contextId: ids.contextId, joinWorkflow: wfHeader && this.mayJoin(caller) ? wfHeader : undefined, traceparent, signal: gone.signal });
+      started = await this.steps.begin({ caller, agent, method, text: ids.text, taskId: ids.taskId, contextId: ids.contextId, joinWorkflow: choice.workflowId, traceparent, signal: gone.signal });
     } catch (err) {
       return writeJson(res, errorResponse(id, RpcErrorCode.InvalidParams, (err as Error).message, { reason: 'invalid_request' }));
     }

@@ -112,11 +112,13 @@ export class A2aSteps {
   /** Start a Step: place it in its workflow, check policy and walk the guard chain. A refusal is recorded here. */
   async begin(r: StepRequest): Promise<StepStart> {
     const known = (r.taskId ? this.tasks.get(r.taskId) : undefined) ?? (r.contextId ? this.contexts.get(r.contextId) : undefined);
-    const continues = known && known.callerId === r.caller.agentId ? known : undefined;
+    // A delegated token stays in its own workflow, even when it continues a task its agent began elsewhere.
+    const bound = r.caller.workflowId;
+    const continues = known && known.callerId === r.caller.agentId && (bound === undefined || known.workflowId === bound) ? known : undefined;
     // A task or context an earlier step of the same agent started (an MCP tool call, or before a restart): join its
     // workflow, under that step.
     const origin = continues ? undefined : await this.ownerOf(r.agent, r);
-    const fromMcp = origin && origin.agentId === r.caller.agentId ? origin : undefined;
+    const fromMcp = origin && origin.agentId === r.caller.agentId && (bound === undefined || origin.workflowId === bound) ? origin : undefined;
     const joinId = continues?.workflowId ?? fromMcp?.workflowId ?? r.joinWorkflow ?? r.caller.workflowId;
     // begin() on a known id rejoins it (a done workflow becomes active again when its conversation goes on).
     const workflowId = this.gw.workflows.begin({ caller: r.caller, kind: 'a2a', id: joinId, traceparent: r.traceparent });

@@ -50,6 +50,17 @@ export function resourcePathOfMetadataRequest(requestPath: string): string | und
   return trimSlash(rest);
 }
 
+/**
+ * Whether there is an OAuth authorization server to point clients at (an issuer in gateway.yaml `auth.issuers`). Without
+ * one (API keys only) the resource metadata is not served, so OAuth clients do not start a flow that cannot succeed.
+ */
+export function hasAuthorizationServer(authenticator: Pick<Authenticator, 'verifier'>): boolean {
+  return authenticator.verifier.configuredIssuerCount > 0;
+}
+
+export const NO_AUTHORIZATION_SERVER =
+  'This gateway has no OAuth authorization server (gateway.yaml auth.issuers is empty); send an API key as Authorization: Bearer <key>.';
+
 /** RFC 9728 metadata for one resource; authorization servers are the issuers of gateway.yaml `auth.issuers`. */
 export function protectedResourceMetadata(
   publicUrl: string,
@@ -66,9 +77,12 @@ export function protectedResourceMetadata(
   };
 }
 
-/** A quoted-string for an auth-param: no quote, backslash or line break can escape it. */
+/**
+ * A quoted-string for an auth-param: visible ASCII only (RFC 6750 §3 for error_description), so no character a token
+ * or message carries can break the header or make Node refuse to send it.
+ */
 function quoted(value: string): string {
-  return `"${value.replace(/[\r\n]+/g, ' ').replace(/["\\]/g, '\\$&')}"`;
+  return `"${value.replace(/[\t\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').replace(/["\\]/g, '\\$&')}"`;
 }
 
 export interface ChallengeOptions {
@@ -98,15 +112,18 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
   res.end(text);
 }
 
-/** Status, headers and body for a failed authentication (shape of McpHttpOptions.authenticate's failure). */
-export function authFailureResponse(failure: AuthFailure, where: ResourceLocation): { status: number; headers: Record<string, string>; body: Record<string, unknown> } {
+/**
+ * Status, headers and body for a failed authentication (shape of McpHttpOptions.authenticate's failure). Without a
+ * location (no authorization server to offer) the challenge names no resource metadata.
+ */
+export function authFailureResponse(failure: AuthFailure, where: ResourceLocation | undefined): { status: number; headers: Record<string, string>; body: Record<string, unknown> } {
   // 403 access_denied is about who the caller is, not about its token: a new token would not help, so no challenge.
   const headers: Record<string, string> =
     failure.status === 403 ? {} : { 'www-authenticate': bearerChallenge(where, { error: failure.error, description: failure.error ? failure.message : undefined }) };
   return { status: failure.status, headers, body: refusalBody(failure.message, failure.error) };
 }
 
-export function sendAuthFailure(res: ServerResponse, failure: AuthFailure, where: ResourceLocation): void {
+export function sendAuthFailure(res: ServerResponse, failure: AuthFailure, where: ResourceLocation | undefined): void {
   const r = authFailureResponse(failure, where);
   send(res, r.status, r.headers, r.body);
 }
@@ -134,6 +151,18 @@ export function queryHasAccessToken(url: string | undefined): boolean {
   return q >= 0 && new URLSearchParams(url.slice(q + 1)).has('access_token');
 }
 
+/** The credential header a request sent more than once (node keeps only the first Authorization and joins X-API-Key). */
+function repeatedCredentialHeader(raw: readonly string[]): string | undefined {
+  let authorization = 0;
+  let apiKey = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 13 && name.toLowerCase() === 'authorization') authorization++;
+    else if (name.length === 9 && name.toLowerCase() === 'x-api-key') apiKey++;
+  }
+  return authorization > 1 ? 'Authorization' : apiKey > 1 ? 'X-API-Key' : undefined;
+}
+
 /** The Authenticator's input, read off a node:http request. */
 export function authInputOf(req: IncomingMessage): AuthInput {
   return {
@@ -141,17 +170,23 @@ export function authInputOf(req: IncomingMessage): AuthInput {
     apiKeyHeader: header(req, 'x-api-key'),
     remoteAddress: req.socket.remoteAddress,
     queryHasToken: queryHasAccessToken(req.url),
+    repeatedHeader: repeatedCredentialHeader(req.rawHeaders),
   };
 }
 
-/** McpHttpOptions.authenticate: the Authenticator on a request, failures rendered with the right status and challenge. */
+/**
+ * McpHttpOptions.authenticate: the Authenticator on a request, failures rendered with the right status and challenge.
+ * The challenge points at the resource metadata only when the gateway has an authorization server (an issuer) to offer.
+ */
 export function createHttpAuthenticate(
   authenticator: Authenticator,
   opts: { publicUrl: string },
 ): (req: IncomingMessage, resourcePath: string) => AuthResult | Promise<AuthResult> {
   return (req, resourcePath) => {
     const render = (outcome: AuthOutcome): AuthResult =>
-      outcome.ok ? outcome : { ok: false, ...authFailureResponse(outcome, { publicUrl: opts.publicUrl, resourcePath }) };
+      outcome.ok
+        ? outcome
+        : { ok: false, ...authFailureResponse(outcome, hasAuthorizationServer(authenticator) ? { publicUrl: opts.publicUrl, resourcePath } : undefined) };
     const outcome = authenticator.authenticate(authInputOf(req));
     return outcome instanceof Promise ? outcome.then(render) : render(outcome);
   };

@@ -8,7 +8,8 @@ import type { Gateway } from '../gateway/gateway.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../gateway/gateway.js';
 import type { ClientSession, View } from '../gateway/client-session.js';
 import { dispatch } from '../gateway/dispatch.js';
-import { checkEnvelope, errorResponse, isRequest, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
+import { chooseWorkflow } from '../identity/workflow-choice.js';
+import { checkEnvelope, errorResponse, isRequest, refusalResponse, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
 import { GetStream, PostReply } from './sse.js';
 
 export type AuthResult =
@@ -93,8 +94,8 @@ export class McpHttpHandler {
       return undefined;
     }
     const cs = this.gw.sessions.get(id);
-    // A session belongs to the identity that opened it; anyone else is told it does not exist.
-    if (!cs || cs.caller.agentId !== caller.agentId) {
+    // A session belongs to the exact credential that opened it; any other is told it does not exist (as for an unknown id).
+    if (!cs || cs.caller.principal !== caller.principal) {
       rpcError(res, 404, -32001, 'Session not found: it ended or never existed. Initialize a new session.');
       return undefined;
     }
@@ -150,7 +151,11 @@ export class McpHttpHandler {
 
   private async initialize(req: IncomingMessage, res: ServerResponse, msg: RpcMessage & { id: string | number; params?: Record<string, unknown> }, view: View, caller: Caller): Promise<void> {
     const wfHeader = req.headers['x-workflow-id'];
-    const workflowId = typeof wfHeader === 'string' && wfHeader && this.opts.mayJoinWorkflow?.(caller) ? wfHeader : undefined;
+    const choice = chooseWorkflow(caller, typeof wfHeader === 'string' ? wfHeader : undefined, this.opts.mayJoinWorkflow);
+    if (!choice.ok) {
+      return sendJson(res, 403, refusalResponse(msg.id, { reason: 'delegation_denied', message: choice.message }, choice.workflowId));
+    }
+    const workflowId = choice.workflowId;
     const tp = req.headers.traceparent;
     try {
       const { session, result } = await this.gw.initialize(msg.params ?? {}, caller, view, {

@@ -44,7 +44,7 @@ export async function runStdio(args: string[]): Promise<number> {
   } else {
     // The process owner launched us: act as the named agent (or `local`), with its agents.d policy.
     const agentId = values.agent ?? 'local';
-    caller = { agentId, chain: [agentId], via: 'local', agent: core.registry.get(agentId) };
+    caller = { agentId, principal: `local:${agentId}`, chain: [agentId], via: 'local', agent: core.registry.get(agentId) };
     if (values.agent && !caller.agent && agentId !== 'local') {
       process.stderr.write(`unknown agent '${agentId}': add agents.d/${agentId}.yaml or omit --agent\n`);
       await core.close();

@@ -160,7 +160,8 @@ export class Gateway {
       capabilities: (params.capabilities as Record<string, unknown>) ?? {},
       clientInfo: (params.clientInfo as ClientInit['clientInfo']) ?? { name: 'unknown', version: '0' },
     };
-    const joined = opts.workflowId ?? caller.workflowId;
+    // A delegated token's workflow wins over any the client names.
+    const joined = caller.workflowId ?? opts.workflowId;
     const workflowId = this.workflows.begin({ caller, kind: 'mcp', id: joined, traceparent: opts.traceparent });
     const cs = new ClientSession(init, caller, workflowId, view, opts.traceparent);
     cs.rootOfWorkflow = joined === undefined;

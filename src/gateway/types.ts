@@ -28,6 +28,11 @@ export interface Refusal {
 /** Who is calling: resolved once per session / request by the authn guard. */
 export interface Caller {
   agentId: string;
+  /**
+   * The exact credential's principal (issuer, subject, client, act chain and scope of a JWT, plus `jti` for a delegated
+   * token; the key hash for an API key): a session answers only requests of the principal that opened it.
+   */
+  principal: string;
   /** The acting-for human (token `act`/`sub` of the root, or `owner`). */
   user?: string;
   /** Delegation chain, root first, this agent last. */

@@ -20,14 +20,21 @@ export function parseSha256Ref(ref: string): string | undefined {
 }
 
 /** Maps key digests to owners (agent ids, or `admin`). Built once per reload. */
+export interface ApiKeyEntry<Owner> {
+  readonly digest: Buffer;
+  readonly owner: Owner;
+  /** `sha256:<hex>` of the key: names the credential without revealing it. */
+  readonly ref: string;
+}
+
 export class ApiKeyIndex<Owner = string> {
-  readonly #byDigest = new Map<string, { digest: Buffer; owner: Owner }>();
+  readonly #byDigest = new Map<string, ApiKeyEntry<Owner>>();
 
   /** Add a `sha256:<hex>` reference; returns false when the reference is not in that form. */
   add(ref: string, owner: Owner): boolean {
     const hex = parseSha256Ref(ref);
     if (!hex) return false;
-    this.#byDigest.set(hex, { digest: Buffer.from(hex, 'hex'), owner });
+    this.#byDigest.set(hex, { digest: Buffer.from(hex, 'hex'), owner, ref: `sha256:${hex}` });
     return true;
   }
 
@@ -42,10 +49,15 @@ export class ApiKeyIndex<Owner = string> {
 
   /** The owner of a presented (plain) key, or undefined. */
   lookup(presentedKey: string): Owner | undefined {
+    return this.match(presentedKey)?.owner;
+  }
+
+  /** The entry of a presented (plain) key, or undefined. */
+  match(presentedKey: string): ApiKeyEntry<Owner> | undefined {
     if (presentedKey.length === 0) return undefined;
     const digest = createHash('sha256').update(presentedKey, 'utf8').digest();
     const entry = this.#byDigest.get(digest.toString('hex'));
     // The map lookup finds the candidate; the final comparison is constant-time on the digest bytes.
-    return entry && timingSafeEqual(entry.digest, digest) ? entry.owner : undefined;
+    return entry && timingSafeEqual(entry.digest, digest) ? entry : undefined;
   }
 }

@@ -3,6 +3,7 @@ import type { AgentManifest } from '../config/types.js';
 import { isLoopback } from '../downstream/host-check.js';
 import type { Caller } from '../gateway/types.js';
 import { looksLikeJwt } from './apikeys.js';
+import { shown } from './claim-text.js';
 import type { JwtErrorCode, JwtVerification, JwtVerifier } from './jwt.js';
 import { LOCAL_AGENT_ID, type AgentRegistry, type ClaimMatch } from './registry.js';
 
@@ -14,6 +15,8 @@ export interface AuthInput {
   remoteAddress?: string;
   /** The URL carried `access_token`: refused, as URLs end up in logs and histories. */
   queryHasToken?: boolean;
+  /** A credential header (`Authorization`, `X-API-Key`) the request sent more than once: refused, as either could be meant. */
+  repeatedHeader?: string;
 }
 
 /**
@@ -39,7 +42,9 @@ export interface AuthenticatorOptions {
   registry: AgentRegistry;
 }
 
-const BEARER = /^Bearer[ \t]+(\S*)[ \t]*$/i;
+const BEARER_SCHEME = /^Bearer(?=[ \t]|$)/i;
+const WHITESPACE = /\s/;
+const LOCAL_PRINCIPAL = `local:${LOCAL_AGENT_ID}`;
 
 /** Whether a listen host keeps the gateway on this machine: the only place it may run without auth. */
 export function isLoopbackHost(host: string): boolean {
@@ -59,6 +64,19 @@ export function actChain(claims: Readonly<Record<string, unknown>>): string[] {
     act = act.act as Record<string, unknown> | undefined;
   }
   return chain;
+}
+
+/** Principal keys per verified token: the verifier hands back the same frozen claims while a token stays cached. */
+const principals = new WeakMap<object, string>();
+
+/** Issuer, subject, client, act chain and scope; a delegated token adds its `jti`, as each one is its own grant. */
+function tokenPrincipal(claims: Readonly<Record<string, unknown>>, delegated: boolean): string {
+  let key = principals.get(claims);
+  if (key === undefined) {
+    key = JSON.stringify([delegated ? 'delegated' : 'jwt', claims.iss, claims.sub, claims.client_id, claims.azp, actChain(claims), claims.scope, delegated ? claims.jti : null]);
+    principals.set(claims, key);
+  }
+  return key;
 }
 
 function stringClaim(claims: Readonly<Record<string, unknown>>, name: string): string | undefined {
@@ -104,6 +122,9 @@ export class Authenticator {
     if (input.queryHasToken) {
       return refuse(400, 'invalid_request', 'Access tokens in the URL are refused; send the token in the Authorization: Bearer header.');
     }
+    if (input.repeatedHeader) {
+      return refuse(400, 'invalid_request', `This request carries several ${input.repeatedHeader} headers, so its credential is ambiguous; send exactly one.`);
+    }
     const authorization = input.authorization?.trim();
     const apiKey = input.apiKeyHeader?.trim();
     if (authorization && apiKey) {
@@ -111,10 +132,12 @@ export class Authenticator {
     }
     let bearer: string | undefined;
     if (authorization) {
-      const m = BEARER.exec(authorization);
-      if (!m) return refuse(401, undefined, 'Only Bearer credentials are accepted; send Authorization: Bearer <token or API key>.');
-      bearer = m[1];
+      if (!BEARER_SCHEME.test(authorization)) return refuse(401, undefined, 'Only Bearer credentials are accepted; send Authorization: Bearer <token or API key>.');
+      bearer = authorization.slice(6).trim();
       if (!bearer) return refuse(401, 'invalid_request', 'The Bearer credential is empty; send Authorization: Bearer <token or API key>.');
+      if (WHITESPACE.test(bearer)) {
+        return refuse(401, 'invalid_request', 'The Bearer credential must be one token without spaces; send Authorization: Bearer <token or API key>.');
+      }
     }
 
     if (this.localMode) return this.#authenticateLocal(bearer, input.remoteAddress);
@@ -126,9 +149,10 @@ export class Authenticator {
     }
     const key = bearer ?? apiKey;
     if (!key) return refuse(401, undefined, 'Authentication required: send Authorization: Bearer <token> (or an API key in X-API-Key).');
-    const agent = this.registry.findByApiKey(key);
-    if (!agent) return refuse(401, 'invalid_token', 'The API key is not recognised; check the key, or ask an admin to add its sha256 hash to your agent in agents.d.');
-    return { ok: true, caller: { agentId: agent.id, agent, user: agent.owner, chain: [agent.id], via: 'apikey' } };
+    const match = this.registry.matchApiKey(key);
+    if (!match) return refuse(401, 'invalid_token', 'The API key is not recognised; check the key, or ask an admin to add its sha256 hash to your agent in agents.d.');
+    const agent = match.owner;
+    return { ok: true, caller: { agentId: agent.id, principal: match.ref, agent, user: agent.owner, chain: [agent.id], via: 'apikey' } };
   }
 
   /** Loopback callers become `local`; a gateway-minted (delegated) token still narrows them to its child agent. */
@@ -150,7 +174,7 @@ export class Authenticator {
 
   #localCaller(): AuthOutcome {
     const agent = this.registry.get(LOCAL_AGENT_ID);
-    return { ok: true, caller: { agentId: LOCAL_AGENT_ID, agent, user: agent?.owner, chain: [LOCAL_AGENT_ID], via: 'local' } };
+    return { ok: true, caller: { agentId: LOCAL_AGENT_ID, principal: LOCAL_PRINCIPAL, agent, user: agent?.owner, chain: [LOCAL_AGENT_ID], via: 'local' } };
   }
 
   #fromVerification(v: JwtVerification): AuthOutcome {
@@ -162,7 +186,7 @@ export class Authenticator {
     const match = this.registry.findByClaims(claims);
     if (!match) {
       const named = (['sub', 'client_id', 'azp'] as const)
-        .map((k) => (typeof claims[k] === 'string' ? `${k}=${claims[k] as string}` : undefined))
+        .map((k) => (typeof claims[k] === 'string' ? `${k}=${shown(claims[k])}` : undefined))
         .filter(Boolean)
         .join(', ');
       return refuse(403, 'access_denied', `No agent in agents.d matches this token (${named}, iss=${v.issuer}); an admin can add these claims to an agent's credentials.jwt.`);
@@ -170,7 +194,16 @@ export class Authenticator {
     const { agent } = match;
     return {
       ok: true,
-      caller: { agentId: agent.id, agent, user: userOfExternalToken(claims, match), chain: [agent.id], claims, jti: stringClaim(claims, 'jti'), via: 'jwt' },
+      caller: {
+        agentId: agent.id,
+        principal: tokenPrincipal(claims, false),
+        agent,
+        user: userOfExternalToken(claims, match),
+        chain: [agent.id],
+        claims,
+        jti: stringClaim(claims, 'jti'),
+        via: 'jwt',
+      },
     };
   }
 
@@ -192,6 +225,7 @@ export class Authenticator {
       ok: true,
       caller: {
         agentId,
+        principal: tokenPrincipal(claims, true),
         agent,
         user,
         chain,

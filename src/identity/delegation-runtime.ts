@@ -71,7 +71,7 @@ export function latestSessionWorkflow(sessions: Iterable<{ caller: Caller; workf
   let best: { workflowId: string; lastSeen: number } | undefined;
   for (const cs of sessions) {
     const c = cs.caller;
-    if (c.agentId !== caller.agentId || c.via !== caller.via || c.jti !== caller.jti) continue;
+    if (c.principal !== caller.principal || c.jti !== caller.jti) continue;
     if (!best || cs.lastSeen > best.lastSeen) best = cs;
   }
   return best?.workflowId;

@@ -13,6 +13,7 @@ import {
 } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { IssuerConfig } from '../config/types.js';
+import { shown } from './claim-text.js';
 
 /** Asymmetric algorithms only: the keys come from a public JWKS, so HMAC would mean "the public key is the secret". */
 export const DEFAULT_JWT_ALGORITHMS: readonly string[] = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
@@ -254,7 +255,7 @@ export class JwtVerifier {
     }
     if (typeof unverified.iss !== 'string') return fail('malformed', 'token has no "iss" claim');
     const entry = this.#local.get(unverified.iss) ?? this.#external.get(unverified.iss);
-    if (!entry) return fail('wrong_issuer', `token issuer ${unverified.iss} is not trusted; add it to auth.issuers in gateway.yaml`);
+    if (!entry) return fail('wrong_issuer', `token issuer ${shown(unverified.iss)} is not trusted; add it to auth.issuers in gateway.yaml`);
 
     const options: JWTVerifyOptions = {
       issuer: entry.issuer,

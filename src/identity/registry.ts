@@ -1,6 +1,6 @@
 /** The agents of agents.d, indexed by the credentials they declare; replaced as a whole on reload. */
 import type { AgentManifest } from '../config/types.js';
-import { ApiKeyIndex } from './apikeys.js';
+import { ApiKeyIndex, type ApiKeyEntry } from './apikeys.js';
 
 /** The agent id that loopback callers get in local mode (no issuers, no API keys). */
 export const LOCAL_AGENT_ID = 'local';
@@ -111,5 +111,10 @@ export class AgentRegistry {
 
   findByApiKey(presentedKey: string): AgentManifest | undefined {
     return this.#apiKeys.lookup(presentedKey);
+  }
+
+  /** The agent of a presented key and the key's `sha256:` reference. */
+  matchApiKey(presentedKey: string): ApiKeyEntry<AgentManifest> | undefined {
+    return this.#apiKeys.match(presentedKey);
   }
 }

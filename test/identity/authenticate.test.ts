@@ -55,6 +55,19 @@ describe('Authenticator', () => {
     expect(again).toMatchObject({ ok: true, caller: { agentId: 'data-pipeline' } });
   });
 
+  it('names the exact principal: subject, client and scope of a JWT, the key hash of an API key', async () => {
+    const principal = async (claims: Record<string, unknown>) => {
+      const r = await settle(auth.authenticate({ authorization: `Bearer ${await sign(claims, { key, nowSec: nowSec() })}` }));
+      return r.ok ? r.caller.principal : r.message;
+    };
+    const alice = await principal({ sub: 'alice', client_id: 'web-client', jti: 'a1' });
+    expect(await principal({ sub: 'alice', client_id: 'web-client', jti: 'a2' })).toBe(alice);
+    expect(await principal({ sub: 'mallory', client_id: 'web-client' })).not.toBe(alice);
+    expect(await principal({ sub: 'alice', client_id: 'web-client', scope: 'read' })).not.toBe(alice);
+    const byKey = await settle(auth.authenticate({ apiKeyHeader: API_KEY }));
+    expect(byKey).toMatchObject({ ok: true, caller: { principal: `sha256:${sha256Hex(API_KEY)}` } });
+  });
+
   it('passes over an agent pinned to another issuer', async () => {
     const token = await sign({ sub: 'svc-data-pipeline' }, { key, nowSec: nowSec() });
     expect(await settle(auth.authenticate({ authorization: `Bearer ${token}` }))).toMatchObject({ ok: true, caller: { agentId: 'data-pipeline' } });
@@ -78,7 +91,7 @@ describe('Authenticator', () => {
     const token = await sign({ sub: 'svc-stranger' }, { key, nowSec: nowSec() });
     const r = await settle(auth.authenticate({ authorization: `Bearer ${token}` }));
     expect(r).toMatchObject({ ok: false, status: 403, error: 'access_denied', reason: 'unauthenticated' });
-    expect(!r.ok && r.message).toContain('sub=svc-stranger');
+    expect(!r.ok && r.message).toContain('sub="svc-stranger"');
   });
 
   it('refuses an invalid token with 401 invalid_token and the verifier reason', async () => {

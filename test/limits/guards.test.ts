@@ -47,6 +47,19 @@ describe('workflow-state guard', () => {
     workflows.setState('root', 'active');
     expect(guard(step(agent('a'), { workflowId: 'child' }), ctx)).toBeUndefined();
   });
+
+  it('a delegated caller is stopped by its own token workflow, wherever its step was placed', () => {
+    const workflows = new FakeWorkflows();
+    const guard = createWorkflowStateGuard({ workflows });
+    for (const id of ['minted-in', 'elsewhere']) workflows.begin({ id });
+    const s = step(agent('child'), { workflowId: 'elsewhere' });
+    s.caller = { ...s.caller, via: 'delegated', workflowId: 'minted-in' };
+    expect(guard(s, ctx)).toBeUndefined();
+    workflows.setState('minted-in', 'killed');
+    const refusal = guard(s, ctx) as Refusal;
+    expect(refusal.reason).toBe('workflow_paused');
+    expect(refusal.data).toMatchObject({ workflowId: 'elsewhere', stoppedWorkflowId: 'minted-in', state: 'killed' });
+  });
 });
 
 describe('limits guard', () => {

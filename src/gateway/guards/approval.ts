@@ -7,6 +7,8 @@ export interface ApprovalGuardOptions {
   policies?: PolicyResolver;
   /** How long to wait for the human before refusing. */
   timeoutMs?: number;
+  /** Longest rendering of the arguments the human is shown; larger arguments are refused, never cut. */
+  maxArgsChars?: number;
 }
 
 const APPROVAL_SCHEMA = Object.freeze({
@@ -14,7 +16,10 @@ const APPROVAL_SCHEMA = Object.freeze({
   properties: { approve: { type: 'boolean', title: 'Approve this call' } },
   required: ['approve'],
 });
-const MAX_ARGS_SHOWN = 1000;
+/** What a human can still read in one approval message; the whole rendering is shown or the call is refused. */
+export const MAX_APPROVAL_ARGS_CHARS = 4000;
+/** Characters a prompt would not show as themselves: controls, bidi and zero-width formatting, line separators, private use. */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cs}]/gu;
 
 /**
  * How to ask this client: `form` for clients that list elicitation modes (protocol 2025-11-25 and later), `untyped`
@@ -31,14 +36,20 @@ function denied(tool: string, message: string): Refusal {
   return { reason: 'approval_denied', message, data: { tool } };
 }
 
-function describeArgs(args: Readonly<Record<string, unknown>> | undefined): string {
-  const text = JSON.stringify(args ?? {});
-  return text.length > MAX_ARGS_SHOWN ? `${text.slice(0, MAX_ARGS_SHOWN)}…` : text;
+function escapeUnit(c: string): string {
+  let out = '';
+  for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return out;
+}
+
+/** The arguments exactly as JSON, with every character that would not show as itself escaped, so nothing hides. */
+export function renderApprovalArgs(args: Readonly<Record<string, unknown>> | undefined): string {
+  return JSON.stringify(args ?? {}).replace(INVISIBLE, escapeUnit);
 }
 
 class ApprovalTimeout extends Error {}
 
-async function askHuman(step: Step, ctx: GuardContext, timeoutMs: number): Promise<Refusal | undefined> {
+async function askHuman(step: Step, ctx: GuardContext, timeoutMs: number, maxArgsChars: number): Promise<Refusal | undefined> {
   const tool = step.exposedName;
   const style = elicitationStyle(ctx.clientCapabilities);
   if (!ctx.askClient || !style) {
@@ -49,9 +60,17 @@ async function askHuman(step: Step, ctx: GuardContext, timeoutMs: number): Promi
     );
   }
   if (ctx.signal?.aborted) return denied(tool, `The call to ${tool} was cancelled before approval; it was not made.`);
+  const shownArgs = renderApprovalArgs(step.args);
+  if (shownArgs.length > maxArgsChars) {
+    return denied(
+      tool,
+      `The arguments of ${tool} are too large to show for approval (${shownArgs.length} characters, at most ${maxArgsChars}), so it was not made; ` +
+        'send smaller arguments, or ask an admin to change the approval rule.',
+    );
+  }
   const params: Record<string, unknown> = {
     ...(style === 'form' ? { mode: 'form' } : {}),
-    message: `Agent ${step.caller.agentId} wants to call ${tool} with ${describeArgs(step.args)}. Allow?`,
+    message: `Agent ${step.caller.agentId} wants to call ${tool} with ${shownArgs}. Allow?`,
     requestedSchema: APPROVAL_SCHEMA,
   };
   let timer: NodeJS.Timeout | undefined;
@@ -83,9 +102,10 @@ async function askHuman(step: Step, ctx: GuardContext, timeoutMs: number): Promi
 export function createApprovalGuard(opts: ApprovalGuardOptions = {}): Guard {
   const policies = opts.policies ?? new PolicyResolver();
   const timeoutMs = opts.timeoutMs ?? 5 * 60_000;
+  const maxArgsChars = opts.maxArgsChars ?? MAX_APPROVAL_ARGS_CHARS;
   return (step, ctx) => {
     if (step.kind !== 'tools/call') return undefined;
     const d = policies.forCaller(step.caller).checkToolCall(step.exposedName, step.args);
-    return d.decision === 'approval' ? askHuman(step, ctx, timeoutMs) : undefined;
+    return d.decision === 'approval' ? askHuman(step, ctx, timeoutMs, maxArgsChars) : undefined;
   };
 }

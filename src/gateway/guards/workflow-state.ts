@@ -40,6 +40,12 @@ export function createWorkflowStateGuard(opts: WorkflowStateGuardOptions): Guard
   return (step) => {
     const own = workflows.state(step.workflowId);
     if (isStopped(own)) return workflowPausedRefusal(step.workflowId, step.workflowId, own);
+    // A delegated token's own workflow stops it wherever its step was placed.
+    const bound = step.caller.workflowId;
+    if (bound !== undefined && bound !== step.workflowId) {
+      const s = workflows.state(bound);
+      if (isStopped(s)) return workflowPausedRefusal(step.workflowId, bound, s);
+    }
     if (!ancestorsOf) return undefined;
     for (const ancestor of ancestorsOf(step.workflowId)) {
       const s = workflows.state(ancestor);
