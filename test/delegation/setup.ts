@@ -25,6 +25,8 @@ export const AGENTS = {
 /** With issuers configured the admin API needs an admin token. */
 export const ADMIN_TOKEN = 'delegation-admin-token';
 const ADMIN_HEADERS = { authorization: `Bearer ${ADMIN_TOKEN}` };
+/** gateway.yaml `admin` section accepting ADMIN_TOKEN, for gateways of these tests that use adminGet/adminPost. */
+export const ADMIN_YAML = { tokens: [`sha256:${createHash('sha256').update(ADMIN_TOKEN).digest('hex')}`] };
 
 export interface DelegationWorld {
   gw: RunningGateway;
@@ -42,7 +44,7 @@ export async function startDelegationWorld(opts: { maxTokenSeconds?: number } = 
     agents: AGENTS,
     gatewayYaml: {
       auth: { issuers: [{ issuer: ISSUER, audience: AUDIENCE, jwksFile }] },
-      admin: { tokens: [`sha256:${createHash('sha256').update(ADMIN_TOKEN).digest('hex')}`] },
+      admin: ADMIN_YAML,
       ...(opts.maxTokenSeconds ? { delegation: { maxTokenSeconds: opts.maxTokenSeconds } } : {}),
     },
   });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureManifest, initializeMessage, JSON_HEADERS, startGateway, stopAll, type RunningGateway } from '../helpers/gateway.js';
 import { makeKey, sign, writeJwksFile, ISSUER, AUDIENCE, type TestKey } from '../identity/helpers.js';
 import { startAgents, type RunningAgents } from '../a2a/agents.js';
-import { adminGet, adminPost, claimsOf, clientFor, delegate, agentFile } from './setup.js';
+import { ADMIN_YAML, adminGet, adminPost, claimsOf, clientFor, delegate, agentFile } from './setup.js';
 
 let gw: RunningGateway;
 let agents: RunningAgents;
@@ -22,7 +22,7 @@ beforeAll(async () => {
       root: agentFile('root', { tools: { allow: ['alpha__*'] }, a2a: { allow: ['*'] }, delegation: { agents: ['child'], maxDepth: 1, maxChildren: 8 } }),
       child: agentFile('child', { canSetWorkflow: true, tools: { allow: ['alpha__*'] }, a2a: { allow: ['*'] } }),
     },
-    gatewayYaml: { auth: { issuers: [{ issuer: ISSUER, audience: AUDIENCE, jwksFile }] } },
+    gatewayYaml: { auth: { issuers: [{ issuer: ISSUER, audience: AUDIENCE, jwksFile }] }, admin: ADMIN_YAML },
   });
 }, 60_000);
 afterAll(async () => {
