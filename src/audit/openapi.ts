@@ -217,7 +217,9 @@ const basePaths: Record<string, JsonObject> = {
               firstBroken: {
                 type: 'object',
                 properties: { id: { type: 'integer' }, workflowId: { type: 'string' }, step: { type: 'integer' } },
+                description: 'Absent when the break is at the end (newest records deleted) or in the head.',
               },
+              keyed: { type: 'boolean', description: 'true when the chain is HMAC-keyed (audit.hmacKeyFile).' },
               message: { type: 'string' },
             },
           },

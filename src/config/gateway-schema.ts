@@ -65,6 +65,7 @@ export const gatewaySchema = z
         flushMs: positive().default(100),
         retentionDays: positive().optional(),
         redact: z.array(z.string().min(1)).default(DEFAULT_REDACT),
+        hmacKeyFile: z.string().min(1).optional(),
       })
       .strict()
       .default({}),
