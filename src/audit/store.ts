@@ -16,7 +16,7 @@ export interface AuditStoreOptions {
   flushMs?: number;
   /** Queue length that triggers a flush without waiting for the timer (default 500). */
   maxBatch?: number;
-  /** Argument keys containing any of these (case-insensitive) are stored as "[REDACTED]". */
+  /** Argument keys whose words spell any of these (see redact.ts) are stored as "[REDACTED]". */
   redact?: readonly string[];
   /** Stored argument JSON longer than this is replaced by a truncated preview (default 64 KiB). */
   maxArgsLength?: number;
