@@ -1,13 +1,14 @@
 // `switchyard stdio` and `switchyard serve` on one data dir (the README's Claude Desktop + Cursor setup): both write one
 // audit chain that verifies, with every step of both in it. A writer that cannot write turns /readyz red, shows in
 // /metrics and exits non-zero at shutdown saying how many records were lost.
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { CLI, REPO_ROOT, connectClient, requireBuild, waitFor } from '../helpers/gateway.js';
-import { call, fixtureHome, launch, metricsText, runCli, runTag, stopEverything, type GatewayHome } from '../helpers/audit-harness.js';
+import { CLI, REPO_ROOT, connectClient, onOutputLines, requireBuild, waitFor } from '../helpers/gateway.js';
+import { call, fixtureHome, makeHome, statsFixture, launch, metricsText, runCli, runTag, stopEverything, type GatewayHome } from '../helpers/audit-harness.js';
 
 requireBuild();
 afterAll(stopEverything);
@@ -126,4 +127,38 @@ describe('a gateway whose audit writes fail', () => {
     expect(JSON.parse(lossLine!)).toMatchObject({ level: 50, unwritten: 2 });
     expect(rows(home)).toHaveLength(1);
   }, 120_000);
+});
+
+describe('switchyard stdio stopped by SIGTERM', () => {
+  it('writes its queued audit records before exiting 0', async () => {
+    // A flush interval far longer than the test: the record can only reach the database through the shutdown flush.
+    const home = makeHome({ servers: (h) => ({ fx: statsFixture(h) }), gatewayYaml: { audit: { flushMs: 600_000 } } });
+    const proc = spawn(process.execPath, [CLI, 'stdio', '--config', home.configPath, '--servers', home.serversDir, '--agents', home.agentsDir, '--data', home.dataDir], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, LOG_FORMAT: 'json' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: string[] = [];
+    const err: string[] = [];
+    onOutputLines(proc, (line, stream) => (stream === 'stdout' ? out : err).push(line));
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    const send = (msg: Record<string, unknown>): void => void proc.stdin!.write(`${JSON.stringify({ jsonrpc: '2.0', ...msg })}\n`);
+    const answer = (id: number) => waitFor(() => out.map((l) => JSON.parse(l) as { id?: number; result?: unknown }).find((m) => m.id === id), { timeoutMs: 30_000, what: `response ${id}` });
+    try {
+      await stopByTerm();
+    } finally {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    }
+    async function stopByTerm(): Promise<void> {
+      send({ id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'sigterm', version: '1' } } });
+      await answer(1);
+      send({ method: 'notifications/initialized' });
+      send({ id: 2, method: 'tools/call', params: { name: 'fx__echo', arguments: { text: 'queued-at-sigterm' } } });
+      expect((await answer(2)).result).toBeDefined();
+      expect(rows(home)).toHaveLength(0);
+      proc.kill('SIGTERM');
+      expect(await exited, err.join('\n')).toBe(0);
+      expect(rows(home).map((r) => (JSON.parse(r.args ?? '{}') as { text?: string }).text)).toEqual(['queued-at-sigterm']);
+    }
+  }, 60_000);
 });
