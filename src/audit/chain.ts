@@ -91,6 +91,11 @@ export type VerifyResult =
  * compare the end of the chain and the record count with the head, so deleting the newest records is detected too.
  */
 export function verifyChain(db: Db, key?: Buffer): VerifyResult {
+  // One read transaction: head and rows from the same snapshot while a gateway keeps writing.
+  return db.transaction(() => verifySnapshot(db, key))();
+}
+
+function verifySnapshot(db: Db, key: Buffer | undefined): VerifyResult {
   const head = readHead(db);
   const headProblem = checkHead(head, key);
   if (headProblem) return { ok: false, records: 0, message: headProblem };

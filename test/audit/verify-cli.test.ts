@@ -196,4 +196,22 @@ describe('switchyard audit verify: truncation and keyed chain', () => {
     expect(runAuditVerify(dataDir, broken.io)).toBe(1);
     expect(broken.out[0]).toMatch(/^broken at record 5 /);
   });
+
+  it('uses audit.hmacKeyFile when set, and refuses to start when that file is missing', () => {
+    const dataDir = tempDataDir();
+    const keyFile = join(tempDataDir(), 'mounted.key');
+    const audit = { enabled: true, durability: 'batched' as const, flushMs: 100, redact: [], hmacKeyFile: keyFile };
+    expect(() => openAudit({ dataDir, audit })).toThrow(`the audit key ${keyFile} does not exist; create it with \`openssl rand -hex 32 > ${keyFile} && chmod 600 ${keyFile}\``);
+    writeFileSync(keyFile, `${'3c'.repeat(32)}\n`, { mode: 0o600 });
+    const opened = openAudit({ dataDir, audit });
+    opened.store.record(step({ workflowId: 'wf-k', stepNo: 1 }), ok());
+    opened.close();
+    const withoutKey = capture();
+    expect(runAuditVerify(dataDir, withoutKey.io)).toBe(1);
+    const withKey = capture();
+    expect(runAuditVerify(dataDir, withKey.io, { keyFile })).toBe(0);
+    expect(withKey.out).toEqual(['ok: 1 records verified, HMAC-keyed']);
+    writeFileSync(keyFile, 'short');
+    expect(() => openAudit({ dataDir, audit })).toThrow(/too short \(5 bytes\)/);
+  });
 });
