@@ -52,7 +52,12 @@ export interface RunningGateway {
   gateway: Gateway;
   /** The HTTP routes (the admin API's route list is checked against its OpenAPI document). */
   app: express.Express;
-  close(): Promise<void>;
+  close(): Promise<ShutdownReport>;
+}
+
+/** What shutdown could not finish: audit records that were not written (a non-zero exit). */
+export interface ShutdownReport {
+  auditUnwritten: number;
 }
 
 const SERVER_PATH = /^\/servers\/([a-z0-9][a-z0-9-]{0,31})\/mcp\/?$/;
@@ -74,7 +79,7 @@ export interface Core {
   audit: AuditRuntime;
   metrics: Metrics;
   counters: LimitCounters;
-  close(): Promise<void>;
+  close(): Promise<ShutdownReport>;
 }
 
 /** Configuration, upstream pools and the guard chain: everything but the listening port (shared by serve and stdio). */
@@ -97,7 +102,12 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   });
 
   mkdirSync(config.dataDir, { recursive: true });
-  const audit = openAudit({ dataDir: config.dataDir, audit: config.audit, logger: log });
+  let audit: AuditRuntime;
+  try {
+    audit = openAudit({ dataDir: config.dataDir, audit: config.audit, logger: log });
+  } catch (err) {
+    throw new StartupError(`cannot open the audit trail in ${config.dataDir}: ${(err as Error).message}`);
+  }
   const delegation = await openDelegation({ config, db: audit.db, agents: registry, localMode: () => authenticator.localMode });
   authenticator.setRevocationCheck(delegation.isRevoked);
   if (config.publicUrl) delegation.trust(verifier, config.publicUrl);
@@ -105,6 +115,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const workflows = audit.workflows;
   const metrics = new Metrics();
   metrics.trackAuditQueue(() => audit.store.queueDepth);
+  metrics.trackAuditWriter(() => audit.store.getStats());
   metrics.trackActiveWorkflows(() => workflows.countByState().active ?? 0);
   const counters = new LimitCounters({ dataDir: config.dataDir, onError: (err) => log.error({ err: String(err) }, 'limit counters could not be saved') });
   const breakers = new BreakerBoard({ onStateChange: (server, state) => log.warn({ server, breaker: state }, `circuit breaker for '${server}' is ${state}`) });
@@ -161,7 +172,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
       watcher.close();
       await gateway.close();
       counters.close();
-      audit.close();
+      return { auditUnwritten: audit.close() };
     },
   };
 }
@@ -203,7 +214,9 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
       servers[name] = { up: pool.health.up, required: pool.manifest.required, ...(pool.health.lastError ? { error: pool.health.lastError } : {}) };
       if (pool.manifest.required && !pool.health.up) ready = false;
     }
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', servers });
+    const audit = core.audit.store.health();
+    if (!audit.ok) ready = false;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', servers, audit });
   });
   app.get('/metrics', async (_req, res) => {
     core.metrics.setSessions(gateway.sessions.size);
@@ -274,7 +287,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     });
   }
 
-  let closing: Promise<void> | undefined;
+  let closing: Promise<ShutdownReport> | undefined;
   return {
     url,
     config,
@@ -284,7 +297,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
       (closing ??= (async () => {
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
-        await core.close();
+        return core.close();
       })()),
   };
 }

@@ -5,10 +5,10 @@ import { parseArgs } from 'node:util';
 export async function runAuditCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'verify') {
-    process.stderr.write('usage: switchyard audit verify [--data DIR]\n');
+    process.stderr.write('usage: switchyard audit verify [--data DIR] [--key FILE]\n');
     return 1;
   }
-  const { values } = parseArgs({ args: rest, options: { data: { type: 'string' } } });
+  const { values } = parseArgs({ args: rest, options: { data: { type: 'string' }, key: { type: 'string' } } });
   const { runAuditVerify } = await import('./audit/verify-cli.js');
-  return runAuditVerify(resolve(values.data ?? './data'));
+  return runAuditVerify(resolve(values.data ?? './data'), undefined, { keyFile: values.key === undefined ? undefined : resolve(values.key) });
 }

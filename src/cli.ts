@@ -9,7 +9,7 @@ Usage:
   switchyard serve [--config gateway.yaml] [--servers servers.d] [--agents agents.d] [--host H] [--port N] [--data DIR]
   switchyard stdio [--agent ID | --token JWT] [--config …] [--servers …] [--agents …] [--data …]
   switchyard validate [paths…]
-  switchyard audit verify [--data DIR]
+  switchyard audit verify [--data DIR] [--key FILE]
   switchyard keys rotate [--data DIR]
 `;
 
@@ -77,8 +77,17 @@ async function serve(args: string[]): Promise<number> {
     });
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping');
-      void gw.close().then(() => process.exit(0));
-      setTimeout(() => process.exit(0), 5000).unref();
+      void gw.close().then(
+        (report) => process.exit(report.auditUnwritten > 0 ? 1 : 0),
+        (err: Error) => {
+          log.error({ err: err.stack }, 'shutdown failed; queued audit records may not have been written, check with `switchyard audit verify`');
+          process.exit(1);
+        },
+      );
+      setTimeout(() => {
+        log.error('shutdown did not finish within 5 s; queued audit records may not have been written, check with `switchyard audit verify`');
+        process.exit(1);
+      }, 5000).unref();
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -1,6 +1,7 @@
 /** The audit hash chain: each record's hash covers its fields and the previous record's hash. */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Db } from './db.js';
+import { checkHead, readHead, type AuditHead } from './head.js';
 
 /** A stored audit row, column for column. */
 export interface AuditRow {
@@ -55,8 +56,10 @@ export function canonicalRow(row: Omit<AuditRow, 'prev_hash' | 'hash'>): string 
   ]);
 }
 
-export function rowHash(prevHash: string, row: Omit<AuditRow, 'prev_hash' | 'hash'>): string {
-  return createHash('sha256').update(prevHash).update(canonicalRow(row)).digest('hex');
+/** SHA-256 of the previous hash and the row; with `key`, HMAC-SHA256 instead, so nobody without the key can rehash. */
+export function rowHash(prevHash: string, row: Omit<AuditRow, 'prev_hash' | 'hash'>, key?: Buffer): string {
+  const h = key ? createHmac('sha256', key) : createHash('sha256');
+  return h.update(prevHash).update(canonicalRow(row)).digest('hex');
 }
 
 export interface ChainAnchor {
@@ -80,14 +83,27 @@ export function chainTip(db: Db): { lastId: number; lastHash: string } {
 }
 
 export type VerifyResult =
-  | { ok: true; records: number; anchor?: ChainAnchor }
-  | { ok: false; records: number; firstBroken: { id: number; workflowId: string; step: number }; message: string };
+  | { ok: true; records: number; anchor?: ChainAnchor; keyed?: true }
+  | { ok: false; records: number; firstBroken?: { id: number; workflowId: string; step: number }; message: string };
 
-/** Walk every record in id order, checking each link and each record's own hash. */
-export function verifyChain(db: Db): VerifyResult {
+/**
+ * Walk every record in id order, checking each link and each record's own hash (keyed from head.keyedFrom on), then
+ * compare the end of the chain and the record count with the head, so deleting the newest records is detected too.
+ */
+export function verifyChain(db: Db, key?: Buffer): VerifyResult {
+  // One read transaction: head and rows from the same snapshot while a gateway keeps writing.
+  return db.transaction(() => verifySnapshot(db, key))();
+}
+
+function verifySnapshot(db: Db, key: Buffer | undefined): VerifyResult {
+  const head = readHead(db);
+  const headProblem = checkHead(head, key);
+  if (headProblem) return { ok: false, records: 0, message: headProblem };
   const anchor = readAnchor(db);
+  const keyedFrom = head?.keyedFrom ?? null;
   let expectedPrev = anchor?.lastHash ?? GENESIS_HASH;
   let checked = 0;
+  let last: { id: number; hash: string } | undefined;
   const rows = db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY id ASC').iterate();
   for (const row of rows) {
     const where = { id: row.id, workflowId: row.workflow_id, step: row.step };
@@ -100,12 +116,34 @@ export function verifyChain(db: Db): VerifyResult {
         message: `its prev_hash does not match ${before}: a record before it was deleted, inserted or rewritten`,
       };
     }
-    const actual = rowHash(row.prev_hash, row);
+    const actual = rowHash(row.prev_hash, row, keyedFrom !== null && row.id >= keyedFrom ? key : undefined);
     if (actual !== row.hash) {
       return { ok: false, records: checked, firstBroken: where, message: 'its stored fields do not match its hash: the record was altered after it was written' };
     }
     expectedPrev = row.hash;
+    last = { id: row.id, hash: row.hash };
     checked++;
   }
-  return anchor ? { ok: true, records: checked, anchor } : { ok: true, records: checked };
+  if (head) {
+    const endProblem = checkEnd(head, last, checked, anchor);
+    if (endProblem) return { ok: false, records: checked, message: endProblem };
+  }
+  return { ok: true, records: checked, ...(anchor ? { anchor } : {}), ...(keyedFrom !== null ? { keyed: true as const } : {}) };
+}
+
+function checkEnd(head: AuditHead, last: { id: number; hash: string } | undefined, records: number, anchor: ChainAnchor | undefined): string | undefined {
+  const endId = last?.id ?? 0;
+  if (head.records > 0 && endId < head.lastId) {
+    const from = last ? last.id + 1 : (anchor?.lastId ?? 0) + 1;
+    const missing = from === head.lastId ? `record ${from} was deleted` : `records ${from} to ${head.lastId} were deleted`;
+    const where = last ? `ends at record ${endId}` : 'is empty';
+    return `the trail ${where} but the head says it ends at record ${head.lastId}: ${missing}`;
+  }
+  if (last && (last.id !== head.lastId || last.hash !== head.lastHash)) {
+    return `the last record (${last.id}) is not the one the head names (${head.lastId}): records were appended or rewritten behind the writer's back`;
+  }
+  if (records !== head.records) {
+    return `the head counts ${head.records} records but ${records} are present: ${Math.abs(head.records - records)} records were ${records < head.records ? 'deleted' : 'added'}`;
+  }
+  return undefined;
 }

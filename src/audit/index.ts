@@ -3,11 +3,13 @@ import type { GatewayConfig } from '../config/types.js';
 import type { StepSink } from '../gateway/types.js';
 import type { Logger } from '../telemetry/logger.js';
 import { closeDatabase, openDatabase, type Db } from './db.js';
+import { defaultAuditKeyPath, loadAuditKey } from './head.js';
 import { AuditStore } from './store.js';
 import { WorkflowRegistry } from './workflows.js';
 
 export { registerMigration, applyMigrations, openDatabase, closeDatabase, databasePath, type Db } from './db.js';
-export { AuditStore, type AuditStoreOptions, type AuditStats, type CallCount, type FlushHook } from './store.js';
+export { AuditStore, type AuditStoreOptions, type AuditStats, type CallCount, type FlushHook, type WriterHealth } from './store.js';
+export { defaultAuditKeyPath, loadAuditKey } from './head.js';
 export type { PruneResult } from './retention.js';
 export {
   WorkflowRegistry,
@@ -30,26 +32,38 @@ export interface AuditRuntime {
   workflows: WorkflowRegistry;
   /** What the gateway records steps into: the store, or a no-op when `audit.enabled` is false. */
   sink: StepSink;
-  /** Flush queued records and counters, then close the database. */
-  close(): void;
+  /** Flush queued records and counters, then close the database; returns how many records could not be written. */
+  close(): number;
 }
 
 const noopSink: StepSink = { record() {} };
 
-/** Open `<dataDir>/switchyard.db` and build the store and the workflow registry on it. */
+/**
+ * Open `<dataDir>/switchyard.db` and build the store and the workflow registry on it, the chain keyed with
+ * audit.hmacKeyFile (or `<dataDir>/keys/audit-hmac.key`, created on first start). Throws with a hint on a bad key.
+ */
 export function openAudit(opts: {
   dataDir: string;
   audit: GatewayConfig['audit'];
   logger?: Pick<Logger, 'warn' | 'error'>;
 }): AuditRuntime {
+  const configuredKey = opts.audit.hmacKeyFile;
+  const hmacKey = loadAuditKey(configuredKey ?? defaultAuditKeyPath(opts.dataDir), { create: configuredKey === undefined });
   const db = openDatabase({ dataDir: opts.dataDir, durability: opts.audit.durability });
-  const store = new AuditStore(db, {
-    durability: opts.audit.durability,
-    flushMs: opts.audit.flushMs,
-    redact: opts.audit.redact.length > 0 ? opts.audit.redact : undefined,
-    retentionDays: opts.audit.retentionDays,
-    logger: opts.logger,
-  });
+  let store: AuditStore;
+  try {
+    store = new AuditStore(db, {
+      hmacKey,
+      durability: opts.audit.durability,
+      flushMs: opts.audit.flushMs,
+      redact: opts.audit.redact.length > 0 ? opts.audit.redact : undefined,
+      retentionDays: opts.audit.retentionDays,
+      logger: opts.logger,
+    });
+  } catch (err) {
+    closeDatabase(db);
+    throw err;
+  }
   const workflows = new WorkflowRegistry(db, store, { logger: opts.logger });
   let closed = false;
   return {
@@ -58,10 +72,11 @@ export function openAudit(opts: {
     workflows,
     sink: opts.audit.enabled ? store : noopSink,
     close() {
-      if (closed) return;
+      if (closed) return 0;
       closed = true;
-      store.close();
+      const unwritten = store.close();
       closeDatabase(db);
+      return unwritten;
     },
   };
 }

@@ -74,4 +74,20 @@ export const auditMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    room: 'audit',
+    version: 2,
+    sql: `
+      -- Where the chain ends and how many records it holds, MACed with the audit key: catches deleted newest records.
+      CREATE TABLE IF NOT EXISTS audit_head (
+        one        INTEGER PRIMARY KEY CHECK (one = 1),
+        last_id    INTEGER NOT NULL,
+        last_hash  TEXT    NOT NULL,
+        records    INTEGER NOT NULL,
+        keyed_from INTEGER,
+        mac        TEXT,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

@@ -1,11 +1,13 @@
 /** The audit writer: steps are queued on the response path and written, redacted and hash-chained, in batches. */
 import type { Step, StepOutcome, StepSink } from '../gateway/types.js';
 import type { Logger } from '../telemetry/logger.js';
-import { chainTip, rowHash, verifyChain, type AuditRow, type VerifyResult } from './chain.js';
+import { chainTip, verifyChain, type VerifyResult } from './chain.js';
 import type { Db } from './db.js';
+import { HeadStore } from './head.js';
 import { exportAuditRows, queryAuditPage, type AuditFilter, type AuditPage, type AuditRecord } from './query.js';
-import { compileRedactor, DEFAULT_REDACT_PATTERNS, type Redactor } from './redact.js';
+import { compileRedactor, DEFAULT_REDACT_PATTERNS } from './redact.js';
 import { pruneBefore, type PruneResult } from './retention.js';
+import { toRow, type PendingRecord, type RowFormat } from './rows.js';
 
 export interface AuditStoreOptions {
   /** 'strict': record() resolves only once the row is committed. Default 'batched'. */
@@ -14,7 +16,7 @@ export interface AuditStoreOptions {
   flushMs?: number;
   /** Queue length that triggers a flush without waiting for the timer (default 500). */
   maxBatch?: number;
-  /** Argument keys containing any of these (case-insensitive) are stored as "[REDACTED]". */
+  /** Argument keys whose words spell any of these (see redact.ts) are stored as "[REDACTED]". */
   redact?: readonly string[];
   /** Stored argument JSON longer than this is replaced by a truncated preview (default 64 KiB). */
   maxArgsLength?: number;
@@ -22,6 +24,8 @@ export interface AuditStoreOptions {
   counterFlushMs?: number;
   /** Prune records older than this many days, at start and every 6 hours. */
   retentionDays?: number;
+  /** The audit key (see head.ts): records are HMAC-chained and the head is MACed with it. */
+  hmacKey?: Buffer;
   logger?: Pick<Logger, 'warn' | 'error'>;
 }
 
@@ -47,52 +51,19 @@ export interface AuditStats {
   failedFlushes: number;
 }
 
-/** What record() keeps: plain fields copied off the Step; args by reference, redacted later in the writer. */
-interface PendingRecord {
-  time: number;
-  workflowId: string;
-  step: number;
-  parentStep: number | undefined;
-  agent: string;
-  user: string | undefined;
-  chain: readonly string[];
-  kind: string;
-  server: string | undefined;
-  tool: string;
-  args: unknown;
-  outcome: string;
-  reason: string | undefined;
-  durationMs: number;
-  bytes: number | undefined;
-  tokens: number | undefined;
-  traceparent: string | undefined;
-  settle?: { resolve: () => void; reject: (err: Error) => void };
-}
-
 const MAX_QUEUE = 100_000;
 const RETENTION_EVERY_MS = 6 * 60 * 60 * 1000;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 
-/** SQLite would rewrite lone surrogates on storage and break the hash; normalise them first. */
-function text(value: string): string;
-function text(value: string | undefined): string | null;
-function text(value: string | undefined): string | null {
-  if (value === undefined) return null;
-  return LONE_SURROGATE.test(value) ? value.replace(LONE_SURROGATES, '\uFFFD') : value;
-}
-
-function optionalInt(value: number | undefined): number | null {
-  return value === undefined || !Number.isFinite(value) ? null : Math.round(value);
-}
+/** Whether the writer is keeping up: `ok: false` from the first failed flush until one succeeds again. */
+export type WriterHealth = { ok: true } | { ok: false; error: string; since: string; queued: number };
 
 export class AuditStore implements StepSink {
   readonly durability: 'batched' | 'strict';
   private readonly flushMs: number;
   private readonly maxBatch: number;
-  private readonly maxArgsLength: number;
   private readonly counterFlushMs: number;
-  private readonly redactor: Redactor;
+  private readonly format: RowFormat;
+  private readonly head: HeadStore;
   private readonly logger: Pick<Logger, 'warn' | 'error'> | undefined;
   private readonly insert;
   private readonly upsertCount;
@@ -100,7 +71,7 @@ export class AuditStore implements StepSink {
   private queue: PendingRecord[] = [];
   private counters = new Map<string, number>();
   private hooksPending = false;
-  private tip: { lastId: number; lastHash: string };
+  private failure: { error: string; since: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerDue = Infinity;
   private immediate: NodeJS.Immediate | undefined;
@@ -115,11 +86,12 @@ export class AuditStore implements StepSink {
     this.durability = opts.durability ?? 'batched';
     this.flushMs = Math.max(0, opts.flushMs ?? 100);
     this.maxBatch = Math.max(1, opts.maxBatch ?? 500);
-    this.maxArgsLength = opts.maxArgsLength ?? 64 * 1024;
     this.counterFlushMs = opts.counterFlushMs ?? 1000;
-    this.redactor = compileRedactor(opts.redact ?? DEFAULT_REDACT_PATTERNS);
+    this.format = { redactor: compileRedactor(opts.redact ?? DEFAULT_REDACT_PATTERNS), maxArgsLength: opts.maxArgsLength ?? 64 * 1024, key: opts.hmacKey };
     this.logger = opts.logger;
-    this.tip = chainTip(db);
+    this.head = new HeadStore(db, opts.hmacKey);
+    const count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM audit');
+    db.transaction(() => this.head.init(() => chainTip(db), () => count.get()?.n ?? 0)).immediate();
     this.insert = db.prepare(
       `INSERT INTO audit (id, time, workflow_id, step, parent_step, agent, "user", chain, kind, server, tool, args,
         outcome, reason, duration_ms, bytes, tokens, traceparent, prev_hash, hash)
@@ -151,6 +123,12 @@ export class AuditStore implements StepSink {
 
   getStats(): AuditStats {
     return { ...this.stats, queued: this.queue.length };
+  }
+
+  /** For /readyz: red while flushes fail, with the error and how many records wait. */
+  health(): WriterHealth {
+    if (!this.failure) return { ok: true };
+    return { ok: false, error: this.failure.error, since: new Date(this.failure.since).toISOString(), queued: this.queue.length };
   }
 
   /**
@@ -255,28 +233,31 @@ export class AuditStore implements StepSink {
     this.queue = [];
     this.counters = new Map();
     this.hooksPending = false;
-    let written: { lastId: number; lastHash: string; committed: Array<() => void> };
+    let committed: Array<() => void>;
     try {
-      written = this.writeBatch(batch, counters);
+      committed = this.writeBatch(batch, counters);
     } catch (err) {
       this.failBatch(batch, counters, err as Error);
       return;
     }
-    this.tip = { lastId: written.lastId, lastHash: written.lastHash };
-    for (const done of written.committed) done();
+    this.failure = undefined;
+    for (const done of committed) done();
     this.stats.written += batch.length;
     this.stats.flushes++;
     for (const p of batch) p.settle?.resolve();
   }
 
-  private writeBatch(
-    batch: PendingRecord[],
-    counters: Map<string, number>,
-  ): { lastId: number; lastHash: string; committed: Array<() => void> } {
+  /**
+   * One BEGIN IMMEDIATE transaction: the chain continues from the head as committed, not from a cached tip, so another
+   * process writing to the same database (e.g. `stdio` beside `serve`) interleaves its records instead of colliding.
+   */
+  private writeBatch(batch: PendingRecord[], counters: Map<string, number>): Array<() => void> {
     return this.db.transaction(() => {
-      let { lastId, lastHash } = this.tip;
+      const head = this.head.read();
+      if (!head) throw new Error('the audit_head row is gone (deleted behind the gateway\'s back); run `switchyard audit verify`');
+      let { lastId, lastHash } = head;
       for (const p of batch) {
-        const row = this.toRow(p, lastId + 1, lastHash);
+        const row = toRow(p, lastId + 1, lastHash, this.format);
         this.insert.run(
           row.id, row.time, row.workflow_id, row.step, row.parent_step, row.agent, row.user, row.chain, row.kind,
           row.server, row.tool, row.args, row.outcome, row.reason, row.duration_ms, row.bytes, row.tokens,
@@ -285,6 +266,7 @@ export class AuditStore implements StepSink {
         lastId = row.id;
         lastHash = row.hash;
       }
+      if (batch.length > 0) this.head.write({ lastId, lastHash, records: head.records + batch.length, keyedFrom: head.keyedFrom });
       if (counters.size > 0) {
         const day = new Date().toISOString().slice(0, 10);
         for (const [key, count] of counters) {
@@ -297,12 +279,14 @@ export class AuditStore implements StepSink {
         const after = hook(this.db);
         if (after) committed.push(after);
       }
-      return { lastId, lastHash, committed };
+      return committed;
     }).immediate();
   }
 
   private failBatch(batch: PendingRecord[], counters: Map<string, number>, err: Error): void {
     this.stats.failedFlushes++;
+    this.failure ??= { error: err.message, since: Date.now() };
+    this.failure.error = err.message;
     for (const [key, count] of counters) this.counters.set(key, (this.counters.get(key) ?? 0) + count);
     const strict = batch.filter((p) => p.settle);
     for (const p of strict) p.settle?.reject(new Error(`audit write failed: ${err.message}`));
@@ -319,47 +303,10 @@ export class AuditStore implements StepSink {
     if (!this.closed) this.schedule(Math.max(this.flushMs, 1000));
   }
 
-  /** Redact, serialise and hash one record: done here in the writer so the response path never pays for it. */
-  private toRow(p: PendingRecord, id: number, prevHash: string): AuditRow {
-    const unhashed: Omit<AuditRow, 'prev_hash' | 'hash'> = {
-      id,
-      time: Math.round(p.time),
-      workflow_id: text(p.workflowId),
-      step: p.step,
-      parent_step: optionalInt(p.parentStep),
-      agent: text(p.agent),
-      user: text(p.user),
-      chain: JSON.stringify(p.chain ?? []),
-      kind: text(p.kind),
-      server: text(p.server),
-      tool: text(p.tool),
-      args: this.argsJson(p.args),
-      outcome: text(p.outcome),
-      reason: text(p.reason),
-      duration_ms: Number.isFinite(p.durationMs) ? Math.round(p.durationMs * 1000) / 1000 : 0,
-      bytes: optionalInt(p.bytes),
-      tokens: optionalInt(p.tokens),
-      traceparent: text(p.traceparent),
-    };
-    return { ...unhashed, prev_hash: prevHash, hash: rowHash(prevHash, unhashed) };
-  }
-
-  private argsJson(args: unknown): string | null {
-    if (args === undefined) return null;
-    let json: string;
-    try {
-      json = JSON.stringify(this.redactor(args)) ?? 'null';
-    } catch (err) {
-      return JSON.stringify({ $unserializable: (err as Error).message });
-    }
-    if (json.length <= this.maxArgsLength) return json;
-    return JSON.stringify({ $truncated: true, length: json.length, preview: json.slice(0, 1024) });
-  }
-
   /** Check the whole hash chain (flushes first). */
   verify(): VerifyResult {
     this.flush();
-    return verifyChain(this.db);
+    return verifyChain(this.db, this.format.key);
   }
 
   /** One page of records, newest first. Throws InvalidQueryError for a bad filter or cursor. */
@@ -389,18 +336,35 @@ export class AuditStore implements StepSink {
   prune(days: number, now: number = Date.now()): PruneResult {
     if (!(days > 0)) throw new RangeError(`retention days must be a positive number, got ${days}`);
     this.flush();
-    return pruneBefore(this.db, now - days * 86_400_000, now);
+    return pruneBefore(this.db, now - days * 86_400_000, now, (deleted) => {
+      const head = this.head.read();
+      if (head) this.head.write({ ...head, records: head.records - deleted });
+    });
   }
 
-  /** Flush everything and stop the timers. The database stays open (it is shared); close it afterwards. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Flush everything (one retry) and stop the timers; returns how many records could not be written, which are then
+   * dropped with one error line saying so. The database stays open (it is shared); close it afterwards.
+   */
+  close(): number {
+    if (this.closed) return 0;
     this.flush();
+    if (this.queue.length > 0) this.flush();
     this.closed = true;
+    const lost = this.queue.length;
+    if (lost > 0) {
+      this.stats.dropped += lost;
+      this.queue = [];
+      this.logger?.error(
+        { unwritten: lost, err: this.failure?.error },
+        `${lost} audit records could not be written at shutdown and are lost (${this.failure?.error}); fix the cause (disk space, permissions, a process holding the database locked) and check the trail with \`switchyard audit verify\``,
+      );
+    }
     this.clearTimer();
     if (this.immediate) clearImmediate(this.immediate);
     this.immediate = undefined;
     for (const t of this.retentionTimers) clearTimeout(t);
     this.retentionTimers.length = 0;
+    return lost;
   }
 }

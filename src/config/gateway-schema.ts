@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { SHA256_REF } from './agent-schema.js';
 import { between, count, flag, positive } from './zod-fields.js';
 
-export const DEFAULT_REDACT = ['password', 'passwd', 'token', 'secret', 'authorization', 'api_key', 'apikey', 'cookie'];
+export const DEFAULT_REDACT = ['password', 'passwd', 'passphrase', 'token', 'secret', 'authorization', 'api_key', 'private_key', 'credential', 'credentials', 'cookie'];
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 const httpUrl = z
@@ -65,6 +65,7 @@ export const gatewaySchema = z
         flushMs: positive().default(100),
         retentionDays: positive().optional(),
         redact: z.array(z.string().min(1)).default(DEFAULT_REDACT),
+        hmacKeyFile: z.string().min(1).optional(),
       })
       .strict()
       .default({}),

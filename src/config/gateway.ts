@@ -59,7 +59,7 @@ function toConfig(data: unknown, baseDir: string): GatewayConfig {
     },
     admin: raw.admin,
     teams: raw.teams,
-    audit: raw.audit,
+    audit: raw.audit.hmacKeyFile !== undefined ? { ...raw.audit, hmacKeyFile: resolve(baseDir, raw.audit.hmacKeyFile) } : raw.audit,
     delegation: raw.delegation,
     models: raw.models,
     listTimeoutMs: raw.listTimeoutMs,

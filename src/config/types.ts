@@ -107,6 +107,8 @@ export interface GatewayConfig {
     flushMs: number;
     retentionDays?: number;
     redact: string[];
+    /** File holding the audit HMAC key; default `<dataDir>/keys/audit-hmac.key`, created on first start. */
+    hmacKeyFile?: string;
   };
   delegation: { maxTokenSeconds: number };
   models: ModelConfig[];

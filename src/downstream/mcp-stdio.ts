@@ -92,12 +92,19 @@ export async function runStdio(args: string[]): Promise<number> {
     }
   });
   return new Promise<number>((resolve) => {
-    process.stdin.once('end', () => {
+    let stopping = false;
+    // stdin closing and SIGTERM (how clients stop their servers) both flush the audit trail before exiting.
+    const stop = (why: string): void => {
+      if (stopping) return;
+      stopping = true;
       void (async () => {
-        if (session) await core.gateway.closeSession(session, 'stdin closed');
-        await core.close();
-        resolve(0);
+        if (session) await core.gateway.closeSession(session, why);
+        const report = await core.close();
+        resolve(report.auditUnwritten > 0 ? 1 : 0);
       })();
-    });
+    };
+    process.stdin.once('end', () => stop('stdin closed'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
   });
 }

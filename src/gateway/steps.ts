@@ -149,8 +149,9 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   cs.inFlight.delete(req.id);
   const errReason = (res.error?.data as { reason?: string } | undefined)?.reason;
   const isError = res.error !== undefined || (res.result as { isError?: boolean } | undefined)?.isError === true;
-  const reason = errReason ?? (readsResource && res.error?.code === RESOURCE_NOT_FOUND ? NOT_FOUND : undefined);
-  const outcome: StepOutcome = { outcome: isError ? 'error' : 'ok', reason, durationMs: Date.now() - step.startedAt };
+  // A call the client (or a workflow kill) cancelled is an error with reason `cancelled` in the trail.
+  const reason = errReason ?? (controller.signal.aborted && res.error !== undefined ? 'cancelled' : readsResource && res.error?.code === RESOURCE_NOT_FOUND ? NOT_FOUND : undefined);
+  const outcome: StepOutcome = { outcome: isError ? 'error' : 'ok', reason, durationMs: Date.now() - step.startedAt, bytes: hooks.responseBytes };
   const done = finish(gw, step, outcome);
   if (done) await done;
   reply.final(errReason ? withWorkflow({ ...res, id: req.id }, cs.workflowId) : { ...res, id: req.id });

@@ -51,6 +51,8 @@ export class LimitsStore {
     this.db.pragma('journal_mode = WAL');
     // Write-behind already accepts losing the last ~200 ms on a crash; NORMAL keeps WAL commits cheap.
     this.db.pragma('synchronous = NORMAL');
+    // `stdio` and `serve` may share a data dir: wait for the other process's write instead of failing.
+    this.db.pragma('busy_timeout = 5000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS workflow_usage (
         id TEXT PRIMARY KEY,

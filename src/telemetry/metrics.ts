@@ -37,6 +37,7 @@ export class Metrics {
   private readonly durationChildren = new Map<string, LabelledHistogram>();
   private activeWorkflows: () => number = () => 0;
   private auditQueueDepth: () => number = () => 0;
+  private auditWriter: () => { failedFlushes: number; dropped: number } = () => ({ failedFlushes: 0, dropped: 0 });
 
   constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -81,6 +82,24 @@ export class Metrics {
       registers,
       collect() {
         this.set(metrics.auditQueueDepth());
+      },
+    });
+    new Counter({
+      name: 'switchyard_audit_write_failures_total',
+      help: 'Audit flush transactions that failed (their records are retried; /readyz is red meanwhile).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(metrics.auditWriter().failedFlushes);
+      },
+    });
+    new Counter({
+      name: 'switchyard_audit_records_dropped_total',
+      help: 'Audit records that were never written (queue overflow, or still unwritten at shutdown).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(metrics.auditWriter().dropped);
       },
     });
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: opts.processPrefix ?? '' });
@@ -141,6 +160,11 @@ export class Metrics {
   /** Read at scrape time, e.g. () => store.queueDepth. */
   trackAuditQueue(read: () => number): void {
     this.auditQueueDepth = read;
+  }
+
+  /** Read at scrape time, e.g. () => store.getStats(). */
+  trackAuditWriter(read: () => { failedFlushes: number; dropped: number }): void {
+    this.auditWriter = read;
   }
 
   /** Content-Type header for render()'s body. */

@@ -102,7 +102,8 @@ export class StreamableHttpTransport implements UpstreamTransport {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
+          const raw = Buffer.concat(chunks);
+          const text = raw.toString('utf8');
           let parsed: unknown;
           try {
             parsed = text ? JSON.parse(text) : undefined;
@@ -113,7 +114,8 @@ export class StreamableHttpTransport implements UpstreamTransport {
           const isRpc = parsed && typeof parsed === 'object' && 'jsonrpc' in (parsed as object);
           if (isRpc && (status < 300 || (parsed as { id?: unknown }).id != null)) {
             resolve();
-            for (const m of Array.isArray(parsed) ? parsed : [parsed]) this.onmessage?.(m as RpcMessage, relatedTo);
+            if (!Array.isArray(parsed)) this.onmessage?.(parsed as RpcMessage, relatedTo, raw.length);
+            else for (const m of parsed) this.onmessage?.(m as RpcMessage, relatedTo);
             return;
           }
           if (status >= 200 && status < 300) {
@@ -155,7 +157,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
           return;
         }
         if (relatedTo !== undefined && (msg as { id?: unknown }).id === relatedTo && !('method' in msg)) answered = true;
-        this.onmessage?.(msg, relatedTo);
+        this.onmessage?.(msg, relatedTo, Buffer.byteLength(ev.data));
       },
     });
     res.setEncoding('utf8');

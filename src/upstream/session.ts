@@ -42,6 +42,8 @@ export interface CallHooks {
   owner?: string;
   /** The gateway step this call serves, for transports that tie upstream work to it (A2A tasks). */
   step?: Step;
+  /** Set by the session: the response's size on the wire in bytes, when the transport knows it. */
+  responseBytes?: number;
 }
 
 export interface SessionEvents {
@@ -91,7 +93,7 @@ export class UpstreamSession {
     private readonly events: SessionEvents,
     private readonly log: Logger,
   ) {
-    transport.onmessage = (m, related) => this.onMessage(m, related);
+    transport.onmessage = (m, related, bytes) => this.onMessage(m, related, bytes);
     transport.onclose = (why) => this.onTransportClose(why);
     transport.onerror = (err) => this.log.warn({ server: manifest.name, err: err.message }, 'upstream transport error');
   }
@@ -201,10 +203,13 @@ export class UpstreamSession {
     return this.reinit;
   }
 
-  private onMessage(msg: RpcMessage, relatedTo?: RpcId): void {
+  private onMessage(msg: RpcMessage, relatedTo?: RpcId, bytes?: number): void {
     if (isResponse(msg)) {
       const p = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;
-      if (p) this.settle(p, msg);
+      if (p) {
+        p.hooks.responseBytes = bytes;
+        this.settle(p, msg);
+      }
       return;
     }
     if (isRequest(msg)) {

@@ -71,7 +71,7 @@ export class StdioTransport implements UpstreamTransport {
         this.log.warn({ server: this.manifest.name, line: line.slice(0, 200) }, 'upstream wrote a non-JSON line on stdout; ignored');
         continue;
       }
-      this.onmessage?.(msg);
+      this.onmessage?.(msg, undefined, Buffer.byteLength(line));
     }
     if (this.buffer.length > MAX_LINE_BYTES) {
       this.onerror?.(new Error(`server ${this.manifest.name}: a message exceeded ${MAX_LINE_BYTES} bytes`));

@@ -6,8 +6,11 @@ export interface UpstreamTransport {
   /** Send one message. For HTTP, messages that arrive on the request's own stream are delivered with `relatedTo` = its id. */
   send(message: RpcMessage): Promise<void>;
   close(): Promise<void>;
-  /** Deliver one inbound message; `relatedTo` names the request whose stream carried it, when the transport knows. */
-  onmessage?: (message: RpcMessage, relatedTo?: RpcId) => void;
+  /**
+   * Deliver one inbound message; `relatedTo` names the request whose stream carried it, when the transport knows, and
+   * `bytes` its size on the wire, when the transport read it as one piece of text.
+   */
+  onmessage?: (message: RpcMessage, relatedTo?: RpcId, bytes?: number) => void;
   onclose?: (why: string) => void;
   onerror?: (error: Error) => void;
   /** HTTP transports: the negotiated protocol version goes on every later request. */

@@ -16,7 +16,7 @@ describe('database', () => {
     const again = openDatabase({ dataDir });
     expect(again.pragma('synchronous', { simple: true })).toBe(1);
     const rows = again.prepare("SELECT room, version FROM schema_migrations WHERE room = 'audit'").all();
-    expect(rows).toEqual([{ room: 'audit', version: 1 }]);
+    expect(rows).toEqual([{ room: 'audit', version: 1 }, { room: 'audit', version: 2 }]);
     closeDatabase(again);
   });
 

@@ -15,6 +15,7 @@ describe('Metrics', () => {
     metrics.setSessions(3);
     metrics.trackActiveWorkflows(() => 2);
     metrics.trackAuditQueue(() => 17);
+    metrics.trackAuditWriter(() => ({ failedFlushes: 4, dropped: 9 }));
     metrics.countRefusal('unauthenticated');
 
     const text = await metrics.render();
@@ -33,6 +34,8 @@ describe('Metrics', () => {
     expect(text).toContain('switchyard_sessions_active 3');
     expect(text).toContain('switchyard_workflows_active 2');
     expect(text).toContain('switchyard_audit_queue_depth 17');
+    expect(text).toContain('switchyard_audit_write_failures_total 4');
+    expect(text).toContain('switchyard_audit_records_dropped_total 9');
     expect(text).toContain('process_cpu_user_seconds_total');
 
     metrics.removeUpstream('jira');

@@ -224,3 +224,66 @@ describe('queries', () => {
     expect(store.queryAudit().records).toEqual([]);
   });
 });
+
+describe('two writers on one database', () => {
+  it('interleave their records in one chain instead of colliding on ids', () => {
+    const dataDir = tempDataDir();
+    const key = Buffer.alloc(32, 7);
+    const a = openStore({ flushMs: 60_000, hmacKey: key }, dataDir);
+    const b = openStore({ flushMs: 60_000, hmacKey: key }, dataDir);
+    for (let round = 1; round <= 3; round++) {
+      a.store.record(step({ workflowId: 'wf-a', stepNo: round }), ok());
+      a.store.flush();
+      b.store.record(step({ workflowId: 'wf-b', stepNo: round }), ok());
+      b.store.record(step({ workflowId: 'wf-b', stepNo: round + 10 }), ok());
+      b.store.flush();
+    }
+    expect(a.store.getStats()).toMatchObject({ written: 3, failedFlushes: 0 });
+    expect(b.store.getStats()).toMatchObject({ written: 6, failedFlushes: 0 });
+    expect(a.store.health()).toEqual({ ok: true });
+    expect(a.store.verify()).toEqual({ ok: true, records: 9, keyed: true });
+    expect(b.store.queryAudit({ limit: 100 }).records.map((r) => r.workflowId).reverse()).toEqual(
+      ['wf-a', 'wf-b', 'wf-b', 'wf-a', 'wf-b', 'wf-b', 'wf-a', 'wf-b', 'wf-b'],
+    );
+  });
+
+  it('refuses to start on a head written with another key', () => {
+    const dataDir = tempDataDir();
+    const a = openStore({ hmacKey: Buffer.alloc(32, 1) }, dataDir);
+    a.store.record(step({ workflowId: 'wf-a', stepNo: 1 }), ok());
+    a.store.flush();
+    expect(() => new AuditStore(a.db, { hmacKey: Buffer.alloc(32, 2) })).toThrow(/does not match its MAC.*audit\.hmacKeyFile/);
+  });
+});
+
+describe('a failing writer', () => {
+  it('reports itself unhealthy while flushes fail, recovers, and counts and logs what close() could not write', () => {
+    const dataDir = tempDataDir();
+    const errors: Array<{ obj: Record<string, unknown>; msg: string }> = [];
+    const logger = { warn: () => {}, error: (obj: Record<string, unknown>, msg: string) => errors.push({ obj, msg }) } as unknown as AuditStoreOptions['logger'];
+    const { store, db } = openStore({ flushMs: 60_000, logger }, dataDir);
+    db.pragma('busy_timeout = 0');
+    // Another process holding the write lock.
+    const other = new Database(databasePath(dataDir));
+    other.prepare('BEGIN IMMEDIATE').run();
+    store.record(step({ workflowId: 'wf-1', stepNo: 1 }), ok());
+    store.flush();
+    expect(store.health()).toMatchObject({ ok: false, error: expect.stringMatching(/locked|busy/i), queued: 1 });
+    expect(store.getStats()).toMatchObject({ failedFlushes: 1, written: 0 });
+    other.prepare('COMMIT').run();
+    store.flush();
+    expect(store.health()).toEqual({ ok: true });
+    expect(committedCount(dataDir)).toBe(1);
+
+    other.prepare('BEGIN IMMEDIATE').run();
+    store.record(step({ workflowId: 'wf-1', stepNo: 2 }), ok());
+    store.record(step({ workflowId: 'wf-1', stepNo: 3 }), ok());
+    expect(store.close()).toBe(2);
+    other.prepare('ROLLBACK').run();
+    other.close();
+    expect(store.getStats()).toMatchObject({ dropped: 2, queued: 0 });
+    const last = errors.at(-1)!;
+    expect(last.obj).toMatchObject({ unwritten: 2 });
+    expect(last.msg).toMatch(/^2 audit records could not be written at shutdown and are lost .*switchyard audit verify/);
+  });
+});

@@ -25,7 +25,7 @@ describe('gateway.yaml', () => {
       auth: { issuers: [] },
       admin: { tokens: [] },
       teams: {},
-      audit: { enabled: true, durability: 'batched', flushMs: 100, redact: ['password', 'passwd', 'token', 'secret', 'authorization', 'api_key', 'apikey', 'cookie'] },
+      audit: { enabled: true, durability: 'batched', flushMs: 100, redact: ['password', 'passwd', 'passphrase', 'token', 'secret', 'authorization', 'api_key', 'private_key', 'credential', 'credentials', 'cookie'] },
       delegation: { maxTokenSeconds: 3600 },
       models: [],
       listTimeoutMs: 5000,

@@ -21,6 +21,8 @@ describe('redaction of secret arguments', () => {
     const client = await connectClient(suite.gw.mcpUrl);
     expect((await call(client, 'fx__echo', { text: 'x', password: SECRET })).ok).toBe(true);
     expect((await call(client, 'fx__echo', { text: 'nested', options: { apiToken: `${SECRET}-2`, list: [{ Authorization: `Bearer ${SECRET}-3` }] } })).ok).toBe(true);
+    const spellings = { text: 'spellings', 'x-api-key': `${SECRET}-5`, 'api-key': `${SECRET}-6`, private_key: `${SECRET}-7`, PRIVATE_KEY: `${SECRET}-8`, accessToken: `${SECRET}-9`, tokenizer: 'cl100k', monkey: 'bananas' };
+    expect((await call(client, 'fx__echo', spellings)).ok).toBe(true);
     // A refused call's arguments are stored too (refused here by an admin pause).
     await admin(suite.gw.url, `/workflows/${await workflowOfMarker(suite.gw.url, 'x')}/pause`, 'POST');
     const refused = await call(client, 'fx__echo', { text: 'refused', client_secret: `${SECRET}-4` });
@@ -35,6 +37,16 @@ describe('redaction of secret arguments', () => {
     const byText = new Map(records.map((r) => [r.args?.text, r]));
     expect(byText.get('x')?.args).toEqual({ text: 'x', password: '[REDACTED]' });
     expect(byText.get('nested')?.args).toEqual({ text: 'nested', options: { apiToken: '[REDACTED]', list: [{ Authorization: '[REDACTED]' }] } });
+    expect(byText.get('spellings')?.args).toEqual({
+      text: 'spellings',
+      'x-api-key': '[REDACTED]',
+      'api-key': '[REDACTED]',
+      private_key: '[REDACTED]',
+      PRIVATE_KEY: '[REDACTED]',
+      accessToken: '[REDACTED]',
+      tokenizer: 'cl100k',
+      monkey: 'bananas',
+    });
     expect(byText.get('refused')).toMatchObject({ outcome: 'refused', args: { text: 'refused', client_secret: '[REDACTED]' } });
     const exported = await (await fetch(`${suite.gw.url}/admin/api/audit/export`)).text();
     expect(exported).not.toContain(SECRET);

@@ -1,9 +1,11 @@
 // Tamper evidence (issue 4): after real calls through the gateway, changing one stored field with SQL makes
 // `switchyard audit verify` exit 1 naming that record; an untouched copy of the same data dir verifies.
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalRow, type AuditRow } from '../../src/audit/chain.js';
 import { connectClient, scratch } from '../helpers/gateway.js';
 import {
   admin,
@@ -97,6 +99,37 @@ describe('switchyard audit verify', () => {
     const broken = await runCli(['audit', 'verify', '--data', tampered]);
     expect(broken.code).toBe(1);
     expect(broken.stdout).toContain(`broken at record ${victim.id} `);
+  });
+
+  it('fails naming the missing records when the newest ones are deleted', async () => {
+    const tampered = copyData();
+    const sorted = [...records].sort((a, b) => a.id - b.id);
+    const last = sorted.at(-1)!.id;
+    expect(sql(tampered, 'DELETE FROM audit WHERE id > ?', last - 3)).toBe(3);
+    const broken = await runCli(['audit', 'verify', '--data', tampered]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain(`the trail ends at record ${last - 3} but the head says it ends at record ${last}: records ${last - 2} to ${last} were deleted`);
+  });
+
+  it('fails when rows are rewritten and the chain and head rehashed with plain SHA-256', async () => {
+    const tampered = copyData();
+    const db = new Database(join(tampered, 'switchyard.db'));
+    try {
+      db.prepare("UPDATE audit SET outcome = 'ok', reason = NULL WHERE outcome = 'refused'").run();
+      let prev = '0'.repeat(64);
+      const rows = db.prepare('SELECT * FROM audit ORDER BY id').all() as AuditRow[];
+      for (const row of rows) {
+        const hash = createHash('sha256').update(prev).update(canonicalRow(row)).digest('hex');
+        db.prepare('UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?').run(prev, hash, row.id);
+        prev = hash;
+      }
+      db.prepare('UPDATE audit_head SET last_hash = ?').run(prev);
+    } finally {
+      db.close();
+    }
+    const broken = await runCli(['audit', 'verify', '--data', tampered]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain('broken: the audit head does not match its MAC');
   });
 
   it('exits 1 with a clear message when there is no database', async () => {

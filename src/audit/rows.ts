@@ -1,0 +1,84 @@
+/** Turning a queued step into its stored, redacted and hashed audit row (done in the writer, off the response path). */
+import { rowHash, type AuditRow } from './chain.js';
+import type { Redactor } from './redact.js';
+
+/** What record() keeps: plain fields copied off the Step; args by reference, redacted later in the writer. */
+export interface PendingRecord {
+  time: number;
+  workflowId: string;
+  step: number;
+  parentStep: number | undefined;
+  agent: string;
+  user: string | undefined;
+  chain: readonly string[];
+  kind: string;
+  server: string | undefined;
+  tool: string;
+  args: unknown;
+  outcome: string;
+  reason: string | undefined;
+  durationMs: number;
+  bytes: number | undefined;
+  tokens: number | undefined;
+  traceparent: string | undefined;
+  settle?: { resolve: () => void; reject: (err: Error) => void };
+}
+
+export interface RowFormat {
+  redactor: Redactor;
+  maxArgsLength: number;
+  /** The audit key: rows are HMAC-chained with it; plain SHA-256 without. */
+  key: Buffer | undefined;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/** SQLite would rewrite lone surrogates on storage and break the hash; normalise them first. */
+function text(value: string): string;
+function text(value: string | undefined): string | null;
+function text(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  return LONE_SURROGATE.test(value) ? value.replace(LONE_SURROGATES, '\uFFFD') : value;
+}
+
+function optionalInt(value: number | undefined): number | null {
+  return value === undefined || !Number.isFinite(value) ? null : Math.round(value);
+}
+
+/** Redact, serialise and hash one record. */
+export function toRow(p: PendingRecord, id: number, prevHash: string, f: RowFormat): AuditRow {
+  const unhashed: Omit<AuditRow, 'prev_hash' | 'hash'> = {
+    id,
+    time: Math.round(p.time),
+    workflow_id: text(p.workflowId),
+    step: p.step,
+    parent_step: optionalInt(p.parentStep),
+    agent: text(p.agent),
+    user: text(p.user),
+    chain: JSON.stringify(p.chain ?? []),
+    kind: text(p.kind),
+    server: text(p.server),
+    tool: text(p.tool),
+    args: argsJson(p.args, f),
+    outcome: text(p.outcome),
+    reason: text(p.reason),
+    duration_ms: Number.isFinite(p.durationMs) ? Math.round(p.durationMs * 1000) / 1000 : 0,
+    bytes: optionalInt(p.bytes),
+    tokens: optionalInt(p.tokens),
+    traceparent: text(p.traceparent),
+  };
+  return { ...unhashed, prev_hash: prevHash, hash: rowHash(prevHash, unhashed, f.key) };
+}
+
+function argsJson(args: unknown, f: RowFormat): string | null {
+  if (args === undefined) return null;
+  let json: string;
+  try {
+    json = JSON.stringify(f.redactor(args)) ?? 'null';
+  } catch (err) {
+    return JSON.stringify({ $unserializable: (err as Error).message });
+  }
+  if (json.length <= f.maxArgsLength) return json;
+  return JSON.stringify({ $truncated: true, length: json.length, preview: json.slice(0, 1024) });
+}
