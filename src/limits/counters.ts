@@ -30,7 +30,7 @@ export interface LimitRefusalData {
   used: number;
   max: number;
   workflowId: string;
-  /** ISO time when capacity frees up again (rolling windows only). */
+  /** ISO time when capacity frees up again (rolling windows whose limit is above 0). */
   resetAt?: string;
   retryAfterSeconds?: number;
 }
@@ -250,16 +250,25 @@ export class LimitCounters {
 
     const max = limit[metric] as number;
     const used = window.total(metric);
-    const resetAtMs = window.resetAt(metric, now);
-    const resetAt = new Date(resetAtMs).toISOString();
-    const retryAfterSeconds = Math.max(1, Math.ceil((resetAtMs - now) / 1000));
     const limitName = owner ? `team.${name}.${metric}` : `${name}.${metric}`;
     const whose = owner || `agent ${req.agentId}`;
     const reason = reasonFor(name);
+    const raise = owner ? `teams.${req.team}.${name}.${metric} in gateway.yaml` : `limits.${name}.${metric} in agents.d`;
+    const resetAtMs = window.freesAt(metric, max, now);
+    if (resetAtMs === undefined) {
+      const data: LimitRefusalData = { limit: limitName, used, max, workflowId: req.workflowId };
+      return {
+        reason,
+        message: `The ${WINDOW_WORDS[name]} ${metric} limit of ${whose} is 0, so waiting will not help; an admin can raise ${raise}.`,
+        data: { ...data },
+      };
+    }
+    const resetAt = new Date(resetAtMs).toISOString();
+    const retryAfterSeconds = Math.max(1, Math.ceil((resetAtMs - now) / 1000));
     const next =
       reason === 'rate_limited'
         ? `retry after ${resetAt} (in ${retryAfterSeconds} s)`
-        : `capacity frees up from ${resetAt}; an admin can raise ${owner ? `teams.${req.team}.${name}.${metric} in gateway.yaml` : `limits.${name}.${metric} in agents.d`}`;
+        : `capacity frees up from ${resetAt}; an admin can raise ${raise}`;
     const data: LimitRefusalData = { limit: limitName, used, max, workflowId: req.workflowId, resetAt, retryAfterSeconds };
     return {
       reason,

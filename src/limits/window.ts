@@ -96,14 +96,21 @@ export class RollingWindow {
     return { calls: this.totals[0], toolCalls: this.totals[1], tokens: this.totals[2] };
   }
 
-  /** When the oldest bucket holding some of `metric` slides out, i.e. the earliest time capacity frees up. */
-  resetAt(metric: WindowMetric, now: number): number {
-    this.advance(now);
+  /**
+   * Earliest time the total of `metric` is below `max` again, as buckets slide out oldest first; `now` if it
+   * already is, undefined if it never will (max ≤ 0). Call advance(now) first.
+   */
+  freesAt(metric: WindowMetric, max: number, now: number): number | undefined {
+    if (!(max > 0)) return undefined;
     const m = METRIC_INDEX[metric];
+    let left = this.totals[m];
+    if (left < max) return now;
     for (let b = this.head - this.buckets + 1; b <= this.head; b++) {
-      if (b >= 0 && this.counts[(b % this.buckets) * METRICS + m] > 0) return (b + this.buckets) * this.bucketMs;
+      if (b < 0) continue;
+      left -= this.counts[(b % this.buckets) * METRICS + m];
+      if (left < max) return (b + this.buckets) * this.bucketMs;
     }
-    return (this.head + 1) * this.bucketMs;
+    return (this.head + this.buckets) * this.bucketMs;
   }
 
   snapshot(): WindowSnapshot {

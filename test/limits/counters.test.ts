@@ -1,20 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LimitCounters, type ConsumeRequest } from '../../src/limits/counters.js';
 import { RollingWindow } from '../../src/limits/window.js';
-import { FakeClock } from './helpers.js';
+import { FakeClock, removeTempDirs, tempDir } from './helpers.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'switchyard-limits-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+afterEach(removeTempDirs);
 
 function req(extra: Partial<ConsumeRequest> = {}): ConsumeRequest {
   return { workflowId: 'wf-1', agentId: 'a1', kind: 'tools/call', ...extra };
@@ -242,13 +231,16 @@ describe('LimitCounters: persistence', () => {
 });
 
 describe('RollingWindow', () => {
-  it('reports when the oldest counted bucket slides out', () => {
+  it('reports when enough buckets have slid out for the total to fall below a limit', () => {
     const w = new RollingWindow(60_000, 60, 0);
     w.advance(10_500);
     w.add('calls', 1);
     w.advance(40_000);
     w.add('calls', 1);
-    expect(w.resetAt('calls', 40_000)).toBe(70_000);
+    expect(w.freesAt('calls', 2, 40_000)).toBe(70_000);
+    expect(w.freesAt('calls', 1, 40_000)).toBe(100_000);
+    expect(w.freesAt('calls', 3, 40_000)).toBe(40_000);
+    expect(w.freesAt('calls', 0, 40_000)).toBeUndefined();
     expect(w.totalsAt(69_999).calls).toBe(2);
     expect(w.totalsAt(70_000).calls).toBe(1);
     expect(w.totalsAt(100_000).calls).toBe(0);

@@ -1,4 +1,7 @@
-/** Shared fixtures for the limits tests: a controllable clock, agents, steps and a fake workflow registry. */
+/** Shared fixtures for the limits tests: a controllable clock, temp dirs, agents, steps and a fake workflow registry. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AgentManifest } from '../../src/config/types.js';
 import type { Caller, Step, StepKind, WorkflowControl, WorkflowState } from '../../src/gateway/types.js';
 
@@ -8,6 +11,19 @@ export class FakeClock {
   advance(ms: number): void {
     this.t += ms;
   }
+}
+
+const dirs: string[] = [];
+
+/** A fresh directory, removed by removeTempDirs() (call it from afterEach). */
+export function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'switchyard-limits-'));
+  dirs.push(d);
+  return d;
+}
+
+export function removeTempDirs(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
 export function agent(id: string, limits: AgentManifest['limits'] = {}, team?: string): AgentManifest {
