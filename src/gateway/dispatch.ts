@@ -5,7 +5,6 @@ import {
   errorResponse,
   isNotification,
   isResponse,
-  refusalResponse,
   resultResponse,
   RpcErrorCode,
   type Params,
@@ -15,7 +14,9 @@ import {
 import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
 import type { Gateway } from './gateway.js';
-import { runStep } from './steps.js';
+import { runStep, withWorkflow } from './steps.js';
+import { asUpstreamError, unavailable } from '../upstream/errors.js';
+import { clip } from '../util/shown.js';
 
 export async function dispatch(gw: Gateway, cs: ClientSession, msg: RpcMessage, reply: ReplyChannel | undefined): Promise<void> {
   cs.lastSeen = Date.now();
@@ -30,7 +31,7 @@ export async function dispatch(gw: Gateway, cs: ClientSession, msg: RpcMessage, 
     await onRequest(gw, cs, req, reply);
   } catch (err) {
     gw.log.error({ session: cs.id, method: req.method, err: (err as Error).stack }, 'request failed inside the gateway');
-    reply.final(errorResponse(req.id, RpcErrorCode.InternalError, `Internal gateway error: ${(err as Error).message}`));
+    reply.final(errorResponse(req.id, RpcErrorCode.InternalError, 'Internal gateway error; the gateway log has the details.'));
   }
 }
 
@@ -60,7 +61,7 @@ async function onRequest(gw: Gateway, cs: ClientSession, req: RpcRequest, reply:
     case 'completion/complete':
       return complete(gw, cs, req, reply);
     default:
-      return reply.final(errorResponse(req.id, RpcErrorCode.MethodNotFound, `Method not found: ${req.method}`));
+      return reply.final(errorResponse(req.id, RpcErrorCode.MethodNotFound, `Method not found: ${clip(req.method)}`));
   }
 }
 
@@ -169,7 +170,7 @@ async function subscribe(gw: Gateway, cs: ClientSession, req: RpcRequest, reply:
   if (typeof uri !== 'string') return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, 'params.uri must be a string'));
   const target = resolveResource(gw, cs, uri);
   const server = target?.server;
-  if (!target || !server || !gw.access(cs).resource(server, target.uri)) return reply.final(errorResponse(req.id, -32002, `Resource not found: ${uri}`));
+  if (!target || !server || !gw.access(cs).resource(server, target.uri)) return reply.final(errorResponse(req.id, -32002, `Resource not found: ${clip(uri)}`));
   if (req.method === 'resources/unsubscribe' && gw.pools.get(server)?.shared) {
     // One upstream subscription serves every client of a shared server: keep it while another client still wants it.
     const stillWanted = [...gw.sessions.values()].some((o) => o !== cs && o.subscriptions.has(uri) && routeResource(gw, o, uri) === server);
@@ -182,7 +183,7 @@ async function subscribe(gw: Gateway, cs: ClientSession, req: RpcRequest, reply:
   try {
     upstream = await gw.upstreamFor(cs, server);
   } catch (err) {
-    return reply.final(refusalResponse(req.id, { reason: 'upstream_unavailable', message: `Upstream '${server}' is unavailable: ${(err as Error).message}` }, cs.workflowId));
+    return reply.final(withWorkflow(unavailable(req.id, asUpstreamError(server, err)), cs.workflowId));
   }
   const res = await upstream.request(req.method, target.uri === uri ? req.params : { ...req.params, uri: target.uri });
   if (!res.error) {
@@ -215,6 +216,6 @@ async function complete(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: 
     const res = await upstream.request('completion/complete', params);
     reply.final({ ...res, id: req.id });
   } catch (err) {
-    reply.final(refusalResponse(req.id, { reason: 'upstream_unavailable', message: `Upstream '${server}' is unavailable: ${(err as Error).message}` }, cs.workflowId));
+    reply.final(withWorkflow(unavailable(req.id, asUpstreamError(server, err)), cs.workflowId));
   }
 }

@@ -9,6 +9,7 @@ import { fetchAllTools, type Item } from '../catalog/lists.js';
 import { compileGlobs } from '../util/glob.js';
 import { UpstreamPool } from '../upstream/pool.js';
 import type { ClientInit, SessionEvents, UpstreamSession } from '../upstream/session.js';
+import { stoppedError } from '../upstream/errors.js';
 import type { RpcNotification, RpcRequest, RpcResponse } from '../util/jsonrpc.js';
 import { allowAll, type Access, type AccessResolver } from './access.js';
 import { GuardChain } from './chain.js';
@@ -204,7 +205,7 @@ export class Gateway {
   /** The client's session with one upstream (connecting it on first use). */
   upstreamFor(cs: ClientSession, server: string): Promise<UpstreamSession> {
     const pool = this.pools.get(server);
-    if (!pool) return Promise.reject(new Error(`unknown server ${server}`));
+    if (!pool) return Promise.reject(stoppedError(server));
     const live = pool.peek(cs.id);
     if (live) return Promise.resolve(live);
     const init: ClientInit = pool.shared
@@ -274,6 +275,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     clearInterval(this.reaper);
+    for (const pool of this.pools.values()) pool.stopping();
     for (const cs of [...this.sessions.values()]) await this.closeSession(cs, 'gateway stopping');
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.pools.clear();

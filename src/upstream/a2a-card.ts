@@ -6,6 +6,7 @@
 import { AGENT_CARD_PATH, type AgentCard, type AgentInterface } from '@a2a-js/sdk';
 import { DefaultAgentCardResolver } from '@a2a-js/sdk/client';
 import type { ServerManifest } from '../config/types.js';
+import { maskUrls, safeUrl } from '../util/shown.js';
 
 /** How long a card is trusted before the next session refetches it (skills may change without a reload). */
 const CARD_TTL_MS = 5 * 60_000;
@@ -18,8 +19,9 @@ export interface ResolvedAgent {
   jsonRpc?: { url: string; protocolVersion: string };
 }
 
+/** `message` may be shown to callers (it names only the server); `operator` has the specifics for the log. */
 export class AgentCardError extends Error {
-  constructor(readonly server: string, message: string) {
+  constructor(readonly server: string, message: string, readonly operator = message) {
     super(message);
     this.name = 'AgentCardError';
   }
@@ -76,7 +78,7 @@ export function forgetAgent(manifest: ServerManifest): void {
 }
 
 async function fetchAgent(manifest: ServerManifest): Promise<ResolvedAgent> {
-  if (!manifest.url) throw new AgentCardError(manifest.name, `server ${manifest.name}: an a2a server needs url (its agent card URL or base URL) in ${manifest.source.file}`);
+  if (!manifest.url) throw new AgentCardError(manifest.name, `the agent card of '${manifest.name}' could not be read`, 'an a2a server needs url (its agent card URL or base URL)');
   const cardUrl = cardUrlOf(manifest.url);
   const base = fetchWithHeaders(manifest.headers);
   const timed: typeof fetch = (input, init) => base(input, { ...init, signal: AbortSignal.timeout(CARD_TIMEOUT_MS) });
@@ -86,7 +88,7 @@ async function fetchAgent(manifest: ServerManifest): Promise<ResolvedAgent> {
     card = await resolver.resolve(cardUrl, '');
   } catch (err) {
     const why = err instanceof Error ? (err.cause instanceof Error ? `${err.message} (${err.cause.message})` : err.message) : String(err);
-    throw new AgentCardError(manifest.name, `cannot read the agent card of '${manifest.name}' at ${cardUrl}: ${why}. Check url and headers in ${manifest.source.file}.`);
+    throw new AgentCardError(manifest.name, `the agent card of '${manifest.name}' could not be read`, maskUrls(`cannot read the agent card at ${safeUrl(cardUrl)}: ${why}`));
   }
   const absolute = absolutize(card, cardUrl);
   return { card: absolute, cardUrl, jsonRpc: jsonRpcInterface(absolute, cardUrl) };

@@ -22,11 +22,12 @@ import {
   type RpcMessage,
   type RpcRequest,
 } from '../util/jsonrpc.js';
-import { fetchWithHeaders, resolveAgent, type ResolvedAgent } from './a2a-card.js';
+import { AgentCardError, fetchWithHeaders, resolveAgent, type ResolvedAgent } from './a2a-card.js';
 import { mcpTaskOrigin, rememberMcpOrigin } from './a2a-tasks.js';
 import { describeAgent, errorResult, isSettled, stateName, textOf, toCallToolResult, type CallToolResult } from './a2a-results.js';
-import { unavailable } from './session.js';
+import { describeNetworkError, unavailable, UpstreamError } from './errors.js';
 import type { UpstreamTransport } from './transport.js';
+import { maskUrls } from '../util/shown.js';
 
 const POLL_FIRST_MS = 100;
 const POLL_MAX_MS = 2000;
@@ -76,7 +77,15 @@ export class A2aTransport implements UpstreamTransport {
 
   constructor(private readonly manifest: ServerManifest, private readonly log: Logger) {}
 
-  async start(): Promise<void> {}
+  /** Read the agent card first: an agent that cannot be found fails the start with a reason, not initialize. */
+  async start(): Promise<void> {
+    try {
+      await resolveAgent(this.manifest);
+    } catch (err) {
+      if (!(err instanceof AgentCardError)) throw err;
+      throw new UpstreamError(this.manifest.name, 'unreachable', 'its agent card could not be read', { operator: err.operator, field: '`url` and `headers`' });
+    }
+  }
 
   setRequestHeaders(id: RpcId, headers: Record<string, string>): void {
     this.requestHeaders.set(id, headers);
@@ -135,7 +144,7 @@ export class A2aTransport implements UpstreamTransport {
       });
       this.client = await factory.createFromAgentCard(agent.card);
     } catch (err) {
-      return this.reply(errorResponse(req.id, RpcErrorCode.InternalError, (err as Error).message));
+      return this.reply(errorResponse(req.id, RpcErrorCode.InternalError, maskUrls((err as Error).message)));
     }
     this.agent = agent;
     const requested = req.params?.protocolVersion;
@@ -316,7 +325,7 @@ export class A2aTransport implements UpstreamTransport {
   private failure(id: RpcId, err: unknown) {
     if (err instanceof A2AError) return resultResponse(id, errorResult(`Agent '${this.manifest.name}' answered with an error: ${err.message}${err.reason ? ` (${err.reason})` : ''}.`));
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    if (e.name === 'TypeError' && e.cause) return unavailable(id, this.manifest.name, `${e.message} (${e.cause.code ?? e.cause.message ?? 'network error'})`);
+    if (e.name === 'TypeError' && e.cause) return unavailable(id, new UpstreamError(this.manifest.name, 'unreachable', describeNetworkError(e)));
     return resultResponse(id, errorResult(`Calling agent '${this.manifest.name}' failed: ${e.message}`));
   }
 }

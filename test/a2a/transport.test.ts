@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { A2aTransport } from '../../src/upstream/a2a.js';
+import { UpstreamError } from '../../src/upstream/errors.js';
 import { UpstreamSession } from '../../src/upstream/session.js';
 import type { RpcNotification } from '../../src/util/jsonrpc.js';
 import { scratch, stopAll, waitFor } from '../helpers/gateway.js';
@@ -117,10 +118,15 @@ describe('A2A agent as an MCP server', () => {
     await s.close();
   });
 
-  it('an unreachable agent fails initialize with a message naming the card URL', async () => {
-    const m = a2aManifest('gone', 'http://127.0.0.1:9/');
+  it('an unreachable agent fails the start: agents are told the card could not be read, the operator sees its URL', async () => {
+    const m = a2aManifest('gone', 'http://127.0.0.1:9/?key=sekret');
     const s = new UpstreamSession(m, new A2aTransport(m, log), init, {}, log);
-    await expect(s.connect()).rejects.toThrow(/cannot read the agent card of 'gone' at http:\/\/127\.0\.0\.1:9\/\.well-known\/agent-card\.json/);
+    const err = await s.connect().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamError);
+    const e = err as UpstreamError;
+    expect([e.code, e.message]).toEqual(['unreachable', 'its agent card could not be read']);
+    expect(e.operator).toMatch(/^cannot read the agent card at http:\/\/127\.0\.0\.1:9\/\.well-known\/agent-card\.json\?key=\*\*\*: /);
+    expect(e.operator).not.toContain('sekret');
   });
 
   it('unknown tools and bad arguments are answered like any MCP server would', async () => {
