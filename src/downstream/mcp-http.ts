@@ -8,7 +8,7 @@ import type { Gateway } from '../gateway/gateway.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../gateway/gateway.js';
 import type { ClientSession, View } from '../gateway/client-session.js';
 import { dispatch } from '../gateway/dispatch.js';
-import { asUpstreamError, unavailable } from '../upstream/errors.js';
+import { unavailable, UpstreamError } from '../upstream/errors.js';
 import { clip } from '../util/shown.js';
 import { checkEnvelope, errorResponse, isRequest, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
 import { GetStream, PostReply } from './sse.js';
@@ -166,7 +166,9 @@ export class McpHttpHandler {
       });
       sendJson(res, 200, { jsonrpc: '2.0', id: msg.id, result }, { 'mcp-session-id': session.id });
     } catch (err) {
-      sendJson(res, 200, unavailable(msg.id, asUpstreamError(view.single ?? 'switchyard', err)));
+      // An upstream that cannot start is told as such; anything else (a bad X-Workflow-Id) says what was wrong.
+      const answer = err instanceof UpstreamError ? unavailable(msg.id, err) : errorResponse(msg.id, RpcErrorCode.InvalidRequest, `Cannot start the session: ${clip((err as Error).message, 300)}.`);
+      sendJson(res, 200, answer);
     }
   }
 

@@ -70,11 +70,14 @@ const NET_CODES: Record<string, string> = {
   UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
 };
 
+const NET_CODE_IN_TEXT = /\b(EAI_AGAIN|E[A-Z]{4,}|UND_ERR_[A-Z_]+|CERT_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT)\b/;
+
 /** A network failure as a short clause, e.g. "connection refused (ECONNREFUSED)". */
 export function describeNetworkError(err: unknown): string {
   let e = err as (Error & { code?: unknown; cause?: unknown }) | undefined;
   for (let depth = 0; e && depth < 4; depth++, e = e.cause as typeof e) {
-    const code = typeof e.code === 'string' ? e.code : undefined;
+    // Some libraries keep the code only in the text ("SSE error: TypeError: fetch failed: connect ECONNREFUSED …").
+    const code = typeof e.code === 'string' ? e.code : NET_CODE_IN_TEXT.exec(String(e.message))?.[1];
     if (code) return `${NET_CODES[code] ?? 'network error'} (${code})`;
   }
   return 'network error';

@@ -54,6 +54,7 @@ beforeAll(async () => {
         dead: { command: 'node', args: ['-e', "console.error('starting'); console.error('fatal: API_TOKEN is not set'); process.exit(1)"], required: true },
         nocmd: { command: 'no-such-command-9f2c' },
         secret: { transport: 'http', url: `http://user:pw-${SECRET}@127.0.0.1:${port}/mcp?api_key=${SECRET}&v=2` },
+        nosse: { transport: 'sse', url: `http://127.0.0.1:${port}/sse?token=${SECRET}` },
       },
     }),
     startGateway({
@@ -73,11 +74,19 @@ describe('messages to agents', () => {
     expect(e.data).toEqual({ reason: 'upstream_unavailable', server: 'dead', workflowId: expect.any(String) });
   });
 
-  it('a refused connection is named as such, without the URL or its credentials', async () => {
+  it('a refused connection is named as such, without the URL or its credentials (Streamable HTTP and legacy SSE)', async () => {
     const c = await connectClient(gw.mcpUrl);
-    const e = await callError(c, 'secret__anything');
-    expect(e.message).toBe(`MCP error -32030: Upstream 'secret' is unavailable: connection refused (ECONNREFUSED). ${HINT}`);
-    expect(JSON.stringify(e.data)).not.toContain(SECRET);
+    for (const server of ['secret', 'nosse']) {
+      const e = await callError(c, `${server}__anything`);
+      expect(e.message).toBe(`MCP error -32030: Upstream '${server}' is unavailable: connection refused (ECONNREFUSED). ${HINT}`);
+      expect(JSON.stringify(e.data)).not.toContain(SECRET);
+    }
+  });
+
+  it('initialize on /servers/{name}/mcp of a dead upstream says why once', async () => {
+    const r = await fetch(gw.serverUrl('dead'), { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify(initializeMessage()) });
+    const body = (await r.json()) as { error: unknown };
+    expect(body.error).toEqual({ code: -32030, message: `Upstream 'dead' is unavailable: it exited with code 1. ${HINT}`, data: { reason: 'upstream_unavailable', server: 'dead' } });
   });
 
   it('a missing command is named without the command line or the manifest path', async () => {
@@ -182,6 +191,7 @@ describe('public surfaces', () => {
         dead: { up: false, required: true },
         nocmd: { up: false, required: false },
         secret: { up: false, required: false },
+        nosse: { up: false, required: false },
       },
     });
   });
