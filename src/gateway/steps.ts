@@ -63,8 +63,8 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   const kind = req.method as StepKind;
   const params = req.params;
   const displayName = String(kind === 'resources/read' ? params?.uri : params?.name);
-  if (kind !== 'resources/read' && typeof params?.name !== 'string') {
-    return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, `${kind} needs params.name (a string)`));
+  if (kind === 'resources/read' ? typeof params?.uri !== 'string' : typeof params?.name !== 'string') {
+    return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, `${kind} needs ${kind === 'resources/read' ? 'params.uri' : 'params.name'} (a string).`));
   }
   const bad = kind === 'resources/read' ? undefined : badArguments(params?.arguments);
   if (bad) return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, `${kind} params.arguments must be an object of named arguments, not ${bad}.`));

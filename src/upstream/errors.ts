@@ -128,3 +128,34 @@ export const RELAYED_MESSAGE_MAX = 500;
 export function relayedMessage(message: string): string {
   return clip(withoutMcpPrefix(message), RELAYED_MESSAGE_MAX);
 }
+
+interface SchemaIssue {
+  path?: unknown[];
+  message?: unknown;
+}
+
+/**
+ * An upstream error as it is relayed. An SDK server whose request schema rejects the params answers -32603 with
+ * the raw issue list as its message: that is the caller's mistake, so it becomes -32602 with one sentence.
+ */
+export function relayedError(error: { code: number; message: string; data?: unknown }): void {
+  const message = withoutMcpPrefix(error.message);
+  const issues = error.code === -32603 && message.startsWith('[') ? schemaIssues(message) : undefined;
+  if (issues) {
+    error.code = -32602;
+    const what = issues.map((i) => `${i.path?.length ? i.path.join('.') : 'params'}: ${String(i.message)}`).join('; ');
+    error.message = clip(`Invalid params: ${what}.`, RELAYED_MESSAGE_MAX);
+    return;
+  }
+  error.message = clip(message, RELAYED_MESSAGE_MAX);
+}
+
+function schemaIssues(text: string): SchemaIssue[] | undefined {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (!Array.isArray(parsed) || parsed.length === 0) return undefined;
+    return parsed.every((i) => typeof i === 'object' && i !== null && typeof (i as SchemaIssue).message === 'string' && Array.isArray((i as SchemaIssue).path)) ? (parsed as SchemaIssue[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}

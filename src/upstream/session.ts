@@ -21,7 +21,7 @@ import {
 } from '../util/jsonrpc.js';
 import type { Step } from '../gateway/types.js';
 import { clip, maskUrls } from '../util/shown.js';
-import { asUpstreamError, relayedMessage, unavailable, UpstreamError, withoutMcpPrefix } from './errors.js';
+import { asUpstreamError, relayedError, unavailable, UpstreamError, withoutMcpPrefix } from './errors.js';
 import { SessionExpiredError, type UpstreamTransport } from './transport.js';
 
 export { unavailable };
@@ -217,7 +217,7 @@ export class UpstreamSession {
   private onMessage(msg: RpcMessage, relatedTo?: RpcId): void {
     if (isResponse(msg)) {
       const p = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;
-      if (msg.error && typeof msg.error.message === 'string') msg.error.message = relayedMessage(msg.error.message);
+      if (msg.error && typeof msg.error.message === 'string') relayedError(msg.error);
       if (p) this.settle(p, msg);
       return;
     }

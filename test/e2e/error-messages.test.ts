@@ -121,6 +121,20 @@ describe('messages to agents', () => {
     expect(textOf(ok.result)).toBe('hi');
   });
 
+  it("an upstream's schema rejection is relayed as -32602 with one sentence, not -32603 with a raw issue list", async () => {
+    const sid = await rawSession(gw.mcpUrl);
+    const completion = await rawRequest(gw.mcpUrl, sid, 'completion/complete', { ref: { type: 'ref/prompt', name: 'fx__greet' }, argument: 'str' });
+    expect(completion.error).toEqual({ code: -32602, message: 'Invalid params: params.argument: Invalid input: expected object, received string.' });
+    const prompt = await rawRequest(gw.mcpUrl, sid, 'prompts/get', { name: 'fx__greet', arguments: { name: 5 } });
+    expect(prompt.error).toEqual({ code: -32602, message: 'Invalid params: params.arguments.name: Invalid input: expected string, received number.' });
+  });
+
+  it('a missing name or uri is -32602 naming the field', async () => {
+    const sid = await rawSession(gw.mcpUrl);
+    expect((await rawRequest(gw.mcpUrl, sid, 'resources/read', {})).error).toEqual({ code: -32602, message: 'resources/read needs params.uri (a string).' });
+    expect((await rawRequest(gw.mcpUrl, sid, 'tools/call', { name: 7 })).error).toEqual({ code: -32602, message: 'tools/call needs params.name (a string).' });
+  });
+
   it('echoes at most 80 characters of an unknown name', async () => {
     const sid = await rawSession(gw.mcpUrl);
     const long = 'x'.repeat(10_000);

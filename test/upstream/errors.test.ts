@@ -1,6 +1,6 @@
 // Upstream failures as data, rendered once: the agent's sentence, the operator's line, network causes named.
 import { describe, expect, it } from 'vitest';
-import { agentMessage, describeNetworkError, relayedMessage, startFailureLine, unavailable, UpstreamError, withoutMcpPrefix } from '../../src/upstream/errors.js';
+import { agentMessage, describeNetworkError, relayedError, relayedMessage, startFailureLine, unavailable, UpstreamError, withoutMcpPrefix } from '../../src/upstream/errors.js';
 
 describe('agentMessage', () => {
   it('one cause and one hint, whatever the cause', () => {
@@ -39,5 +39,20 @@ describe('relayed upstream messages', () => {
     expect(withoutMcpPrefix('MCP error -32602: MCP error -32602: bad')).toBe('bad');
     expect(withoutMcpPrefix('MCP errors are fine')).toBe('MCP errors are fine');
     expect(relayedMessage(`MCP error -32603: ${'y'.repeat(600)}`)).toBe(`${'y'.repeat(500)}…`);
+  });
+});
+
+describe('relayedError', () => {
+  it("turns an SDK schema rejection (-32603 with the issue list) into -32602 with one sentence", () => {
+    const issues = [{ code: 'invalid_type', path: ['params', 'arguments'], message: 'Invalid input: expected record, received string' }];
+    const e = { code: -32603, message: JSON.stringify(issues, null, 2) };
+    relayedError(e);
+    expect(e).toEqual({ code: -32602, message: 'Invalid params: params.arguments: Invalid input: expected record, received string.' });
+  });
+
+  it('leaves other errors their code, without the SDK prefix', () => {
+    const e = { code: -32603, message: 'MCP error -32603: [not json' };
+    relayedError(e);
+    expect(e).toEqual({ code: -32603, message: '[not json' });
   });
 });
