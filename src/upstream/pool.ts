@@ -49,6 +49,8 @@ export class UpstreamPool {
   readonly health: Health = { up: false };
   private readonly slots = new Map<string, Slot>();
   private closed = false;
+  /** The start failure last logged at WARN, until a session starts again. */
+  private reported?: string;
   private healthListeners: Array<(h: Health) => void> = [];
 
   constructor(readonly manifest: ServerManifest, private readonly log: Logger) {}
@@ -70,9 +72,12 @@ export class UpstreamPool {
     this.closed = true;
   }
 
-  /** One line saying why the upstream could not start, with the manifest field to check. */
+  /** One WARN line saying why the upstream could not start; the same reason again (each retry, each client) is debug. */
   private reportStartFailure(err: UpstreamError): void {
-    this.log.warn({ server: this.name, cause: err.code }, startFailureLine(err, this.manifest.source.file));
+    const line = startFailureLine(err, this.manifest.source.file);
+    const repeated = line === this.reported;
+    this.reported = line;
+    this.log[repeated ? 'debug' : 'warn']({ server: this.name, cause: err.code }, line);
   }
 
   private setHealth(up: boolean, err?: string): void {
@@ -139,6 +144,7 @@ export class UpstreamPool {
       throw stoppedError(this.name);
     }
     slot.session = session;
+    this.reported = undefined;
     slot.failures = 0;
     slot.notBefore = 0;
     this.setHealth(true);
@@ -159,6 +165,7 @@ export class UpstreamPool {
     const session = new UpstreamSession(this.manifest, createTransport(this.manifest, this.log), init, {}, this.log);
     try {
       await session.connect();
+      this.reported = undefined;
       this.setHealth(true);
     } catch (err) {
       const failure = asUpstreamError(this.name, err);

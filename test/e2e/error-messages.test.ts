@@ -159,7 +159,10 @@ describe('messages to agents', () => {
 describe('messages to operators', () => {
   it('an upstream whose child exits during the handshake: one WARN line with its last stderr lines', async () => {
     const file = join(gw.serversDir, 'dead.yaml');
-    const [line] = await waitFor(() => (warnLines(gw, 'dead').length ? warnLines(gw, 'dead') : undefined), { timeoutMs: 15_000, what: 'start failure of dead' });
+    // The probe, each client's session and each call failed to start it: the same reason is logged at WARN once.
+    const lines = await waitFor(() => (warnLines(gw, 'dead').length ? warnLines(gw, 'dead') : undefined), { timeoutMs: 15_000, what: 'start failure of dead' });
+    expect(lines).toHaveLength(1);
+    const line = lines[0];
     expect(line!.msg).toBe(`upstream 'dead' could not start: it exited with code 1; its last stderr lines: "starting" / "fatal: API_TOKEN is not set"; check ${file} \`command\` and \`args\``);
     expect(line!.cause).toBe('exited');
   });
