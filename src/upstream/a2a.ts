@@ -96,7 +96,7 @@ export class A2aTransport implements UpstreamTransport {
   }
 
   async send(message: RpcMessage): Promise<void> {
-    if (this.closed) throw new Error(`server ${this.manifest.name}: transport closed`);
+    if (this.closed) throw new UpstreamError(this.manifest.name, 'closed', 'its connection was closed');
     if (isRequest(message)) {
       const step = this.requestSteps.get(message.id);
       this.requestSteps.delete(message.id);
@@ -326,7 +326,7 @@ export class A2aTransport implements UpstreamTransport {
     if (err instanceof A2AError) return resultResponse(id, errorResult(`Agent '${this.manifest.name}' answered with an error: ${err.message}${err.reason ? ` (${err.reason})` : ''}.`));
     const e = err as Error & { cause?: { code?: string; message?: string } };
     if (e.name === 'TypeError' && e.cause) return unavailable(id, new UpstreamError(this.manifest.name, 'unreachable', describeNetworkError(e)));
-    return resultResponse(id, errorResult(`Calling agent '${this.manifest.name}' failed: ${e.message}`));
+    return resultResponse(id, errorResult(`Calling agent '${this.manifest.name}' failed: ${maskUrls(e.message)}`));
   }
 }
 
