@@ -208,10 +208,11 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     res.json({ status: 'ok' });
   });
   app.get('/readyz', (_req, res) => {
-    const servers: Record<string, { up: boolean; required: boolean; error?: string }> = {};
+    // Unauthenticated: up and required only; why a server is down goes to the log and the admin API.
+    const servers: Record<string, { up: boolean; required: boolean }> = {};
     let ready = true;
     for (const [name, pool] of gateway.pools) {
-      servers[name] = { up: pool.health.up, required: pool.manifest.required, ...(pool.health.lastError ? { error: pool.health.lastError } : {}) };
+      servers[name] = { up: pool.health.up, required: pool.manifest.required };
       if (pool.manifest.required && !pool.health.up) ready = false;
     }
     const audit = core.audit.store.health();
@@ -257,11 +258,6 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     }
     const m = SERVER_PATH.exec(path);
     if (m) {
-      if (!gateway.pools.has(m[1]!)) {
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: 'not_found', message: `No server named '${m[1]}'. Servers: ${[...gateway.pools.keys()].join(', ')}` }));
-        return;
-      }
       mcp.handle(req, res, { single: m[1] }, path).catch((err: Error) => fail(log, res, err));
       return;
     }
@@ -283,7 +279,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   // Probe every server once so /readyz and the log tell an operator at once what is down.
   for (const pool of gateway.pools.values()) {
     void pool.probe({ protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'switchyard-probe', version: '0' } }).then((h) => {
-      if (!h.up) log.error({ server: pool.name, err: h.lastError }, `upstream '${pool.name}' is down: ${h.lastError}. Check its manifest (${pool.manifest.source.file}).`);
+      if (!h.up && pool.manifest.required) log.error({ server: pool.name }, `required upstream '${pool.name}' is down: /readyz answers 503 until it starts.`);
     });
   }
 
@@ -306,6 +302,6 @@ function fail(log: Logger, res: ServerResponse, err: Error): void {
   log.error({ err: err.stack }, 'request handling failed');
   if (!res.headersSent) {
     res.writeHead(500, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: `Internal error: ${err.message}` } }));
+    res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal gateway error; the gateway log has the details.' } }));
   } else res.end();
 }

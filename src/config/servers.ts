@@ -89,7 +89,7 @@ function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: strin
       try {
         protocol = new URL(raw.url).protocol;
       } catch {
-        problems.push({ path: ['url'], message: `url '${raw.url}' is not a valid URL; write it as https://host/path` });
+        problems.push({ path: ['url'], message: 'url is not a valid URL; write it as https://host/path' });
       }
       if (protocol && protocol !== 'http:' && protocol !== 'https:') {
         problems.push({ path: ['url'], message: `url must use http or https, not '${protocol}'` });

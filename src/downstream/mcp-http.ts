@@ -9,6 +9,8 @@ import { SUPPORTED_PROTOCOL_VERSIONS } from '../gateway/gateway.js';
 import type { ClientSession, View } from '../gateway/client-session.js';
 import { dispatch } from '../gateway/dispatch.js';
 import { chooseWorkflow } from '../identity/workflow-choice.js';
+import { unavailable, UpstreamError } from '../upstream/errors.js';
+import { clip } from '../util/shown.js';
 import { checkEnvelope, errorResponse, isRequest, refusalResponse, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
 import { GetStream, PostReply } from './sse.js';
 
@@ -77,6 +79,11 @@ export class McpHttpHandler {
     let auth = this.opts.authenticate(req, resourcePath);
     if (auth instanceof Promise) auth = await auth;
     if (!auth.ok) return sendJson(res, auth.status, auth.body, auth.headers);
+    // Existence is checked only after authentication, so names are not revealed to anyone who may not connect.
+    if (view.single !== undefined && !this.gw.pools.has(view.single)) {
+      req.resume();
+      return sendJson(res, 404, { error: 'not_found', message: 'No MCP endpoint at this path. MCP clients connect to /mcp.' });
+    }
     if (method === 'POST') return this.post(req, res, view, auth.caller);
     const cs = this.sessionOf(req, res, auth.caller);
     if (!cs) return;
@@ -101,7 +108,7 @@ export class McpHttpHandler {
     }
     const pv = req.headers['mcp-protocol-version'];
     if (typeof pv === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(pv)) {
-      rpcError(res, 400, RpcErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version ${pv}; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}.`);
+      rpcError(res, 400, RpcErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version ${clip(pv)}; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}.`);
       return undefined;
     }
     return cs;
@@ -164,7 +171,9 @@ export class McpHttpHandler {
       });
       sendJson(res, 200, { jsonrpc: '2.0', id: msg.id, result }, { 'mcp-session-id': session.id });
     } catch (err) {
-      sendJson(res, 200, errorResponse(msg.id, -32030, `Cannot start the session: ${(err as Error).message}`, { reason: 'upstream_unavailable' }));
+      // An upstream that cannot start is told as such; anything else (a bad X-Workflow-Id) says what was wrong.
+      const answer = err instanceof UpstreamError ? unavailable(msg.id, err) : errorResponse(msg.id, RpcErrorCode.InvalidRequest, `Cannot start the session: ${clip((err as Error).message, 300)}.`);
+      sendJson(res, 200, answer);
     }
   }
 

@@ -4,7 +4,6 @@ import {
   errorResponse,
   isNotification,
   isResponse,
-  refusalResponse,
   resultResponse,
   RpcErrorCode,
   type Params,
@@ -17,6 +16,7 @@ import type { Gateway } from './gateway.js';
 import { complete, subscribe } from './relays.js';
 import { uriExposer } from './routing.js';
 import { runStep } from './steps.js';
+import { clip } from '../util/shown.js';
 
 export async function dispatch(gw: Gateway, cs: ClientSession, msg: RpcMessage, reply: ReplyChannel | undefined): Promise<void> {
   cs.lastSeen = Date.now();
@@ -31,7 +31,7 @@ export async function dispatch(gw: Gateway, cs: ClientSession, msg: RpcMessage, 
     await onRequest(gw, cs, req, reply);
   } catch (err) {
     gw.log.error({ session: cs.id, method: req.method, err: (err as Error).stack }, 'request failed inside the gateway');
-    reply.final(errorResponse(req.id, RpcErrorCode.InternalError, `Internal gateway error: ${(err as Error).message}`));
+    reply.final(errorResponse(req.id, RpcErrorCode.InternalError, 'Internal gateway error; the gateway log has the details.'));
   }
 }
 
@@ -61,7 +61,7 @@ async function onRequest(gw: Gateway, cs: ClientSession, req: RpcRequest, reply:
     case 'completion/complete':
       return complete(gw, cs, req, reply);
     default:
-      return reply.final(errorResponse(req.id, RpcErrorCode.MethodNotFound, `Method not found: ${req.method}`));
+      return reply.final(errorResponse(req.id, RpcErrorCode.MethodNotFound, `Method not found: ${clip(req.method)}`));
   }
 }
 

@@ -11,6 +11,7 @@ import { UpstreamIndex, type IndexKind } from '../catalog/upstream-index.js';
 import { compileGlobs } from '../util/glob.js';
 import { UpstreamPool } from '../upstream/pool.js';
 import type { ClientInit, SessionEvents, UpstreamSession } from '../upstream/session.js';
+import { stoppedError } from '../upstream/errors.js';
 import type { RpcNotification, RpcRequest, RpcResponse } from '../util/jsonrpc.js';
 import { allowAll, type Access, type AccessResolver } from './access.js';
 import { GuardChain } from './chain.js';
@@ -211,7 +212,7 @@ export class Gateway {
   /** The client's session with one upstream (connecting it on first use). */
   upstreamFor(cs: ClientSession, server: string): Promise<UpstreamSession> {
     const pool = this.pools.get(server);
-    if (!pool) return Promise.reject(new Error(`unknown server ${server}`));
+    if (!pool) return Promise.reject(stoppedError(server));
     const live = pool.peek(cs.id);
     if (live) return Promise.resolve(live);
     const init: ClientInit = pool.shared
@@ -271,6 +272,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     clearInterval(this.reaper);
+    for (const pool of this.pools.values()) pool.stopping();
     for (const cs of [...this.sessions.values()]) await this.closeSession(cs, 'gateway stopping');
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.pools.clear();

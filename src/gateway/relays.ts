@@ -8,12 +8,15 @@ import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
 import type { Gateway } from './gateway.js';
 import { resolvePrompt, resolveResource } from './routing.js';
+import { withWorkflow } from './steps.js';
+import { asUpstreamError, unavailable } from '../upstream/errors.js';
+import { clip } from '../util/shown.js';
 
 export async function subscribe(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
   const uri = req.params?.uri;
   if (typeof uri !== 'string') return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, 'params.uri must be a string'));
   const target = await resolveResource(gw, cs, uri);
-  if (!target || !gw.access(cs).resource(target.server, target.uri)) return reply.final(errorResponse(req.id, RESOURCE_NOT_FOUND, `Resource not found: ${uri}`, { uri }));
+  if (!target || !gw.access(cs).resource(target.server, target.uri)) return reply.final(errorResponse(req.id, RESOURCE_NOT_FOUND, `Resource not found: ${clip(uri)}`, { uri }));
   const server = target.server;
   if (req.method === 'resources/unsubscribe' && gw.pools.get(server)?.shared) {
     // One upstream subscription serves every client of a shared server: keep it while another client still wants it.
@@ -27,7 +30,7 @@ export async function subscribe(gw: Gateway, cs: ClientSession, req: RpcRequest,
   try {
     upstream = await gw.upstreamFor(cs, server);
   } catch (err) {
-    return reply.final(refusalResponse(req.id, { reason: 'upstream_unavailable', message: `Upstream '${server}' is unavailable: ${(err as Error).message}` }, cs.workflowId));
+    return reply.final(withWorkflow(unavailable(req.id, asUpstreamError(server, err)), cs.workflowId));
   }
   const res = await upstream.request(req.method, target.uri === uri ? req.params : { ...req.params, uri: target.uri });
   if (!res.error) {
@@ -58,7 +61,7 @@ export async function complete(gw: Gateway, cs: ClientSession, req: RpcRequest, 
       return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, 'params.ref must be {type: "ref/prompt", name} or {type: "ref/resource", uri}.'));
     }
   } catch (err) {
-    return reply.final(refusalResponse(req.id, { reason: 'upstream_unavailable', message: `Upstream is unavailable: ${(err as Error).message}` }, cs.workflowId));
+    return reply.final(refusalResponse(req.id, { reason: 'upstream_unavailable', message: `An upstream could not be reached to resolve the completion reference: ${clip((err as Error).message)}. Retry shortly.` }, cs.workflowId));
   }
   try {
     const upstream = await gw.upstreamFor(cs, server);
@@ -66,6 +69,6 @@ export async function complete(gw: Gateway, cs: ClientSession, req: RpcRequest, 
     const res = await upstream.request('completion/complete', params);
     reply.final({ ...res, id: req.id });
   } catch (err) {
-    reply.final(refusalResponse(req.id, { reason: 'upstream_unavailable', message: `Upstream '${server}' is unavailable: ${(err as Error).message}` }, cs.workflowId));
+    reply.final(withWorkflow(unavailable(req.id, asUpstreamError(server, err)), cs.workflowId));
   }
 }

@@ -13,6 +13,8 @@ import {
 } from '../util/jsonrpc.js';
 import { mayBeShortened, qualifyUri } from '../catalog/naming.js';
 import { unavailable, type CallHooks, type UpstreamSession } from '../upstream/session.js';
+import { asUpstreamError } from '../upstream/errors.js';
+import { clip } from '../util/shown.js';
 import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
 import { resolveResource } from './routing.js';
@@ -28,8 +30,15 @@ interface Target {
 }
 
 function unknownName(req: RpcRequest, kind: StepKind, name: string): RpcResponse {
-  if (kind === 'resources/read') return errorResponse(req.id, RESOURCE_NOT_FOUND, `Resource not found: ${name}`, { uri: name });
-  return errorResponse(req.id, RpcErrorCode.InvalidParams, kind === 'tools/call' ? `Unknown tool: ${name}` : `Unknown prompt: ${name}`);
+  const shown = clip(name);
+  if (kind === 'resources/read') return errorResponse(req.id, RESOURCE_NOT_FOUND, `Resource not found: ${shown}`, { uri: shown });
+  return errorResponse(req.id, RpcErrorCode.InvalidParams, kind === 'tools/call' ? `Unknown tool: ${shown}` : `Unknown prompt: ${shown}`);
+}
+
+/** What a bad `arguments` value is, for the error that refuses it. */
+function badArguments(args: unknown): string | undefined {
+  if (args === undefined || (typeof args === 'object' && args !== null && !Array.isArray(args))) return undefined;
+  return args === null ? 'null' : Array.isArray(args) ? 'an array' : `a ${typeof args}`;
 }
 
 async function resolveTarget(gw: Gateway, cs: ClientSession, kind: StepKind, params: Params | undefined): Promise<Target | undefined> {
@@ -55,12 +64,14 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   const kind = req.method as StepKind;
   const params = req.params;
   const displayName = String(kind === 'resources/read' ? params?.uri : params?.name);
-  if (kind !== 'resources/read' && typeof params?.name !== 'string') {
-    return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, `${kind} needs params.name (a string)`));
+  if (kind === 'resources/read' ? typeof params?.uri !== 'string' : typeof params?.name !== 'string') {
+    return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, `${kind} needs ${kind === 'resources/read' ? 'params.uri' : 'params.name'} (a string).`));
   }
   if (kind === 'resources/read' && typeof params?.uri !== 'string') {
     return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, 'resources/read needs params.uri (a string)'));
   }
+  const bad = kind === 'resources/read' ? undefined : badArguments(params?.arguments);
+  if (bad) return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, `${kind} params.arguments must be an object of named arguments, not ${bad}.`));
   const t = await resolveTarget(gw, cs, kind, params);
   if (!t && kind === 'resources/read') return unroutedRead(gw, cs, req, reply, displayName);
   if (!t || (kind === 'tools/call' && !gw.toolAllowedByManifest(t.server, t.target) && !mayBeShortened(t.target))) return reply.final(unknownName(req, kind, displayName));
@@ -106,7 +117,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     upstream = live?.state === 'ready' ? live : await gw.upstreamFor(cs, t.server);
   } catch (err) {
     gw.breakers?.onFailure(t.server);
-    const res = unavailable(req.id, t.server, (err as Error).message);
+    const res = unavailable(req.id, asUpstreamError(t.server, err));
     const done = finish(gw, step, { outcome: 'error', reason: 'upstream_unavailable', durationMs: Date.now() - step.startedAt });
     if (done) await done;
     return reply.final(withWorkflow(res, cs.workflowId));
@@ -209,7 +220,7 @@ function isTransportFailure(res: RpcResponse): boolean {
   return reason === 'upstream_unavailable' || reason === 'upstream_timeout';
 }
 
-function withWorkflow(res: RpcResponse, workflowId: string): RpcResponse {
+export function withWorkflow(res: RpcResponse, workflowId: string): RpcResponse {
   if (!res.error) return res;
   return { ...res, error: { ...res.error, data: { ...(res.error.data as object), workflowId } } };
 }

@@ -7,6 +7,7 @@ import { AGENT_CARD_PATH, type AgentCard, type AgentInterface } from '@a2a-js/sd
 import { DefaultAgentCardResolver } from '@a2a-js/sdk/client';
 import type { ServerManifest } from '../config/types.js';
 import { EgressRefused, type A2aEgress } from './a2a-egress.js';
+import { maskUrls, safeUrl } from '../util/shown.js';
 
 /** How long a card is trusted before the next session refetches it (skills may change without a reload). */
 const CARD_TTL_MS = 5 * 60_000;
@@ -82,7 +83,7 @@ async function fetchAgent(manifest: ServerManifest, egress: A2aEgress): Promise<
   } catch (err) {
     const refused = err instanceof EgressRefused ? err : err instanceof Error && err.cause instanceof EgressRefused ? err.cause : undefined;
     const why = err instanceof Error ? (err.cause instanceof Error ? `${err.message} (${err.cause.message})` : err.message) : String(err);
-    const detail = `cannot read the agent card of '${manifest.name}' at ${cardUrl}: ${why}. Check url and headers in ${manifest.source.file}.`;
+    const detail = `cannot read the agent card of '${manifest.name}' at ${safeUrl(cardUrl)}: ${maskUrls(why)}. Check url and headers in ${manifest.source.file}.`;
     throw new AgentCardError(manifest.name, refused?.message ?? `cannot read the agent card of A2A agent '${manifest.name}'; the gateway log names the cause (an admin can check url and headers in its manifest).`, detail);
   }
   const absolute = absolutize(card, cardUrl);

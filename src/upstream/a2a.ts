@@ -27,8 +27,9 @@ import { memoryA2aContext, type A2aContext } from './a2a-context.js';
 import { EgressRefused } from './a2a-egress.js';
 import { refusedIds } from './a2a-owners.js';
 import { describeAgent, errorResult, isSettled, stateName, textOf, toCallToolResult, type CallToolResult } from './a2a-results.js';
-import { unavailable } from './session.js';
+import { describeNetworkError, unavailable, UpstreamError } from './errors.js';
 import type { UpstreamTransport } from './transport.js';
+import { maskUrls, safeUrl } from '../util/shown.js';
 
 const POLL_FIRST_MS = 100;
 const POLL_MAX_MS = 2000;
@@ -78,7 +79,15 @@ export class A2aTransport implements UpstreamTransport {
 
   constructor(private readonly manifest: ServerManifest, private readonly log: Logger, private readonly a2a: A2aContext = memoryA2aContext()) {}
 
-  async start(): Promise<void> {}
+  /** Read the agent card first: an agent that cannot be found fails the start with a reason, not initialize. */
+  async start(): Promise<void> {
+    try {
+      await resolveAgent(this.manifest, this.a2a.egress);
+    } catch (err) {
+      if (!(err instanceof AgentCardError)) throw err;
+      throw new UpstreamError(this.manifest.name, 'unreachable', 'its agent card could not be read', { operator: err.detail, field: '`url` and `headers`' });
+    }
+  }
 
   setRequestHeaders(id: RpcId, headers: Record<string, string>): void {
     this.requestHeaders.set(id, headers);
@@ -89,7 +98,7 @@ export class A2aTransport implements UpstreamTransport {
   }
 
   async send(message: RpcMessage): Promise<void> {
-    if (this.closed) throw new Error(`server ${this.manifest.name}: transport closed`);
+    if (this.closed) throw new UpstreamError(this.manifest.name, 'closed', 'its connection was closed');
     if (isRequest(message)) {
       const step = this.requestSteps.get(message.id);
       this.requestSteps.delete(message.id);
@@ -138,7 +147,7 @@ export class A2aTransport implements UpstreamTransport {
       this.client = await factory.createFromAgentCard(agent.card);
     } catch (err) {
       if (err instanceof AgentCardError) this.log.warn({ server: this.manifest.name, err: err.detail }, err.detail);
-      return this.reply(errorResponse(req.id, RpcErrorCode.InternalError, (err as Error).message));
+      return this.reply(errorResponse(req.id, RpcErrorCode.InternalError, err instanceof AgentCardError ? err.message : maskUrls((err as Error).message)));
     }
     this.agent = agent;
     const requested = req.params?.protocolVersion;
@@ -329,14 +338,14 @@ export class A2aTransport implements UpstreamTransport {
    */
   private failure(id: RpcId, err: unknown) {
     if (err instanceof A2AError) return resultResponse(id, errorResult(`Agent '${this.manifest.name}' answered with an error: ${err.message}${err.reason ? ` (${err.reason})` : ''}.`));
-    const e = err as Error & { cause?: unknown };
+    const e = err as Error & { cause?: { code?: string; message?: string } };
     const refused = e instanceof EgressRefused ? e : e.cause instanceof EgressRefused ? e.cause : undefined;
     if (refused) {
-      this.log.warn({ server: this.manifest.name, url: refused.url, why: refused.why }, refused.message);
+      this.log.warn({ server: this.manifest.name, url: safeUrl(refused.url), why: refused.why }, refused.message);
       return resultResponse(id, errorResult(refused.message));
     }
-    this.log.warn({ server: this.manifest.name, err: e.message, cause: (e.cause as Error | undefined)?.message }, `calling A2A agent '${this.manifest.name}' failed`);
-    if (e.name === 'TypeError' && e.cause) return unavailable(id, this.manifest.name, `the agent cannot be reached (${(e.cause as { code?: string }).code ?? 'network error'})`);
+    this.log.warn({ server: this.manifest.name, err: maskUrls(e.message), cause: e.cause?.message ? maskUrls(e.cause.message) : undefined }, `calling A2A agent '${this.manifest.name}' failed`);
+    if (e.name === 'TypeError' && e.cause) return unavailable(id, new UpstreamError(this.manifest.name, 'unreachable', describeNetworkError(e)));
     return resultResponse(id, errorResult(`Calling agent '${this.manifest.name}' failed; the gateway log has the details.`));
   }
 }

@@ -9,17 +9,12 @@ import { createParser } from 'eventsource-parser';
 import type { Logger } from 'pino';
 import type { ServerManifest } from '../config/types.js';
 import { isRequest, type RpcId, type RpcMessage } from '../util/jsonrpc.js';
+import { safeUrl } from '../util/shown.js';
+import { describeNetworkError, UpstreamError } from './errors.js';
 import { SessionExpiredError, type UpstreamTransport } from './transport.js';
 
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 512, keepAliveMsecs: 10_000 });
 const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 512, keepAliveMsecs: 10_000 });
-
-export class UpstreamHttpError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-    this.name = 'UpstreamHttpError';
-  }
-}
 
 export class StreamableHttpTransport implements UpstreamTransport {
   onmessage?: UpstreamTransport['onmessage'];
@@ -62,7 +57,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
   }
 
   send(message: RpcMessage): Promise<void> {
-    if (this.closed) return Promise.reject(new Error(`server ${this.manifest.name}: transport closed`));
+    if (this.closed) return Promise.reject(new UpstreamError(this.manifest.name, 'closed', 'its connection was closed'));
     const body = JSON.stringify(message);
     const relatedTo = isRequest(message) ? message.id : undefined;
     const headers = this.baseHeaders();
@@ -122,10 +117,14 @@ export class StreamableHttpTransport implements UpstreamTransport {
             resolve();
             return;
           }
-          reject(new UpstreamHttpError(status, `server ${this.manifest.name} answered HTTP ${status}: ${text.slice(0, 200)}`));
+          if (text) this.log.debug({ server: this.manifest.name, status, body: text.slice(0, 200) }, 'upstream answered an HTTP error');
+          reject(new UpstreamError(this.manifest.name, 'http_status', `it answered HTTP ${status}`, { operator: `${safeUrl(this.url)} answered HTTP ${status}`, field: '`url` and `headers`' }));
         });
       });
-      req.on('error', (err) => reject(new Error(`server ${this.manifest.name} unreachable at ${this.url.href}: ${err.message}`)));
+      req.on('error', (err) => {
+        const why = describeNetworkError(err);
+        reject(new UpstreamError(this.manifest.name, 'unreachable', why, { operator: `${safeUrl(this.url)} is unreachable: ${why}`, field: '`url`' }));
+      });
       req.end(body);
     });
   }
@@ -232,6 +231,6 @@ export class StreamableHttpTransport implements UpstreamTransport {
         req.end();
       });
     }
-    this.onclose?.('closed');
+    this.onclose?.();
   }
 }

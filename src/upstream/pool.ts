@@ -9,19 +9,13 @@ import { memoryA2aContext, type A2aContext } from './a2a-context.js';
 import { LegacySseTransport } from './sse.js';
 import { StdioTransport } from './stdio.js';
 import { StreamableHttpTransport } from './http.js';
+import { asUpstreamError, startFailureLine, stoppedError, UpstreamError } from './errors.js';
 import { UpstreamSession, type ClientInit, type SessionEvents } from './session.js';
 import type { UpstreamTransport } from './transport.js';
 
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
 const SHARED_KEY = '*shared*';
-
-export class UpstreamUnavailableError extends Error {
-  constructor(readonly server: string, detail: string) {
-    super(detail);
-    this.name = 'UpstreamUnavailableError';
-  }
-}
 
 export function createTransport(m: ServerManifest, log: Logger, a2a: A2aContext = memoryA2aContext()): UpstreamTransport {
   switch (m.transport) {
@@ -56,6 +50,8 @@ export class UpstreamPool {
   readonly health: Health = { up: false };
   private readonly slots = new Map<string, Slot>();
   private closed = false;
+  /** The start failure last logged at WARN, until a session starts again. */
+  private reported?: string;
   private healthListeners: Array<(h: Health) => void> = [];
 
   constructor(readonly manifest: ServerManifest, private readonly log: Logger, private readonly a2a?: A2aContext) {}
@@ -72,6 +68,19 @@ export class UpstreamPool {
     this.healthListeners.push(fn);
   }
 
+  /** The gateway is stopping: sessions ending from now on are expected, not failures. */
+  stopping(): void {
+    this.closed = true;
+  }
+
+  /** One WARN line saying why the upstream could not start; the same reason again (each retry, each client) is debug. */
+  private reportStartFailure(err: UpstreamError): void {
+    const line = startFailureLine(err, this.manifest.source.file);
+    const repeated = line === this.reported;
+    this.reported = line;
+    this.log[repeated ? 'debug' : 'warn']({ server: this.name, cause: err.code }, line);
+  }
+
   private setHealth(up: boolean, err?: string): void {
     const changed = this.health.up !== up;
     this.health.up = up;
@@ -82,7 +91,7 @@ export class UpstreamPool {
 
   /** The session serving downstream session `clientKey` (ignored for shared servers). */
   acquire(clientKey: string, init: ClientInit, events: SessionEvents): Promise<UpstreamSession> {
-    if (this.closed) return Promise.reject(new UpstreamUnavailableError(this.name, 'server removed'));
+    if (this.closed) return Promise.reject(stoppedError(this.name));
     const key = this.shared ? SHARED_KEY : clientKey;
     let slot = this.slots.get(key);
     if (!slot) {
@@ -105,36 +114,38 @@ export class UpstreamPool {
   private async connect(key: string, slot: Slot, init: ClientInit): Promise<UpstreamSession> {
     const wait = slot.notBefore - Date.now();
     if (wait > 0) {
-      if (wait > 5000) throw new UpstreamUnavailableError(this.name, `restarting after ${slot.failures} failures; next attempt in ${Math.ceil(wait / 1000)} s`);
+      if (wait > 5000) throw new UpstreamError(this.name, 'backoff', `it failed ${slot.failures} times in a row`, { retryInS: Math.ceil(wait / 1000) });
       await new Promise((r) => setTimeout(r, wait));
     }
     const transport = createTransport(this.manifest, this.log, this.a2a);
     const events: SessionEvents = {
       onNotification: (m) => slot.events.onNotification?.(m),
       onServerRequest: (m) => slot.events.onServerRequest?.(m) ?? Promise.reject(new Error('no client to ask')),
-      onClose: (why) => {
+      onClose: (cause) => {
         if (slot.session !== session) return;
         slot.session = undefined;
-        if (this.closed || why === 'closed') return;
-        this.log.warn({ server: this.name, why }, 'upstream session ended; it restarts with backoff on next use');
-        this.backoff(slot, why);
-        slot.events.onClose?.(why);
+        if (this.closed || !cause) return;
+        this.log.warn({ server: this.name, cause: cause.code }, `upstream '${this.name}' session ended: ${cause.operator}; it restarts with backoff on next use`);
+        this.backoff(slot, cause.operator);
+        slot.events.onClose?.(cause);
       },
     };
     const session = new UpstreamSession(this.manifest, transport, init, events, this.log);
     try {
       await session.connect();
     } catch (err) {
-      const msg = (err as Error).message;
-      this.backoff(slot, msg);
+      const failure = asUpstreamError(this.name, err);
+      this.backoff(slot, failure.operator);
       await session.close().catch(() => {});
-      throw new UpstreamUnavailableError(this.name, msg);
+      if (!this.closed) this.reportStartFailure(failure);
+      throw failure;
     }
     if (this.closed || this.slots.get(key) !== slot) {
       await session.close();
-      throw new UpstreamUnavailableError(this.name, 'server removed');
+      throw stoppedError(this.name);
     }
     slot.session = session;
+    this.reported = undefined;
     slot.failures = 0;
     slot.notBefore = 0;
     this.setHealth(true);
@@ -155,9 +166,12 @@ export class UpstreamPool {
     const session = new UpstreamSession(this.manifest, createTransport(this.manifest, this.log, this.a2a), init, {}, this.log);
     try {
       await session.connect();
+      this.reported = undefined;
       this.setHealth(true);
     } catch (err) {
-      this.setHealth(false, (err as Error).message);
+      const failure = asUpstreamError(this.name, err);
+      this.setHealth(false, failure.operator);
+      if (!this.closed) this.reportStartFailure(failure);
     } finally {
       await session.close().catch(() => {});
     }

@@ -10,7 +10,6 @@ import {
   isNotification,
   isRequest,
   isResponse,
-  REFUSAL_CODE,
   REQUEST_CANCELLED,
   resultResponse,
   type Params,
@@ -21,7 +20,11 @@ import {
   type RpcResponse,
 } from '../util/jsonrpc.js';
 import type { Step } from '../gateway/types.js';
+import { clip, maskUrls } from '../util/shown.js';
+import { asUpstreamError, relayedError, unavailable, UpstreamError, withoutMcpPrefix } from './errors.js';
 import { SessionExpiredError, type UpstreamTransport } from './transport.js';
+
+export { unavailable };
 
 export interface ClientInit {
   protocolVersion: string;
@@ -49,26 +52,22 @@ export interface CallHooks {
 export interface SessionEvents {
   onNotification?: (msg: RpcNotification) => void;
   onServerRequest?: (msg: RpcRequest) => Promise<RpcResponse>;
-  onClose?: (why: string) => void;
+  /** The session ended: `cause` says why, absent when the gateway closed it. */
+  onClose?: (cause?: UpstreamError) => void;
 }
 
 interface Pending {
   id: number;
   method: string;
   resolve: (r: RpcResponse) => void;
+  /** Takes a failure as data instead of a rendered error (the handshake, which rethrows it). */
+  fail?: (e: UpstreamError) => void;
   hooks: CallHooks;
   timer?: NodeJS.Timeout;
   timeoutMs: number;
   clientToken?: string | number;
   upstreamToken?: string;
   onAbort?: () => void;
-}
-
-export function unavailable(id: RpcId | null, server: string, detail: string): RpcResponse {
-  return errorResponse(id, REFUSAL_CODE, `Upstream '${server}' is unavailable: ${detail}. The gateway restarts it with backoff; retry shortly.`, {
-    reason: 'upstream_unavailable',
-    server,
-  });
 }
 
 let tokenSeq = 0;
@@ -94,8 +93,8 @@ export class UpstreamSession {
     private readonly log: Logger,
   ) {
     transport.onmessage = (m, related, bytes) => this.onMessage(m, related, bytes);
-    transport.onclose = (why) => this.onTransportClose(why);
-    transport.onerror = (err) => this.log.warn({ server: manifest.name, err: err.message }, 'upstream transport error');
+    transport.onclose = (cause) => this.onTransportClose(cause);
+    transport.onerror = (err) => this.log.warn({ server: manifest.name, err: maskUrls(err.message) }, 'upstream transport error');
   }
 
   get name(): string {
@@ -114,8 +113,13 @@ export class UpstreamSession {
   }
 
   private async handshake(): Promise<void> {
-    const res = await this.request('initialize', this.init as unknown as Params, { timeoutMs: Math.min(this.manifest.timeoutMs, 30_000) });
-    if (res.error) throw new Error(`server ${this.name} refused initialize: ${res.error.message}`);
+    const res = await new Promise<RpcResponse>((resolve, reject) => {
+      this.start('initialize', this.init as unknown as Params, { timeoutMs: Math.min(this.manifest.timeoutMs, 30_000) }, resolve, reject);
+    });
+    if (res.error) {
+      const said = maskUrls(clip(withoutMcpPrefix(String(res.error.message)), 200));
+      throw new UpstreamError(this.name, 'refused_initialize', `it refused initialize (${said})`);
+    }
     const r = res.result as { protocolVersion?: string; capabilities?: Record<string, unknown>; serverInfo?: Record<string, unknown>; instructions?: string };
     this.protocolVersion = r.protocolVersion;
     this.serverCapabilities = r.capabilities ?? {};
@@ -127,30 +131,32 @@ export class UpstreamSession {
 
   /** Send a request; always resolves with a response (errors included) carrying the upstream's id. */
   request(method: string, params: Params | undefined, hooks: CallHooks = {}): Promise<RpcResponse> {
-    if (this.state === 'closed') return Promise.resolve(unavailable(null, this.name, 'session closed'));
+    if (this.state === 'closed') return Promise.resolve(unavailable(null, new UpstreamError(this.name, 'closed', 'its session was closed')));
+    return new Promise<RpcResponse>((resolve) => this.start(method, params, hooks, resolve));
+  }
+
+  private start(method: string, params: Params | undefined, hooks: CallHooks, resolve: Pending['resolve'], fail?: Pending['fail']): void {
     const id = ++this.seq;
-    return new Promise<RpcResponse>((resolve) => {
-      const p: Pending = { id, method, resolve, hooks, timeoutMs: hooks.timeoutMs ?? this.manifest.timeoutMs };
-      let sendParams = params;
-      const meta = params?._meta as Record<string, unknown> | undefined;
-      if (meta && meta.progressToken !== undefined) {
-        p.clientToken = meta.progressToken as string | number;
-        p.upstreamToken = `${this.tokenPrefix}${id}`;
-        sendParams = { ...params, _meta: { ...meta, progressToken: p.upstreamToken } };
-        this.byToken.set(p.upstreamToken, p);
-      }
-      this.pending.set(id, p);
-      this.armTimer(p);
-      if (hooks.signal) {
-        if (hooks.signal.aborted) return this.cancel(p, 'cancelled by client');
-        p.onAbort = () => this.cancel(p, String(hooks.signal?.reason ?? 'cancelled by client'));
-        hooks.signal.addEventListener('abort', p.onAbort, { once: true });
-      }
-      const msg: RpcRequest = { jsonrpc: '2.0', id, method, ...(sendParams !== undefined ? { params: sendParams } : {}) };
-      if (hooks.headers) (this.transport as { setRequestHeaders?: (id: RpcId, h: Record<string, string>) => void }).setRequestHeaders?.(id, hooks.headers);
-      if (hooks.step) (this.transport as { setRequestStep?: (id: RpcId, step: Step) => void }).setRequestStep?.(id, hooks.step);
-      this.transport.send(msg).catch((err: Error) => this.onSendFailure(p, msg, err));
-    });
+    const p: Pending = { id, method, resolve, fail, hooks, timeoutMs: hooks.timeoutMs ?? this.manifest.timeoutMs };
+    let sendParams = params;
+    const meta = params?._meta as Record<string, unknown> | undefined;
+    if (meta && meta.progressToken !== undefined) {
+      p.clientToken = meta.progressToken as string | number;
+      p.upstreamToken = `${this.tokenPrefix}${id}`;
+      sendParams = { ...params, _meta: { ...meta, progressToken: p.upstreamToken } };
+      this.byToken.set(p.upstreamToken, p);
+    }
+    this.pending.set(id, p);
+    this.armTimer(p);
+    if (hooks.signal) {
+      if (hooks.signal.aborted) return this.cancel(p, 'cancelled by client');
+      p.onAbort = () => this.cancel(p, String(hooks.signal?.reason ?? 'cancelled by client'));
+      hooks.signal.addEventListener('abort', p.onAbort, { once: true });
+    }
+    const msg: RpcRequest = { jsonrpc: '2.0', id, method, ...(sendParams !== undefined ? { params: sendParams } : {}) };
+    if (hooks.headers) (this.transport as { setRequestHeaders?: (id: RpcId, h: Record<string, string>) => void }).setRequestHeaders?.(id, hooks.headers);
+    if (hooks.step) (this.transport as { setRequestStep?: (id: RpcId, step: Step) => void }).setRequestStep?.(id, hooks.step);
+    this.transport.send(msg).catch((err: Error) => this.onSendFailure(p, msg, err));
   }
 
   notify(method: string, params?: Params): void {
@@ -163,11 +169,7 @@ export class UpstreamSession {
     if (!(p.timeoutMs > 0)) return;
     p.timer = setTimeout(() => {
       this.notify('notifications/cancelled', { requestId: p.id, reason: 'timeout' });
-      this.settle(p, errorResponse(p.id, REFUSAL_CODE, `Upstream '${this.name}' did not answer ${p.method} within ${p.timeoutMs} ms; raise timeoutMs in its manifest if it is legitimately slow.`, {
-        reason: 'upstream_timeout',
-        server: this.name,
-        timeoutMs: p.timeoutMs,
-      }));
+      this.fail(p, new UpstreamError(this.name, 'timeout', `it did not answer ${p.method} within ${p.timeoutMs} ms`, { method: p.method, timeoutMs: p.timeoutMs, field: '`timeoutMs`' }));
     }, p.timeoutMs);
   }
 
@@ -178,11 +180,22 @@ export class UpstreamSession {
   }
 
   private settle(p: Pending, res: RpcResponse): void {
-    if (!this.pending.delete(p.id)) return;
+    if (this.release(p)) p.resolve(res);
+  }
+
+  /** Settle a call that failed on the gateway's side: as data for the handshake, rendered once for everyone else. */
+  private fail(p: Pending, err: UpstreamError): void {
+    if (!this.release(p)) return;
+    if (p.fail) p.fail(err);
+    else p.resolve(unavailable(p.id, err));
+  }
+
+  private release(p: Pending): boolean {
+    if (!this.pending.delete(p.id)) return false;
     if (p.timer) clearTimeout(p.timer);
     if (p.upstreamToken) this.byToken.delete(p.upstreamToken);
     if (p.onAbort) p.hooks.signal?.removeEventListener('abort', p.onAbort);
-    p.resolve(res);
+    return true;
   }
 
   private onSendFailure(p: Pending, msg: RpcRequest, err: Error): void {
@@ -190,10 +203,10 @@ export class UpstreamSession {
       // The upstream forgot our session (restart, expiry): initialize again and resend once.
       this.reinitialize()
         .then(() => this.transport.send(msg))
-        .catch((e: Error) => this.settle(p, unavailable(p.id, this.name, e.message)));
+        .catch((e: unknown) => this.fail(p, asUpstreamError(this.name, e)));
       return;
     }
-    this.settle(p, unavailable(p.id, this.name, err.message));
+    this.fail(p, asUpstreamError(this.name, err));
   }
 
   private reinitialize(): Promise<void> {
@@ -206,6 +219,7 @@ export class UpstreamSession {
   private onMessage(msg: RpcMessage, relatedTo?: RpcId, bytes?: number): void {
     if (isResponse(msg)) {
       const p = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;
+      if (msg.error && typeof msg.error.message === 'string') relayedError(msg.error);
       if (p) {
         p.hooks.responseBytes = bytes;
         this.settle(p, msg);
@@ -277,16 +291,17 @@ export class UpstreamSession {
     );
   }
 
-  private onTransportClose(why: string): void {
+  private onTransportClose(cause?: UpstreamError): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    for (const p of [...this.pending.values()]) this.settle(p, unavailable(p.id, this.name, why));
-    this.events.onClose?.(why);
+    const why = cause ?? new UpstreamError(this.name, 'closed', 'its session was closed');
+    for (const p of [...this.pending.values()]) this.fail(p, why);
+    this.events.onClose?.(cause);
   }
 
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     await this.transport.close();
-    this.onTransportClose('closed');
+    this.onTransportClose();
   }
 }

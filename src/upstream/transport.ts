@@ -1,5 +1,6 @@
 /** What every upstream connector offers the session layer: raw JSON-RPC messages in and out. */
 import type { RpcId, RpcMessage } from '../util/jsonrpc.js';
+import type { UpstreamError } from './errors.js';
 
 export interface UpstreamTransport {
   start(): Promise<void>;
@@ -11,7 +12,8 @@ export interface UpstreamTransport {
    * `bytes` its size on the wire, when the transport read it as one piece of text.
    */
   onmessage?: (message: RpcMessage, relatedTo?: RpcId, bytes?: number) => void;
-  onclose?: (why: string) => void;
+  /** The transport ended: `cause` says why, absent when it was closed on purpose. */
+  onclose?: (cause?: UpstreamError) => void;
   onerror?: (error: Error) => void;
   /** HTTP transports: the negotiated protocol version goes on every later request. */
   setProtocolVersion?(version: string): void;

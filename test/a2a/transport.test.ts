@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { A2aTransport } from '../../src/upstream/a2a.js';
+import { UpstreamError } from '../../src/upstream/errors.js';
 import { UpstreamSession } from '../../src/upstream/session.js';
 import type { RpcNotification } from '../../src/util/jsonrpc.js';
 import { scratch, stopAll, waitFor } from '../helpers/gateway.js';
@@ -117,15 +118,15 @@ describe('A2A agent as an MCP server', () => {
     await s.close();
   });
 
-  it('an unreachable agent fails initialize naming the agent; the card URL goes to the log only', async () => {
-    const m = a2aManifest('gone', 'http://127.0.0.1:9/');
-    const lines: string[] = [];
-    const logged = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
-    const s = new UpstreamSession(m, new A2aTransport(m, logged), init, {}, log);
-    const err = await s.connect().then(() => undefined, (e: Error) => e);
-    expect(err?.message).toMatch(/cannot read the agent card of A2A agent 'gone'/);
-    expect(err?.message).not.toContain('127.0.0.1:9');
-    expect(lines.join('\n')).toContain('http://127.0.0.1:9/.well-known/agent-card.json');
+  it('an unreachable agent fails the start: agents are told the card could not be read, the operator sees its URL', async () => {
+    const m = a2aManifest('gone', 'http://127.0.0.1:9/?key=sekret');
+    const s = new UpstreamSession(m, new A2aTransport(m, log), init, {}, log);
+    const err = await s.connect().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamError);
+    const e = err as UpstreamError;
+    expect([e.code, e.message]).toEqual(['unreachable', 'its agent card could not be read']);
+    expect(e.operator).toMatch(/^cannot read the agent card of 'gone' at http:\/\/127\.0\.0\.1:9\/\.well-known\/agent-card\.json\?key=\*\*\*: /);
+    expect(e.operator).not.toContain('sekret');
   });
 
   it('unknown tools and bad arguments are answered like any MCP server would', async () => {

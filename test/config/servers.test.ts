@@ -192,6 +192,11 @@ describe('servers.d: problems with exact lines', () => {
     ]);
   });
 
+  it('an unparsable url is reported on its line without echoing it (it may hold a credential)', () => {
+    const file = dir.write('servers.d/u.yaml', 'transport: http\nurl: "http://[::1?api_key=s3cr3t"\n');
+    expect(problemsOf(file)).toEqual([[2, 'url is not a valid URL; write it as https://host/path']]);
+  });
+
   it('problems inside an mcpServers map point at the entry', () => {
     const file = dir.write('servers.d/claude.json', '{\n  "mcpServers": {\n    "ok": { "command": "node" },\n    "bad": {\n      "command": "node",\n      "autoApprove": []\n    }\n  }\n}\n');
     const { servers, problems } = loadServerFile(file, { env: {}, workspaceDir: dir.root });

@@ -4,11 +4,12 @@
  */
 import { PolicyResolver } from '../../identity/policy.js';
 import type { Guard, Refusal, Step } from '../types.js';
+import { clip } from '../../util/shown.js';
 
 /** Rendered by the adapter as the same error a nonexistent name gets (-32602 / resource not found), so existence never leaks. */
 function asUnknown(step: Step): Refusal {
   const what = step.kind === 'tools/call' ? 'tool' : step.kind === 'prompts/get' ? 'prompt' : 'resource';
-  return { reason: 'policy_denied', message: `Unknown ${what}: ${step.exposedName}`, asUnknown: true };
+  return { reason: 'policy_denied', message: `Unknown ${what}: ${clip(step.exposedName)}`, asUnknown: true };
 }
 
 /** Pass the gateway's PolicyResolver (built on the AgentRegistry) so reloads of agents.d apply to open sessions. */
