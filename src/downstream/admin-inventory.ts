@@ -1,33 +1,16 @@
 /**
  * Admin API routes that list what the gateway federates and whom it serves: `GET /servers` (health, breaker,
- * transport) and `GET /agents` (policy and limits). Secrets stay out: header and env values, URL credentials and
- * query strings, and API key hashes are never listed (header and env names are, so an admin sees what is set).
+ * transport) and `GET /agents` (policy and limits). Secrets stay out: header and env values, URL user info and
+ * query values (masked), and API key hashes are never listed (header and env names are, so an admin sees what is set).
  */
 import { Router } from 'express';
 import type { AgentManifest, ServerManifest } from '../config/types.js';
 import type { Gateway } from '../gateway/gateway.js';
+import { maskUrls, safeUrl } from '../util/shown.js';
 
 export interface InventoryDeps {
   gateway: Gateway;
   agents: () => readonly AgentManifest[];
-}
-
-/** A URL without user info and query: both may carry credentials. */
-export function maskedUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.origin}${u.pathname}`;
-  } catch {
-    return '(invalid URL)';
-  }
-}
-
-/** URLs inside free text (an upstream error message) lose their user info and query, as in maskedUrl. */
-function maskText(text: string): string {
-  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (url) => {
-    const trailing = /[.,;:)]+$/.exec(url)?.[0] ?? '';
-    return maskedUrl(url.slice(0, url.length - trailing.length)) + trailing;
-  });
 }
 
 function serverView(gw: Gateway, m: ServerManifest): Record<string, unknown> {
@@ -40,8 +23,8 @@ function serverView(gw: Gateway, m: ServerManifest): Record<string, unknown> {
     required: m.required,
     breaker: gw.breakers?.states()[m.name] ?? 'closed',
     ...(health?.checkedAt ? { checkedAt: new Date(health.checkedAt).toISOString() } : {}),
-    ...(health?.lastError ? { lastError: maskText(health.lastError) } : {}),
-    ...(m.url ? { url: maskedUrl(m.url) } : {}),
+    ...(health?.lastError ? { lastError: maskUrls(health.lastError) } : {}),
+    ...(m.url ? { url: safeUrl(m.url) } : {}),
     ...(m.command ? { command: m.command } : {}),
     headers: Object.keys(m.headers),
     env: Object.keys(m.env),

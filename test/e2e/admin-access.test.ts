@@ -89,7 +89,7 @@ describe('GET /admin/api/servers and /admin/api/agents', () => {
     for (const secret of ['env-secret-value', 'url-password', 'query-secret', 'header-secret']) expect(text).not.toContain(secret);
     const byName = Object.fromEntries(body.servers.map((s) => [s.name, s]));
     expect(byName.fx).toMatchObject({ transport: 'stdio', up: true, required: false, breaker: 'closed', command: 'node', env: ['FX_SECRET'], headers: [] });
-    expect(byName.remote).toMatchObject({ transport: 'http', url: 'http://127.0.0.1:9/mcp', headers: ['Authorization'], env: [] });
+    expect(byName.remote).toMatchObject({ transport: 'http', url: 'http://***@127.0.0.1:9/mcp?key=***', headers: ['Authorization'], env: [] });
   });
 
   it('lists every agent with policy and limits, and no credential hash', async () => {

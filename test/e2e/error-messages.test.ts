@@ -148,11 +148,11 @@ describe('messages to agents', () => {
     expect(method.error).toEqual({ code: -32601, message: `Method not found: ${'x'.repeat(80)}…` });
   });
 
-  it("caps an upstream's error message that echoes a long name", async () => {
+  it('answers a long unknown name on a live server itself, capped, before the upstream sees it', async () => {
     const sid = await rawSession(gw.mcpUrl);
-    // The upstream itself answers for prompts: its message is relayed, capped at 500 characters.
+    // The gateway checks prompt names against the upstream's list; relayed upstream texts are capped too (unit-tested).
     const prompt = await rawRequest(gw.mcpUrl, sid, 'prompts/get', { name: `fx__${'x'.repeat(10_000)}` });
-    expect(prompt.error).toEqual({ code: -32602, message: `Unknown prompt: ${'x'.repeat(484)}…` });
+    expect(prompt.error).toEqual({ code: -32602, message: `Unknown prompt: fx__${'x'.repeat(76)}…` });
   });
 });
 
@@ -188,9 +188,11 @@ describe('messages to operators', () => {
     expect(text).not.toContain(SECRET);
     const { servers } = JSON.parse(text) as { servers: Array<Record<string, unknown>> };
     const secret = servers.find((s) => s.name === 'secret')!;
-    expect(secret).toMatchObject({ transport: 'http', up: false, required: false, url: `http://***@127.0.0.1:${port}/mcp?api_key=***&v=***`, manifest: join(gw.serversDir, 'secret.yaml') });
+    expect(secret).toMatchObject({ transport: 'http', up: false, required: false, url: `http://***@127.0.0.1:${port}/mcp?api_key=***&v=***`, source: join(gw.serversDir, 'secret.yaml') });
     expect(secret.lastError).toBe(`http://***@127.0.0.1:${port}/mcp?api_key=***&v=*** is unreachable: connection refused (ECONNREFUSED)`);
-    expect(servers.find((s) => s.name === 'fx')).toMatchObject({ up: true, lastError: null });
+    const fx = servers.find((s) => s.name === 'fx');
+    expect(fx).toMatchObject({ up: true });
+    expect(fx).not.toHaveProperty('lastError');
   });
 });
 
@@ -203,6 +205,7 @@ describe('public surfaces', () => {
     }, { timeoutMs: 15_000, what: 'probes settled' });
     expect(res.body).toEqual({
       status: 'not ready',
+      audit: { ok: true },
       servers: {
         fx: { up: true, required: false },
         dead: { up: false, required: true },
