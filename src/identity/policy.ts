@@ -5,7 +5,7 @@
 import type { AgentManifest, ToolRule } from '../config/types.js';
 import type { Access, AccessResolver } from '../gateway/access.js';
 import type { Caller, Refusal } from '../gateway/types.js';
-import { compileGlob, compileGlobs, type Matcher } from '../util/glob.js';
+import { compileGlob, compileGlobs, globCoversPrefix, globReachesPrefix, type Matcher } from '../util/glob.js';
 
 export type ToolCallDecision =
   | { decision: 'allow' }
@@ -38,6 +38,17 @@ export abstract class PolicyBase implements CompiledPolicy {
   resource(server: string, uri: string): boolean {
     return this.canSeeResource(uri, server);
   }
+  /** Whether anything of a server may be visible; an over-estimate is fine (it only opens a session). */
+  server(_server: string): boolean {
+    return true;
+  }
+}
+
+/** Whether some `{server}__…` name passes allow globs and no deny glob takes the whole server, within a delegated scope. */
+function reachesServer(server: string, allow: readonly string[], deny: readonly string[], scope: readonly string[] | undefined): boolean {
+  const prefix = `${server}__`;
+  if (scope && !scope.some((g) => globReachesPrefix(g, prefix))) return false;
+  return allow.some((g) => globReachesPrefix(g, prefix)) && !deny.some((g) => globCoversPrefix(g, prefix));
 }
 
 export const ALLOW: ToolCallDecision = Object.freeze({ decision: 'allow' });
@@ -85,9 +96,14 @@ class AgentPolicy extends PolicyBase {
   readonly #scopeServer: (server: string | undefined) => boolean;
   readonly #rules: Array<{ rule: ToolRule; matches: Matcher; arg?: CompiledArgRule }>;
   readonly #memo = new Map<string, ToolPlan>();
+  readonly #agent: AgentManifest | undefined;
+  readonly #scope: readonly string[] | undefined;
+  readonly #servers = new Map<string, boolean>();
 
   constructor(agent: AgentManifest | undefined, scope: readonly string[] | undefined) {
     super();
+    this.#agent = agent;
+    this.#scope = scope;
     this.#agentId = agent?.id ?? 'local';
     const inScope = scope ? compileGlobs(scope) : ANY;
     const ownTools = agent ? allowUnlessDenied(agent.tools.allow, agent.tools.deny) : ANY;
@@ -123,6 +139,20 @@ class AgentPolicy extends PolicyBase {
     if (!this.#scopeServer(server)) return false;
     if (this.#resourceUriVisible) return this.#resourceUriVisible(uri);
     return server !== undefined && this.#toolVisible(`${server}__*`);
+  }
+
+  override server(server: string): boolean {
+    let seen = this.#servers.get(server);
+    if (seen !== undefined) return seen;
+    const a = this.#agent;
+    const all = ['*'];
+    const tools = reachesServer(server, a ? a.tools.allow : all, a ? a.tools.deny : [], this.#scope);
+    const prompts = a?.prompts ? reachesServer(server, a.prompts.allow, a.prompts.deny, this.#scope) : tools;
+    const resources = this.#scopeServer(server) && (this.#resourceUriVisible ? (a?.resources?.allow.length ?? 0) > 0 : this.#toolVisible(`${server}__*`));
+    seen = tools || prompts || resources;
+    if (this.#servers.size >= MAX_MEMO) this.#servers.clear();
+    this.#servers.set(server, seen);
+    return seen;
   }
 
   checkToolCall(exposedName: string, args: Readonly<Record<string, unknown>> | undefined): ToolCallDecision {
@@ -182,6 +212,7 @@ export const NOTHING: CompiledPolicy = Object.freeze({
   tool: () => false,
   prompt: () => false,
   resource: () => false,
+  server: () => false,
 });
 
 const byAgent = new WeakMap<AgentManifest, Map<string, CompiledPolicy>>();

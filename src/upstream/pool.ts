@@ -1,6 +1,7 @@
 /**
  * The supervisor of one upstream server: hands out initialized sessions (one per downstream session, or one
- * shared), restarts crashed ones with exponential backoff, and keeps a health view for /readyz.
+ * shared), restarts crashed ones with exponential backoff, closes idle per-client ones, and keeps a health view
+ * for /readyz. A server known to be down is refused at once and rechecked in the background until it is back.
  */
 import type { Logger } from 'pino';
 import type { ServerManifest } from '../config/types.js';
@@ -13,7 +14,12 @@ import type { UpstreamTransport } from './transport.js';
 
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
+/** Background rechecks of a down server: quick at first, then at most this far apart. */
+const RECHECK_MAX_MS = 5_000;
+/** A required server that is up is checked this often. */
+const HEALTH_INTERVAL_MS = 30_000;
 const SHARED_KEY = '*shared*';
+const PROBE_INIT: ClientInit = { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'switchyard-probe', version: '0' } };
 
 export class UpstreamUnavailableError extends Error {
   constructor(readonly server: string, detail: string) {
@@ -43,6 +49,7 @@ interface Slot {
   failures: number;
   notBefore: number;
   events: SessionEvents;
+  lastUsed: number;
 }
 
 export interface Health {
@@ -56,8 +63,29 @@ export class UpstreamPool {
   private readonly slots = new Map<string, Slot>();
   private closed = false;
   private healthListeners: Array<(h: Health) => void> = [];
+  /** Set while the server is known down: calls and lists are refused at once until a recheck succeeds. */
+  private downSince = 0;
+  private rechecks = 0;
+  private checkTimer?: NodeJS.Timeout;
+  private checking?: Promise<Health>;
+  private readonly reaper: NodeJS.Timeout;
 
-  constructor(readonly manifest: ServerManifest, private readonly log: Logger) {}
+  constructor(readonly manifest: ServerManifest, private readonly log: Logger) {
+    const idleMs = this.idleMs;
+    this.reaper = setInterval(() => this.reapIdle(), Math.min(60_000, Math.max(250, Math.floor(idleMs / 4))));
+    this.reaper.unref();
+  }
+
+  private get idleMs(): number {
+    return (this.manifest.idleSeconds ?? 600) * 1000;
+  }
+
+  /** Open upstream sessions (one per client, or the shared one). */
+  get openSessions(): number {
+    let n = 0;
+    for (const s of this.slots.values()) if (s.session) n++;
+    return n;
+  }
 
   get name(): string {
     return this.manifest.name;
@@ -71,7 +99,22 @@ export class UpstreamPool {
     this.healthListeners.push(fn);
   }
 
+  /** The server could not be started or initialized: refuse at once and recheck it in the background. */
+  private markDown(err: string): void {
+    if (this.closed) return;
+    if (this.downSince === 0) {
+      this.downSince = Date.now();
+      this.log.error({ server: this.name, err }, `upstream '${this.name}' is down: ${err}. Check its manifest (${this.manifest.source?.file}); the gateway rechecks it in the background.`);
+    }
+    this.setHealth(false, err);
+    this.scheduleCheck();
+  }
+
   private setHealth(up: boolean, err?: string): void {
+    if (up) {
+      this.downSince = 0;
+      this.rechecks = 0;
+    }
     const changed = this.health.up !== up;
     this.health.up = up;
     this.health.lastError = err;
@@ -84,11 +127,17 @@ export class UpstreamPool {
     if (this.closed) return Promise.reject(new UpstreamUnavailableError(this.name, 'server removed'));
     const key = this.shared ? SHARED_KEY : clientKey;
     let slot = this.slots.get(key);
+    if (slot?.session?.state === 'ready') {
+      slot.lastUsed = Date.now();
+      return Promise.resolve(slot.session);
+    }
+    if (this.downSince !== 0) {
+      return Promise.reject(new UpstreamUnavailableError(this.name, `down since ${new Date(this.downSince).toISOString()} (${this.health.lastError}); the gateway rechecks it in the background`));
+    }
     if (!slot) {
-      slot = { failures: 0, notBefore: 0, events };
+      slot = { failures: 0, notBefore: 0, events, lastUsed: Date.now() };
       this.slots.set(key, slot);
     }
-    if (slot.session?.state === 'ready') return Promise.resolve(slot.session);
     slot.connecting ??= this.connect(key, slot, init).finally(() => {
       if (slot) slot.connecting = undefined;
     });
@@ -97,8 +146,25 @@ export class UpstreamPool {
 
   /** The live session for a client, if any, without connecting. */
   peek(clientKey: string): UpstreamSession | undefined {
-    const s = this.slots.get(this.shared ? SHARED_KEY : clientKey)?.session;
-    return s?.state === 'ready' ? s : undefined;
+    const slot = this.slots.get(this.shared ? SHARED_KEY : clientKey);
+    const s = slot?.session;
+    if (s?.state !== 'ready') return undefined;
+    slot!.lastUsed = Date.now();
+    return s;
+  }
+
+  /** Close per-client sessions unused for idleSeconds with no call in flight. */
+  reapIdle(now = Date.now()): void {
+    if (this.shared) return;
+    const cutoff = now - this.idleMs;
+    for (const [key, slot] of this.slots) {
+      if (slot.connecting || slot.lastUsed >= cutoff || (slot.session && slot.session.inFlight > 0)) continue;
+      this.slots.delete(key);
+      if (slot.session) {
+        this.log.debug({ server: this.name, client: key }, 'idle upstream session closed');
+        void slot.session.close().catch(() => {});
+      }
+    }
   }
 
   private async connect(key: string, slot: Slot, init: ClientInit): Promise<UpstreamSession> {
@@ -126,6 +192,7 @@ export class UpstreamPool {
     } catch (err) {
       const msg = (err as Error).message;
       this.backoff(slot, msg);
+      this.markDown(msg);
       await session.close().catch(() => {});
       throw new UpstreamUnavailableError(this.name, msg);
     }
@@ -147,6 +214,42 @@ export class UpstreamPool {
     if (this.shared || this.slots.size <= 1) this.setHealth(false, why);
   }
 
+  /**
+   * Watch the server: check it now, recheck it in the background while it is down, and check a required one
+   * periodically while it is up (so /readyz tells the truth before any client connects).
+   */
+  monitor(): void {
+    void this.check();
+  }
+
+  /** Check reachability: ping a live session if there is one, else connect a throwaway one. */
+  check(): Promise<Health> {
+    this.checking ??= (async () => {
+      const live = [...this.slots.values()].find((s) => s.session?.state === 'ready')?.session;
+      if (live && this.downSince === 0) {
+        const res = await live.request('ping', undefined, { timeoutMs: this.manifest.connectTimeoutMs ?? 30_000 });
+        if (!res.error || (res.error.data as { reason?: string } | undefined)?.reason === undefined) this.setHealth(true);
+        else this.markDown(res.error.message);
+        return this.health;
+      }
+      return this.probe(PROBE_INIT);
+    })().finally(() => {
+      this.checking = undefined;
+      if (!this.closed && this.downSince === 0 && this.manifest.required) this.scheduleCheck();
+    });
+    return this.checking;
+  }
+
+  private scheduleCheck(): void {
+    if (this.checkTimer || this.closed) return;
+    const delay = this.downSince !== 0 ? Math.min(RECHECK_MAX_MS, BACKOFF_MIN_MS * 2 ** this.rechecks++) : HEALTH_INTERVAL_MS;
+    this.checkTimer = setTimeout(() => {
+      this.checkTimer = undefined;
+      void this.check();
+    }, delay);
+    this.checkTimer.unref();
+  }
+
   /** Connect and initialize once to learn whether the server is reachable (startup and /readyz). */
   async probe(init: ClientInit): Promise<Health> {
     // A throwaway session even for shared servers: the shared one must be opened by the gateway with the
@@ -156,7 +259,7 @@ export class UpstreamPool {
       await session.connect();
       this.setHealth(true);
     } catch (err) {
-      this.setHealth(false, (err as Error).message);
+      this.markDown((err as Error).message);
     } finally {
       await session.close().catch(() => {});
     }
@@ -173,6 +276,8 @@ export class UpstreamPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.reaper);
+    if (this.checkTimer) clearTimeout(this.checkTimer);
     const slots = [...this.slots.values()];
     this.slots.clear();
     await Promise.all(slots.map((s) => s.session?.close().catch(() => {})));

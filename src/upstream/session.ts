@@ -104,15 +104,28 @@ export class UpstreamSession {
     return this.pending.size;
   }
 
+  private get connectTimeoutMs(): number {
+    return this.manifest.connectTimeoutMs ?? 30_000;
+  }
+
+  /** Start the transport and initialize, both within connectTimeoutMs (calls have their own timeoutMs). */
   async connect(): Promise<void> {
-    await this.transport.start();
-    await this.handshake();
+    const limit = this.connectTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`server ${this.name} did not start and initialize within ${limit} ms; raise connectTimeoutMs in its manifest if it is slow to start`)), limit);
+    });
+    try {
+      await Promise.race([this.transport.start().then(() => this.handshake()), late]);
+    } finally {
+      clearTimeout(timer);
+    }
     this.state = 'ready';
     (this.transport as { openServerStream?: () => void }).openServerStream?.();
   }
 
   private async handshake(): Promise<void> {
-    const res = await this.request('initialize', this.init as unknown as Params, { timeoutMs: Math.min(this.manifest.timeoutMs, 30_000) });
+    const res = await this.request('initialize', this.init as unknown as Params, { timeoutMs: this.connectTimeoutMs });
     if (res.error) throw new Error(`server ${this.name} refused initialize: ${res.error.message}`);
     const r = res.result as { protocolVersion?: string; capabilities?: Record<string, unknown>; serverInfo?: Record<string, unknown>; instructions?: string };
     this.protocolVersion = r.protocolVersion;
@@ -161,7 +174,7 @@ export class UpstreamSession {
     if (!(p.timeoutMs > 0)) return;
     p.timer = setTimeout(() => {
       this.notify('notifications/cancelled', { requestId: p.id, reason: 'timeout' });
-      this.settle(p, errorResponse(p.id, REFUSAL_CODE, `Upstream '${this.name}' did not answer ${p.method} within ${p.timeoutMs} ms; raise timeoutMs in its manifest if it is legitimately slow.`, {
+      this.settle(p, errorResponse(p.id, REFUSAL_CODE, `Upstream '${this.name}' did not answer ${p.method} within ${p.timeoutMs} ms; raise ${p.method === 'initialize' ? 'connectTimeoutMs' : 'timeoutMs'} in its manifest if it is legitimately slow.`, {
         reason: 'upstream_timeout',
         server: this.name,
         timeoutMs: p.timeoutMs,
