@@ -255,13 +255,6 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   core.delegation.trust(core.verifier, config.publicUrl);
   log.info({ url, mcp: `${url}/mcp`, servers: [...gateway.pools.keys()] }, 'listening');
 
-  // Probe every server once so /readyz and the log tell an operator at once what is down.
-  for (const pool of gateway.pools.values()) {
-    void pool.probe({ protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'switchyard-probe', version: '0' } }).then((h) => {
-      if (!h.up) log.error({ server: pool.name, err: h.lastError }, `upstream '${pool.name}' is down: ${h.lastError}. Check its manifest (${pool.manifest.source.file}).`);
-    });
-  }
-
   let closing: Promise<void> | undefined;
   return {
     url,

@@ -5,10 +5,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Caller } from '../gateway/types.js';
 import type { Gateway } from '../gateway/gateway.js';
-import { SUPPORTED_PROTOCOL_VERSIONS } from '../gateway/gateway.js';
+import { SessionRefusedError, SUPPORTED_PROTOCOL_VERSIONS } from '../gateway/gateway.js';
 import type { ClientSession, View } from '../gateway/client-session.js';
 import { dispatch } from '../gateway/dispatch.js';
-import { checkEnvelope, errorResponse, isRequest, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
+import { checkEnvelope, errorResponse, isRequest, refusalResponse, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
 import { GetStream, PostReply } from './sse.js';
 
 export type AuthResult =
@@ -159,6 +159,10 @@ export class McpHttpHandler {
       });
       sendJson(res, 200, { jsonrpc: '2.0', id: msg.id, result }, { 'mcp-session-id': session.id });
     } catch (err) {
+      if (err instanceof SessionRefusedError) {
+        sendJson(res, err.refusal.reason === 'rate_limited' ? 429 : 403, refusalResponse(msg.id, err.refusal));
+        return;
+      }
       sendJson(res, 200, errorResponse(msg.id, -32030, `Cannot start the session: ${(err as Error).message}`, { reason: 'upstream_unavailable' }));
     }
   }

@@ -15,6 +15,7 @@ import {
 import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
 import type { Gateway } from './gateway.js';
+import { listKindOf, markListed } from './notify.js';
 import { runStep } from './steps.js';
 
 export async function dispatch(gw: Gateway, cs: ClientSession, msg: RpcMessage, reply: ReplyChannel | undefined): Promise<void> {
@@ -51,8 +52,7 @@ async function onRequest(gw: Gateway, cs: ClientSession, req: RpcRequest, reply:
     case 'initialize':
       return reply.final(errorResponse(req.id, RpcErrorCode.InvalidRequest, 'Session already initialized; start a new session to initialize again.'));
     case 'logging/setLevel':
-      cs.logLevel = String(req.params?.level ?? 'info');
-      await forEachUpstream(gw, cs, 'logging', (s) => s.request('logging/setLevel', req.params));
+      await gw.setLogLevel(cs, String(req.params?.level ?? 'info'));
       return reply.final(resultResponse(req.id, {}));
     case 'resources/subscribe':
     case 'resources/unsubscribe':
@@ -75,30 +75,24 @@ function onNotification(gw: Gateway, cs: ClientSession, method: string, params: 
   }
 }
 
-async function forEachUpstream(gw: Gateway, cs: ClientSession, capability: string, fn: (s: import('../upstream/session.js').UpstreamSession) => Promise<unknown>): Promise<void> {
-  await Promise.all(
-    gw.serversInView(cs).map(async (name) => {
-      try {
-        const s = await gw.upstreamFor(cs, name);
-        if (s.serverCapabilities[capability]) await fn(s);
-      } catch (err) {
-        gw.log.warn({ server: name, err: (err as Error).message }, 'upstream skipped');
-      }
-    }),
-  );
-}
-
 async function list(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
   const method = req.method as ListMethod;
   gw.countCall?.(cs.caller.agentId, method);
   const cursor = typeof req.params?.cursor === 'string' ? req.params.cursor : undefined;
-  const sources = gw.serversInView(cs).map((server) => ({ server, session: () => gw.upstreamFor(cs, server) }));
+  const servers = gw.serversInView(cs);
+  const sources = servers.map((server) => ({ server, session: () => gw.upstreamFor(cs, server) }));
   let page;
   try {
     page = await fetchMergedPage(method, sources, cursor, gw.config.listTimeoutMs, gw.log);
   } catch (err) {
     if (err instanceof BadCursorError) return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, err.message));
     throw err;
+  }
+  const kind = listKindOf(method)!;
+  markListed(cs, kind);
+  for (const server of servers) {
+    const live = gw.pools.get(server)?.peek(cs.id);
+    if (live) markListed(live, kind);
   }
   const access = gw.access(cs);
   const single = cs.view.single !== undefined;

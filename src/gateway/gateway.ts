@@ -10,16 +10,27 @@ import { compileGlobs } from '../util/glob.js';
 import { UpstreamPool } from '../upstream/pool.js';
 import type { ClientInit, SessionEvents, UpstreamSession } from '../upstream/session.js';
 import type { RpcNotification, RpcRequest, RpcResponse } from '../util/jsonrpc.js';
-import { allowAll, type Access, type AccessResolver } from './access.js';
+import { allowAll, reaches, type Access, type AccessResolver } from './access.js';
+import { admitsLevel, changedKind, hasListed, LIST_KINDS, markListed, mostVerbose, type ListKind } from './notify.js';
 import { GuardChain } from './chain.js';
 import type { BreakerBoard } from '../limits/breaker.js';
 import type { UpstreamTokenMinter } from '../identity/upstream-token.js';
 import { ClientSession, type View } from './client-session.js';
-import type { Caller, StepSink, WorkflowControl } from './types.js';
+import type { Caller, Refusal, StepSink, WorkflowControl } from './types.js';
 
 export const GATEWAY_VERSION = '0.1.0';
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
-const SESSION_IDLE_MS = 60 * 60_000;
+export const DEFAULT_SESSIONS_PER_AGENT = 32;
+const DEFAULT_SESSION_IDLE_SECONDS = 900;
+const DEFAULT_SESSIONS_MAX = 1000;
+
+/** initialize refused before any session exists (a cap, or a server the caller may not see). */
+export class SessionRefusedError extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(refusal.message);
+    this.name = 'SessionRefusedError';
+  }
+}
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -60,6 +71,9 @@ export class Gateway {
   readonly pools = new Map<string, UpstreamPool>();
   readonly names = new NameTable();
   readonly sessions = new Map<string, ClientSession>();
+  /** Open sessions per agent, for limits.sessions. */
+  private readonly perAgent = new Map<string, number>();
+  private readonly sessionIdleMs: number;
   /** Upstream tool names per upstream session, for call-time existence checks and annotations. */
   private readonly toolIndex = new WeakMap<UpstreamSession, Promise<Map<string, Item>>>();
   private readonly toolFilters = new Map<string, (name: string) => boolean>();
@@ -78,7 +92,8 @@ export class Gateway {
     this.breakers = deps.breakers;
     this.mintUpstreamToken = deps.mintUpstreamToken;
     this.countCall = deps.countCall;
-    this.reaper = setInterval(() => this.reapIdle(), 60_000);
+    this.sessionIdleMs = (deps.config.sessions?.idleSeconds ?? DEFAULT_SESSION_IDLE_SECONDS) * 1000;
+    this.reaper = setInterval(() => this.reapIdle(), Math.min(60_000, Math.max(250, Math.floor(this.sessionIdleMs / 4))));
     this.reaper.unref();
   }
 
@@ -89,29 +104,58 @@ export class Gateway {
     const added: string[] = [];
     const changed: string[] = [];
     const removed: string[] = [];
+    const restart: string[] = [];
+    const refiltered: string[] = [];
     for (const [name, pool] of this.pools) {
       const m = next.get(name);
       if (!m) removed.push(name);
-      else if (manifestKey(m) !== manifestKey(pool.manifest)) changed.push(name);
-    }
-    for (const name of next.keys()) if (!this.pools.has(name)) added.push(name);
-    for (const name of [...removed, ...changed]) await this.stopServer(name);
-    for (const name of [...changed, ...added]) this.startServer(next.get(name)!);
-    if (added.length + changed.length + removed.length > 0 && this.sessions.size > 0) {
-      for (const cs of this.sessions.values()) {
-        if (cs.view.single && !added.includes(cs.view.single) && !changed.includes(cs.view.single) && !removed.includes(cs.view.single)) continue;
-        for (const kind of ['tools', 'prompts', 'resources']) cs.push({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
+      else if (manifestKey(m) !== manifestKey(pool.manifest)) {
+        changed.push(name);
+        if (connectionKey(m) !== connectionKey(pool.manifest)) restart.push(name);
+        else {
+          // Same connection: keep the running sessions and take the new limits, filters and flags in place.
+          if (JSON.stringify(m.tools) !== JSON.stringify(pool.manifest.tools)) refiltered.push(name);
+          Object.assign(pool.manifest, m);
+          this.configureServer(pool.manifest);
+        }
       }
     }
+    for (const name of next.keys()) if (!this.pools.has(name)) added.push(name);
+    for (const name of [...removed, ...restart]) await this.stopServer(name);
+    for (const name of [...restart, ...added]) this.startServer(next.get(name)!);
+    this.announce([...added, ...restart, ...removed], LIST_KINDS);
+    this.announce(refiltered, ['tools']);
     return { added, changed, removed };
+  }
+
+  /** Tell the clients for whom these servers are in reach that lists they were answered may have changed. */
+  announce(servers: readonly string[], kinds: readonly ListKind[]): void {
+    if (servers.length === 0) return;
+    for (const cs of this.sessions.values()) {
+      if (cs.view.single ? !servers.includes(cs.view.single) : !servers.some((s) => reaches(this.access(cs), s))) continue;
+      for (const kind of kinds) if (hasListed(cs, kind)) cs.push({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
+    }
   }
 
   private startServer(m: ServerManifest): void {
     const pool = new UpstreamPool(m, this.log.child({ server: m.name }));
     this.pools.set(m.name, pool);
+    this.configureServer(m);
+    // A server that comes back after being down reappears in lists: clients that listed hear of it.
+    let wasUp = false;
+    pool.onHealth((h) => {
+      if (h.up && !wasUp && this.pools.get(m.name) === pool) this.announce([m.name], LIST_KINDS);
+      wasUp = h.up;
+    });
+    pool.monitor();
+  }
+
+  private configureServer(m: ServerManifest): void {
     const include = compileGlobs(m.tools.include);
     const exclude = compileGlobs(m.tools.exclude);
     this.toolFilters.set(m.name, (n) => include(n) && !exclude(n));
+    this.breakers?.remove(m.name);
+    this.breakers?.get(m.name, { failureThreshold: m.breaker?.failures, cooldownMs: m.breaker ? m.breaker.cooldownSeconds * 1000 : undefined });
   }
 
   private async stopServer(name: string): Promise<void> {
@@ -129,10 +173,13 @@ export class Gateway {
     return this.toolFilters.get(server)?.(name) ?? false;
   }
 
-  /** Servers a session can reach. */
+  /** Servers a session can reach: in its view, and with something its policy may show. */
   serversInView(cs: ClientSession): string[] {
-    if (cs.view.single) return this.pools.has(cs.view.single) ? [cs.view.single] : [];
-    return [...this.pools.keys()];
+    const access = this.access(cs);
+    if (cs.view.single) return this.pools.has(cs.view.single) && reaches(access, cs.view.single) ? [cs.view.single] : [];
+    const out: string[] = [];
+    for (const name of this.pools.keys()) if (reaches(access, name)) out.push(name);
+    return out;
   }
 
   // ---- sessions ------------------------------------------------------------------------------------------
@@ -154,30 +201,67 @@ export class Gateway {
       capabilities: (params.capabilities as Record<string, unknown>) ?? {},
       clientInfo: (params.clientInfo as ClientInit['clientInfo']) ?? { name: 'unknown', version: '0' },
     };
+    this.admit(caller, view);
     const joined = opts.workflowId ?? caller.workflowId;
     const workflowId = this.workflows.begin({ caller, kind: 'mcp', id: joined, traceparent: opts.traceparent });
     const cs = new ClientSession(init, caller, workflowId, view, opts.traceparent);
     cs.rootOfWorkflow = joined === undefined;
     this.sessions.set(cs.id, cs);
+    this.perAgent.set(caller.agentId, (this.perAgent.get(caller.agentId) ?? 0) + 1);
     let capabilities: Record<string, unknown> = FEDERATED_CAPABILITIES;
     let serverInfo: Record<string, unknown> = { name: 'switchyard', version: GATEWAY_VERSION };
     let instructions: string | undefined;
     if (view.single) {
       // One upstream alone: present it as itself, so clients see its own capabilities and instructions.
-      const up = await this.upstreamFor(cs, view.single);
+      let up: UpstreamSession;
+      try {
+        up = await this.upstreamFor(cs, view.single);
+      } catch (err) {
+        await this.closeSession(cs, 'upstream unavailable at initialize');
+        throw err;
+      }
       capabilities = up.serverCapabilities;
       serverInfo = up.serverInfo;
       instructions = up.instructions;
-    } else {
-      // Warm the client's upstream sessions so the first list does not pay every start-up at once.
-      for (const name of this.pools.keys()) this.upstreamFor(cs, name).catch(() => {});
     }
+    // Other upstream sessions open when the client first lists or calls: an agent allowed nothing starts nothing.
     this.log.info({ session: cs.id, agent: caller.agentId, workflowId, client: init.clientInfo.name, protocolVersion, view: view.single ?? 'all' }, 'session started');
     return { session: cs, result: { protocolVersion, capabilities, serverInfo, ...(instructions ? { instructions } : {}) } };
   }
 
+  /** Refuse a new session over the agent's or the gateway's cap, or for a single server the caller may not see. */
+  private admit(caller: Caller, view: View): void {
+    const perAgent = caller.agent?.limits.sessions ?? DEFAULT_SESSIONS_PER_AGENT;
+    const open = this.perAgent.get(caller.agentId) ?? 0;
+    if (open >= perAgent) {
+      throw new SessionRefusedError({
+        reason: 'rate_limited',
+        message: `Agent ${caller.agentId} already has ${open} open sessions, its limit (limits.sessions, default ${DEFAULT_SESSIONS_PER_AGENT}); end unused sessions with DELETE or wait for them to expire.`,
+        data: { limit: 'sessions', max: perAgent, used: open },
+      });
+    }
+    const max = this.config.sessions?.max ?? DEFAULT_SESSIONS_MAX;
+    if (this.sessions.size >= max) {
+      throw new SessionRefusedError({
+        reason: 'rate_limited',
+        message: `The gateway already holds ${this.sessions.size} sessions, its limit (sessions.max in gateway.yaml); retry later.`,
+        data: { limit: 'gateway sessions', max, used: this.sessions.size },
+      });
+    }
+    if (view.single && !reaches(this.accessFor(caller), view.single)) {
+      throw new SessionRefusedError({
+        reason: 'policy_denied',
+        message: `Agent ${caller.agentId} may use nothing of server '${view.single}'; connect to /mcp, or grant it in agents.d.`,
+        data: { server: view.single },
+      });
+    }
+  }
+
   async closeSession(cs: ClientSession, why = 'closed by client'): Promise<void> {
     if (!this.sessions.delete(cs.id)) return;
+    const left = (this.perAgent.get(cs.caller.agentId) ?? 1) - 1;
+    if (left > 0) this.perAgent.set(cs.caller.agentId, left);
+    else this.perAgent.delete(cs.caller.agentId);
     cs.close();
     if (cs.rootOfWorkflow && this.workflows.state(cs.workflowId) === 'active') {
       try {
@@ -187,12 +271,14 @@ export class Gateway {
       }
     }
     await Promise.all([...this.pools.values()].map((p) => p.release(cs.id)));
+    if (cs.logLevel !== undefined) for (const [name, pool] of this.pools) if (pool.shared) this.applySharedLevel(name);
     this.log.info({ session: cs.id, agent: cs.caller.agentId, why }, 'session ended');
   }
 
+  /** Sessions silent for sessions.idleSeconds, with no call in flight and no open GET stream, are closed. */
   private reapIdle(): void {
-    const cutoff = Date.now() - SESSION_IDLE_MS;
-    for (const cs of this.sessions.values()) if (cs.lastSeen < cutoff && cs.inFlight.size === 0) void this.closeSession(cs, 'idle');
+    const cutoff = Date.now() - this.sessionIdleMs;
+    for (const cs of this.sessions.values()) if (cs.lastSeen < cutoff && cs.inFlight.size === 0 && !cs.hasStream) void this.closeSession(cs, 'idle');
   }
 
   access(cs: ClientSession): Access {
@@ -210,7 +296,48 @@ export class Gateway {
     const init: ClientInit = pool.shared
       ? { protocolVersion: cs.protocolVersion, capabilities: SHARED_CLIENT_CAPABILITIES, clientInfo: { name: 'switchyard', version: GATEWAY_VERSION } }
       : cs.init;
-    return pool.acquire(cs.id, init, pool.shared ? this.sharedEvents(server) : this.clientEvents(cs, server));
+    return pool.acquire(cs.id, init, pool.shared ? this.sharedEvents(server) : this.clientEvents(cs, server)).then((s) => {
+      // A session opened after the client chose a log level starts at that level.
+      if (pool.shared) this.applySharedLevel(server);
+      else if (cs.logLevel !== undefined) this.setUpstreamLevel(s, cs.logLevel);
+      return s;
+    });
+  }
+
+  /** logging/setLevel from a client: its own upstream sessions take it; a shared one goes to the most verbose level asked. */
+  setLogLevel(cs: ClientSession, level: string): Promise<void> {
+    cs.logLevel = level;
+    const sent: Array<Promise<unknown>> = [];
+    for (const name of this.serversInView(cs)) {
+      const pool = this.pools.get(name);
+      if (pool?.shared) this.applySharedLevel(name);
+      else {
+        const live = pool?.peek(cs.id);
+        if (live) sent.push(this.setUpstreamLevel(live, level));
+      }
+    }
+    return Promise.all(sent).then(() => undefined);
+  }
+
+  private applySharedLevel(server: string): void {
+    const live = this.pools.get(server)?.peek('');
+    if (!live) return;
+    const entitled = [...this.sessions.values()].filter((o) => (!o.view.single || o.view.single === server) && reaches(this.access(o), server));
+    const level = mostVerbose(entitled);
+    if (level !== undefined) void this.setUpstreamLevel(live, level);
+  }
+
+  private setUpstreamLevel(s: UpstreamSession, level: string): Promise<unknown> {
+    if (s.logLevel === level || !s.serverCapabilities.logging) return Promise.resolve();
+    s.logLevel = level;
+    return s.request('logging/setLevel', { level }).then((res) => {
+      if (res.error) this.log.warn({ server: s.name, level, err: res.error.message }, 'upstream refused logging/setLevel');
+    });
+  }
+
+  /** Whether a log message from a call on a shared upstream is at a level this client asked for. */
+  admitsLog(cs: ClientSession, upstream: UpstreamSession, msg: RpcNotification): boolean {
+    return upstream.manifest.session !== 'shared' || msg.method !== 'notifications/message' || admitsLevel(cs, upstream, msg);
   }
 
   /** Tool definitions of one upstream session, listed once and kept until the upstream says they changed. */
@@ -218,7 +345,7 @@ export class Gateway {
     let idx = this.toolIndex.get(session);
     if (!idx) {
       idx = fetchAllTools(session, this.config.listTimeoutMs);
-      idx.catch(() => this.toolIndex.delete(session));
+      idx.then(() => markListed(session, 'tools'), () => this.toolIndex.delete(session));
       this.toolIndex.set(session, idx);
     }
     return idx;
@@ -238,7 +365,13 @@ export class Gateway {
   private sharedEvents(server: string): SessionEvents {
     return {
       onNotification: (msg) => {
-        for (const cs of this.sessions.values()) if (!cs.view.single || cs.view.single === server) this.relayNotification(cs, server, msg);
+        const isLog = msg.method === 'notifications/message';
+        const live = isLog ? this.pools.get(server)?.peek('') : undefined;
+        for (const cs of this.sessions.values()) {
+          if (cs.view.single ? cs.view.single !== server : !reaches(this.access(cs), server)) continue;
+          if (isLog && !admitsLevel(cs, live, msg)) continue;
+          this.relayNotification(cs, server, msg);
+        }
       },
       // A shared upstream asking outside any call has no single client to ask.
       onServerRequest: (msg) => Promise.resolve({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: `${msg.method} is not available outside a call on a shared upstream` } }),
@@ -247,9 +380,13 @@ export class Gateway {
 
   private relayNotification(cs: ClientSession, server: string, msg: RpcNotification): void {
     const m = msg.method;
-    if (m === 'notifications/tools/list_changed') {
+    const kind = changedKind(m);
+    if (kind) {
       const live = this.pools.get(server)?.peek(cs.id);
-      if (live) this.invalidateTools(live);
+      if (live && kind === 'tools') this.invalidateTools(live);
+      // Not news before the upstream answered a list of that kind (e.g. during its own initialize), nor to a client
+      // that never listed that kind.
+      if (!live || !hasListed(live, kind) || !hasListed(cs, kind)) return;
     }
     if (m === 'notifications/resources/updated') {
       const uri = msg.params?.uri;
@@ -283,4 +420,9 @@ export class Gateway {
 function manifestKey(m: ServerManifest): string {
   const { source: _source, ...rest } = m;
   return JSON.stringify(rest);
+}
+
+/** What a running upstream session depends on: a change here restarts the server, anything else applies in place. */
+function connectionKey(m: ServerManifest): string {
+  return JSON.stringify([m.transport, m.command, m.args, m.env, m.cwd, m.url, m.headers, m.session, m.identity, m.connectTimeoutMs]);
 }

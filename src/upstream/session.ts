@@ -77,6 +77,10 @@ export class UpstreamSession {
   serverInfo: Record<string, unknown> = {};
   instructions?: string;
   protocolVersion?: string;
+  /** Bits of the list kinds answered on this session: a list_changed before any is not news to anyone. */
+  listed = 0;
+  /** The level the gateway last set with logging/setLevel, if it set one. */
+  logLevel?: string;
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly byToken = new Map<string, Pending>();
@@ -237,9 +241,22 @@ export class UpstreamSession {
     // list_changed and resources/updated describe the session, not the call whose stream carried them: the session
     // handler invalidates caches and fans them out (to every client of a shared upstream, to subscribers only).
     const sessionLevel = msg.method === 'notifications/resources/updated' || msg.method.endsWith('/list_changed');
-    const p = relatedTo !== undefined && !sessionLevel ? this.pending.get(relatedTo as number) : undefined;
+    let p = relatedTo !== undefined && !sessionLevel ? this.pending.get(relatedTo as number) : undefined;
+    // A shared stdio session carries no stream: a log message while one client's calls run is that client's.
+    if (!p && relatedTo === undefined && msg.method === 'notifications/message' && this.manifest.session === 'shared') p = this.soleCaller();
     if (p?.hooks.onNotification) p.hooks.onNotification(msg);
     else this.events.onNotification?.(msg);
+  }
+
+  /** The newest call taking notifications, while every such call belongs to one client; else undefined. */
+  private soleCaller(): Pending | undefined {
+    let found: Pending | undefined;
+    for (const p of this.pending.values()) {
+      if (!p.hooks.onNotification) continue;
+      if (found && found.hooks.owner !== p.hooks.owner) return undefined;
+      found = p;
+    }
+    return found;
   }
 
   private onServerRequest(msg: RpcRequest, relatedTo?: RpcId): void {
