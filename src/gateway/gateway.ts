@@ -128,7 +128,7 @@ export class Gateway {
     return { added, changed, removed };
   }
 
-  /** Tell the clients for whom these servers are in reach that lists they were answered may have changed. */
+  /** Tell the clients for whom these servers are in reach that lists they were answered may have changed (a client that never listed a kind has nothing stale). */
   announce(servers: readonly string[], kinds: readonly ListKind[]): void {
     if (servers.length === 0) return;
     for (const cs of this.sessions.values()) {
@@ -384,9 +384,8 @@ export class Gateway {
     if (kind) {
       const live = this.pools.get(server)?.peek(cs.id);
       if (live && kind === 'tools') this.invalidateTools(live);
-      // Not news before the upstream answered a list of that kind (e.g. during its own initialize), nor to a client
-      // that never listed that kind.
-      if (!live || !hasListed(live, kind) || !hasListed(cs, kind)) return;
+      // Not news before the upstream answered any list of that kind (e.g. right after its own initialize).
+      if (!live || !hasListed(live, kind)) return;
     }
     if (m === 'notifications/resources/updated') {
       const uri = msg.params?.uri;

@@ -51,9 +51,16 @@ export function admitsLevel(cs: ClientSession, up: UpstreamSession | undefined, 
   return up?.logLevel === undefined || rank(level) >= rank(DEFAULT_LEVEL);
 }
 
-/** The most verbose level any of these clients asked for, if any asked. */
+/**
+ * The level for a shared upstream: the most verbose any of its clients asked for, where a client that asked for
+ * none counts as the default; undefined while nobody asked (the upstream keeps its own default).
+ */
 export function mostVerbose(clients: Iterable<ClientSession>): string | undefined {
   let best: string | undefined;
-  for (const cs of clients) if (cs.logLevel !== undefined && (best === undefined || rank(cs.logLevel) < rank(best))) best = cs.logLevel;
-  return best;
+  let unset = false;
+  for (const cs of clients) {
+    if (cs.logLevel === undefined) unset = true;
+    else if (best === undefined || rank(cs.logLevel) < rank(best)) best = cs.logLevel;
+  }
+  return best !== undefined && unset && rank(DEFAULT_LEVEL) < rank(best) ? DEFAULT_LEVEL : best;
 }
