@@ -142,10 +142,10 @@ export class Gateway {
     this.pools.set(m.name, pool);
     this.configureServer(m);
     // A server that comes back after being down reappears in lists: clients that listed hear of it.
-    let wasUp = false;
+    let wasDown = false;
     pool.onHealth((h) => {
-      if (h.up && !wasUp && this.pools.get(m.name) === pool) this.announce([m.name], LIST_KINDS);
-      wasUp = h.up;
+      if (h.up && wasDown && this.pools.get(m.name) === pool) this.announce([m.name], LIST_KINDS);
+      wasDown = !h.up;
     });
     pool.monitor();
   }

@@ -102,20 +102,22 @@ export class UpstreamPool {
   /** The server could not be started or initialized: refuse at once and recheck it in the background. */
   private markDown(err: string): void {
     if (this.closed) return;
-    if (this.downSince === 0) {
+    const news = this.downSince === 0;
+    if (news) {
       this.downSince = Date.now();
       this.log.error({ server: this.name, err }, `upstream '${this.name}' is down: ${err}. Check its manifest (${this.manifest.source?.file}); the gateway rechecks it in the background.`);
     }
-    this.setHealth(false, err);
+    this.setHealth(false, err, news);
     this.scheduleCheck();
   }
 
-  private setHealth(up: boolean, err?: string): void {
+  /** Listeners hear of changes, and of the first time a server is known down (even if it was never up). */
+  private setHealth(up: boolean, err?: string, news = false): void {
     if (up) {
       this.downSince = 0;
       this.rechecks = 0;
     }
-    const changed = this.health.up !== up;
+    const changed = this.health.up !== up || news;
     this.health.up = up;
     this.health.lastError = err;
     this.health.checkedAt = Date.now();
