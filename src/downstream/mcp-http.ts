@@ -5,7 +5,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Caller } from '../gateway/types.js';
 import type { Gateway } from '../gateway/gateway.js';
-import { SessionRefusedError, SUPPORTED_PROTOCOL_VERSIONS } from '../gateway/gateway.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '../gateway/gateway.js';
+import { SessionRefusedError } from '../gateway/admission.js';
 import type { ClientSession, View } from '../gateway/client-session.js';
 import { dispatch } from '../gateway/dispatch.js';
 import { checkEnvelope, errorResponse, isRequest, refusalResponse, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';

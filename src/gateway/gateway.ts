@@ -16,21 +16,12 @@ import { GuardChain } from './chain.js';
 import type { BreakerBoard } from '../limits/breaker.js';
 import type { UpstreamTokenMinter } from '../identity/upstream-token.js';
 import { ClientSession, type View } from './client-session.js';
-import type { Caller, Refusal, StepSink, WorkflowControl } from './types.js';
+import type { Caller, StepSink, WorkflowControl } from './types.js';
+import { DEFAULT_SESSIONS_MAX, SessionAdmission } from './admission.js';
 
 export const GATEWAY_VERSION = '0.1.0';
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
-export const DEFAULT_SESSIONS_PER_AGENT = 32;
 const DEFAULT_SESSION_IDLE_SECONDS = 900;
-const DEFAULT_SESSIONS_MAX = 1000;
-
-/** initialize refused before any session exists (a cap, or a server the caller may not see). */
-export class SessionRefusedError extends Error {
-  constructor(readonly refusal: Refusal) {
-    super(refusal.message);
-    this.name = 'SessionRefusedError';
-  }
-}
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -71,8 +62,7 @@ export class Gateway {
   readonly pools = new Map<string, UpstreamPool>();
   readonly names = new NameTable();
   readonly sessions = new Map<string, ClientSession>();
-  /** Open sessions per agent, for limits.sessions. */
-  private readonly perAgent = new Map<string, number>();
+  private readonly admission: SessionAdmission;
   private readonly sessionIdleMs: number;
   /** Upstream tool names per upstream session, for call-time existence checks and annotations. */
   private readonly toolIndex = new WeakMap<UpstreamSession, Promise<Map<string, Item>>>();
@@ -92,6 +82,7 @@ export class Gateway {
     this.breakers = deps.breakers;
     this.mintUpstreamToken = deps.mintUpstreamToken;
     this.countCall = deps.countCall;
+    this.admission = new SessionAdmission(deps.config.sessions?.max ?? DEFAULT_SESSIONS_MAX);
     this.sessionIdleMs = (deps.config.sessions?.idleSeconds ?? DEFAULT_SESSION_IDLE_SECONDS) * 1000;
     this.reaper = setInterval(() => this.reapIdle(), Math.min(60_000, Math.max(250, Math.floor(this.sessionIdleMs / 4))));
     this.reaper.unref();
@@ -201,13 +192,18 @@ export class Gateway {
       capabilities: (params.capabilities as Record<string, unknown>) ?? {},
       clientInfo: (params.clientInfo as ClientInit['clientInfo']) ?? { name: 'unknown', version: '0' },
     };
-    this.admit(caller, view);
+    this.admission.admit(caller, view, this.accessFor(caller));
     const joined = opts.workflowId ?? caller.workflowId;
-    const workflowId = this.workflows.begin({ caller, kind: 'mcp', id: joined, traceparent: opts.traceparent });
+    let workflowId: string;
+    try {
+      workflowId = this.workflows.begin({ caller, kind: 'mcp', id: joined, traceparent: opts.traceparent });
+    } catch (err) {
+      this.admission.release(caller.agentId);
+      throw err;
+    }
     const cs = new ClientSession(init, caller, workflowId, view, opts.traceparent);
     cs.rootOfWorkflow = joined === undefined;
     this.sessions.set(cs.id, cs);
-    this.perAgent.set(caller.agentId, (this.perAgent.get(caller.agentId) ?? 0) + 1);
     let capabilities: Record<string, unknown> = FEDERATED_CAPABILITIES;
     let serverInfo: Record<string, unknown> = { name: 'switchyard', version: GATEWAY_VERSION };
     let instructions: string | undefined;
@@ -229,39 +225,9 @@ export class Gateway {
     return { session: cs, result: { protocolVersion, capabilities, serverInfo, ...(instructions ? { instructions } : {}) } };
   }
 
-  /** Refuse a new session over the agent's or the gateway's cap, or for a single server the caller may not see. */
-  private admit(caller: Caller, view: View): void {
-    const perAgent = caller.agent?.limits.sessions ?? DEFAULT_SESSIONS_PER_AGENT;
-    const open = this.perAgent.get(caller.agentId) ?? 0;
-    if (open >= perAgent) {
-      throw new SessionRefusedError({
-        reason: 'rate_limited',
-        message: `Agent ${caller.agentId} already has ${open} open sessions, its limit (limits.sessions, default ${DEFAULT_SESSIONS_PER_AGENT}); end unused sessions with DELETE or wait for them to expire.`,
-        data: { limit: 'sessions', max: perAgent, used: open },
-      });
-    }
-    const max = this.config.sessions?.max ?? DEFAULT_SESSIONS_MAX;
-    if (this.sessions.size >= max) {
-      throw new SessionRefusedError({
-        reason: 'rate_limited',
-        message: `The gateway already holds ${this.sessions.size} sessions, its limit (sessions.max in gateway.yaml); retry later.`,
-        data: { limit: 'gateway sessions', max, used: this.sessions.size },
-      });
-    }
-    if (view.single && !reaches(this.accessFor(caller), view.single)) {
-      throw new SessionRefusedError({
-        reason: 'policy_denied',
-        message: `Agent ${caller.agentId} may use nothing of server '${view.single}'; connect to /mcp, or grant it in agents.d.`,
-        data: { server: view.single },
-      });
-    }
-  }
-
   async closeSession(cs: ClientSession, why = 'closed by client'): Promise<void> {
     if (!this.sessions.delete(cs.id)) return;
-    const left = (this.perAgent.get(cs.caller.agentId) ?? 1) - 1;
-    if (left > 0) this.perAgent.set(cs.caller.agentId, left);
-    else this.perAgent.delete(cs.caller.agentId);
+    this.admission.release(cs.caller.agentId);
     cs.close();
     if (cs.rootOfWorkflow && this.workflows.state(cs.workflowId) === 'active') {
       try {
