@@ -106,8 +106,10 @@ export class Gateway {
         else {
           // Same connection: keep the running sessions and take the new limits, filters and flags in place.
           if (JSON.stringify(m.tools) !== JSON.stringify(pool.manifest.tools)) refiltered.push(name);
+          const nowRequired = m.required && !pool.manifest.required;
           Object.assign(pool.manifest, m);
           this.configureServer(pool.manifest);
+          if (nowRequired) pool.monitor();
         }
       }
     }
