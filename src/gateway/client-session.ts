@@ -29,6 +29,8 @@ export class ClientSession {
   logLevel?: string;
   /** Bits of the list kinds this client has been answered: only those can have changed for it. */
   listed = 0;
+  /** `{server}\0{kind}` of lists answered while that server was still starting for this session. */
+  readonly awaiting = new Set<string>();
   readonly subscriptions = new Set<string>();
   /** client request id → abort controller of the in-flight call, for notifications/cancelled. */
   readonly inFlight = new Map<RpcId, AbortController>();

@@ -91,8 +91,10 @@ async function list(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: Repl
   const kind = listKindOf(method)!;
   markListed(cs, kind);
   for (const server of servers) {
-    const live = gw.pools.get(server)?.peek(cs.id);
+    const pool = gw.pools.get(server);
+    const live = pool?.peek(cs.id);
     if (live) markListed(live, kind);
+    else if (pool?.isConnecting(cs.id)) gw.announceWhenReady(cs, server, kind);
   }
   const access = gw.access(cs);
   const single = cs.view.single !== undefined;

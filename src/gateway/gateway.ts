@@ -130,6 +130,20 @@ export class Gateway {
     }
   }
 
+  /** A list went out without a server still starting for this client: once it is ready, that list has changed. */
+  announceWhenReady(cs: ClientSession, server: string, kind: ListKind): void {
+    const bit = `${server}\u0000${kind}`;
+    if (cs.awaiting.has(bit)) return;
+    cs.awaiting.add(bit);
+    this.upstreamFor(cs, server).then(
+      () => {
+        cs.awaiting.delete(bit);
+        if (this.sessions.has(cs.id)) cs.push({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
+      },
+      () => cs.awaiting.delete(bit),
+    );
+  }
+
   private startServer(m: ServerManifest): void {
     const pool = new UpstreamPool(m, this.log.child({ server: m.name }));
     this.pools.set(m.name, pool);

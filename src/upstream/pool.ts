@@ -155,6 +155,11 @@ export class UpstreamPool {
     return s;
   }
 
+  /** Whether a session for this client is being connected right now. */
+  isConnecting(clientKey: string): boolean {
+    return this.slots.get(this.shared ? SHARED_KEY : clientKey)?.connecting !== undefined;
+  }
+
   /** Close per-client sessions unused for idleSeconds with no call in flight. */
   reapIdle(now = Date.now()): void {
     if (this.shared) return;

@@ -298,7 +298,10 @@ describe('workflows', () => {
 describe('idle expiry', () => {
   let idle: RunningGateway;
   beforeAll(async () => {
-    idle = await startGateway({ servers: { fx: fixtureManifest({ idleSeconds: 1 }) }, gatewayYaml: { sessions: { idleSeconds: 1 } } });
+    idle = await startGateway({
+      servers: { fx: fixtureManifest({ idleSeconds: 1 }), slow: { command: 'node', args: ['-e', SLOW_START], idleSeconds: 1 } },
+      gatewayYaml: { sessions: { idleSeconds: 1 }, listTimeoutMs: 500 },
+    });
   }, 60_000);
 
   it('a session silent for sessions.idleSeconds is closed, and so is a per-client upstream session unused for its idleSeconds', async () => {
@@ -315,6 +318,15 @@ describe('idle expiry', () => {
     await c.callTool({ name: 'fx__whoami', arguments: {} });
     await waitFor(() => (childPids(idle.proc.pid!).length === 0 ? true : undefined), { timeoutMs: 15_000, what: 'the idle upstream process to exit' });
     expect((await c.callTool({ name: 'fx__echo', arguments: { text: 'again' } })).isError).toBeFalsy();
+    await c.close();
+  });
+
+  it('a list answered while a server was still starting is followed by list_changed once it is ready', async () => {
+    const c = await connectClient(idle.mcpUrl);
+    const changed = countListChanged(c);
+    expect(await toolNames(c)).not.toContain('slow__echo'); // it needs 1.5 s to start, the list waits 0.5 s
+    await waitFor(() => changed.n > 0, { timeoutMs: 15_000, what: 'list_changed once slow is ready' });
+    expect(await toolNames(c)).toContain('slow__echo');
     await c.close();
   });
 });
