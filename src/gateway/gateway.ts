@@ -253,7 +253,7 @@ export class Gateway {
       }
     }
     await Promise.all([...this.pools.values()].map((p) => p.release(cs.id)));
-    if (cs.logLevel !== undefined) for (const [name, pool] of this.pools) if (pool.shared) this.applySharedLevel(name);
+    if (cs.logLevel !== undefined) for (const [name, pool] of this.pools) if (pool.shared) void this.applySharedLevel(name);
     this.log.info({ session: cs.id, agent: cs.caller.agentId, why }, 'session ended');
   }
 
@@ -278,10 +278,10 @@ export class Gateway {
     const init: ClientInit = pool.shared
       ? { protocolVersion: cs.protocolVersion, capabilities: SHARED_CLIENT_CAPABILITIES, clientInfo: { name: 'switchyard', version: GATEWAY_VERSION } }
       : cs.init;
-    return pool.acquire(cs.id, init, pool.shared ? this.sharedEvents(server) : this.clientEvents(cs, server)).then((s) => {
+    return pool.acquire(cs.id, init, pool.shared ? this.sharedEvents(server) : this.clientEvents(cs, server)).then(async (s) => {
       // A session opened after the client chose a log level starts at that level.
-      if (pool.shared) this.applySharedLevel(server);
-      else if (cs.logLevel !== undefined) this.setUpstreamLevel(s, cs.logLevel);
+      if (pool.shared) await this.applySharedLevel(server);
+      else if (cs.logLevel !== undefined) await this.setUpstreamLevel(s, cs.logLevel);
       return s;
     });
   }
@@ -292,7 +292,7 @@ export class Gateway {
     const sent: Array<Promise<unknown>> = [];
     for (const name of this.serversInView(cs)) {
       const pool = this.pools.get(name);
-      if (pool?.shared) this.applySharedLevel(name);
+      if (pool?.shared) sent.push(this.applySharedLevel(name));
       else {
         const live = pool?.peek(cs.id);
         if (live) sent.push(this.setUpstreamLevel(live, level));
@@ -301,12 +301,12 @@ export class Gateway {
     return Promise.all(sent).then(() => undefined);
   }
 
-  private applySharedLevel(server: string): void {
+  private applySharedLevel(server: string): Promise<unknown> {
     const live = this.pools.get(server)?.peek('');
-    if (!live) return;
+    if (!live) return Promise.resolve();
     const entitled = [...this.sessions.values()].filter((o) => (!o.view.single || o.view.single === server) && reaches(this.access(o), server));
     const level = mostVerbose(entitled);
-    if (level !== undefined) void this.setUpstreamLevel(live, level);
+    return level === undefined ? Promise.resolve() : this.setUpstreamLevel(live, level);
   }
 
   private setUpstreamLevel(s: UpstreamSession, level: string): Promise<unknown> {
