@@ -22,9 +22,14 @@ export class SessionAdmission {
 
   constructor(private readonly max: number) {}
 
-  /** Throws SessionRefusedError when the caller may not open one more session; else counts it as open. */
-  admit(caller: Caller, view: View, access: Access): void {
+  /**
+   * Throws SessionRefusedError when the caller may not open one more session; else counts it as open. At a cap,
+   * `reclaim` may first end one abandoned session (of this agent, or of anyone for the total cap).
+   */
+  admit(caller: Caller, view: View, access: Access, reclaim: (agentId?: string) => boolean = () => false): void {
     const perAgent = caller.agent?.limits.sessions ?? DEFAULT_SESSIONS_PER_AGENT;
+    if ((this.perAgent.get(caller.agentId) ?? 0) >= perAgent) reclaim(caller.agentId);
+    if (this.total >= this.max) reclaim();
     const open = this.perAgent.get(caller.agentId) ?? 0;
     if (open >= perAgent) {
       throw new SessionRefusedError({

@@ -22,6 +22,8 @@ import { DEFAULT_SESSIONS_MAX, SessionAdmission } from './admission.js';
 export const GATEWAY_VERSION = '0.1.0';
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 const DEFAULT_SESSION_IDLE_SECONDS = 900;
+/** A session without a GET stream and silent this long may be ended to make room at a session cap. */
+const ABANDONED_AFTER_MS = 60_000;
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -208,7 +210,7 @@ export class Gateway {
       capabilities: (params.capabilities as Record<string, unknown>) ?? {},
       clientInfo: (params.clientInfo as ClientInit['clientInfo']) ?? { name: 'unknown', version: '0' },
     };
-    this.admission.admit(caller, view, this.accessFor(caller));
+    this.admission.admit(caller, view, this.accessFor(caller), (agentId) => this.reclaimAbandoned(agentId));
     const joined = opts.workflowId ?? caller.workflowId;
     let workflowId: string;
     try {
@@ -255,6 +257,23 @@ export class Gateway {
     await Promise.all([...this.pools.values()].map((p) => p.release(cs.id)));
     if (cs.logLevel !== undefined) for (const [name, pool] of this.pools) if (pool.shared) void this.applySharedLevel(name);
     this.log.info({ session: cs.id, agent: cs.caller.agentId, why }, 'session ended');
+  }
+
+  /**
+   * At a session cap, end the longest-silent session that looks abandoned (no GET stream, nothing in flight, silent
+   * for a minute): clients that never send DELETE must not lock their agent out until idle expiry.
+   */
+  private reclaimAbandoned(agentId?: string): boolean {
+    const cutoff = Date.now() - ABANDONED_AFTER_MS;
+    let victim: ClientSession | undefined;
+    for (const cs of this.sessions.values()) {
+      if (agentId !== undefined && cs.caller.agentId !== agentId) continue;
+      if (cs.hasStream || cs.inFlight.size > 0 || cs.lastSeen >= cutoff) continue;
+      if (!victim || cs.lastSeen < victim.lastSeen) victim = cs;
+    }
+    if (!victim) return false;
+    void this.closeSession(victim, 'reclaimed at the session limit');
+    return true;
   }
 
   /** Sessions silent for sessions.idleSeconds, with no call in flight and no open GET stream, are closed. */
