@@ -276,13 +276,6 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   core.delegation.trust(core.verifier, config.publicUrl);
   log.info({ url, mcp: `${url}/mcp`, servers: [...gateway.pools.keys()] }, 'listening');
 
-  // Probe every server once so /readyz and the log tell an operator at once what is down.
-  for (const pool of gateway.pools.values()) {
-    void pool.probe({ protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'switchyard-probe', version: '0' } }).then((h) => {
-      if (!h.up && pool.manifest.required) log.error({ server: pool.name }, `required upstream '${pool.name}' is down: /readyz answers 503 until it starts.`);
-    });
-  }
-
   let closing: Promise<ShutdownReport> | undefined;
   return {
     url,

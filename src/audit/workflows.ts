@@ -126,6 +126,8 @@ interface CachedWorkflow {
 }
 
 const WORKFLOW_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** A session that never made a step is no workflow to look at: listed once it has a step, or an operator acted on it. */
+const SHOWN = "(step_count > 0 OR state IN ('paused', 'tripped', 'killed'))";
 const MAX_CACHED = 10_000;
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -156,7 +158,7 @@ export class WorkflowRegistry implements WorkflowControl {
         `SELECT step, parent_step, agent, "user", kind, server, tool, outcome, reason, time, duration_ms, bytes, tokens
          FROM audit WHERE workflow_id = ? ORDER BY step, id`,
       ),
-      countByState: db.prepare<[], { state: WorkflowState; n: number }>('SELECT state, count(*) AS n FROM workflows GROUP BY state'),
+      countByState: db.prepare<[], { state: WorkflowState; n: number }>(`SELECT state, count(*) AS n FROM workflows WHERE ${SHOWN} GROUP BY state`),
     };
     // Step counters ride along in the audit writer's transaction: no extra write per step.
     store.onFlush(() => this.persistStepCounts());
@@ -227,7 +229,8 @@ export class WorkflowRegistry implements WorkflowControl {
   /** Workflows newest first, keyset-paged. Throws InvalidQueryError for a bad filter or cursor. */
   list(filter: WorkflowListFilter = {}): { workflows: WorkflowSummary[]; nextCursor: string | null } {
     const limit = pageSize(filter.limit);
-    const clauses: string[] = [];
+    this.store.flush(); // step counts of queued steps land with them
+    const clauses: string[] = [SHOWN];
     const params: Array<string | number> = [];
     if (filter.agent !== undefined) (clauses.push('agent = ?'), params.push(filter.agent));
     if (filter.state !== undefined) {
@@ -280,6 +283,8 @@ export class WorkflowRegistry implements WorkflowControl {
   countByState(): Record<WorkflowState, number> {
     const counts: Record<WorkflowState, number> = { active: 0, paused: 0, tripped: 0, killed: 0, done: 0 };
     for (const { state, n } of this.stmts.countByState.all()) if (state in counts) counts[state] = n;
+    // Workflows whose first steps are not written yet count too.
+    for (const e of this.dirty) if (e.persistedStep === 0 && e.lastStep > 0 && (e.state === 'active' || e.state === 'done')) counts[e.state]++;
     return counts;
   }
 

@@ -16,20 +16,31 @@ export class UpstreamIndex {
   /** Settled resource indexes, for the synchronous routing of notifications. */
   private readonly settled = new WeakMap<UpstreamSession, ResourceIndex>();
 
-  constructor(private readonly timeoutMs: () => number) {}
+  /** `onListed` hears of each list an upstream session answered in full (its later list_changed is news). */
+  constructor(
+    private readonly timeoutMs: () => number,
+    private readonly onListed: (session: UpstreamSession, kind: IndexKind) => void = () => {},
+  ) {}
 
   toolsOf(session: UpstreamSession): Promise<Map<string, Item>> {
-    return cached(this.tools, session, () => fetchByName(session, 'tools/list', this.timeoutMs()));
+    return cached(this.tools, session, () => this.listed(session, 'tools', fetchByName(session, 'tools/list', this.timeoutMs())));
   }
 
   promptsOf(session: UpstreamSession): Promise<Map<string, Item>> {
-    return cached(this.prompts, session, () => fetchByName(session, 'prompts/list', this.timeoutMs()));
+    return cached(this.prompts, session, () => this.listed(session, 'prompts', fetchByName(session, 'prompts/list', this.timeoutMs())));
+  }
+
+  private listed<T>(session: UpstreamSession, kind: IndexKind, p: Promise<T>): Promise<T> {
+    return p.then((v) => {
+      this.onListed(session, kind);
+      return v;
+    });
   }
 
   resourcesOf(session: UpstreamSession): Promise<ResourceIndex> {
     const existing = this.resources.get(session);
     if (existing) return existing;
-    const p = cached(this.resources, session, () => this.listResources(session));
+    const p = cached(this.resources, session, () => this.listed(session, 'resources', this.listResources(session)));
     // Kept for synchronous use unless the list changed again while it was being fetched.
     p.then((index) => this.resources.get(session) === p && this.settled.set(session, index), () => {});
     return p;

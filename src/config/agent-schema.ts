@@ -72,6 +72,7 @@ export const agentManifestSchema = z
         perHour: rateWindow.optional(),
         perDay: rateWindow.optional(),
         loop: z.object({ sameCall: positive.optional(), windowSeconds: positive.optional(), cycle: positive.optional() }).strict().optional(),
+        sessions: positive.optional(),
       })
       .strict()
       .default({}),

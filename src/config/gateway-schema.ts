@@ -72,6 +72,7 @@ export const gatewaySchema = z
     delegation: z.object({ maxTokenSeconds: positive().default(3600) }).strict().default({}),
     models: z.array(modelSchema).default([]),
     listTimeoutMs: positive().default(5000),
+    sessions: z.object({ idleSeconds: positive().default(900), max: positive().default(1000) }).strict().default({}),
   })
   .strict();
 

@@ -63,6 +63,7 @@ function toConfig(data: unknown, baseDir: string): GatewayConfig {
     delegation: raw.delegation,
     models: raw.models,
     listTimeoutMs: raw.listTimeoutMs,
+    sessions: raw.sessions,
   };
   if (raw.publicUrl !== undefined) config.publicUrl = raw.publicUrl.replace(/\/+$/, '');
   return config;

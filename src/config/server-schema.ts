@@ -28,6 +28,9 @@ export const serverManifestSchema = z
       .strict()
       .optional(),
     timeoutMs: positive().optional(),
+    connectTimeoutMs: positive().optional(),
+    idleSeconds: positive().optional(),
+    breaker: z.object({ failures: positive().optional(), cooldownSeconds: positive().optional() }).strict().optional(),
     session: z.enum(['per-client', 'shared']).optional(),
     required: flag().optional(),
     identity: z.literal('jwt').optional(),

@@ -35,6 +35,8 @@ export interface ServersLoadResult {
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+export const DEFAULT_IDLE_SECONDS = 600;
 
 function isSseUrl(url: string): boolean {
   try {
@@ -109,6 +111,9 @@ function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: strin
     headers: raw.headers ?? {},
     tools: raw.tools ?? { include: ['*'], exclude: [] },
     timeoutMs: raw.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    connectTimeoutMs: raw.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    idleSeconds: raw.idleSeconds ?? DEFAULT_IDLE_SECONDS,
+    breaker: { failures: raw.breaker?.failures ?? 5, cooldownSeconds: raw.breaker?.cooldownSeconds ?? 10 },
     session: raw.session ?? 'per-client',
     required: raw.required ?? false,
   };

@@ -14,6 +14,11 @@ export interface ServerManifest {
   headers: Record<string, string>;
   tools: { include: string[]; exclude: string[] };
   timeoutMs: number;
+  /** Start and handshake (initialize) of an upstream session, separate from calls. */
+  connectTimeoutMs: number;
+  /** A per-client upstream session unused this long is closed. */
+  idleSeconds: number;
+  breaker: { failures: number; cooldownSeconds: number };
   session: 'per-client' | 'shared';
   required: boolean;
   /** 'jwt': the gateway mints a short-lived token for this upstream stating who acts. */
@@ -66,6 +71,8 @@ export interface AgentManifest {
     perHour?: RateWindow;
     perDay?: RateWindow;
     loop?: { sameCall?: number; windowSeconds?: number; cycle?: number };
+    /** Open downstream sessions at once (default 32). */
+    sessions?: number;
   };
   /** May set X-Workflow-Id / traceparent to join an existing workflow. */
   canSetWorkflow?: boolean;
@@ -114,4 +121,6 @@ export interface GatewayConfig {
   models: ModelConfig[];
   /** Per-upstream timeout for list fan-out, so one slow upstream never stalls the rest. */
   listTimeoutMs: number;
+  /** Downstream sessions: closed after idleSeconds without a message; at most `max` open at once. */
+  sessions: { idleSeconds: number; max: number };
 }

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Caller } from '../gateway/types.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../gateway/gateway.js';
+import { SessionRefusedError } from '../gateway/admission.js';
 import type { ClientSession, View } from '../gateway/client-session.js';
 import { dispatch } from '../gateway/dispatch.js';
 import { chooseWorkflow } from '../identity/workflow-choice.js';
@@ -171,6 +172,10 @@ export class McpHttpHandler {
       });
       sendJson(res, 200, { jsonrpc: '2.0', id: msg.id, result }, { 'mcp-session-id': session.id });
     } catch (err) {
+      if (err instanceof SessionRefusedError) {
+        sendJson(res, err.refusal.reason === 'rate_limited' ? 429 : 403, refusalResponse(msg.id, err.refusal));
+        return;
+      }
       // An upstream that cannot start is told as such; anything else (a bad X-Workflow-Id) says what was wrong.
       const answer = err instanceof UpstreamError ? unavailable(msg.id, err) : errorResponse(msg.id, RpcErrorCode.InvalidRequest, `Cannot start the session: ${clip((err as Error).message, 300)}.`);
       sendJson(res, 200, answer);

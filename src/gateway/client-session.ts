@@ -16,6 +16,8 @@ interface PendingClientRequest {
 }
 
 const CLIENT_REQUEST_TIMEOUT_MS = 10 * 60_000;
+/** Messages kept for a session without a GET stream; bounded so an idle session stays small. */
+const BACKLOG_MAX = 100;
 
 export class ClientSession {
   readonly id = randomUUID();
@@ -25,6 +27,10 @@ export class ClientSession {
   /** This session started its workflow (rather than joining one): ending it ends the workflow. */
   rootOfWorkflow = true;
   logLevel?: string;
+  /** Bits of the list kinds this client has been answered: only those can have changed for it. */
+  listed = 0;
+  /** `{server}\0{kind}` of lists answered while that server was still starting for this session. */
+  readonly awaiting = new Set<string>();
   /** Subscribed resource URI as the client wrote it → the server it was routed to. */
   readonly subscriptions = new Map<string, string>();
   /** client request id → abort controller of the in-flight call, for notifications/cancelled. */
@@ -67,7 +73,7 @@ export class ClientSession {
     if (this.stream) this.stream.send(msg);
     else {
       this.backlog.push(msg);
-      if (this.backlog.length > 1000) this.backlog.shift();
+      if (this.backlog.length > BACKLOG_MAX) this.backlog.shift();
     }
   }
 

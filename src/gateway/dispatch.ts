@@ -15,6 +15,7 @@ import type { ClientSession } from './client-session.js';
 import type { Gateway } from './gateway.js';
 import { complete, subscribe } from './relays.js';
 import { uriExposer } from './routing.js';
+import { listKindOf, markListed } from './notify.js';
 import { runStep } from './steps.js';
 import { clip } from '../util/shown.js';
 
@@ -52,8 +53,7 @@ async function onRequest(gw: Gateway, cs: ClientSession, req: RpcRequest, reply:
     case 'initialize':
       return reply.final(errorResponse(req.id, RpcErrorCode.InvalidRequest, 'Session already initialized; start a new session to initialize again.'));
     case 'logging/setLevel':
-      cs.logLevel = String(req.params?.level ?? 'info');
-      await forEachUpstream(gw, cs, 'logging', (s) => s.request('logging/setLevel', req.params));
+      await gw.setLogLevel(cs, String(req.params?.level ?? 'info'));
       return reply.final(resultResponse(req.id, {}));
     case 'resources/subscribe':
     case 'resources/unsubscribe':
@@ -76,30 +76,26 @@ function onNotification(gw: Gateway, cs: ClientSession, method: string, params: 
   }
 }
 
-async function forEachUpstream(gw: Gateway, cs: ClientSession, capability: string, fn: (s: import('../upstream/session.js').UpstreamSession) => Promise<unknown>): Promise<void> {
-  await Promise.all(
-    gw.serversInView(cs).map(async (name) => {
-      try {
-        const s = await gw.upstreamFor(cs, name);
-        if (s.serverCapabilities[capability]) await fn(s);
-      } catch (err) {
-        gw.log.warn({ server: name, err: (err as Error).message }, 'upstream skipped');
-      }
-    }),
-  );
-}
-
 async function list(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
   const method = req.method as ListMethod;
   gw.countCall?.(cs.caller.agentId, method);
   const cursor = typeof req.params?.cursor === 'string' ? req.params.cursor : undefined;
-  const sources = gw.serversInView(cs).map((server) => ({ server, session: () => gw.upstreamFor(cs, server) }));
+  const servers = gw.serversInView(cs);
+  const sources = servers.map((server) => ({ server, session: () => gw.upstreamFor(cs, server) }));
   let page;
   try {
     page = await fetchMergedPage(method, sources, cursor, gw.config.listTimeoutMs, gw.log);
   } catch (err) {
     if (err instanceof BadCursorError) return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, err.message));
     throw err;
+  }
+  const kind = listKindOf(method)!;
+  markListed(cs, kind);
+  for (const server of servers) {
+    const pool = gw.pools.get(server);
+    const live = pool?.peek(cs.id);
+    if (live) markListed(live, kind);
+    else if (pool?.isConnecting(cs.id)) gw.announceWhenReady(cs, server, kind);
   }
   const access = gw.access(cs);
   const single = cs.view.single !== undefined;

@@ -13,17 +13,21 @@ import { UpstreamPool } from '../upstream/pool.js';
 import type { ClientInit, SessionEvents, UpstreamSession } from '../upstream/session.js';
 import { stoppedError } from '../upstream/errors.js';
 import type { RpcNotification, RpcRequest, RpcResponse } from '../util/jsonrpc.js';
-import { allowAll, type Access, type AccessResolver } from './access.js';
+import { allowAll, reaches, type Access, type AccessResolver } from './access.js';
+import { admitsLevel, changedKind, hasListed, LIST_KINDS, markListed, mostVerbose, type ListKind } from './notify.js';
 import { GuardChain } from './chain.js';
 import type { BreakerBoard } from '../limits/breaker.js';
 import type { UpstreamTokenMinter } from '../identity/upstream-token.js';
 import { ClientSession, type View } from './client-session.js';
 import type { Caller, StepSink, WorkflowControl } from './types.js';
 import { memoryA2aContext, type A2aContext } from '../upstream/a2a-context.js';
+import { DEFAULT_SESSIONS_MAX, SessionAdmission } from './admission.js';
 
 export const GATEWAY_VERSION = '0.1.0';
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
-const SESSION_IDLE_MS = 60 * 60_000;
+const DEFAULT_SESSION_IDLE_SECONDS = 900;
+/** A session without a GET stream and silent this long may be ended to make room at a session cap. */
+const ABANDONED_AFTER_MS = 60_000;
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -67,6 +71,8 @@ export class Gateway {
   readonly a2a: A2aContext;
   readonly names = new NameTable();
   readonly sessions = new Map<string, ClientSession>();
+  private readonly admission: SessionAdmission;
+  private readonly sessionIdleMs: number;
   private readonly toolFilters = new Map<string, (name: string) => boolean>();
   /** Configuration rank of the servers: decides which of several servers sharing a resource URI keeps it plain. */
   readonly order = new ServerOrder();
@@ -85,8 +91,10 @@ export class Gateway {
     this.mintUpstreamToken = deps.mintUpstreamToken;
     this.countCall = deps.countCall;
     this.a2a = deps.a2a ?? memoryA2aContext();
-    this.index = new UpstreamIndex(() => this.config.listTimeoutMs);
-    this.reaper = setInterval(() => this.reapIdle(), 60_000);
+    this.index = new UpstreamIndex(() => this.config.listTimeoutMs, (session, kind) => markListed(session, kind));
+    this.admission = new SessionAdmission(deps.config.sessions?.max ?? DEFAULT_SESSIONS_MAX);
+    this.sessionIdleMs = (deps.config.sessions?.idleSeconds ?? DEFAULT_SESSION_IDLE_SECONDS) * 1000;
+    this.reaper = setInterval(() => this.reapIdle(), Math.min(60_000, Math.max(250, Math.floor(this.sessionIdleMs / 4))));
     this.reaper.unref();
   }
 
@@ -97,30 +105,75 @@ export class Gateway {
     const added: string[] = [];
     const changed: string[] = [];
     const removed: string[] = [];
+    const restart: string[] = [];
+    const refiltered: string[] = [];
     for (const [name, pool] of this.pools) {
       const m = next.get(name);
       if (!m) removed.push(name);
-      else if (manifestKey(m) !== manifestKey(pool.manifest)) changed.push(name);
+      else if (manifestKey(m) !== manifestKey(pool.manifest)) {
+        changed.push(name);
+        if (connectionKey(m) !== connectionKey(pool.manifest)) restart.push(name);
+        else {
+          // Same connection: keep the running sessions and take the new limits, filters and flags in place.
+          if (JSON.stringify(m.tools) !== JSON.stringify(pool.manifest.tools)) refiltered.push(name);
+          const nowRequired = m.required && !pool.manifest.required;
+          Object.assign(pool.manifest, m);
+          this.configureServer(pool.manifest);
+          if (nowRequired) pool.monitor();
+        }
+      }
     }
     for (const name of next.keys()) if (!this.pools.has(name)) added.push(name);
     this.order.apply(next.keys());
-    for (const name of [...removed, ...changed]) await this.stopServer(name);
-    for (const name of [...changed, ...added]) this.startServer(next.get(name)!);
-    if (added.length + changed.length + removed.length > 0 && this.sessions.size > 0) {
-      for (const cs of this.sessions.values()) {
-        if (cs.view.single && !added.includes(cs.view.single) && !changed.includes(cs.view.single) && !removed.includes(cs.view.single)) continue;
-        for (const kind of ['tools', 'prompts', 'resources']) cs.push({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
-      }
-    }
+    for (const name of [...removed, ...restart]) await this.stopServer(name);
+    for (const name of [...restart, ...added]) this.startServer(next.get(name)!);
+    this.announce([...added, ...restart, ...removed], LIST_KINDS);
+    this.announce(refiltered, ['tools']);
     return { added, changed, removed };
+  }
+
+  /** Tell the clients for whom these servers are in reach that lists they were answered may have changed (a client that never listed a kind has nothing stale). */
+  announce(servers: readonly string[], kinds: readonly ListKind[]): void {
+    if (servers.length === 0) return;
+    for (const cs of this.sessions.values()) {
+      if (cs.view.single ? !servers.includes(cs.view.single) : !servers.some((s) => reaches(this.access(cs), s))) continue;
+      for (const kind of kinds) if (hasListed(cs, kind)) cs.push({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
+    }
+  }
+
+  /** A list went out without a server still starting for this client: once it is ready, that list has changed. */
+  announceWhenReady(cs: ClientSession, server: string, kind: ListKind): void {
+    const bit = `${server}\u0000${kind}`;
+    if (cs.awaiting.has(bit)) return;
+    cs.awaiting.add(bit);
+    this.upstreamFor(cs, server).then(
+      () => {
+        cs.awaiting.delete(bit);
+        if (this.sessions.has(cs.id)) cs.push({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
+      },
+      () => cs.awaiting.delete(bit),
+    );
   }
 
   private startServer(m: ServerManifest): void {
     const pool = new UpstreamPool(m, this.log.child({ server: m.name }), this.a2a);
     this.pools.set(m.name, pool);
+    this.configureServer(m);
+    // A server that comes back after being down reappears in lists: clients that listed hear of it.
+    let wasDown = false;
+    pool.onHealth((h) => {
+      if (h.up && wasDown && this.pools.get(m.name) === pool) this.announce([m.name], LIST_KINDS);
+      wasDown = !h.up;
+    });
+    pool.monitor();
+  }
+
+  private configureServer(m: ServerManifest): void {
     const include = compileGlobs(m.tools.include);
     const exclude = compileGlobs(m.tools.exclude);
     this.toolFilters.set(m.name, (n) => include(n) && !exclude(n));
+    this.breakers?.remove(m.name);
+    this.breakers?.get(m.name, { failureThreshold: m.breaker?.failures, cooldownMs: m.breaker ? m.breaker.cooldownSeconds * 1000 : undefined });
   }
 
   private async stopServer(name: string): Promise<void> {
@@ -136,10 +189,13 @@ export class Gateway {
     return this.toolFilters.get(server)?.(name) ?? false;
   }
 
-  /** Servers a session can reach. */
+  /** Servers a session can reach: in its view, and with something its policy may show. */
   serversInView(cs: ClientSession): string[] {
-    if (cs.view.single) return this.pools.has(cs.view.single) ? [cs.view.single] : [];
-    return [...this.pools.keys()];
+    const access = this.access(cs);
+    if (cs.view.single) return this.pools.has(cs.view.single) && reaches(access, cs.view.single) ? [cs.view.single] : [];
+    const out: string[] = [];
+    for (const name of this.pools.keys()) if (reaches(access, name)) out.push(name);
+    return out;
   }
 
   // ---- sessions ------------------------------------------------------------------------------------------
@@ -161,9 +217,16 @@ export class Gateway {
       capabilities: (params.capabilities as Record<string, unknown>) ?? {},
       clientInfo: (params.clientInfo as ClientInit['clientInfo']) ?? { name: 'unknown', version: '0' },
     };
+    this.admission.admit(caller, view, this.accessFor(caller), (agentId) => this.reclaimAbandoned(agentId));
     // A delegated token's workflow wins over any the client names.
     const joined = caller.workflowId ?? opts.workflowId;
-    const workflowId = this.workflows.begin({ caller, kind: 'mcp', id: joined, traceparent: opts.traceparent });
+    let workflowId: string;
+    try {
+      workflowId = this.workflows.begin({ caller, kind: 'mcp', id: joined, traceparent: opts.traceparent });
+    } catch (err) {
+      this.admission.release(caller.agentId);
+      throw err;
+    }
     const cs = new ClientSession(init, caller, workflowId, view, opts.traceparent);
     cs.rootOfWorkflow = joined === undefined;
     this.sessions.set(cs.id, cs);
@@ -172,20 +235,25 @@ export class Gateway {
     let instructions: string | undefined;
     if (view.single) {
       // One upstream alone: present it as itself, so clients see its own capabilities and instructions.
-      const up = await this.upstreamFor(cs, view.single);
+      let up: UpstreamSession;
+      try {
+        up = await this.upstreamFor(cs, view.single);
+      } catch (err) {
+        await this.closeSession(cs, 'upstream unavailable at initialize');
+        throw err;
+      }
       capabilities = up.serverCapabilities;
       serverInfo = up.serverInfo;
       instructions = up.instructions;
-    } else {
-      // Warm the client's upstream sessions so the first list does not pay every start-up at once.
-      for (const name of this.pools.keys()) this.upstreamFor(cs, name).catch(() => {});
     }
+    // Other upstream sessions open when the client first lists or calls: an agent allowed nothing starts nothing.
     this.log.info({ session: cs.id, agent: caller.agentId, workflowId, client: init.clientInfo.name, protocolVersion, view: view.single ?? 'all' }, 'session started');
     return { session: cs, result: { protocolVersion, capabilities, serverInfo, ...(instructions ? { instructions } : {}) } };
   }
 
   async closeSession(cs: ClientSession, why = 'closed by client'): Promise<void> {
     if (!this.sessions.delete(cs.id)) return;
+    this.admission.release(cs.caller.agentId);
     cs.close();
     if (cs.rootOfWorkflow && this.workflows.state(cs.workflowId) === 'active') {
       try {
@@ -195,12 +263,31 @@ export class Gateway {
       }
     }
     await Promise.all([...this.pools.values()].map((p) => p.release(cs.id)));
+    if (cs.logLevel !== undefined) for (const [name, pool] of this.pools) if (pool.shared) void this.applySharedLevel(name);
     this.log.info({ session: cs.id, agent: cs.caller.agentId, why }, 'session ended');
   }
 
+  /**
+   * At a session cap, end the longest-silent session that looks abandoned (no GET stream, nothing in flight, silent
+   * for a minute): clients that never send DELETE must not lock their agent out until idle expiry.
+   */
+  private reclaimAbandoned(agentId?: string): boolean {
+    const cutoff = Date.now() - ABANDONED_AFTER_MS;
+    let victim: ClientSession | undefined;
+    for (const cs of this.sessions.values()) {
+      if (agentId !== undefined && cs.caller.agentId !== agentId) continue;
+      if (cs.hasStream || cs.inFlight.size > 0 || cs.lastSeen >= cutoff) continue;
+      if (!victim || cs.lastSeen < victim.lastSeen) victim = cs;
+    }
+    if (!victim) return false;
+    void this.closeSession(victim, 'reclaimed at the session limit');
+    return true;
+  }
+
+  /** Sessions silent for sessions.idleSeconds, with no call in flight and no open GET stream, are closed. */
   private reapIdle(): void {
-    const cutoff = Date.now() - SESSION_IDLE_MS;
-    for (const cs of this.sessions.values()) if (cs.lastSeen < cutoff && cs.inFlight.size === 0) void this.closeSession(cs, 'idle');
+    const cutoff = Date.now() - this.sessionIdleMs;
+    for (const cs of this.sessions.values()) if (cs.lastSeen < cutoff && cs.inFlight.size === 0 && !cs.hasStream) void this.closeSession(cs, 'idle');
   }
 
   access(cs: ClientSession): Access {
@@ -218,7 +305,48 @@ export class Gateway {
     const init: ClientInit = pool.shared
       ? { protocolVersion: cs.protocolVersion, capabilities: SHARED_CLIENT_CAPABILITIES, clientInfo: { name: 'switchyard', version: GATEWAY_VERSION } }
       : cs.init;
-    return pool.acquire(cs.id, init, pool.shared ? this.sharedEvents(server) : this.clientEvents(cs, server));
+    return pool.acquire(cs.id, init, pool.shared ? this.sharedEvents(server) : this.clientEvents(cs, server)).then(async (s) => {
+      // A session opened after the client chose a log level starts at that level.
+      if (pool.shared) await this.applySharedLevel(server);
+      else if (cs.logLevel !== undefined) await this.setUpstreamLevel(s, cs.logLevel);
+      return s;
+    });
+  }
+
+  /** logging/setLevel from a client: its own upstream sessions take it; a shared one goes to the most verbose level asked. */
+  setLogLevel(cs: ClientSession, level: string): Promise<void> {
+    cs.logLevel = level;
+    const sent: Array<Promise<unknown>> = [];
+    for (const name of this.serversInView(cs)) {
+      const pool = this.pools.get(name);
+      if (pool?.shared) sent.push(this.applySharedLevel(name));
+      else {
+        const live = pool?.peek(cs.id);
+        if (live) sent.push(this.setUpstreamLevel(live, level));
+      }
+    }
+    return Promise.all(sent).then(() => undefined);
+  }
+
+  private applySharedLevel(server: string): Promise<unknown> {
+    const live = this.pools.get(server)?.peek('');
+    if (!live) return Promise.resolve();
+    const entitled = [...this.sessions.values()].filter((o) => (!o.view.single || o.view.single === server) && reaches(this.access(o), server));
+    const level = mostVerbose(entitled);
+    return level === undefined ? Promise.resolve() : this.setUpstreamLevel(live, level);
+  }
+
+  private setUpstreamLevel(s: UpstreamSession, level: string): Promise<unknown> {
+    if (s.logLevel === level || !s.serverCapabilities.logging) return Promise.resolve();
+    s.logLevel = level;
+    return s.request('logging/setLevel', { level }).then((res) => {
+      if (res.error) this.log.warn({ server: s.name, level, err: res.error.message }, 'upstream refused logging/setLevel');
+    });
+  }
+
+  /** Whether a log message from a call on a shared upstream is at a level this client asked for. */
+  admitsLog(cs: ClientSession, upstream: UpstreamSession, msg: RpcNotification): boolean {
+    return upstream.manifest.session !== 'shared' || msg.method !== 'notifications/message' || admitsLevel(cs, upstream, msg);
   }
 
   /** Tool definitions of one upstream session, listed once and kept until the upstream says they changed. */
@@ -237,9 +365,14 @@ export class Gateway {
     return {
       onNotification: (msg) => {
         const changed = LIST_CHANGED[msg.method];
-        const live = changed && this.pools.get(server)?.peek('');
-        if (live) this.index.invalidate(live, changed); // also when no client is connected to hear it
-        for (const cs of this.sessions.values()) if (!cs.view.single || cs.view.single === server) this.relayNotification(cs, server, msg);
+        const isLog = msg.method === 'notifications/message';
+        const shared = changed || isLog ? this.pools.get(server)?.peek('') : undefined;
+        if (changed && shared) this.index.invalidate(shared, changed); // also when no client is connected to hear it
+        for (const cs of this.sessions.values()) {
+          if (cs.view.single ? cs.view.single !== server : !reaches(this.access(cs), server)) continue;
+          if (isLog && !admitsLevel(cs, shared, msg)) continue;
+          this.relayNotification(cs, server, msg);
+        }
       },
       // A shared upstream asking outside any call has no single client to ask.
       onServerRequest: (msg) => Promise.resolve({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: `${msg.method} is not available outside a call on a shared upstream` } }),
@@ -252,6 +385,8 @@ export class Gateway {
     if (changed) {
       const live = this.pools.get(server)?.peek(cs.id);
       if (live) this.index.invalidate(live, changed);
+      // Not news before the upstream answered any list of that kind (e.g. right after its own initialize).
+      if (!live || !hasListed(live, changed)) return;
     }
     if (m === 'notifications/resources/updated') {
       const uri = msg.params?.uri;
@@ -288,4 +423,9 @@ const LIST_CHANGED: Record<string, IndexKind | undefined> = {
 function manifestKey(m: ServerManifest): string {
   const { source: _source, ...rest } = m;
   return JSON.stringify(rest);
+}
+
+/** What a running upstream session depends on: a change here restarts the server, anything else applies in place. */
+function connectionKey(m: ServerManifest): string {
+  return JSON.stringify([m.transport, m.command, m.args, m.env, m.cwd, m.url, m.headers, m.session, m.identity, m.connectTimeoutMs]);
 }

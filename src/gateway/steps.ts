@@ -130,7 +130,11 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   cs.inFlight.set(req.id, controller);
   const hooks: CallHooks = {
     signal: controller.signal,
-    onNotification: (n) => (reply.gone ? cs.push(n) : reply.related(n)),
+    onNotification: (n) => {
+      if (!gw.admitsLog(cs, upstream, n)) return;
+      if (reply.gone) cs.push(n);
+      else reply.related(n);
+    },
     onServerRequest: (r) => askOnReply(cs, reply, r.method, r.params).then((result) => ({ jsonrpc: '2.0', id: r.id, result }), (e: Error & { rpc?: RpcResponse }) => e.rpc ?? errorResponse(r.id, -32603, e.message)),
     headers: headers instanceof Promise ? await headers : headers,
     owner: cs.id,

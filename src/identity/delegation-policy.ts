@@ -28,6 +28,9 @@ class IntersectedPolicy extends PolicyBase {
   canSeeResource(uri: string, server?: string): boolean {
     return this.parts.every((p) => p.canSeeResource(uri, server));
   }
+  override server(server: string): boolean {
+    return this.parts.every((p) => p.server?.(server) ?? true);
+  }
   checkToolCall(name: string, args: Readonly<Record<string, unknown>> | undefined): ToolCallDecision {
     if (!this.canSeeTool(name)) return HIDDEN;
     let approval: ToolCallDecision | undefined;

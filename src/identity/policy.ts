@@ -5,7 +5,7 @@
 import type { AgentManifest, ToolRule } from '../config/types.js';
 import type { Access, AccessResolver } from '../gateway/access.js';
 import type { Caller, Refusal } from '../gateway/types.js';
-import { compileGlob, compileGlobs, globContains, MAX_GLOB_INPUT, type Matcher } from '../util/glob.js';
+import { compileGlob, compileGlobs, globContains, globCoversPrefix, globReachesPrefix, MAX_GLOB_INPUT, type Matcher } from '../util/glob.js';
 
 export type ToolCallDecision =
   | { decision: 'allow' }
@@ -38,6 +38,17 @@ export abstract class PolicyBase implements CompiledPolicy {
   resource(server: string, uri: string): boolean {
     return this.canSeeResource(uri, server);
   }
+  /** Whether anything of a server may be visible; an over-estimate is fine (it only opens a session). */
+  server(_server: string): boolean {
+    return true;
+  }
+}
+
+/** Whether some `{server}__…` name passes allow globs and no deny glob takes the whole server, within a delegated scope. */
+function reachesServer(server: string, allow: readonly string[], deny: readonly string[], scope: readonly string[] | undefined): boolean {
+  const prefix = `${server}__`;
+  if (scope && !scope.some((g) => globReachesPrefix(g, prefix))) return false;
+  return allow.some((g) => globReachesPrefix(g, prefix)) && !deny.some((g) => globCoversPrefix(g, prefix));
 }
 
 export const ALLOW: ToolCallDecision = Object.freeze({ decision: 'allow' });
@@ -110,9 +121,15 @@ class AgentPolicy extends PolicyBase {
   readonly #rules: Array<{ rule: ToolRule; matches: Matcher; arg?: CompiledArgRule }>;
   readonly #memo = new Map<string, ToolPlan>();
   readonly #scoped: boolean;
+  readonly #agent: AgentManifest | undefined;
+  readonly #scope: readonly string[] | undefined;
+  /** Whether the caller may see anything of a server (upstream sessions open only for those). */
+  readonly #reach = new Map<string, boolean>();
 
   constructor(agent: AgentManifest | undefined, scope: readonly string[] | undefined) {
     super();
+    this.#agent = agent;
+    this.#scope = scope;
     this.#agentId = agent?.id ?? 'local';
     this.#scoped = scope !== undefined;
     const inScope = scope ? compileGlobs(scope) : ANY;
@@ -164,6 +181,20 @@ class AgentPolicy extends PolicyBase {
 
   #uriVisible(uri: string): boolean {
     return uri.length <= MAX_GLOB_INPUT && this.#resourceUriVisible!(uri);
+  }
+
+  override server(server: string): boolean {
+    let seen = this.#reach.get(server);
+    if (seen !== undefined) return seen;
+    const a = this.#agent;
+    const all = ['*'];
+    const tools = reachesServer(server, a ? a.tools.allow : all, a ? a.tools.deny : [], this.#scope);
+    const prompts = a?.prompts ? reachesServer(server, a.prompts.allow, a.prompts.deny, this.#scope) : tools;
+    const resources = this.#wholeServer(server).inScope && (this.#resourceUriVisible ? (a?.resources?.allow.length ?? 0) > 0 : this.#toolVisible(`${server}__*`));
+    seen = tools || prompts || resources;
+    if (this.#reach.size >= MAX_MEMO) this.#reach.clear();
+    this.#reach.set(server, seen);
+    return seen;
   }
 
   checkToolCall(exposedName: string, args: Readonly<Record<string, unknown>> | undefined): ToolCallDecision {
@@ -221,6 +252,7 @@ export const NOTHING: CompiledPolicy = Object.freeze({
   tool: () => false,
   prompt: () => false,
   resource: () => false,
+  server: () => false,
 });
 
 const byAgent = new WeakMap<AgentManifest, Map<string, CompiledPolicy>>();

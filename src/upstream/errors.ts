@@ -17,6 +17,7 @@ export type UpstreamCause =
   | 'timeout'
   | 'closed'
   | 'backoff'
+  | 'down'
   | 'removed'
   | 'failed';
 
@@ -89,7 +90,9 @@ const RESTART_HINT = 'The gateway reconnects with backoff; retry shortly.';
 export function agentMessage(err: UpstreamError): string {
   switch (err.code) {
     case 'timeout':
-      return `Upstream '${err.server}' did not answer ${err.info.method ?? 'the request'} within ${err.info.timeoutMs ?? 0} ms; raise timeoutMs in its manifest if it is legitimately slow.`;
+      return `Upstream '${err.server}' did not answer ${err.info.method ?? 'the request'} within ${err.info.timeoutMs ?? 0} ms; raise ${err.info.method === 'initialize' ? 'connectTimeoutMs' : 'timeoutMs'} in its manifest if it is legitimately slow.`;
+    case 'down':
+      return `Upstream '${err.server}' is unavailable: it is down and the gateway rechecks it in the background; retry shortly.`;
     case 'backoff':
       return `Upstream '${err.server}' is unavailable: ${err.detail}; the next attempt is in ${err.info.retryInS ?? 1} s, retry then.`;
     case 'removed':

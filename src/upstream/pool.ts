@@ -1,6 +1,7 @@
 /**
  * The supervisor of one upstream server: hands out initialized sessions (one per downstream session, or one
- * shared), restarts crashed ones with exponential backoff, and keeps a health view for /readyz.
+ * shared), restarts crashed ones with exponential backoff, closes idle per-client ones, and keeps a health view
+ * for /readyz. A server known to be down is refused at once and rechecked in the background until it is back.
  */
 import type { Logger } from 'pino';
 import type { ServerManifest } from '../config/types.js';
@@ -15,7 +16,12 @@ import type { UpstreamTransport } from './transport.js';
 
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
+/** Background rechecks of a down server: quick at first, then at most this far apart. */
+const RECHECK_MAX_MS = 5_000;
+/** A required server that is up is checked this often. */
+const HEALTH_INTERVAL_MS = 30_000;
 const SHARED_KEY = '*shared*';
+const PROBE_INIT: ClientInit = { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'switchyard-probe', version: '0' } };
 
 export function createTransport(m: ServerManifest, log: Logger, a2a: A2aContext = memoryA2aContext()): UpstreamTransport {
   switch (m.transport) {
@@ -38,6 +44,7 @@ interface Slot {
   failures: number;
   notBefore: number;
   events: SessionEvents;
+  lastUsed: number;
 }
 
 export interface Health {
@@ -53,8 +60,29 @@ export class UpstreamPool {
   /** The start failure last logged at WARN, until a session starts again. */
   private reported?: string;
   private healthListeners: Array<(h: Health) => void> = [];
+  /** Set while the server is known down: calls and lists are refused at once until a recheck succeeds. */
+  private downSince = 0;
+  private rechecks = 0;
+  private checkTimer?: NodeJS.Timeout;
+  private checking?: Promise<Health>;
+  private readonly reaper: NodeJS.Timeout;
 
-  constructor(readonly manifest: ServerManifest, private readonly log: Logger, private readonly a2a?: A2aContext) {}
+  constructor(readonly manifest: ServerManifest, private readonly log: Logger, private readonly a2a?: A2aContext) {
+    const idleMs = this.idleMs;
+    this.reaper = setInterval(() => this.reapIdle(), Math.min(60_000, Math.max(250, Math.floor(idleMs / 4))));
+    this.reaper.unref();
+  }
+
+  private get idleMs(): number {
+    return (this.manifest.idleSeconds ?? 600) * 1000;
+  }
+
+  /** Open upstream sessions (one per client, or the shared one). */
+  get openSessions(): number {
+    let n = 0;
+    for (const s of this.slots.values()) if (s.session) n++;
+    return n;
+  }
 
   get name(): string {
     return this.manifest.name;
@@ -81,8 +109,23 @@ export class UpstreamPool {
     this.log[repeated ? 'debug' : 'warn']({ server: this.name, cause: err.code }, line);
   }
 
-  private setHealth(up: boolean, err?: string): void {
-    const changed = this.health.up !== up;
+  /** The server could not be started or initialized: say why once, refuse at once and recheck it in the background. */
+  private markDown(failure: UpstreamError): void {
+    if (this.closed) return;
+    const news = this.downSince === 0;
+    if (news) this.downSince = Date.now();
+    this.reportStartFailure(failure);
+    this.setHealth(false, failure.operator, news);
+    this.scheduleCheck();
+  }
+
+  /** Listeners hear of changes, and of the first time a server is known down (even if it was never up). */
+  private setHealth(up: boolean, err?: string, news = false): void {
+    if (up) {
+      this.downSince = 0;
+      this.rechecks = 0;
+    }
+    const changed = this.health.up !== up || news;
     this.health.up = up;
     this.health.lastError = err;
     this.health.checkedAt = Date.now();
@@ -94,11 +137,17 @@ export class UpstreamPool {
     if (this.closed) return Promise.reject(stoppedError(this.name));
     const key = this.shared ? SHARED_KEY : clientKey;
     let slot = this.slots.get(key);
+    if (slot?.session?.state === 'ready') {
+      slot.lastUsed = Date.now();
+      return Promise.resolve(slot.session);
+    }
+    if (this.downSince !== 0) {
+      return Promise.reject(new UpstreamError(this.name, 'down', 'it is down', { operator: `down since ${new Date(this.downSince).toISOString()} (${this.health.lastError})` }));
+    }
     if (!slot) {
-      slot = { failures: 0, notBefore: 0, events };
+      slot = { failures: 0, notBefore: 0, events, lastUsed: Date.now() };
       this.slots.set(key, slot);
     }
-    if (slot.session?.state === 'ready') return Promise.resolve(slot.session);
     slot.connecting ??= this.connect(key, slot, init).finally(() => {
       if (slot) slot.connecting = undefined;
     });
@@ -107,8 +156,30 @@ export class UpstreamPool {
 
   /** The live session for a client, if any, without connecting. */
   peek(clientKey: string): UpstreamSession | undefined {
-    const s = this.slots.get(this.shared ? SHARED_KEY : clientKey)?.session;
-    return s?.state === 'ready' ? s : undefined;
+    const slot = this.slots.get(this.shared ? SHARED_KEY : clientKey);
+    const s = slot?.session;
+    if (s?.state !== 'ready') return undefined;
+    slot!.lastUsed = Date.now();
+    return s;
+  }
+
+  /** Whether a session for this client is being connected right now. */
+  isConnecting(clientKey: string): boolean {
+    return this.slots.get(this.shared ? SHARED_KEY : clientKey)?.connecting !== undefined;
+  }
+
+  /** Close per-client sessions unused for idleSeconds with no call in flight. */
+  reapIdle(now = Date.now()): void {
+    if (this.shared) return;
+    const cutoff = now - this.idleMs;
+    for (const [key, slot] of this.slots) {
+      if (slot.connecting || slot.lastUsed >= cutoff || (slot.session && slot.session.inFlight > 0)) continue;
+      this.slots.delete(key);
+      if (slot.session) {
+        this.log.debug({ server: this.name, client: key }, 'idle upstream session closed');
+        void slot.session.close().catch(() => {});
+      }
+    }
   }
 
   private async connect(key: string, slot: Slot, init: ClientInit): Promise<UpstreamSession> {
@@ -136,6 +207,7 @@ export class UpstreamPool {
     } catch (err) {
       const failure = asUpstreamError(this.name, err);
       this.backoff(slot, failure.operator);
+      this.markDown(failure);
       await session.close().catch(() => {});
       if (!this.closed) this.reportStartFailure(failure);
       throw failure;
@@ -159,6 +231,42 @@ export class UpstreamPool {
     if (this.shared || this.slots.size <= 1) this.setHealth(false, why);
   }
 
+  /**
+   * Watch the server: check it now, recheck it in the background while it is down, and check a required one
+   * periodically while it is up (so /readyz tells the truth before any client connects).
+   */
+  monitor(): void {
+    void this.check();
+  }
+
+  /** Check reachability: ping a live session if there is one, else connect a throwaway one. */
+  check(): Promise<Health> {
+    this.checking ??= (async () => {
+      const live = [...this.slots.values()].find((s) => s.session?.state === 'ready')?.session;
+      if (live && this.downSince === 0) {
+        const res = await live.request('ping', undefined, { timeoutMs: this.manifest.connectTimeoutMs ?? 30_000 });
+        if (!res.error || (res.error.data as { reason?: string } | undefined)?.reason === undefined) this.setHealth(true);
+        else this.markDown(new UpstreamError(this.name, 'failed', 'it stopped answering', { operator: `ping failed: ${res.error.message}` }));
+        return this.health;
+      }
+      return this.probe(PROBE_INIT);
+    })().finally(() => {
+      this.checking = undefined;
+      if (!this.closed && this.downSince === 0 && this.manifest.required) this.scheduleCheck();
+    });
+    return this.checking;
+  }
+
+  private scheduleCheck(): void {
+    if (this.checkTimer || this.closed) return;
+    const delay = this.downSince !== 0 ? Math.min(RECHECK_MAX_MS, BACKOFF_MIN_MS * 2 ** this.rechecks++) : HEALTH_INTERVAL_MS;
+    this.checkTimer = setTimeout(() => {
+      this.checkTimer = undefined;
+      void this.check();
+    }, delay);
+    this.checkTimer.unref();
+  }
+
   /** Connect and initialize once to learn whether the server is reachable (startup and /readyz). */
   async probe(init: ClientInit): Promise<Health> {
     // A throwaway session even for shared servers: the shared one must be opened by the gateway with the
@@ -169,9 +277,7 @@ export class UpstreamPool {
       this.reported = undefined;
       this.setHealth(true);
     } catch (err) {
-      const failure = asUpstreamError(this.name, err);
-      this.setHealth(false, failure.operator);
-      if (!this.closed) this.reportStartFailure(failure);
+      this.markDown(asUpstreamError(this.name, err));
     } finally {
       await session.close().catch(() => {});
     }
@@ -188,6 +294,8 @@ export class UpstreamPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.reaper);
+    if (this.checkTimer) clearTimeout(this.checkTimer);
     const slots = [...this.slots.values()];
     this.slots.clear();
     await Promise.all(slots.map((s) => s.session?.close().catch(() => {})));

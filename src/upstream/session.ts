@@ -78,6 +78,10 @@ export class UpstreamSession {
   serverInfo: Record<string, unknown> = {};
   instructions?: string;
   protocolVersion?: string;
+  /** Bits of the list kinds answered on this session: a list_changed before any is not news to anyone. */
+  listed = 0;
+  /** The level the gateway last set with logging/setLevel, if it set one. */
+  logLevel?: string;
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly byToken = new Map<string, Pending>();
@@ -105,16 +109,29 @@ export class UpstreamSession {
     return this.pending.size;
   }
 
+  private get connectTimeoutMs(): number {
+    return this.manifest.connectTimeoutMs ?? 30_000;
+  }
+
+  /** Start the transport and initialize, both within connectTimeoutMs (calls have their own timeoutMs). */
   async connect(): Promise<void> {
-    await this.transport.start();
-    await this.handshake();
+    const limit = this.connectTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`server ${this.name} did not start and initialize within ${limit} ms; raise connectTimeoutMs in its manifest if it is slow to start`)), limit);
+    });
+    try {
+      await Promise.race([this.transport.start().then(() => this.handshake()), late]);
+    } finally {
+      clearTimeout(timer);
+    }
     this.state = 'ready';
     (this.transport as { openServerStream?: () => void }).openServerStream?.();
   }
 
   private async handshake(): Promise<void> {
     const res = await new Promise<RpcResponse>((resolve, reject) => {
-      this.start('initialize', this.init as unknown as Params, { timeoutMs: Math.min(this.manifest.timeoutMs, 30_000) }, resolve, reject);
+      this.start('initialize', this.init as unknown as Params, { timeoutMs: this.connectTimeoutMs }, resolve, reject);
     });
     if (res.error) {
       const said = maskUrls(clip(withoutMcpPrefix(String(res.error.message)), 200));
@@ -169,7 +186,7 @@ export class UpstreamSession {
     if (!(p.timeoutMs > 0)) return;
     p.timer = setTimeout(() => {
       this.notify('notifications/cancelled', { requestId: p.id, reason: 'timeout' });
-      this.fail(p, new UpstreamError(this.name, 'timeout', `it did not answer ${p.method} within ${p.timeoutMs} ms`, { method: p.method, timeoutMs: p.timeoutMs, field: '`timeoutMs`' }));
+      this.fail(p, new UpstreamError(this.name, 'timeout', `it did not answer ${p.method} within ${p.timeoutMs} ms`, { method: p.method, timeoutMs: p.timeoutMs, field: p.method === 'initialize' ? '`connectTimeoutMs`' : '`timeoutMs`' }));
     }, p.timeoutMs);
   }
 
@@ -243,9 +260,22 @@ export class UpstreamSession {
     // list_changed and resources/updated describe the session, not the call whose stream carried them: the session
     // handler invalidates caches and fans them out (to every client of a shared upstream, to subscribers only).
     const sessionLevel = msg.method === 'notifications/resources/updated' || msg.method.endsWith('/list_changed');
-    const p = relatedTo !== undefined && !sessionLevel ? this.pending.get(relatedTo as number) : undefined;
+    let p = relatedTo !== undefined && !sessionLevel ? this.pending.get(relatedTo as number) : undefined;
+    // A shared stdio session carries no stream: a log message while one client's calls run is that client's.
+    if (!p && relatedTo === undefined && msg.method === 'notifications/message' && this.manifest.session === 'shared') p = this.soleCaller();
     if (p?.hooks.onNotification) p.hooks.onNotification(msg);
     else this.events.onNotification?.(msg);
+  }
+
+  /** The newest call taking notifications, while every such call belongs to one client; else undefined. */
+  private soleCaller(): Pending | undefined {
+    let found: Pending | undefined;
+    for (const p of this.pending.values()) {
+      if (!p.hooks.onNotification) continue;
+      if (found && found.hooks.owner !== p.hooks.owner) return undefined;
+      found = p;
+    }
+    return found;
   }
 
   private onServerRequest(msg: RpcRequest, relatedTo?: RpcId): void {

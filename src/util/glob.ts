@@ -91,6 +91,22 @@ export function compileGlob(glob: string): Matcher {
   return (v) => matchTokens(p, v);
 }
 
+/** Whether some name starting with `prefix` matches `glob`. */
+export function globReachesPrefix(glob: string, prefix: string): boolean {
+  let i = 0;
+  for (; i < glob.length && i < prefix.length; i++) {
+    const c = glob[i];
+    if (c === '*') return true;
+    if (c !== '?' && c !== prefix[i]) return false;
+  }
+  return i === prefix.length;
+}
+
+/** Whether `glob` matches every name starting with `prefix`. */
+export function globCoversPrefix(glob: string, prefix: string): boolean {
+  return !glob.includes('?') && compileGlob(glob)(`${prefix}*`);
+}
+
 /** Compile a list of globs into one matcher that is true when any glob matches. */
 export function compileGlobs(globs: readonly string[] | undefined): Matcher {
   if (!globs || globs.length === 0) return never;

@@ -46,7 +46,8 @@ beforeAll(async () => {
   rec(2, sub, 'search', ok(4));
   rec(2, sub, 'drop_table', refused('policy_denied'));
   rec(2, sub, 'search', refused('loop_detected'));
-  for (let i = 0; i < 3; i++) workflows.begin({ caller: caller('other'), kind: 'a2a' });
+  for (let i = 0; i < 3; i++) workflows.nextStep(workflows.begin({ caller: caller('other'), kind: 'a2a' }));
+  workflows.begin({ caller: caller('other'), kind: 'mcp' }); // a session that never made a step is not listed
 
   const app = express();
   app.use('/admin/api', createAuditAdminRouter({ store, workflows }));

@@ -107,6 +107,7 @@ describe('WorkflowRegistry', () => {
   it('lists newest first with filters and paging', () => {
     const { workflows } = openRegistry();
     const ids = ['a', 'b', 'c', 'd', 'e'].map((s, i) => workflows.begin({ caller: caller(i % 2 === 0 ? 'even' : 'odd'), kind: 'mcp', id: `wf-${s}` }));
+    for (const id of ids) if (id !== 'wf-c') workflows.nextStep(id);
     workflows.setState('wf-c', 'paused');
     expect(workflows.list().workflows.map((w) => w.id)).toEqual([...ids].reverse());
     expect(workflows.list({ agent: 'odd' }).workflows.map((w) => w.id)).toEqual(['wf-d', 'wf-b']);
@@ -147,9 +148,25 @@ describe('WorkflowRegistry', () => {
 
   it('counts workflows per state for the active gauge', () => {
     const { workflows } = openRegistry();
-    workflows.begin({ caller: caller(), kind: 'mcp' });
+    const a = workflows.begin({ caller: caller(), kind: 'mcp' });
+    workflows.nextStep(a);
     const b = workflows.begin({ caller: caller(), kind: 'mcp' });
     workflows.setState(b, 'paused');
     expect(workflows.countByState()).toMatchObject({ active: 1, paused: 1, killed: 0 });
+  });
+
+  it('shows a workflow in lists and counts only once it has its first step', () => {
+    const { workflows, store } = openRegistry();
+    const idle = workflows.begin({ caller: caller(), kind: 'mcp' });
+    const quiet = workflows.begin({ caller: caller(), kind: 'mcp' });
+    workflows.setState(quiet, 'done', 'closed by client');
+    expect(workflows.list().workflows).toEqual([]);
+    expect(workflows.countByState()).toMatchObject({ active: 0, done: 0 });
+    expect(workflows.get(idle)).toMatchObject({ id: idle, state: 'active' });
+    workflows.nextStep(idle);
+    expect(workflows.countByState()).toMatchObject({ active: 1 });
+    expect(workflows.list().workflows.map((w) => w.id)).toEqual([idle]);
+    store.flush();
+    expect(workflows.countByState()).toMatchObject({ active: 1, done: 0 });
   });
 });

@@ -29,6 +29,7 @@ describe('gateway.yaml', () => {
       delegation: { maxTokenSeconds: 3600 },
       models: [],
       listTimeoutMs: 5000,
+      sessions: { idleSeconds: 900, max: 1000 },
     });
   });
 

@@ -82,9 +82,10 @@ describe('JSON schemas agree with the zod schemas', () => {
   for (const v of [
     { command: 'node', args: ['a.js', 1] },
     { transport: 'http', url: 'https://x', headers: { A: 'b' }, tools: { include: ['a*'], exclude: [] }, timeoutMs: 100, session: 'shared', required: true, identity: 'jwt' },
+    { command: 'npx', connectTimeoutMs: 30000, idleSeconds: 600, breaker: { failures: 3, cooldownSeconds: 20 } },
   ])
     add('server', serverManifestSchema, serverJson, manifest, v, true);
-  for (const v of [{ comand: 'x' }, { name: 'Bad' }, { transport: 'ws' }, { tools: { include: '*' } }, { tools: { only: [] } }, { timeoutMs: 0 }, { identity: 'oauth' }, { session: 'x' }, { env: { A: [] } }])
+  for (const v of [{ comand: 'x' }, { name: 'Bad' }, { transport: 'ws' }, { tools: { include: '*' } }, { tools: { only: [] } }, { timeoutMs: 0 }, { identity: 'oauth' }, { session: 'x' }, { env: { A: [] } }, { connectTimeoutMs: 0 }, { idleSeconds: -1 }, { breaker: { failures: 0 } }, { breaker: { tries: 3 } }])
     add('server', serverManifestSchema, serverJson, manifest, v, false);
   const entry = { $ref: '#/$defs/clientEntry' };
   add('client entry', clientServerEntrySchema, serverJson, entry, { type: 'streamableHttp', url: 'https://x', disabled: false }, true);
@@ -104,7 +105,7 @@ describe('JSON schemas agree with the zod schemas', () => {
       a2a: { allow: [] },
       models: { allow: ['m'] },
       delegation: { agents: ['b'], maxDepth: 2, maxChildren: 3 },
-      limits: { workflow: { steps: 1, tokens: 0 }, perHour: { calls: 3 }, loop: { sameCall: 2, windowSeconds: 5, cycle: 2 } },
+      limits: { workflow: { steps: 1, tokens: 0 }, perHour: { calls: 3 }, loop: { sameCall: 2, windowSeconds: 5, cycle: 2 }, sessions: 4 },
       canSetWorkflow: true,
     },
   ])
@@ -120,6 +121,7 @@ describe('JSON schemas agree with the zod schemas', () => {
     { limits: { perWeek: {} } },
     { canSetWorkflow: 'yes' },
     { delegation: { maxDepth: 1.5 } },
+    { limits: { sessions: 0 } },
   ])
     add('agent', agentManifestSchema, agentJson, agentJson, v, false);
 
@@ -136,6 +138,7 @@ describe('JSON schemas agree with the zod schemas', () => {
       delegation: { maxTokenSeconds: 60 },
       models: [{ name: 'm', baseUrl: 'http://localhost:1234/v1', apiKey: 'k', model: 'x' }],
       listTimeoutMs: 100,
+      sessions: { idleSeconds: 60, max: 50 },
       maxBodyBytes: 10,
       allowedHosts: ['gw.example.com'],
       allowedOrigins: ['https://app.example.com'],
@@ -152,6 +155,8 @@ describe('JSON schemas agree with the zod schemas', () => {
     { models: [{ name: 'm' }] },
     { teams: { a: { perWeek: {} } } },
     { listen: 'x' },
+    { sessions: { idleSeconds: 0 } },
+    { sessions: { perAgent: 3 } },
   ])
     add('gateway', gatewaySchema, gatewayJson, gatewayJson, v, false);
 

@@ -1,6 +1,6 @@
 // The upstream circuit breaker through a real gateway and a real HTTP upstream (issue 5): consecutive failures open
 // it; while open, calls fail at once with upstream_unavailable and nothing reaches the upstream; after the cooldown
-// (10 s, not configurable yet) a probe to the upstream restarted on the same port closes it.
+// (10 s by default) a probe to the upstream restarted on the same port closes it.
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { connectClient, scratch, startFixture, waitFor, type RunningFixture } from '../helpers/gateway.js';
 import { call, launch, makeHome, stopEverything, upstreamCalls, type CallOutcome } from '../helpers/audit-harness.js';
 
-/** The breaker's defaults (src/limits/breaker.ts); app.ts does not make them configurable. */
+/** The breaker's defaults (src/limits/breaker.ts), in force when the manifest has no `breaker`. */
 const THRESHOLD = 5;
 const COOLDOWN_MS = 10_000;
 

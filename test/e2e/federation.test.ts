@@ -41,6 +41,8 @@ beforeAll(async () => {
       // JSON manifest in the Claude Desktop shape, to cover that loader path end to end.
       'paged.json': { mcpServers: { paged: fixtureManifest({}, ['--tools', '30', '--page-size', '7']) } },
     },
+    // Upstream sessions start on the client's first list: it waits for five servers starting at once.
+    gatewayYaml: { listTimeoutMs: 20_000 },
   });
   client = await connectClient(gw.mcpUrl, {
     handlers: {

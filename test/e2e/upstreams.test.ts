@@ -228,8 +228,8 @@ describe('dead and hanging upstreams', () => {
       hang: { command: 'node', args: ['-e', 'setInterval(() => {}, 1000)'], timeoutMs: 30_000 },
     };
     [dead, deadOptional] = await Promise.all([
-      startGateway({ servers, gatewayYaml: { listTimeoutMs: 1500 } }),
-      startGateway({ servers: { ...servers, dead: { ...servers.dead, required: false } }, gatewayYaml: { listTimeoutMs: 1500 } }),
+      startGateway({ servers, gatewayYaml: { listTimeoutMs: 4000 } }),
+      startGateway({ servers: { ...servers, dead: { ...servers.dead, required: false } }, gatewayYaml: { listTimeoutMs: 4000 } }),
     ]);
   }, 60_000);
 

@@ -3,7 +3,7 @@
  * clients wired to it, and polling with a deadline (never sleeps as synchronization).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -257,6 +257,31 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     removeServer: (name) => unlinkSync(join(serversDir, fileNameFor(name))),
     serverUrl: (name) => `${url}/servers/${name}/mcp`,
   };
+}
+
+// ---- processes (Linux /proc) ---------------------------------------------------------------------------
+
+/** Pids of the live child processes of `pid` (its upstream servers, for a gateway). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === pid && fields[0] !== 'Z') out.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}
+
+/** Resident set size of a process in KiB, from /proc/<pid>/status. */
+export function rssKb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]);
 }
 
 // ---- the feature fixture over HTTP / SSE ----------------------------------------------------------------
