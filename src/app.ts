@@ -3,7 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Logger } from 'pino';
-import { ConfigWatcher, loadGatewayConfig, type GatewayOverrides } from './config/index.js';
+import { ConfigWatcher, loadGatewayConfig, PACKAGE_GATEWAY_FILE, type GatewayOverrides } from './config/index.js';
 import type { GatewayConfig } from './config/types.js';
 import { Gateway } from './gateway/gateway.js';
 import { mkdirSync } from 'node:fs';
@@ -72,12 +72,16 @@ export interface Core {
 /** Configuration, upstream pools and the guard chain: everything but the listening port (shared by serve and stdio). */
 export async function createCore(opts: StartOptions): Promise<Core> {
   const log = opts.logger ?? createLogger();
-  const loaded = loadGatewayConfig(opts.configPath, opts.overrides ?? {});
+  const loaded = loadGatewayConfig(opts.configPath, opts.overrides ?? {}, { fallbackFile: PACKAGE_GATEWAY_FILE });
   if (loaded.problems.length > 0) {
     throw new StartupError(`gateway configuration has problems:\n${loaded.problems.map((p) => `${p.file}:${p.line}: ${p.message}`).join('\n')}`);
   }
   const config = loaded.config;
-  const watcher = new ConfigWatcher({ serversDir: config.serversDir, agentsDir: config.agentsDir, logger: log, workspaceDir: process.cwd() });
+  const watcher = new ConfigWatcher({ serversDir: config.serversDir, agentsDir: config.agentsDir, logger: log, workspaceDir: process.cwd(), dataDir: config.dataDir });
+  log.info(
+    { config: loaded.file ?? null, serversDir: config.serversDir, agentsDir: config.agentsDir, dataDir: config.dataDir, servers: watcher.servers.size, agents: watcher.agents.size },
+    `configuration: ${loaded.file ?? 'defaults (no gateway.yaml)'}; ${watcher.servers.size} server(s) from ${config.serversDir}, ${watcher.agents.size} agent(s) from ${config.agentsDir}; data in ${config.dataDir}`,
+  );
   for (const p of watcher.problems) log.error({ file: p.file, line: p.line }, `${p.file}:${p.line}: ${p.message}`);
   const verifier = new JwtVerifier(config.auth.issuers);
   const registry = new AgentRegistry(new Map(watcher.agents));

@@ -1,6 +1,7 @@
 /** gateway.yaml: listen address, directories, auth issuers, admin tokens, team limits, audit and model routes. */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ConfigProblem, GatewayConfig } from './types.js';
 import { parseSourceFile } from './source.js';
 import { interpolateTree, type Env } from './interpolate.js';
@@ -22,7 +23,12 @@ export interface GatewayLoadOptions {
   env?: Env;
   /** Working directory for the default gateway.yaml and for overrides; default process.cwd(). */
   cwd?: string;
+  /** Read this file when no path is given and the working directory has no gateway.yaml (serve and stdio pass PACKAGE_GATEWAY_FILE). */
+  fallbackFile?: string;
 }
+
+/** The gateway.yaml shipped with the package: its servers.d and agents.d sit next to it. */
+export const PACKAGE_GATEWAY_FILE = fileURLToPath(new URL('../../gateway.yaml', import.meta.url));
 
 export interface GatewayLoadResult {
   config: GatewayConfig;
@@ -69,12 +75,13 @@ function toConfig(data: unknown, baseDir: string): GatewayConfig {
 }
 
 /**
- * Load gateway.yaml (default: ./gateway.yaml). A missing file means all defaults.
+ * Load gateway.yaml (default: ./gateway.yaml, else `fallbackFile`). A missing file means all defaults.
  * With problems, `config` holds the defaults and the caller should refuse to start.
  */
 export function loadGatewayConfig(path: string | undefined, overrides: GatewayOverrides = {}, options: GatewayLoadOptions = {}): GatewayLoadResult {
   const cwd = resolve(options.cwd ?? process.cwd());
-  const file = resolve(cwd, path ?? 'gateway.yaml');
+  const local = resolve(cwd, path ?? 'gateway.yaml');
+  const file = path === undefined && !existsSync(local) && options.fallbackFile !== undefined ? resolve(options.fallbackFile) : local;
   const defaults = (): GatewayConfig => applyOverrides(toConfig({}, cwd), overrides, cwd);
   if (!existsSync(file)) return { config: defaults(), problems: [] };
 

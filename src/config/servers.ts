@@ -21,6 +21,8 @@ export interface ServerLoadOptions {
   env?: Env;
   /** The gateway's working directory: default `cwd` of stdio servers and `${workspaceFolder}`; default process.cwd(). */
   workspaceDir?: string;
+  /** The gateway's data directory, for `${dataDir}`; default `data` under workspaceDir. */
+  dataDir?: string;
 }
 
 export interface ServerFileResult {
@@ -52,7 +54,7 @@ function transportFromType(type: RawServerEntry['type']): TransportKind | undefi
 type ServerFields = Omit<ServerManifest, 'source'>;
 
 /** Defaults, transport inference and the checks that span several fields. */
-function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: string, workspaceDir: string): { fields?: ServerFields; problems: PathProblem[] } {
+function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: string, dirs: { workspaceDir: string; baseDir: string }): { fields?: ServerFields; problems: PathProblem[] } {
   const problems: PathProblem[] = [];
   const name = raw.name ?? deriveName(defaultName);
   if (!NAME_PATTERN.test(name)) {
@@ -114,7 +116,8 @@ function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: strin
   };
   if (transport === 'stdio') {
     fields.command = raw.command;
-    fields.cwd = resolve(workspaceDir, raw.cwd ?? '.');
+    // A relative cwd belongs to the manifest, so a configuration works whatever the gateway's working directory.
+    fields.cwd = raw.cwd !== undefined ? resolve(dirs.baseDir, raw.cwd) : dirs.workspaceDir;
   } else {
     fields.url = raw.url;
   }
@@ -172,7 +175,8 @@ export function readServerSource(src: ParsedSource, options: ServerLoadOptions =
     };
   }
   const workspaceDir = resolve(options.workspaceDir ?? process.cwd());
-  const ctx = { env: options.env ?? process.env, baseDir: dirname(src.file), workspaceDir };
+  const dataDir = resolve(workspaceDir, options.dataDir ?? 'data');
+  const ctx = { env: options.env ?? process.env, baseDir: dirname(src.file), workspaceDir, dataDir };
   const { entries, problems } = locateEntries(src, src.data);
   const servers: ServerManifest[] = [];
 
@@ -189,7 +193,7 @@ export function readServerSource(src: ParsedSource, options: ServerLoadOptions =
     if (!parsed.success) {
       entryProblems = withoutRepeats(entryProblems, zodProblems(parsed.error, src, entry.base));
     } else {
-      const finished = finishEntry(parsed.data, entry.defaultName, entry.nameOrigin, workspaceDir);
+      const finished = finishEntry(parsed.data, entry.defaultName, entry.nameOrigin, ctx);
       entryProblems = withoutRepeats(entryProblems, pathProblems(finished.problems, src, entry.base));
       if (finished.fields && entryProblems.length === 0) {
         servers.push({ ...finished.fields, source: { file: src.file, line: src.lineAt(entry.base) } });

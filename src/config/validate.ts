@@ -55,6 +55,7 @@ export function validatePaths(paths: readonly string[], options: ValidateOptions
   const serverFiles: [string, ServerManifest[]][] = [];
   const agentFiles: [string, AgentManifest[]][] = [];
   let gateway: GatewayConfig | undefined;
+  let dataDir: string | undefined;
 
   const checkFile = (file: string, forced?: ConfigFileKind): void => {
     if (seen.has(file)) return;
@@ -74,7 +75,7 @@ export function validatePaths(paths: readonly string[], options: ValidateOptions
       problems.push(...r.problems);
       agentFiles.push([file, r.agents]);
     } else {
-      const r = readServerSource(src, { env, workspaceDir: cwd });
+      const r = readServerSource(src, { env, workspaceDir: cwd, dataDir });
       problems.push(...r.problems);
       serverFiles.push([file, r.servers]);
     }
@@ -95,6 +96,7 @@ export function validatePaths(paths: readonly string[], options: ValidateOptions
   const checkProject = (gatewayFile: string | undefined): void => {
     const r = loadGatewayConfig(gatewayFile, {}, { env, cwd });
     if (r.file) checkFile(r.file, 'gateway');
+    dataDir = r.config.dataDir;
     checkDir(r.config.serversDir, 'server');
     checkDir(r.config.agentsDir, 'agent');
   };

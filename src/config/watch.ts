@@ -43,6 +43,8 @@ export interface ConfigWatcherOptions {
   env?: Env;
   /** The gateway's working directory (default `cwd` of stdio servers). */
   workspaceDir?: string;
+  /** The gateway's data directory, for `${dataDir}` in manifests. */
+  dataDir?: string;
   debounceMs?: number;
   pollMs?: number;
   /** false: rely on polling alone (filesystems where fs.watch is unreliable). Default true. */
@@ -215,7 +217,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     super();
     const debounceMs = options.debounceMs ?? 150;
     const env = options.env ?? process.env;
-    const workspaceDir = options.workspaceDir;
+    const { workspaceDir, dataDir } = options;
     const useFsWatch = options.fsWatch ?? true;
     this.serverDir = new WatchedDir<ServerManifest>(
       resolve(options.serversDir),
@@ -223,7 +225,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
         label: 'servers',
         keyOf: (s) => s.name,
         loadFile: (file) => {
-          const r = loadServerFile(file, { env, workspaceDir });
+          const r = loadServerFile(file, { env, workspaceDir, dataDir });
           return { items: r.servers, problems: r.problems };
         },
         merge: (files, owners) => {

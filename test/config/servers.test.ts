@@ -94,9 +94,13 @@ describe('servers.d: valid manifests', () => {
     ]);
   });
 
-  it('resolves a relative cwd from the gateway working directory', () => {
+  it("resolves a relative cwd from the manifest's folder, and an absent one is the gateway working directory", () => {
     const file = dir.write('servers.d/a.yaml', 'command: node\ncwd: tools\n');
-    expect(loadServerFile(file, { env: {}, workspaceDir: dir.root }).servers[0].cwd).toBe(dir.path('tools'));
+    expect(loadServerFile(file, { env: {}, workspaceDir: dir.path('elsewhere') }).servers[0].cwd).toBe(dir.path('servers.d/tools'));
+    const parent = dir.write('servers.d/b.yaml', 'command: node\ncwd: ..\n');
+    expect(loadServerFile(parent, { env: {}, workspaceDir: dir.path('elsewhere') }).servers[0].cwd).toBe(dir.root);
+    const none = dir.write('servers.d/c.yaml', 'command: node\n');
+    expect(loadServerFile(none, { env: {}, workspaceDir: dir.path('elsewhere') }).servers[0].cwd).toBe(dir.path('elsewhere'));
   });
 });
 
@@ -125,6 +129,12 @@ describe('servers.d: interpolation', () => {
       'X-Dir': `${dir.root}/data`,
       'X-Literal': '${NOT_EXPANDED}',
     });
+  });
+
+  it('expands ${dataDir} to the gateway data directory, defaulting to data under the working directory', () => {
+    const file = dir.write('servers.d/m.yaml', 'command: node\nenv:\n  FILE: "${dataDir}/memory.jsonl"\n');
+    expect(loadServerFile(file, { env: {}, workspaceDir: dir.root, dataDir: dir.path('state') }).servers[0].env.FILE).toBe(dir.path('state/memory.jsonl'));
+    expect(loadServerFile(file, { env: {}, workspaceDir: dir.root }).servers[0].env.FILE).toBe(dir.path('data/memory.jsonl'));
   });
 
   it('reports a missing variable and a missing file on their lines', () => {
