@@ -82,12 +82,10 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     { config: loaded.file ?? null, serversDir: config.serversDir, agentsDir: config.agentsDir, dataDir: config.dataDir, servers: watcher.servers.size, agents: watcher.agents.size },
     `configuration: ${loaded.file ?? 'defaults (no gateway.yaml)'}; ${watcher.servers.size} server(s) from ${config.serversDir}, ${watcher.agents.size} agent(s) from ${config.agentsDir}; data in ${config.dataDir}`,
   );
-  for (const p of watcher.problems) log.error({ file: p.file, line: p.line }, `${p.file}:${p.line}: ${p.message}`);
   const verifier = new JwtVerifier(config.auth.issuers);
   const registry = new AgentRegistry(new Map(watcher.agents));
   const authenticator = new Authenticator({ verifier, registry });
   watcher.on('agents', (change) => {
-    for (const p of change.problems) log.error({ file: p.file, line: p.line }, `${p.file}:${p.line}: ${p.message}`);
     for (const p of registry.update(change.agents)) log.error(p, 'agent credential conflict');
     log.info({ added: change.added, changed: change.changed, removed: change.removed }, 'agents reloaded');
   });
@@ -248,10 +246,15 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     app(req, res);
   });
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (err) {
+    await core.close();
+    throw listenError(err, config.port);
+  }
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
@@ -278,6 +281,15 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
         await core.close();
       })()),
   };
+}
+
+/** A port that cannot be bound is an operator's problem: say which and what to do. */
+function listenError(err: unknown, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new StartupError(`port ${port} is in use: pass --port N or stop the other process`);
+  if (code === 'EACCES') return new StartupError(`port ${port} needs privileges this process lacks: pass --port N above 1023`);
+  if (code === 'EADDRNOTAVAIL') return new StartupError(`the listen address is not on this machine: pass --host with a local address, e.g. 127.0.0.1`);
+  return err;
 }
 
 function fail(log: Logger, res: ServerResponse, err: Error): void {

@@ -1,5 +1,6 @@
 /** servers.d: one manifest per file, or a client config holding an `mcpServers` / `servers` map. */
 import { dirname, resolve } from 'node:path';
+import type { ZodError, ZodTypeAny } from 'zod';
 import type { ConfigProblem, ServerManifest, TransportKind } from './types.js';
 import { parseSourceFile, type ParsedSource, type ValuePath } from './source.js';
 import { interpolateTree, type Env, type PathProblem } from './interpolate.js';
@@ -164,6 +165,28 @@ function locateEntries(src: ParsedSource, data: Record<string, unknown>): { entr
   return { entries, problems: [] };
 }
 
+const IDENTIFYING_KEYS = ['name', 'command', 'url', 'transport', 'type'];
+
+/**
+ * The checks across fields for the keys that passed the schema, so fixing the schema problems of an entry
+ * reveals nothing new. Problems about the entry as a whole are left out when a key they depend on was bad.
+ */
+function checkRest(value: unknown, error: ZodError, schema: ZodTypeAny, entry: EntryLocation, dirs: { workspaceDir: string; baseDir: string }): PathProblem[] {
+  if (!isPlainObject(value)) return [];
+  const bad = new Set<string>();
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') issue.keys.forEach((k) => bad.add(k));
+    else if (issue.path.length > 0) bad.add(String(issue.path[0]));
+    else return [];
+  }
+  const rest = schema.safeParse(Object.fromEntries(Object.entries(value).filter(([k]) => !bad.has(k))));
+  if (!rest.success) return [];
+  const wholeEntryKnown = !IDENTIFYING_KEYS.some((k) => bad.has(k));
+  return finishEntry(rest.data as RawServerEntry, entry.defaultName, entry.nameOrigin, dirs).problems.filter((p) =>
+    p.path.length === 0 ? wholeEntryKnown : !bad.has(String(p.path[0])),
+  );
+}
+
 /** Validate an already parsed servers.d file. */
 export function readServerSource(src: ParsedSource, options: ServerLoadOptions = {}): ServerFileResult {
   if (src.problems.length > 0) return { servers: [], problems: src.problems };
@@ -192,6 +215,7 @@ export function readServerSource(src: ParsedSource, options: ServerLoadOptions =
     const parsed = schema.safeParse(interpolated.value);
     if (!parsed.success) {
       entryProblems = withoutRepeats(entryProblems, zodProblems(parsed.error, src, entry.base));
+      entryProblems = withoutRepeats(entryProblems, pathProblems(checkRest(interpolated.value, parsed.error, schema, entry, ctx), src, entry.base));
     } else {
       const finished = finishEntry(parsed.data, entry.defaultName, entry.nameOrigin, ctx);
       entryProblems = withoutRepeats(entryProblems, pathProblems(finished.problems, src, entry.base));

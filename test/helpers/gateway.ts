@@ -465,3 +465,26 @@ export async function stopAll(): Promise<void> {
   for (const d of scratchDirs) rmSync(d, { recursive: true, force: true });
   scratchDirs.clear();
 }
+
+// ---- one-shot CLI runs ----------------------------------------------------------------------------------
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `switchyard …` to completion (tracked, so stopAll() ends it if a test fails first). */
+export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
+  const spawned = spawnTracked([CLI, ...args], opts);
+  let stdout = '';
+  let stderr = '';
+  onOutputLines(spawned.proc, () => {}, (chunk, stream) => {
+    if (stream === 'stdout') stdout += chunk;
+    else stderr += chunk;
+  });
+  return new Promise((resolve, reject) => {
+    spawned.proc.once('error', reject);
+    spawned.proc.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
