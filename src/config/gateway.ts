@@ -74,9 +74,20 @@ function toConfig(data: unknown, baseDir: string): GatewayConfig {
   return config;
 }
 
+/** The directories a broken gateway.yaml still names well, so `validate` checks the manifests it points at in the same run. */
+function withValidDirs(config: GatewayConfig, data: unknown, baseDir: string): GatewayConfig {
+  if (!isPlainObject(data)) return config;
+  const out = { ...config };
+  for (const key of ['dataDir', 'serversDir', 'agentsDir'] as const) {
+    const value = data[key];
+    if (typeof value === 'string' && value !== '') out[key] = resolve(baseDir, value);
+  }
+  return out;
+}
+
 /**
  * Load gateway.yaml (default: ./gateway.yaml, else `fallbackFile`). A missing file means all defaults.
- * With problems, `config` holds the defaults and the caller should refuse to start.
+ * With problems, `config` holds the defaults (and the directories that are well given) and the caller should refuse to start.
  */
 export function loadGatewayConfig(path: string | undefined, overrides: GatewayOverrides = {}, options: GatewayLoadOptions = {}): GatewayLoadResult {
   const cwd = resolve(options.cwd ?? process.cwd());
@@ -102,6 +113,6 @@ export function loadGatewayConfig(path: string | undefined, overrides: GatewayOv
       seen.add(m.name);
     });
   }
-  if (problems.length > 0) return { config: defaults(), problems, file };
+  if (problems.length > 0) return { config: applyOverrides(withValidDirs(toConfig({}, cwd), interpolated.value, baseDir), overrides, cwd), problems, file };
   return { config: applyOverrides(toConfig(interpolated.value, baseDir), overrides, cwd), problems: [], file };
 }

@@ -223,7 +223,7 @@ export function readServerSource(src: ParsedSource, options: ServerLoadOptions =
         servers.push({ ...finished.fields, source: { file: src.file, line: src.lineAt(entry.base) } });
       }
     }
-    problems.push(...entryProblems);
+    problems.push(...entryProblems.sort((a, b) => a.line - b.line));
   }
   return { servers, problems };
 }

@@ -177,6 +177,24 @@ describe('servers.d: problems with exact lines', () => {
     expect(problems[0][1]).toMatch(/^YAML syntax/);
   });
 
+  it('one YAML mistake is one message, on its line', () => {
+    const file = dir.write('servers.d/a.yaml', 'command: node\nargs:\n  - a\n - b\n');
+    expect(problemsOf(file)).toEqual([[4, expect.stringMatching(/^YAML syntax: /)]]);
+  });
+
+  it('problems across fields are reported together with schema problems, not after they are fixed', () => {
+    const file = dir.write('servers.d/a.yaml', 'command: node\nurl: https://x.example\ntimeoutMs: -1\nbogus: 1\n');
+    expect(problemsOf(file)).toEqual([
+      [2, expect.stringMatching(/both 'command' and 'url'/)],
+      [3, expect.stringMatching(/^timeoutMs: /)],
+      [4, "unknown field 'bogus'; remove it or check its spelling"],
+    ]);
+    const badCommand = dir.write('servers.d/b.yaml', 'command: ""\nheaders: {A: b}\n');
+    expect(problemsOf(badCommand)).toEqual([
+      [1, expect.stringMatching(/command is empty/)],
+    ]);
+  });
+
   it('duplicate key in JSON', () => {
     const file = dir.write('servers.d/a.json', '{\n  "command": "node",\n  "command": "deno"\n}\n');
     expect(problemsOf(file)).toEqual([[3, 'YAML syntax: duplicate key; keep only one of them']]);

@@ -63,6 +63,15 @@ describe('validatePaths', () => {
     expect(r.problems).toHaveLength(3);
   });
 
+  it('a broken gateway.yaml does not hide the problems of the manifests it names', () => {
+    dir.write('gateway.yaml', 'port: "x"\nserversDir: upstreams\n');
+    dir.write('upstreams/a.yaml', 'command: node\nbogus: 1\n');
+    expect(validatePaths([], { cwd: dir.root, env: {} }).report).toEqual([
+      "gateway.yaml:1: port: expected number, got string; change the value's type",
+      "upstreams/a.yaml:2: unknown field 'bogus'; remove it or check its spelling",
+    ]);
+  });
+
   it('reports a broken gateway.yaml', () => {
     dir.write('gateway.yaml', 'port: "x"\n');
     expect(validatePaths(['gateway.yaml'], { cwd: dir.root, env: {} }).report).toEqual([
