@@ -87,7 +87,6 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const authenticator = new Authenticator({ verifier, registry });
   watcher.on('agents', (change) => {
     for (const p of registry.update(change.agents)) log.error(p, 'agent credential conflict');
-    log.info({ added: change.added, changed: change.changed, removed: change.removed }, 'agents reloaded');
   });
 
   mkdirSync(config.dataDir, { recursive: true });
@@ -129,9 +128,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   await gateway.applyServers(new Map(watcher.servers));
   for (const [name, pool] of gateway.pools) pool.onHealth((h) => metrics.setUpstreamUp(name, h.up));
   watcher.on('servers', (change) => {
-    void gateway.applyServers(change.servers).then((d) => {
-      if (d.added.length + d.changed.length + d.removed.length > 0) log.info(d, 'servers reloaded');
-    });
+    void gateway.applyServers(change.servers);
   });
   return {
     config,

@@ -91,6 +91,7 @@ class WatchedDir<T extends Sourced> {
   problems: ConfigProblem[] = [];
   private goodByFile = new Map<string, T[]>();
   private problemsKey = '[]';
+  private loaded = false;
   private signature = '';
   private watcher: FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
@@ -141,12 +142,14 @@ class WatchedDir<T extends Sourced> {
       for (const p of problems) this.log.warn({ file: p.file, line: p.line }, `${this.kind.label}: ${formatProblem(p)}`);
     }
     const diff = { added, changed, removed, items: merged.items, problems };
+    // The first read is part of the startup line; later ones are reloads, each said once here.
     if (added.length + changed.length + removed.length > 0) {
-      this.log.info(
+      this.log[this.loaded ? 'info' : 'debug'](
         { added: added.map(this.kind.keyOf), changed: changed.map(this.kind.keyOf), removed },
-        `${this.kind.label} reloaded from ${this.dir}`,
+        `${this.kind.label} ${this.loaded ? 'reloaded' : 'loaded'} from ${this.dir}`,
       );
     }
+    this.loaded = true;
     if (added.length + changed.length + removed.length > 0 || problemsChanged) this.onDiff(diff);
     return diff;
   }

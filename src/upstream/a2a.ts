@@ -307,8 +307,8 @@ export class A2aTransport implements UpstreamTransport {
     const taskId = call.taskId!;
     call.controller.abort(new AbortedCall('cancelled by client'));
     this.client?.cancelTask({ tenant: '', id: taskId, metadata: undefined }).then(
-      () => this.log.debug({ server: this.manifest.name, taskId }, 'A2A task cancelled'),
-      (err: Error) => this.log.warn({ server: this.manifest.name, taskId, err: err.message }, 'A2A task could not be cancelled'),
+      () => this.log.debug({ taskId }, 'A2A task cancelled'),
+      (err: Error) => this.log.warn({ taskId, err: err.message }, 'A2A task could not be cancelled'),
     );
   }
 

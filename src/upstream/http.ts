@@ -151,7 +151,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
         try {
           msg = JSON.parse(ev.data) as RpcMessage;
         } catch {
-          this.log.warn({ server: this.manifest.name }, 'upstream sent a non-JSON SSE event; ignored');
+          this.log.warn('upstream sent a non-JSON SSE event; ignored');
           return;
         }
         if (relatedTo !== undefined && (msg as { id?: unknown }).id === relatedTo && !('method' in msg)) answered = true;
@@ -176,12 +176,12 @@ export class StreamableHttpTransport implements UpstreamTransport {
     const req = this.lib.request(this.url, { method: 'GET', headers, agent: this.agent }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        this.log.warn({ server: this.manifest.name, status: res.statusCode }, 'upstream refused to resume a dropped stream');
+        this.log.warn({ status: res.statusCode }, 'upstream refused to resume a dropped stream');
         return;
       }
       this.readSse(res, relatedTo, attempt);
     });
-    req.on('error', (err) => this.log.warn({ server: this.manifest.name, err: err.message }, 'resuming a dropped upstream stream failed'));
+    req.on('error', (err) => this.log.warn({ err: err.message }, 'resuming a dropped upstream stream failed'));
     req.end();
   }
 

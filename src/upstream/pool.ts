@@ -115,7 +115,7 @@ export class UpstreamPool {
         if (slot.session !== session) return;
         slot.session = undefined;
         if (this.closed || why === 'closed') return;
-        this.log.warn({ server: this.name, why }, 'upstream session ended; it restarts with backoff on next use');
+        this.log.warn({ why }, 'upstream session ended; it restarts with backoff on next use');
         this.backoff(slot, why);
         slot.events.onClose?.(why);
       },

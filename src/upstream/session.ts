@@ -93,7 +93,7 @@ export class UpstreamSession {
   ) {
     transport.onmessage = (m, related) => this.onMessage(m, related);
     transport.onclose = (why) => this.onTransportClose(why);
-    transport.onerror = (err) => this.log.warn({ server: manifest.name, err: err.message }, 'upstream transport error');
+    transport.onerror = (err) => this.log.warn({ err: err.message }, 'upstream transport error');
   }
 
   get name(): string {
@@ -245,7 +245,7 @@ export class UpstreamSession {
         owners.add(p.hooks.owner);
       }
       if (owners.size > 1) {
-        this.log.warn({ server: this.name, method: msg.method }, 'server-to-client request while calls of several clients are in flight; refused as ambiguous');
+        this.log.warn({ method: msg.method }, 'server-to-client request while calls of several clients are in flight; refused as ambiguous');
         this.transport.send(errorResponse(msg.id, -32603, `${msg.method} cannot be routed: calls of several clients are in flight on this shared session`)).catch(() => {});
         return;
       }
