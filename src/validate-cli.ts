@@ -9,6 +9,7 @@ export function runValidate(paths: string[]): number {
     return 1;
   }
   for (const line of result.report) process.stdout.write(`${line}\n`);
+  for (const line of result.warningReport) process.stdout.write(`${line}\n`);
   for (const s of result.servers) {
     process.stdout.write(`server ${s.name}: ${s.transport} (${s.source.file}:${s.source.line}); tools exposed as ${s.name}__{tool}\n`);
   }
@@ -17,6 +18,7 @@ export function runValidate(paths: string[]): number {
     process.stderr.write(`${result.problems.length} problem(s) found in ${result.files.length} file(s)\n`);
     return 1;
   }
-  process.stdout.write(`ok: ${result.files.length} file(s) valid\n`);
+  const noted = result.warnings.length > 0 ? `, ${result.warnings.length} warning(s) above` : '';
+  process.stdout.write(`ok: ${result.files.length} file(s) valid${noted}\n`);
   return 0;
 }

@@ -4,6 +4,7 @@ import type { ZodError, ZodTypeAny } from 'zod';
 import type { ConfigProblem, ServerManifest, TransportKind } from './types.js';
 import { parseSourceFile, type ParsedSource, type ValuePath } from './source.js';
 import { interpolateTree, type Env, type PathProblem } from './interpolate.js';
+import { readEnvFile } from './env-file.js';
 import { clientServerEntrySchema, serverManifestSchema, type RawServerEntry } from './server-schema.js';
 import {
   NAME_PATTERN,
@@ -13,6 +14,7 @@ import {
   isPlainObject,
   listConfigFiles,
   pathProblems,
+  renameWarning,
   withoutRepeats,
   zodProblems,
 } from './problems.js';
@@ -29,11 +31,14 @@ export interface ServerLoadOptions {
 export interface ServerFileResult {
   servers: ServerManifest[];
   problems: ConfigProblem[];
+  /** Things said about valid entries that do not stop them (a default name that was renamed). */
+  warnings: ConfigProblem[];
 }
 
 export interface ServersLoadResult {
   servers: Map<string, ServerManifest>;
   problems: ConfigProblem[];
+  warnings: ConfigProblem[];
   byFile: Map<string, ServerFileResult>;
 }
 
@@ -79,8 +84,14 @@ function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: strin
     }
   }
 
+  let fileEnv: Record<string, string> | undefined;
   if (transport === 'stdio') {
     if (raw.command === undefined) problems.push({ path: ['transport'], message: "a stdio server needs 'command' (the program to start); add it" });
+    if (raw.envFile !== undefined) {
+      const read = readEnvFile(raw.envFile, dirs.baseDir);
+      if (read.message) problems.push({ path: ['envFile'], message: read.message });
+      fileEnv = read.env;
+    }
     for (const key of ['url', 'headers'] as const) {
       if (raw[key] !== undefined) problems.push({ path: [key], message: `'${key}' is not used by stdio servers; remove it, or set transport to http, sse or a2a` });
     }
@@ -98,7 +109,7 @@ function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: strin
         problems.push({ path: ['url'], message: `url must use http or https, not '${protocol}'` });
       }
     }
-    for (const key of ['command', 'args', 'env', 'cwd'] as const) {
+    for (const key of ['command', 'args', 'env', 'envFile', 'cwd'] as const) {
       if (raw[key] !== undefined) problems.push({ path: [key], message: `'${key}' is only used by stdio servers; remove it, or drop 'url'/'transport' to start a local command` });
     }
   }
@@ -108,7 +119,8 @@ function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: strin
     name,
     transport,
     args: raw.args ?? [],
-    env: raw.env ?? {},
+    // `env` wins over the env file, as in VS Code.
+    env: fileEnv ? { ...fileEnv, ...raw.env } : (raw.env ?? {}),
     headers: raw.headers ?? {},
     tools: raw.tools ?? { include: ['*'], exclude: [] },
     timeoutMs: raw.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -189,11 +201,12 @@ function checkRest(value: unknown, error: ZodError, schema: ZodTypeAny, entry: E
 
 /** Validate an already parsed servers.d file. */
 export function readServerSource(src: ParsedSource, options: ServerLoadOptions = {}): ServerFileResult {
-  if (src.problems.length > 0) return { servers: [], problems: src.problems };
-  if (src.data === undefined || src.data === null) return { servers: [], problems: [] };
+  if (src.problems.length > 0) return { servers: [], problems: src.problems, warnings: [] };
+  if (src.data === undefined || src.data === null) return { servers: [], problems: [], warnings: [] };
   if (!isPlainObject(src.data)) {
     return {
       servers: [],
+      warnings: [],
       problems: [{ file: src.file, line: src.lineAt([]), message: 'expected a mapping of server fields (name, command, url, …) or an mcpServers map' }],
     };
   }
@@ -202,6 +215,7 @@ export function readServerSource(src: ParsedSource, options: ServerLoadOptions =
   const ctx = { env: options.env ?? process.env, baseDir: dirname(src.file), workspaceDir, dataDir };
   const { entries, problems } = locateEntries(src, src.data);
   const servers: ServerManifest[] = [];
+  const warnings: ConfigProblem[] = [];
 
   for (const entry of entries) {
     if (!isPlainObject(entry.value)) {
@@ -221,11 +235,13 @@ export function readServerSource(src: ParsedSource, options: ServerLoadOptions =
       entryProblems = withoutRepeats(entryProblems, pathProblems(finished.problems, src, entry.base));
       if (finished.fields && entryProblems.length === 0) {
         servers.push({ ...finished.fields, source: { file: src.file, line: src.lineAt(entry.base) } });
+        const renamed = parsed.data.name === undefined ? renameWarning(entry.defaultName, finished.fields.name, entry.nameOrigin, 'name') : undefined;
+        if (renamed) warnings.push({ file: src.file, line: src.lineAt(entry.base), message: renamed });
       }
     }
     problems.push(...entryProblems.sort((a, b) => a.line - b.line));
   }
-  return { servers, problems };
+  return { servers, problems, warnings };
 }
 
 /** Load one servers.d file; the file path is made absolute. */
@@ -266,5 +282,5 @@ export function loadServersDir(dir: string, env: Env = process.env, options: Omi
   for (const file of listConfigFiles(resolve(dir))) byFile.set(file, loadServerFile(file, { ...options, env }));
   const merged = mergeServers([...byFile].map(([file, r]) => [file, r.servers] as const));
   const problems = [...[...byFile.values()].flatMap((r) => r.problems), ...merged.problems];
-  return { servers: merged.servers, problems, byFile };
+  return { servers: merged.servers, problems, warnings: [...byFile.values()].flatMap((r) => r.warnings), byFile };
 }

@@ -234,7 +234,49 @@ describe('servers.d: problems with exact lines', () => {
 
   it('an empty file defines nothing and is no problem', () => {
     const file = dir.write('servers.d/a.yaml', '# placeholder\n');
-    expect(loadServerFile(file, { env: {} })).toEqual({ servers: [], problems: [] });
+    expect(loadServerFile(file, { env: {} })).toEqual({ servers: [], problems: [], warnings: [] });
+  });
+});
+
+describe('servers.d: renamed default names', () => {
+  it('a file stem or map key folded into a valid name is a warning naming the rename, not a problem', () => {
+    const stem = dir.write('servers.d/Weather_API.yaml', 'command: node\n');
+    expect(loadServerFile(stem, { env: {}, workspaceDir: dir.root })).toMatchObject({
+      servers: [{ name: 'weather-api' }],
+      problems: [],
+      warnings: [{ file: stem, line: 1, message: "'Weather_API' (the file name) is used as server name 'weather-api'; add 'name: weather-api' to make the rename explicit" }],
+    });
+    const map = dir.write('servers.d/client.json', '{\n  "mcpServers": {\n    "Weather_API": { "command": "node" },\n    "ok": { "command": "node" }\n  }\n}\n');
+    const r = loadServerFile(map, { env: {}, workspaceDir: dir.root });
+    expect(r.servers.map((s) => s.name)).toEqual(['weather-api', 'ok']);
+    expect(r.warnings).toEqual([{ file: map, line: 3, message: expect.stringContaining("'Weather_API' (the mcpServers key) is used as server name 'weather-api'") }]);
+  });
+
+  it('an explicit name or an already valid default says nothing', () => {
+    const named = dir.write('servers.d/Weather_API.yaml', 'name: weather\ncommand: node\n');
+    expect(loadServerFile(named, { env: {}, workspaceDir: dir.root }).warnings).toEqual([]);
+    const plain = dir.write('servers.d/weather.yaml', 'command: node\n');
+    expect(loadServerFile(plain, { env: {}, workspaceDir: dir.root }).warnings).toEqual([]);
+  });
+});
+
+describe('servers.d: envFile', () => {
+  it("loads a dotenv file relative to the manifest's folder, merged under env", () => {
+    dir.write('servers.d/secrets/.env', '# keys\nexport A=from-file\nB = "two words\\n"\nC=\'single # kept\'\nD=plain # comment\n\n');
+    const file = dir.write('servers.d/a.json', '{"servers": {"a": {"type": "stdio", "command": "node", "envFile": "secrets/.env", "env": {"A": "from-env"}}}}');
+    const r = loadServerFile(file, { env: {}, workspaceDir: dir.path('elsewhere') });
+    expect(r.problems).toEqual([]);
+    expect(r.servers[0].env).toEqual({ A: 'from-env', B: 'two words\n', C: 'single # kept', D: 'plain' });
+  });
+
+  it('a missing or malformed env file is a problem on the envFile line; a remote server may not have one', () => {
+    const missing = dir.write('servers.d/a.yaml', 'command: node\nenvFile: nope.env\n');
+    expect(problemsOf(missing)).toEqual([[2, expect.stringMatching(/^envFile: cannot read .*nope\.env \(ENOENT\); create the file or fix the path/)]]);
+    dir.write('servers.d/bad.env', 'A=1\nnot a pair\n');
+    const bad = dir.write('servers.d/b.yaml', 'command: node\nenvFile: bad.env\n');
+    expect(problemsOf(bad)).toEqual([[2, expect.stringMatching(/bad\.env:2: expected KEY=value; write each line as KEY=value$/)]]);
+    const remote = dir.write('servers.d/c.yaml', 'url: https://x.example/mcp\nenvFile: bad.env\n');
+    expect(problemsOf(remote)).toEqual([[2, expect.stringMatching(/'envFile' is only used by stdio servers/)]]);
   });
 });
 

@@ -74,6 +74,21 @@ describe('switchyard validate', () => {
   });
 });
 
+describe('switchyard validate: renamed names', () => {
+  it('a renamed default name is a warning line that does not fail validation', async () => {
+    const { dir } = project();
+    writeFileSync(join(dir, 'servers.d', 'Weather_API.yaml'), 'command: node\n');
+    const r = await runCli(['validate', join(dir, 'servers.d')], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')).toEqual(
+      expect.arrayContaining([
+        "servers.d/Weather_API.yaml:1: warning: 'Weather_API' (the file name) is used as server name 'weather-api'; add 'name: weather-api' to make the rename explicit",
+        'ok: 1 file(s) valid, 1 warning(s) above',
+      ]),
+    );
+  });
+});
+
 describe('serve with a broken manifest', () => {
   it('logs each problem once', async () => {
     const gw = await startGateway({ servers: { 'broken.yaml': 'command: node\nargs:\n  - a\n - b\n' } });
