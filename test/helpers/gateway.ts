@@ -75,8 +75,8 @@ export async function waitFor<T>(fn: () => T | Promise<T>, opts: { timeoutMs?: n
 // ---- processes ------------------------------------------------------------------------------------------
 
 /** Start a process in its own process group (so its children die with it), capturing output lines. */
-function spawnTracked(args: string[], opts: { env?: Record<string, string>; cwd?: string }): { proc: ChildProcess; lines: string[]; onLine: (fn: (line: string, stream: 'stdout' | 'stderr') => void) => void } {
-  const proc = spawn(process.execPath, args, {
+function spawnTracked(args: string[], opts: { env?: Record<string, string>; cwd?: string; command?: string }): { proc: ChildProcess; lines: string[]; onLine: (fn: (line: string, stream: 'stdout' | 'stderr') => void) => void } {
+  const proc = spawn(opts.command ?? process.execPath, args, {
     cwd: opts.cwd ?? REPO_ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -476,7 +476,12 @@ export interface CliRun {
 
 /** Run `switchyard …` to completion (tracked, so stopAll() ends it if a test fails first). */
 export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
-  const spawned = spawnTracked([CLI, ...args], opts);
+  return runCommand(process.execPath, [CLI, ...args], opts);
+}
+
+/** Run any command to completion, tracked like the gateway (e.g. git and npm in a walk-through of the README). */
+export function runCommand(command: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
+  const spawned = spawnTracked(args, { ...opts, command });
   let stdout = '';
   let stderr = '';
   onOutputLines(spawned.proc, () => {}, (chunk, stream) => {
@@ -487,4 +492,21 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
     spawned.proc.once('error', reject);
     spawned.proc.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Start a long-running command (e.g. `npm start`) and resolve with its first output line that `match` accepts. */
+export async function startCommand(
+  command: string,
+  args: string[],
+  match: (line: string) => boolean,
+  opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<{ line: string; proc: ChildProcess; logs: string[]; stop(): Promise<void> }> {
+  const spawned = spawnTracked(args, { cwd: opts.cwd, env: opts.env, command });
+  try {
+    const line = await waitForLine(spawned, match, opts.timeoutMs ?? 30_000, command);
+    return { line, proc: spawned.proc, logs: spawned.lines, stop: () => killTree(spawned.proc) };
+  } catch (err) {
+    await killTree(spawned.proc);
+    throw err;
+  }
 }
