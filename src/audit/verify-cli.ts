@@ -23,7 +23,7 @@ export function runAuditVerify(dataDir: string, io: VerifyOutput = stdio): numbe
     return 1;
   }
   if (!db) {
-    io.err(`no audit database at ${file}; pass --data DIR pointing at the gateway's data dir (default ./data)`);
+    io.err(`no audit database at ${file}; pass --data DIR pointing at the gateway's data dir (default: dataDir of gateway.yaml)`);
     return 1;
   }
   try {

@@ -116,3 +116,8 @@ export function loadGatewayConfig(path: string | undefined, overrides: GatewayOv
   if (problems.length > 0) return { config: applyOverrides(withValidDirs(toConfig({}, cwd), interpolated.value, baseDir), overrides, cwd), problems, file };
   return { config: applyOverrides(toConfig(interpolated.value, baseDir), overrides, cwd), problems: [], file };
 }
+
+/** The data directory `serve` and `stdio` would use with no flags: from ./gateway.yaml, else the package's. */
+export function defaultDataDir(cwd: string = process.cwd()): string {
+  return loadGatewayConfig(undefined, {}, { cwd, fallbackFile: PACKAGE_GATEWAY_FILE }).config.dataDir;
+}

@@ -3,10 +3,12 @@ import { createServer, type Server } from 'node:net';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { requireBuild, runCli, scratch, startGateway, stopAll, waitFor } from '../helpers/gateway.js';
+import { CLI, requireBuild, runCommand, scratch, startGateway, stopAll, waitFor } from '../helpers/gateway.js';
 
 afterAll(stopAll);
 requireBuild();
+
+const runCli = (args: string[], opts: { cwd?: string } = {}) => runCommand(process.execPath, [CLI, ...args], opts);
 
 /** A gateway folder with one working-nothing configuration, and the flags that point serve at it. */
 function project(): { dir: string; flags: string[] } {
@@ -86,6 +88,19 @@ describe('switchyard validate: renamed names', () => {
         'ok: 1 file(s) valid, 1 warning(s) above',
       ]),
     );
+  });
+});
+
+describe('data directory of the maintenance commands', () => {
+  it("audit verify and keys rotate default to the gateway.yaml's dataDir, as serve does", async () => {
+    const dir = scratch('switchyard-datadir-');
+    writeFileSync(join(dir, 'gateway.yaml'), 'dataDir: ./state\n');
+    const rotate = await runCli(['keys', 'rotate'], { cwd: dir });
+    expect(rotate.code, rotate.stderr).toBe(0);
+    expect(rotate.stdout).toContain(`in ${join(dir, 'state', 'keys')}`);
+    const verify = await runCli(['audit', 'verify'], { cwd: dir });
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toContain(join(dir, 'state', 'switchyard.db'));
   });
 });
 

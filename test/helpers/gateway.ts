@@ -466,7 +466,7 @@ export async function stopAll(): Promise<void> {
   scratchDirs.clear();
 }
 
-// ---- one-shot CLI runs ----------------------------------------------------------------------------------
+// ---- other commands -------------------------------------------------------------------------------------
 
 export interface CliRun {
   code: number | null;
@@ -474,12 +474,7 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Run `switchyard …` to completion (tracked, so stopAll() ends it if a test fails first). */
-export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
-  return runCommand(process.execPath, [CLI, ...args], opts);
-}
-
-/** Run any command to completion, tracked like the gateway (e.g. git and npm in a walk-through of the README). */
+/** Run a command to completion, tracked so stopAll() ends it if a test fails first (e.g. `node bin/switchyard.js`, git, npm). */
 export function runCommand(command: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
   const spawned = spawnTracked(args, { ...opts, command });
   let stdout = '';
