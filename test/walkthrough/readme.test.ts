@@ -13,6 +13,8 @@ afterAll(async () => {
 });
 
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+/** The environment of a user's shell: without what `npm test` sets for its own run (its prefix, its config flags). */
+const SHELL_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'INIT_CWD'));
 const SHIPPED_TOOLS = ['everything__echo', 'memory__read_graph'];
 
 /** The fenced blocks of a README section (from its `## title` to the next `## `). */
@@ -46,8 +48,8 @@ function localPrebuilds(dir: string): Promise<Record<string, string>> {
   const { version } = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { version: string };
   mkdirSync(dir, { recursive: true });
   const tarball = join(dir, `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`);
-  return runCommand('tar', ['-czf', tarball, '-C', pkgDir, 'build/Release/better_sqlite3.node']).then((r) =>
-    r.code === 0 ? { npm_config_better_sqlite3_local_prebuilds: dir } : {},
+  return runCommand('tar', ['-czf', tarball, '-C', pkgDir, 'build/Release/better_sqlite3.node']).then(
+    (r): Record<string, string> => (r.code === 0 ? { npm_config_better_sqlite3_local_prebuilds: dir } : {}),
   );
 }
 
@@ -57,7 +59,7 @@ describe('README walk-through in a fresh clone', () => {
     async () => {
       const home = scratch('switchyard-clone-');
       const clone = join(home, 'switchyard');
-      const clone$ = await runCommand('git', ['clone', '--quiet', REPO_ROOT, clone], { cwd: home });
+      const clone$ = await runCommand('git', ['clone', '--quiet', REPO_ROOT, clone], { cwd: home, baseEnv: SHELL_ENV });
       expect(clone$.code, clone$.stderr).toBe(0);
       const readme = readFileSync(join(clone, 'README.md'), 'utf8');
       const quickStart = blocksOf(readme, 'Quick start')[0]!.split('\n');
@@ -66,13 +68,14 @@ describe('README walk-through in a fresh clone', () => {
       // `npm install` in a clean clone; `ci` is the same install from the lockfile, preferring the npm cache.
       const install = await runCommand(NPM, ['ci', '--prefer-offline', '--no-audit', '--no-fund'], {
         cwd: clone,
+        baseEnv: SHELL_ENV,
         env: await localPrebuilds(join(home, 'prebuilds')),
       });
       expect(install.code, `${install.stdout}\n${install.stderr}`).toBe(0);
       expect(existsSync(join(clone, 'dist', 'cli.js')), 'npm install builds dist/ through prepare').toBe(true);
 
       // `npm start`, on a free port: `-- --port 0` reaches `serve`, and the listening line names the bound URL.
-      const gw = await startCommand(NPM, ['start', '--', '--port', '0'], (l) => l.includes('"msg":"listening"'), { cwd: clone, timeoutMs: 60_000 });
+      const gw = await startCommand(NPM, ['start', '--', '--port', '0'], (l) => l.includes('"msg":"listening"'), { cwd: clone, baseEnv: SHELL_ENV, timeoutMs: 60_000 });
       const url = (JSON.parse(gw.line) as { url: string }).url;
       const port = new URL(url).port;
 
@@ -84,7 +87,7 @@ describe('README walk-through in a fresh clone', () => {
       const desktop = clientSnippet(readme, 'command');
       expect(desktop.command).toBe('node');
       const args = desktop.args!.map((a) => a.replace('/path/to/switchyard', clone));
-      const transport = new StdioClientTransport({ command: desktop.command!, args, cwd: scratch('switchyard-desktop-'), stderr: 'pipe' });
+      const transport = new StdioClientTransport({ command: desktop.command!, args, cwd: scratch('switchyard-desktop-'), env: SHELL_ENV as Record<string, string>, stderr: 'pipe' });
       const stdio = new Client({ name: 'claude-desktop-style', version: '1.0.0' });
       clients.push(stdio);
       await stdio.connect(transport);
