@@ -3,7 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Logger } from 'pino';
-import { ConfigWatcher, loadGatewayConfig, type GatewayOverrides } from './config/index.js';
+import { ConfigWatcher, loadGatewayConfig, PACKAGE_GATEWAY_FILE, type GatewayOverrides } from './config/index.js';
 import type { GatewayConfig } from './config/types.js';
 import { Gateway } from './gateway/gateway.js';
 import { mkdirSync } from 'node:fs';
@@ -85,20 +85,21 @@ export interface Core {
 /** Configuration, upstream pools and the guard chain: everything but the listening port (shared by serve and stdio). */
 export async function createCore(opts: StartOptions): Promise<Core> {
   const log = opts.logger ?? createLogger();
-  const loaded = loadGatewayConfig(opts.configPath, opts.overrides ?? {});
+  const loaded = loadGatewayConfig(opts.configPath, opts.overrides ?? {}, { fallbackFile: PACKAGE_GATEWAY_FILE });
   if (loaded.problems.length > 0) {
     throw new StartupError(`gateway configuration has problems:\n${loaded.problems.map((p) => `${p.file}:${p.line}: ${p.message}`).join('\n')}`);
   }
   const config = loaded.config;
-  const watcher = new ConfigWatcher({ serversDir: config.serversDir, agentsDir: config.agentsDir, logger: log, workspaceDir: process.cwd() });
-  for (const p of watcher.problems) log.error({ file: p.file, line: p.line }, `${p.file}:${p.line}: ${p.message}`);
+  const watcher = new ConfigWatcher({ serversDir: config.serversDir, agentsDir: config.agentsDir, logger: log, workspaceDir: process.cwd(), dataDir: config.dataDir });
+  log.info(
+    { config: loaded.file ?? null, serversDir: config.serversDir, agentsDir: config.agentsDir, dataDir: config.dataDir, servers: watcher.servers.size, agents: watcher.agents.size },
+    `configuration: ${loaded.file ?? 'defaults (no gateway.yaml)'}; ${watcher.servers.size} server(s) from ${config.serversDir}, ${watcher.agents.size} agent(s) from ${config.agentsDir}; data in ${config.dataDir}`,
+  );
   const verifier = new JwtVerifier(config.auth.issuers);
   const registry = new AgentRegistry(new Map(watcher.agents));
   const authenticator = new Authenticator({ verifier, registry });
   watcher.on('agents', (change) => {
-    for (const p of change.problems) log.error({ file: p.file, line: p.line }, `${p.file}:${p.line}: ${p.message}`);
     for (const p of registry.update(change.agents)) log.error(p, 'agent credential conflict');
-    log.info({ added: change.added, changed: change.changed, removed: change.removed }, 'agents reloaded');
   });
 
   mkdirSync(config.dataDir, { recursive: true });
@@ -148,9 +149,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   await gateway.applyServers(new Map(watcher.servers));
   for (const [name, pool] of gateway.pools) pool.onHealth((h) => metrics.setUpstreamUp(name, h.up));
   watcher.on('servers', (change) => {
-    void gateway.applyServers(change.servers).then((d) => {
-      if (d.added.length + d.changed.length + d.removed.length > 0) log.info(d, 'servers reloaded');
-    });
+    void gateway.applyServers(change.servers);
   });
   return {
     config,
@@ -264,10 +263,15 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     app(req, res);
   });
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (err) {
+    await core.close();
+    throw listenError(err, config.port);
+  }
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
@@ -289,6 +293,15 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
         return core.close();
       })()),
   };
+}
+
+/** A port that cannot be bound is an operator's problem: say which and what to do. */
+function listenError(err: unknown, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new StartupError(`port ${port} is in use: pass --port N or stop the other process`);
+  if (code === 'EACCES') return new StartupError(`port ${port} needs privileges this process lacks: pass --port N above 1023`);
+  if (code === 'EADDRNOTAVAIL') return new StartupError(`the listen address is not on this machine: pass --host with a local address, e.g. 127.0.0.1`);
+  return err;
 }
 
 function fail(log: Logger, res: ServerResponse, err: Error): void {

@@ -23,7 +23,43 @@ const commonOptions = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** Exit code of a command line that cannot be run as written. */
+export const USAGE_EXIT = 2;
+
+function usageOf(command: string): string {
+  const line = USAGE.split('\n').find((l) => l.trim().startsWith(`switchyard ${command} `) || l.trim() === `switchyard ${command}`);
+  return line ? line.trim() : 'switchyard --help';
+}
+
+/** node:util parseArgs failures as one sentence naming the flag, and the command's usage as the hint. */
+function usageProblem(err: unknown, command: string): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
+  if (!code.startsWith('ERR_PARSE_ARGS_')) return undefined;
+  const message = (err as Error).message;
+  const quoted = /'([^']+)'/.exec(message)?.[1] ?? '';
+  const what =
+    code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+      ? `unknown option '${quoted}'`
+      : code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
+        ? `unexpected argument '${quoted}'`
+        : code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && /argument missing/.test(message)
+          ? `option '${quoted.replace(/ <value>$/, '')}' needs a value`
+          : message.split('. ')[0]!;
+  return `switchyard ${command}: ${what}; usage: ${usageOf(command)}`;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await runCommand(argv);
+  } catch (err) {
+    const problem = usageProblem(err, argv[0] ?? '');
+    if (problem === undefined) throw err;
+    process.stderr.write(`${problem}\n`);
+    return USAGE_EXIT;
+  }
+}
+
+async function runCommand(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
@@ -46,11 +82,15 @@ export async function main(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
+      if (command === undefined) {
+        process.stderr.write(USAGE);
+        return USAGE_EXIT;
+      }
       process.stdout.write(USAGE);
-      return command === undefined ? 1 : 0;
+      return 0;
     default:
-      process.stderr.write(`unknown command '${command}'\n\n${USAGE}`);
-      return 1;
+      process.stderr.write(`unknown command '${command}'; the commands are serve, stdio, validate, audit and keys (switchyard --help)\n`);
+      return USAGE_EXIT;
   }
 }
 
@@ -65,8 +105,8 @@ async function serve(args: string[]): Promise<number> {
   if (values.port !== undefined) {
     port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      process.stderr.write(`--port must be a number from 0 to 65535, got '${values.port}'\n`);
-      return 1;
+      process.stderr.write(`switchyard serve: --port must be a number from 0 to 65535, got '${values.port}'; pass e.g. --port 8080\n`);
+      return USAGE_EXIT;
     }
   }
   try {
@@ -94,7 +134,8 @@ async function serve(args: string[]): Promise<number> {
     return await new Promise<number>(() => {});
   } catch (err) {
     if (err instanceof StartupError) {
-      log.fatal(err.message);
+      // A terminal shows stdout and stderr together: say it once there; log collectors get the JSON line too.
+      if (!process.stdout.isTTY) log.fatal(err.message);
       process.stderr.write(`${err.message}\n`);
       return 1;
     }

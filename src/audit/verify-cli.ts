@@ -41,7 +41,7 @@ export function runAuditVerify(dataDir: string, io: VerifyOutput = stdio, opts: 
     return 1;
   }
   if (!db) {
-    io.err(`no audit database at ${file}; pass --data DIR pointing at the gateway's data dir (default ./data)`);
+    io.err(`no audit database at ${file}; pass --data DIR pointing at the gateway's data dir (default: dataDir of gateway.yaml)`);
     return 1;
   }
   try {

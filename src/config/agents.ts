@@ -3,11 +3,13 @@ import { resolve } from 'node:path';
 import type { AgentManifest, ConfigProblem } from './types.js';
 import { parseSourceFile, type ParsedSource } from './source.js';
 import { agentManifestSchema } from './agent-schema.js';
-import { NAME_PATTERN, NAME_RULE, deriveName, fileStem, isPlainObject, listConfigFiles, zodProblems } from './problems.js';
+import { NAME_PATTERN, NAME_RULE, deriveName, fileStem, isPlainObject, listConfigFiles, renameWarning, zodProblems } from './problems.js';
 
 export interface AgentFileResult {
   agents: AgentManifest[];
   problems: ConfigProblem[];
+  /** Said about a valid agent without stopping it (an id derived from a renamed file stem). */
+  warnings?: ConfigProblem[];
 }
 
 export interface AgentsLoadResult {
@@ -57,7 +59,8 @@ export function readAgentSource(src: ParsedSource): AgentFileResult {
   if (raw.credentials.jwt) agent.credentials.jwt = raw.credentials.jwt;
   if (raw.prompts) agent.prompts = raw.prompts;
   if (raw.resources) agent.resources = raw.resources;
-  return { agents: [agent], problems: [] };
+  const renamed = raw.id === undefined ? renameWarning(fileStem(src.file), id, 'file name', 'id') : undefined;
+  return { agents: [agent], problems: [], ...(renamed ? { warnings: [{ file: src.file, line: src.lineAt([]), message: renamed }] } : {}) };
 }
 
 export function loadAgentFile(file: string): AgentFileResult {

@@ -1,6 +1,7 @@
 /** gateway.yaml: listen address, directories, auth issuers, admin tokens, team limits, audit and model routes. */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ConfigProblem, GatewayConfig } from './types.js';
 import { parseSourceFile } from './source.js';
 import { interpolateTree, type Env } from './interpolate.js';
@@ -22,7 +23,12 @@ export interface GatewayLoadOptions {
   env?: Env;
   /** Working directory for the default gateway.yaml and for overrides; default process.cwd(). */
   cwd?: string;
+  /** Read this file when no path is given and the working directory has no gateway.yaml (serve and stdio pass PACKAGE_GATEWAY_FILE). */
+  fallbackFile?: string;
 }
+
+/** The gateway.yaml shipped with the package: its servers.d and agents.d sit next to it. */
+export const PACKAGE_GATEWAY_FILE = fileURLToPath(new URL('../../gateway.yaml', import.meta.url));
 
 export interface GatewayLoadResult {
   config: GatewayConfig;
@@ -69,13 +75,25 @@ function toConfig(data: unknown, baseDir: string): GatewayConfig {
   return config;
 }
 
+/** The directories a broken gateway.yaml still names well, so `validate` checks the manifests it points at in the same run. */
+function withValidDirs(config: GatewayConfig, data: unknown, baseDir: string): GatewayConfig {
+  if (!isPlainObject(data)) return config;
+  const out = { ...config };
+  for (const key of ['dataDir', 'serversDir', 'agentsDir'] as const) {
+    const value = data[key];
+    if (typeof value === 'string' && value !== '') out[key] = resolve(baseDir, value);
+  }
+  return out;
+}
+
 /**
- * Load gateway.yaml (default: ./gateway.yaml). A missing file means all defaults.
- * With problems, `config` holds the defaults and the caller should refuse to start.
+ * Load gateway.yaml (default: ./gateway.yaml, else `fallbackFile`). A missing file means all defaults.
+ * With problems, `config` holds the defaults (and the directories that are well given) and the caller should refuse to start.
  */
 export function loadGatewayConfig(path: string | undefined, overrides: GatewayOverrides = {}, options: GatewayLoadOptions = {}): GatewayLoadResult {
   const cwd = resolve(options.cwd ?? process.cwd());
-  const file = resolve(cwd, path ?? 'gateway.yaml');
+  const local = resolve(cwd, path ?? 'gateway.yaml');
+  const file = path === undefined && !existsSync(local) && options.fallbackFile !== undefined ? resolve(options.fallbackFile) : local;
   const defaults = (): GatewayConfig => applyOverrides(toConfig({}, cwd), overrides, cwd);
   if (!existsSync(file)) return { config: defaults(), problems: [] };
 
@@ -96,6 +114,11 @@ export function loadGatewayConfig(path: string | undefined, overrides: GatewayOv
       seen.add(m.name);
     });
   }
-  if (problems.length > 0) return { config: defaults(), problems, file };
+  if (problems.length > 0) return { config: applyOverrides(withValidDirs(toConfig({}, cwd), interpolated.value, baseDir), overrides, cwd), problems, file };
   return { config: applyOverrides(toConfig(interpolated.value, baseDir), overrides, cwd), problems: [], file };
+}
+
+/** The data directory `serve` and `stdio` would use with no flags: from ./gateway.yaml, else the package's. */
+export function defaultDataDir(cwd: string = process.cwd()): string {
+  return loadGatewayConfig(undefined, {}, { cwd, fallbackFile: PACKAGE_GATEWAY_FILE }).config.dataDir;
 }

@@ -4,7 +4,7 @@ export { loadServersDir, loadServerFile, readServerSource, mergeServers, DEFAULT
 export type { ServerLoadOptions, ServerFileResult, ServersLoadResult } from './servers.js';
 export { loadAgentsDir, loadAgentFile, readAgentSource, mergeAgents } from './agents.js';
 export type { AgentFileResult, AgentsLoadResult } from './agents.js';
-export { loadGatewayConfig } from './gateway.js';
+export { defaultDataDir, loadGatewayConfig, PACKAGE_GATEWAY_FILE } from './gateway.js';
 export type { GatewayOverrides, GatewayLoadOptions, GatewayLoadResult } from './gateway.js';
 export { ConfigWatcher, stableJson, manifestFingerprint } from './watch.js';
 export type { ConfigWatcherOptions, ConfigWatcherEvents, ServersChange, AgentsChange } from './watch.js';

@@ -5,6 +5,7 @@
  *   ${env:VAR}          the same as ${VAR} (VS Code / Cursor spelling)
  *   ${file:path}        a file's contents without its trailing newline; path relative to the manifest's directory
  *   ${workspaceFolder}  the gateway's working directory (VS Code spelling)
+ *   ${dataDir}          the gateway's data directory (servers.d manifests only)
  *   $${                 a literal "${"
  */
 import { readFileSync } from 'node:fs';
@@ -19,6 +20,8 @@ export interface InterpolationContext {
   baseDir: string;
   /** The gateway's working directory, for `${workspaceFolder}`. */
   workspaceDir: string;
+  /** The gateway's data directory, for `${dataDir}`; absent where it is not known yet (gateway.yaml itself). */
+  dataDir?: string;
 }
 
 export interface PathProblem {
@@ -30,6 +33,9 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function expandOne(expr: string, ctx: InterpolationContext): { value?: string; message?: string } {
   if (expr === 'workspaceFolder') return { value: ctx.workspaceDir };
+  if (expr === 'dataDir') {
+    return ctx.dataDir !== undefined ? { value: ctx.dataDir } : { message: '${dataDir} is only known in servers.d manifests; write the path here directly' };
+  }
   if (expr.startsWith('file:')) {
     const rel = expr.slice(5).trim();
     if (!rel) return { message: '${file:} needs a path, e.g. ${file:secrets/token.txt}' };

@@ -21,6 +21,12 @@ export function deriveName(raw: string): string {
   return NAME_PATTERN.test(folded) ? folded : raw;
 }
 
+/** The warning for a default name that had to be folded into NAME_PATTERN: the rename is said, with the key that makes it explicit. */
+export function renameWarning(raw: string, derived: string, origin: string, key: 'name' | 'id'): string | undefined {
+  if (derived === raw || !NAME_PATTERN.test(derived)) return undefined;
+  return `'${raw}' (the ${origin}) is used as ${key === 'id' ? 'agent id' : 'server name'} '${derived}'; add '${key}: ${derived}' to make the rename explicit`;
+}
+
 export function formatPath(path: ValuePath): string {
   let out = '';
   for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out ? `.${seg}` : seg;

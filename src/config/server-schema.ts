@@ -17,6 +17,8 @@ export const serverManifestSchema = z
     command: z.string().min(1, 'command is empty; give the program to start, e.g. node').optional(),
     args: z.array(scalarString).optional(),
     env: stringMap.optional(),
+    /** stdio: a dotenv file (relative to the manifest's folder) merged under `env`. */
+    envFile: z.string().min(1, "envFile is empty; give a path such as ./.env").optional(),
     cwd: z.string().min(1).optional(),
     url: z.string().min(1).optional(),
     headers: stringMap.optional(),

@@ -1,8 +1,10 @@
 /** servers.d: one manifest per file, or a client config holding an `mcpServers` / `servers` map. */
 import { dirname, resolve } from 'node:path';
+import type { ZodError, ZodTypeAny } from 'zod';
 import type { ConfigProblem, ServerManifest, TransportKind } from './types.js';
 import { parseSourceFile, type ParsedSource, type ValuePath } from './source.js';
 import { interpolateTree, type Env, type PathProblem } from './interpolate.js';
+import { readEnvFile } from './env-file.js';
 import { clientServerEntrySchema, serverManifestSchema, type RawServerEntry } from './server-schema.js';
 import {
   NAME_PATTERN,
@@ -12,6 +14,7 @@ import {
   isPlainObject,
   listConfigFiles,
   pathProblems,
+  renameWarning,
   withoutRepeats,
   zodProblems,
 } from './problems.js';
@@ -21,16 +24,21 @@ export interface ServerLoadOptions {
   env?: Env;
   /** The gateway's working directory: default `cwd` of stdio servers and `${workspaceFolder}`; default process.cwd(). */
   workspaceDir?: string;
+  /** The gateway's data directory, for `${dataDir}`; default `data` under workspaceDir. */
+  dataDir?: string;
 }
 
 export interface ServerFileResult {
   servers: ServerManifest[];
   problems: ConfigProblem[];
+  /** Things said about valid entries that do not stop them (a default name that was renamed). */
+  warnings: ConfigProblem[];
 }
 
 export interface ServersLoadResult {
   servers: Map<string, ServerManifest>;
   problems: ConfigProblem[];
+  warnings: ConfigProblem[];
   byFile: Map<string, ServerFileResult>;
 }
 
@@ -54,7 +62,7 @@ function transportFromType(type: RawServerEntry['type']): TransportKind | undefi
 type ServerFields = Omit<ServerManifest, 'source'>;
 
 /** Defaults, transport inference and the checks that span several fields. */
-function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: string, workspaceDir: string): { fields?: ServerFields; problems: PathProblem[] } {
+function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: string, dirs: { workspaceDir: string; baseDir: string }): { fields?: ServerFields; problems: PathProblem[] } {
   const problems: PathProblem[] = [];
   const name = raw.name ?? deriveName(defaultName);
   if (!NAME_PATTERN.test(name)) {
@@ -78,8 +86,14 @@ function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: strin
     }
   }
 
+  let fileEnv: Record<string, string> | undefined;
   if (transport === 'stdio') {
     if (raw.command === undefined) problems.push({ path: ['transport'], message: "a stdio server needs 'command' (the program to start); add it" });
+    if (raw.envFile !== undefined) {
+      const read = readEnvFile(raw.envFile, dirs.baseDir);
+      if (read.message) problems.push({ path: ['envFile'], message: read.message });
+      fileEnv = read.env;
+    }
     for (const key of ['url', 'headers'] as const) {
       if (raw[key] !== undefined) problems.push({ path: [key], message: `'${key}' is not used by stdio servers; remove it, or set transport to http, sse or a2a` });
     }
@@ -97,7 +111,7 @@ function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: strin
         problems.push({ path: ['url'], message: `url must use http or https, not '${protocol}'` });
       }
     }
-    for (const key of ['command', 'args', 'env', 'cwd'] as const) {
+    for (const key of ['command', 'args', 'env', 'envFile', 'cwd'] as const) {
       if (raw[key] !== undefined) problems.push({ path: [key], message: `'${key}' is only used by stdio servers; remove it, or drop 'url'/'transport' to start a local command` });
     }
   }
@@ -107,7 +121,8 @@ function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: strin
     name,
     transport,
     args: raw.args ?? [],
-    env: raw.env ?? {},
+    // `env` wins over the env file, as in VS Code.
+    env: fileEnv ? { ...fileEnv, ...raw.env } : (raw.env ?? {}),
     headers: raw.headers ?? {},
     tools: raw.tools ?? { include: ['*'], exclude: [] },
     timeoutMs: raw.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -119,7 +134,8 @@ function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: strin
   };
   if (transport === 'stdio') {
     fields.command = raw.command;
-    fields.cwd = resolve(workspaceDir, raw.cwd ?? '.');
+    // A relative cwd belongs to the manifest, so a configuration works whatever the gateway's working directory.
+    fields.cwd = raw.cwd !== undefined ? resolve(dirs.baseDir, raw.cwd) : dirs.workspaceDir;
   } else {
     fields.url = raw.url;
   }
@@ -170,20 +186,45 @@ function locateEntries(src: ParsedSource, data: Record<string, unknown>): { entr
   return { entries, problems: [] };
 }
 
+const IDENTIFYING_KEYS = ['name', 'command', 'url', 'transport', 'type'];
+
+/**
+ * The checks across fields for the keys that passed the schema, so fixing the schema problems of an entry
+ * reveals nothing new. Problems about the entry as a whole are left out when a key they depend on was bad.
+ */
+function checkRest(value: unknown, error: ZodError, schema: ZodTypeAny, entry: EntryLocation, dirs: { workspaceDir: string; baseDir: string }): PathProblem[] {
+  if (!isPlainObject(value)) return [];
+  const bad = new Set<string>();
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') issue.keys.forEach((k) => bad.add(k));
+    else if (issue.path.length > 0) bad.add(String(issue.path[0]));
+    else return [];
+  }
+  const rest = schema.safeParse(Object.fromEntries(Object.entries(value).filter(([k]) => !bad.has(k))));
+  if (!rest.success) return [];
+  const wholeEntryKnown = !IDENTIFYING_KEYS.some((k) => bad.has(k));
+  return finishEntry(rest.data as RawServerEntry, entry.defaultName, entry.nameOrigin, dirs).problems.filter((p) =>
+    p.path.length === 0 ? wholeEntryKnown : !bad.has(String(p.path[0])),
+  );
+}
+
 /** Validate an already parsed servers.d file. */
 export function readServerSource(src: ParsedSource, options: ServerLoadOptions = {}): ServerFileResult {
-  if (src.problems.length > 0) return { servers: [], problems: src.problems };
-  if (src.data === undefined || src.data === null) return { servers: [], problems: [] };
+  if (src.problems.length > 0) return { servers: [], problems: src.problems, warnings: [] };
+  if (src.data === undefined || src.data === null) return { servers: [], problems: [], warnings: [] };
   if (!isPlainObject(src.data)) {
     return {
       servers: [],
+      warnings: [],
       problems: [{ file: src.file, line: src.lineAt([]), message: 'expected a mapping of server fields (name, command, url, …) or an mcpServers map' }],
     };
   }
   const workspaceDir = resolve(options.workspaceDir ?? process.cwd());
-  const ctx = { env: options.env ?? process.env, baseDir: dirname(src.file), workspaceDir };
+  const dataDir = resolve(workspaceDir, options.dataDir ?? 'data');
+  const ctx = { env: options.env ?? process.env, baseDir: dirname(src.file), workspaceDir, dataDir };
   const { entries, problems } = locateEntries(src, src.data);
   const servers: ServerManifest[] = [];
+  const warnings: ConfigProblem[] = [];
 
   for (const entry of entries) {
     if (!isPlainObject(entry.value)) {
@@ -197,16 +238,19 @@ export function readServerSource(src: ParsedSource, options: ServerLoadOptions =
     const parsed = schema.safeParse(interpolated.value);
     if (!parsed.success) {
       entryProblems = withoutRepeats(entryProblems, zodProblems(parsed.error, src, entry.base));
+      entryProblems = withoutRepeats(entryProblems, pathProblems(checkRest(interpolated.value, parsed.error, schema, entry, ctx), src, entry.base));
     } else {
-      const finished = finishEntry(parsed.data, entry.defaultName, entry.nameOrigin, workspaceDir);
+      const finished = finishEntry(parsed.data, entry.defaultName, entry.nameOrigin, ctx);
       entryProblems = withoutRepeats(entryProblems, pathProblems(finished.problems, src, entry.base));
       if (finished.fields && entryProblems.length === 0) {
         servers.push({ ...finished.fields, source: { file: src.file, line: src.lineAt(entry.base) } });
+        const renamed = parsed.data.name === undefined ? renameWarning(entry.defaultName, finished.fields.name, entry.nameOrigin, 'name') : undefined;
+        if (renamed) warnings.push({ file: src.file, line: src.lineAt(entry.base), message: renamed });
       }
     }
-    problems.push(...entryProblems);
+    problems.push(...entryProblems.sort((a, b) => a.line - b.line));
   }
-  return { servers, problems };
+  return { servers, problems, warnings };
 }
 
 /** Load one servers.d file; the file path is made absolute. */
@@ -247,5 +291,5 @@ export function loadServersDir(dir: string, env: Env = process.env, options: Omi
   for (const file of listConfigFiles(resolve(dir))) byFile.set(file, loadServerFile(file, { ...options, env }));
   const merged = mergeServers([...byFile].map(([file, r]) => [file, r.servers] as const));
   const problems = [...[...byFile.values()].flatMap((r) => r.problems), ...merged.problems];
-  return { servers: merged.servers, problems, byFile };
+  return { servers: merged.servers, problems, warnings: [...byFile.values()].flatMap((r) => r.warnings), byFile };
 }

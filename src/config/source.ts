@@ -61,11 +61,12 @@ export function parseSourceText(file: string, rawText: string): ParsedSource {
   const text = /\.json$/i.test(file) ? stripJsonComments(rawText) : rawText;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const problems: ConfigProblem[] = doc.errors.map((err) => ({
-    file,
-    line: lineCounter.linePos(err.pos[0]).line,
-    message: syntaxMessage(err.code, err.message),
-  }));
+  // The parser often reports one mistake several ways on the same line; the first report names it best.
+  const problems: ConfigProblem[] = [];
+  for (const err of doc.errors) {
+    const line = lineCounter.linePos(err.pos[0]).line;
+    if (!problems.some((p) => p.line === line)) problems.push({ file, line, message: syntaxMessage(err.code, err.message) });
+  }
   const lineOf = (offset: number): number => lineCounter.linePos(offset).line;
   const data: unknown = problems.length === 0 && doc.contents !== null ? doc.toJS({ maxAliasCount: 100 }) : undefined;
   return { file, data, problems, lineAt: (path) => locate(doc, path, lineOf) };

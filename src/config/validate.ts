@@ -19,6 +19,10 @@ export interface ValidateOptions {
 
 export interface ValidationResult {
   problems: ConfigProblem[];
+  /** Said without failing validation (a default name that was renamed). */
+  warnings: ConfigProblem[];
+  /** One `file:line: warning: message` line per warning. */
+  warningReport: string[];
   /** One `file:line: message` line per problem, paths relative to cwd where they are inside it. */
   report: string[];
   /** Valid servers, for the CLI to show (e.g. with their exposed tool names). */
@@ -50,11 +54,13 @@ export function validatePaths(paths: readonly string[], options: ValidateOptions
   const cwd = resolve(options.cwd ?? process.cwd());
   const env = options.env ?? process.env;
   const problems: ConfigProblem[] = [];
+  const warnings: ConfigProblem[] = [];
   const files: ValidationResult['files'] = [];
   const seen = new Set<string>();
   const serverFiles: [string, ServerManifest[]][] = [];
   const agentFiles: [string, AgentManifest[]][] = [];
   let gateway: GatewayConfig | undefined;
+  let dataDir: string | undefined;
 
   const checkFile = (file: string, forced?: ConfigFileKind): void => {
     if (seen.has(file)) return;
@@ -72,10 +78,12 @@ export function validatePaths(paths: readonly string[], options: ValidateOptions
     if (kind === 'agent') {
       const r = readAgentSource(src);
       problems.push(...r.problems);
+      warnings.push(...(r.warnings ?? []));
       agentFiles.push([file, r.agents]);
     } else {
-      const r = readServerSource(src, { env, workspaceDir: cwd });
+      const r = readServerSource(src, { env, workspaceDir: cwd, dataDir });
       problems.push(...r.problems);
+      warnings.push(...r.warnings);
       serverFiles.push([file, r.servers]);
     }
   };
@@ -95,6 +103,7 @@ export function validatePaths(paths: readonly string[], options: ValidateOptions
   const checkProject = (gatewayFile: string | undefined): void => {
     const r = loadGatewayConfig(gatewayFile, {}, { env, cwd });
     if (r.file) checkFile(r.file, 'gateway');
+    dataDir = r.config.dataDir;
     checkDir(r.config.serversDir, 'server');
     checkDir(r.config.agentsDir, 'agent');
   };
@@ -124,9 +133,12 @@ export function validatePaths(paths: readonly string[], options: ValidateOptions
     const rel = relative(cwd, file);
     return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
   };
+  const sortedWarnings = sortProblems(warnings);
   return {
     problems: all,
     report: all.map((p) => `${show(p.file)}:${p.line}: ${p.message}`),
+    warnings: sortedWarnings,
+    warningReport: sortedWarnings.map((w) => `${show(w.file)}:${w.line}: warning: ${w.message}`),
     servers: [...servers.servers.values()],
     agents: [...agents.agents.values()],
     gateway,

@@ -43,6 +43,8 @@ export interface ConfigWatcherOptions {
   env?: Env;
   /** The gateway's working directory (default `cwd` of stdio servers). */
   workspaceDir?: string;
+  /** The gateway's data directory, for `${dataDir}` in manifests. */
+  dataDir?: string;
   debounceMs?: number;
   pollMs?: number;
   /** false: rely on polling alone (filesystems where fs.watch is unreliable). Default true. */
@@ -71,7 +73,7 @@ export function manifestFingerprint(manifest: Sourced): string {
 interface DirKind<T extends Sourced> {
   label: 'servers' | 'agents';
   keyOf(item: T): string;
-  loadFile(file: string): { items: T[]; problems: ConfigProblem[] };
+  loadFile(file: string): { items: T[]; problems: ConfigProblem[]; warnings?: ConfigProblem[] };
   merge(files: [string, T[]][], owners: ReadonlyMap<string, string>): { items: Map<string, T>; problems: ConfigProblem[] };
 }
 
@@ -89,6 +91,8 @@ class WatchedDir<T extends Sourced> {
   problems: ConfigProblem[] = [];
   private goodByFile = new Map<string, T[]>();
   private problemsKey = '[]';
+  private warningsKey = '[]';
+  private loaded = false;
   private signature = '';
   private watcher: FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
@@ -107,10 +111,12 @@ class WatchedDir<T extends Sourced> {
     this.signature = this.currentSignature();
     const nextGood = new Map<string, T[]>();
     const fileProblems: ConfigProblem[] = [];
+    const warnings: ConfigProblem[] = [];
     for (const file of listConfigFiles(this.dir)) {
       const result = this.kind.loadFile(file);
       const lastGood = this.goodByFile.get(file);
       if (result.problems.length > 0) fileProblems.push(...result.problems);
+      if (result.warnings) warnings.push(...result.warnings);
       // A broken file keeps what it last defined well; a new file contributes whatever parts are valid.
       nextGood.set(file, result.problems.length > 0 && lastGood ? lastGood : result.items);
     }
@@ -138,13 +144,20 @@ class WatchedDir<T extends Sourced> {
     if (problemsChanged) {
       for (const p of problems) this.log.warn({ file: p.file, line: p.line }, `${this.kind.label}: ${formatProblem(p)}`);
     }
+    const warningsKey = JSON.stringify(warnings);
+    if (warningsKey !== this.warningsKey) {
+      for (const w of warnings) this.log.warn({ file: w.file, line: w.line }, `${this.kind.label}: ${formatProblem(w)}`);
+    }
+    this.warningsKey = warningsKey;
     const diff = { added, changed, removed, items: merged.items, problems };
+    // The first read is part of the startup line; later ones are reloads, each said once here.
     if (added.length + changed.length + removed.length > 0) {
-      this.log.info(
+      this.log[this.loaded ? 'info' : 'debug'](
         { added: added.map(this.kind.keyOf), changed: changed.map(this.kind.keyOf), removed },
-        `${this.kind.label} reloaded from ${this.dir}`,
+        `${this.kind.label} ${this.loaded ? 'reloaded' : 'loaded'} from ${this.dir}`,
       );
     }
+    this.loaded = true;
     if (added.length + changed.length + removed.length > 0 || problemsChanged) this.onDiff(diff);
     return diff;
   }
@@ -215,7 +228,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     super();
     const debounceMs = options.debounceMs ?? 150;
     const env = options.env ?? process.env;
-    const workspaceDir = options.workspaceDir;
+    const { workspaceDir, dataDir } = options;
     const useFsWatch = options.fsWatch ?? true;
     this.serverDir = new WatchedDir<ServerManifest>(
       resolve(options.serversDir),
@@ -223,8 +236,8 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
         label: 'servers',
         keyOf: (s) => s.name,
         loadFile: (file) => {
-          const r = loadServerFile(file, { env, workspaceDir });
-          return { items: r.servers, problems: r.problems };
+          const r = loadServerFile(file, { env, workspaceDir, dataDir });
+          return { items: r.servers, problems: r.problems, warnings: r.warnings };
         },
         merge: (files, owners) => {
           const r = mergeServers(files, owners);
@@ -243,7 +256,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
         keyOf: (a) => a.id,
         loadFile: (file) => {
           const r = loadAgentFile(file);
-          return { items: r.agents, problems: r.problems };
+          return { items: r.agents, problems: r.problems, warnings: r.warnings };
         },
         merge: (files, owners) => {
           const r = mergeAgents(files, owners);

@@ -146,7 +146,7 @@ export class A2aTransport implements UpstreamTransport {
       });
       this.client = await factory.createFromAgentCard(agent.card);
     } catch (err) {
-      if (err instanceof AgentCardError) this.log.warn({ server: this.manifest.name, err: err.detail }, err.detail);
+      if (err instanceof AgentCardError) this.log.warn({ err: err.detail }, err.detail);
       return this.reply(errorResponse(req.id, RpcErrorCode.InternalError, err instanceof AgentCardError ? err.message : maskUrls((err as Error).message)));
     }
     this.agent = agent;
@@ -307,7 +307,7 @@ export class A2aTransport implements UpstreamTransport {
   private observe(task: Task, ctx: CallContext, report: boolean): void {
     if (!ctx.call.taskId && task.id) {
       ctx.call.taskId = task.id;
-      if (ctx.step) void this.remember(ctx.step, { taskId: task.id, contextId: task.contextId }).catch((err: Error) => this.log.error({ server: this.manifest.name, err: err.message }, 'A2A task owner could not be recorded'));
+      if (ctx.step) void this.remember(ctx.step, { taskId: task.id, contextId: task.contextId }).catch((err: Error) => this.log.error({ err: err.message }, 'A2A task owner could not be recorded'));
       if (ctx.call.cancelWhenKnown) return this.cancelTask(ctx.call);
     }
     if (!report) return;
@@ -327,8 +327,8 @@ export class A2aTransport implements UpstreamTransport {
     const taskId = call.taskId!;
     call.controller.abort(new AbortedCall('cancelled by client'));
     this.client?.cancelTask({ tenant: '', id: taskId, metadata: undefined }).then(
-      () => this.log.debug({ server: this.manifest.name, taskId }, 'A2A task cancelled'),
-      (err: Error) => this.log.warn({ server: this.manifest.name, taskId, err: err.message }, 'A2A task could not be cancelled'),
+      () => this.log.debug({ taskId }, 'A2A task cancelled'),
+      (err: Error) => this.log.warn({ taskId, err: err.message }, 'A2A task could not be cancelled'),
     );
   }
 
@@ -341,10 +341,10 @@ export class A2aTransport implements UpstreamTransport {
     const e = err as Error & { cause?: { code?: string; message?: string } };
     const refused = e instanceof EgressRefused ? e : e.cause instanceof EgressRefused ? e.cause : undefined;
     if (refused) {
-      this.log.warn({ server: this.manifest.name, url: safeUrl(refused.url), why: refused.why }, refused.message);
+      this.log.warn({ url: safeUrl(refused.url), why: refused.why }, refused.message);
       return resultResponse(id, errorResult(refused.message));
     }
-    this.log.warn({ server: this.manifest.name, err: maskUrls(e.message), cause: e.cause?.message ? maskUrls(e.cause.message) : undefined }, `calling A2A agent '${this.manifest.name}' failed`);
+    this.log.warn({ err: maskUrls(e.message), cause: e.cause?.message ? maskUrls(e.cause.message) : undefined }, `calling A2A agent '${this.manifest.name}' failed`);
     if (e.name === 'TypeError' && e.cause) return unavailable(id, new UpstreamError(this.manifest.name, 'unreachable', describeNetworkError(e)));
     return resultResponse(id, errorResult(`Calling agent '${this.manifest.name}' failed; the gateway log has the details.`));
   }

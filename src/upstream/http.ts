@@ -117,7 +117,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
             resolve();
             return;
           }
-          if (text) this.log.debug({ server: this.manifest.name, status, body: text.slice(0, 200) }, 'upstream answered an HTTP error');
+          if (text) this.log.debug({ status, body: text.slice(0, 200) }, 'upstream answered an HTTP error');
           reject(new UpstreamError(this.manifest.name, 'http_status', `it answered HTTP ${status}`, { operator: `${safeUrl(this.url)} answered HTTP ${status}`, field: '`url` and `headers`' }));
         });
       });
@@ -152,7 +152,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
         try {
           msg = JSON.parse(ev.data) as RpcMessage;
         } catch {
-          this.log.warn({ server: this.manifest.name }, 'upstream sent a non-JSON SSE event; ignored');
+          this.log.warn('upstream sent a non-JSON SSE event; ignored');
           return;
         }
         if (relatedTo !== undefined && (msg as { id?: unknown }).id === relatedTo && !('method' in msg)) answered = true;
@@ -177,12 +177,12 @@ export class StreamableHttpTransport implements UpstreamTransport {
     const req = this.lib.request(this.url, { method: 'GET', headers, agent: this.agent }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        this.log.warn({ server: this.manifest.name, status: res.statusCode }, 'upstream refused to resume a dropped stream');
+        this.log.warn({ status: res.statusCode }, 'upstream refused to resume a dropped stream');
         return;
       }
       this.readSse(res, relatedTo, attempt);
     });
-    req.on('error', (err) => this.log.warn({ server: this.manifest.name, err: err.message }, 'resuming a dropped upstream stream failed'));
+    req.on('error', (err) => this.log.warn({ err: err.message }, 'resuming a dropped upstream stream failed'));
     req.end();
   }
 

@@ -106,7 +106,7 @@ export class UpstreamPool {
     const line = startFailureLine(err, this.manifest.source.file);
     const repeated = line === this.reported;
     this.reported = line;
-    this.log[repeated ? 'debug' : 'warn']({ server: this.name, cause: err.code }, line);
+    this.log[repeated ? 'debug' : 'warn']({ cause: err.code }, line);
   }
 
   /** The server could not be started or initialized: say why once, refuse at once and recheck it in the background. */
@@ -176,7 +176,7 @@ export class UpstreamPool {
       if (slot.connecting || slot.lastUsed >= cutoff || (slot.session && slot.session.inFlight > 0)) continue;
       this.slots.delete(key);
       if (slot.session) {
-        this.log.debug({ server: this.name, client: key }, 'idle upstream session closed');
+        this.log.debug({ client: key }, 'idle upstream session closed');
         void slot.session.close().catch(() => {});
       }
     }
@@ -196,7 +196,7 @@ export class UpstreamPool {
         if (slot.session !== session) return;
         slot.session = undefined;
         if (this.closed || !cause) return;
-        this.log.warn({ server: this.name, cause: cause.code }, `upstream '${this.name}' session ended: ${cause.operator}; it restarts with backoff on next use`);
+        this.log.warn({ cause: cause.code }, `upstream '${this.name}' session ended: ${cause.operator}; it restarts with backoff on next use`);
         this.backoff(slot, cause.operator);
         slot.events.onClose?.(cause);
       },

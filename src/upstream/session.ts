@@ -98,7 +98,7 @@ export class UpstreamSession {
   ) {
     transport.onmessage = (m, related, bytes) => this.onMessage(m, related, bytes);
     transport.onclose = (cause) => this.onTransportClose(cause);
-    transport.onerror = (err) => this.log.warn({ server: manifest.name, err: maskUrls(err.message) }, 'upstream transport error');
+    transport.onerror = (err) => this.log.warn({ err: maskUrls(err.message) }, 'upstream transport error');
   }
 
   get name(): string {
@@ -294,7 +294,7 @@ export class UpstreamSession {
         owners.add(p.hooks.owner);
       }
       if (owners.size > 1) {
-        this.log.warn({ server: this.name, method: msg.method }, 'server-to-client request while calls of several clients are in flight; refused as ambiguous');
+        this.log.warn({ method: msg.method }, 'server-to-client request while calls of several clients are in flight; refused as ambiguous');
         this.transport.send(errorResponse(msg.id, -32603, `${msg.method} cannot be routed: calls of several clients are in flight on this shared session`)).catch(() => {});
         return;
       }

@@ -110,7 +110,7 @@ export class StdioTransport implements UpstreamTransport {
       try {
         msg = JSON.parse(line) as RpcMessage;
       } catch {
-        this.log.warn({ server: this.manifest.name, line: line.slice(0, 200) }, 'upstream wrote a non-JSON line on stdout; ignored');
+        this.log.warn({ line: line.slice(0, 200) }, 'upstream wrote a non-JSON line on stdout; ignored');
         continue;
       }
       this.onmessage?.(msg, undefined, Buffer.byteLength(line));

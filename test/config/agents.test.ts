@@ -10,6 +10,18 @@ afterEach(() => dir.remove());
 
 const problemsOf = (file: string) => loadAgentFile(file).problems.map((p) => [p.line, p.message]);
 
+describe('agents.d: renamed ids', () => {
+  it('an id folded from the file name is a warning naming the rename', () => {
+    const file = dir.write('agents.d/Data_Pipeline.yaml', 'tools: { allow: ["*"] }\n');
+    expect(loadAgentFile(file)).toMatchObject({
+      agents: [{ id: 'data-pipeline' }],
+      problems: [],
+      warnings: [{ file, line: 1, message: "'Data_Pipeline' (the file name) is used as agent id 'data-pipeline'; add 'id: data-pipeline' to make the rename explicit" }],
+    });
+    expect(loadAgentFile(dir.write('agents.d/ops.yaml', 'tools: { allow: ["*"] }\n')).warnings).toBeUndefined();
+  });
+});
+
 describe('agents.d', () => {
   it('loads the SPEC example with every section', () => {
     const file = dir.write(

@@ -33,6 +33,16 @@ describe('gateway.yaml', () => {
     });
   });
 
+  it('with no path and no gateway.yaml in the working directory reads the fallback file, paths from its folder', () => {
+    const fallback = dir.write('pkg/gateway.yaml', 'dataDir: ./data\nserversDir: ./servers.d\n');
+    const r = loadGatewayConfig(undefined, {}, { cwd: dir.path('elsewhere'), env: {}, fallbackFile: fallback });
+    expect(r.problems).toEqual([]);
+    expect(r.file).toBe(fallback);
+    expect(r.config).toMatchObject({ dataDir: dir.path('pkg/data'), serversDir: dir.path('pkg/servers.d'), agentsDir: dir.path('pkg/agents.d') });
+    dir.write('elsewhere/gateway.yaml', 'port: 9000\n');
+    expect(loadGatewayConfig(undefined, {}, { cwd: dir.path('elsewhere'), env: {}, fallbackFile: fallback }).file).toBe(dir.path('elsewhere/gateway.yaml'));
+  });
+
   it('resolves paths against the file, interpolates, and lets overrides win', () => {
     dir.write('conf/keys/jwks.json', '{"keys": []}');
     dir.write('conf/model-key', 'sk-test\n');

@@ -97,9 +97,13 @@ describe('servers.d: valid manifests', () => {
     ]);
   });
 
-  it('resolves a relative cwd from the gateway working directory', () => {
+  it("resolves a relative cwd from the manifest's folder, and an absent one is the gateway working directory", () => {
     const file = dir.write('servers.d/a.yaml', 'command: node\ncwd: tools\n');
-    expect(loadServerFile(file, { env: {}, workspaceDir: dir.root }).servers[0].cwd).toBe(dir.path('tools'));
+    expect(loadServerFile(file, { env: {}, workspaceDir: dir.path('elsewhere') }).servers[0].cwd).toBe(dir.path('servers.d/tools'));
+    const parent = dir.write('servers.d/b.yaml', 'command: node\ncwd: ..\n');
+    expect(loadServerFile(parent, { env: {}, workspaceDir: dir.path('elsewhere') }).servers[0].cwd).toBe(dir.root);
+    const none = dir.write('servers.d/c.yaml', 'command: node\n');
+    expect(loadServerFile(none, { env: {}, workspaceDir: dir.path('elsewhere') }).servers[0].cwd).toBe(dir.path('elsewhere'));
   });
 });
 
@@ -128,6 +132,12 @@ describe('servers.d: interpolation', () => {
       'X-Dir': `${dir.root}/data`,
       'X-Literal': '${NOT_EXPANDED}',
     });
+  });
+
+  it('expands ${dataDir} to the gateway data directory, defaulting to data under the working directory', () => {
+    const file = dir.write('servers.d/m.yaml', 'command: node\nenv:\n  FILE: "${dataDir}/memory.jsonl"\n');
+    expect(loadServerFile(file, { env: {}, workspaceDir: dir.root, dataDir: dir.path('state') }).servers[0].env.FILE).toBe(dir.path('state/memory.jsonl'));
+    expect(loadServerFile(file, { env: {}, workspaceDir: dir.root }).servers[0].env.FILE).toBe(dir.path('data/memory.jsonl'));
   });
 
   it('reports a missing variable and a missing file on their lines', () => {
@@ -168,6 +178,24 @@ describe('servers.d: problems with exact lines', () => {
     const problems = problemsOf(file);
     expect(problems[0][0]).toBe(3);
     expect(problems[0][1]).toMatch(/^YAML syntax/);
+  });
+
+  it('one YAML mistake is one message, on its line', () => {
+    const file = dir.write('servers.d/a.yaml', 'command: node\nargs:\n  - a\n - b\n');
+    expect(problemsOf(file)).toEqual([[4, expect.stringMatching(/^YAML syntax: /)]]);
+  });
+
+  it('problems across fields are reported together with schema problems, not after they are fixed', () => {
+    const file = dir.write('servers.d/a.yaml', 'command: node\nurl: https://x.example\ntimeoutMs: -1\nbogus: 1\n');
+    expect(problemsOf(file)).toEqual([
+      [2, expect.stringMatching(/both 'command' and 'url'/)],
+      [3, expect.stringMatching(/^timeoutMs: /)],
+      [4, "unknown field 'bogus'; remove it or check its spelling"],
+    ]);
+    const badCommand = dir.write('servers.d/b.yaml', 'command: ""\nheaders: {A: b}\n');
+    expect(problemsOf(badCommand)).toEqual([
+      [1, expect.stringMatching(/command is empty/)],
+    ]);
   });
 
   it('duplicate key in JSON', () => {
@@ -214,7 +242,49 @@ describe('servers.d: problems with exact lines', () => {
 
   it('an empty file defines nothing and is no problem', () => {
     const file = dir.write('servers.d/a.yaml', '# placeholder\n');
-    expect(loadServerFile(file, { env: {} })).toEqual({ servers: [], problems: [] });
+    expect(loadServerFile(file, { env: {} })).toEqual({ servers: [], problems: [], warnings: [] });
+  });
+});
+
+describe('servers.d: renamed default names', () => {
+  it('a file stem or map key folded into a valid name is a warning naming the rename, not a problem', () => {
+    const stem = dir.write('servers.d/Weather_API.yaml', 'command: node\n');
+    expect(loadServerFile(stem, { env: {}, workspaceDir: dir.root })).toMatchObject({
+      servers: [{ name: 'weather-api' }],
+      problems: [],
+      warnings: [{ file: stem, line: 1, message: "'Weather_API' (the file name) is used as server name 'weather-api'; add 'name: weather-api' to make the rename explicit" }],
+    });
+    const map = dir.write('servers.d/client.json', '{\n  "mcpServers": {\n    "Weather_API": { "command": "node" },\n    "ok": { "command": "node" }\n  }\n}\n');
+    const r = loadServerFile(map, { env: {}, workspaceDir: dir.root });
+    expect(r.servers.map((s) => s.name)).toEqual(['weather-api', 'ok']);
+    expect(r.warnings).toEqual([{ file: map, line: 3, message: expect.stringContaining("'Weather_API' (the mcpServers key) is used as server name 'weather-api'") }]);
+  });
+
+  it('an explicit name or an already valid default says nothing', () => {
+    const named = dir.write('servers.d/Weather_API.yaml', 'name: weather\ncommand: node\n');
+    expect(loadServerFile(named, { env: {}, workspaceDir: dir.root }).warnings).toEqual([]);
+    const plain = dir.write('servers.d/weather.yaml', 'command: node\n');
+    expect(loadServerFile(plain, { env: {}, workspaceDir: dir.root }).warnings).toEqual([]);
+  });
+});
+
+describe('servers.d: envFile', () => {
+  it("loads a dotenv file relative to the manifest's folder, merged under env", () => {
+    dir.write('servers.d/secrets/.env', '# keys\nexport A=from-file\nB = "two words\\n"\nC=\'single # kept\'\nD=plain # comment\n\n');
+    const file = dir.write('servers.d/a.json', '{"servers": {"a": {"type": "stdio", "command": "node", "envFile": "secrets/.env", "env": {"A": "from-env"}}}}');
+    const r = loadServerFile(file, { env: {}, workspaceDir: dir.path('elsewhere') });
+    expect(r.problems).toEqual([]);
+    expect(r.servers[0].env).toEqual({ A: 'from-env', B: 'two words\n', C: 'single # kept', D: 'plain' });
+  });
+
+  it('a missing or malformed env file is a problem on the envFile line; a remote server may not have one', () => {
+    const missing = dir.write('servers.d/a.yaml', 'command: node\nenvFile: nope.env\n');
+    expect(problemsOf(missing)).toEqual([[2, expect.stringMatching(/^envFile: cannot read .*nope\.env \(ENOENT\); create the file or fix the path/)]]);
+    dir.write('servers.d/bad.env', 'A=1\nnot a pair\n');
+    const bad = dir.write('servers.d/b.yaml', 'command: node\nenvFile: bad.env\n');
+    expect(problemsOf(bad)).toEqual([[2, expect.stringMatching(/bad\.env:2: expected KEY=value; write each line as KEY=value$/)]]);
+    const remote = dir.write('servers.d/c.yaml', 'url: https://x.example/mcp\nenvFile: bad.env\n');
+    expect(problemsOf(remote)).toEqual([[2, expect.stringMatching(/'envFile' is only used by stdio servers/)]]);
   });
 });
 

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { classifyConfigFile, validatePaths } from '../../src/config/validate.js';
@@ -61,6 +63,15 @@ describe('validatePaths', () => {
     expect(r.problems).toHaveLength(3);
   });
 
+  it('a broken gateway.yaml does not hide the problems of the manifests it names', () => {
+    dir.write('gateway.yaml', 'port: "x"\nserversDir: upstreams\n');
+    dir.write('upstreams/a.yaml', 'command: node\nbogus: 1\n');
+    expect(validatePaths([], { cwd: dir.root, env: {} }).report).toEqual([
+      "gateway.yaml:1: port: expected number, got string; change the value's type",
+      "upstreams/a.yaml:2: unknown field 'bogus'; remove it or check its spelling",
+    ]);
+  });
+
   it('reports a broken gateway.yaml', () => {
     dir.write('gateway.yaml', 'port: "x"\n');
     expect(validatePaths(['gateway.yaml'], { cwd: dir.root, env: {} }).report).toEqual([
@@ -72,16 +83,19 @@ describe('validatePaths', () => {
 describe('shipped examples', () => {
   const repo = fileURLToPath(new URL('../../', import.meta.url));
 
-  it('servers.d loads without problems and points at installed packages', () => {
-    const { servers, problems } = loadServersDir(`${repo}servers.d`, {}, { workspaceDir: repo });
+  it('servers.d loads without problems and runs the installed packages whatever the working directory', () => {
+    const { servers, problems } = loadServersDir(`${repo}servers.d`, {}, { workspaceDir: dir.root, dataDir: dir.path('state') });
     expect(problems).toEqual([]);
     expect(servers.get('everything')).toMatchObject({
       transport: 'stdio',
       command: 'node',
       args: ['node_modules/@modelcontextprotocol/server-everything/dist/index.js', 'stdio'],
     });
-    expect(servers.get('memory')?.env.MEMORY_FILE_PATH).toBe(`${repo}data/memory.jsonl`);
-    for (const s of servers.values()) expect(s.cwd).toBe(repo.replace(/\/$/, ''));
+    expect(servers.get('memory')?.env.MEMORY_FILE_PATH).toBe(dir.path('state/memory.jsonl'));
+    for (const s of servers.values()) {
+      expect(s.cwd).toBe(repo.replace(/\/$/, ''));
+      expect(existsSync(join(s.cwd!, String(s.args[0])))).toBe(true);
+    }
   });
 
   it('agents.d holds no agent by default, so the loopback agent is unrestricted', () => {

@@ -51,6 +51,19 @@ describe('ConfigWatcher', () => {
     expect(w.problems).toEqual([]);
   });
 
+  it('logs each reload once, the first read not as a reload, and a renamed default name as a warning', async () => {
+    const w = start();
+    expect(logLines.join('')).not.toMatch(/reloaded/);
+    const added = serversEvent(w, (c) => c.added.some((s) => s.name === 'weather-api'));
+    dir.write('servers.d/Weather_API.yaml', 'command: node\n');
+    await added;
+    const records = logLines.map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(records.filter((r) => /reloaded/.test(r.msg))).toEqual([expect.objectContaining({ level: 30, msg: expect.stringMatching(/^servers reloaded from /) })]);
+    expect(records.filter((r) => r.msg.includes('Weather_API'))).toEqual([
+      expect.objectContaining({ level: 40, msg: expect.stringContaining("is used as server name 'weather-api'; add 'name: weather-api'") }),
+    ]);
+  });
+
   it('sees a server added, changed and removed within 2 s', async () => {
     const w = start();
     const added = serversEvent(w, (c) => c.added.some((s) => s.name === 'gamma'));

@@ -75,10 +75,13 @@ export async function waitFor<T>(fn: () => T | Promise<T>, opts: { timeoutMs?: n
 // ---- processes ------------------------------------------------------------------------------------------
 
 /** Start a process in its own process group (so its children die with it), capturing output lines. */
-function spawnTracked(args: string[], opts: { env?: Record<string, string>; cwd?: string }): { proc: ChildProcess; lines: string[]; onLine: (fn: (line: string, stream: 'stdout' | 'stderr') => void) => void } {
-  const proc = spawn(process.execPath, args, {
+function spawnTracked(
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string; command?: string; baseEnv?: NodeJS.ProcessEnv },
+): { proc: ChildProcess; lines: string[]; onLine: (fn: (line: string, stream: 'stdout' | 'stderr') => void) => void } {
+  const proc = spawn(opts.command ?? process.execPath, args, {
     cwd: opts.cwd ?? REPO_ROOT,
-    env: { ...process.env, ...opts.env },
+    env: { ...(opts.baseEnv ?? process.env), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -491,4 +494,44 @@ export async function stopAll(): Promise<void> {
   await Promise.allSettled([...live].map((p) => killTree(p)));
   for (const d of scratchDirs) rmSync(d, { recursive: true, force: true });
   scratchDirs.clear();
+}
+
+// ---- other commands -------------------------------------------------------------------------------------
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command to completion, tracked so stopAll() ends it if a test fails first (e.g. `node bin/switchyard.js`, git, npm). */
+export function runCommand(command: string, args: string[], opts: { cwd?: string; env?: Record<string, string>; baseEnv?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+  const spawned = spawnTracked(args, { ...opts, command });
+  let stdout = '';
+  let stderr = '';
+  onOutputLines(spawned.proc, () => {}, (chunk, stream) => {
+    if (stream === 'stdout') stdout += chunk;
+    else stderr += chunk;
+  });
+  return new Promise((resolve, reject) => {
+    spawned.proc.once('error', reject);
+    spawned.proc.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Start a long-running command (e.g. `npm start`) and resolve with its first output line that `match` accepts. */
+export async function startCommand(
+  command: string,
+  args: string[],
+  match: (line: string) => boolean,
+  opts: { cwd?: string; env?: Record<string, string>; baseEnv?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<{ line: string; proc: ChildProcess; logs: string[]; stop(): Promise<void> }> {
+  const spawned = spawnTracked(args, { cwd: opts.cwd, env: opts.env, baseEnv: opts.baseEnv, command });
+  try {
+    const line = await waitForLine(spawned, match, opts.timeoutMs ?? 30_000, command);
+    return { line, proc: spawned.proc, logs: spawned.lines, stop: () => killTree(spawned.proc) };
+  } catch (err) {
+    await killTree(spawned.proc);
+    throw err;
+  }
 }
