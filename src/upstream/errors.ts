@@ -90,7 +90,8 @@ const RESTART_HINT = 'The gateway reconnects with backoff; retry shortly.';
 export function agentMessage(err: UpstreamError): string {
   switch (err.code) {
     case 'timeout':
-      return `Upstream '${err.server}' did not answer ${err.info.method ?? 'the request'} within ${err.info.timeoutMs ?? 0} ms; raise ${err.info.method === 'initialize' ? 'connectTimeoutMs' : 'timeoutMs'} in its manifest if it is legitimately slow.`;
+      if (err.info.method === 'initialize') return `Upstream '${err.server}' is unavailable: it did not start and initialize within ${err.info.timeoutMs ?? 0} ms; raise connectTimeoutMs in its manifest if it is slow to start.`;
+      return `Upstream '${err.server}' did not answer ${err.info.method ?? 'the request'} within ${err.info.timeoutMs ?? 0} ms; raise timeoutMs in its manifest if it is legitimately slow.`;
     case 'down':
       return `Upstream '${err.server}' is unavailable: it is down and the gateway rechecks it in the background; retry shortly.`;
     case 'backoff':
@@ -104,7 +105,8 @@ export function agentMessage(err: UpstreamError): string {
 
 /** The JSON-RPC error an agent receives for an upstream failure. */
 export function unavailable(id: RpcId | null, err: UpstreamError): RpcResponse {
-  if (err.code === 'timeout') {
+  // A handshake that timed out is a server that could not be reached, not a slow call.
+  if (err.code === 'timeout' && err.info.method !== 'initialize') {
     return errorResponse(id, REFUSAL_CODE, agentMessage(err), { reason: 'upstream_timeout', server: err.server, timeoutMs: err.info.timeoutMs });
   }
   return errorResponse(id, REFUSAL_CODE, agentMessage(err), { reason: 'upstream_unavailable', server: err.server });

@@ -62,6 +62,8 @@ export class UpstreamPool {
   private healthListeners: Array<(h: Health) => void> = [];
   /** Set while the server is known down: calls and lists are refused at once until a recheck succeeds. */
   private downSince = 0;
+  /** Why the server is down: what callers are told while it is known down. */
+  private downBecause?: UpstreamError;
   private rechecks = 0;
   private checkTimer?: NodeJS.Timeout;
   private checking?: Promise<Health>;
@@ -114,6 +116,7 @@ export class UpstreamPool {
     if (this.closed) return;
     const news = this.downSince === 0;
     if (news) this.downSince = Date.now();
+    this.downBecause = failure;
     this.reportStartFailure(failure);
     this.setHealth(false, failure.operator, news);
     this.scheduleCheck();
@@ -142,7 +145,7 @@ export class UpstreamPool {
       return Promise.resolve(slot.session);
     }
     if (this.downSince !== 0) {
-      return Promise.reject(new UpstreamError(this.name, 'down', 'it is down', { operator: `down since ${new Date(this.downSince).toISOString()} (${this.health.lastError})` }));
+      return Promise.reject(this.downBecause ?? new UpstreamError(this.name, 'down', 'it is down'));
     }
     if (!slot) {
       slot = { failures: 0, notBefore: 0, events, lastUsed: Date.now() };

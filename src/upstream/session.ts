@@ -118,7 +118,7 @@ export class UpstreamSession {
     const limit = this.connectTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`server ${this.name} did not start and initialize within ${limit} ms; raise connectTimeoutMs in its manifest if it is slow to start`)), limit);
+      timer = setTimeout(() => reject(new UpstreamError(this.name, 'timeout', `it did not start and initialize within ${limit} ms`, { method: 'initialize', timeoutMs: limit, field: '`connectTimeoutMs`' })), limit);
     });
     try {
       await Promise.race([this.transport.start().then(() => this.handshake()), late]);

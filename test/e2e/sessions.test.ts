@@ -82,7 +82,7 @@ beforeAll(async () => {
       flakyonly: agent('flakyonly', keys.flakyonly, ['flaky__*']),
     },
     // Upstreams start on first use here, several at once on a busy machine.
-    gatewayYaml: { listTimeoutMs: 20_000 },
+    gatewayYaml: { listTimeoutMs: 20_000, admin: { tokens: [sha(ADMIN_TOKEN)] } },
   });
 }, 60_000);
 
@@ -96,6 +96,9 @@ async function rawInitialize(key: string, path = '/mcp'): Promise<{ status: numb
   const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { ...JSON_HEADERS, 'x-api-key': key }, body: JSON.stringify(initializeMessage()) });
   return { status: res.status, sid: res.headers.get('mcp-session-id'), body: (await res.json()) as Record<string, any> };
 }
+
+/** With API keys configured the admin API needs an admin token. */
+const ADMIN_TOKEN = 'sessions-admin-token';
 
 describe('lazy upstream sessions', () => {
   it('an agent allowed nothing starts no upstream process, neither at initialize nor when it lists', async () => {
@@ -211,7 +214,7 @@ describe('list changes', () => {
     await c.listTools();
     const before = await whoami(c, 'frl');
     gw.writeServer('frl', fixtureManifest({ timeoutMs: 45_000 }, ['--stats-file', stats('frl')]));
-    await waitFor(() => gw.logRecords().some((r) => r.msg === 'servers reloaded' && (r.changed as string[] | undefined)?.includes('frl')), { what: 'the reload of frl' });
+    await waitFor(() => gw.logRecords().some((r) => String(r.msg).startsWith('servers reloaded') && (r.changed as string[] | undefined)?.includes('frl')), { what: 'the reload of frl' });
     expect((await whoami(c, 'frl')).sessionId).toBe(before.sessionId);
     await c.callTool({ name: 'frl__change_tools', arguments: {} });
     await waitFor(() => changed.n > 0, { what: 'the list_changed of frl__change_tools' });
@@ -234,8 +237,10 @@ describe('upstream health', () => {
 
   it('a down upstream is skipped at once by every new session, and comes back into lists once it is up', async () => {
     await waitFor(async () => {
-      const body = (await (await fetch(`${gw.url}/readyz`)).json()) as { servers: Record<string, { up: boolean; error?: string }> };
-      return body.servers.flaky && !body.servers.flaky.up && body.servers.flaky.error ? true : undefined;
+      const res = await fetch(`${gw.url}/admin/api/servers`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const body = (await res.json()) as { servers: Array<{ name: string; up: boolean; lastError?: string }> };
+      const flaky = body.servers.find((s) => s.name === 'flaky');
+      return flaky && !flaky.up && flaky.lastError ? true : undefined;
     }, { timeoutMs: 15_000, what: 'flaky known down' });
     const watcher = await connectClient(gw.mcpUrl, { name: 'flaky-watcher', ...as(keys.flakyonly) });
     const changed = countListChanged(watcher);
@@ -283,7 +288,9 @@ describe('upstream health', () => {
 describe('workflows', () => {
   it('a session is not listed as a workflow until it makes its first step', async () => {
     const listed = async (): Promise<number> => {
-      const body = (await (await fetch(`${gw.url}/admin/api/workflows?agent=fxonly&state=active`)).json()) as { workflows: unknown[] };
+      const res = await fetch(`${gw.url}/admin/api/workflows?agent=fxonly&state=active`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { workflows: unknown[] };
       return body.workflows.length;
     };
     const c = await connectClient(gw.mcpUrl, { name: 'wf-client', ...as(keys.fxonly) });

@@ -274,6 +274,6 @@ describe('dead and hanging upstreams', () => {
   });
 
   it('logs a clear line naming the dead upstream', async () => {
-    await waitFor(() => dead.logRecords().some((r) => r.server === 'dead' && r.level === 50), { timeoutMs: 10_000, what: 'error log for dead' });
+    await waitFor(() => dead.logRecords().some((r) => r.server === 'dead' && r.level === 40 && String(r.msg).startsWith("upstream 'dead' could not start: ")), { timeoutMs: 10_000, what: 'start failure line for dead' });
   });
 });
