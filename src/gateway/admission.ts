@@ -27,7 +27,9 @@ export class SessionAdmission {
    * `reclaim` may first end one abandoned session (of this agent, or of anyone for the total cap).
    */
   admit(caller: Caller, view: View, access: Access, reclaim: (agentId?: string) => boolean = () => false): void {
-    const perAgent = caller.agent?.limits.sessions ?? DEFAULT_SESSIONS_PER_AGENT;
+    // Local mode is one person on loopback (whose tools, like the conformance CLI or an inspector, rarely end
+    // sessions): without a local.yaml limit, only the gateway's total cap applies to it.
+    const perAgent = caller.agent?.limits.sessions ?? (caller.via === 'local' ? this.max : DEFAULT_SESSIONS_PER_AGENT);
     if ((this.perAgent.get(caller.agentId) ?? 0) >= perAgent) reclaim(caller.agentId);
     if (this.total >= this.max) reclaim();
     const open = this.perAgent.get(caller.agentId) ?? 0;

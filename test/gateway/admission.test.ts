@@ -24,6 +24,17 @@ function gateway(): Gateway {
 }
 
 describe('session admission at the per-agent cap', () => {
+  it('holds an agent without limits.sessions to 32, but the local-mode agent only to the total cap', async () => {
+    const g = gateway();
+    const plain: Caller = { agentId: 'plain', agent: { id: 'plain', limits: {} } as unknown as AgentManifest, chain: ['plain'], via: 'apikey' };
+    const local: Caller = { agentId: 'local', chain: ['local'], via: 'local' };
+    for (let i = 0; i < 32; i++) await g.initialize({}, plain, {});
+    const err = await g.initialize({}, plain, {}).then(() => undefined, (e: unknown) => e);
+    expect((err as SessionRefusedError).refusal).toMatchObject({ reason: 'rate_limited', data: { limit: 'sessions', max: 32, used: 32 } });
+    for (let i = 0; i < 40; i++) await g.initialize({}, local, {});
+    expect(g.sessions.size).toBe(72);
+  });
+
   it('refuses one session too many while the others are in use', async () => {
     const g = gateway();
     await g.initialize({}, caller, {});
