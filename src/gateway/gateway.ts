@@ -4,17 +4,19 @@
  */
 import type { Logger } from 'pino';
 import type { GatewayConfig, ServerManifest } from '../config/types.js';
-import { NameTable, qualifyUri } from '../catalog/naming.js';
+import { NameTable } from '../catalog/naming.js';
 import type { Item } from '../catalog/lists.js';
 import { ServerOrder } from '../catalog/routes.js';
-import { UpstreamIndex, type IndexKind } from '../catalog/upstream-index.js';
+import { UpstreamIndex } from '../catalog/upstream-index.js';
 import { compileGlobs } from '../util/glob.js';
 import { UpstreamPool } from '../upstream/pool.js';
-import type { ClientInit, SessionEvents, UpstreamSession } from '../upstream/session.js';
+import type { ClientInit, UpstreamSession } from '../upstream/session.js';
 import { stoppedError } from '../upstream/errors.js';
 import type { RpcNotification, RpcRequest, RpcResponse } from '../util/jsonrpc.js';
 import { allowAll, reaches, type Access, type AccessResolver } from './access.js';
-import { admitsLevel, changedKind, hasListed, LIST_KINDS, markListed, mostVerbose, type ListKind } from './notify.js';
+import { hasListed, LIST_KINDS, markListed, type ListKind } from './notify.js';
+import { admitsLog, LogLevels } from './log-levels.js';
+import { clientEvents, sharedEvents } from './upstream-events.js';
 import { GuardChain } from './chain.js';
 import type { BreakerBoard } from '../limits/breaker.js';
 import type { UpstreamTokenMinter } from '../identity/upstream-token.js';
@@ -79,6 +81,7 @@ export class Gateway {
   /** Tools, prompts and resources per upstream session, for call-time existence checks and routing. */
   readonly index: UpstreamIndex;
   private readonly reaper: NodeJS.Timeout;
+  private readonly levels = new LogLevels(this);
 
   constructor(deps: GatewayDeps) {
     this.log = deps.log;
@@ -263,7 +266,7 @@ export class Gateway {
       }
     }
     await Promise.all([...this.pools.values()].map((p) => p.release(cs.id)));
-    if (cs.logLevel !== undefined) for (const [name, pool] of this.pools) if (pool.shared) void this.applySharedLevel(name);
+    if (cs.logLevel !== undefined) for (const [name, pool] of this.pools) if (pool.shared) void this.levels.applyShared(name);
     this.log.info({ session: cs.id, agent: cs.caller.agentId, why }, 'session ended');
   }
 
@@ -305,99 +308,27 @@ export class Gateway {
     const init: ClientInit = pool.shared
       ? { protocolVersion: cs.protocolVersion, capabilities: SHARED_CLIENT_CAPABILITIES, clientInfo: { name: 'switchyard', version: GATEWAY_VERSION } }
       : cs.init;
-    return pool.acquire(cs.id, init, pool.shared ? this.sharedEvents(server) : this.clientEvents(cs, server)).then(async (s) => {
+    return pool.acquire(cs.id, init, pool.shared ? sharedEvents(this, server) : clientEvents(this, cs, server)).then(async (s) => {
       // A session opened after the client chose a log level starts at that level.
-      if (pool.shared) await this.applySharedLevel(server);
-      else if (cs.logLevel !== undefined) await this.setUpstreamLevel(s, cs.logLevel);
+      if (pool.shared) await this.levels.applyShared(server);
+      else if (cs.logLevel !== undefined) await this.levels.applyTo(s, cs.logLevel);
       return s;
     });
   }
 
   /** logging/setLevel from a client: its own upstream sessions take it; a shared one goes to the most verbose level asked. */
   setLogLevel(cs: ClientSession, level: string): Promise<void> {
-    cs.logLevel = level;
-    const sent: Array<Promise<unknown>> = [];
-    for (const name of this.serversInView(cs)) {
-      const pool = this.pools.get(name);
-      if (pool?.shared) sent.push(this.applySharedLevel(name));
-      else {
-        const live = pool?.peek(cs.id);
-        if (live) sent.push(this.setUpstreamLevel(live, level));
-      }
-    }
-    return Promise.all(sent).then(() => undefined);
-  }
-
-  private applySharedLevel(server: string): Promise<unknown> {
-    const live = this.pools.get(server)?.peek('');
-    if (!live) return Promise.resolve();
-    const entitled = [...this.sessions.values()].filter((o) => (!o.view.single || o.view.single === server) && reaches(this.access(o), server));
-    const level = mostVerbose(entitled);
-    return level === undefined ? Promise.resolve() : this.setUpstreamLevel(live, level);
-  }
-
-  private setUpstreamLevel(s: UpstreamSession, level: string): Promise<unknown> {
-    if (s.logLevel === level || !s.serverCapabilities.logging) return Promise.resolve();
-    s.logLevel = level;
-    return s.request('logging/setLevel', { level }).then((res) => {
-      if (res.error) this.log.warn({ server: s.name, level, err: res.error.message }, 'upstream refused logging/setLevel');
-    });
+    return this.levels.set(cs, level);
   }
 
   /** Whether a log message from a call on a shared upstream is at a level this client asked for. */
   admitsLog(cs: ClientSession, upstream: UpstreamSession, msg: RpcNotification): boolean {
-    return upstream.manifest.session !== 'shared' || msg.method !== 'notifications/message' || admitsLevel(cs, upstream, msg);
+    return admitsLog(cs, upstream, msg);
   }
 
   /** Tool definitions of one upstream session, listed once and kept until the upstream says they changed. */
   toolsOf(session: UpstreamSession): Promise<Map<string, Item>> {
     return this.index.toolsOf(session);
-  }
-
-  private clientEvents(cs: ClientSession, server: string): SessionEvents {
-    return {
-      onNotification: (msg) => this.relayNotification(cs, server, msg),
-      onServerRequest: (msg) => this.askOnSessionStream(cs, msg),
-    };
-  }
-
-  private sharedEvents(server: string): SessionEvents {
-    return {
-      onNotification: (msg) => {
-        const changed = LIST_CHANGED[msg.method];
-        const isLog = msg.method === 'notifications/message';
-        const shared = changed || isLog ? this.pools.get(server)?.peek('') : undefined;
-        if (changed && shared) this.index.invalidate(shared, changed); // also when no client is connected to hear it
-        for (const cs of this.sessions.values()) {
-          if (cs.view.single ? cs.view.single !== server : !reaches(this.access(cs), server)) continue;
-          if (isLog && !admitsLevel(cs, shared, msg)) continue;
-          this.relayNotification(cs, server, msg);
-        }
-      },
-      // A shared upstream asking outside any call has no single client to ask.
-      onServerRequest: (msg) => Promise.resolve({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: `${msg.method} is not available outside a call on a shared upstream` } }),
-    };
-  }
-
-  private relayNotification(cs: ClientSession, server: string, msg: RpcNotification): void {
-    const m = msg.method;
-    const changed = LIST_CHANGED[m];
-    if (changed) {
-      const live = this.pools.get(server)?.peek(cs.id);
-      if (live) this.index.invalidate(live, changed);
-      // Not news before the upstream answered any list of that kind (e.g. right after its own initialize).
-      if (!live || !hasListed(live, changed)) return;
-    }
-    if (m === 'notifications/resources/updated') {
-      const uri = msg.params?.uri;
-      if (typeof uri !== 'string') return;
-      // Delivered in the form the client subscribed with, and only for the server that subscription was routed to.
-      const qualified = qualifyUri(server, uri);
-      const exposed = cs.subscriptions.get(uri) === server ? uri : cs.subscriptions.get(qualified) === server ? qualified : undefined;
-      if (exposed === undefined) return;
-      if (exposed !== uri) msg = { ...msg, params: { ...msg.params, uri: exposed } };
-    }
-    cs.push(msg);
   }
 
   /** A server-to-client request outside any call goes on the session's own stream. */
@@ -413,12 +344,6 @@ export class Gateway {
     this.pools.clear();
   }
 }
-
-const LIST_CHANGED: Record<string, IndexKind | undefined> = {
-  'notifications/tools/list_changed': 'tools',
-  'notifications/prompts/list_changed': 'prompts',
-  'notifications/resources/list_changed': 'resources',
-};
 
 function manifestKey(m: ServerManifest): string {
   const { source: _source, ...rest } = m;
