@@ -168,8 +168,9 @@ export class A2aSteps {
     await Promise.all(claims);
   }
 
-  /** Hand the finished step to every sink; resolves once a strict audit sink has committed it. */
+  /** Hand the finished step to every sink (a step that ran, to the guards' `after` too); resolves once a strict audit sink has committed it. */
   async finish(step: Step, outcome: StepOutcome): Promise<void> {
+    if (outcome.outcome !== 'refused') this.gw.chain.after(step, outcome);
     const waits: Promise<unknown>[] = [];
     for (const sink of this.gw.sinks) {
       const r = sink.record(step, outcome);

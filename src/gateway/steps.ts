@@ -105,24 +105,45 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     clientCapabilities: cs.capabilities,
     askClient: (method, p) => askOnReply(cs, reply, method, p),
   };
-  let refusal = gw.chain.run(step, ctx);
+  let refusal = gw.chain.check(step, ctx);
   if (refusal instanceof Promise) refusal = await refusal;
   if (refusal) return refuse(gw, cs, req, reply, step, refusal);
 
+  // A name the upstream could not confirm before the checks is confirmed before anything is spent on it. On the
+  // common path (name confirmed, upstream ready) nothing waits between the last check and the commits.
+  let early: UpstreamSession | undefined = live?.state === 'ready' ? live : undefined;
+  const confirmEarly = kind !== 'resources/read' && step.unverified === true && !connectError && gw.breakers?.get(t.server).state !== 'open';
+  if (confirmEarly) {
+    try {
+      early ??= await gw.upstreamFor(cs, t.server);
+    } catch (err) {
+      connectError = err as Error;
+    }
+    if (early && !(await nameExists(gw, cs, t, step, early))) return reply.final(unknownName(req, kind, displayName));
+  }
+  refusal = gw.chain.commit(step);
+  if (refusal) return refuse(gw, cs, req, reply, step, refusal);
   const open = gw.breakers?.check(t.server);
-  if (open) return refuse(gw, cs, req, reply, step, open);
+  if (open) {
+    gw.chain.rollback(step);
+    return refuse(gw, cs, req, reply, step, open);
+  }
   let upstream: UpstreamSession;
   try {
     if (connectError) throw connectError;
-    upstream = live?.state === 'ready' ? live : await gw.upstreamFor(cs, t.server);
+    upstream = early ?? (await gw.upstreamFor(cs, t.server));
   } catch (err) {
     gw.breakers?.onFailure(t.server);
     const res = unavailable(req.id, asUpstreamError(t.server, err));
-    const done = finish(gw, step, { outcome: 'error', reason: 'upstream_unavailable', durationMs: Date.now() - step.startedAt });
+    const done = finish(gw, step, { outcome: 'error', reason: 'upstream_unavailable', durationMs: Date.now() - step.startedAt }, true);
     if (done) await done;
     return reply.final(withWorkflow(res, cs.workflowId));
   }
-  if (kind !== 'resources/read' && step.unverified && !(await nameExists(gw, cs, t, step, upstream))) return reply.final(unknownName(req, kind, displayName));
+  if (kind !== 'resources/read' && step.unverified && !confirmEarly && !(await nameExists(gw, cs, t, step, upstream))) {
+    // Reached only when the circuit opened for a probe between the checks and now: the reservation is given back.
+    gw.chain.rollback(step);
+    return reply.final(unknownName(req, kind, displayName));
+  }
   step.stepNo = gw.workflows.nextStep(cs.workflowId);
 
   const headers = upstreamHeaders(gw, cs, upstream);
@@ -167,7 +188,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   // A call the client (or a workflow kill) cancelled is an error with reason `cancelled` in the trail.
   const reason = errReason ?? (controller.signal.aborted && res.error !== undefined ? 'cancelled' : readsResource && res.error?.code === RESOURCE_NOT_FOUND ? NOT_FOUND : undefined);
   const outcome: StepOutcome = { outcome: isError ? 'error' : 'ok', reason, durationMs: Date.now() - step.startedAt, bytes: hooks.responseBytes };
-  const done = finish(gw, step, outcome);
+  const done = finish(gw, step, outcome, true);
   if (done) await done;
   reply.final(errReason ? withWorkflow({ ...res, id: req.id }, cs.workflowId) : { ...res, id: req.id });
 }
@@ -248,9 +269,13 @@ async function refuse(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: Re
   reply.final(refusalResponse(req.id, refusal, cs.workflowId));
 }
 
-/** Hand the finished step to every sink; returns a promise only when a sink (strict audit) must be awaited. */
-function finish(gw: Gateway, step: Step, outcome: StepOutcome): Promise<unknown> | undefined {
+/**
+ * Hand the finished step to every sink (and, when its guards committed, to their `after`); returns a promise only
+ * when a sink (strict audit) must be awaited.
+ */
+function finish(gw: Gateway, step: Step, outcome: StepOutcome, committed = false): Promise<unknown> | undefined {
   if (step.stepNo === 0) step.stepNo = gw.workflows.nextStep(step.workflowId);
+  if (committed) gw.chain.after(step, outcome);
   let wait: Promise<unknown>[] | undefined;
   for (const sink of gw.sinks) {
     const r = sink.record(step, outcome);

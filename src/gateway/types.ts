@@ -88,8 +88,23 @@ export interface GuardContext {
   signal?: AbortSignal;
 }
 
-/** A guard allows (returns undefined) or refuses. Sync where it can be: the chain avoids promises when no guard needs one. */
-export type Guard = (step: Step, ctx: GuardContext) => Refusal | undefined | Promise<Refusal | undefined>;
+/** A check allows (returns undefined) or refuses, spending nothing. Sync where it can be: the chain avoids promises when no check needs one. */
+export type GuardCheck = (step: Step, ctx: GuardContext) => Refusal | undefined | Promise<Refusal | undefined>;
+
+/**
+ * A guard in phases (docs/decisions/0013-guard-phases.md): `check` may refuse and spends nothing; `commit` runs only
+ * once every check allowed, synchronously, and reserves what the call uses (it may still refuse, atomically);
+ * `rollback` undoes this guard's commit when a later commit refused; `after` sees the outcome of a committed step.
+ */
+export interface PhasedGuard {
+  check?: GuardCheck;
+  commit?(step: Step): Refusal | undefined;
+  rollback?(step: Step): void;
+  after?(step: Step, outcome: StepOutcome): void;
+}
+
+/** A plain function is a guard with only a check. */
+export type Guard = GuardCheck | PhasedGuard;
 
 /** Called once per finished step (ok, error or refused). Must not block the response path. */
 export interface StepSink {

@@ -101,10 +101,38 @@ export class LimitCounters {
    */
   tryConsume(req: ConsumeRequest): Refusal | undefined {
     const now = this.now();
+    const wf = this.workflow(req.workflowId, now);
+    const agent = this.subject('agent', req.agentId, now);
+    const team = req.team === undefined ? undefined : this.subject('team', req.team, now);
+    const refusal = this.refusalFor(req, now, wf, agent, team);
+    if (refusal) return refusal;
+    this.count(req, wf, agent, team, 1);
+    return undefined;
+  }
+
+  /** Whether the step would fit every applicable limit now (the refusal tryConsume would give), consuming nothing. */
+  check(req: ConsumeRequest): Refusal | undefined {
+    const now = this.now();
+    const wf = this.workflow(req.workflowId, now);
+    const agent = this.subject('agent', req.agentId, now);
+    const team = req.team === undefined ? undefined : this.subject('team', req.team, now);
+    return this.refusalFor(req, now, wf, agent, team);
+  }
+
+  /**
+   * Give back what tryConsume counted for this request, for a step refused after its reservation. Exact when called
+   * in the same tick as the reservation (the windows have not moved on); the workflow totals are exact always.
+   */
+  release(req: ConsumeRequest): void {
+    const wf = this.dirtyWorkflows.get(req.workflowId) ?? this.workflows.get(req.workflowId);
+    const agent = this.agents.get(req.agentId);
+    const team = req.team === undefined ? undefined : this.teams.get(req.team);
+    if (wf && agent) this.count(req, wf, agent, team, -1);
+  }
+
+  private refusalFor(req: ConsumeRequest, now: number, wf: WorkflowUsage, agent: SubjectWindows, team: SubjectWindows | undefined): Refusal | undefined {
     const isTool = req.kind === 'tools/call';
     const isModel = req.kind === 'model/call';
-    const wf = this.workflow(req.workflowId, now);
-
     const wl = req.agentLimits?.workflow;
     if (wl) {
       if (wl.seconds !== undefined && now - wf.startedAt >= wl.seconds * 1000) {
@@ -118,26 +146,26 @@ export class LimitCounters {
         return this.workflowRefusal(req, 'tokens', wf.tokens, wl.tokens);
       }
     }
-
-    const agent = this.subject('agent', req.agentId, now);
-    const team = req.team === undefined ? undefined : this.subject('team', req.team, now);
     for (const name of CHECK_ORDER) {
       const refusal =
         this.checkWindow(req, agent[name], req.agentLimits?.[name], name, '', isTool, isModel, now) ??
         (team && this.checkWindow(req, team[name], req.teamLimits?.[name], name, `team ${req.team}`, isTool, isModel, now));
       if (refusal) return refusal;
     }
-
-    wf.steps += 1;
-    if (isTool) wf.toolCalls += 1;
-    this.dirtyWorkflows.set(req.workflowId, wf);
-    agent.add('calls', 1);
-    if (isTool) agent.add('toolCalls', 1);
-    if (team) {
-      team.add('calls', 1);
-      if (isTool) team.add('toolCalls', 1);
-    }
     return undefined;
+  }
+
+  private count(req: ConsumeRequest, wf: WorkflowUsage, agent: SubjectWindows, team: SubjectWindows | undefined, n: 1 | -1): void {
+    const isTool = req.kind === 'tools/call';
+    wf.steps += n;
+    if (isTool) wf.toolCalls += n;
+    this.dirtyWorkflows.set(req.workflowId, wf);
+    agent.add('calls', n);
+    if (isTool) agent.add('toolCalls', n);
+    if (team) {
+      team.add('calls', n);
+      if (isTool) team.add('toolCalls', n);
+    }
   }
 
   /** Report tokens spent (the model route calls this with the provider's usage). May overshoot; the next call is refused. */

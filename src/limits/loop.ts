@@ -88,6 +88,9 @@ const sha256: (text: string) => string =
 export class LoopDetector {
   private readonly now: () => number;
   private readonly histories: LRUCache<string, WorkflowHistory>;
+  private lastTool?: string;
+  private lastArgs?: Record<string, unknown>;
+  private lastKey?: string;
 
   constructor(opts: LoopDetectorOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -100,30 +103,60 @@ export class LoopDetector {
    */
   check(workflowId: string, tool: string, args: Record<string, unknown> | undefined, settings: LoopSettings): LoopTrip | undefined {
     const now = this.now();
-    const windowMs = settings.windowSeconds * 1000;
-    const since = now - windowMs;
-    const cycle = settings.cycle ?? settings.sameCall;
     const call: LoopCall = { tool, args: args ?? {} };
-    const key = callKey(tool, call.args);
+    const key = this.keyOf(tool, args);
     const h = this.history(workflowId);
+    const trip = this.tripOf(h, key, call, settings, now);
+    if (trip) return trip;
 
+    const cycle = settings.cycle ?? settings.sameCall;
     const stamps = h.byKey.get(key) ?? [];
-    while (stamps.length > 0 && stamps[0]! < since) stamps.shift();
-    if (stamps.length >= settings.sameCall) {
-      return { kind: 'sameCall', call, count: stamps.length + 1, windowSeconds: settings.windowSeconds };
-    }
-
-    const cycleTrip = this.findCycle(h.recent, key, call, cycle, since, settings.windowSeconds);
-    if (cycleTrip) return cycleTrip;
-
     stamps.push(now);
     while (stamps.length > settings.sameCall) stamps.shift();
     h.byKey.set(key, stamps);
     h.recent.push({ key, call, at: now });
     const keep = Math.min(MAX_RECENT, 3 * (cycle + 1));
     if (h.recent.length > keep) h.recent.splice(0, h.recent.length - keep);
-    if (h.byKey.size >= h.sweepAt) this.sweep(h, since);
+    if (h.byKey.size >= h.sweepAt) this.sweep(h, now - settings.windowSeconds * 1000);
     return undefined;
+  }
+
+  /** Whether the call would trip now, recording nothing. */
+  wouldTrip(workflowId: string, tool: string, args: Record<string, unknown> | undefined, settings: LoopSettings): LoopTrip | undefined {
+    const h = this.histories.get(workflowId);
+    if (!h) return undefined;
+    return this.tripOf(h, this.keyOf(tool, args), { tool, args: args ?? {} }, settings, this.now());
+  }
+
+  /** Take back the call `check` recorded last for this workflow (the call was refused after all). */
+  forgetLast(workflowId: string, tool: string, args: Record<string, unknown> | undefined): void {
+    const h = this.histories.get(workflowId);
+    const key = this.keyOf(tool, args);
+    if (!h || h.recent[h.recent.length - 1]?.key !== key) return;
+    h.recent.pop();
+    const stamps = h.byKey.get(key);
+    stamps?.pop();
+    if (stamps?.length === 0) h.byKey.delete(key);
+  }
+
+  /** The key of the call hashed last is reused: a call is checked, then recorded, with the same arguments object. */
+  private keyOf(tool: string, args: Record<string, unknown> | undefined): string {
+    if (tool === this.lastTool && args === this.lastArgs && this.lastKey !== undefined) return this.lastKey;
+    this.lastTool = tool;
+    this.lastArgs = args;
+    return (this.lastKey = callKey(tool, args ?? {}));
+  }
+
+  private tripOf(h: WorkflowHistory, key: string, call: LoopCall, settings: LoopSettings, now: number): LoopTrip | undefined {
+    const since = now - settings.windowSeconds * 1000;
+    const stamps = h.byKey.get(key);
+    if (stamps) {
+      while (stamps.length > 0 && stamps[0]! < since) stamps.shift();
+      if (stamps.length >= settings.sameCall) {
+        return { kind: 'sameCall', call, count: stamps.length + 1, windowSeconds: settings.windowSeconds };
+      }
+    }
+    return this.findCycle(h.recent, key, call, settings.cycle ?? settings.sameCall, since, settings.windowSeconds);
   }
 
   /** Forget a workflow's history (e.g. when an admin resumes it, so it does not trip again at once). */

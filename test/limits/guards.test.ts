@@ -6,7 +6,7 @@ import type { GatewayConfig } from '../../src/config/types.js';
 import type { Refusal } from '../../src/gateway/types.js';
 import { LimitCounters } from '../../src/limits/counters.js';
 import { LoopDetector } from '../../src/limits/loop.js';
-import { FakeClock, FakeWorkflows, agent, step } from './helpers.js';
+import { FakeClock, FakeWorkflows, agent, chained, step } from './helpers.js';
 
 const ctx = {};
 
@@ -65,7 +65,7 @@ describe('workflow-state guard', () => {
 describe('limits guard', () => {
   it('uses the caller’s agent limits and counts tool calls', () => {
     const counters = new LimitCounters({ now: new FakeClock().now });
-    const guard = createLimitsGuard({ counters, teamsConfig: {} });
+    const guard = chained(createLimitsGuard({ counters, teamsConfig: {} }));
     const a = agent('a', { workflow: { toolCalls: 2, steps: 3 } });
     expect(guard(step(a), ctx)).toBeUndefined();
     expect(guard(step(a), ctx)).toBeUndefined();
@@ -79,7 +79,7 @@ describe('limits guard', () => {
     const counters = new LimitCounters({ now: new FakeClock().now });
     const root = agent('root', { workflow: { toolCalls: 2 } });
     const child = agent('child', { workflow: { toolCalls: 100 }, perMinute: { toolCalls: 100 } });
-    const guard = createLimitsGuard({ counters, teamsConfig: {}, agentById: (id) => (id === 'root' ? root : id === 'child' ? child : undefined) });
+    const guard = chained(createLimitsGuard({ counters, teamsConfig: {}, agentById: (id) => (id === 'root' ? root : id === 'child' ? child : undefined) }));
     const childStep = () => {
       const s = step(child);
       s.caller = { ...s.caller, chain: ['root', 'child'], via: 'delegated' };
@@ -95,7 +95,7 @@ describe('limits guard', () => {
   it('applies team limits from the (reloadable) teams config', () => {
     const counters = new LimitCounters({ now: new FakeClock().now });
     let teams: GatewayConfig['teams'] = { data: { perMinute: { calls: 2 } } };
-    const guard = createLimitsGuard({ counters, teamsConfig: () => teams });
+    const guard = chained(createLimitsGuard({ counters, teamsConfig: () => teams }));
     const a1 = agent('a1', {}, 'data');
     const a2 = agent('a2', {}, 'data');
     expect(guard(step(a1), ctx)).toBeUndefined();
@@ -111,7 +111,7 @@ describe('limits guard', () => {
     const counters = new LimitCounters({ now: new FakeClock().now });
     const teams: GatewayConfig['teams'] = { data: { perMinute: { toolCalls: 3 } } };
     let live = agent('a', { perMinute: { toolCalls: 100 } });
-    const guard = createLimitsGuard({ counters, teamsConfig: () => teams, agentById: (id) => (id === 'a' ? live : undefined) });
+    const guard = chained(createLimitsGuard({ counters, teamsConfig: () => teams, agentById: (id) => (id === 'a' ? live : undefined) }));
     const opened = step(live).caller;
     const again = () => ({ ...step(live), caller: opened });
     expect(guard(again(), ctx)).toBeUndefined();
@@ -126,7 +126,7 @@ describe('limits guard', () => {
 
   it('lets exactly 10 of 20 parallel calls through a budget of 10', async () => {
     const counters = new LimitCounters();
-    const guard = createLimitsGuard({ counters, teamsConfig: {} });
+    const guard = chained(createLimitsGuard({ counters, teamsConfig: {} }));
     const a = agent('a', { perMinute: { toolCalls: 10 } });
     const results = await Promise.all(Array.from({ length: 20 }, () => Promise.resolve().then(() => guard(step(a), ctx))));
     expect(results.filter((r) => r === undefined)).toHaveLength(10);
@@ -135,7 +135,7 @@ describe('limits guard', () => {
 
   it('an agent with no limits is only counted', () => {
     const counters = new LimitCounters();
-    const guard = createLimitsGuard({ counters, teamsConfig: {} });
+    const guard = chained(createLimitsGuard({ counters, teamsConfig: {} }));
     for (let i = 0; i < 50; i++) expect(guard(step(undefined, { agentId: 'local' }), ctx)).toBeUndefined();
     expect(counters.workflowUsage('wf-1')?.toolCalls).toBe(50);
   });
@@ -145,7 +145,7 @@ describe('loop guard', () => {
   it('trips the workflow with why, refuses with loop_detected, and starts clean after a resume', () => {
     const workflows = new FakeWorkflows();
     const wf = workflows.begin({ id: 'wf-loop' });
-    const guard = createLoopGuard({ detector: new LoopDetector({ now: new FakeClock().now }), workflows });
+    const guard = chained(createLoopGuard({ detector: new LoopDetector({ now: new FakeClock().now }), workflows }));
     const a = agent('a', { loop: { sameCall: 2, windowSeconds: 30 } });
     const call = () => guard(step(a, { workflowId: wf, tool: 'fs__read', args: { path: '/x' } }), ctx);
     expect(call()).toBeUndefined();
@@ -163,7 +163,7 @@ describe('loop guard', () => {
 
   it('reports a cycle with its pattern', () => {
     const workflows = new FakeWorkflows();
-    const guard = createLoopGuard({ detector: new LoopDetector({ now: new FakeClock().now }), workflows });
+    const guard = chained(createLoopGuard({ detector: new LoopDetector({ now: new FakeClock().now }), workflows }));
     const a = agent('a', { loop: { sameCall: 10, windowSeconds: 60, cycle: 1 } });
     const seq = ['x__a', 'x__b', 'x__a'];
     for (const tool of seq) expect(guard(step(a, { workflowId: 'w', tool }), ctx)).toBeUndefined();
@@ -179,9 +179,9 @@ describe('loop guard', () => {
   it('checks agents without limits.loop only when defaults are given, and never model calls', () => {
     const workflows = new FakeWorkflows();
     const detector = new LoopDetector({ now: new FakeClock().now });
-    const off = createLoopGuard({ detector, workflows });
+    const off = chained(createLoopGuard({ detector, workflows }));
     for (let i = 0; i < 20; i++) expect(off(step(agent('a'), { workflowId: 'off' }), ctx)).toBeUndefined();
-    const on = createLoopGuard({ detector, workflows, defaults: { sameCall: 1 } });
+    const on = chained(createLoopGuard({ detector, workflows, defaults: { sameCall: 1 } }));
     expect(on(step(agent('a'), { workflowId: 'on' }), ctx)).toBeUndefined();
     expect((on(step(agent('a'), { workflowId: 'on' }), ctx) as Refusal).reason).toBe('loop_detected');
     for (let i = 0; i < 5; i++) expect(on(step(agent('a'), { workflowId: 'm', kind: 'model/call' }), ctx)).toBeUndefined();
@@ -193,7 +193,7 @@ describe('loop guard with live manifests', () => {
     const workflows = new FakeWorkflows();
     workflows.begin({ id: 'wf-1' });
     let live = agent('a');
-    const guard = createLoopGuard({ detector: new LoopDetector({ now: new FakeClock().now }), workflows, agentById: () => live });
+    const guard = chained(createLoopGuard({ detector: new LoopDetector({ now: new FakeClock().now }), workflows, agentById: () => live }));
     const opened = step(live).caller;
     const call = () => ({ ...step(live, { args: { path: '/x' } }), caller: opened });
     expect(guard(call(), ctx)).toBeUndefined();
@@ -211,7 +211,7 @@ describe('loop guard with a registry that rejects the transition', () => {
     workflows.setState = () => {
       throw new Error('illegal_transition');
     };
-    const guard = createLoopGuard({ detector: new LoopDetector({ now: new FakeClock().now }), workflows });
+    const guard = chained(createLoopGuard({ detector: new LoopDetector({ now: new FakeClock().now }), workflows }));
     const a = agent('a', { loop: { sameCall: 1, windowSeconds: 60 } });
     expect(guard(step(a, { workflowId: 'done-wf' }), ctx)).toBeUndefined();
     expect((guard(step(a, { workflowId: 'done-wf' }), ctx) as Refusal).reason).toBe('loop_detected');

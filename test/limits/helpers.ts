@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentManifest } from '../../src/config/types.js';
-import type { Caller, Step, StepKind, WorkflowControl, WorkflowState } from '../../src/gateway/types.js';
+import { GuardChain } from '../../src/gateway/chain.js';
+import type { Caller, Guard, GuardContext, Step, StepKind, WorkflowControl, WorkflowState } from '../../src/gateway/types.js';
 
 export class FakeClock {
   constructor(public t = Date.UTC(2026, 0, 1, 12, 0, 0)) {}
@@ -89,4 +90,10 @@ export class FakeWorkflows implements WorkflowControl {
   onStateChange(listener: (workflowId: string, state: WorkflowState, why?: string) => void): void {
     this.listeners.push(listener);
   }
+}
+
+/** One guard walked as the gateway walks it: its check, then (when allowed) its commit. */
+export function chained(guard: Guard): (s: Step, ctx: GuardContext) => ReturnType<GuardChain['run']> {
+  const chain = new GuardChain([guard]);
+  return (s, ctx) => chain.run(s, ctx);
 }

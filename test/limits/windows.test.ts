@@ -8,7 +8,7 @@ import type { AgentManifest } from '../../src/config/types.js';
 import { createLimitsGuard, type TeamsConfig } from '../../src/gateway/guards/limits.js';
 import type { Refusal, StepKind } from '../../src/gateway/types.js';
 import { LimitCounters } from '../../src/limits/counters.js';
-import { FakeClock, agent, removeTempDirs, step, tempDir } from './helpers.js';
+import { FakeClock, agent, chained, removeTempDirs, step, tempDir } from './helpers.js';
 
 afterEach(removeTempDirs);
 
@@ -24,7 +24,7 @@ function gatewayLimits(manifests: AgentManifest[], opts: { clock?: FakeClock; te
   const clock = opts.clock ?? new FakeClock();
   const counters = new LimitCounters({ now: clock.now, dataDir: opts.dataDir });
   const live = new Map(manifests.map((m) => [m.id, m]));
-  const guard = createLimitsGuard({ counters, teamsConfig: () => opts.teams ?? {}, agentById: (id) => live.get(id) });
+  const guard = chained(createLimitsGuard({ counters, teamsConfig: () => opts.teams ?? {}, agentById: (id) => live.get(id) }));
   let n = 0;
   /** One step of `who`, each in a workflow of its own (as from a new session) unless one is named. */
   const call = (who: AgentManifest, kind: StepKind = 'tools/call', workflowId = `wf-${++n}`): Refusal | undefined =>

@@ -1,7 +1,10 @@
-/** Guard: workflow budgets and per-agent / per-team rolling windows, checked and reserved in one synchronous step. */
+/**
+ * Guard: workflow budgets and per-agent / per-team rolling windows. `check` asks whether the call would fit;
+ * `commit` checks and reserves in one synchronous step (so concurrent calls never overshoot); `rollback` gives it back.
+ */
 import type { AgentManifest, GatewayConfig } from '../../config/types.js';
-import type { LimitCounters } from '../../limits/counters.js';
-import type { Caller, Guard } from '../types.js';
+import type { ConsumeRequest, LimitCounters } from '../../limits/counters.js';
+import type { Caller, PhasedGuard, Step } from '../types.js';
 
 export type TeamsConfig = GatewayConfig['teams'];
 
@@ -21,21 +24,32 @@ function workflowBudgetOf(caller: Caller, agent: AgentManifest | undefined, agen
   return root ? { ...own, workflow: root.limits.workflow } : undefined;
 }
 
-export function createLimitsGuard(opts: LimitsGuardOptions): Guard {
+export function createLimitsGuard(opts: LimitsGuardOptions): PhasedGuard {
   const { counters, teamsConfig, agentById } = opts;
   const teams = typeof teamsConfig === 'function' ? teamsConfig : () => teamsConfig;
   // The manifest in force now, not the one the session started with: a reload of agents.d reaches open sessions.
   const live = agentById ? (caller: Caller) => agentById(caller.agentId) : (caller: Caller) => caller.agent;
-  return (step) => {
+  // The request of the step checked last: its commit follows at once on the synchronous path, so it is built once.
+  let lastStep: Step | undefined;
+  let lastReq: ConsumeRequest | undefined;
+  const requestOf = (step: Step): ConsumeRequest => {
+    if (step === lastStep && lastReq) return lastReq;
     const agent = live(step.caller);
     const team = agent?.team;
-    return counters.tryConsume({
+    lastStep = step;
+    lastReq = {
       workflowId: step.workflowId,
       agentId: step.caller.agentId,
       team,
       kind: step.kind,
       agentLimits: workflowBudgetOf(step.caller, agent, agentById) ?? agent?.limits,
       teamLimits: team === undefined ? undefined : teams()[team],
-    });
+    };
+    return lastReq;
+  };
+  return {
+    check: (step) => counters.check(requestOf(step)),
+    commit: (step) => counters.tryConsume(requestOf(step)),
+    rollback: (step) => counters.release(requestOf(step)),
   };
 }

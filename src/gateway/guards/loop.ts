@@ -1,7 +1,10 @@
-/** Guard: stop a workflow that repeats itself; the workflow is set to `tripped` so an admin sees why and can resume it. */
+/**
+ * Guard: stop a workflow that repeats itself; the workflow is set to `tripped` so an admin sees why and can resume it.
+ * `check` asks whether the call would trip; `commit` checks again and records it in the history; `rollback` takes it back.
+ */
 import { DEFAULT_LOOP_SETTINGS, type LoopDetector, type LoopSettings, type LoopTrip } from '../../limits/loop.js';
 import type { AgentManifest } from '../../config/types.js';
-import type { Guard, Refusal, StepKind, WorkflowControl } from '../types.js';
+import type { PhasedGuard, Refusal, Step, StepKind, WorkflowControl } from '../types.js';
 
 export interface LoopGuardOptions {
   detector: LoopDetector;
@@ -52,24 +55,45 @@ export function loopRefusal(workflowId: string, trip: LoopTrip): Refusal {
   };
 }
 
-export function createLoopGuard(opts: LoopGuardOptions): Guard {
+export function createLoopGuard(opts: LoopGuardOptions): PhasedGuard {
   const { detector, workflows, defaults, agentById } = opts;
   // A resumed workflow starts with a clean history, or its next call would trip again at once.
   workflows.onStateChange((workflowId, state) => {
     if (state === 'active' || state === 'killed' || state === 'done') detector.reset(workflowId);
   });
-  return (step) => {
+  const defaultSettings = resolveLoopSettings(undefined, defaults);
+  // Resolved settings per manifest `limits.loop` object, so the hot path does not rebuild them for every call.
+  const settingsCache = new WeakMap<LoopConfig, LoopSettings>();
+  const settingsOf = (step: Step): LoopSettings | undefined => {
     if (!CHECKED_KINDS.has(step.kind)) return undefined;
     const agent = agentById ? agentById(step.caller.agentId) : step.caller.agent;
-    const settings = resolveLoopSettings(agent?.limits.loop, defaults);
-    if (!settings) return undefined;
-    const trip = detector.check(step.workflowId, step.exposedName, step.args, settings);
-    if (!trip) return undefined;
+    const own = agent?.limits.loop;
+    if (!own) return defaultSettings;
+    let s = settingsCache.get(own);
+    if (!s) settingsCache.set(own, (s = resolveLoopSettings(own, defaults)!));
+    return s;
+  };
+  const tripped = (step: Step, trip: LoopTrip): Refusal => {
     try {
       workflows.setState(step.workflowId, 'tripped', describeTrip(trip));
     } catch {
       // The registry refuses some transitions (e.g. from done) or unknown ids; this call is refused all the same.
     }
     return loopRefusal(step.workflowId, trip);
+  };
+  return {
+    check: (step) => {
+      const settings = settingsOf(step);
+      const trip = settings && detector.wouldTrip(step.workflowId, step.exposedName, step.args, settings);
+      return trip ? tripped(step, trip) : undefined;
+    },
+    commit: (step) => {
+      const settings = settingsOf(step);
+      const trip = settings && detector.check(step.workflowId, step.exposedName, step.args, settings);
+      return trip ? tripped(step, trip) : undefined;
+    },
+    rollback: (step) => {
+      if (settingsOf(step)) detector.forgetLast(step.workflowId, step.exposedName, step.args);
+    },
   };
 }
