@@ -1,8 +1,24 @@
-// Through a real gateway and the stats-recording fixture: a call to an unknown tool and a call the loop guard refuses
-// after the limits guard would have let it through spend neither the workflow budget nor the per-minute window.
+// Through a real gateway and the stats-recording fixture: a call to an unknown tool, a call the loop guard refuses
+// after the limits guard would have let it through, and a call an open circuit refuses spend neither the workflow
+// budget nor the per-minute window.
 import { describe, expect, it } from 'vitest';
-import { connectClient } from '../helpers/gateway.js';
-import { admin, call, fixtureGatewaySuite, localAgent, refusalOf, runTag, upstreamCallsWithText, type WorkflowView } from '../helpers/audit-harness.js';
+import { connectClient, startFixture } from '../helpers/gateway.js';
+import {
+  admin,
+  call,
+  fixtureGatewaySuite,
+  launch,
+  localAgent,
+  makeHome,
+  refusalOf,
+  runTag,
+  statsFixture,
+  upstreamCallsWithText,
+  type WorkflowView,
+} from '../helpers/audit-harness.js';
+
+/** Consecutive failures that open a circuit (the breaker's default, src/limits/breaker.ts). */
+const THRESHOLD = 5;
 
 const run = runTag();
 // Three tool calls per workflow, six per minute for the agent: the two workflows below use them up exactly.
@@ -41,5 +57,27 @@ describe('refused calls spend nothing', () => {
     const fresh = await connectClient(suite.gw.mcpUrl);
     const window = refusalOf(await call(fresh, 'fx__echo', { text: `${text}-e` }));
     expect(window.data).toMatchObject({ reason: 'rate_limited', limit: 'perMinute.toolCalls', used: 6, max: 6 });
+  });
+});
+
+describe('an open circuit', () => {
+  it('refuses without spending: the calls it refused are still in the workflow budget', async () => {
+    const up = await startFixture('http', []);
+    // One call that works, THRESHOLD that fail (they count, as calls that were made do), then two that fit.
+    const budget = 1 + THRESHOLD + 2;
+    const home = makeHome({
+      servers: (h) => ({ up: { url: up.url, transport: 'http', timeoutMs: 20_000 }, fx: statsFixture(h) }),
+      agents: { local: localAgent({ workflow: { toolCalls: budget } }) },
+    });
+    const gw = await launch(home);
+    const client = await connectClient(gw.mcpUrl);
+    expect((await call(client, 'up__echo', { text: 'before' })).ok).toBe(true);
+    await up.stop();
+    for (let i = 0; i < THRESHOLD; i++) expect(refusalOf(await call(client, 'up__echo', { text: `down-${i}` }, { timeoutMs: 30_000 })).data.breaker).not.toBe('open');
+    for (let i = 0; i < 4; i++) expect(refusalOf(await call(client, 'up__echo', { text: `open-${i}` })).data).toMatchObject({ reason: 'upstream_unavailable', breaker: 'open' });
+    expect((await call(client, 'fx__echo', { text: `${run}-1` })).ok).toBe(true);
+    expect((await call(client, 'fx__echo', { text: `${run}-2` })).ok).toBe(true);
+    const spent = refusalOf(await call(client, 'fx__echo', { text: `${run}-3` }));
+    expect(spent.data).toMatchObject({ reason: 'budget_exceeded', limit: 'workflow.toolCalls', used: budget, max: budget });
   });
 });
