@@ -153,7 +153,7 @@ describe('guard phases: commits', () => {
       rollback: () => void log.push(`rollback ${name}`),
     });
     const chain = new GuardChain([g('a'), g('b'), g('c', true), g('d')]);
-    expect(chain.run(step(agent('x')), {})?.reason).toBe('budget_exceeded');
+    expect((chain.run(step(agent('x')), {}) as Refusal | undefined)?.reason).toBe('budget_exceeded');
     expect(log).toEqual(['commit a', 'commit b', 'commit c', 'rollback b', 'rollback a']);
     log.length = 0;
     chain.rollback(step(agent('x')));

@@ -5,7 +5,7 @@
  */
 import type { AgentManifest } from '../../config/types.js';
 import { compileGlobs, type Matcher } from '../../util/glob.js';
-import type { Caller, Guard, Refusal } from '../types.js';
+import type { Caller, GuardCheck, Refusal } from '../types.js';
 
 const allowByManifest = new WeakMap<AgentManifest, Matcher>();
 
@@ -30,7 +30,7 @@ export function a2aPolicyRefusal(caller: Caller, agentName: string): Refusal {
 }
 
 /** `isA2a(server)`: whether a federated server is an A2A agent (transport: a2a). */
-export function createA2aAllowGuard(isA2a: (server: string) => boolean): Guard {
+export function createA2aAllowGuard(isA2a: (server: string) => boolean): GuardCheck {
   return (step) => {
     if (step.kind !== 'tools/call' || !step.server || !isA2a(step.server)) return undefined;
     return a2aAllowed(step.caller, step.server) ? undefined : a2aPolicyRefusal(step.caller, step.server);

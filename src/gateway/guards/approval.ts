@@ -1,6 +1,6 @@
 /** Guard: tools under an `approval: human` rule are forwarded only after the human accepts through MCP elicitation. */
 import { PolicyResolver } from '../../identity/policy.js';
-import type { Guard, GuardContext, Refusal, Step } from '../types.js';
+import type { GuardCheck, GuardContext, Refusal, Step } from '../types.js';
 
 export interface ApprovalGuardOptions {
   /** The same resolver the policy guard uses. */
@@ -99,7 +99,7 @@ async function askHuman(step: Step, ctx: GuardContext, timeoutMs: number, maxArg
 }
 
 /** Synchronous (returns undefined) for every call that needs no approval; a Promise only while the human decides. */
-export function createApprovalGuard(opts: ApprovalGuardOptions = {}): Guard {
+export function createApprovalGuard(opts: ApprovalGuardOptions = {}): GuardCheck {
   const policies = opts.policies ?? new PolicyResolver();
   const timeoutMs = opts.timeoutMs ?? 5 * 60_000;
   const maxArgsChars = opts.maxArgsChars ?? MAX_APPROVAL_ARGS_CHARS;

@@ -3,7 +3,7 @@
  * Resources are judged on the upstream's own URI and server, whatever spelling (plain or qualified) the client used.
  */
 import { PolicyResolver } from '../../identity/policy.js';
-import type { Guard, Refusal, Step } from '../types.js';
+import type { GuardCheck, Refusal, Step } from '../types.js';
 import { clip } from '../../util/shown.js';
 
 /** Rendered by the adapter as the same error a nonexistent name gets (-32602 / resource not found), so existence never leaks. */
@@ -13,7 +13,7 @@ function asUnknown(step: Step): Refusal {
 }
 
 /** Pass the gateway's PolicyResolver (built on the AgentRegistry) so reloads of agents.d apply to open sessions. */
-export function createPolicyGuard(policies: PolicyResolver = new PolicyResolver()): Guard {
+export function createPolicyGuard(policies: PolicyResolver = new PolicyResolver()): GuardCheck {
   return (step) => {
     switch (step.kind) {
       case 'tools/call': {

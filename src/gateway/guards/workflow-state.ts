@@ -1,5 +1,5 @@
 /** Guard: a paused, tripped or killed workflow (or one under such an ancestor) makes no new calls; in-flight ones finish. */
-import type { Guard, Refusal, WorkflowControl, WorkflowState } from '../types.js';
+import type { GuardCheck, Refusal, WorkflowControl, WorkflowState } from '../types.js';
 
 export interface WorkflowStateGuardOptions {
   workflows: Pick<WorkflowControl, 'state'>;
@@ -35,7 +35,7 @@ export function workflowPausedRefusal(workflowId: string, stoppedId: string, sta
   };
 }
 
-export function createWorkflowStateGuard(opts: WorkflowStateGuardOptions): Guard {
+export function createWorkflowStateGuard(opts: WorkflowStateGuardOptions): GuardCheck {
   const { workflows, ancestorsOf } = opts;
   return (step) => {
     const own = workflows.state(step.workflowId);
