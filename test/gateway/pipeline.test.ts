@@ -146,6 +146,20 @@ describe('guard phases: commits', () => {
     expect((await p.chain.run(p.call({ n: 3 }), {}))?.data).toMatchObject({ limit: 'delegation.budget.toolCalls', used: 2, max: 2 });
   });
 
+  it('the limits rollback gives back the workflow totals and the agent and team windows of the reservation', () => {
+    const counters = new LimitCounters({ now: new FakeClock().now });
+    const req = { workflowId: WF, agentId: 'a', team: 't', kind: 'tools/call' as const, agentLimits: { workflow: { toolCalls: 1 } }, teamLimits: { perMinute: { toolCalls: 1 } } };
+    expect(counters.check(req)).toBeUndefined();
+    expect(counters.workflowUsage(WF)).toMatchObject({ steps: 0, toolCalls: 0 });
+    expect(counters.tryConsume(req)).toBeUndefined();
+    expect(counters.check(req)?.data).toMatchObject({ limit: 'workflow.toolCalls', used: 1 });
+    counters.release(req);
+    expect(counters.workflowUsage(WF)).toMatchObject({ steps: 0, toolCalls: 0 });
+    expect(counters.windowUsage('agent', 'a')?.perMinute).toMatchObject({ calls: 0, toolCalls: 0 });
+    expect(counters.windowUsage('team', 't')?.perMinute).toMatchObject({ calls: 0, toolCalls: 0 });
+    expect(counters.tryConsume(req)).toBeUndefined();
+  });
+
   it('rolls back only the commits already made, newest first', () => {
     const log: string[] = [];
     const g = (name: string, refuse = false): PhasedGuard => ({
