@@ -220,6 +220,7 @@ export class UpstreamPool {
       throw stoppedError(this.name);
     }
     slot.session = session;
+    slot.lastUsed = Date.now();
     this.reported = undefined;
     slot.failures = 0;
     slot.notBefore = 0;

@@ -414,11 +414,44 @@ export async function allTools(c: Client, maxPages = Infinity): Promise<Tool[]> 
   return out;
 }
 
-/** tools/call with a progress handler: the result and every progress notification that came before it. */
+const progressTaps = new WeakMap<Client, Map<string, Progress[]>>();
+let progressTokens = 0;
+
+/**
+ * Progress notifications per token, read off the client's transport as they arrive. The SDK hands a notification
+ * to onprogress a microtask after reading it but settles a response at once, so a progress notification that
+ * arrives in the same chunk as its response (a busy host coalesces them) never reaches onprogress.
+ */
+function progressTap(c: Client): Map<string, Progress[]> {
+  const known = progressTaps.get(c);
+  if (known) return known;
+  const transport = c.transport;
+  const next = transport?.onmessage;
+  if (!transport || !next) throw new Error('callWithProgress needs a connected client; call connect() first.');
+  const tap = new Map<string, Progress[]>();
+  transport.onmessage = (message, extra) => {
+    if ('method' in message && message.method === 'notifications/progress' && message.params) {
+      const { progressToken, ...progress } = message.params as Progress & { progressToken: string | number };
+      tap.get(String(progressToken))?.push(progress);
+    }
+    next.call(transport, message, extra);
+  };
+  progressTaps.set(c, tap);
+  return tap;
+}
+
+/** tools/call with a progress token: the result and every progress notification that came before it. */
 export async function callWithProgress(c: Client, name: string, args: Record<string, unknown>): Promise<{ result: CallToolResult; progress: Progress[] }> {
+  const tap = progressTap(c);
+  const progressToken = `progress-${++progressTokens}`;
   const progress: Progress[] = [];
-  const result = await c.request({ method: 'tools/call', params: { name, arguments: args } }, CallToolResultSchema, { onprogress: (p) => progress.push(p) });
-  return { result, progress };
+  tap.set(progressToken, progress);
+  try {
+    const result = await c.request({ method: 'tools/call', params: { name, arguments: args, _meta: { progressToken } } }, CallToolResultSchema);
+    return { result, progress };
+  } finally {
+    tap.delete(progressToken);
+  }
 }
 
 /** The names of allTools(). */
