@@ -70,7 +70,7 @@ describe("a card cannot send the gateway to its own admin API", () => {
     expect(viaA2a.error?.data?.reason).toBe('egress_refused');
     expect(viaA2a.error?.message).toContain("the gateway's own listener");
     expect(await workflowState()).toBe('active');
-    expect(gw.logRecords().some((l) => l.server === 'evil' && l.why === 'self' && String(l.url).includes('/admin/api/workflows/'))).toBe(true);
+    await waitFor(() => gw.logRecords().some((l) => l.server === 'evil' && l.why === 'self' && String(l.url).includes('/admin/api/workflows/')), { what: 'the refusal logged' });
   });
 
   it('a loopback alias of the gateway (localhost, 127.x) is the gateway too', async () => {

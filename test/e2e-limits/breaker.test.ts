@@ -58,7 +58,8 @@ describe('circuit breaker', () => {
     expect(!open.ok && open.code).toBe(-32030);
     // No later than when the refused call was sent: the circuit opened on the failure before it.
     const openedAt = Date.now() - open.ms;
-    expect(gw.logs.some((l) => l.includes("circuit breaker for 'up' is open"))).toBe(true);
+    // The log line comes over the gateway's stdout, which may be read after the HTTP answer.
+    await waitFor(() => gw.logs.some((l) => l.includes("circuit breaker for 'up' is open")), { what: 'the breaker open log line' });
 
     // Bring the upstream back on the same port. The circuit stays open (fast refusals, nothing reaches it) until the
     // cooldown lets one probe through, which succeeds and closes it.
