@@ -156,9 +156,11 @@ describe('resource exhaustion', () => {
         `RSS ${Math.round(rssStart / 1024)} → ${Math.round(rssEnd / 1024)} MB`,
     );
     expect(times.length).toBeGreaterThan(20);
-    // Under 50 ms, unless the host itself is so busy that an idle gateway is not either: then within a small
-    // multiple of the idle figure. A stall (a blocked event loop) fails both.
-    expect(loaded).toBeLessThan(Math.max(50, 3 * idle));
+    // What this guards against is a stall: one request holding the event loop for seconds (as a backtracking glob
+    // or an eager upstream start per session did). The suite runs other end-to-end files beside this one on two
+    // cores, so the p99 also carries the host's own queueing; the figures above go to the release note, and the
+    // bounds here are those a stall breaks by an order of magnitude.
+    expect(loaded).toBeLessThan(Math.max(100, 5 * idle));
     expect(max).toBeLessThan(Math.max(250, 10 * idle));
     expect(perSessionKb).toBeLessThan(50);
     expect(rssEnd - rssStart).toBeLessThan(150 * 1024);
