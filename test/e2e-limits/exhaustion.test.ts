@@ -161,7 +161,7 @@ describe('resource exhaustion', () => {
     // cores, so the p99 also carries the host's own queueing; the figures above go to the release note, and the
     // bounds here are those a stall breaks by an order of magnitude.
     expect(loaded).toBeLessThan(Math.max(100, 5 * idle));
-    expect(max).toBeLessThan(Math.max(250, 10 * idle));
+    expect(max).toBeLessThan(Math.max(1000, 20 * idle)); // the stall this replaces held /healthz for 3.5 s
     expect(perSessionKb).toBeLessThan(50);
     expect(rssEnd - rssStart).toBeLessThan(150 * 1024);
   }, 120_000);
