@@ -7,7 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Resource } from '@modelcontextprotocol/sdk/types.js';
 import { stringify as toYaml } from 'yaml';
-import { CLI, REPO_ROOT, connectClient, fixtureManifest, readStats, scratch, startGateway, stopAll, toolNames, waitFor, whoami } from '../helpers/gateway.js';
+import { CLI, REPO_ROOT, connectClient, fixtureManifest, readStats, scratch, startGateway, stdioHome, stopAll, toolNames, waitFor, whoami } from '../helpers/gateway.js';
 import { allAudit, metricsText } from '../helpers/audit-harness.js';
 
 const HELLO = 'fixture://static/hello';
@@ -37,15 +37,11 @@ const textOfRead = (r: { contents: Array<Record<string, unknown>> }) => String(r
 
 describe('routes the gateway learns itself', () => {
   it('reads URIs and template URIs on a fresh stdio gateway with two servers before anything was listed', async () => {
-    const dir = scratch('switchyard-routes-stdio-');
-    for (const d of ['servers.d', 'agents.d', 'data']) mkdirSync(join(dir, d));
-    const statsA = join(dir, 'a.jsonl');
-    writeFileSync(join(dir, 'servers.d', 'alpha.yaml'), toYaml(fixtureManifest({}, ['--stats-file', statsA])));
-    writeFileSync(join(dir, 'servers.d', 'beta.yaml'), toYaml(fixtureManifest()));
-    writeFileSync(join(dir, 'gateway.yaml'), '{}\n');
+    const statsA = join(scratch('switchyard-routes-stats-'), 'a.jsonl');
+    const { args } = stdioHome({ alpha: fixtureManifest({}, ['--stats-file', statsA]), beta: fixtureManifest() }, 'switchyard-routes-stdio-');
     const transport = new StdioClientTransport({
       command: process.execPath,
-      args: [CLI, 'stdio', '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')],
+      args,
       cwd: REPO_ROOT,
       stderr: 'pipe',
     });

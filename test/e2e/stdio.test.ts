@@ -8,7 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { stringify as toYaml } from 'yaml';
-import { CLI, REPO_ROOT, callWithProgress, fixtureManifest, requireBuild, scratch, stopAll, textOf, toolNames } from '../helpers/gateway.js';
+import { CLI, REPO_ROOT, callWithProgress, fixtureManifest, requireBuild, scratch, stdioHome, stopAll, textOf, toolNames } from '../helpers/gateway.js';
 
 const clients: Client[] = [];
 afterAll(async () => {
@@ -32,14 +32,14 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
 
 describe('switchyard stdio', () => {
   it('serves the federated MCP over stdio: list, call, progress and sampling', async () => {
-    const dir = scratch('switchyard-stdio-');
-    for (const d of ['servers.d', 'agents.d', 'data']) mkdirSync(join(dir, d));
-    writeFileSync(join(dir, 'servers.d', 'fx.yaml'), toYaml(fixtureManifest()));
-    writeFileSync(join(dir, 'servers.d', 'memory.yaml'), toYaml({ command: 'node', args: ['node_modules/@modelcontextprotocol/server-memory/dist/index.js'], env: { MEMORY_FILE_PATH: join(dir, 'data', 'memory.jsonl') }, session: 'shared' }));
-    writeFileSync(join(dir, 'gateway.yaml'), '{}\n');
+    const memoryFile = join(scratch('switchyard-stdio-memory-'), 'memory.jsonl');
+    const { args } = stdioHome({
+      fx: fixtureManifest(),
+      memory: { command: 'node', args: ['node_modules/@modelcontextprotocol/server-memory/dist/index.js'], env: { MEMORY_FILE_PATH: memoryFile }, session: 'shared' },
+    });
     const transport = new StdioClientTransport({
       command: process.execPath,
-      args: [CLI, 'stdio', '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')],
+      args,
       cwd: REPO_ROOT,
       stderr: 'pipe',
     });

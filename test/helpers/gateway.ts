@@ -50,6 +50,18 @@ export function scratch(prefix = 'switchyard-e2e-'): string {
   return dir;
 }
 
+/**
+ * A `switchyard stdio` home in a temp folder with these servers.d manifests (file stem → manifest): the folder
+ * and the CLI arguments that point the gateway at it, for StdioClientTransport.
+ */
+export function stdioHome(servers: Record<string, Record<string, unknown>>, prefix = 'switchyard-stdio-'): { dir: string; args: string[] } {
+  const dir = scratch(prefix);
+  for (const d of ['servers.d', 'agents.d', 'data']) mkdirSync(join(dir, d));
+  for (const [name, manifest] of Object.entries(servers)) writeFileSync(join(dir, 'servers.d', `${name}.yaml`), toYaml(manifest));
+  writeFileSync(join(dir, 'gateway.yaml'), '{}\n');
+  return { dir, args: [CLI, 'stdio', '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')] };
+}
+
 // ---- polling --------------------------------------------------------------------------------------------
 
 /** Poll `fn` until it returns a truthy value (or stops throwing), or fail after `timeoutMs` with the last error. */
