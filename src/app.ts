@@ -25,6 +25,8 @@ import { mountA2a } from './downstream/a2a-server.js';
 import { mountDelegation } from './downstream/oauth-token.js';
 import { openDelegation, type DelegationRuntime } from './identity/delegation-runtime.js';
 import { createApprovalGuard } from './gateway/guards/approval.js';
+import { ApprovalQueue } from './gateway/approval-queue.js';
+import { SqliteApprovals } from './stores/approvals-sqlite.js';
 import { createPolicyGuard } from './gateway/guards/policy.js';
 import { Authenticator, isLoopbackHost } from './identity/authenticate.js';
 import { JwtVerifier } from './identity/jwt.js';
@@ -39,6 +41,10 @@ import { A2aEgress } from './upstream/a2a-egress.js';
 import { SqliteTaskOwners } from './upstream/a2a-owners.js';
 import { createA2aAllowGuard } from './gateway/guards/a2a-allow.js';
 import { adminGate } from './downstream/admin-gate.js';
+import { createApprovalsRouter } from './downstream/admin-approvals.js';
+import { createLiveRouter, LiveFeed } from './downstream/admin-live.js';
+import { ConsoleSessions } from './downstream/console-session.js';
+import { createConsoleStatic } from './downstream/console-static.js';
 
 export interface StartOptions {
   configPath?: string;
@@ -79,6 +85,9 @@ export interface Core {
   audit: AuditRuntime;
   metrics: Metrics;
   counters: LimitCounters;
+  approvals: ApprovalQueue;
+  /** Finished steps for the console's live views. */
+  live: LiveFeed;
   close(): Promise<ShutdownReport>;
 }
 
@@ -129,6 +138,18 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     .use(createLimitsGuard({ counters, teamsConfig: () => config.teams, agentById: (id) => registry.get(id) }))
     .use(createLoopGuard({ detector: new LoopDetector(), workflows, agentById: (id) => registry.get(id) }))
     .use(createApprovalGuard({ policies }));
+  const live = new LiveFeed();
+  const sinks = [audit.sink, metricsSink(metrics), stepLogSink(log), live];
+  const approvals = new ApprovalQueue({
+    store: new SqliteApprovals(audit.db),
+    log,
+    timeoutMs: config.approval.timeoutSeconds * 1000,
+    webhook: config.approval.webhook,
+    nextStep: (id) => workflows.nextStep(id),
+    record: (step, outcome) => {
+      for (const sink of sinks) void Promise.resolve(sink.record(step, outcome)).catch((err: Error) => log.error({ err: err.message }, 'approval decision not recorded'));
+    },
+  });
   const gateway = new Gateway({
     config,
     log,
@@ -137,7 +158,8 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     breakers,
     access: policies.access,
     mintUpstreamToken: createUpstreamTokenMinter((claims) => delegation.keys.sign(claims), () => config.publicUrl ?? `http://${config.host}:${config.port}`),
-    sinks: [audit.sink, metricsSink(metrics), stepLogSink(log)],
+    sinks,
+    approvals,
     countCall: (agent, method) => audit.store.countListCall(agent, method),
     a2a: { owners: new SqliteTaskOwners(audit.db), egress: new A2aEgress() },
   });
@@ -167,6 +189,8 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     audit,
     metrics,
     counters,
+    approvals,
+    live,
     close: async () => {
       watcher.close();
       await gateway.close();
@@ -222,10 +246,17 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     core.metrics.setSessions(gateway.sessions.size);
     res.type(core.metrics.contentType).send(await core.metrics.render());
   });
+  const consoleSessions = new ConsoleSessions({ tokens: config.admin.tokens, localMode: () => core.localMode, secure: () => (config.publicUrl ?? '').startsWith('https:') });
+  app.use('/ui/api', consoleSessions.router());
+  app.get('/ui', (req, res, next) => (req.originalUrl.split('?')[0] === '/ui' ? res.redirect(301, '/ui/') : next()));
+  app.use('/ui', createConsoleStatic());
+  app.use('/admin/api', consoleSessions.gate());
   app.use('/admin/api', adminGate({ tokens: config.admin.tokens, localMode: () => core.localMode }));
   if (!core.localMode && config.admin.tokens.length === 0) log.warn('the admin API is disabled: identity is configured but gateway.yaml admin.tokens is empty; set admin.tokens to enable it');
   app.use('/admin/api', createInventoryRouter({ gateway, agents: () => core.registry.list() }));
   app.use('/admin/api', createAuditAdminRouter({ store: core.audit.store, workflows: core.audit.workflows }));
+  app.use('/admin/api', createApprovalsRouter(core.approvals));
+  app.use('/admin/api', createLiveRouter({ feed: core.live, db: core.audit.db, workflows: core.audit.workflows, delegation: core.delegation }));
   app.get(/^\/\.well-known\/oauth-protected-resource(\/.*)?$/, (req, res) => {
     const resourcePath = resourcePathOfMetadataRequest(req.path);
     if (resourcePath === undefined) return res.status(404).json({ error: 'not_found' });

@@ -1,6 +1,7 @@
 /** Reading the audit trail: filters, keyset paging on id (newest first), and a paged export for streaming. */
 import type { Db } from './db.js';
 import type { AuditRow } from './chain.js';
+import { searchPhrase } from './search.js';
 
 export type AuditOutcome = 'ok' | 'error' | 'refused';
 export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['ok', 'error', 'refused'];
@@ -17,6 +18,10 @@ export interface AuditFilter {
   since?: number;
   /** Epoch ms, inclusive. */
   until?: number;
+  /** Refusal or error reason (SPEC §7), e.g. policy_denied. */
+  reason?: string;
+  /** Words that must appear, in this order, in the (redacted) arguments. */
+  q?: string;
   /** Page size, 1..1000 (default 100). */
   limit?: number;
   /** Opaque cursor from a previous page's nextCursor. */
@@ -94,6 +99,7 @@ function buildWhere(filter: AuditFilter): { clauses: string[]; params: Array<str
   eq('"user"', filter.user);
   eq('server', filter.server);
   eq('workflow_id', filter.workflowId);
+  eq('reason', filter.reason);
   if (filter.outcome !== undefined) {
     if (!AUDIT_OUTCOMES.includes(filter.outcome)) {
       throw new InvalidQueryError(`outcome must be one of ${AUDIT_OUTCOMES.join(', ')}, got "${filter.outcome}"`);
@@ -103,6 +109,11 @@ function buildWhere(filter: AuditFilter): { clauses: string[]; params: Array<str
   if (filter.tool !== undefined) {
     clauses.push(`(tool = ? OR (server || '__' || tool) = ?)`);
     params.push(filter.tool, filter.tool);
+  }
+  if (filter.q !== undefined) {
+    if (filter.q.length > 200) throw new InvalidQueryError(`q is at most 200 characters, got ${filter.q.length}`);
+    clauses.push('id IN (SELECT rowid FROM audit_fts WHERE audit_fts MATCH ?)');
+    params.push(searchPhrase(filter.q));
   }
   if (filter.since !== undefined) {
     clauses.push('time >= ?');

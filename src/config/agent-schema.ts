@@ -18,7 +18,7 @@ export const toolRuleSchema = z
   .object({
     tool: glob,
     args: z.record(glob).optional(),
-    approval: z.literal('human').optional(),
+    approval: z.enum(['human', 'console']).optional(),
   })
   .strict();
 

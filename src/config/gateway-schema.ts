@@ -73,6 +73,7 @@ export const gatewaySchema = z
     models: z.array(modelSchema).default([]),
     listTimeoutMs: positive().default(5000),
     sessions: z.object({ idleSeconds: positive().default(900), max: positive().default(1000) }).strict().default({}),
+    approval: z.object({ timeoutSeconds: positive().default(300), webhook: httpUrl.optional() }).strict().default({}),
   })
   .strict();
 

@@ -70,6 +70,7 @@ function toConfig(data: unknown, baseDir: string): GatewayConfig {
     models: raw.models,
     listTimeoutMs: raw.listTimeoutMs,
     sessions: raw.sessions,
+    approval: raw.approval,
   };
   if (raw.publicUrl !== undefined) config.publicUrl = raw.publicUrl.replace(/\/+$/, '');
   return config;

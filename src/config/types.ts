@@ -42,7 +42,8 @@ export interface ConfigProblem {
 export interface ToolRule {
   tool: string;
   args?: Record<string, string>;
-  approval?: 'human';
+  /** `human`: the calling client may answer through elicitation, else the approval queue; `console`: the queue only. */
+  approval?: 'human' | 'console';
 }
 
 export interface RateWindow {
@@ -123,4 +124,6 @@ export interface GatewayConfig {
   listTimeoutMs: number;
   /** Downstream sessions: closed after idleSeconds without a message; at most `max` open at once. */
   sessions: { idleSeconds: number; max: number };
+  /** Human approval (SPEC §10): how long a held call waits, and where pending calls are announced. */
+  approval: { timeoutSeconds: number; webhook?: string };
 }

@@ -62,6 +62,8 @@ function auditFilter(q: Query): AuditFilter {
     server: str(q, 'server'),
     outcome: oneOf<AuditOutcome>(q, 'outcome', AUDIT_OUTCOMES),
     workflowId: str(q, 'workflowId'),
+    q: str(q, 'q'),
+    reason: str(q, 'reason'),
     since: time(q, 'since'),
     until: time(q, 'until'),
     limit: limit(q),

@@ -20,6 +20,7 @@ import type { ClientSession } from './client-session.js';
 import { resolveResource } from './routing.js';
 import { backoffMs, shouldRetry, sleep } from '../limits/retry.js';
 import type { Gateway } from './gateway.js';
+import { mcpHumanAsker } from './ask-human.js';
 import type { GuardContext, Refusal, Step, StepKind, StepOutcome } from './types.js';
 
 interface Target {
@@ -101,9 +102,18 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     if (!(await nameExists(gw, cs, t, step, live))) return reply.final(unknownName(req, kind, displayName));
   }
 
+  // Registered for notifications/cancelled while a human decides, and again once the call is forwarded.
+  const controller = new AbortController();
+  const askClient = (method: string, p: Record<string, unknown>) => askOnReply(cs, reply, method, p);
   const ctx: GuardContext = {
     clientCapabilities: cs.capabilities,
-    askClient: (method, p) => askOnReply(cs, reply, method, p),
+    askClient,
+    signal: controller.signal,
+    askHuman: (q) => {
+      cs.inFlight.set(req.id, controller);
+      const ask = mcpHumanAsker({ askClient, clientCapabilities: cs.capabilities, signal: controller.signal, progress: progressOf(reply, params), queue: gw.approvals, timeoutMs: gw.approvals?.timeoutMs });
+      return ask(q).finally(() => cs.inFlight.delete(req.id));
+    },
   };
   let refusal = gw.chain.check(step, ctx);
   if (refusal instanceof Promise) refusal = await refusal;
@@ -147,7 +157,6 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   step.stepNo = gw.workflows.nextStep(cs.workflowId);
 
   const headers = upstreamHeaders(gw, cs, upstream);
-  const controller = new AbortController();
   cs.inFlight.set(req.id, controller);
   const hooks: CallHooks = {
     signal: controller.signal,
@@ -191,6 +200,16 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   const done = finish(gw, step, outcome, true);
   if (done) await done;
   reply.final(errReason ? withWorkflow({ ...res, id: req.id }, cs.workflowId) : { ...res, id: req.id });
+}
+
+/** notifications/progress to the caller while its call waits, when the request carried a progress token. */
+function progressOf(reply: ReplyChannel, params: Params | undefined): ((message: string) => void) | undefined {
+  const token = (params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
+  if (typeof token !== 'string' && typeof token !== 'number') return undefined;
+  let progress = 0;
+  return (message) => {
+    if (!reply.gone) reply.related({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress: ++progress, message } });
+  };
 }
 
 /** Per-request headers for HTTP upstreams: trace context, and a minted identity token where the manifest asks for one. */

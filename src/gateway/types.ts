@@ -49,7 +49,7 @@ export interface Caller {
   via: 'local' | 'jwt' | 'apikey' | 'delegated';
 }
 
-export type StepKind = 'tools/call' | 'resources/read' | 'prompts/get' | 'a2a/message' | 'model/call' | 'delegation';
+export type StepKind = 'tools/call' | 'resources/read' | 'prompts/get' | 'a2a/message' | 'model/call' | 'delegation' | 'approval';
 
 export interface Step {
   kind: StepKind;
@@ -80,8 +80,30 @@ export interface StepOutcome {
   tokens?: number;
 }
 
+/** What a guard asks a human about one held call; the adapter decides who answers (SPEC §10). */
+export interface HumanQuestion {
+  step: Step;
+  /** The whole question as one line of text, arguments in full. */
+  message: string;
+  /** JSON Schema of the answer form. */
+  schema: Record<string, unknown>;
+  /** `approval: human` lets the calling client answer through elicitation; `approval: console` never does. */
+  clientMayAnswer: boolean;
+}
+
+export interface HumanAnswer {
+  outcome: 'approved' | 'denied' | 'expired' | 'cancelled' | 'unavailable';
+  /** Who decided: an admin token, the calling client, or the gateway (timeout). */
+  by?: string;
+  /** The decider's reason, or why nobody could be asked. */
+  reason?: string;
+  via: 'client' | 'queue' | 'none';
+}
+
 /** What a guard may need from the downstream session (e.g. to ask the human via elicitation). */
 export interface GuardContext {
+  /** Ask a human to approve a held call: the adapter answers through elicitation or the approval queue. */
+  askHuman?: (question: HumanQuestion) => Promise<HumanAnswer>;
   /** Send a server-to-client request on the step's own stream; resolves with the client's result. */
   askClient?: (method: string, params: Record<string, unknown>) => Promise<Record<string, unknown>>;
   clientCapabilities?: Record<string, unknown>;

@@ -104,7 +104,7 @@ canSetWorkflow: true
     expect(problemsOf(file)).toEqual([
       [3, 'credentials.jwt: name at least one of sub, client_id or azp to match verified tokens on'],
       [5, expect.stringMatching(/^credentials\.apiKeys\[0\]: API key must be 'sha256:' followed by 64/)],
-      [10, "tools.rules[0].approval: must be 'human'"],
+      [10, "tools.rules[0].approval: 'robot' is not one of 'human', 'console'"],
       [11, "unknown field 'limts'; remove it or check its spelling"],
     ]);
   });

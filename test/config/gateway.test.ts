@@ -30,6 +30,7 @@ describe('gateway.yaml', () => {
       models: [],
       listTimeoutMs: 5000,
       sessions: { idleSeconds: 900, max: 1000 },
+      approval: { timeoutSeconds: 300 },
     });
   });
 
