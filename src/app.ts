@@ -42,6 +42,7 @@ import { SqliteTaskOwners } from './upstream/a2a-owners.js';
 import { createA2aAllowGuard } from './gateway/guards/a2a-allow.js';
 import { adminGate } from './downstream/admin-gate.js';
 import { createApprovalsRouter } from './downstream/admin-approvals.js';
+import { createToolsRouter } from './downstream/admin-tools.js';
 import { createLiveRouter, LiveFeed } from './downstream/admin-live.js';
 import { ConsoleSessions } from './downstream/console-session.js';
 import { createConsoleStatic } from './downstream/console-static.js';
@@ -256,7 +257,8 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   app.use('/admin/api', createInventoryRouter({ gateway, agents: () => core.registry.list() }));
   app.use('/admin/api', createAuditAdminRouter({ store: core.audit.store, workflows: core.audit.workflows }));
   app.use('/admin/api', createApprovalsRouter(core.approvals));
-  app.use('/admin/api', createLiveRouter({ feed: core.live, db: core.audit.db, workflows: core.audit.workflows, delegation: core.delegation }));
+  app.use('/admin/api', createToolsRouter(gateway));
+  app.use('/admin/api', createLiveRouter({ feed: core.live, db: core.audit.db, workflows: core.audit.workflows, delegation: core.delegation, counters: core.counters }));
   app.get(/^\/\.well-known\/oauth-protected-resource(\/.*)?$/, (req, res) => {
     const resourcePath = resourcePathOfMetadataRequest(req.path);
     if (resourcePath === undefined) return res.status(404).json({ error: 'not_found' });

@@ -1,11 +1,13 @@
 /**
  * Admin API for the console's live views: `GET /events` (SSE of finished steps and workflow state changes),
- * `GET /overview` (refusals in the last hour by reason, workflows by state) and `GET /tokens` (live delegated tokens).
+ * `GET /overview` (refusals in the last hour by reason, workflows by state), `GET /agents/{id}/usage` (window
+ * totals against limits) and `GET /tokens` (live delegated tokens).
  */
 import { Router, type Response } from 'express';
 import type { Db } from '../audit/db.js';
 import type { WorkflowRegistry } from '../audit/workflows.js';
 import type { DelegationRuntime } from '../identity/delegation-runtime.js';
+import type { LimitCounters } from '../limits/counters.js';
 import type { Step, StepOutcome, StepSink } from '../gateway/types.js';
 
 export interface LiveEvent {
@@ -53,6 +55,7 @@ export interface LiveDeps {
   db: Db;
   workflows: WorkflowRegistry;
   delegation: DelegationRuntime;
+  counters: LimitCounters;
   now?: () => number;
 }
 
@@ -60,7 +63,7 @@ function sse(res: Response, e: LiveEvent): void {
   res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
 }
 
-export function createLiveRouter({ feed, db, workflows, delegation, now = Date.now }: LiveDeps): Router {
+export function createLiveRouter({ feed, db, workflows, delegation, counters, now = Date.now }: LiveDeps): Router {
   const router = Router();
   workflows.onStateChange((workflowId, state, why) => feed.publish({ type: 'workflow', workflowId, state, why: why ?? null }));
   const refusalsSince = db.prepare<[number], { reason: string | null; n: number }>(
@@ -88,6 +91,10 @@ export function createLiveRouter({ feed, db, workflows, delegation, now = Date.n
     const hourAgo = now() - 60 * 60 * 1000;
     const refusals = refusalsSince.all(hourAgo).map((r) => ({ reason: r.reason ?? 'unknown', count: r.n }));
     res.json({ refusalsLastHour: refusals, workflows: workflows.countByState() });
+  });
+
+  router.get('/agents/:id/usage', (req, res) => {
+    res.json({ agent: req.params.id, windows: counters.windowUsage('agent', req.params.id) ?? null });
   });
 
   router.get('/tokens', (req, res) => {
