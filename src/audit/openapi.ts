@@ -42,6 +42,8 @@ const auditFilterParams: JsonObject[] = [
   query('server', 'Federated server name.'),
   query('outcome', 'Step outcome.', { type: 'string', enum: ['ok', 'error', 'refused'] }),
   query('workflowId', 'Only this workflow.'),
+  query('reason', 'Refusal or error reason, e.g. policy_denied.'),
+  query('q', 'Words that must appear, in order, in the (redacted) arguments (full-text search).'),
   timeParam('since'),
   timeParam('until'),
 ];

@@ -1,6 +1,7 @@
 /** Admin API for the approval queue (SPEC §10): pending and decided calls, approve or deny with a reason. */
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { ApprovalQueue } from '../gateway/approval-queue.js';
+import './admin-console-openapi.js';
 import { APPROVAL_STATES, type ApprovalRecord, type ApprovalState } from '../stores/approvals.js';
 
 const DECISIONS: Readonly<Record<string, 'approved' | 'denied'>> = { approve: 'approved', deny: 'denied' };
@@ -39,18 +40,18 @@ export function createApprovalsRouter(queue: ApprovalQueue): Router {
     res.json(view(r));
   });
 
-  router.post('/approvals/:id/:decision', express.json({ limit: '16kb' }), async (req, res, next) => {
-    const outcome = Object.hasOwn(DECISIONS, req.params.decision) ? DECISIONS[req.params.decision] : undefined;
-    if (!outcome) return next();
-    const body = (req.body ?? {}) as { reason?: unknown; argsDigest?: unknown };
-    if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > MAX_REASON)) return bad(res, `reason must be text of at most ${MAX_REASON} characters`);
-    if (body.argsDigest !== undefined && typeof body.argsDigest !== 'string') return bad(res, 'argsDigest must be the argsDigest string of the approval you decide on');
-    const by = typeof res.locals.admin === 'string' ? res.locals.admin : 'admin';
-    const result = await queue.decide(req.params.id, outcome, { by, reason: body.reason as string | undefined, expectDigest: body.argsDigest as string | undefined });
-    if (result.ok) return void res.json(view(result.record));
-    const status = result.error === 'not_found' ? 404 : 409;
-    res.status(status).json({ error: result.error, message: result.message, ...(result.record ? { approval: view(result.record) } : {}) });
-  });
+  for (const [verb, outcome] of Object.entries(DECISIONS)) {
+    router.post(`/approvals/:id/${verb}`, express.json({ limit: '16kb' }), async (req, res) => {
+      const body = (req.body ?? {}) as { reason?: unknown; argsDigest?: unknown };
+      if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > MAX_REASON)) return bad(res, `reason must be text of at most ${MAX_REASON} characters`);
+      if (body.argsDigest !== undefined && typeof body.argsDigest !== 'string') return bad(res, 'argsDigest must be the argsDigest string of the approval you decide on');
+      const by = typeof res.locals.admin === 'string' ? res.locals.admin : 'admin';
+      const result = await queue.decide(String(req.params.id), outcome, { by, reason: body.reason as string | undefined, expectDigest: body.argsDigest as string | undefined });
+      if (result.ok) return void res.json(view(result.record));
+      const status = result.error === 'not_found' ? 404 : 409;
+      res.status(status).json({ error: result.error, message: result.message, ...(result.record ? { approval: view(result.record) } : {}) });
+    });
+  }
 
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
