@@ -73,7 +73,12 @@ export interface WorkflowTree extends Omit<WorkflowSummary, 'steps'> {
   stepCount: number;
   steps: WorkflowStepView[];
   tree: WorkflowStepView[];
+  /** More steps follow: pass this as afterStep for the next page; null on the last page. */
+  nextAfterStep: number | null;
 }
+
+/** Steps one tree answer holds at most (and by default). */
+export const MAX_TREE_STEPS = 1000;
 
 export interface WorkflowListFilter {
   agent?: string;
@@ -154,9 +159,9 @@ export class WorkflowRegistry implements WorkflowControl {
       ),
       setState: db.prepare('UPDATE workflows SET state = ?, why = ?, ended_at = ? WHERE id = ?'),
       saveSteps: db.prepare('UPDATE workflows SET step_count = max(step_count, ?) WHERE id = ?'),
-      steps: db.prepare<[string], StepRow>(
+      steps: db.prepare<[string, number, number], StepRow>(
         `SELECT step, parent_step, agent, "user", kind, server, tool, outcome, reason, time, duration_ms, bytes, tokens
-         FROM audit WHERE workflow_id = ? ORDER BY step, id`,
+         FROM audit WHERE workflow_id = ? AND step > ? ORDER BY step, id LIMIT ?`,
       ),
       countByState: db.prepare<[], { state: WorkflowState; n: number }>(`SELECT state, count(*) AS n FROM workflows WHERE ${SHOWN} GROUP BY state`),
     };
@@ -254,12 +259,25 @@ export class WorkflowRegistry implements WorkflowControl {
   }
 
   /** The workflow with its recorded steps (queued ones are flushed first); undefined when unknown. */
-  tree(workflowId: string): WorkflowTree | undefined {
+  tree(workflowId: string, page: { afterStep?: number; limit?: number } = {}): WorkflowTree | undefined {
     this.store.flush();
     const row = this.stmts.get.get(workflowId);
     if (!row) return undefined;
     const { steps: stepCount, ...summary } = this.summary(row);
-    const steps = this.stmts.steps.all(workflowId).map(
+    // Keyset paging by step number, so a long trace is never read (or sent) whole.
+    const limit = page.limit ?? MAX_TREE_STEPS;
+    let rows = this.stmts.steps.all(workflowId, page.afterStep ?? -1, limit + 1);
+    let nextAfterStep: number | null = null;
+    if (rows.length > limit) {
+      // Rows sharing the boundary step go together onto the next page (unless they fill this one alone).
+      let end = limit;
+      const boundary = rows[limit]!.step;
+      while (end > 0 && rows[end - 1]!.step === boundary) end--;
+      if (end === 0) end = limit;
+      rows = rows.slice(0, end);
+      nextAfterStep = rows[end - 1]!.step;
+    }
+    const steps = rows.map(
       (s): WorkflowStepView => ({
         step: s.step,
         parentStep: s.parent_step,
@@ -276,7 +294,7 @@ export class WorkflowRegistry implements WorkflowControl {
         tokens: s.tokens,
       }),
     );
-    return { ...summary, stepCount, steps, tree: nest(steps) };
+    return { ...summary, stepCount, steps, tree: nest(steps), nextAfterStep };
   }
 
   /** Workflows per state, for the active-workflows gauge. */

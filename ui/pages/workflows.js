@@ -63,8 +63,20 @@ function StepNode({ node, t0, span, argsOf, needle, depth }) {
   </li>`;
 }
 
+/** Steps nested under their parent step (parents come first: they have lower step numbers). */
+function nest(steps) {
+  const byStep = new Map(steps.map((s) => [s.step, { ...s, children: [] }]));
+  const roots = [];
+  for (const node of byStep.values()) {
+    const parent = node.parentStep !== null && node.parentStep < node.step ? byStep.get(node.parentStep) : undefined;
+    (parent ? parent.children : roots).push(node);
+  }
+  return roots;
+}
+
 export function WorkflowDetail({ id }) {
   const tree = useApi(`/workflows/${encodeURIComponent(id)}`);
+  const [later, setLater] = useState([]);
   const audit = useApi(`/audit${qs({ workflowId: id, limit: 1000 })}`);
   const [needle, setNeedle] = useState('');
   const [note, setNote] = useState('');
@@ -81,9 +93,15 @@ export function WorkflowDetail({ id }) {
     tree.reload();
   };
   const w = tree.data;
-  const steps = w?.steps ?? [];
-  const t0 = steps.length ? Math.min(...steps.map((s) => Date.parse(s.startedAt))) : 0;
-  const end = steps.length ? Math.max(...steps.map((s) => Date.parse(s.startedAt) + s.durationMs)) : 0;
+  const lastPage = later.length ? later[later.length - 1] : w;
+  const moreSteps = async () => {
+    const next = await api.get(`/workflows/${encodeURIComponent(id)}${qs({ afterStep: lastPage.nextAfterStep })}`);
+    setLater([...later, next]);
+  };
+  const steps = useMemo(() => [...(w?.steps ?? []), ...later.flatMap((p) => p.steps)], [w, later]);
+  const roots = useMemo(() => nest(steps), [steps]);
+  const t0 = steps.reduce((m, s) => Math.min(m, Date.parse(s.startedAt)), Infinity);
+  const end = steps.reduce((m, s) => Math.max(m, Date.parse(s.startedAt) + s.durationMs), -Infinity);
   return html`<section aria-labelledby="h-workflow">
     <p><a href="#/workflows">← Workflows</a></p>
     <h2 id="h-workflow">Workflow <code>${id}</code></h2>
@@ -96,6 +114,7 @@ export function WorkflowDetail({ id }) {
       </div>
       <p class="status" role="status">${note}</p>
       <label class="field">Search this trace <input type="search" value=${needle} onInput=${(e) => setNeedle(e.target.value)} /></label>
-      <div class="tree" aria-label="Steps"><ul>${w.tree.map((n) => html`<${StepNode} node=${n} t0=${t0} span=${end - t0} argsOf=${argsOf} needle=${needle} depth=${0} />`)}</ul></div>` : html`<p class="muted">Loading…</p>`}
+      <div class="tree" aria-label="Steps"><ul>${roots.map((n) => html`<${StepNode} node=${n} t0=${t0} span=${end - t0} argsOf=${argsOf} needle=${needle} depth=${0} />`)}</ul></div>
+      ${lastPage?.nextAfterStep !== null && lastPage?.nextAfterStep !== undefined ? html`<button type="button" onClick=${moreSteps}>Load more steps (${steps.length} of ${w.stepCount} shown)</button>` : ''}` : html`<p class="muted">Loading…</p>`}
   </section>`;
 }
