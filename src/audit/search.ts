@@ -1,4 +1,4 @@
-/** Full-text search in audit arguments: an FTS5 index kept beside the audit table by triggers (no second write path). */
+/** Full-text search in audit arguments (an FTS5 index kept by triggers, no second write path) and the filter indexes. */
 import { registerMigration } from './db.js';
 
 registerMigration(
@@ -17,6 +17,19 @@ registerMigration(
     INSERT INTO audit_fts (rowid, args) VALUES (new.id, new.args);
   END;
   INSERT INTO audit_fts (audit_fts) VALUES ('rebuild');
+`,
+);
+
+// Every audit filter has an index that ends in id, so a filter matching few (or no) rows never scans the trail.
+registerMigration(
+  'audit-search',
+  2,
+  `
+  CREATE INDEX IF NOT EXISTS audit_server_id ON audit (server, id);
+  CREATE INDEX IF NOT EXISTS audit_tool_id ON audit (tool, id);
+  CREATE INDEX IF NOT EXISTS audit_user_id ON audit ("user", id);
+  CREATE INDEX IF NOT EXISTS audit_reason_id ON audit (reason, id);
+  CREATE INDEX IF NOT EXISTS audit_outcome_id ON audit (outcome, id);
 `,
 );
 

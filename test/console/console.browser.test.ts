@@ -192,6 +192,9 @@ describe('web console', () => {
     expect(status).toBe(403);
     const state = await (await fetch(`${gw.url}/admin/api/workflows/${encodeURIComponent(workflowId)}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json();
     expect(state.state).toBe('active');
+    await go('overview', /Overview/);
+    await page.locator('tr', { hasText: workflowId }).waitFor();
+    await shot('overview-after-traffic');
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Admin token').waitFor();
     expect(await page.evaluate(async () => (await fetch('/admin/api/workflows')).status)).toBe(401);

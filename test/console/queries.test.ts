@@ -56,3 +56,45 @@ describe('audit search in arguments', () => {
     expect(() => store.queryAudit({ q: 'x'.repeat(201) })).toThrow(InvalidQueryError);
   });
 });
+
+describe('audit filters written for indexes', () => {
+  it('keeps time bounds exact when times are out of id order', () => {
+    const { store } = open();
+    const r = caller('root');
+    [5000, 1000, 3000, 2000].forEach((time, i) => store.record(step({ workflowId: 'w', stepNo: i + 1, caller: r, target: `t${i}`, startedAt: time }), ok(1)));
+    store.flush();
+    expect(store.queryAudit({ since: 2500 }).records.map((x) => x.tool)).toEqual(['t2', 't0']);
+    expect(store.queryAudit({ until: 2500 }).records.map((x) => x.tool)).toEqual(['t3', 't1']);
+    expect(store.queryAudit({ since: 1500, until: 3500 }).records.map((x) => x.tool)).toEqual(['t3', 't2']);
+    expect(store.queryAudit({ since: 9000 }).records).toEqual([]);
+    expect(store.queryAudit({ until: 10 }).records).toEqual([]);
+  });
+
+  it('matches a tool by its upstream name or its exposed server__tool name, including tool names with "__"', () => {
+    const { store } = open();
+    const r = caller('root');
+    store.record(step({ workflowId: 'w', stepNo: 1, caller: r, server: 'github', target: 'search' }), ok(1));
+    store.record(step({ workflowId: 'w', stepNo: 2, caller: r, server: 'jira', target: 'search' }), ok(1));
+    store.record(step({ workflowId: 'w', stepNo: 3, caller: r, server: 'x', target: 'github__search' }), ok(1));
+    store.flush();
+    expect(store.queryAudit({ tool: 'search' }).records.map((x) => x.step)).toEqual([2, 1]);
+    expect(store.queryAudit({ tool: 'github__search' }).records.map((x) => x.step)).toEqual([3, 1]);
+    expect(store.queryAudit({ tool: 'x__github__search' }).records.map((x) => x.step)).toEqual([3]);
+    expect(store.queryAudit({ tool: 'jira__nothing' }).records).toEqual([]);
+  });
+
+  it('pages a search alone inside the index with the cursor', () => {
+    const { store } = open();
+    const r = caller('root');
+    for (let i = 1; i <= 5; i++) store.record(step({ workflowId: 'w', stepNo: i, caller: r, target: 't', args: { note: `common word ${i}` } }), ok(1));
+    store.flush();
+    const first = store.queryAudit({ q: 'common', limit: 2 });
+    expect(first.records.map((x) => x.step)).toEqual([5, 4]);
+    const second = store.queryAudit({ q: 'common', limit: 2, cursor: first.nextCursor! });
+    expect(second.records.map((x) => x.step)).toEqual([3, 2]);
+    const last = store.queryAudit({ q: 'common', limit: 2, cursor: second.nextCursor! });
+    expect(last.records.map((x) => x.step)).toEqual([1]);
+    expect(last.nextCursor).toBeNull();
+    expect([...store.exportAudit({ q: 'common' })].map((x) => x.step)).toEqual([1, 2, 3, 4, 5]);
+  });
+});
