@@ -120,9 +120,17 @@ export function ErrorNote({ error }) {
   return html`<p class="error" role="alert">${String(error.message ?? error)}</p>`;
 }
 
-/** JSON shown whole: long values scroll, they are never cut. */
+/** Characters that would not show as themselves (bidi, zero-width, private use), besides the layout's newlines. */
+const INVISIBLE = /(?!\n)[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cs}]/gu;
+const escapeUnits = (c) => c.split('').map((u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+
+/** JSON shown whole: long values scroll, they are never cut, and nothing hides (invisible characters are escaped). */
+export function shownJson(value) {
+  return (JSON.stringify(value, null, 2) ?? 'null').replace(INVISIBLE, escapeUnits);
+}
+
 export function Json({ value, label }) {
-  return html`<pre class="args" tabindex="0" aria-label=${label ?? 'JSON'}>${JSON.stringify(value, null, 2)}</pre>`;
+  return html`<pre class="args" tabindex="0" aria-label=${label ?? 'JSON'}>${shownJson(value)}</pre>`;
 }
 
 export function Bar({ used, max, label }) {

@@ -131,10 +131,17 @@ describe('web console', () => {
 
   it('shows an approval while the client waits; approving it in the page completes the call', async () => {
     await go('approvals', /Approvals/);
-    const text = `deploy-${randomUUID()}`;
+    const id = `deploy-${randomUUID()}`;
+    // A right-to-left override and a long value: shown escaped and whole, never hidden or cut.
+    const text = `${id} ${'x'.repeat(5000)} \u202eexe.txt`;
     const call = root.callTool({ name: 'conf__echo', arguments: { text } });
-    const card = page.locator('article.approval', { hasText: text });
+    call.catch(() => {}); // observed below; a failed assertion before then must not leave it unhandled
+    const card = page.locator('article.approval', { hasText: id });
     await card.waitFor({ timeout: 15_000 });
+    const shown = (await card.locator('pre.args').textContent())!;
+    expect(shown).toContain('x'.repeat(5000));
+    expect(shown).toContain('\\u202eexe.txt');
+    expect(shown).not.toContain('\u202e');
     await shot('approvals');
     await card.getByLabel('Reason').fill('release window');
     await card.getByRole('button', { name: 'Approve' }).click();
