@@ -67,7 +67,7 @@ export function createLiveRouter({ feed, db, workflows, delegation, counters, no
   const router = Router();
   workflows.onStateChange((workflowId, state, why) => feed.publish({ type: 'workflow', workflowId, state, why: why ?? null }));
   const refusalsSince = db.prepare<[number], { reason: string | null; n: number }>(
-    `SELECT reason, count(*) AS n FROM audit INDEXED BY audit_time WHERE time >= ? AND outcome = 'refused' GROUP BY reason ORDER BY n DESC`,
+    `SELECT reason, count(*) AS n FROM audit INDEXED BY audit_time WHERE time >= ? AND outcome = 'refused' AND kind <> 'approval' GROUP BY reason ORDER BY n DESC`,
   );
 
   router.get('/events', (req, res) => {

@@ -207,6 +207,15 @@ describe('approval queue', () => {
     expect(short.logs.some((l) => l.includes('approval webhook answered 500'))).toBe(true);
   });
 
+  it('counts a denied call once among the overview refusals (its decision step is not a second refusal)', async () => {
+    const audit = (await (await fetch(`${gw.url}/admin/api/audit?reason=approval_denied&limit=1000`, { headers: admin })).json()) as { records: Array<{ kind: string }> };
+    const calls = audit.records.filter((r) => r.kind === 'tools/call').length;
+    expect(calls).toBeGreaterThan(0);
+    expect(audit.records.some((r) => r.kind === 'approval')).toBe(true);
+    const overview = (await (await fetch(`${gw.url}/admin/api/overview`, { headers: admin })).json()) as { refusalsLastHour: Array<{ reason: string; count: number }> };
+    expect(overview.refusalsLastHour.find((r) => r.reason === 'approval_denied')?.count).toBe(calls);
+  });
+
   it('answers bad input with a clear 400 or 404 and changes nothing', async () => {
     expect((await decide(gw, 'no-such-id', 'approve')).status).toBe(404);
     const badReason = await decide(gw, 'no-such-id', 'approve', { reason: 42 });

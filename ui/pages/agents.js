@@ -41,8 +41,8 @@ function Refusals({ agent }) {
   const { data } = useApi(`/audit${qs({ agent: agent.id, outcome: 'refused', limit: 10 })}`);
   const records = data?.records ?? [];
   if (records.length === 0) return html`<p class="muted">No refusals.</p>`;
-  return html`<table><thead><tr><th scope="col">Time</th><th scope="col">Tool</th><th scope="col">Reason</th></tr></thead><tbody>
-    ${records.map((r) => html`<tr><td>${fmtTime(r.time)}</td><td>${r.server ? `${r.server}__` : ''}${r.tool}</td><td><${Outcome} outcome=${r.outcome} reason=${r.reason} /></td></tr>`)}
+  return html`<table><thead><tr><th scope="col">Time</th><th scope="col">Tool</th><th scope="col">Kind</th><th scope="col">Reason</th></tr></thead><tbody>
+    ${records.map((r) => html`<tr><td>${fmtTime(r.time)}</td><td>${r.server ? `${r.server}__` : ''}${r.tool}</td><td>${r.kind}</td><td><${Outcome} outcome=${r.outcome} reason=${r.reason} /></td></tr>`)}
   </tbody></table>`;
 }
 
