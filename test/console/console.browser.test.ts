@@ -82,9 +82,15 @@ describe('web console', () => {
   });
 
   it('signs in with the admin token into an HttpOnly SameSite=Strict session', async () => {
+    // By keyboard alone: the field is labelled, Enter submits, and Tab reaches the page links.
     await page.getByLabel('Admin token').fill(ADMIN);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('Admin token').press('Enter');
     await page.getByRole('heading', { level: 2, name: 'Overview' }).waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Overview');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 2, name: 'Servers' }).waitFor();
     const cookie = (await page.context().cookies()).find((c) => c.name === 'switchyard_console');
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     expect(await page.evaluate(() => document.cookie)).not.toContain('switchyard_console');
