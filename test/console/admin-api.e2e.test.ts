@@ -120,4 +120,15 @@ describe('live admin routes', () => {
     expect(longQ.status).toBe(400);
     expect(((await longQ.json()) as { message: string }).message).toMatch(/at most 200/);
   });
+
+  it('counts an upstream session that ended on its own among the server restarts', async () => {
+    const c = await connectClient(gw.mcpUrl, { headers: { authorization: `Bearer ${KEY}` } });
+    await c.callTool({ name: 'conf__crash', arguments: {} }).catch(() => undefined);
+    const restarts = await waitFor(async () => {
+      const { servers } = (await (await fetch(`${gw.url}/admin/api/servers`, { headers: admin })).json()) as { servers: Array<{ name: string; restarts: { ended: number } }> };
+      const ended = servers.find((s) => s.name === 'conf')!.restarts.ended;
+      return ended > 0 ? ended : undefined;
+    }, { what: 'the crash counted' });
+    expect(restarts).toBe(1);
+  });
 });

@@ -23,7 +23,7 @@ export function Servers() {
     <${ErrorNote} error=${error} />
     ${(data?.servers ?? []).map((s) => html`<article class="card" aria-label=${`server ${s.name}`}>
       <h3>${s.name} <span class=${s.up ? 'ok' : 'bad'}>${s.up ? 'up' : 'down'}</span></h3>
-      <p>${s.transport} · breaker <strong class=${s.breaker === 'closed' ? '' : 'bad'}>${s.breaker}</strong>${s.required ? ' · required' : ''}${s.checkedAt ? ` · checked ${fmtTime(s.checkedAt)}` : ''}</p>
+      <p>${s.transport} · breaker <strong class=${s.breaker === 'closed' ? '' : 'bad'}>${s.breaker}</strong>${s.required ? ' · required' : ''} · ${s.restarts?.ended ?? 0} unexpected end(s), ${s.restarts?.failedStarts ?? 0} failed start(s)${s.checkedAt ? ` · checked ${fmtTime(s.checkedAt)}` : ''}</p>
       ${s.lastError ? html`<p class="error">Last error: ${s.lastError}</p>` : ''}
       <details><summary>Manifest (secrets masked)</summary><${Json} value=${s} label=${`manifest of ${s.name}`} /></details>
       <${Tools} name=${s.name} />
