@@ -36,6 +36,10 @@ describe('console session', () => {
     expect(list.status).toBe(200);
     const who = (await (await fetch(`${gw.url}/ui/api/session`, { headers: { cookie } })).json()) as { csrf: string; admin: string };
     expect(who).toEqual({ csrf: s.csrf, admin: expect.stringMatching(/^admin:[0-9a-f]{12}$/) });
+    // The export link of the audit page is a plain GET: the cookie alone downloads it.
+    const exported = await fetch(`${gw.url}/admin/api/audit/export`, { headers: { cookie } });
+    expect(exported.status).toBe(200);
+    expect(exported.headers.get('content-type')).toContain('application/x-ndjson');
   });
 
   it('refuses writes without the right CSRF token, and takes them with it', async () => {
