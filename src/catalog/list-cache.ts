@@ -97,16 +97,34 @@ export class ListCache {
       this.servers.set(server, entry);
       return entry;
     }
-    if (entry.watchers.has(via) && via.state !== 'closed') return entry;
+    if (entry.watchers.has(via)) return entry;
     // A list_changed sent while no session was open went unheard (a reconnect, or every client gone): list again.
     if (!hasLiveWatcher(entry.watchers)) entry.pages.clear();
     entry.watchers.add(via);
     return entry;
   }
+
+  /** Sessions the cache remembers for a server (closed ones are dropped as new ones arrive). */
+  watching(server: string): number {
+    return this.servers.get(server)?.watchers.size ?? 0;
+  }
 }
 
-/** Whether any watcher is still open; closed ones are dropped on the way, so the check stays cheap. */
+/**
+ * Whether any watcher is still open. Closed ones met on the way are dropped and the open one met first moves to the
+ * back, so each new watcher clears out the oldest and closed sessions are not kept alive by the cache.
+ */
 function hasLiveWatcher(watchers: Set<Watcher>): boolean {
+  const oldest: Watcher[] = [];
+  for (const w of watchers) if (oldest.push(w) === 2) break;
+  let live = false;
+  for (const w of oldest) {
+    watchers.delete(w);
+    if (w.state === 'closed') continue;
+    watchers.add(w);
+    live = true;
+  }
+  if (live) return true;
   for (const w of watchers) {
     if (w.state !== 'closed') return true;
     watchers.delete(w);

@@ -146,3 +146,20 @@ describe('cache keys', () => {
     expect(loads).toBe(2);
   });
 });
+
+describe('sessions the cache remembers', () => {
+  it('are dropped once closed as new ones arrive, so a long-lived client does not keep closed sessions alive', () => {
+    const cache = new ListCache();
+    const load = () => Promise.resolve({ items: [] });
+    const longLived = { state: 'ready' };
+    cache.page('s', 'v', 'tools/list', '', longLived, load);
+    for (let i = 0; i < 100; i++) {
+      const shortLived = { state: 'ready' };
+      cache.page('s', 'v', 'tools/list', '', shortLived, load);
+      shortLived.state = 'closed';
+    }
+    expect(cache.watching('s')).toBeLessThanOrEqual(4);
+    // The long-lived session still hears changes: the pages stand for the next session.
+    expect(cache.stats.misses).toBe(1);
+  });
+});
