@@ -63,6 +63,7 @@ try {
     await new Promise((r) => gw.proc.once('exit', r));
     gw = undefined;
   }
+  console.log('  (RSS follows what V8 reserves for its heap and can even fall between two readings; live heap is the figure to compare)');
 } finally {
   gw?.proc.kill();
   upstream.kill();

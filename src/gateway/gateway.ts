@@ -145,14 +145,15 @@ export class Gateway {
   /** A list went out without a server still starting for this client: once it is ready, that list has changed. */
   announceWhenReady(cs: ClientSession, server: string, kind: ListKind): void {
     const bit = `${server}\u0000${kind}`;
-    if (cs.awaiting.has(bit)) return;
-    cs.awaiting.add(bit);
+    const awaiting = (cs.awaiting ??= new Set());
+    if (awaiting.has(bit)) return;
+    awaiting.add(bit);
     this.upstreamFor(cs, server).then(
       () => {
-        cs.awaiting.delete(bit);
+        awaiting.delete(bit);
         if (this.sessions.has(cs.id)) cs.push({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
       },
-      () => cs.awaiting.delete(bit),
+      () => awaiting.delete(bit),
     );
   }
 
