@@ -1,7 +1,8 @@
 /**
  * Upstream list pages, kept per server and per variant (what the answer depends on: the shared session, or the
  * protocol version and capabilities a client declared) until that server says the list changed, its manifest
- * changes, or no session that could hear a change is left. Only servers that promise `listChanged` are cached.
+ * changes, or no session that could hear a change is left, and for a minute at most. Only servers that promise
+ * `listChanged` are cached.
  */
 import type { Item, ListMethod } from './lists.js';
 
@@ -29,7 +30,15 @@ interface Slot {
   promise: Promise<UpstreamPage>;
   /** Set once the page arrived: the warm path reads it without waiting. */
   value?: UpstreamPage;
+  /** When the page was asked for (Date.now()). */
+  at: number;
 }
+
+/**
+ * How long a page is kept at most, even without a list_changed: a server may declare `listChanged` and still have
+ * no stream to send it on (a Streamable HTTP server that answers GET with 405), and its lists must not stay stale.
+ */
+export const MAX_PAGE_AGE_MS = 60_000;
 
 interface ServerEntry {
   /** `{variant}\0{method}\0{upstream cursor}` → page. */
@@ -47,6 +56,8 @@ export class ListCache {
   private readonly servers = new Map<string, ServerEntry>();
   readonly stats: CacheStats = { hits: 0, misses: 0 };
 
+  constructor(private readonly maxAgeMs = MAX_PAGE_AGE_MS) {}
+
   /**
    * The page of `method` at `cursor` ('' = first) for this server and variant, loaded through `via` when not kept.
    * A settled page comes back as a value (no promise, no wait); a failed load is not kept.
@@ -54,13 +65,14 @@ export class ListCache {
   page(server: string, variant: string, method: ListMethod, cursor: string, via: Watcher, load: () => Promise<UpstreamPage>): UpstreamPage | Promise<UpstreamPage> {
     const entry = this.entryFor(server, via);
     const key = `${variant}\0${method}\0${cursor}`;
+    const now = Date.now();
     const slot = entry.pages.get(key);
-    if (slot) {
+    if (slot && now - slot.at < this.maxAgeMs) {
       this.stats.hits++;
       return slot.value ?? slot.promise;
     }
     this.stats.misses++;
-    const mine: Slot = { kind: KIND_OF[method], promise: load() };
+    const mine: Slot = { kind: KIND_OF[method], promise: load(), at: now };
     entry.pages.set(key, mine);
     mine.promise.then(
       (page) => {

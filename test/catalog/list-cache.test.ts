@@ -2,7 +2,7 @@
 // answer is kept per variant, so clients that declare different capabilities get their own.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BadCursorError } from '../../src/catalog/lists.js';
-import { canonicalJson, clientVariant, ListCache } from '../../src/catalog/list-cache.js';
+import { canonicalJson, clientVariant, ListCache, MAX_PAGE_AGE_MS } from '../../src/catalog/list-cache.js';
 import { catalogOf, fakeSession, manifest, names, viewOf, type FakeSession } from './fakes.js';
 
 const tools = (...n: string[]) => ({ 'tools/list': { tools: n.map((name) => ({ name })) } });
@@ -161,5 +161,21 @@ describe('sessions the cache remembers', () => {
     expect(cache.watching('s')).toBeLessThanOrEqual(4);
     // The long-lived session still hears changes: the pages stand for the next session.
     expect(cache.stats.misses).toBe(1);
+  });
+});
+
+describe('page age', () => {
+  it('lists again once a page is older than the longest a page is kept, even without a list_changed', async () => {
+    vi.useFakeTimers();
+    const catalog = catalogOf([manifest('fs')]);
+    const fs = fakeSession(tools('read'));
+    const view = viewOf({ sessions: { fs } });
+    await catalog.list('tools/list', view, undefined);
+    vi.advanceTimersByTime(MAX_PAGE_AGE_MS - 1);
+    await catalog.list('tools/list', view, undefined);
+    expect(toolCalls(fs)).toBe(1);
+    vi.advanceTimersByTime(1);
+    await catalog.list('tools/list', view, undefined);
+    expect(toolCalls(fs)).toBe(2);
   });
 });
