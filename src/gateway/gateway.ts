@@ -8,7 +8,6 @@ import { Catalog } from '../catalog/catalog.js';
 import { clientVariant, SHARED_VARIANT } from '../catalog/list-cache.js';
 import type { Item } from '../catalog/lists.js';
 import type { NameTable } from '../catalog/naming.js';
-import type { ServerOrder } from '../catalog/routes.js';
 import type { UpstreamIndex } from '../catalog/upstream-index.js';
 import { serversInView, type ViewSource } from '../catalog/view.js';
 import { UpstreamPool } from '../upstream/pool.js';
@@ -186,10 +185,6 @@ export class Gateway {
 
   get names(): NameTable {
     return this.catalog.names;
-  }
-
-  get order(): ServerOrder {
-    return this.catalog.order;
   }
 
   get index(): UpstreamIndex {
