@@ -8,7 +8,7 @@ import type { ServerManifest } from '../config/types.js';
 import type { UpstreamSession } from '../upstream/session.js';
 import { compileGlobs } from '../util/glob.js';
 import { ListCache, type CachedKind, type UpstreamPage } from './list-cache.js';
-import { fetchMergedPage, LIST_KEY, promisesListChanged, requestPage, serves, type Item, type ListMethod } from './lists.js';
+import { fetchAll, fetchMergedPage, LIST_KEY, promisesListChanged, requestPage, serves, type Item, type ListMethod } from './lists.js';
 import { MERGE } from './merge.js';
 import { NameTable } from './naming.js';
 import { FederatedRoutes, SingleRoutes, type RoutingCatalog, type RoutingTable } from './routing-table.js';
@@ -35,11 +35,13 @@ export class Catalog implements RoutingCatalog {
   readonly log: Logger;
   readonly listTimeoutMs: () => number;
   private readonly toolFilters = new Map<string, (name: string) => boolean>();
+  /** The server and list variant of each upstream session a client listed through, so its index reads the cache. */
+  private readonly variants = new WeakMap<UpstreamSession, { server: string; variant: string }>();
 
   constructor(opts: CatalogOptions) {
     this.log = opts.log;
     this.listTimeoutMs = opts.listTimeoutMs;
-    this.index = new UpstreamIndex(opts.listTimeoutMs, opts.onIndexed);
+    this.index = new UpstreamIndex(opts.listTimeoutMs, opts.onIndexed, (session, method, ms) => this.listAll(session, method, ms));
   }
 
   // ---- servers -------------------------------------------------------------------------------------------
@@ -112,6 +114,24 @@ export class Catalog implements RoutingCatalog {
     if (!serves(session, method)) return { items: [] };
     const load = () => requestPage(session, method, cursor, ms);
     if (!promisesListChanged(session, method)) return load();
-    return this.cache.page(server, view.variant(server), method, cursor, session, load);
+    const variant = view.variant(server);
+    this.variants.set(session, { server, variant });
+    return this.cache.page(server, variant, method, cursor, session, load);
+  }
+
+  /** Every page of one session's list for its index: from the cache when its client listed through it, else asked. */
+  private async listAll(session: UpstreamSession, method: ListMethod, ms: number): Promise<Item[]> {
+    const known = this.variants.get(session);
+    if (!known || !serves(session, method) || !promisesListChanged(session, method)) return fetchAll(session, method, ms);
+    const out: Item[] = [];
+    let cursor = '';
+    for (let n = 0; n < 1000; n++) {
+      const at = cursor;
+      const page = await this.cache.page(known.server, known.variant, method, at, session, () => requestPage(session, method, at, ms));
+      out.push(...page.items);
+      if (!page.nextCursor) break;
+      cursor = page.nextCursor;
+    }
+    return out;
   }
 }

@@ -142,10 +142,3 @@ export async function fetchAll(session: UpstreamSession, method: ListMethod, tim
   }
   return out;
 }
-
-/** All pages of one upstream's tools or prompts, by name. */
-export async function fetchByName(session: UpstreamSession, method: 'tools/list' | 'prompts/list', timeoutMs: number): Promise<Map<string, Item>> {
-  const index = new Map<string, Item>();
-  for (const item of await fetchAll(session, method, timeoutMs)) if (typeof item.name === 'string') index.set(item.name, item);
-  return index;
-}

@@ -179,3 +179,19 @@ describe('page age', () => {
     expect(toolCalls(fs)).toBe(2);
   });
 });
+
+describe('the call-time index', () => {
+  it('reads the cached pages of a session its client listed through, and asks for a session nobody listed through', async () => {
+    const catalog = catalogOf([manifest('fs')]);
+    const paged = { 'tools/list': { tools: [{ name: 'a' }], nextCursor: 'p2' }, 'tools/list@p2': { tools: [{ name: 'b' }] } };
+    const listed = fakeSession(paged);
+    const view = viewOf({ sessions: { fs: listed } });
+    await catalog.list('tools/list', view, undefined);
+    await catalog.list('tools/list', view, 'eyJmcyI6InAyIn0'); // {"fs":"p2"}
+    expect([...(await catalog.index.toolsOf(listed.session)).keys()]).toEqual(['a', 'b']);
+    expect(listed.calls).toEqual(['tools/list', 'tools/list@p2']);
+    const unlisted = fakeSession(paged);
+    expect([...(await catalog.index.toolsOf(unlisted.session)).keys()]).toEqual(['a', 'b']);
+    expect(unlisted.calls).toEqual(['tools/list', 'tools/list@p2']);
+  });
+});

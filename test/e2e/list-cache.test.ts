@@ -43,6 +43,15 @@ describe('list cache', () => {
     expect(toolLists()).toBe(asked);
   });
 
+  it('checks a call against the list its client was answered, without listing the upstream again', async () => {
+    const c = await connectClient(gw.mcpUrl);
+    await toolNames(c);
+    const asked = toolLists();
+    const r = await c.callTool({ name: 'fx__echo', arguments: { text: 'hi' } });
+    expect(r.isError).toBeFalsy();
+    expect(toolLists()).toBe(asked);
+  });
+
   it('lists again for every client once the upstream says its tools changed', async () => {
     const a = await connectClient(gw.mcpUrl);
     const b = await connectClient(gw.mcpUrl);
