@@ -4,7 +4,7 @@ import type { WorkflowState } from '../gateway/types.js';
 import { adminOpenApiDocument } from '../audit/openapi.js';
 import { AUDIT_OUTCOMES, InvalidQueryError, type AuditFilter, type AuditOutcome } from '../audit/query.js';
 import type { AuditStore } from '../audit/store.js';
-import { WORKFLOW_STATES, WorkflowError, type WorkflowRegistry } from '../audit/workflows.js';
+import { WORKFLOW_STATES, WorkflowError, type WorkflowRegistry } from '../audit/index.js';
 
 export interface AuditAdminDeps {
   store: AuditStore;
