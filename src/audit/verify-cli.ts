@@ -3,7 +3,7 @@
  * the first broken record or what is missing.
  */
 import { existsSync } from 'node:fs';
-import { verifyChain } from './chain.js';
+import { verifyChain } from '../stores/sqlite/audit/verify.js';
 import { databasePath, openDatabaseReadOnly } from './db.js';
 import { defaultAuditKeyPath, loadAuditKey } from './head.js';
 

@@ -4,7 +4,7 @@ import type { Caller, WorkflowState } from '../../gateway/types.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { Db } from './db.js';
 import { decodeCursor, encodeCursor, InvalidQueryError, pageSize } from '../../audit/query.js';
-import type { AuditStore } from '../../audit/store.js';
+import type { AuditStore } from './audit/store.js';
 import { canTransition, WORKFLOW_ID, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener, type WorkflowStore } from '../workflows.js';
 
 export { canTransition, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener } from '../workflows.js';
