@@ -1,4 +1,5 @@
 /** Reading the audit trail: filters, records, pages and cursors (the SQL is in src/stores/sqlite/audit/query.ts). */
+import type { AuditRow } from './chain.js';
 
 export type AuditOutcome = 'ok' | 'error' | 'refused';
 export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['ok', 'error', 'refused'];
@@ -80,3 +81,54 @@ export function pageSize(limit: number | undefined): number {
   return limit;
 }
 
+
+function parseJson(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+export function toAuditRecord(row: AuditRow): AuditRecord {
+  return {
+    id: row.id,
+    time: new Date(row.time).toISOString(),
+    workflowId: row.workflow_id,
+    step: row.step,
+    parentStep: row.parent_step,
+    agent: row.agent,
+    user: row.user,
+    chain: parseJson(row.chain) as string[],
+    kind: row.kind,
+    server: row.server,
+    tool: row.tool,
+    args: parseJson(row.args),
+    outcome: row.outcome,
+    reason: row.reason,
+    durationMs: row.duration_ms,
+    bytes: row.bytes,
+    tokens: row.tokens,
+    traceparent: row.traceparent,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+
+/** Whether a row matches a filter, as the SQL store's WHERE clause decides it; a bad outcome throws InvalidQueryError. */
+export function matchesFilter(row: AuditRow, filter: AuditFilter): boolean {
+  if (filter.outcome !== undefined && !AUDIT_OUTCOMES.includes(filter.outcome)) {
+    throw new InvalidQueryError(`outcome must be one of ${AUDIT_OUTCOMES.join(', ')}, got "${filter.outcome}"`);
+  }
+  if (filter.agent !== undefined && row.agent !== filter.agent) return false;
+  if (filter.user !== undefined && row.user !== filter.user) return false;
+  if (filter.server !== undefined && row.server !== filter.server) return false;
+  if (filter.workflowId !== undefined && row.workflow_id !== filter.workflowId) return false;
+  if (filter.outcome !== undefined && row.outcome !== filter.outcome) return false;
+  if (filter.tool !== undefined && row.tool !== filter.tool && (row.server === null || `${row.server}__${row.tool}` !== filter.tool)) return false;
+  if (filter.since !== undefined && row.time < filter.since) return false;
+  if (filter.until !== undefined && row.time > filter.until) return false;
+  return true;
+}

@@ -1,6 +1,6 @@
 /** Reading the audit table: filters as SQL, keyset paging on id (newest first), and a paged export for streaming. */
 import type { AuditRow } from '../../../audit/chain.js';
-import { decodeCursor, encodeCursor, InvalidQueryError, pageSize, AUDIT_OUTCOMES, type AuditFilter, type AuditPage, type AuditRecord } from '../../../audit/query.js';
+import { AUDIT_OUTCOMES, decodeCursor, encodeCursor, InvalidQueryError, pageSize, toAuditRecord, type AuditFilter, type AuditPage, type AuditRecord } from '../../../audit/query.js';
 import type { Db } from '../db.js';
 
 function buildWhere(filter: AuditFilter): { clauses: string[]; params: Array<string | number> } {
@@ -34,40 +34,6 @@ function buildWhere(filter: AuditFilter): { clauses: string[]; params: Array<str
     params.push(filter.until);
   }
   return { clauses, params };
-}
-
-function parseJson(text: string | null): unknown {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
-}
-
-export function toAuditRecord(row: AuditRow): AuditRecord {
-  return {
-    id: row.id,
-    time: new Date(row.time).toISOString(),
-    workflowId: row.workflow_id,
-    step: row.step,
-    parentStep: row.parent_step,
-    agent: row.agent,
-    user: row.user,
-    chain: parseJson(row.chain) as string[],
-    kind: row.kind,
-    server: row.server,
-    tool: row.tool,
-    args: parseJson(row.args),
-    outcome: row.outcome,
-    reason: row.reason,
-    durationMs: row.duration_ms,
-    bytes: row.bytes,
-    tokens: row.tokens,
-    traceparent: row.traceparent,
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  };
 }
 
 function selectRows(db: Db, filter: AuditFilter, after: { op: '<' | '>'; id: number } | undefined, order: 'ASC' | 'DESC', limit: number): AuditRow[] {

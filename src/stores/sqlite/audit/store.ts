@@ -2,7 +2,7 @@
 import type { VerifyResult } from '../../../audit/chain.js';
 import type { AuditFilter, AuditPage, AuditRecord } from '../../../audit/query.js';
 import { compileRedactor, DEFAULT_REDACT_PATTERNS } from '../../../audit/redact.js';
-import { toRow, type PendingRecord, type RowFormat } from '../../../audit/rows.js';
+import { pendingOf, toRow, type PendingRecord, type RowFormat } from '../../../audit/rows.js';
 import type { Step, StepOutcome, StepSink } from '../../../gateway/types.js';
 import type { Logger } from '../../../telemetry/logger.js';
 import type { AuditLog, AuditStats, CallCount, PruneResult, WriterHealth } from '../../audit.js';
@@ -123,25 +123,7 @@ export class AuditStore implements StepSink, AuditLog {
    * resolves once the row is committed (concurrent records share one transaction) and rejects if the write fails.
    */
   record(step: Step, outcome: StepOutcome): void | Promise<void> {
-    const pending: PendingRecord = {
-      time: step.startedAt,
-      workflowId: step.workflowId,
-      step: step.stepNo,
-      parentStep: step.parentStep,
-      agent: step.caller.agentId,
-      user: step.caller.user,
-      chain: step.caller.chain,
-      kind: step.kind,
-      server: step.server,
-      tool: step.target,
-      args: step.args,
-      outcome: outcome.outcome,
-      reason: outcome.reason,
-      durationMs: outcome.durationMs,
-      bytes: outcome.bytes,
-      tokens: outcome.tokens,
-      traceparent: step.traceparent,
-    };
+    const pending = pendingOf(step, outcome);
     if (this.closed) {
       this.stats.dropped++;
       this.logger?.warn({ workflowId: step.workflowId, step: step.stepNo }, 'audit record after close was dropped');
