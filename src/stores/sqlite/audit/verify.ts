@@ -4,6 +4,11 @@ import { checkHead, type AuditHead } from '../../../audit/head.js';
 import type { Db } from '../db.js';
 import { readHead } from './head.js';
 
+/** Whether the database holds an audit trail at all (a stranger's file, or one the gateway never started on, does not). */
+export function hasAuditTable(db: Db): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'").get() !== undefined;
+}
+
 /** The newest anchor left by pruning, if any: verify starts after its record. */
 export function readAnchor(db: Db): ChainAnchor | undefined {
   const row = db
