@@ -151,6 +151,15 @@ describe.each(factories)('CounterStore contract: $name', (f) => {
     await store.close();
   });
 
+  it('refuses a dimension it does not count, or an amount that is not a number, counting nothing', async () => {
+    const { store } = open();
+    await expect(async () => store.reserve(toolCall([], { amounts: { calls: 1, costUsd: 1 } }))).rejects.toThrow(/costUsd.*not counted/);
+    await expect(async () => store.reserve(toolCall([limit({ dimension: 'costUsd', max: 1 })]))).rejects.toThrow(/not counted/);
+    await expect(async () => store.add({ workflowId: 'wf', agentId: 'a' }, { tokens: Number.NaN })).rejects.toThrow(/finite number/);
+    expect(await store.workflowTotals('wf')).toMatchObject({ totals: { calls: 0, toolCalls: 0, tokens: 0 } });
+    await store.close();
+  });
+
   it.runIf(f.durable)('workflow totals and windows survive a restart', async () => {
     const { store, clock, dir } = open({ dimensions: ['calls', 'toolCalls', 'tokens', 'costUsd'] });
     const limits = [limit({ max: 3 })];

@@ -128,10 +128,15 @@ export class MemoryCounterStore implements CounterStore {
   }
 
   private count(workflowId: string, amounts: Readonly<Record<string, number>>, wf: WorkflowCounts, agent: Windows, team: Windows | undefined, sign: 1 | -1): void {
+    // Validated first, so bad input counts nothing rather than part of the step.
     for (const dim in amounts) {
-      const m = this.index.get(dim);
+      this.dimensionIndex(dim);
+      if (!Number.isFinite(amounts[dim])) throw new RangeError(`amount of "${dim}" must be a finite number, got ${amounts[dim]}; nothing was counted`);
+    }
+    for (const dim in amounts) {
+      const m = this.index.get(dim)!;
       const n = amounts[dim]!;
-      if (m === undefined || !(n !== 0)) continue;
+      if (n === 0) continue;
       wf.counts[m] += sign * n;
       agent.addAt(m, sign * n);
       team?.addAt(m, sign * n);
@@ -151,15 +156,23 @@ export class MemoryCounterStore implements CounterStore {
       const subject = limit.subject === 'agent' ? agent : team;
       if (!subject || limit.window === 'total') continue;
       const window: RollingWindow = subject[limit.window];
-      const used = window.total(limit.dimension);
+      const used = window.totalAt(this.dimensionIndex(limit.dimension));
       if (this.breaks(limit, used, r.amounts)) return { limit, used, freesAt: window.freesAt(limit.dimension, limit.max, now) };
     }
     return undefined;
   }
 
   private workflowUsed(wf: WorkflowCounts, dimension: string): number {
+    return wf.counts[this.dimensionIndex(dimension)]!;
+  }
+
+  /** Position of a counted dimension; a name this store was not built with is a configuration error, not a zero. */
+  private dimensionIndex(dimension: string): number {
     const m = this.index.get(dimension);
-    return m === undefined ? 0 : wf.counts[m]!;
+    if (m === undefined) {
+      throw new RangeError(`counter dimension "${dimension}" is not counted by this store (it counts ${this.dimensions.join(', ')}); build the store with dimensions including it`);
+    }
+    return m;
   }
 
   private breaks(limit: CounterLimit, used: number, amounts: Readonly<Record<string, number>>): boolean {
