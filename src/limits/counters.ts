@@ -127,11 +127,7 @@ export class LimitCounters {
     if (opts.store) this.store = opts.store;
     else if (opts.dataDir === undefined) this.store = new MemoryCounterStore(opts);
     else {
-      this.store = new SqliteCounterStore({
-        ...opts,
-        file: join(opts.dataDir, 'limits.db'),
-        onError: opts.onError ?? ((err) => process.emitWarning(`limits.db write failed: ${String(err)}`)),
-      });
+      this.store = new SqliteCounterStore({ ...opts, file: join(opts.dataDir, 'limits.db') });
     }
   }
 
