@@ -1,7 +1,7 @@
 /**
  * What every store shares. A store method answers `Awaitable<T>`: the embedded stores (memory, SQLite) answer with a
  * plain value, so the hot path pays no microtask; a shared store (Redis, PostgreSQL) answers with a promise. Callers
- * treat every answer as possibly a promise (docs/decisions/0014-store-interfaces.md).
+ * treat every answer as possibly a promise (docs/decisions/0015-store-interfaces.md).
  */
 export type Awaitable<T> = T | Promise<T>;
 
