@@ -26,7 +26,7 @@ import { mountDelegation } from './downstream/oauth-token.js';
 import { openDelegation, type DelegationRuntime } from './identity/delegation-runtime.js';
 import { createApprovalGuard } from './gateway/guards/approval.js';
 import { ApprovalQueue } from './gateway/approval-queue.js';
-import { SqliteApprovals } from './stores/approvals-sqlite.js';
+import { SqliteApprovals } from './stores/sqlite/approvals.js';
 import { createPolicyGuard } from './gateway/guards/policy.js';
 import { Authenticator, isLoopbackHost } from './identity/authenticate.js';
 import { JwtVerifier } from './identity/jwt.js';
@@ -131,7 +131,9 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const counters = new LimitCounters({ dataDir: config.dataDir, onError: (err) => log.error({ err: String(err) }, 'limit counters could not be saved') });
   const breakers = new BreakerBoard({ onStateChange: (server, state) => log.warn({ server, breaker: state }, `circuit breaker for '${server}' is ${state}`) });
   // DESIGN order: workflow state → (authn at the adapter) → policy → limits → loop → approval.
-  const chain = new GuardChain()
+  const chain = new GuardChain([], {
+    onError: (err, phase) => log.error({ err: String(err), phase }, `a guard's ${phase} failed after the call was decided; its store may be out of step until it recovers`),
+  })
     .use(createWorkflowStateGuard({ workflows }))
     .use(createPolicyGuard(policies))
     .use(createA2aAllowGuard((server: string): boolean => gateway.pools.get(server)?.manifest.transport === 'a2a'))
@@ -258,7 +260,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   app.use('/admin/api', createAuditAdminRouter({ store: core.audit.store, workflows: core.audit.workflows }));
   app.use('/admin/api', createApprovalsRouter(core.approvals));
   app.use('/admin/api', createToolsRouter(gateway));
-  app.use('/admin/api', createLiveRouter({ feed: core.live, db: core.audit.db, workflows: core.audit.workflows, delegation: core.delegation, counters: core.counters }));
+  app.use('/admin/api', createLiveRouter({ feed: core.live, audit: core.audit.store, workflows: core.audit.workflows, delegation: core.delegation, counters: core.counters }));
   app.get(/^\/\.well-known\/oauth-protected-resource(\/.*)?$/, (req, res) => {
     const resourcePath = resourcePathOfMetadataRequest(req.path);
     if (resourcePath === undefined) return res.status(404).json({ error: 'not_found' });

@@ -1,7 +1,5 @@
-/** Reading the audit trail: filters, keyset paging on id (newest first), and a paged export for streaming. */
-import type { Db } from './db.js';
+/** Reading the audit trail: filters, records, pages and cursors (the SQL is in src/stores/sqlite/audit/query.ts). */
 import type { AuditRow } from './chain.js';
-import { searchPhrase } from './search.js';
 
 export type AuditOutcome = 'ok' | 'error' | 'refused';
 export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['ok', 'error', 'refused'];
@@ -14,14 +12,14 @@ export interface AuditFilter {
   server?: string;
   outcome?: AuditOutcome;
   workflowId?: string;
-  /** Epoch ms, inclusive. */
-  since?: number;
-  /** Epoch ms, inclusive. */
-  until?: number;
   /** Refusal or error reason (SPEC §7), e.g. policy_denied. */
   reason?: string;
   /** Words that must appear, in this order, in the (redacted) arguments. */
   q?: string;
+  /** Epoch ms, inclusive. */
+  since?: number;
+  /** Epoch ms, inclusive. */
+  until?: number;
   /** Page size, 1..1000 (default 100). */
   limit?: number;
   /** Opaque cursor from a previous page's nextCursor. */
@@ -87,54 +85,6 @@ export function pageSize(limit: number | undefined): number {
   return limit;
 }
 
-function buildWhere(filter: AuditFilter): { clauses: string[]; params: Array<string | number> } {
-  const clauses: string[] = [];
-  const params: Array<string | number> = [];
-  const eq = (column: string, value: string | undefined): void => {
-    if (value === undefined) return;
-    clauses.push(`${column} = ?`);
-    params.push(value);
-  };
-  eq('agent', filter.agent);
-  eq('"user"', filter.user);
-  eq('server', filter.server);
-  eq('workflow_id', filter.workflowId);
-  eq('reason', filter.reason);
-  if (filter.outcome !== undefined) {
-    if (!AUDIT_OUTCOMES.includes(filter.outcome)) {
-      throw new InvalidQueryError(`outcome must be one of ${AUDIT_OUTCOMES.join(', ')}, got "${filter.outcome}"`);
-    }
-    eq('outcome', filter.outcome);
-  }
-  if (filter.tool !== undefined) {
-    // Server names hold no "__", so the exposed form splits at the first one; both arms use an index.
-    const cut = filter.tool.indexOf('__');
-    if (cut > 0) {
-      // Written so the (tool, id) index serves it: an OR over two columns would read every row of the server.
-      clauses.push('tool IN (?, ?) AND (tool = ? OR server = ?)');
-      params.push(filter.tool, filter.tool.slice(cut + 2), filter.tool, filter.tool.slice(0, cut));
-    } else {
-      clauses.push('tool = ?');
-      params.push(filter.tool);
-    }
-  }
-  if (filter.q !== undefined) {
-    if (filter.q.length > 200) throw new InvalidQueryError(`q is at most 200 characters, got ${filter.q.length}`);
-    clauses.push('id IN (SELECT rowid FROM audit_fts WHERE audit_fts MATCH ?)');
-    params.push(searchPhrase(filter.q));
-  }
-  // Time bounds also bound id (from the time index), so a range far from the newest rows is not found by a scan.
-  if (filter.since !== undefined) {
-    // INDEXED BY: without it min(id) walks the rowids from the oldest until a row is recent enough.
-    clauses.push('time >= ?', 'id >= (SELECT coalesce(min(id), 9007199254740991) FROM audit INDEXED BY audit_time WHERE time >= ?)');
-    params.push(filter.since, filter.since);
-  }
-  if (filter.until !== undefined) {
-    clauses.push('time <= ?', 'id <= (SELECT coalesce(max(id), -1) FROM audit INDEXED BY audit_time WHERE time <= ?)');
-    params.push(filter.until, filter.until);
-  }
-  return { clauses, params };
-}
 
 function parseJson(text: string | null): unknown {
   if (text === null) return null;
@@ -170,57 +120,43 @@ export function toAuditRecord(row: AuditRow): AuditRecord {
   };
 }
 
-const NARROWING: ReadonlyArray<keyof AuditFilter> = ['agent', 'user', 'server', 'tool', 'outcome', 'reason', 'workflowId', 'since', 'until'];
 
-function selectRows(db: Db, filter: AuditFilter, after: { op: '<' | '>'; id: number } | undefined, order: 'ASC' | 'DESC', limit: number): AuditRow[] {
-  if (filter.q !== undefined && NARROWING.every((k) => filter[k] === undefined)) return searchOnly(db, filter.q, after, order, limit);
-  const { clauses, params } = buildWhere(filter);
-  if (after) {
-    clauses.push(`id ${after.op} ?`);
-    params.push(after.id);
+export function checkSearch(q: string | undefined): void {
+  if (q !== undefined && q.length > MAX_SEARCH_CHARS) throw new InvalidQueryError(`q is at most ${MAX_SEARCH_CHARS} characters, got ${q.length}`);
+}
+
+/** Longest argument search (q) accepted. */
+export const MAX_SEARCH_CHARS = 200;
+
+/** Words as the search index splits text: runs of letters and digits, case folded. */
+export function searchWords(text: string): string[] {
+  return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+}
+
+/** The words of `q`, in order and next to each other, among the words of the arguments' JSON. */
+function hasPhrase(args: string | null, q: string): boolean {
+  const want = searchWords(q);
+  if (want.length === 0) return false;
+  const have = searchWords(args ?? '');
+  for (let i = 0; i + want.length <= have.length; i++) if (want.every((w, j) => have[i + j] === w)) return true;
+  return false;
+}
+
+/** Whether a row matches a filter, as the SQL store's WHERE clause decides it; a bad outcome throws InvalidQueryError. */
+export function matchesFilter(row: AuditRow, filter: AuditFilter): boolean {
+  if (filter.outcome !== undefined && !AUDIT_OUTCOMES.includes(filter.outcome)) {
+    throw new InvalidQueryError(`outcome must be one of ${AUDIT_OUTCOMES.join(', ')}, got "${filter.outcome}"`);
   }
-  const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
-  const sql = `SELECT * FROM audit ${where} ORDER BY id ${order} LIMIT ?`;
-  return db.prepare<Array<string | number>, AuditRow>(sql).all(...params, limit);
-}
-
-/** A search alone pages inside the FTS index, so a common word reads one page of matches, not all of them. */
-function searchOnly(db: Db, q: string, after: { op: '<' | '>'; id: number } | undefined, order: 'ASC' | 'DESC', limit: number): AuditRow[] {
-  buildWhere({ q });
-  const bound = after ? `AND rowid ${after.op} ?` : '';
-  const sql = `SELECT * FROM audit WHERE id IN (SELECT rowid FROM audit_fts WHERE audit_fts MATCH ? ${bound} ORDER BY rowid ${order} LIMIT ?) ORDER BY id ${order}`;
-  const params: Array<string | number> = [searchPhrase(q), ...(after ? [after.id] : []), limit];
-  return db.prepare<Array<string | number>, AuditRow>(sql).all(...params);
-}
-
-/** One page, newest first; nextCursor is null on the last page. */
-export function queryAuditPage(db: Db, filter: AuditFilter): AuditPage {
-  const limit = pageSize(filter.limit);
-  const before = filter.cursor !== undefined ? { op: '<' as const, id: decodeCursor('a', filter.cursor) } : undefined;
-  const rows = selectRows(db, filter, before, 'DESC', limit + 1);
-  const more = rows.length > limit;
-  const page = more ? rows.slice(0, limit) : rows;
-  const last = page[page.length - 1];
-  return { records: page.map(toAuditRecord), nextCursor: more && last ? encodeCursor('a', last.id) : null };
-}
-
-/**
- * Every matching record, oldest first, fetched in pages so no statement stays open across the consumer's awaits
- * (the writer shares the connection). `limit` and `cursor` are ignored. A bad filter throws here, before streaming.
- */
-export function exportAuditRows(db: Db, filter: AuditFilter, batch = 500): Generator<AuditRecord, void, undefined> {
-  const { limit: _limit, cursor: _cursor, ...where } = filter;
-  buildWhere(where);
-  return pagesOldestFirst(db, where, batch);
-}
-
-function* pagesOldestFirst(db: Db, where: AuditFilter, batch: number): Generator<AuditRecord, void, undefined> {
-  let afterId = 0;
-  for (;;) {
-    const rows = selectRows(db, where, { op: '>', id: afterId }, 'ASC', batch);
-    for (const row of rows) yield toAuditRecord(row);
-    const last = rows[rows.length - 1];
-    if (!last || rows.length < batch) return;
-    afterId = last.id;
-  }
+  checkSearch(filter.q);
+  if (filter.agent !== undefined && row.agent !== filter.agent) return false;
+  if (filter.user !== undefined && row.user !== filter.user) return false;
+  if (filter.server !== undefined && row.server !== filter.server) return false;
+  if (filter.workflowId !== undefined && row.workflow_id !== filter.workflowId) return false;
+  if (filter.outcome !== undefined && row.outcome !== filter.outcome) return false;
+  if (filter.tool !== undefined && row.tool !== filter.tool && (row.server === null || `${row.server}__${row.tool}` !== filter.tool)) return false;
+  if (filter.reason !== undefined && row.reason !== filter.reason) return false;
+  if (filter.q !== undefined && !hasPhrase(row.args, filter.q)) return false;
+  if (filter.since !== undefined && row.time < filter.since) return false;
+  if (filter.until !== undefined && row.time > filter.until) return false;
+  return true;
 }

@@ -4,7 +4,7 @@
  * totals against limits) and `GET /tokens` (live delegated tokens).
  */
 import { Router, type Response } from 'express';
-import type { Db } from '../audit/db.js';
+import type { AuditLog } from '../stores/audit.js';
 import type { WorkflowRegistry } from '../audit/workflows.js';
 import type { DelegationRuntime } from '../identity/delegation-runtime.js';
 import type { LimitCounters } from '../limits/counters.js';
@@ -52,7 +52,7 @@ export class LiveFeed implements StepSink {
 
 export interface LiveDeps {
   feed: LiveFeed;
-  db: Db;
+  audit: AuditLog;
   workflows: WorkflowRegistry;
   delegation: DelegationRuntime;
   counters: LimitCounters;
@@ -63,12 +63,9 @@ function sse(res: Response, e: LiveEvent): void {
   res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
 }
 
-export function createLiveRouter({ feed, db, workflows, delegation, counters, now = Date.now }: LiveDeps): Router {
+export function createLiveRouter({ feed, audit, workflows, delegation, counters, now = Date.now }: LiveDeps): Router {
   const router = Router();
   workflows.onStateChange((workflowId, state, why) => feed.publish({ type: 'workflow', workflowId, state, why: why ?? null }));
-  const refusalsSince = db.prepare<[number], { reason: string | null; n: number }>(
-    `SELECT reason, count(*) AS n FROM audit INDEXED BY audit_time WHERE time >= ? AND outcome = 'refused' AND kind <> 'approval' GROUP BY reason ORDER BY n DESC`,
-  );
 
   router.get('/events', (req, res) => {
     res.status(200).set({ 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
@@ -87,20 +84,18 @@ export function createLiveRouter({ feed, db, workflows, delegation, counters, no
     });
   });
 
-  router.get('/overview', (_req, res) => {
-    const hourAgo = now() - 60 * 60 * 1000;
-    const refusals = refusalsSince.all(hourAgo).map((r) => ({ reason: r.reason ?? 'unknown', count: r.n }));
-    res.json({ refusalsLastHour: refusals, workflows: workflows.countByState() });
+  router.get('/overview', async (_req, res) => {
+    const refusals = await audit.refusalsSince(now() - 60 * 60 * 1000);
+    res.json({ refusalsLastHour: refusals, workflows: await workflows.countByState() });
   });
 
   router.get('/agents/:id/usage', (req, res) => {
     res.json({ agent: req.params.id, windows: counters.windowUsage('agent', req.params.id) ?? null });
   });
 
-  router.get('/tokens', (req, res) => {
+  router.get('/tokens', async (req, res) => {
     const agent = typeof req.query.agent === 'string' && req.query.agent !== '' ? req.query.agent : undefined;
-    const tokens = delegation.store
-      .liveTokens()
+    const tokens = (await delegation.store.liveTokens())
       .filter((t) => agent === undefined || t.agent === agent || t.parentAgent === agent)
       .slice(0, 1000)
       .map((t) => ({ ...t, issuedAt: new Date(t.issuedAt).toISOString(), expiresAt: new Date(t.expiresAt).toISOString() }));

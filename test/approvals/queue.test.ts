@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { ApprovalQueue } from '../../src/gateway/approval-queue.js';
-import { MemoryApprovals } from '../../src/stores/approvals-memory.js';
+import { MemoryApprovals } from '../../src/stores/memory/approvals.js';
 import type { Step, StepOutcome } from '../../src/gateway/types.js';
 
 function call(args: Record<string, unknown> = { table: 'tmp_1' }): Step {

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeDatabase, openDatabase, type Db } from '../../src/audit/db.js';
 import { argsDigest, type ApprovalRecord, type ApprovalsStore } from '../../src/stores/approvals.js';
-import { MemoryApprovals } from '../../src/stores/approvals-memory.js';
-import { SqliteApprovals } from '../../src/stores/approvals-sqlite.js';
+import { MemoryApprovals } from '../../src/stores/memory/approvals.js';
+import { SqliteApprovals } from '../../src/stores/sqlite/approvals.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {

@@ -1,6 +1,6 @@
 /** Approvals in memory: for tests and single-process use without a data directory. */
-import type { ApprovalDecision, ApprovalListFilter, ApprovalOutcome, ApprovalRecord, ApprovalsStore } from './approvals.js';
-import { listLimit } from './approvals.js';
+import type { ApprovalDecision, ApprovalListFilter, ApprovalOutcome, ApprovalRecord, ApprovalsStore } from '../approvals.js';
+import { listLimit } from '../approvals.js';
 
 export class MemoryApprovals implements ApprovalsStore {
   private readonly records = new Map<string, ApprovalRecord>();

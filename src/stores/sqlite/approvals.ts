@@ -1,7 +1,7 @@
 /** Approvals in the gateway's SQLite database, so a pending call and its decision survive a restart of the console. */
-import { registerMigration, type Db } from '../audit/db.js';
-import type { ApprovalDecision, ApprovalListFilter, ApprovalOutcome, ApprovalRecord, ApprovalsStore, ApprovalState } from './approvals.js';
-import { listLimit } from './approvals.js';
+import { registerMigration, type Db } from './db.js';
+import type { ApprovalDecision, ApprovalListFilter, ApprovalOutcome, ApprovalRecord, ApprovalsStore, ApprovalState } from '../approvals.js';
+import { listLimit } from '../approvals.js';
 
 registerMigration(
   'approvals',

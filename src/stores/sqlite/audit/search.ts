@@ -1,5 +1,5 @@
 /** Full-text search in audit arguments (an FTS5 index kept by triggers, no second write path) and the filter indexes. */
-import { registerMigration } from './db.js';
+import { registerMigration } from '../db.js';
 
 registerMigration(
   'audit-search',
