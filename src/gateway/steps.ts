@@ -162,11 +162,8 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     step,
   };
   const readsResource = kind === 'resources/read';
-  let upstreamParams = t.target === (readsResource ? params?.uri : params?.name) ? params : readsResource ? { ...params, uri: t.target } : { ...params, name: t.target };
-  // Trace context crosses stdio in _meta (HTTP upstreams get the traceparent header instead).
-  if (cs.traceparent && upstream.manifest.transport === 'stdio') {
-    upstreamParams = { ...upstreamParams, _meta: { ...(upstreamParams?._meta as object), traceparent: cs.traceparent } };
-  }
+  // Trace context rides in hooks.headers: each connector carries it its own way (HTTP header, stdio _meta).
+  const upstreamParams = t.target === (readsResource ? params?.uri : params?.name) ? params : readsResource ? { ...params, uri: t.target } : { ...params, name: t.target };
   let res = await upstream.request(kind, upstreamParams, hooks);
   // Only tools that declare themselves safe to repeat are retried, and only on transport failures.
   for (let attempt = 1; isTransportFailure(res) && !controller.signal.aborted; attempt++) {
@@ -193,7 +190,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   reply.final(errReason ? withWorkflow({ ...res, id: req.id }, cs.workflowId) : { ...res, id: req.id });
 }
 
-/** Per-request headers for HTTP upstreams: trace context, and a minted identity token where the manifest asks for one. */
+/** Per-request headers for upstreams: trace context, and a minted identity token where the manifest asks for one. */
 function upstreamHeaders(gw: Gateway, cs: ClientSession, upstream: UpstreamSession): Record<string, string> | undefined | Promise<Record<string, string>> {
   const wantsIdentity = upstream.manifest.identity === 'jwt' && gw.mintUpstreamToken !== undefined;
   if (!cs.traceparent && !wantsIdentity) return undefined; // the common case stays synchronous

@@ -11,7 +11,7 @@ import type { ServerManifest } from '../config/types.js';
 import { isRequest, type RpcId, type RpcMessage } from '../util/jsonrpc.js';
 import { safeUrl } from '../util/shown.js';
 import { describeNetworkError, UpstreamError } from './errors.js';
-import { SessionExpiredError, type UpstreamTransport } from './transport.js';
+import { SessionExpiredError, type SendOptions, type UpstreamTransport } from './transport.js';
 
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 512, keepAliveMsecs: 10_000 });
 const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 512, keepAliveMsecs: 10_000 });
@@ -28,8 +28,6 @@ export class StreamableHttpTransport implements UpstreamTransport {
   private getStream?: http.ClientRequest;
   private lastEventId?: string;
   private closed = false;
-  /** Extra headers for the next send of a given request id (trace context, minted identity). */
-  private readonly requestHeaders = new Map<RpcId, Record<string, string>>();
 
   constructor(private readonly manifest: ServerManifest, private readonly log: Logger) {
     if (!manifest.url) throw new Error(`server ${manifest.name}: http transport needs a url`);
@@ -44,11 +42,6 @@ export class StreamableHttpTransport implements UpstreamTransport {
     this.protocolVersion = version;
   }
 
-  /** Attach headers to the POST that will carry request `id`. */
-  setRequestHeaders(id: RpcId, headers: Record<string, string>): void {
-    this.requestHeaders.set(id, headers);
-  }
-
   private baseHeaders(): Record<string, string> {
     const h: Record<string, string> = { ...this.manifest.headers };
     if (this.sessionId) h['mcp-session-id'] = this.sessionId;
@@ -56,7 +49,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
     return h;
   }
 
-  send(message: RpcMessage): Promise<void> {
+  send(message: RpcMessage, options?: SendOptions): Promise<void> {
     if (this.closed) return Promise.reject(new UpstreamError(this.manifest.name, 'closed', 'its connection was closed'));
     const body = JSON.stringify(message);
     const relatedTo = isRequest(message) ? message.id : undefined;
@@ -64,13 +57,8 @@ export class StreamableHttpTransport implements UpstreamTransport {
     headers['content-type'] = 'application/json';
     headers.accept = 'application/json, text/event-stream';
     headers['content-length'] = String(Buffer.byteLength(body));
-    if (relatedTo !== undefined) {
-      const extra = this.requestHeaders.get(relatedTo);
-      if (extra) {
-        Object.assign(headers, extra);
-        this.requestHeaders.delete(relatedTo);
-      }
-    }
+    if (options?.headers) Object.assign(headers, options.headers);
+    const signal = options?.signal;
     return new Promise((resolve, reject) => {
       const req = this.lib.request(this.url, { method: 'POST', headers, agent: this.agent }, (res) => {
         const status = res.statusCode ?? 0;
@@ -90,7 +78,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
         const type = String(res.headers['content-type'] ?? '');
         if (status >= 200 && status < 300 && type.startsWith('text/event-stream')) {
           resolve();
-          this.readSse(res, relatedTo);
+          this.readSse(res, relatedTo, signal);
           return;
         }
         const chunks: Buffer[] = [];
@@ -133,7 +121,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
    * Read one SSE response. When a request's stream ends before its response arrived, the server meant us to
    * resume: reconnect with GET and Last-Event-ID after its `retry` delay.
    */
-  private readSse(res: http.IncomingMessage, relatedTo: RpcId | undefined, attempt = 0): void {
+  private readSse(res: http.IncomingMessage, relatedTo: RpcId | undefined, signal?: AbortSignal, attempt = 0): void {
     let lastId: string | undefined;
     let retryMs = 1000;
     let answered = false;
@@ -164,13 +152,13 @@ export class StreamableHttpTransport implements UpstreamTransport {
     res.on('error', (err) => this.onerror?.(err));
     if (relatedTo === undefined) return;
     res.on('close', () => {
-      if (answered || this.closed || !lastId || attempt >= 5) return;
-      setTimeout(() => this.resume(lastId!, relatedTo, attempt + 1), retryMs).unref();
+      if (answered || this.closed || signal?.aborted || !lastId || attempt >= 5) return;
+      setTimeout(() => this.resume(lastId!, relatedTo, signal, attempt + 1), retryMs).unref();
     });
   }
 
-  private resume(lastEventId: string, relatedTo: RpcId, attempt: number): void {
-    if (this.closed) return;
+  private resume(lastEventId: string, relatedTo: RpcId, signal: AbortSignal | undefined, attempt: number): void {
+    if (this.closed || signal?.aborted) return;
     const headers = this.baseHeaders();
     headers.accept = 'text/event-stream';
     headers['last-event-id'] = lastEventId;
@@ -180,7 +168,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
         this.log.warn({ status: res.statusCode }, 'upstream refused to resume a dropped stream');
         return;
       }
-      this.readSse(res, relatedTo, attempt);
+      this.readSse(res, relatedTo, signal, attempt);
     });
     req.on('error', (err) => this.log.warn({ err: err.message }, 'resuming a dropped upstream stream failed'));
     req.end();
