@@ -12,7 +12,8 @@ import { dispatch } from '../gateway/dispatch.js';
 import { chooseWorkflow } from '../identity/workflow-choice.js';
 import { unavailable, UpstreamError } from '../upstream/errors.js';
 import { clip } from '../util/shown.js';
-import { checkEnvelope, errorResponse, isRequest, refusalResponse, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
+import { checkEnvelope, errorResponse, isRequest, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
+import { refusalResponse } from './render/mcp.js';
 import { GetStream, PostReply } from './sse.js';
 
 export type AuthResult =
