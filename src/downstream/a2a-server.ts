@@ -14,6 +14,7 @@ import type { Gateway } from '../gateway/gateway.js';
 import type { Caller, Refusal } from '../gateway/types.js';
 import { chooseWorkflow } from '../identity/workflow-choice.js';
 import { resolveAgent, type ResolvedAgent } from '../upstream/a2a-card.js';
+import { unavailable } from '../upstream/errors.js';
 import { errorResponse, REFUSAL_CODE, RpcErrorCode, type RpcId } from '../util/jsonrpc.js';
 import { a2aRefusals } from './render/a2a.js';
 import { gatewayCard, rewrittenCard, type FederatedAgent, type GatewaySecurity } from './a2a-cards.js';
@@ -298,6 +299,12 @@ export class A2aServer {
     res: ServerResponse,
   ): Promise<RelayOutcome> {
     const manifest = this.agentManifest(call.agent)!;
+    // An agent its pool knows to be down is refused at once, as its MCP tools are, until a background recheck finds it back.
+    const down = this.gw.pools.get(call.agent)?.downReason();
+    if (down) {
+      writeJson(res, unavailable(call.id, down), call.replyHeaders);
+      return { ok: false, reason: 'upstream_unavailable', seen: {} };
+    }
     let agent: ResolvedAgent;
     try {
       agent = await resolveAgent(manifest, this.gw.a2a.egress);

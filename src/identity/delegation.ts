@@ -220,7 +220,7 @@ export async function exchange(req: ExchangeRequest, deps: DelegationDeps): Prom
       ...(budget !== undefined ? { budget } : {}),
     };
     const accessToken = await deps.sign(claims);
-    deps.store.record({
+    await deps.store.record({
       jti,
       parentJti: parent.jti,
       parentNode: nodeKey,
