@@ -125,8 +125,9 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   const controller = new AbortController();
   let hooks: CallHooks | undefined;
   let upstreamParams: Params | undefined;
+  // The session of the attempt under way: a retry may reconnect, and log notifications are judged against it.
+  let upstream: UpstreamSession;
   const route = async (attempt: number): Promise<Routed<RpcResponse> | Unrouted> => {
-    let upstream: UpstreamSession;
     try {
       if (attempt === 1 && connectError) throw connectError;
       upstream = (attempt === 1 ? early : undefined) ?? (await gw.upstreamFor(cs, t.server));
