@@ -111,10 +111,15 @@ export async function runPipeline<T>(deps: PipelineDeps, step: Step, plan: StepP
   step.stepNo = deps.workflows.nextStep(step.workflowId);
   let routed: Routed<T> | Unrouted;
   try {
-    routed = await attempts(deps, plan);
+    routed = await plan.route(1);
+    // The common path (an answer on the first attempt) takes no extra turn through a retry loop.
+    if ('unknown' in routed || !routed.transportFailure) {
+      if (plan.breaker !== undefined && !('unknown' in routed)) deps.breakers?.onSuccess(plan.breaker);
+    } else routed = await retry(deps, plan, routed);
   } catch (err) {
     // A route that throws still ran: its reservation is reconciled and the step recorded before the error goes on.
-    await finish(deps, step, chain, { outcome: 'error', reason: 'gateway_error', durationMs: elapsed(deps, step) });
+    const done = finish(deps, step, chain, { outcome: 'error', reason: 'gateway_error', durationMs: elapsed(deps, step) });
+    if (done) await done;
     throw err;
   }
   if ('unknown' in routed) {
@@ -125,15 +130,16 @@ export async function runPipeline<T>(deps: PipelineDeps, step: Step, plan: StepP
   const outcome: StepOutcome = { outcome: routed.outcome, reason: routed.reason, durationMs: elapsed(deps, step) };
   if (routed.bytes !== undefined) outcome.bytes = routed.bytes;
   if (routed.tokens !== undefined) outcome.tokens = routed.tokens;
-  await finish(deps, step, chain, outcome);
+  const done = finish(deps, step, chain, outcome);
+  if (done) await done;
   return { kind: 'done', value: routed.value, outcome };
 }
 
-/** The route, tried again on transport failures while the plan allows it; every transport failure feeds the breaker. */
-async function attempts<T>(deps: PipelineDeps, plan: StepPlan<T>): Promise<Routed<T> | Unrouted> {
+/** After a transport failure: the route tried again while the plan allows it; every transport failure feeds the breaker. */
+async function retry<T>(deps: PipelineDeps, plan: StepPlan<T>, failed: Routed<T>): Promise<Routed<T> | Unrouted> {
   const server = plan.breaker;
   for (let attempt = 1; ; attempt++) {
-    const r = await plan.route(attempt);
+    const r = attempt === 1 ? failed : await plan.route(attempt);
     if ('unknown' in r) return r;
     if (!r.transportFailure) {
       if (server !== undefined) deps.breakers?.onSuccess(server);
@@ -167,11 +173,11 @@ async function refuse<T>(deps: PipelineDeps, step: Step, refusal: Refusal): Prom
   return { kind: 'refused', refusal, recorded: true };
 }
 
-async function finish(deps: PipelineDeps, step: Step, chain: PhasedChain, outcome: StepOutcome): Promise<void> {
+/** `after`, then the sinks; a promise only when one of them returns one. */
+function finish(deps: PipelineDeps, step: Step, chain: PhasedChain, outcome: StepOutcome): Promise<void> | undefined {
   const reconciled = chain.after(step, outcome);
-  if (reconciled instanceof Promise) await reconciled;
-  const recorded = record(deps, step, outcome);
-  if (recorded) await recorded;
+  if (reconciled instanceof Promise) return reconciled.then(() => record(deps, step, outcome));
+  return record(deps, step, outcome);
 }
 
 /**
