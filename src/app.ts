@@ -111,6 +111,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     counters,
     teams: () => config.teams,
     agentById: (id) => registry.get(id),
+    onError: (err, phase) => log.error({ err: String(err), phase }, `a guard's ${phase} failed after the call was decided; its store may be out of step until it recovers`),
   });
   const gateway = new Gateway({
     config,

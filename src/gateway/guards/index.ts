@@ -3,7 +3,7 @@ import type { AgentManifest, GatewayConfig } from '../../config/types.js';
 import type { PolicyResolver } from '../../identity/policy.js';
 import type { LimitCounters } from '../../limits/counters.js';
 import { LoopDetector } from '../../limits/loop.js';
-import { GuardChain } from '../chain.js';
+import { GuardChain, type GuardChainOptions } from '../chain.js';
 import type { Guard, WorkflowControl } from '../types.js';
 import { createA2aAllowGuard } from './a2a-allow.js';
 import { createApprovalGuard } from './approval.js';
@@ -23,10 +23,12 @@ export interface GatewayGuardsOptions {
   teams: () => GatewayConfig['teams'];
   /** The live manifest of an agent, so a reload of agents.d reaches open sessions. */
   agentById: (id: string) => AgentManifest | undefined;
+  /** A rollback or after that failed once the call was decided (a store went away). */
+  onError?: GuardChainOptions['onError'];
 }
 
 export function createGatewayGuards(o: GatewayGuardsOptions): GuardChain {
-  return new GuardChain()
+  return new GuardChain([], { onError: o.onError })
     .use(createWorkflowStateGuard({ workflows: o.workflows }))
     .use(createPolicyGuard(o.policies))
     .use(createA2aAllowGuard(o.isA2aServer))
