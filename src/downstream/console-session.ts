@@ -5,7 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import express, { Router, type Request, type RequestHandler } from 'express';
 import { adminTokenCheck } from './auth-http.js';
-import { isLoopback } from './host-check.js';
+import { isLoopback } from '../util/net.js';
 
 export const CONSOLE_COOKIE = 'switchyard_console';
 const SESSION_MS = 12 * 60 * 60 * 1000;
