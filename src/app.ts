@@ -39,6 +39,7 @@ import { A2aEgress } from './upstream/a2a-egress.js';
 import { SqliteTaskOwners } from './upstream/a2a-owners.js';
 import { createA2aAllowGuard } from './gateway/guards/a2a-allow.js';
 import { adminGate } from './downstream/admin-gate.js';
+import { MODEL_PATHS, openModelRuntime, type ModelRuntime } from './downstream/model-route/index.js';
 
 export interface StartOptions {
   configPath?: string;
@@ -79,6 +80,7 @@ export interface Core {
   audit: AuditRuntime;
   metrics: Metrics;
   counters: LimitCounters;
+  models: ModelRuntime;
   close(): Promise<ShutdownReport>;
 }
 
@@ -120,13 +122,14 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   metrics.trackActiveWorkflows(() => workflows.countByState().active ?? 0);
   const counters = new LimitCounters({ dataDir: config.dataDir, onError: (err) => log.error({ err: String(err) }, 'limit counters could not be saved') });
   const breakers = new BreakerBoard({ onStateChange: (server, state) => log.warn({ server, breaker: state }, `circuit breaker for '${server}' is ${state}`) });
+  const limits = createLimitsGuard({ counters, teamsConfig: () => config.teams, agentById: (id) => registry.get(id) });
   // DESIGN order: workflow state → (authn at the adapter) → policy → limits → loop → approval.
   const chain = new GuardChain()
     .use(createWorkflowStateGuard({ workflows }))
     .use(createPolicyGuard(policies))
     .use(createA2aAllowGuard((server: string): boolean => gateway.pools.get(server)?.manifest.transport === 'a2a'))
     .use(delegation.guard)
-    .use(createLimitsGuard({ counters, teamsConfig: () => config.teams, agentById: (id) => registry.get(id) }))
+    .use(limits)
     .use(createLoopGuard({ detector: new LoopDetector(), workflows, agentById: (id) => registry.get(id) }))
     .use(createApprovalGuard({ policies }));
   const gateway = new Gateway({
@@ -145,6 +148,17 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   workflows.onStateChange((id, state) => {
     if (state !== 'killed') return;
     for (const cs of [...gateway.sessions.values()]) if (cs.workflowId === id) void gateway.closeSession(cs, 'workflow killed');
+  });
+  const models = await openModelRuntime({
+    config,
+    configFile: loaded.file,
+    log,
+    workflows,
+    lookup: workflows,
+    chain,
+    sinks: gateway.sinks,
+    limits,
+    agents: registry,
   });
   await gateway.applyServers(new Map(watcher.servers));
   for (const [name, pool] of gateway.pools) pool.onHealth((h) => metrics.setUpstreamUp(name, h.up));
@@ -167,7 +181,9 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     audit,
     metrics,
     counters,
+    models,
     close: async () => {
+      models.close();
       watcher.close();
       await gateway.close();
       counters.close();
@@ -199,6 +215,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     // Joining a named workflow is a right: the agent's manifest grants it (the local agent may in local mode).
     mayJoinWorkflow,
   });
+  const modelRoute = core.models.route(authenticate, mayJoinWorkflow);
   const hostCheck = createHostCheck(config.host, config.allowedHosts, config.allowedOrigins);
 
   const app = express();
@@ -253,6 +270,10 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     }
     if (path === '/mcp' || path === '/mcp/') {
       mcp.handle(req, res, {}, '/mcp').catch((err: Error) => fail(log, res, err));
+      return;
+    }
+    if (MODEL_PATHS.has(path)) {
+      modelRoute.handle(req, res, path).catch((err: Error) => fail(log, res, err));
       return;
     }
     const m = SERVER_PATH.exec(path);

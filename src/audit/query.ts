@@ -1,6 +1,7 @@
 /** Reading the audit trail: filters, keyset paging on id (newest first), and a paged export for streaming. */
 import type { Db } from './db.js';
 import type { AuditRow } from './chain.js';
+import { modelFields, type ModelFields } from './model-columns.js';
 
 export type AuditOutcome = 'ok' | 'error' | 'refused';
 export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['ok', 'error', 'refused'];
@@ -43,6 +44,8 @@ export interface AuditRecord {
   bytes: number | null;
   tokens: number | null;
   traceparent: string | null;
+  /** Model calls: model, cost and the rest of the model fields (see audit/model-columns.ts). */
+  model?: ModelFields;
   prevHash: string;
   hash: string;
 }
@@ -144,6 +147,7 @@ export function toAuditRecord(row: AuditRow): AuditRecord {
     bytes: row.bytes,
     tokens: row.tokens,
     traceparent: row.traceparent,
+    ...(row.model ? { model: modelFields({ model: row.model, cost_usd: row.cost_usd ?? null, model_info: row.model_info ?? null }) } : {}),
     prevHash: row.prev_hash,
     hash: row.hash,
   };

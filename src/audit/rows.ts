@@ -21,6 +21,8 @@ export interface PendingRecord {
   bytes: number | undefined;
   tokens: number | undefined;
   traceparent: string | undefined;
+  /** Model calls only. */
+  model?: { name: string; team: string | undefined; costUsd: number; info: Record<string, unknown>; bodies: unknown };
   settle?: { resolve: () => void; reject: (err: Error) => void };
 }
 
@@ -68,6 +70,13 @@ export function toRow(p: PendingRecord, id: number, prevHash: string, f: RowForm
     tokens: optionalInt(p.tokens),
     traceparent: text(p.traceparent),
   };
+  if (p.model) {
+    unhashed.model = text(p.model.name);
+    unhashed.team = text(p.model.team);
+    unhashed.cost_usd = Number.isFinite(p.model.costUsd) ? p.model.costUsd : 0;
+    const bodies = p.model.bodies === undefined ? undefined : JSON.parse(argsJson(p.model.bodies, f) ?? 'null');
+    unhashed.model_info = JSON.stringify(bodies === undefined ? p.model.info : { ...p.model.info, bodies });
+  }
   return { ...unhashed, prev_hash: prevHash, hash: rowHash(prevHash, unhashed, f.key) };
 }
 

@@ -8,6 +8,7 @@ import { exportAuditRows, queryAuditPage, type AuditFilter, type AuditPage, type
 import { compileRedactor, DEFAULT_REDACT_PATTERNS } from './redact.js';
 import { pruneBefore, type PruneResult } from './retention.js';
 import { toRow, type PendingRecord, type RowFormat } from './rows.js';
+import { modelRecord } from './model-columns.js';
 
 export interface AuditStoreOptions {
   /** 'strict': record() resolves only once the row is committed. Default 'batched'. */
@@ -94,8 +95,8 @@ export class AuditStore implements StepSink {
     db.transaction(() => this.head.init(() => chainTip(db), () => count.get()?.n ?? 0)).immediate();
     this.insert = db.prepare(
       `INSERT INTO audit (id, time, workflow_id, step, parent_step, agent, "user", chain, kind, server, tool, args,
-        outcome, reason, duration_ms, bytes, tokens, traceparent, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        outcome, reason, duration_ms, bytes, tokens, traceparent, model, team, cost_usd, model_info, prev_hash, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.upsertCount = db.prepare(
       `INSERT INTO call_counts (day, agent, method, count) VALUES (?, ?, ?, ?)
@@ -155,6 +156,7 @@ export class AuditStore implements StepSink {
       tokens: outcome.tokens,
       traceparent: step.traceparent,
     };
+    if (step.kind === 'model/call') pending.model = modelRecord(step, outcome);
     if (this.closed) {
       this.stats.dropped++;
       this.logger?.warn({ workflowId: step.workflowId, step: step.stepNo }, 'audit record after close was dropped');
@@ -261,7 +263,7 @@ export class AuditStore implements StepSink {
         this.insert.run(
           row.id, row.time, row.workflow_id, row.step, row.parent_step, row.agent, row.user, row.chain, row.kind,
           row.server, row.tool, row.args, row.outcome, row.reason, row.duration_ms, row.bytes, row.tokens,
-          row.traceparent, row.prev_hash, row.hash,
+          row.traceparent, row.model ?? null, row.team ?? null, row.cost_usd ?? null, row.model_info ?? null, row.prev_hash, row.hash,
         );
         lastId = row.id;
         lastHash = row.hash;

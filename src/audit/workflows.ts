@@ -5,6 +5,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { Db } from './db.js';
 import { decodeCursor, encodeCursor, InvalidQueryError, pageSize } from './query.js';
 import type { AuditStore } from './store.js';
+import { modelFields, type ModelFields } from './model-columns.js';
 
 export const WORKFLOW_STATES: readonly WorkflowState[] = ['active', 'paused', 'tripped', 'killed', 'done'];
 
@@ -65,6 +66,8 @@ export interface WorkflowStepView {
   durationMs: number;
   bytes: number | null;
   tokens: number | null;
+  /** Model calls: model, cost and the rest of the model fields (see audit/model-columns.ts). */
+  model?: ModelFields;
   children?: WorkflowStepView[];
 }
 
@@ -113,6 +116,9 @@ interface StepRow {
   duration_ms: number;
   bytes: number | null;
   tokens: number | null;
+  model: string | null;
+  cost_usd: number | null;
+  model_info: string | null;
 }
 
 /** What the registry keeps per workflow it has touched. */
@@ -155,8 +161,12 @@ export class WorkflowRegistry implements WorkflowControl {
       setState: db.prepare('UPDATE workflows SET state = ?, why = ?, ended_at = ? WHERE id = ?'),
       saveSteps: db.prepare('UPDATE workflows SET step_count = max(step_count, ?) WHERE id = ?'),
       steps: db.prepare<[string], StepRow>(
-        `SELECT step, parent_step, agent, "user", kind, server, tool, outcome, reason, time, duration_ms, bytes, tokens
+        `SELECT step, parent_step, agent, "user", kind, server, tool, outcome, reason, time, duration_ms, bytes, tokens,
+           model, cost_usd, model_info
          FROM audit WHERE workflow_id = ? ORDER BY step, id`,
+      ),
+      byTrace: db.prepare<[string], { id: string }>(
+        'SELECT id FROM workflows WHERE substr(traceparent, 4, 32) = ? AND traceparent IS NOT NULL ORDER BY seq DESC LIMIT 1',
       ),
       countByState: db.prepare<[], { state: WorkflowState; n: number }>(`SELECT state, count(*) AS n FROM workflows WHERE ${SHOWN} GROUP BY state`),
     };
@@ -221,6 +231,17 @@ export class WorkflowRegistry implements WorkflowControl {
     };
   }
 
+  /** The agent that started a workflow (model route: an X-Workflow-Id of the caller's own agent or chain). */
+  agentOf(workflowId: string): string | undefined {
+    return this.stmts.get.get(workflowId)?.agent;
+  }
+
+  /** The newest workflow whose traceparent carries this W3C trace id (32 hex digits). */
+  byTraceId(traceId: string): string | undefined {
+    if (!/^[0-9a-f]{32}$/.test(traceId)) return undefined;
+    return this.stmts.byTrace.get(traceId)?.id;
+  }
+
   get(workflowId: string): WorkflowSummary | undefined {
     const row = this.stmts.get.get(workflowId);
     return row ? this.summary(row) : undefined;
@@ -274,6 +295,7 @@ export class WorkflowRegistry implements WorkflowControl {
         durationMs: s.duration_ms,
         bytes: s.bytes,
         tokens: s.tokens,
+        ...(s.model !== null ? { model: modelFields(s) } : {}),
       }),
     );
     return { ...summary, stepCount, steps, tree: nest(steps) };

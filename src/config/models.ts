@@ -1,5 +1,7 @@
 /** Checks across gateway.yaml `models` entries that one entry's schema cannot see: unique names, fallbacks that exist. */
-import type { ModelConfig } from './types.js';
+import { unwatchFile, watchFile } from 'node:fs';
+import type { Logger } from 'pino';
+import type { ModelConfig, ModelRouteConfig } from './types.js';
 
 export interface ModelProblem {
   path: (string | number)[];
@@ -27,4 +29,36 @@ export function modelProblems(models: readonly ModelEntry[]): ModelProblem[] {
     });
   });
   return problems;
+}
+
+/**
+ * Re-reads gateway.yaml when it changes and hands over its `models` and `modelRoute` (hot reload, like manifests).
+ * A broken file is reported and the models in force stay; the other gateway.yaml settings still need a restart.
+ */
+export function watchGatewayModels(
+  file: string,
+  load: () => { problems: { file: string; line: number; message: string }[]; models: ModelConfig[]; modelRoute: ModelRouteConfig },
+  apply: (models: ModelConfig[], modelRoute: ModelRouteConfig) => void,
+  log: Pick<Logger, 'info' | 'error'>,
+): () => void {
+  let last = '';
+  const check = () => {
+    const r = load();
+    if (r.problems.length > 0) {
+      log.error({ file, problems: r.problems }, `gateway.yaml has problems; the models in force stay until it is fixed:\n${r.problems.map((p) => `${p.file}:${p.line}: ${p.message}`).join('\n')}`);
+      return;
+    }
+    const next = JSON.stringify([r.models, r.modelRoute]);
+    if (next === last) return;
+    const first = last === '';
+    last = next;
+    if (first) return;
+    apply(r.models, r.modelRoute);
+    log.info({ file, models: r.models.map((m) => m.name) }, `gateway.yaml reloaded: ${r.models.length} model(s)`);
+  };
+  check();
+  const listener = () => check();
+  // Polling survives editors that replace the file instead of writing it in place.
+  watchFile(file, { interval: 500, persistent: false }, listener);
+  return () => unwatchFile(file, listener);
 }

@@ -7,6 +7,7 @@ import { LRUCache } from 'lru-cache';
 import type { AgentManifest, GatewayConfig, RateWindow } from '../config/types.js';
 import type { Refusal, StepKind } from '../gateway/types.js';
 import { LimitsStore, type StoredWindows, type SubjectKind, type WorkflowUsage } from './store.js';
+import { reasonFor, shownAmount, WINDOW_WORDS, workflowRefusal } from './limit-refusals.js';
 import { SubjectWindows, WINDOW_NAMES, type RollingWindow, type WindowMetric, type WindowName, type WindowTotals } from './window.js';
 
 export type { WorkflowUsage } from './store.js';
@@ -21,11 +22,25 @@ export interface ConsumeRequest {
   kind: StepKind;
   agentLimits?: AgentLimits;
   teamLimits?: TeamLimits;
+  /** Model calls: the estimate reserved at admission; it must fit every token and cost limit. */
+  reserve?: Reservation;
+}
+
+/** Tokens and US dollars a model call holds from admission until it is reconciled with its usage. */
+export interface Reservation {
+  tokens: number;
+  costUsd: number;
+}
+
+/** What is left of the tightest token and cost limits (undefined: no such limit applies). */
+export interface Remaining {
+  tokens?: number;
+  costUsd?: number;
 }
 
 /** Machine data of a limits refusal (error.data). */
 export interface LimitRefusalData {
-  /** e.g. 'workflow.toolCalls', 'perMinute.toolCalls', 'team.perDay.tokens'. */
+  /** e.g. 'workflow.toolCalls', 'perMinute.toolCalls', 'team.perDay.tokens', 'perMonth.costUsd'. */
   limit: string;
   used: number;
   max: number;
@@ -55,15 +70,15 @@ export type WindowUsage = Record<WindowName, WindowTotals>;
 
 const DAY_MS = 86_400_000;
 
-/** Daily windows and workflow totals are budgets; shorter windows are rates that recover soon. */
-function reasonFor(window: WindowName | 'workflow'): Refusal['reason'] {
-  return window === 'perMinute' || window === 'perHour' ? 'rate_limited' : 'budget_exceeded';
+/** Checked most-binding first, so the refusal names the limit that will take longest to free up. */
+const CHECK_ORDER: readonly WindowName[] = ['perMonth', 'perDay', 'perHour', 'perMinute'];
+
+/** Whether `need` more fits under `max` with `used` spent: a spent limit refuses even a call that reserves nothing. */
+function fits(used: number, need: number, max: number): boolean {
+  return used < max && used + need <= max + 1e-9;
 }
 
-const WINDOW_WORDS: Record<WindowName, string> = { perMinute: 'per-minute', perHour: 'per-hour', perDay: 'daily' };
-
-/** Checked most-binding first, so the refusal names the limit that will take longest to free up. */
-const CHECK_ORDER: readonly WindowName[] = ['perDay', 'perHour', 'perMinute'];
+const NO_RESERVE: Reservation = { tokens: 0, costUsd: 0 };
 
 export class LimitCounters {
   private readonly now: () => number;
@@ -136,14 +151,18 @@ export class LimitCounters {
     const wl = req.agentLimits?.workflow;
     if (wl) {
       if (wl.seconds !== undefined && now - wf.startedAt >= wl.seconds * 1000) {
-        return this.workflowRefusal(req, 'seconds', Math.floor((now - wf.startedAt) / 1000), wl.seconds);
+        return workflowRefusal(req, 'seconds', Math.floor((now - wf.startedAt) / 1000), wl.seconds);
       }
-      if (wl.steps !== undefined && wf.steps + 1 > wl.steps) return this.workflowRefusal(req, 'steps', wf.steps, wl.steps);
+      if (wl.steps !== undefined && wf.steps + 1 > wl.steps) return workflowRefusal(req, 'steps', wf.steps, wl.steps);
       if (isTool && wl.toolCalls !== undefined && wf.toolCalls + 1 > wl.toolCalls) {
-        return this.workflowRefusal(req, 'toolCalls', wf.toolCalls, wl.toolCalls);
+        return workflowRefusal(req, 'toolCalls', wf.toolCalls, wl.toolCalls);
       }
-      if (isModel && wl.tokens !== undefined && wf.tokens >= wl.tokens) {
-        return this.workflowRefusal(req, 'tokens', wf.tokens, wl.tokens);
+      const need = req.reserve ?? NO_RESERVE;
+      if (isModel && wl.tokens !== undefined && !fits(wf.tokens, need.tokens, wl.tokens)) {
+        return workflowRefusal(req, 'tokens', wf.tokens, wl.tokens, need.tokens);
+      }
+      if (isModel && wl.costUsd !== undefined && !fits(wf.costUsd, need.costUsd, wl.costUsd)) {
+        return workflowRefusal(req, 'costUsd', wf.costUsd, wl.costUsd, need.costUsd);
       }
     }
     for (const name of CHECK_ORDER) {
@@ -159,13 +178,65 @@ export class LimitCounters {
     const isTool = req.kind === 'tools/call';
     wf.steps += n;
     if (isTool) wf.toolCalls += n;
-    this.dirtyWorkflows.set(req.workflowId, wf);
-    agent.add('calls', n);
-    if (isTool) agent.add('toolCalls', n);
-    if (team) {
-      team.add('calls', n);
-      if (isTool) team.add('toolCalls', n);
+    const r = req.reserve;
+    if (r) {
+      wf.tokens += n * r.tokens;
+      wf.costUsd += n * r.costUsd;
     }
+    this.dirtyWorkflows.set(req.workflowId, wf);
+    for (const w of team ? [agent, team] : [agent]) {
+      w.add('calls', n);
+      if (isTool) w.add('toolCalls', n);
+      if (r) {
+        w.add('tokens', n * r.tokens);
+        w.add('costUsd', n * r.costUsd);
+      }
+    }
+  }
+
+  /**
+   * Replace a reservation made at `reservedAt` by what the call really used (its usage, or nothing when it failed).
+   * Window corrections land in the bucket of the reservation, so they leave the window together with it.
+   */
+  settle(req: ConsumeRequest, reservedAt: number, used: Reservation): void {
+    const r = req.reserve ?? NO_RESERVE;
+    const dTokens = used.tokens - r.tokens;
+    const dCost = used.costUsd - r.costUsd;
+    if (dTokens === 0 && dCost === 0) return;
+    const now = this.now();
+    const wf = this.workflow(req.workflowId, now);
+    wf.tokens = Math.max(0, wf.tokens + dTokens);
+    wf.costUsd = Math.max(0, wf.costUsd + dCost);
+    this.dirtyWorkflows.set(req.workflowId, wf);
+    const subjects = [this.subject('agent', req.agentId, now)];
+    if (req.team !== undefined) subjects.push(this.subject('team', req.team, now));
+    for (const w of subjects) {
+      w.addAt('tokens', dTokens, reservedAt);
+      w.addAt('costUsd', dCost, reservedAt);
+    }
+  }
+
+  /** What is left of the tightest token and cost limits for this request's workflow, agent and team. */
+  remaining(req: ConsumeRequest): Remaining {
+    const now = this.now();
+    const out: Remaining = {};
+    const tighter = (metric: 'tokens' | 'costUsd', max: number | undefined, used: number) => {
+      if (max === undefined) return;
+      const left = max - used;
+      out[metric] = out[metric] === undefined ? left : Math.min(out[metric]!, left);
+    };
+    const wf = this.workflow(req.workflowId, now);
+    tighter('tokens', req.agentLimits?.workflow?.tokens, wf.tokens);
+    tighter('costUsd', req.agentLimits?.workflow?.costUsd, wf.costUsd);
+    const agent = this.subject('agent', req.agentId, now);
+    const team = req.team === undefined ? undefined : this.subject('team', req.team, now);
+    for (const name of WINDOW_NAMES) {
+      for (const metric of ['tokens', 'costUsd'] as const) {
+        tighter(metric, req.agentLimits?.[name]?.[metric], agent[name].total(metric));
+        if (team) tighter(metric, req.teamLimits?.[name]?.[metric], team[name].total(metric));
+      }
+    }
+    return out;
   }
 
   /** Report tokens spent (the model route calls this with the provider's usage). May overshoot; the next call is refused. */
@@ -199,6 +270,7 @@ export class LimitCounters {
       perMinute: windows.perMinute.totalsAt(now),
       perHour: windows.perHour.totalsAt(now),
       perDay: windows.perDay.totalsAt(now),
+      perMonth: windows.perMonth.totalsAt(now),
     };
   }
 
@@ -210,7 +282,7 @@ export class LimitCounters {
     for (const [kind, map] of [['agent', this.agents], ['team', this.teams]] as const) {
       for (const [name, w] of map) {
         if (!w.dirty) continue;
-        windows.push({ kind, name, windows: { perMinute: w.perMinute.snapshot(), perHour: w.perHour.snapshot(), perDay: w.perDay.snapshot() } });
+        windows.push({ kind, name, windows: { perMinute: w.perMinute.snapshot(), perHour: w.perHour.snapshot(), perDay: w.perDay.snapshot(), perMonth: w.perMonth.snapshot() } });
       }
     }
     if (workflows.length === 0 && windows.length === 0) return;
@@ -235,7 +307,7 @@ export class LimitCounters {
   private workflow(id: string, now: number): WorkflowUsage {
     let wf = this.dirtyWorkflows.get(id) ?? this.workflows.get(id);
     if (!wf) {
-      wf = (!this.closed && this.store?.loadWorkflow(id)) || { steps: 0, toolCalls: 0, tokens: 0, startedAt: now };
+      wf = (!this.closed && this.store?.loadWorkflow(id)) || { steps: 0, toolCalls: 0, tokens: 0, costUsd: 0, startedAt: now };
       this.workflows.set(id, wf);
     }
     return wf;
@@ -269,20 +341,33 @@ export class LimitCounters {
     now: number,
   ): Refusal | undefined {
     if (!limit) return undefined;
-    // Calls reserve one unit; tokens are only known afterwards, so they refuse once the window is spent.
+    // Calls reserve one unit; model calls reserve their estimate of tokens and cost (reconciled afterwards).
+    const need = req.reserve ?? NO_RESERVE;
     let metric: WindowMetric | undefined;
+    let needed = 1;
     if (limit.calls !== undefined && window.total('calls') + 1 > limit.calls) metric = 'calls';
     else if (isTool && limit.toolCalls !== undefined && window.total('toolCalls') + 1 > limit.toolCalls) metric = 'toolCalls';
-    else if (isModel && limit.tokens !== undefined && window.total('tokens') >= limit.tokens) metric = 'tokens';
+    else if (isModel && limit.tokens !== undefined && !fits(window.total('tokens'), need.tokens, limit.tokens)) [metric, needed] = ['tokens', need.tokens];
+    else if (isModel && limit.costUsd !== undefined && !fits(window.total('costUsd'), need.costUsd, limit.costUsd)) [metric, needed] = ['costUsd', need.costUsd];
     if (!metric) return undefined;
 
     const max = limit[metric] as number;
     const used = window.total(metric);
+    const tooBig = needed > max && max > 0 && (metric === 'tokens' || metric === 'costUsd');
     const limitName = owner ? `team.${name}.${metric}` : `${name}.${metric}`;
     const whose = owner || `agent ${req.agentId}`;
     const reason = reasonFor(name);
     const raise = owner ? `teams.${req.team}.${name}.${metric} in gateway.yaml` : `limits.${name}.${metric} in agents.d`;
-    const resetAtMs = window.freesAt(metric, max, now);
+    if (tooBig) {
+      const data: LimitRefusalData = { limit: limitName, used, max, workflowId: req.workflowId };
+      return {
+        reason: 'budget_exceeded',
+        message: `This call alone reserves ${shownAmount(metric, needed)}, more than the ${WINDOW_WORDS[name]} ${metric} limit of ${whose} (${shownAmount(metric, max)}); ask for fewer output tokens (max_tokens) or send a shorter conversation.`,
+        data: { ...data, reserved: needed },
+      };
+    }
+    // Capacity frees up once the window's total leaves room for what this call reserves.
+    const resetAtMs = window.freesAt(metric, metric === 'tokens' || metric === 'costUsd' ? Math.max(1e-9, max - needed + 1e-9) : max, now);
     if (resetAtMs === undefined) {
       const data: LimitRefusalData = { limit: limitName, used, max, workflowId: req.workflowId };
       return {
@@ -301,22 +386,6 @@ export class LimitCounters {
     return {
       reason,
       message: `The ${WINDOW_WORDS[name]} ${metric} limit of ${whose} is reached (${used} of ${max}); ${next}.`,
-      data: { ...data },
-    };
-  }
-
-  private workflowRefusal(
-    req: ConsumeRequest,
-    metric: 'steps' | 'toolCalls' | 'tokens' | 'seconds',
-    used: number,
-    max: number,
-  ): Refusal {
-    const data: LimitRefusalData = { limit: `workflow.${metric}`, used, max, workflowId: req.workflowId };
-    return {
-      reason: reasonFor('workflow'),
-      message:
-        `Workflow ${req.workflowId} has used its ${metric} budget (${used} of ${max}); ` +
-        `start a new workflow (new session), or an admin can raise limits.workflow.${metric} for agent ${req.agentId} in agents.d.`,
       data: { ...data },
     };
   }

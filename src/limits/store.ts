@@ -9,6 +9,8 @@ export interface WorkflowUsage {
   steps: number;
   toolCalls: number;
   tokens: number;
+  /** US dollars of model calls. */
+  costUsd: number;
   /** Epoch ms of the first step seen; wall-seconds budgets count from here. */
   startedAt: number;
 }
@@ -25,6 +27,7 @@ interface WorkflowRow {
   steps: number;
   tool_calls: number;
   tokens: number;
+  cost_usd: number | null;
   started_at: number;
 }
 
@@ -37,7 +40,7 @@ interface WindowRow {
 export class LimitsStore {
   private readonly db: Database.Database;
   private readonly getWorkflow: Database.Statement<[string], WorkflowRow>;
-  private readonly putWorkflow: Database.Statement<[string, number, number, number, number, number]>;
+  private readonly putWorkflow: Database.Statement<[string, number, number, number, number, number, number]>;
   private readonly putWindows: Database.Statement<[string, string, string, number]>;
   private readonly writeBatch: (
     workflows: ReadonlyArray<readonly [string, WorkflowUsage]>,
@@ -71,18 +74,21 @@ export class LimitsStore {
         PRIMARY KEY (kind, name)
       );
     `);
-    this.getWorkflow = this.db.prepare('SELECT steps, tool_calls, tokens, started_at FROM workflow_usage WHERE id = ?');
+    // Files from before model costs were counted lack the column.
+    const columns = this.db.prepare("SELECT name FROM pragma_table_info('workflow_usage')").all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'cost_usd')) this.db.exec('ALTER TABLE workflow_usage ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0');
+    this.getWorkflow = this.db.prepare('SELECT steps, tool_calls, tokens, cost_usd, started_at FROM workflow_usage WHERE id = ?');
     this.putWorkflow = this.db.prepare(
-      `INSERT INTO workflow_usage (id, steps, tool_calls, tokens, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+      `INSERT INTO workflow_usage (id, steps, tool_calls, tokens, cost_usd, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET steps = excluded.steps, tool_calls = excluded.tool_calls,
-         tokens = excluded.tokens, started_at = excluded.started_at, updated_at = excluded.updated_at`,
+         tokens = excluded.tokens, cost_usd = excluded.cost_usd, started_at = excluded.started_at, updated_at = excluded.updated_at`,
     );
     this.putWindows = this.db.prepare(
       `INSERT INTO window_usage (kind, name, data, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT(kind, name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
     );
     this.writeBatch = this.db.transaction((workflows, windows, now) => {
-      for (const [id, u] of workflows) this.putWorkflow.run(id, u.steps, u.toolCalls, u.tokens, u.startedAt, now);
+      for (const [id, u] of workflows) this.putWorkflow.run(id, u.steps, u.toolCalls, u.tokens, u.costUsd, u.startedAt, now);
       for (const w of windows) this.putWindows.run(w.kind, w.name, JSON.stringify(w.windows), now);
     });
   }
@@ -90,7 +96,7 @@ export class LimitsStore {
   loadWorkflow(id: string): WorkflowUsage | undefined {
     const row = this.getWorkflow.get(id);
     if (!row) return undefined;
-    return { steps: row.steps, toolCalls: row.tool_calls, tokens: row.tokens, startedAt: row.started_at };
+    return { steps: row.steps, toolCalls: row.tool_calls, tokens: row.tokens, costUsd: row.cost_usd ?? 0, startedAt: row.started_at };
   }
 
   loadWindows(): StoredWindows[] {

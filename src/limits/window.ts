@@ -1,20 +1,24 @@
 /** Rolling-window counters: fixed sub-buckets give a sliding approximation with O(1) amortized updates. */
 
-export type WindowName = 'perMinute' | 'perHour' | 'perDay';
-export type WindowMetric = 'calls' | 'toolCalls' | 'tokens';
+export type WindowName = 'perMinute' | 'perHour' | 'perDay' | 'perMonth';
+export type WindowMetric = 'calls' | 'toolCalls' | 'tokens' | 'costUsd';
 
-export const WINDOW_NAMES: readonly WindowName[] = ['perMinute', 'perHour', 'perDay'];
-export const WINDOW_METRICS: readonly WindowMetric[] = ['calls', 'toolCalls', 'tokens'];
+export const WINDOW_NAMES: readonly WindowName[] = ['perMinute', 'perHour', 'perDay', 'perMonth'];
+export const WINDOW_METRICS: readonly WindowMetric[] = ['calls', 'toolCalls', 'tokens', 'costUsd'];
 
 export const WINDOW_SPAN_MS: Readonly<Record<WindowName, number>> = {
   perMinute: 60_000,
   perHour: 3_600_000,
   perDay: 86_400_000,
+  /** A rolling 30 days. */
+  perMonth: 30 * 86_400_000,
 };
 
 /** Index of each metric inside a bucket; plain numbers keep the hot path free of object lookups. */
-const METRIC_INDEX: Readonly<Record<WindowMetric, number>> = { calls: 0, toolCalls: 1, tokens: 2 };
-const METRICS = 3;
+const METRIC_INDEX: Readonly<Record<WindowMetric, number>> = { calls: 0, toolCalls: 1, tokens: 2, costUsd: 3 };
+const METRICS = 4;
+/** Snapshots written before costUsd was counted hold three metrics per slot. */
+const OLD_METRICS = 3;
 
 /** What is persisted for one window: enough to rebuild it exactly after a restart. */
 export interface WindowSnapshot {
@@ -22,7 +26,7 @@ export interface WindowSnapshot {
   buckets: number;
   /** Absolute bucket index (floor(time / bucketMs)) of the newest slot. */
   head: number;
-  /** buckets × 3 counts, slot-major: [calls, toolCalls, tokens] per slot. */
+  /** buckets × 4 counts, slot-major: [calls, toolCalls, tokens, costUsd] per slot (3 in older snapshots). */
   counts: number[];
 }
 
@@ -44,17 +48,16 @@ export class RollingWindow {
     this.bucketMs = Math.max(1, Math.floor(spanMs / buckets));
     this.counts = new Float64Array(buckets * METRICS);
     this.head = Math.floor(now / this.bucketMs);
-    const usable =
-      snapshot &&
-      snapshot.bucketMs === this.bucketMs &&
-      snapshot.buckets === buckets &&
-      snapshot.counts.length === buckets * METRICS;
+    const per = snapshot ? snapshot.counts.length / buckets : 0;
+    const usable = snapshot && snapshot.bucketMs === this.bucketMs && snapshot.buckets === buckets && (per === METRICS || per === OLD_METRICS);
     if (usable) {
       this.head = snapshot.head;
-      for (let i = 0; i < this.counts.length; i++) {
-        const v = Number(snapshot.counts[i]) || 0;
-        this.counts[i] = v;
-        this.totals[i % METRICS] += v;
+      for (let slot = 0; slot < buckets; slot++) {
+        for (let m = 0; m < per; m++) {
+          const v = Number(snapshot.counts[slot * per + m]) || 0;
+          this.counts[slot * METRICS + m] = v;
+          this.totals[m] += v;
+        }
       }
       this.advance(now);
     }
@@ -91,9 +94,21 @@ export class RollingWindow {
     this.totals[m] += n;
   }
 
+  /**
+   * Add to the bucket that held time `at` (a reservation being reconciled), so the correction leaves the window with
+   * what it corrects; a bucket that already slid out takes nothing. Call advance(now) first.
+   */
+  addAt(metric: WindowMetric, n: number, at: number): void {
+    const idx = Math.floor(at / this.bucketMs);
+    if (idx > this.head || idx <= this.head - this.buckets) return;
+    const m = METRIC_INDEX[metric];
+    this.counts[(idx % this.buckets) * METRICS + m] += n;
+    this.totals[m] += n;
+  }
+
   totalsAt(now: number): WindowTotals {
     this.advance(now);
-    return { calls: this.totals[0], toolCalls: this.totals[1], tokens: this.totals[2] };
+    return { calls: this.totals[0], toolCalls: this.totals[1], tokens: this.totals[2], costUsd: this.totals[3] };
   }
 
   /**
@@ -118,11 +133,12 @@ export class RollingWindow {
   }
 }
 
-/** The three windows of one subject (an agent or a team). */
+/** The four windows of one subject (an agent or a team). */
 export class SubjectWindows {
   readonly perMinute: RollingWindow;
   readonly perHour: RollingWindow;
   readonly perDay: RollingWindow;
+  readonly perMonth: RollingWindow;
   /** Changed since the last write-behind flush. */
   dirty = false;
 
@@ -130,18 +146,29 @@ export class SubjectWindows {
     this.perMinute = new RollingWindow(WINDOW_SPAN_MS.perMinute, buckets, now, snapshots.perMinute);
     this.perHour = new RollingWindow(WINDOW_SPAN_MS.perHour, buckets, now, snapshots.perHour);
     this.perDay = new RollingWindow(WINDOW_SPAN_MS.perDay, buckets, now, snapshots.perDay);
+    this.perMonth = new RollingWindow(WINDOW_SPAN_MS.perMonth, buckets, now, snapshots.perMonth);
   }
 
   advance(now: number): void {
     this.perMinute.advance(now);
     this.perHour.advance(now);
     this.perDay.advance(now);
+    this.perMonth.advance(now);
   }
 
   add(metric: WindowMetric, n: number): void {
     this.perMinute.add(metric, n);
     this.perHour.add(metric, n);
     this.perDay.add(metric, n);
+    this.perMonth.add(metric, n);
+    this.dirty = true;
+  }
+
+  addAt(metric: WindowMetric, n: number, at: number): void {
+    this.perMinute.addAt(metric, n, at);
+    this.perHour.addAt(metric, n, at);
+    this.perDay.addAt(metric, n, at);
+    this.perMonth.addAt(metric, n, at);
     this.dirty = true;
   }
 }

@@ -15,8 +15,13 @@ export interface LoopGuardOptions {
   agentById?: (id: string) => AgentManifest | undefined;
 }
 
-/** Model calls legitimately repeat (retries, polling a conversation); loops show in calls to tools and resources. */
-const CHECKED_KINDS: ReadonlySet<StepKind> = new Set<StepKind>(['tools/call', 'resources/read', 'prompts/get', 'a2a/message']);
+/** Every kind of call that can loop; a model call is identified by model + messages + tools (its fingerprint). */
+const CHECKED_KINDS: ReadonlySet<StepKind> = new Set<StepKind>(['tools/call', 'resources/read', 'prompts/get', 'a2a/message', 'model/call']);
+
+/** What identifies a call for loop detection: its arguments, or a model request's fingerprint (the prompt is never kept). */
+function callArgs(step: Step): Record<string, unknown> | undefined {
+  return step.model ? { request: step.model.fingerprint } : step.args;
+}
 
 type LoopConfig = NonNullable<AgentManifest['limits']['loop']>;
 
@@ -84,16 +89,16 @@ export function createLoopGuard(opts: LoopGuardOptions): PhasedGuard {
   return {
     check: (step) => {
       const settings = settingsOf(step);
-      const trip = settings && detector.wouldTrip(step.workflowId, step.exposedName, step.args, settings);
+      const trip = settings && detector.wouldTrip(step.workflowId, step.exposedName, callArgs(step), settings);
       return trip ? tripped(step, trip) : undefined;
     },
     commit: (step) => {
       const settings = settingsOf(step);
-      const trip = settings && detector.check(step.workflowId, step.exposedName, step.args, settings);
+      const trip = settings && detector.check(step.workflowId, step.exposedName, callArgs(step), settings);
       return trip ? tripped(step, trip) : undefined;
     },
     rollback: (step) => {
-      if (settingsOf(step)) detector.forgetLast(step.workflowId, step.exposedName, step.args);
+      if (settingsOf(step)) detector.forgetLast(step.workflowId, step.exposedName, callArgs(step));
     },
   };
 }
