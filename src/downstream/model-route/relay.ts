@@ -27,7 +27,8 @@ export interface RelayInput {
   stream: boolean;
   /** The client set stream_options.include_usage itself: it sees the usage chunk. */
   clientWantsUsage: boolean;
-  headers: () => Record<string, string>;
+  /** Response headers; given what the answer used when it is known before they are sent. */
+  headers: (used?: { tokens: number; costUsd: number }) => Record<string, string>;
   maxDrainBytes: number;
   modelBodies: 'none' | 'hash' | 'full';
   log: Logger;
@@ -101,7 +102,7 @@ export async function relayAnswer(r: RelayInput): Promise<StepOutcome> {
   const ttftMs = Date.now() - r.step.startedAt;
   if (status >= 300) {
     // The provider refused the request itself (400, 404, 422…): its own words reach the client, nothing was generated.
-    r.res.writeHead(status, { ...r.headers(), 'content-type': type || 'application/json', 'content-length': String(raw.length) });
+    r.res.writeHead(status, { ...r.headers({ tokens: 0, costUsd: 0 }), 'content-type': type || 'application/json', 'content-length': String(raw.length) });
     r.res.end(raw);
     return outcomeOf(r, NO_USAGE, { ttftMs }, { outcome: 'error', reason: 'provider_refused' }, raw.length);
   }
@@ -116,7 +117,7 @@ export async function relayAnswer(r: RelayInput): Promise<StepOutcome> {
   const reported = r.op === 'messages' ? anthropicUsage(body.usage) : openaiUsage(body.usage);
   const text = answerText(r.op, body);
   const usage = usageOr(reported, r.step, text);
-  r.res.writeHead(200, { ...r.headers(), 'content-type': 'application/json', 'content-length': String(raw.length) });
+  r.res.writeHead(200, { ...r.headers({ tokens: totalTokens(usage), costUsd: costOf(r.attempt.model, usage) }), 'content-type': 'application/json', 'content-length': String(raw.length) });
   r.res.end(raw);
   return outcomeOf(r, usage, { ttftMs, finishReason: finishOf(r.op, body), bodies: bodiesOf(r.modelBodies, text) }, { outcome: 'ok' }, raw.length);
 }

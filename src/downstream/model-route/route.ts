@@ -122,7 +122,7 @@ export class ModelRoute {
       res,
       stream: parsed.stream,
       clientWantsUsage: (parsed.body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
-      headers: () => this.responseHeaders(step),
+      headers: (used) => this.responseHeaders(step, used),
       maxDrainBytes: config.modelRoute.maxDrainBytes,
       modelBodies: config.audit.modelBodies,
       log: this.deps.log,
@@ -154,9 +154,13 @@ export class ModelRoute {
     return { promptSha256: createHash('sha256').update(JSON.stringify(prompt)).digest('hex') };
   }
 
-  private responseHeaders(step: Step): Record<string, string> {
+  /** The tightest budget left: with `used` known (a whole answer), as it will be once the reservation is reconciled. */
+  private responseHeaders(step: Step, used?: { tokens: number; costUsd: number }): Record<string, string> {
     const h: Record<string, string> = { 'x-workflow-id': step.workflowId };
     const left = this.deps.remaining(step);
+    const r = step.model!.reserve;
+    if (used && left.tokens !== undefined) left.tokens += r.tokens - used.tokens;
+    if (used && left.costUsd !== undefined) left.costUsd += r.costUsd - used.costUsd;
     if (left.tokens !== undefined) h['x-budget-remaining-tokens'] = String(Math.max(0, Math.floor(left.tokens)));
     if (left.costUsd !== undefined) h['x-budget-remaining-usd'] = Math.max(0, left.costUsd).toFixed(6);
     return h;
