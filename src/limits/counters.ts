@@ -367,7 +367,7 @@ export class LimitCounters {
       };
     }
     // Capacity frees up once the window's total leaves room for what this call reserves.
-    const resetAtMs = window.freesAt(metric, metric === 'tokens' || metric === 'costUsd' ? Math.max(1e-9, max - needed + 1e-9) : max, now);
+    const resetAtMs = window.freesAt(metric, (metric === 'tokens' || metric === 'costUsd') && needed > 0 ? Math.max(1e-9, max - needed + 1e-9) : max, now);
     if (resetAtMs === undefined) {
       const data: LimitRefusalData = { limit: limitName, used, max, workflowId: req.workflowId };
       return {
