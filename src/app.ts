@@ -19,6 +19,7 @@ import { LoopDetector } from './limits/loop.js';
 import { Metrics } from './telemetry/metrics.js';
 import { createAuditAdminRouter } from './downstream/admin-audit.js';
 import { createInventoryRouter } from './downstream/admin-inventory.js';
+import { createSpendRouter } from './downstream/admin-spend.js';
 import { createHttpAuthenticate, protectedResourceMetadata, resourcePathOfMetadataRequest } from './downstream/auth-http.js';
 import { hasAuthorizationServer, NO_AUTHORIZATION_SERVER } from './downstream/auth-http.js';
 import { mountA2a } from './downstream/a2a-server.js';
@@ -242,6 +243,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   app.use('/admin/api', adminGate({ tokens: config.admin.tokens, localMode: () => core.localMode }));
   if (!core.localMode && config.admin.tokens.length === 0) log.warn('the admin API is disabled: identity is configured but gateway.yaml admin.tokens is empty; set admin.tokens to enable it');
   app.use('/admin/api', createInventoryRouter({ gateway, agents: () => core.registry.list() }));
+  app.use('/admin/api', createSpendRouter({ db: core.audit.db, store: core.audit.store }));
   app.use('/admin/api', createAuditAdminRouter({ store: core.audit.store, workflows: core.audit.workflows }));
   app.get(/^\/\.well-known\/oauth-protected-resource(\/.*)?$/, (req, res) => {
     const resourcePath = resourcePathOfMetadataRequest(req.path);

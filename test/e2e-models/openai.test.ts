@@ -5,7 +5,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll, type RunningGateway } from '../helpers/gateway.js';
-import { adminGet, agent, modelRecords, newKey, PROVIDER_KEY, startFakeProvider, startModelGateway, type FakeProvider } from '../helpers/models.js';
+import { ADMIN, adminGet, agent, modelRecords, newKey, PROVIDER_KEY, startFakeProvider, startModelGateway, type FakeProvider } from '../helpers/models.js';
 
 const alice = newKey();
 const narrow = newKey();
@@ -140,6 +140,23 @@ describe('audit and metrics', () => {
     const text = await (await fetch(`${gw.url}/metrics`)).text();
     expect(text).toMatch(/switchyard_model_tokens_total\{model="gpt-fake",agent="alice",team="research",type="input"\} \d+/);
     expect(text).toMatch(/switchyard_model_cost_usd_total\{model="gpt-fake",agent="alice",team="research"\} [0-9.e-]+/);
+  });
+
+  it('the spend endpoint sums tokens and cost per model, agent and team', async () => {
+    const rows = await modelRecords(gw, 'alice', 8);
+    const byModel = await adminGet<{ groups: Array<{ key: string; calls: number; tokens: { total: number }; costUsd: number }>; total: { calls: number; costUsd: number } }>(gw, '/spend?by=model');
+    const fakeRows = rows.filter((r) => r.tool === 'gpt-fake');
+    const fakeGroup = byModel.groups.find((g) => g.key === 'gpt-fake')!;
+    expect(fakeGroup.calls).toBe(fakeRows.length);
+    expect(fakeGroup.tokens.total).toBe(fakeRows.reduce((n, r) => n + (r.tokens ?? 0), 0));
+    expect(fakeGroup.costUsd).toBeCloseTo(fakeRows.reduce((n, r) => n + r.model!.costUsd, 0), 12);
+    const byTeam = await adminGet<{ groups: Array<{ key: string | null; calls: number }> }>(gw, '/spend?by=team');
+    expect(byTeam.groups.find((g) => g.key === 'research')?.calls).toBe(rows.length);
+    const byAgent = await adminGet<{ groups: Array<{ key: string; calls: number }> }>(gw, `/spend?by=agent&from=${new Date(Date.now() - 3_600_000).toISOString()}`);
+    expect(byAgent.groups.find((g) => g.key === 'alice')?.calls).toBe(rows.length);
+    const bad = await fetch(`${gw.url}/admin/api/spend?by=colour`, { headers: { authorization: `Bearer ${ADMIN.key}` } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { message: string }).message).toMatch(/by must be one of model, agent, team/);
   });
 
   it('the workflow tree holds the model steps', async () => {
