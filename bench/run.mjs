@@ -9,6 +9,7 @@
 //   gateway-audit-off  audit disabled
 //   gateway-secured    JWT auth + a 50-rule policy + limits, for the identity/policy/limits overhead
 //   pipe               a blind TCP byte pipe (bench/pipe.mjs): the floor for a proxy's CPU per call
+//   model              the model route instead (bench/model.mjs): chat completions direct vs through the gateway
 //
 // "cpu/call" is the CPU time (user + system, from /proc/<pid>/stat) the measured process spent during the
 // measurement divided by the calls made: the upstream for direct, the pipe or gateway process otherwise. It is
@@ -36,6 +37,12 @@ const { values } = parseArgs({
     profile: { type: 'string' },
   },
 });
+// The model route has its own benchmark: direct to a fake provider vs through the gateway (bench/model.mjs).
+if (values.variants.split(',').includes('model')) {
+  const { runModelBench } = await import('./model.mjs');
+  await runModelBench({ clients: Number(values.sessions), seconds: Number(values.seconds), rounds: Number(values.rounds) });
+  process.exit(0);
+}
 const SESSIONS = Number(values.sessions);
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
