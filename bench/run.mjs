@@ -40,7 +40,7 @@ const { values } = parseArgs({
 // The model route has its own benchmark: direct to a fake provider vs through the gateway (bench/model.mjs).
 if (values.variants.split(',').includes('model')) {
   const { runModelBench } = await import('./model.mjs');
-  await runModelBench({ clients: Number(values.sessions), seconds: Number(values.seconds), rounds: Number(values.rounds) });
+  await runModelBench({ clients: Number(values.sessions), seconds: Number(values.seconds), rounds: Number(values.rounds), profile: values.profile });
   process.exit(0);
 }
 const SESSIONS = Number(values.sessions);

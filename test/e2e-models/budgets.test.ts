@@ -113,10 +113,17 @@ describe('reservation at admission', () => {
     const c = client(usd.key);
     let answered = 0;
     let refusal: Record<string, unknown> | undefined;
+    let lastLeft = Infinity;
     for (let i = 0; i < 30 && !refusal; i++) {
       const r = await attempt(c, { ...BODY, max_tokens: 10 });
-      if (r.ok) answered++;
-      else refusal = r.body;
+      if (r.ok) {
+        answered++;
+        // The dollars left shrink by each answer's cost ($0.000025), never by its larger reservation.
+        const left = Number(r.headers.get('x-budget-remaining-usd'));
+        expect(left).toBeCloseTo(0.0003 - answered * 0.000025, 6);
+        expect(left).toBeLessThan(lastLeft);
+        lastLeft = left;
+      } else refusal = r.body;
     }
     expect(answered).toBeGreaterThan(0);
     expect(refusal).toMatchObject({ code: 'budget_exceeded' });
