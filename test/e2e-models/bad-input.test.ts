@@ -114,6 +114,13 @@ describe('providers that fail', () => {
     expect(gw.logs.join('\n')).not.toContain(PROVIDER_KEY);
   });
 
+  it("a failing model's circuit breaker opens: further calls are refused without reaching the provider", async () => {
+    for (let i = 0; i < 2; i++) await expectError(await post('/v1/chat/completions', chat({ model: 'gpt-broken' })), 502, 'upstream_unavailable', /answered HTTP 500/);
+    const before = (await fake.received()).filter((r) => r.body.model === 'fake-fail500-broken').length;
+    await expectError(await post('/v1/chat/completions', chat({ model: 'gpt-broken' })), 502, 'upstream_unavailable', /circuit breaker of model 'gpt-broken' is open/);
+    expect((await fake.received()).filter((r) => r.body.model === 'fake-fail500-broken').length).toBe(before);
+  });
+
   it("a provider's own 400 reaches the client as it said it", async () => {
     const res = await post('/v1/chat/completions', chat({ model: 'gpt-bad400' }));
     expect(res.status).toBe(400);

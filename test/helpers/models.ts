@@ -70,6 +70,7 @@ export function fakeModels(fakeUrl: string, extra: Record<string, unknown>[] = [
     openai('gpt-cached', 'fake-cached'),
     openai('gpt-flaky', 'fake-fail500', { fallbacks: ['gpt-backup'] }),
     openai('gpt-backup', 'fake-backup'),
+    openai('gpt-broken', 'fake-fail500-broken', { breaker: { failures: 2, cooldownSeconds: 600 } }),
     openai('embed-fake', 'fake-embed'),
     openai('gpt-secret', 'fake-ok'),
     anthropic('claude-fake', 'fake-claude'),
