@@ -8,7 +8,9 @@ import { agent } from '../limits/helpers.js';
 import type { AgentManifest } from '../../src/config/types.js';
 import type { Caller } from '../../src/gateway/types.js';
 
-beforeAll(loadTokenizer);
+beforeAll(async () => {
+  await loadTokenizer();
+});
 
 describe('estimates', () => {
   it('counts with the tokenizer, special-token spellings included as text', () => {
