@@ -125,7 +125,9 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const breakers = new BreakerBoard({ onStateChange: (server, state) => log.warn({ server, breaker: state }, `circuit breaker for '${server}' is ${state}`) });
   const limits = createLimitsGuard({ counters, teamsConfig: () => config.teams, agentById: (id) => registry.get(id) });
   // DESIGN order: workflow state → (authn at the adapter) → policy → limits → loop → approval.
-  const chain = new GuardChain()
+  const chain = new GuardChain([], {
+    onError: (err, phase) => log.error({ err: String(err), phase }, `a guard's ${phase} failed after the call was decided; its store may be out of step until it recovers`),
+  })
     .use(createWorkflowStateGuard({ workflows }))
     .use(createPolicyGuard(policies))
     .use(createA2aAllowGuard((server: string): boolean => gateway.pools.get(server)?.manifest.transport === 'a2a'))

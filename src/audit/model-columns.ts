@@ -1,24 +1,10 @@
 /**
  * The model fields of audit rows (SPEC §9): model, team and cost as columns (the spend endpoint groups on them), the
- * rest (provider, upstream model, tokens, finish reason, timing, bodies) as JSON. Also indexes the model route reads.
+ * rest (provider, upstream model, tokens, finish reason, timing, bodies) as JSON (columns: stores/sqlite/model-columns.ts).
  */
 import type { Step, StepOutcome } from '../gateway/types.js';
-import { registerMigration } from './db.js';
 import type { PendingRecord } from './rows.js';
 
-registerMigration(
-  'audit-model',
-  1,
-  `
-  ALTER TABLE audit ADD COLUMN model TEXT;
-  ALTER TABLE audit ADD COLUMN team TEXT;
-  ALTER TABLE audit ADD COLUMN cost_usd REAL;
-  ALTER TABLE audit ADD COLUMN model_info TEXT;
-  CREATE INDEX IF NOT EXISTS audit_model_time ON audit (time, model) WHERE model IS NOT NULL;
-  -- Model calls join the workflow whose traceparent carries their trace id.
-  CREATE INDEX IF NOT EXISTS workflows_trace_id ON workflows (substr(traceparent, 4, 32)) WHERE traceparent IS NOT NULL;
-`,
-);
 
 /** What a model step adds to its audit row; the prompt itself is in `args` only as `audit.modelBodies` allows. */
 export function modelRecord(step: Step, outcome: StepOutcome): NonNullable<PendingRecord['model']> {

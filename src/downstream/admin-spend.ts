@@ -1,12 +1,12 @@
 /**
  * `GET /admin/api/spend?by=model|agent|team&from=&to=`: model spend from the audit trail (the console's models page).
- * The JSON is described in src/audit/spend.ts and in the OpenAPI document.
+ * The JSON is described in src/stores/sqlite/spend.ts and in the OpenAPI document.
  */
 import { Router, type Request, type Response } from 'express';
 import type { Db } from '../audit/db.js';
 import { addAdminApiPaths } from '../audit/openapi.js';
 import { InvalidQueryError } from '../audit/query.js';
-import { querySpend, SPEND_DIMENSIONS, type SpendDimension } from '../audit/spend.js';
+import { querySpend, SPEND_DIMENSIONS, type SpendDimension } from '../stores/sqlite/spend.js';
 import type { AuditStore } from '../audit/store.js';
 
 function param(req: Request, name: string): string | undefined {

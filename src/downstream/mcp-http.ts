@@ -14,6 +14,8 @@ import { unavailable, UpstreamError } from '../upstream/errors.js';
 import { clip } from '../util/shown.js';
 import { checkEnvelope, errorResponse, isRequest, refusalResponse, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
 import { GetStream, PostReply } from './sse.js';
+import { MemoryStreamEvents } from '../stores/memory/stream-events.js';
+import type { StreamEventStore } from '../stores/stream-events.js';
 
 export type AuthResult =
   | { ok: true; caller: Caller }
@@ -24,6 +26,8 @@ export interface McpHttpOptions {
   authenticate: (req: IncomingMessage, resourcePath: string) => AuthResult | Promise<AuthResult>;
   /** Whether the caller may name the workflow it joins (X-Workflow-Id). */
   mayJoinWorkflow?: (caller: Caller) => boolean;
+  /** Where GET-stream events are kept for replay; default in memory. */
+  streamEvents?: StreamEventStore;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -67,8 +71,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 export class McpHttpHandler {
   private readonly getStreams = new WeakMap<ClientSession, GetStream>();
+  private readonly streamEvents: StreamEventStore;
 
-  constructor(private readonly gw: Gateway, private readonly opts: McpHttpOptions) {}
+  constructor(private readonly gw: Gateway, private readonly opts: McpHttpOptions) {
+    this.streamEvents = opts.streamEvents ?? new MemoryStreamEvents();
+  }
 
   async handle(req: IncomingMessage, res: ServerResponse, view: View, resourcePath: string): Promise<void> {
     const method = req.method ?? 'GET';
@@ -191,8 +198,10 @@ export class McpHttpHandler {
     }
     let stream = this.getStreams.get(cs);
     if (!stream) {
-      stream = new GetStream(cs.id.slice(0, 8));
-      this.getStreams.set(cs, stream);
+      const created = new GetStream(cs.id.slice(0, 8), this.streamEvents, cs.id);
+      this.getStreams.set(cs, created);
+      cs.onClose(() => created.end());
+      stream = created;
     }
     const last = req.headers['last-event-id'];
     if (!stream.attach(res, { 'mcp-session-id': cs.id }, typeof last === 'string' ? last : undefined)) {

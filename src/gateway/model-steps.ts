@@ -1,5 +1,5 @@
 /**
- * Model calls as Steps: which workflow a call joins (docs/decisions/0015-model-call-workflows.md), the guard chain
+ * Model calls as Steps: which workflow a call joins (docs/decisions/0016-model-call-workflows.md), the guard chain
  * (policy, limits with the token and cost reservation, loop, workflow state), and the record in every sink. The one
  * place the model route touches the gateway core, so it can move onto the pipeline whole.
  */
@@ -120,7 +120,8 @@ export class ModelSteps {
 
   /** The outcome of an admitted step: guards reconcile the reservation with the usage, sinks record it. */
   async finish(step: Step, outcome: StepOutcome): Promise<void> {
-    this.deps.chain.after(step, outcome);
+    const settled = this.deps.chain.after(step, outcome);
+    if (settled instanceof Promise) await settled;
     await this.#record(step, outcome);
   }
 

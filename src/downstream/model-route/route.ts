@@ -27,7 +27,7 @@ export interface ModelRouteDeps {
   agents: LiveAgents;
   config: GatewayConfig;
   /** The tightest budget left to the step's caller, after its reservation. */
-  remaining: (step: Step) => Remaining;
+  remaining: (step: Step) => Remaining | Promise<Remaining>;
   log: Logger;
 }
 
@@ -109,6 +109,9 @@ export class ModelRoute {
       const v = header(req, h);
       if (v !== undefined) passHeaders[h] = v;
     }
+    // Read once the reservation is made (with a shared store this is a promise): the headers report it.
+    const leftNow = this.deps.remaining(step);
+    const left = leftNow instanceof Promise ? await leftNow : leftNow;
     const attempt = await this.deps.providers.forward(m, { operation: op, body: parsed.body, stream: parsed.stream, passHeaders, traceparent });
     if (!attempt.ok) {
       await this.deps.steps.finish(step, { outcome: 'error', reason: attempt.reason, durationMs: Date.now() - step.startedAt });
@@ -122,7 +125,7 @@ export class ModelRoute {
       res,
       stream: parsed.stream,
       clientWantsUsage: (parsed.body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
-      headers: (used) => this.responseHeaders(step, used),
+      headers: (used) => this.responseHeaders(step, { ...left }, used),
       maxDrainBytes: config.modelRoute.maxDrainBytes,
       modelBodies: config.audit.modelBodies,
       log: this.deps.log,
@@ -155,9 +158,8 @@ export class ModelRoute {
   }
 
   /** The tightest budget left: with `used` known (a whole answer), as it will be once the reservation is reconciled. */
-  private responseHeaders(step: Step, used?: { tokens: number; costUsd: number }): Record<string, string> {
+  private responseHeaders(step: Step, left: Remaining, used?: { tokens: number; costUsd: number }): Record<string, string> {
     const h: Record<string, string> = { 'x-workflow-id': step.workflowId };
-    const left = this.deps.remaining(step);
     const r = step.model!.reserve;
     if (used && left.tokens !== undefined) left.tokens += r.tokens - used.tokens;
     if (used && left.costUsd !== undefined) left.costUsd += r.costUsd - used.costUsd;

@@ -4,6 +4,7 @@
  */
 import type { AgentManifest, GatewayConfig } from '../../config/types.js';
 import type { ConsumeRequest, LimitCounters, Remaining } from '../../limits/counters.js';
+import { mapAwaitable, type Awaitable } from '../../stores/types.js';
 import type { Caller, PhasedGuard, Step, StepOutcome } from '../types.js';
 
 export type TeamsConfig = GatewayConfig['teams'];
@@ -27,7 +28,7 @@ function workflowBudgetOf(caller: Caller, agent: AgentManifest | undefined, agen
 /** The limits guard, and what the model route asks it for its response headers. */
 export interface LimitsGuard extends PhasedGuard {
   /** The tightest token and cost budget left to this step's caller. */
-  remaining(step: Step): Remaining;
+  remaining(step: Step): Awaitable<Remaining>;
 }
 
 export function createLimitsGuard(opts: LimitsGuardOptions): LimitsGuard {
@@ -54,27 +55,28 @@ export function createLimitsGuard(opts: LimitsGuardOptions): LimitsGuard {
     };
     return lastReq;
   };
-  // Model reservations held until their step's outcome reconciles them, with the time they were made.
-  const held = new WeakMap<Step, { req: ConsumeRequest; at: number }>();
+  // Model reservations held until their step's outcome reconciles them.
+  const held = new WeakMap<Step, ConsumeRequest>();
   return {
     check: (step) => counters.check(requestOf(step)),
     commit: (step) => {
       const req = requestOf(step);
-      const refusal = counters.tryConsume(req);
-      if (!refusal && req.reserve) held.set(step, { req, at: Date.now() });
-      return refusal;
+      return mapAwaitable(counters.tryConsume(req), (refusal) => {
+        if (!refusal && req.reserve) held.set(step, req);
+        return refusal;
+      });
     },
     rollback: (step) => {
       held.delete(step);
-      counters.release(requestOf(step));
+      return counters.release(requestOf(step));
     },
     after: (step: Step, outcome: StepOutcome) => {
-      const h = held.get(step);
-      if (!h) return;
+      const req = held.get(step);
+      if (!req) return;
       held.delete(step);
       const m = outcome.model;
-      counters.settle(h.req, h.at, { tokens: m ? m.tokens.input + m.tokens.output : 0, costUsd: m?.costUsd ?? 0 });
+      return counters.settle(req, { tokens: m ? m.tokens.input + m.tokens.output : 0, costUsd: m?.costUsd ?? 0 });
     },
-    remaining: (step) => counters.remaining(held.get(step)?.req ?? requestOf(step)),
+    remaining: (step) => counters.remaining(held.get(step) ?? requestOf(step)),
   };
 }

@@ -7,7 +7,7 @@
  * without a team.
  */
 import type { Db } from './db.js';
-import { InvalidQueryError } from './query.js';
+import { InvalidQueryError } from '../../audit/query.js';
 
 export type SpendDimension = 'model' | 'agent' | 'team';
 export const SPEND_DIMENSIONS: readonly SpendDimension[] = ['model', 'agent', 'team'];
