@@ -1,5 +1,5 @@
 /**
- * Model calls as Steps: which workflow a call joins (docs/decisions/0016-model-call-workflows.md), the guard chain
+ * Model calls as Steps: which workflow a call joins (docs/decisions/0018-model-call-workflows.md), the guard chain
  * (policy, limits with the token and cost reservation, loop, workflow state), and the record in every sink. The one
  * place the model route touches the gateway core, so it can move onto the pipeline whole.
  */

@@ -1,4 +1,4 @@
-// Which workflow a model call joins (docs/decisions/0016-model-call-workflows.md): X-Workflow-Id of the caller's own
+// Which workflow a model call joins (docs/decisions/0018-model-call-workflows.md): X-Workflow-Id of the caller's own
 // workflows (an MCP session's, so a tool call and a model call share one tree), a traceparent of a workflow, or the
 // caller's untagged-call workflow; another agent's workflow is refused. Identical model requests trip loop.sameCall,
 // and a paused workflow refuses model calls too.
