@@ -11,6 +11,7 @@
 //   gateway-secured    JWT auth + a 50-rule policy + limits, for the identity/policy/limits overhead
 //   pipe               a blind TCP byte pipe (bench/pipe.mjs): the floor for a proxy's CPU per call
 //   console            first-load times of the console's admin API queries on a seeded trail (bench/console.mjs)
+//   model              the model route instead (bench/model.mjs): chat completions direct vs through the gateway
 //
 // "cpu/call" is the CPU time (user + system, from /proc/<pid>/stat) the measured process spent during the
 // measurement divided by the calls made: the upstream for direct, the pipe or gateway process otherwise. It is
@@ -45,6 +46,12 @@ const { values } = parseArgs({
     profile: { type: 'string' },
   },
 });
+// The model route has its own benchmark: direct to a fake provider vs through the gateway (bench/model.mjs).
+if (values.variants.split(',').includes('model')) {
+  const { runModelBench } = await import('./model.mjs');
+  await runModelBench({ clients: Number(values.sessions), seconds: Number(values.seconds), rounds: Number(values.rounds), profile: values.profile });
+  process.exit(0);
+}
 const SESSIONS = Number(values.sessions);
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);

@@ -8,6 +8,8 @@ import type { GatewayConfig } from './config/types.js';
 import { Gateway } from './gateway/gateway.js';
 import { openAudit, type AuditRuntime } from './audit/index.js';
 import { createGatewayGuards } from './gateway/guards/index.js';
+import { createLimitsGuard } from './gateway/guards/limits.js';
+import { openModelRuntime, type ModelRuntime } from './downstream/model-route/index.js';
 import { metricsSink, stepLogSink } from './gateway/sinks.js';
 import { endSessionsOnKill } from './gateway/workflow-kill.js';
 import { BreakerBoard } from './limits/breaker.js';
@@ -68,6 +70,7 @@ export interface Core {
   approvals: ApprovalQueue;
   /** Finished steps for the console's live views. */
   live: LiveFeed;
+  models: ModelRuntime;
   close(): Promise<ShutdownReport>;
 }
 
@@ -109,7 +112,9 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   metrics.trackActiveWorkflows(() => workflows.countByState().active ?? 0);
   const counters = new LimitCounters({ dataDir: config.dataDir, onError: (err) => log.error({ err: String(err) }, 'limit counters could not be saved') });
   const breakers = new BreakerBoard({ onStateChange: (server, state) => log.warn({ server, breaker: state }, `circuit breaker for '${server}' is ${state}`) });
+  const limits = createLimitsGuard({ counters, teamsConfig: () => config.teams, agentById: (id) => registry.get(id) });
   const chain = createGatewayGuards({
+    limits,
     workflows,
     policies,
     isA2aServer: (server) => gateway.pools.get(server)?.manifest.transport === 'a2a',
@@ -145,6 +150,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     a2a: { owners: new SqliteTaskOwners(audit.db), egress: new A2aEgress() },
   });
   endSessionsOnKill(gateway, workflows);
+  const models = await openModelRuntime({ config, configFile: loaded.file, log, workflows, lookup: workflows, chain, sinks: gateway.sinks, limits, agents: registry });
   await gateway.applyServers(new Map(watcher.servers));
   for (const [name, pool] of gateway.pools) pool.onHealth((h) => metrics.setUpstreamUp(name, h.up));
   watcher.on('servers', (change) => {
@@ -168,7 +174,9 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     counters,
     approvals,
     live,
+    models,
     close: async () => {
+      models.close();
       watcher.close();
       await gateway.close();
       counters.close();

@@ -1,5 +1,6 @@
 /** Reading the audit trail: filters, records, pages and cursors (the SQL is in src/stores/sqlite/audit/query.ts). */
 import type { AuditRow } from './chain.js';
+import { modelFields, type ModelFields } from './model-columns.js';
 
 export type AuditOutcome = 'ok' | 'error' | 'refused';
 export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['ok', 'error', 'refused'];
@@ -46,6 +47,8 @@ export interface AuditRecord {
   bytes: number | null;
   tokens: number | null;
   traceparent: string | null;
+  /** Model calls: model, cost and the rest of the model fields (see audit/model-columns.ts). */
+  model?: ModelFields;
   prevHash: string;
   hash: string;
 }
@@ -115,6 +118,7 @@ export function toAuditRecord(row: AuditRow): AuditRecord {
     bytes: row.bytes,
     tokens: row.tokens,
     traceparent: row.traceparent,
+    ...(row.model ? { model: modelFields({ model: row.model, cost_usd: row.cost_usd ?? null, model_info: row.model_info ?? null }) } : {}),
     prevHash: row.prev_hash,
     hash: row.hash,
   };

@@ -70,6 +70,36 @@ export interface Step {
   traceparent?: string;
   /** Tool annotations from the upstream listing, when known (for retries and approval). */
   annotations?: Record<string, unknown>;
+  /** Model calls: the model and what admission reserves for it. */
+  model?: ModelStepInfo;
+}
+
+/** What a model step is about, known before it is forwarded. */
+export interface ModelStepInfo {
+  /** The gateway's model name (gateway.yaml `models[].name`). */
+  model: string;
+  provider: string;
+  upstreamModel: string;
+  /** Reserved at admission: input tokens counted, plus the output asked for (capped); its price in USD. */
+  reserve: { tokens: number; costUsd: number; inputTokens: number };
+  /** Digest of model + messages + tools: identical requests count toward `loop.sameCall`. */
+  fingerprint: string;
+}
+
+/** What a model step cost, known once it ran (or failed). */
+export interface ModelOutcome {
+  /** The model that answered (a fallback's name when the first one failed). */
+  model: string;
+  upstreamModel: string;
+  provider: string;
+  tokens: { input: number; output: number; cachedInput: number };
+  costUsd: number;
+  tokensEstimated?: boolean;
+  finishReason?: string;
+  /** Time to first token (streams) or to the provider's answer. */
+  ttftMs?: number;
+  /** Prompt and completion as `audit.modelBodies` asks: a digest, or the bodies themselves. */
+  bodies?: unknown;
 }
 
 export interface StepOutcome {
@@ -78,6 +108,8 @@ export interface StepOutcome {
   durationMs: number;
   bytes?: number;
   tokens?: number;
+  /** Model calls: usage, cost and timing. */
+  model?: ModelOutcome;
 }
 
 /** What a guard asks a human about one held call; the adapter decides who answers (SPEC §10). */

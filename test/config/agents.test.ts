@@ -66,7 +66,7 @@ canSetWorkflow: true
       },
       prompts: { allow: ['*'], deny: [] },
       a2a: { allow: ['summarizer'] },
-      models: { allow: ['gpt-4o-mini'] },
+      models: { allow: ['gpt-4o-mini'], deny: [] },
       delegation: { agents: ['segment-worker'], maxDepth: 2, maxChildren: 8 },
       limits: {
         workflow: { steps: 500, toolCalls: 300, tokens: 2000000, seconds: 3600 },
@@ -86,7 +86,7 @@ canSetWorkflow: true
       credentials: { apiKeys: [] },
       tools: { allow: ['everything__*'], deny: [], rules: [] },
       a2a: { allow: [] },
-      models: { allow: [] },
+      models: { allow: [], deny: [] },
       delegation: { agents: [], maxDepth: 0, maxChildren: 8 },
       limits: {},
       canSetWorkflow: false,

@@ -9,6 +9,7 @@ import type { AuditLog, AuditStats, CallCount, PruneResult, RefusalCount, Writer
 
 export type { AuditStats, CallCount, PruneResult, WriterHealth } from '../../audit.js';
 import type { Db } from '../db.js';
+import '../model-columns.js';
 import { HeadStore } from './head.js';
 import { exportAuditRows, queryAuditPage } from './query.js';
 import { pruneBefore } from './retention.js';
@@ -81,8 +82,8 @@ export class AuditStore implements StepSink, AuditLog {
     db.transaction(() => this.head.init(() => chainTip(db), () => count.get()?.n ?? 0)).immediate();
     this.insert = db.prepare(
       `INSERT INTO audit (id, time, workflow_id, step, parent_step, agent, "user", chain, kind, server, tool, args,
-        outcome, reason, duration_ms, bytes, tokens, traceparent, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        outcome, reason, duration_ms, bytes, tokens, traceparent, model, team, cost_usd, model_info, prev_hash, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.upsertCount = db.prepare(
       `INSERT INTO call_counts (day, agent, method, count) VALUES (?, ?, ?, ?)
@@ -230,7 +231,7 @@ export class AuditStore implements StepSink, AuditLog {
         this.insert.run(
           row.id, row.time, row.workflow_id, row.step, row.parent_step, row.agent, row.user, row.chain, row.kind,
           row.server, row.tool, row.args, row.outcome, row.reason, row.duration_ms, row.bytes, row.tokens,
-          row.traceparent, row.prev_hash, row.hash,
+          row.traceparent, row.model ?? null, row.team ?? null, row.cost_usd ?? null, row.model_info ?? null, row.prev_hash, row.hash,
         );
         lastId = row.id;
         lastHash = row.hash;
