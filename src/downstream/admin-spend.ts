@@ -6,7 +6,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Db } from '../audit/db.js';
 import { addAdminApiPaths } from '../audit/openapi.js';
 import { InvalidQueryError } from '../audit/query.js';
-import { querySpend, SPEND_DIMENSIONS, type SpendDimension } from '../stores/sqlite/spend.js';
+import { querySpend, MAX_BUCKETS, SPEND_BUCKETS, SPEND_DIMENSIONS, type SpendBucket, type SpendDimension } from '../stores/sqlite/spend.js';
 import type { AuditStore } from '../audit/store.js';
 
 function param(req: Request, name: string): string | undefined {
@@ -30,7 +30,9 @@ export function createSpendRouter(deps: { db: Db; store: Pick<AuditStore, 'flush
     try {
       const by = param(req, 'by') ?? 'model';
       if (!(SPEND_DIMENSIONS as readonly string[]).includes(by)) throw new InvalidQueryError(`by must be one of ${SPEND_DIMENSIONS.join(', ')}, got "${by}"`);
-      const range = { from: time(req, 'from'), to: time(req, 'to') };
+      const bucket = param(req, 'bucket');
+      if (bucket !== undefined && !(SPEND_BUCKETS as readonly string[]).includes(bucket)) throw new InvalidQueryError(`bucket must be one of ${SPEND_BUCKETS.join(', ')}, got "${bucket}"`);
+      const range = { from: time(req, 'from'), to: time(req, 'to'), bucket: bucket as SpendBucket | undefined };
       // Steps still queued for the batched writer count too.
       deps.store.flush();
       res.json(querySpend(deps.db, by as SpendDimension, range));
@@ -67,6 +69,7 @@ addAdminApiPaths(
           { name: 'by', in: 'query', required: false, description: 'Group by (default model).', schema: { enum: SPEND_DIMENSIONS } },
           { name: 'from', in: 'query', required: false, description: 'ISO 8601 time or epoch ms; default 24 hours before `to`.', schema: { type: 'string' } },
           { name: 'to', in: 'query', required: false, description: 'ISO 8601 time or epoch ms (exclusive); default now.', schema: { type: 'string' } },
+          { name: 'bucket', in: 'query', required: false, description: `Also answer \`series\`: the figures per UTC hour or day and key (at most ${MAX_BUCKETS} buckets in the range).`, schema: { enum: SPEND_BUCKETS } },
         ],
         responses: {
           200: { description: 'Spend, groups by cost, highest first.', content: { 'application/json': { schema: { $ref: '#/components/schemas/SpendReport' } } } },
@@ -86,6 +89,12 @@ addAdminApiPaths(
         to: { type: 'string', format: 'date-time' },
         groups: { type: 'array', items: { allOf: [{ $ref: '#/components/schemas/SpendFigures' }, { type: 'object', required: ['key'], properties: { key: { type: ['string', 'null'], description: 'Model, agent or team; null for agents without a team.' } } }] } },
         total: { $ref: '#/components/schemas/SpendFigures' },
+        bucket: { enum: SPEND_BUCKETS, description: 'Only with the bucket parameter.' },
+        series: {
+          description: 'Only with the bucket parameter: figures per bucket and key, in time order; empty buckets left out.',
+          type: 'array',
+          items: { allOf: [{ $ref: '#/components/schemas/SpendFigures' }, { type: 'object', required: ['start', 'key'], properties: { start: { type: 'string', format: 'date-time' }, key: { type: ['string', 'null'] } } }] },
+        },
       },
     },
   },

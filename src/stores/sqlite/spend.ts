@@ -4,13 +4,20 @@
  * `GET /admin/api/spend?by=model|agent|team&from=&to=` answers
  * `{by, from, to, groups: [{key, calls, tokens: {input, output, cachedInput, total}, costUsd, estimatedCalls}], total: {…same without key}}`,
  * groups by cost, highest first; `from`/`to` are ISO times (default: the last 24 hours), `key` is null for agents
- * without a team.
+ * without a team. With `bucket=hour|day` the report also holds `series`: the same figures per UTC hour or day and key,
+ * for the console's chart; the range then spans at most MAX_BUCKETS buckets so the answer stays bounded.
  */
 import type { Db } from './db.js';
 import { InvalidQueryError } from '../../audit/query.js';
 
 export type SpendDimension = 'model' | 'agent' | 'team';
 export const SPEND_DIMENSIONS: readonly SpendDimension[] = ['model', 'agent', 'team'];
+
+export type SpendBucket = 'hour' | 'day';
+export const SPEND_BUCKETS: readonly SpendBucket[] = ['hour', 'day'];
+const BUCKET_MS: Record<SpendBucket, number> = { hour: 3_600_000, day: 86_400_000 };
+/** At most this many buckets per report: 31 days of hours, or a year and a bit of days. */
+export const MAX_BUCKETS = 800;
 
 export interface SpendFigures {
   calls: number;
@@ -26,6 +33,9 @@ export interface SpendReport {
   to: string;
   groups: Array<{ key: string | null } & SpendFigures>;
   total: SpendFigures;
+  /** Only with a bucket: figures per bucket start (ISO time, UTC) and key, in time order; empty buckets left out. */
+  bucket?: SpendBucket;
+  series?: Array<{ start: string; key: string | null } & SpendFigures>;
 }
 
 interface SpendRow {
@@ -51,18 +61,37 @@ function figures(r: Omit<SpendRow, 'key'>): SpendFigures {
   };
 }
 
-export function querySpend(db: Db, by: SpendDimension, range: { from?: number; to?: number }, now = Date.now()): SpendReport {
+const SUMS = `count(*) AS calls,
+  sum(json_extract(model_info, '$.tokens.input')) AS input,
+  sum(json_extract(model_info, '$.tokens.output')) AS output,
+  sum(json_extract(model_info, '$.tokens.cachedInput')) AS cached,
+  sum(tokens) AS total, sum(cost_usd) AS cost,
+  sum(CASE WHEN json_extract(model_info, '$.tokensEstimated') THEN 1 ELSE 0 END) AS estimated`;
+
+/** The series query, parameters (bucket ms, from, to). */
+export function seriesSql(by: SpendDimension): string {
+  // `%` works on integers; `/` would divide by the bound number as a real and make every time its own bucket.
+  return `SELECT time - time % ? AS start, ${COLUMN[by]} AS key, ${SUMS}
+    FROM audit WHERE model IS NOT NULL AND time >= ? AND time < ?
+    GROUP BY start, key ORDER BY start, cost DESC`;
+}
+
+// Both queries read the partial index audit_model_time (time, model): only model calls inside the range.
+function querySeries(db: Db, by: SpendDimension, bucket: SpendBucket, from: number, to: number): SpendReport['series'] {
+  const size = BUCKET_MS[bucket];
+  const count = Math.ceil((to - from) / size);
+  if (count > MAX_BUCKETS) throw new InvalidQueryError(`the range spans ${count} ${bucket}s; at most ${MAX_BUCKETS} buckets per query: narrow from/to or use a larger bucket`);
+  const rows = db.prepare<[number, number, number], SpendRow & { start: number }>(seriesSql(by)).all(size, from, to);
+  return rows.map((r) => ({ start: new Date(r.start).toISOString(), key: r.key, ...figures(r) }));
+}
+
+export function querySpend(db: Db, by: SpendDimension, range: { from?: number; to?: number; bucket?: SpendBucket }, now = Date.now()): SpendReport {
   const to = range.to ?? now;
   const from = range.from ?? to - DAY_MS;
   if (from > to) throw new InvalidQueryError('from must not be after to');
   const rows = db
     .prepare<[number, number], SpendRow>(
-      `SELECT ${COLUMN[by]} AS key, count(*) AS calls,
-         sum(json_extract(model_info, '$.tokens.input')) AS input,
-         sum(json_extract(model_info, '$.tokens.output')) AS output,
-         sum(json_extract(model_info, '$.tokens.cachedInput')) AS cached,
-         sum(tokens) AS total, sum(cost_usd) AS cost,
-         sum(CASE WHEN json_extract(model_info, '$.tokensEstimated') THEN 1 ELSE 0 END) AS estimated
+      `SELECT ${COLUMN[by]} AS key, ${SUMS}
        FROM audit WHERE model IS NOT NULL AND time >= ? AND time < ?
        GROUP BY key ORDER BY cost DESC, calls DESC`,
     )
@@ -77,5 +106,7 @@ export function querySpend(db: Db, by: SpendDimension, range: { from?: number; t
     }),
     figures({ calls: 0, input: 0, output: 0, cached: 0, total: 0, cost: 0, estimated: 0 }),
   );
-  return { by, from: new Date(from).toISOString(), to: new Date(to).toISOString(), groups, total };
+  const report: SpendReport = { by, from: new Date(from).toISOString(), to: new Date(to).toISOString(), groups, total };
+  if (range.bucket) Object.assign(report, { bucket: range.bucket, series: querySeries(db, by, range.bucket, from, to) });
+  return report;
 }
