@@ -6,6 +6,7 @@ import { Agents } from './pages/agents.js';
 import { Workflows, WorkflowDetail } from './pages/workflows.js';
 import { Audit } from './pages/audit.js';
 import { Approvals } from './pages/approvals.js';
+import { Models } from './pages/models.js';
 
 const PAGES = [
   ['overview', 'Overview'],
@@ -14,6 +15,7 @@ const PAGES = [
   ['workflows', 'Workflows'],
   ['audit', 'Audit'],
   ['approvals', 'Approvals'],
+  ['models', 'Models'],
 ];
 
 function useRoute() {
@@ -81,6 +83,7 @@ function Shell({ session, onSignedOut }) {
   else if (page === 'workflows') body = html`<${Workflows} />`;
   else if (page === 'audit') body = html`<${Audit} />`;
   else if (page === 'approvals') body = html`<${Approvals} />`;
+  else if (page === 'models') body = html`<${Models} />`;
   else body = html`<${Overview} />`;
   return html`<div>
     <header class="top">

@@ -1,16 +1,21 @@
-// Overview: upstream health and breakers, live workflows, refusals in the last hour by reason.
+// Overview: upstream health and breakers, live workflows, refusals in the last hour by reason, model spend today.
 import { ErrorNote, fmtTime, html, qs, useApi, useLiveEvents, useThrottled } from '../lib.js';
+import { usd } from './models.js';
+
+/** Local midnight: "today" is the operator's day. */
+const startOfToday = () => new Date(new Date().setHours(0, 0, 0, 0)).toISOString();
 
 export function Overview() {
   const servers = useApi('/servers');
   const overview = useApi('/overview');
   const live = useApi(`/workflows${qs({ state: 'active', limit: 10 })}`);
-  const refresh = useThrottled(() => (overview.reload(), live.reload()), 1000);
+  const spend = useApi(`/spend${qs({ by: 'model', from: startOfToday() })}`);
+  const refresh = useThrottled(() => (overview.reload(), live.reload(), spend.reload()), 1000);
   useLiveEvents(refresh);
   const counts = overview.data?.workflows ?? {};
   return html`<section aria-labelledby="h-overview">
     <h2 id="h-overview">Overview</h2>
-    <${ErrorNote} error=${servers.error ?? overview.error ?? live.error} />
+    <${ErrorNote} error=${servers.error ?? overview.error ?? live.error ?? spend.error} />
     <div class="cards">
       <div class="card"><h3>Upstreams</h3>
         <table><thead><tr><th scope="col">Server</th><th scope="col">Health</th><th scope="col">Breaker</th></tr></thead><tbody>
@@ -22,6 +27,13 @@ export function Overview() {
       </div>
       <div class="card"><h3>Refusals in the last hour</h3>
         ${(overview.data?.refusalsLastHour ?? []).length === 0 ? html`<p class="muted">None.</p>` : html`<ul>${overview.data.refusalsLastHour.map((r) => html`<li><code>${r.reason}</code>: <strong>${r.count}</strong></li>`)}</ul>`}
+      </div>
+      <div class="card" aria-labelledby="h-spend-today"><h3 id="h-spend-today">Spend today</h3>
+        ${spend.data
+          ? html`<p><strong class="spend-today">${usd(spend.data.total.costUsd)}</strong> <span class="muted">in ${spend.data.total.calls} model call${spend.data.total.calls === 1 ? '' : 's'}, ${spend.data.total.tokens.total} tokens</span></p>
+              <ul>${spend.data.groups.slice(0, 3).map((g) => html`<li>${g.key}: ${usd(g.costUsd)}</li>`)}</ul>
+              <a href="#/models">All model spend</a>`
+          : html`<p class="muted">Loading…</p>`}
       </div>
     </div>
     <h3>Live workflows</h3>
