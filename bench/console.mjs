@@ -14,7 +14,8 @@ const ADMIN = 'console-bench-admin';
 const GOAL_MS = 500;
 
 function seeded(steps) {
-  const dir = join(tmpdir(), `switchyard-bench-console-${steps}`);
+  // v2: the trail holds model calls; an older seed without them is not reused.
+  const dir = join(tmpdir(), `switchyard-bench-console-v2-${steps}`);
   const marker = join(dir, 'seeded.json');
   if (existsSync(marker)) return { dir, ...JSON.parse(readFileSync(marker, 'utf8')) };
   rmSync(dir, { recursive: true, force: true });
@@ -99,6 +100,10 @@ export async function runConsoleBench({ steps = 1_000_000 } = {}) {
       ['models (spend by model)', '/spend?by=model'],
       ['models (spend by agent)', '/spend?by=agent'],
       ['models (spend by team)', '/spend?by=team'],
+      ['models page (by model, per hour)', '/spend?by=model&bucket=hour'],
+      ['models 30 days (by team, per day)', `/spend?by=team&bucket=day&from=${new Date(Date.now() - 30 * 86_400_000).toISOString()}`],
+      ['models 30 days (by agent, per day)', `/spend?by=agent&bucket=day&from=${new Date(Date.now() - 30 * 86_400_000).toISOString()}`],
+      ['overview spend today', `/spend?by=model&from=${new Date(new Date().setHours(0, 0, 0, 0)).toISOString()}`],
     ];
     console.log(`\nconsole queries on ${steps.toLocaleString('en')} steps (goal ≤ ${GOAL_MS} ms first load; median of 5 after)`);
     let over = 0;
