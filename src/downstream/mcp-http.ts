@@ -14,6 +14,8 @@ import { unavailable, UpstreamError } from '../upstream/errors.js';
 import { clip } from '../util/shown.js';
 import { checkEnvelope, errorResponse, isRequest, refusalResponse, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
 import { GetStream, PostReply } from './sse.js';
+import { claimsModern } from './mcp-2026/envelope.js';
+import { ModernMcp } from './mcp-2026/handler.js';
 
 export type AuthResult =
   | { ok: true; caller: Caller }
@@ -67,8 +69,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 export class McpHttpHandler {
   private readonly getStreams = new WeakMap<ClientSession, GetStream>();
+  /** Requests that speak 2026-07-28 (stateless, per request). */
+  readonly modern: ModernMcp;
 
-  constructor(private readonly gw: Gateway, private readonly opts: McpHttpOptions) {}
+  constructor(private readonly gw: Gateway, private readonly opts: McpHttpOptions) {
+    this.modern = new ModernMcp(gw, { mayJoinWorkflow: opts.mayJoinWorkflow });
+  }
 
   async handle(req: IncomingMessage, res: ServerResponse, view: View, resourcePath: string): Promise<void> {
     const method = req.method ?? 'GET';
@@ -145,6 +151,8 @@ export class McpHttpHandler {
     if (Array.isArray(parsed)) return rpcError(res, 400, RpcErrorCode.InvalidRequest, 'JSON-RPC batches are not supported; send one message per POST.');
     const msg = checkEnvelope(parsed);
     if (typeof msg === 'string') return rpcError(res, 400, RpcErrorCode.InvalidRequest, `Invalid Request: ${msg}.`);
+    // The revision is chosen per request: a 2026-07-28 request carries its version in _meta and has no session.
+    if (claimsModern(req.headers, msg, SUPPORTED_PROTOCOL_VERSIONS)) return this.modern.serve(req, res, msg, view, caller);
 
     if (isRequest(msg) && msg.method === 'initialize') return this.initialize(req, res, msg, view, caller);
     const cs = this.sessionOf(req, res, caller);

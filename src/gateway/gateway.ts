@@ -48,7 +48,7 @@ export interface GatewayDeps {
 }
 
 /** Capabilities the gateway relays for every upstream (SPEC §3). */
-const FEDERATED_CAPABILITIES = {
+export const FEDERATED_CAPABILITIES = {
   tools: { listChanged: true },
   prompts: { listChanged: true },
   resources: { listChanged: true, subscribe: true },

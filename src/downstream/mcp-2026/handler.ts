@@ -1,0 +1,172 @@
+/**
+ * MCP 2026-07-28 on /mcp and /servers/{name}/mcp: each POST stands alone. It is authenticated (before it gets
+ * here), validated by the revision's ladder, joined to a workflow, and then served by the same dispatch and Step
+ * path as a legacy session, on a per-request session whose upstream sessions come from the caller's lane.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ClientSession, type View } from '../../gateway/client-session.js';
+import { dispatch } from '../../gateway/dispatch.js';
+import { FEDERATED_CAPABILITIES, GATEWAY_VERSION, type Gateway } from '../../gateway/gateway.js';
+import type { Caller } from '../../gateway/types.js';
+import { UpstreamError, unavailable } from '../../upstream/errors.js';
+import { errorResponse, isRequest, refusalResponse, RpcErrorCode, type RpcMessage, type RpcRequest, type RpcResponse } from '../../util/jsonrpc.js';
+import { clip } from '../../util/shown.js';
+import { PostReply } from '../sse.js';
+import { isRejection, MODERN_REVISION, validateModern, withoutEnvelope, type ModernMeta } from './envelope.js';
+import { Lanes, workflowOf } from './lanes.js';
+import { decorate, ModernReply } from './reply.js';
+
+/** Methods a 2026-07-28 client may call here; anything else (initialize, ping, logging/setLevel, resources/subscribe, …) is not found. */
+const SERVED = new Set([
+  'server/discover',
+  'tools/list',
+  'tools/call',
+  'prompts/list',
+  'prompts/get',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'completion/complete',
+]);
+
+/** The legacy handshake version a per-request session speaks to today's upstreams. */
+const UPSTREAM_REVISION = '2025-11-25';
+
+/** Capabilities offered to a 2026-07-28 client: no resource subscriptions (the revision removed resources/subscribe). */
+function modernCapabilities(capabilities: Record<string, unknown>): Record<string, unknown> {
+  const { logging: _logging, ...rest } = capabilities;
+  const resources = rest.resources as Record<string, unknown> | undefined;
+  if (resources && 'subscribe' in resources) {
+    const { subscribe: _subscribe, ...others } = resources;
+    rest.resources = others;
+  }
+  return rest;
+}
+
+/**
+ * The session one stateless request is served on. Upstream sessions of its lane may outlive it and keep it as
+ * their event sink: what they push goes to the lane's requests in flight, never to a stream of its own.
+ */
+class LaneSession extends ClientSession {
+  constructor(private readonly sink: (msg: RpcMessage) => void, ...args: ConstructorParameters<typeof ClientSession>) {
+    super(...args);
+  }
+
+  override push(msg: RpcMessage): void {
+    this.sink(msg);
+  }
+}
+
+export interface ModernOptions {
+  mayJoinWorkflow?: (caller: Caller) => boolean;
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export class ModernMcp {
+  readonly lanes: Lanes;
+
+  constructor(private readonly gw: Gateway, private readonly opts: ModernOptions = {}) {
+    this.lanes = new Lanes(gw);
+  }
+
+  async serve(req: IncomingMessage, res: ServerResponse, msg: RpcMessage, view: View, caller: Caller): Promise<void> {
+    if (!('method' in msg)) {
+      // No server-to-client requests exist in this revision, so a posted response answers nothing.
+      return sendJson(res, 400, errorResponse(null, RpcErrorCode.InvalidRequest, `A ${MODERN_REVISION} client has no requests to answer: post requests only.`));
+    }
+    const id = isRequest(msg) ? msg.id : null;
+    const meta = validateModern(req.headers, id, msg.method, msg.params);
+    if (isRejection(meta)) return sendJson(res, meta.status, meta.body);
+    if (!isRequest(msg)) {
+      res.writeHead(202).end();
+      return;
+    }
+    if (!SERVED.has(msg.method)) {
+      return sendJson(res, 404, errorResponse(msg.id, RpcErrorCode.MethodNotFound, `Method not found: ${clip(msg.method)} (not served to ${MODERN_REVISION} clients).`));
+    }
+
+    const wf = workflowOf(caller, header(req, 'x-workflow-id'), header(req, 'traceparent'), this.opts.mayJoinWorkflow);
+    if (!wf.ok) return sendJson(res, 403, refusalResponse(msg.id, { reason: 'delegation_denied', message: wf.message }, wf.workflowId));
+    const joined = caller.workflowId ?? wf.workflowId;
+    let workflowId: string;
+    try {
+      workflowId = this.gw.workflows.begin({ caller, kind: 'mcp', id: joined, traceparent: wf.traceparent });
+    } catch (err) {
+      return sendJson(res, 400, errorResponse(msg.id, RpcErrorCode.InvalidRequest, `Cannot join the workflow: ${clip((err as Error).message, 300)}.`));
+    }
+
+    let reply: ModernReply | undefined;
+    const lane = this.lanes.enter(caller, view, meta, (m) => {
+      // Only log messages concern a request that did not cause them (list changes wait for subscriptions/listen).
+      if ('method' in m && m.method === 'notifications/message') reply?.related(m);
+    });
+    const cs = new LaneSession(
+      lane.broadcast,
+      { protocolVersion: UPSTREAM_REVISION, capabilities: meta.clientCapabilities, clientInfo: meta.clientInfo },
+      caller,
+      workflowId,
+      view,
+      wf.traceparent,
+      lane.id,
+    );
+    cs.initialized = true;
+    cs.rootOfWorkflow = joined === undefined;
+    const serverInfo = { name: 'switchyard', version: GATEWAY_VERSION };
+    const opts = { method: msg.method, workflowId, serverInfo, logLevel: meta.logLevel, session: cs };
+    const post = new PostReply(res, {});
+    reply = new ModernReply(post, opts);
+    res.once('close', () => {
+      // A client that goes away cancels its request: the revision has no other way to say so.
+      for (const c of cs.inFlight.values()) c.abort('client closed the request stream');
+    });
+    try {
+      const request: RpcRequest = { ...msg, params: withoutEnvelope(msg.params) };
+      if (msg.method === 'server/discover') await this.discover(request, cs, meta, post, opts);
+      else await dispatch(this.gw, cs, request, reply);
+    } finally {
+      lane.done();
+      cs.close();
+      if (cs.rootOfWorkflow && this.gw.workflows.state(workflowId) === 'active') {
+        try {
+          this.gw.workflows.setState(workflowId, 'done', 'request answered');
+        } catch (err) {
+          this.gw.log.warn({ workflowId, err: (err as Error).message }, 'could not mark workflow done');
+        }
+      }
+    }
+  }
+
+  /** server/discover: what the gateway offers on /mcp, or that one server's own view on /servers/{name}/mcp. */
+  private async discover(req: RpcRequest, cs: ClientSession, _meta: ModernMeta, post: PostReply, opts: Parameters<typeof decorate>[1]): Promise<void> {
+    let capabilities: Record<string, unknown> = FEDERATED_CAPABILITIES;
+    let serverInfo: Record<string, unknown> = opts.serverInfo;
+    let instructions: string | undefined;
+    if (cs.view.single) {
+      try {
+        const up = await this.gw.upstreamFor(cs, cs.view.single);
+        capabilities = up.serverCapabilities;
+        serverInfo = up.serverInfo;
+        instructions = up.instructions;
+      } catch (err) {
+        const answer: RpcResponse = err instanceof UpstreamError ? unavailable(req.id, err) : errorResponse(req.id, RpcErrorCode.InternalError, `Cannot reach the server: ${clip((err as Error).message, 300)}.`);
+        return post.final(decorate(answer, opts));
+      }
+    }
+    const result = { supportedVersions: [MODERN_REVISION], capabilities: modernCapabilities(capabilities), ...(instructions ? { instructions } : {}) };
+    post.final(decorate({ jsonrpc: '2.0', id: req.id, result }, { ...opts, serverInfo }));
+  }
+
+  close(): Promise<void> {
+    return this.lanes.close();
+  }
+}
