@@ -352,5 +352,5 @@ function manifestKey(m: ServerManifest): string {
 
 /** What a running upstream session depends on: a change here restarts the server, anything else applies in place. */
 function connectionKey(m: ServerManifest): string {
-  return JSON.stringify([m.transport, m.command, m.args, m.env, m.cwd, m.url, m.headers, m.session, m.identity, m.connectTimeoutMs]);
+  return JSON.stringify([m.transport, m.command, m.args, m.env, m.cwd, m.url, m.headers, m.session, m.identity, m.protocol, m.connectTimeoutMs]);
 }

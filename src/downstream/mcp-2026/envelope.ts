@@ -129,11 +129,14 @@ export function isRejection(v: ModernMeta | Rejection): v is Rejection {
   return 'status' in v;
 }
 
-/** The envelope keys the gateway consumed, so the upstream gets the caller's own `_meta` and nothing of the revision's. */
+/** Envelope keys the gateway consumed: each upstream gets its own envelope (its revision, the caller's capabilities). */
+const CONSUMED = new Set([META_PROTOCOL_VERSION, META_CLIENT_CAPABILITIES, META_CLIENT_INFO]);
+
+/** The caller's `_meta` without the envelope the gateway consumed (logLevel and everything else pass on). */
 export function withoutEnvelope(params: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   if (!params || !isObject(params._meta)) return params;
   const rest: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(params._meta)) if (!k.startsWith('io.modelcontextprotocol/')) rest[k] = v;
+  for (const [k, v] of Object.entries(params._meta)) if (!CONSUMED.has(k)) rest[k] = v;
   const { _meta: _dropped, ...others } = params;
   return Object.keys(rest).length > 0 ? { ...others, _meta: rest } : others;
 }

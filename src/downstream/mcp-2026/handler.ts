@@ -122,7 +122,7 @@ export class ModernMcp {
     cs.initialized = true;
     cs.rootOfWorkflow = joined === undefined;
     const serverInfo = { name: 'switchyard', version: GATEWAY_VERSION };
-    const opts = { method: msg.method, workflowId, serverInfo, logLevel: meta.logLevel, session: cs };
+    const opts = { method: msg.method, workflowId, serverInfo, logLevel: meta.logLevel, session: cs, rejectWith: (status: number, body: RpcResponse) => sendJson(res, status, body) };
     const post = new PostReply(res, {});
     reply = new ModernReply(post, opts);
     res.once('close', () => {

@@ -7,7 +7,7 @@ import type { ReplyChannel } from '../../gateway/channel.js';
 import type { ClientSession } from '../../gateway/client-session.js';
 import { rank } from '../../gateway/notify.js';
 import { errorResponse, isRequest, type RpcMessage, type RpcResponse } from '../../util/jsonrpc.js';
-import { META_SERVER_INFO, META_WORKFLOW_ID } from './envelope.js';
+import { HEADER_MISMATCH, META_SERVER_INFO, META_WORKFLOW_ID, MISSING_REQUIRED_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION } from './envelope.js';
 
 /** Results whose caching the revision lets a server describe. */
 const CACHEABLE = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);
@@ -26,9 +26,16 @@ export interface ModernReplyOptions {
   logLevel?: string;
   /** The per-request session the Step path asks through (server-to-client requests are answered here). */
   session: ClientSession;
+  /** Sends an error as plain JSON with an HTTP status, while nothing was streamed yet. */
+  rejectWith?: (status: number, body: RpcResponse) => void;
 }
 
+/** Errors the revision answers with HTTP 400 (an upstream's -32021 keeps its status through the gateway). */
+const HTTP_400_CODES = new Set([HEADER_MISMATCH, MISSING_REQUIRED_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION]);
+
 export class ModernReply implements ReplyChannel {
+  private streamed = false;
+
   constructor(private readonly inner: ReplyChannel, private readonly opts: ModernReplyOptions) {}
 
   get gone(): boolean {
@@ -47,11 +54,16 @@ export class ModernReply implements ReplyChannel {
       const min = this.opts.logLevel;
       if (min === undefined || rank(msg.params?.level) < rank(min)) return;
     }
+    this.streamed = true;
     this.inner.related(msg);
   }
 
   final(msg: RpcResponse): void {
-    this.inner.final(decorate(msg, this.opts));
+    const out = decorate(msg, this.opts);
+    if (!this.streamed && out.error && HTTP_400_CODES.has(out.error.code) && this.opts.rejectWith && !this.inner.gone) {
+      return this.opts.rejectWith(400, out);
+    }
+    this.inner.final(out);
   }
 }
 
