@@ -82,10 +82,10 @@ export function startFixture(args: string[], what: string, command?: string): Pr
 
 /**
  * Starts `switchyard serve` with one required upstream `name` at `upstreamUrl` and waits
- * for /readyz. No issuers and no API keys: loopback callers act as the built-in `local`
+ * for /readyz (`extraManifest`: more YAML lines for its manifest). No issuers and no API keys: loopback callers act as the built-in `local`
  * agent, allowed everything. Relies on the CLI logging {"msg":"listening","url":…}.
  */
-export async function startGatewayFor(dir: string, name: string, upstreamUrl: string): Promise<Started> {
+export async function startGatewayFor(dir: string, name: string, upstreamUrl: string, extraManifest = ''): Promise<Started> {
   if (!existsSync(GATEWAY_BIN)) throw new Error(`${GATEWAY_BIN} is missing: build the gateway CLI first.`);
   const serversDir = join(dir, 'servers.d');
   const agentsDir = join(dir, 'agents.d');
@@ -93,7 +93,7 @@ export async function startGatewayFor(dir: string, name: string, upstreamUrl: st
   await Promise.all([serversDir, agentsDir, dataDir].map((d) => mkdir(d, { recursive: true })));
   await writeFile(join(dir, 'gateway.yaml'), 'auth:\n  issuers: []\n');
   // required: /readyz then tells us when the upstream is reachable.
-  await writeFile(join(serversDir, `${name}.yaml`), `name: ${name}\ntransport: http\nurl: ${upstreamUrl}\nrequired: true\n`);
+  await writeFile(join(serversDir, `${name}.yaml`), `name: ${name}\ntransport: http\nurl: ${upstreamUrl}\nrequired: true\n${extraManifest}`);
 
   const gateway = await startProcess(
     [
