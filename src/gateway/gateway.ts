@@ -73,6 +73,8 @@ export class Gateway {
   readonly a2a: A2aContext;
   readonly names = new NameTable();
   readonly sessions = new Map<string, ClientSession>();
+  /** Told of list changes that concern every client of some servers (stateless subscriptions/listen streams). */
+  readonly listChanges = new Set<(servers: readonly string[], kind: ListKind) => void>();
   private readonly admission: SessionAdmission;
   private readonly sessionIdleMs: number;
   private readonly toolFilters = new Map<string, (name: string) => boolean>();
@@ -138,6 +140,7 @@ export class Gateway {
   /** Tell the clients for whom these servers are in reach that lists they were answered may have changed (a client that never listed a kind has nothing stale). */
   announce(servers: readonly string[], kinds: readonly ListKind[]): void {
     if (servers.length === 0) return;
+    for (const listener of this.listChanges) for (const kind of kinds) listener(servers, kind);
     for (const cs of this.sessions.values()) {
       if (cs.view.single ? !servers.includes(cs.view.single) : !servers.some((s) => reaches(this.access(cs), s))) continue;
       for (const kind of kinds) if (hasListed(cs, kind)) cs.push({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });

@@ -209,6 +209,69 @@ describe('2026-07-28 on /servers/{name}/mcp', () => {
   });
 });
 
+/** Opens subscriptions/listen and collects its frames until `until` says enough (or the deadline passes). */
+async function listen(url: string, key: string, notifications: Record<string, boolean>, id: number) {
+  const controller = new AbortController();
+  const res = await fetch(url, {
+    method: 'POST',
+    signal: controller.signal,
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PV, 'mcp-method': 'subscriptions/listen', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'subscriptions/listen', params: { notifications, _meta: META } }),
+  });
+  const frames: Array<Record<string, unknown>> = [];
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const pump = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true });
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const l of lines) if (l.startsWith('data: ')) frames.push(JSON.parse(l.slice(6)) as Record<string, unknown>);
+    }
+  })();
+  const waitFor = async (pred: () => boolean, what: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`listen stream: ${what} never arrived; frames: ${JSON.stringify(frames)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return { status: res.status, frames, waitFor, close: async () => { controller.abort(); await pump; } };
+}
+
+describe('subscriptions/listen', () => {
+  it('acknowledges first, then relays the upstream’s list changes tagged with the subscription id, per opted-in type', async () => {
+    // The worker lists tools first (as a client does), so the upstream's change is news to it.
+    await post(gw.mcpUrl, 'tools/list', withMeta(), { key: WORKER_KEY });
+    const tools = await listen(gw.mcpUrl, WORKER_KEY, { toolsListChanged: true }, 41);
+    const prompts = await listen(gw.mcpUrl, WORKER_KEY, { promptsListChanged: true }, 42);
+    try {
+      expect(tools.status).toBe(200);
+      await tools.waitFor(() => tools.frames.length > 0, 'the acknowledgement');
+      await prompts.waitFor(() => prompts.frames.length > 0, 'the acknowledgement');
+      expect(tools.frames[0]).toMatchObject({ method: 'notifications/subscriptions/acknowledged', params: { notifications: { toolsListChanged: true }, _meta: { 'io.modelcontextprotocol/subscriptionId': 41 } } });
+      const changed = await post(gw.mcpUrl, 'tools/call', withMeta({ name: 'feat__change_tools', arguments: {} }), { key: WORKER_KEY });
+      expect(changed.body.result).toBeDefined();
+      await tools.waitFor(() => tools.frames.some((f) => f.method === 'notifications/tools/list_changed'), 'tools/list_changed');
+      const note = tools.frames.find((f) => f.method === 'notifications/tools/list_changed')!;
+      expect((note.params as Record<string, Record<string, unknown>>)._meta!['io.modelcontextprotocol/subscriptionId']).toBe(41);
+      // The prompts-only stream got its acknowledgement and nothing about tools.
+      expect(prompts.frames.map((f) => f.method)).toEqual(['notifications/subscriptions/acknowledged']);
+    } finally {
+      await tools.close();
+      await prompts.close();
+    }
+  });
+
+  it('refuses a listen without a notifications filter with -32602', async () => {
+    const a = await post(gw.mcpUrl, 'subscriptions/listen', withMeta(), { key: WORKER_KEY });
+    expect([a.status, a.body.error?.code]).toEqual([400, -32602]);
+  });
+});
+
 describe('the v2 SDK client pinned to 2026-07-28', () => {
   it('connects, lists and calls through the federated endpoint', async () => {
     const sdk = join(REPO_ROOT, 'test', 'conformance-2026', 'node_modules', '@modelcontextprotocol', 'client', 'dist', 'index.mjs');

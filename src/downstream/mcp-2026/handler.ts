@@ -15,6 +15,8 @@ import { PostReply } from '../sse.js';
 import { isRejection, MODERN_REVISION, validateModern, withoutEnvelope, type ModernMeta } from './envelope.js';
 import { Lanes, workflowOf } from './lanes.js';
 import { decorate, ModernReply } from './reply.js';
+import { ListenHub, readFilter } from './listen.js';
+import { changedKind } from '../../gateway/notify.js';
 
 /** Methods a 2026-07-28 client may call here; anything else (initialize, ping, logging/setLevel, resources/subscribe, …) is not found. */
 const SERVED = new Set([
@@ -27,6 +29,7 @@ const SERVED = new Set([
   'resources/templates/list',
   'resources/read',
   'completion/complete',
+  'subscriptions/listen',
 ]);
 
 /** The legacy handshake version a per-request session speaks to today's upstreams. */
@@ -57,6 +60,8 @@ class LaneSession extends ClientSession {
   }
 }
 
+const changedKindOf = (msg: RpcMessage) => ('method' in msg ? changedKind(msg.method) : undefined);
+
 export interface ModernOptions {
   mayJoinWorkflow?: (caller: Caller) => boolean;
 }
@@ -74,9 +79,12 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 export class ModernMcp {
   readonly lanes: Lanes;
+  readonly listens: ListenHub;
 
   constructor(private readonly gw: Gateway, private readonly opts: ModernOptions = {}) {
     this.lanes = new Lanes(gw);
+    this.listens = new ListenHub(gw);
+    gw.listChanges.add((servers, kind) => this.listens.serversChanged(servers, kind));
   }
 
   async serve(req: IncomingMessage, res: ServerResponse, msg: RpcMessage, view: View, caller: Caller): Promise<void> {
@@ -95,6 +103,8 @@ export class ModernMcp {
       return sendJson(res, 404, errorResponse(msg.id, RpcErrorCode.MethodNotFound, `Method not found: ${clip(msg.method)} (not served to ${MODERN_REVISION} clients).`));
     }
 
+    if (msg.method === 'subscriptions/listen') return this.listen(res, msg, view, caller, meta);
+
     const wf = workflowOf(caller, header(req, 'x-workflow-id'), header(req, 'traceparent'), this.opts.mayJoinWorkflow);
     if (!wf.ok) return sendJson(res, 403, refusalResponse(msg.id, { reason: 'delegation_denied', message: wf.message }, wf.workflowId));
     const joined = caller.workflowId ?? wf.workflowId;
@@ -107,11 +117,11 @@ export class ModernMcp {
 
     let reply: ModernReply | undefined;
     const lane = this.lanes.enter(caller, view, meta, (m) => {
-      // Only log messages concern a request that did not cause them (list changes wait for subscriptions/listen).
+      // A log message outside any call goes to the lane's requests in flight.
       if ('method' in m && m.method === 'notifications/message') reply?.related(m);
     });
     const cs = new LaneSession(
-      lane.broadcast,
+      this.laneSink(caller, view, lane.broadcast),
       { protocolVersion: UPSTREAM_REVISION, capabilities: meta.clientCapabilities, clientInfo: meta.clientInfo },
       caller,
       workflowId,
@@ -144,6 +154,51 @@ export class ModernMcp {
         }
       }
     }
+  }
+
+  /** Where the lane's upstream sessions push: list changes to the caller's listen streams, the rest to its requests. */
+  private laneSink(caller: Caller, view: View, broadcast: (msg: RpcMessage) => void): (msg: RpcMessage) => void {
+    return (msg) => {
+      const kind = changedKindOf(msg);
+      if (kind) this.listens.callerChanged(caller.principal, view, kind);
+      else broadcast(msg);
+    };
+  }
+
+  /**
+   * subscriptions/listen: the stream stays open on the caller's lane, whose upstream sessions are opened and listed
+   * for the opted-in kinds, so their list changes are heard while the stream lives.
+   */
+  private async listen(res: ServerResponse, msg: RpcRequest, view: View, caller: Caller, meta: ModernMeta): Promise<void> {
+    const kinds = readFilter(msg.id, msg.params);
+    if (!(kinds instanceof Set)) return sendJson(res, 400, kinds);
+    const lane = this.lanes.enter(caller, view, meta, () => {});
+    const cs = new LaneSession(
+      this.laneSink(caller, view, lane.broadcast),
+      { protocolVersion: UPSTREAM_REVISION, capabilities: meta.clientCapabilities, clientInfo: meta.clientInfo },
+      caller,
+      'listen',
+      view,
+      undefined,
+      lane.id,
+    );
+    this.listens.open(res, msg.id, caller, view, kinds, () => {
+      lane.done();
+      cs.close();
+    });
+    await Promise.all(
+      this.gw.serversInView(cs).map(async (server) => {
+        try {
+          const up = await this.gw.upstreamFor(cs, server);
+          if (kinds.has('tools')) await this.gw.index.toolsOf(up);
+          if (kinds.has('prompts')) await this.gw.index.promptsOf(up);
+          if (kinds.has('resources')) await this.gw.index.resourcesOf(up);
+        } catch (err) {
+          // A server that cannot be reached now is announced when it comes back (pool health).
+          this.gw.log.debug({ server, err: (err as Error).message }, 'subscriptions/listen: upstream not listed');
+        }
+      }),
+    );
   }
 
   /** server/discover: what the gateway offers on /mcp, or that one server's own view on /servers/{name}/mcp. */
