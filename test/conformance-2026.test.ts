@@ -23,21 +23,22 @@ const SUITE_TIMEOUT_MS = 5 * 60_000;
  */
 const KNOWN_GAPS: Record<'2025-11-25' | '2026-07-28', Record<string, string>> = {
   '2026-07-28': {},
-  // Over a 2025-11-25 connection the fixture (stateless legacy serving) cannot ask the client anything, so the
-  // multi-round-trip tools only work when the gateway speaks 2026-07-28 to it (or bridges, which is not built yet).
+  // Over a 2025-11-25 connection the fixture (the SDK's stateless legacy serving) cannot ask the client anything, so
+  // there is no sampling/elicitation/roots request for the gateway to bridge into input_required: its multi-round
+  // tools only work when the gateway speaks 2026-07-28 to it. (Bridging itself is tested in test/e2e/mcp-2026.test.ts.)
   '2025-11-25': {
-    'server-stateless › sep-2575-server-rejects-undeclared-capability': 'input_required bridging',
-    'server-stateless › sep-2575-missing-capability-http-400': 'input_required bridging',
-    'input-required-result-basic-elicitation › sep-2322-elicitation-incomplete': 'input_required bridging',
-    'input-required-result-basic-list-roots › sep-2322-list-roots-incomplete': 'input_required bridging',
-    'input-required-result-basic-sampling › sep-2322-sampling-incomplete': 'input_required bridging',
-    'input-required-result-capability-check › sep-2322-respect-client-capabilities': 'input_required bridging',
-    'input-required-result-multi-round › sep-2322-multi-round-r1': 'input_required bridging',
-    'input-required-result-multiple-input-requests › sep-2322-multiple-inputs-incomplete': 'input_required bridging',
-    'input-required-result-non-tool-request › sep-2322-non-tool-incomplete': 'input_required bridging',
-    'input-required-result-request-state › sep-2322-request-state-incomplete': 'input_required bridging',
-    'input-required-result-result-type › sep-2322-result-type-included': 'input_required bridging',
-    'input-required-result-tampered-state › sep-2322-reject-tampered-state': 'input_required bridging',
+    'server-stateless › sep-2575-server-rejects-undeclared-capability': 'no upstream request to bridge',
+    'server-stateless › sep-2575-missing-capability-http-400': 'no upstream request to bridge',
+    'input-required-result-basic-elicitation › sep-2322-elicitation-incomplete': 'no upstream request to bridge',
+    'input-required-result-basic-list-roots › sep-2322-list-roots-incomplete': 'no upstream request to bridge',
+    'input-required-result-basic-sampling › sep-2322-sampling-incomplete': 'no upstream request to bridge',
+    'input-required-result-capability-check › sep-2322-respect-client-capabilities': 'no upstream request to bridge',
+    'input-required-result-multi-round › sep-2322-multi-round-r1': 'no upstream request to bridge',
+    'input-required-result-multiple-input-requests › sep-2322-multiple-inputs-incomplete': 'no upstream request to bridge',
+    'input-required-result-non-tool-request › sep-2322-non-tool-incomplete': 'no upstream request to bridge',
+    'input-required-result-request-state › sep-2322-request-state-incomplete': 'no upstream request to bridge',
+    'input-required-result-result-type › sep-2322-result-type-included': 'no upstream request to bridge',
+    'input-required-result-tampered-state › sep-2322-reject-tampered-state': 'no upstream request to bridge',
   },
 };
 

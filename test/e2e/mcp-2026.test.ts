@@ -18,7 +18,8 @@ let gw: RunningGateway;
 
 beforeAll(async () => {
   gw = await startGateway({
-    servers: { feat: fixtureManifest() },
+    // `shared`: one upstream session for every client, declaring every capability the gateway can relay.
+    servers: { feat: fixtureManifest(), shared: fixtureManifest({ session: 'shared' }) },
     agents: {
       worker: { id: 'worker', credentials: { apiKeys: [sha(WORKER_KEY)] }, tools: { allow: ['*'] }, canSetWorkflow: true },
       reader: { id: 'reader', credentials: { apiKeys: [sha(READER_KEY)] }, tools: { allow: ['feat__echo'] } },
@@ -241,6 +242,76 @@ async function listen(url: string, key: string, notifications: Record<string, bo
   };
   return { status: res.status, frames, waitFor, close: async () => { controller.abort(); await pump; } };
 }
+
+describe('a legacy upstream’s requests to the client become input_required', () => {
+  const CAPS = { 'io.modelcontextprotocol/clientCapabilities': { elicitation: {}, sampling: {}, roots: {} } };
+
+  it('elicitation during a call: input_required, then the retry with inputResponses completes the same upstream call', async () => {
+    const first = await post(gw.mcpUrl, 'tools/call', withMeta({ name: 'feat__elicit', arguments: { message: 'Your name?' } }, CAPS), { key: WORKER_KEY, id: 10 });
+    expect(first.status).toBe(200);
+    const r = first.body.result!;
+    expect(r.resultType).toBe('input_required');
+    const [key, request] = Object.entries(r.inputRequests as Record<string, { method: string; params: { message: string } }>)[0]!;
+    expect(request.method).toBe('elicitation/create');
+    expect(request.params.message).toBe('Your name?');
+    expect(String(r.requestState)).toMatch(/^sy1\./);
+    const retry = await post(
+      gw.mcpUrl,
+      'tools/call',
+      withMeta({ name: 'feat__elicit', arguments: { message: 'Your name?' }, requestState: r.requestState, inputResponses: { [key]: { action: 'accept', content: { answer: 'Ada' } } } }, CAPS),
+      { key: WORKER_KEY, id: 11 },
+    );
+    expect(retry.body.id).toBe(11);
+    expect(retry.body.result!.resultType).toBe('complete');
+    expect(JSON.stringify(retry.body.result!.content)).toContain('Ada');
+    // One step for the whole exchange, in the workflow the first answer named.
+    const wf = await waitForWorkflow((r._meta as Record<string, string>)['io.switchyard/workflowId']!);
+    expect(wf.steps.map((s) => s.tool)).toEqual(['elicit']);
+  });
+
+  it('sampling and roots work the same way', async () => {
+    for (const [tool, args, answer, expected] of [
+      ['feat__sample', { prompt: 'hi' }, { role: 'assistant', content: { type: 'text', text: 'sampled-reply' }, model: 'm' }, 'sampled-reply'],
+      ['feat__roots', {}, { roots: [{ uri: 'file:///work', name: 'work' }] }, 'file:///work'],
+    ] as const) {
+      const first = await post(gw.mcpUrl, 'tools/call', withMeta({ name: tool, arguments: args }, CAPS), { key: WORKER_KEY });
+      const r = first.body.result!;
+      expect([tool, r.resultType]).toEqual([tool, 'input_required']);
+      const key = Object.keys(r.inputRequests as object)[0]!;
+      const retry = await post(gw.mcpUrl, 'tools/call', withMeta({ name: tool, arguments: args, requestState: r.requestState, inputResponses: { [key]: answer } }, CAPS), { key: WORKER_KEY });
+      expect(JSON.stringify(retry.body.result!.content)).toContain(expected);
+    }
+  });
+
+  it('refuses tampered, replayed or another caller’s requestState, and asks again when the response is missing', async () => {
+    const first = await post(gw.mcpUrl, 'tools/call', withMeta({ name: 'feat__elicit', arguments: { message: 'q' } }, CAPS), { key: WORKER_KEY });
+    const r = first.body.result!;
+    const state = String(r.requestState);
+    const key = Object.keys(r.inputRequests as object)[0]!;
+    const retry = (st: string, key2: string | undefined, k = WORKER_KEY) =>
+      post(gw.mcpUrl, 'tools/call', withMeta({ name: 'feat__elicit', arguments: { message: 'q' }, requestState: st, inputResponses: key2 ? { [key2]: { action: 'decline' } } : {} }, CAPS), { key: k });
+    const tampered = await retry(`${state.slice(0, -2)}xx`, key);
+    expect([tampered.status, tampered.body.error?.code]).toEqual([400, -32602]);
+    // The reader is allowed feat__echo only, but even a caller allowed the tool cannot use another's state.
+    const foreign = await retry(state, key, READER_KEY);
+    expect(foreign.body.error?.code).toBe(-32602);
+    const again = await retry(state, undefined);
+    expect(again.body.result!.resultType).toBe('input_required');
+    expect(again.body.result!.requestState).toBe(state);
+    const ok = await retry(state, key);
+    expect(ok.body.result!.resultType).toBe('complete');
+    expect(JSON.stringify(ok.body.result!.content)).toContain('decline');
+    const replayed = await retry(state, key);
+    expect(replayed.body.error?.code).toBe(-32602);
+  });
+
+  it('a client that did not declare the capability an upstream asks for gets MissingRequiredClientCapability -32021, HTTP 400', async () => {
+    // A per-client upstream session declares what the client declared, so only a shared one asks regardless.
+    const a = await post(gw.mcpUrl, 'tools/call', withMeta({ name: 'shared__elicit', arguments: { message: 'q' } }, { 'io.modelcontextprotocol/clientCapabilities': { sampling: {} } }), { key: WORKER_KEY });
+    expect([a.status, a.body.error?.code]).toEqual([400, -32021]);
+    expect(a.body.error?.data).toMatchObject({ requiredCapabilities: { elicitation: {} } });
+  });
+});
 
 describe('subscriptions/listen', () => {
   it('acknowledges first, then relays the upstream’s list changes tagged with the subscription id, per opted-in type', async () => {

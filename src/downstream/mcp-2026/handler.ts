@@ -14,7 +14,8 @@ import { clip } from '../../util/shown.js';
 import { PostReply } from '../sse.js';
 import { isRejection, MODERN_REVISION, validateModern, withoutEnvelope, type ModernMeta } from './envelope.js';
 import { Lanes, workflowOf } from './lanes.js';
-import { decorate, ModernReply } from './reply.js';
+import { decorate, ModernReply, type ModernReplyOptions } from './reply.js';
+import { InputBridge, STATE_PREFIX } from './bridge.js';
 import { ListenHub, readFilter } from './listen.js';
 import { changedKind } from '../../gateway/notify.js';
 
@@ -31,6 +32,9 @@ const SERVED = new Set([
   'completion/complete',
   'subscriptions/listen',
 ]);
+
+/** Requests a held upstream request can be resumed for (the Step path's kinds). */
+const RETRYABLE = new Set(['tools/call', 'prompts/get', 'resources/read']);
 
 /** The legacy handshake version a per-request session speaks to today's upstreams. */
 const UPSTREAM_REVISION = '2025-11-25';
@@ -80,6 +84,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 export class ModernMcp {
   readonly lanes: Lanes;
   readonly listens: ListenHub;
+  readonly bridge = new InputBridge();
 
   constructor(private readonly gw: Gateway, private readonly opts: ModernOptions = {}) {
     this.lanes = new Lanes(gw);
@@ -104,6 +109,8 @@ export class ModernMcp {
     }
 
     if (msg.method === 'subscriptions/listen') return this.listen(res, msg, view, caller, meta);
+    const state = msg.params?.requestState;
+    if (typeof state === 'string' && state.startsWith(STATE_PREFIX) && RETRYABLE.has(msg.method)) return this.resume(res, msg, state, view, caller);
 
     const wf = workflowOf(caller, header(req, 'x-workflow-id'), header(req, 'traceparent'), this.opts.mayJoinWorkflow);
     if (!wf.ok) return sendJson(res, 403, refusalResponse(msg.id, { reason: 'delegation_denied', message: wf.message }, wf.workflowId));
@@ -132,12 +139,25 @@ export class ModernMcp {
     cs.initialized = true;
     cs.rootOfWorkflow = joined === undefined;
     const serverInfo = { name: 'switchyard', version: GATEWAY_VERSION };
-    const opts = { method: msg.method, workflowId, serverInfo, logLevel: meta.logLevel, session: cs, rejectWith: (status: number, body: RpcResponse) => sendJson(res, status, body) };
+    const abort = (why: string) => {
+      for (const c of cs.inFlight.values()) c.abort(why);
+    };
+    const opts: ModernReplyOptions = {
+      method: msg.method,
+      workflowId,
+      serverInfo,
+      logLevel: meta.logLevel,
+      session: cs,
+      requestId: msg.id,
+      rejectWith: (status, body) => sendJson(res, status, body),
+      hold: RETRYABLE.has(msg.method) ? (upstream, r) => this.bridge.hold(r, cs, upstream, caller, view, msg.method, msg.method === 'resources/read' ? msg.params?.uri : msg.params?.name) : undefined,
+      abort,
+    };
     const post = new PostReply(res, {});
-    reply = new ModernReply(post, opts);
+    const current = (reply = new ModernReply(post, opts));
     res.once('close', () => {
-      // A client that goes away cancels its request: the revision has no other way to say so.
-      for (const c of cs.inFlight.values()) c.abort('client closed the request stream');
+      // A client that goes away before its answer cancels the call: the revision has no other way to say so.
+      if (!current.answered) abort('client closed the request stream');
     });
     try {
       const request: RpcRequest = { ...msg, params: withoutEnvelope(msg.params) };
@@ -154,6 +174,18 @@ export class ModernMcp {
         }
       }
     }
+  }
+
+  /** A retry with gateway-minted requestState: the held call takes the client's input and answers on this stream. */
+  private resume(res: ServerResponse, msg: RpcRequest, state: string, view: View, caller: Caller): void {
+    const post = new PostReply(res, {});
+    const send = (status: number, body: RpcResponse) => sendJson(res, status, body);
+    const done = this.bridge.resume(state, msg.params ?? {}, caller, view, msg.method, msg.id, {
+      send,
+      inner: post,
+      asked: (result) => post.final({ jsonrpc: '2.0', id: msg.id, result }),
+    });
+    if (!done.ok) send(done.status, done.body);
   }
 
   /** Where the lane's upstream sessions push: list changes to the caller's listen streams, the rest to its requests. */
@@ -222,6 +254,7 @@ export class ModernMcp {
   }
 
   close(): Promise<void> {
+    this.bridge.close();
     return this.lanes.close();
   }
 }
