@@ -6,6 +6,7 @@ import { claimsModern, isRejection, validateModern, withoutEnvelope } from '../.
 import { decorate } from '../../src/downstream/mcp-2026/reply.js';
 import { Lanes, workflowOf } from '../../src/downstream/mcp-2026/lanes.js';
 import { readFilter } from '../../src/downstream/mcp-2026/listen.js';
+import { InputBridge } from '../../src/downstream/mcp-2026/bridge.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
 import type { Caller } from '../../src/gateway/types.js';
 
@@ -116,5 +117,47 @@ describe('lanes', () => {
     expect(released.sort()).toEqual([one.id, other.id].sort());
     expect(lanes.size).toBe(0);
     await lanes.close();
+  });
+});
+
+describe('the input_required bridge', () => {
+  const setup = () => {
+    const answers: unknown[] = [];
+    const session = { answer: (r: unknown) => (answers.push(r), true) } as unknown as import('../../src/gateway/client-session.js').ClientSession;
+    const retargets: unknown[] = [];
+    const reply = { answered: true, retarget: (id: unknown) => void retargets.push(id) };
+    const bridge = new InputBridge(60_000);
+    const upstream = { jsonrpc: '2.0' as const, id: 'sy-1', method: 'elicitation/create', params: { message: 'q' } };
+    const result = bridge.hold(reply, session, upstream, caller('a'), {}, 'tools/call', 'srv__tool');
+    const state = String(result.requestState);
+    const key = Object.keys(result.inputRequests as object)[0]!;
+    const sink = { send: () => {}, inner: { related() {}, final() {}, gone: false }, asked: (r: Record<string, unknown>) => void retargets.push(r) };
+    return { answers, retargets, bridge, state, key, sink };
+  };
+
+  it('binds state to the caller and the target, and forgets it when the call ends', () => {
+    const { bridge, state, key, sink, answers } = setup();
+    const params = (name: string) => ({ name, inputResponses: { [key]: { action: 'accept' } } });
+    expect(bridge.resume(state, params('srv__tool'), caller('b'), {}, 'tools/call', 2, sink).ok).toBe(false);
+    expect(bridge.resume(state, params('srv__other'), caller('a'), {}, 'tools/call', 2, sink).ok).toBe(false);
+    expect(bridge.resume(state, params('srv__tool'), caller('a'), { single: 'srv' }, 'tools/call', 2, sink).ok).toBe(false);
+    expect(answers).toEqual([]); // nothing reached the upstream
+    bridge.forget({ answered: false, retarget: () => {} }); // another call's reply: no effect
+    expect(bridge.size).toBe(1);
+    const { bridge: b2, state: s2, key: k2, sink: sink2 } = setup();
+    const held = (b2 as unknown as { held: Map<string, { reply: unknown }> }).held;
+    b2.forget([...held.values()][0]!.reply as never);
+    const after = b2.resume(s2, { name: 'srv__tool', inputResponses: { [k2]: { action: 'accept' } } }, caller('a'), {}, 'tools/call', 2, sink2);
+    expect(after.ok).toBe(false);
+    bridge.close();
+  });
+
+  it('answers the held request once, with the response under its key', () => {
+    const { bridge, state, key, sink, answers, retargets } = setup();
+    const ok = bridge.resume(state, { name: 'srv__tool', inputResponses: { [key]: { action: 'accept', content: { a: 1 } } } }, caller('a'), {}, 'tools/call', 7, sink);
+    expect(ok.ok).toBe(true);
+    expect(retargets).toEqual([7]);
+    expect(answers).toEqual([{ jsonrpc: '2.0', id: 'sy-1', result: { action: 'accept', content: { a: 1 } } }]);
+    expect(bridge.resume(state, { name: 'srv__tool', inputResponses: { [key]: { action: 'accept' } } }, caller('a'), {}, 'tools/call', 8, sink).ok).toBe(false);
   });
 });

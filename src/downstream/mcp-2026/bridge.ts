@@ -23,6 +23,8 @@ export const REQUIRED_CAPABILITY: Record<string, string> = {
 
 /** Where a parked call's next answer goes: the retry's response stream. */
 export interface Resumable {
+  /** Whether the current response stream already got its answer. */
+  readonly answered: boolean;
   retarget(requestId: RpcId, send: (status: number, body: RpcResponse) => void, inner: ReplyChannel): void;
 }
 
@@ -36,7 +38,7 @@ interface Held {
   timer: NodeJS.Timeout;
 }
 
-export type Resumed = { ok: true } | { ok: false; status: number; body: RpcResponse };
+export type Resumed = { ok: true; resumed?: { reply: Resumable; session: ClientSession } } | { ok: false; status: number; body: RpcResponse };
 
 /** What ties a state to one caller and one request: another caller, view or target cannot use it. */
 function bindingOf(caller: Caller, view: View, method: string, name: unknown): string {
@@ -98,7 +100,16 @@ export class InputBridge {
     clearTimeout(h.timer);
     h.reply.retarget(retryId, reply.send, reply.inner);
     h.session.answer({ jsonrpc: '2.0', id: h.upstreamRequestId, result: answer });
-    return { ok: true };
+    return { ok: true, resumed: { reply: h.reply, session: h.session } };
+  }
+
+  /** The call behind `reply` ended: its held requests can no longer be answered, and their state is void. */
+  forget(reply: Resumable): void {
+    for (const [id, h] of this.held) {
+      if (h.reply !== reply) continue;
+      clearTimeout(h.timer);
+      this.held.delete(id);
+    }
   }
 
   close(): void {

@@ -164,6 +164,7 @@ export class ModernMcp {
       if (msg.method === 'server/discover') await this.discover(request, cs, meta, post, opts);
       else await dispatch(this.gw, cs, request, reply);
     } finally {
+      this.bridge.forget(current);
       lane.done();
       cs.close();
       if (cs.rootOfWorkflow && this.gw.workflows.state(workflowId) === 'active') {
@@ -185,7 +186,14 @@ export class ModernMcp {
       inner: post,
       asked: (result) => post.final({ jsonrpc: '2.0', id: msg.id, result }),
     });
-    if (!done.ok) send(done.status, done.body);
+    if (!done.ok) return send(done.status, done.body);
+    const resumed = done.resumed;
+    if (resumed) {
+      res.once('close', () => {
+        // The retry's client went away before the call answered it: the call is cancelled, as for any request.
+        if (!resumed.reply.answered) for (const c of resumed.session.inFlight.values()) c.abort('client closed the request stream');
+      });
+    }
   }
 
   /** Where the lane's upstream sessions push: list changes to the caller's listen streams, the rest to its requests. */
