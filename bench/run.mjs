@@ -3,6 +3,7 @@
 // MCP server and through the gateway, in one run on one machine. Prints calls/s, p50/p99 and the ratio.
 //
 //   npm run bench -- [--sessions 16] [--seconds 5] [--rounds 2] [--variants gateway,gateway-audit-off] [--profile DIR]
+//   npm run bench -- --list | --memory      (bench/lists.mjs, bench/memory.mjs: their own options)
 //
 // Variants (each is a gateway configuration measured against the same upstream):
 //   gateway            defaults (local mode, audit batched when the data dir is set)
@@ -27,6 +28,11 @@ import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { variants as variantDefs } from './variants.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+// `--list` runs the list benchmark (bench/lists.mjs), `--memory` memory per idle session (bench/memory.mjs).
+if (process.argv.includes('--list') || process.argv.includes('--memory')) {
+  await import(process.argv.includes('--list') ? './lists.mjs' : './memory.mjs');
+  process.exit(0);
+}
 const { values } = parseArgs({
   options: {
     sessions: { type: 'string', default: '16' },

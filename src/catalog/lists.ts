@@ -1,11 +1,12 @@
 /**
  * Merged list methods: one fan-out per page across the servers in view, each bounded by its own timeout so a
- * dead or slow upstream is skipped (and logged) instead of stalling everyone. The gateway cursor carries every
- * upstream's position.
+ * dead or slow upstream is skipped (and logged) instead of stalling everyone; pages a cache holds are taken without
+ * waiting. The gateway cursor carries every upstream's position.
  */
 import type { Logger } from 'pino';
 import type { UpstreamSession } from '../upstream/session.js';
 import { decodeCursor, encodeCursor, type Positions } from './cursor.js';
+import type { UpstreamPage } from './list-cache.js';
 
 export type ListMethod = 'tools/list' | 'prompts/list' | 'resources/list' | 'resources/templates/list';
 
@@ -27,8 +28,11 @@ export type Item = Record<string, unknown>;
 
 export interface ListSource {
   server: string;
-  /** Resolves the upstream session for this client; rejects when the server is unavailable. */
-  session: () => Promise<UpstreamSession>;
+  /**
+   * One upstream page at an upstream cursor ('' = first): a value when it is at hand (a warm cache), else a promise
+   * that rejects when the server is unavailable or the page cannot be had.
+   */
+  page: (cursor: string) => UpstreamPage | Promise<UpstreamPage>;
 }
 
 export interface ListPage {
@@ -38,14 +42,33 @@ export interface ListPage {
 
 export class BadCursorError extends Error {}
 
-export async function fetchMergedPage(
-  method: ListMethod,
-  sources: ListSource[],
-  cursor: string | undefined,
-  timeoutMs: number,
-  log: Logger,
-  extraParams?: Record<string, unknown>,
-): Promise<ListPage> {
+/** Whether a session's server has the capability a list method needs. */
+export function serves(session: UpstreamSession, method: ListMethod): boolean {
+  return Boolean(session.serverCapabilities[CAPABILITY[method]]);
+}
+
+/** Whether the server promised to send list_changed for this list (only then may its answers be kept). */
+export function promisesListChanged(session: UpstreamSession, method: ListMethod): boolean {
+  const cap = session.serverCapabilities[CAPABILITY[method]] as { listChanged?: unknown } | undefined;
+  return cap?.listChanged === true;
+}
+
+/** One page of one upstream list. */
+export async function requestPage(session: UpstreamSession, method: ListMethod, cursor: string, timeoutMs: number): Promise<UpstreamPage> {
+  if (!serves(session, method)) return { items: [] };
+  const res = await session.request(method, cursor ? { cursor } : {}, { timeoutMs });
+  if (res.error) throw new Error(`${res.error.message} (${res.error.code})`);
+  const result = (res.result ?? {}) as Record<string, unknown>;
+  const key = LIST_KEY[method];
+  const items = Array.isArray(result[key]) ? (result[key] as Item[]) : [];
+  return typeof result.nextCursor === 'string' && result.nextCursor ? { items, nextCursor: result.nextCursor } : { items };
+}
+
+/**
+ * One merged page: one page of each upstream still in the cursor. Pages at hand are taken as they are; the others
+ * are awaited together, each within `timeoutMs`, and a server that fails or is late is skipped and logged.
+ */
+export async function fetchMergedPage(method: ListMethod, sources: ListSource[], cursor: string | undefined, timeoutMs: number, log: Logger): Promise<ListPage> {
   let positions: Positions;
   if (cursor === undefined) {
     positions = {};
@@ -56,36 +79,34 @@ export async function fetchMergedPage(
     positions = decoded;
   }
   const bySource = new Map(sources.map((s) => [s.server, s]));
-  const key = LIST_KEY[method];
-  const next: Positions = {};
-  const pages = await Promise.all(
-    Object.entries(positions).map(async ([server, upstreamCursor]) => {
-      const src = bySource.get(server);
-      if (!src) return { server, items: [] as Item[] }; // removed since the cursor was made
-      try {
-        const result = await withTimeout(
-          (async () => {
-            const session = await src.session();
-            if (!session.serverCapabilities[CAPABILITY[method]]) return { [key]: [] } as Record<string, unknown>;
-            const params: Record<string, unknown> = { ...extraParams };
-            if (upstreamCursor) params.cursor = upstreamCursor;
-            const res = await session.request(method, params, { timeoutMs });
-            if (res.error) throw new Error(`${res.error.message} (${res.error.code})`);
-            return (res.result ?? {}) as Record<string, unknown>;
-          })(),
-          timeoutMs,
-        );
-        const items = Array.isArray(result[key]) ? (result[key] as Item[]) : [];
-        if (typeof result.nextCursor === 'string' && result.nextCursor) next[server] = result.nextCursor;
-        return { server, items };
-      } catch (err) {
-        log.warn({ server, method, err: (err as Error).message }, 'upstream skipped in merged list');
-        return { server, items: [] as Item[] };
-      }
-    }),
-  );
+  const servers = Object.keys(positions);
+  const pages: Array<UpstreamPage | Promise<UpstreamPage>> = new Array(servers.length);
+  let waiting = false;
+  const skipped = (server: string, err: unknown): UpstreamPage => {
+    log.warn({ server, method, err: (err as Error).message }, 'upstream skipped in merged list');
+    return { items: [] };
+  };
+  servers.forEach((server, i) => {
+    const src = bySource.get(server);
+    if (!src) return void (pages[i] = { items: [] }); // removed since the cursor was made
+    try {
+      const p = src.page(positions[server]!);
+      if (p instanceof Promise) {
+        waiting = true;
+        pages[i] = withTimeout(p, timeoutMs).catch((err: unknown) => skipped(server, err));
+      } else pages[i] = p;
+    } catch (err) {
+      pages[i] = skipped(server, err);
+    }
+  });
+  const settled = waiting ? await Promise.all(pages) : (pages as UpstreamPage[]);
   const items: ListPage['items'] = [];
-  for (const p of pages) for (const item of p.items) items.push({ server: p.server, item });
+  const next: Positions = {};
+  settled.forEach((page, i) => {
+    const server = servers[i]!;
+    for (const item of page.items) items.push({ server, item });
+    if (page.nextCursor) next[server] = page.nextCursor;
+  });
   return { items, nextCursor: encodeCursor(next) };
 }
 
@@ -120,11 +141,4 @@ export async function fetchAll(session: UpstreamSession, method: ListMethod, tim
     cursor = r.nextCursor;
   }
   return out;
-}
-
-/** All pages of one upstream's tools or prompts, by name. */
-export async function fetchByName(session: UpstreamSession, method: 'tools/list' | 'prompts/list', timeoutMs: number): Promise<Map<string, Item>> {
-  const index = new Map<string, Item>();
-  for (const item of await fetchAll(session, method, timeoutMs)) if (typeof item.name === 'string') index.set(item.name, item);
-  return index;
 }

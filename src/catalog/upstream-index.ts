@@ -4,7 +4,7 @@
  * route URIs against it, so nothing depends on what a client listed before.
  */
 import type { UpstreamSession } from '../upstream/session.js';
-import { fetchAll, fetchByName, type Item } from './lists.js';
+import { fetchAll, type Item, type ListMethod } from './lists.js';
 import type { ResourceIndex } from './routes.js';
 
 export type IndexKind = 'tools' | 'prompts' | 'resources';
@@ -16,18 +16,28 @@ export class UpstreamIndex {
   /** Settled resource indexes, for the synchronous routing of notifications. */
   private readonly settled = new WeakMap<UpstreamSession, ResourceIndex>();
 
-  /** `onListed` hears of each list an upstream session answered in full (its later list_changed is news). */
+  /**
+   * `onListed` hears of each list an upstream session answered in full (its later list_changed is news); `listAll`
+   * fetches every page of a list (the catalog passes one that reads the list cache first).
+   */
   constructor(
     private readonly timeoutMs: () => number,
     private readonly onListed: (session: UpstreamSession, kind: IndexKind) => void = () => {},
+    private readonly listAll: (session: UpstreamSession, method: ListMethod, timeoutMs: number) => Promise<Item[]> = fetchAll,
   ) {}
 
   toolsOf(session: UpstreamSession): Promise<Map<string, Item>> {
-    return cached(this.tools, session, () => this.listed(session, 'tools', fetchByName(session, 'tools/list', this.timeoutMs())));
+    return cached(this.tools, session, () => this.listed(session, 'tools', this.byName(session, 'tools/list')));
   }
 
   promptsOf(session: UpstreamSession): Promise<Map<string, Item>> {
-    return cached(this.prompts, session, () => this.listed(session, 'prompts', fetchByName(session, 'prompts/list', this.timeoutMs())));
+    return cached(this.prompts, session, () => this.listed(session, 'prompts', this.byName(session, 'prompts/list')));
+  }
+
+  private async byName(session: UpstreamSession, method: 'tools/list' | 'prompts/list'): Promise<Map<string, Item>> {
+    const index = new Map<string, Item>();
+    for (const item of await this.listAll(session, method, this.timeoutMs())) if (typeof item.name === 'string') index.set(item.name, item);
+    return index;
   }
 
   private listed<T>(session: UpstreamSession, kind: IndexKind, p: Promise<T>): Promise<T> {
@@ -48,8 +58,8 @@ export class UpstreamIndex {
 
   private async listResources(session: UpstreamSession): Promise<ResourceIndex> {
     const [resources, templates] = await Promise.all([
-      fetchAll(session, 'resources/list', this.timeoutMs()),
-      fetchAll(session, 'resources/templates/list', this.timeoutMs()),
+      this.listAll(session, 'resources/list', this.timeoutMs()),
+      this.listAll(session, 'resources/templates/list', this.timeoutMs()),
     ]);
     return {
       uris: new Set(resources.flatMap((r) => (typeof r.uri === 'string' ? [r.uri] : []))),

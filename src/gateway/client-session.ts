@@ -28,17 +28,18 @@ export class ClientSession {
   logLevel?: string;
   /** Bits of the list kinds this client has been answered: only those can have changed for it. */
   listed = 0;
-  /** `{server}\0{kind}` of lists answered while that server was still starting for this session. */
-  readonly awaiting = new Set<string>();
+  /** `{server}\0{kind}` of lists answered while that server was still starting for this session (made on first use). */
+  awaiting?: Set<string>;
   /** Subscribed resource URI as the client wrote it → the server it was routed to. */
   readonly subscriptions = new Map<string, string>();
   /** client request id → abort controller of the in-flight call, for notifications/cancelled. */
   readonly inFlight = new Map<RpcId, AbortController>();
-  private readonly toClient = new Map<string, PendingClientRequest>();
+  /** Requests to the client awaiting its answer; made on first use, as most sessions never ask. */
+  private toClient?: Map<string, PendingClientRequest>;
   private seq = 0;
   private stream?: SessionStream;
-  /** Messages for the session stream while no GET stream is open (bounded). */
-  private readonly backlog: RpcMessage[] = [];
+  /** Messages for the session stream while no GET stream is open (bounded; made on first use). */
+  private backlog?: RpcMessage[];
   closed = false;
 
   constructor(
@@ -61,7 +62,7 @@ export class ClientSession {
 
   attachStream(stream: SessionStream | undefined): void {
     this.stream = stream;
-    if (stream) for (const m of this.backlog.splice(0)) stream.send(m);
+    if (stream && this.backlog) for (const m of this.backlog.splice(0)) stream.send(m);
   }
 
   get hasStream(): boolean {
@@ -73,8 +74,9 @@ export class ClientSession {
     if (this.closed) return;
     if (this.stream) this.stream.send(msg);
     else {
-      this.backlog.push(msg);
-      if (this.backlog.length > BACKLOG_MAX) this.backlog.shift();
+      const backlog = (this.backlog ??= []);
+      backlog.push(msg);
+      if (backlog.length > BACKLOG_MAX) backlog.shift();
     }
   }
 
@@ -84,22 +86,23 @@ export class ClientSession {
    */
   ask(req: Omit<RpcRequest, 'id' | 'jsonrpc'>, send: (msg: RpcRequest) => void): Promise<RpcResponse> {
     const id = `sy-${++this.seq}`;
+    const toClient = (this.toClient ??= new Map());
     return new Promise<RpcResponse>((resolve) => {
       const timer = setTimeout(() => {
-        this.toClient.delete(id);
+        toClient.delete(id);
         resolve({ jsonrpc: '2.0', id, error: { code: -32001, message: `Client did not answer ${req.method} in time` } });
       }, CLIENT_REQUEST_TIMEOUT_MS);
       timer.unref();
-      this.toClient.set(id, { resolve, timer });
+      toClient.set(id, { resolve, timer });
       send({ jsonrpc: '2.0', id, method: req.method, ...(req.params ? { params: req.params } : {}) });
     });
   }
 
   /** A response from the client to one of our requests; false when nobody waits for it. */
   answer(res: RpcResponse): boolean {
-    const p = this.toClient.get(String(res.id));
+    const p = this.toClient?.get(String(res.id));
     if (!p) return false;
-    this.toClient.delete(String(res.id));
+    this.toClient!.delete(String(res.id));
     clearTimeout(p.timer);
     p.resolve(res);
     return true;
@@ -108,10 +111,10 @@ export class ClientSession {
   close(): void {
     this.closed = true;
     for (const c of this.inFlight.values()) c.abort('session closed');
-    for (const [id, p] of this.toClient) {
+    for (const [id, p] of this.toClient ?? []) {
       clearTimeout(p.timer);
       p.resolve({ jsonrpc: '2.0', id, error: { code: -32001, message: 'session closed' } });
     }
-    this.toClient.clear();
+    this.toClient?.clear();
   }
 }

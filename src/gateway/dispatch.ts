@@ -1,5 +1,5 @@
 /** Method routing for one downstream session: lists, the Step path for calls, and the small relays. */
-import { BadCursorError, fetchMergedPage, LIST_KEY, type Item, type ListMethod } from '../catalog/lists.js';
+import { BadCursorError, type ListMethod } from '../catalog/lists.js';
 import {
   errorResponse,
   isNotification,
@@ -14,7 +14,6 @@ import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
 import type { Gateway } from './gateway.js';
 import { complete, subscribe } from './relays.js';
-import { uriExposer } from './routing.js';
 import { listKindOf, markListed } from './notify.js';
 import { runStep } from './steps.js';
 import { clip } from '../util/shown.js';
@@ -80,60 +79,21 @@ async function list(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: Repl
   const method = req.method as ListMethod;
   gw.countCall?.(cs.caller.agentId, method);
   const cursor = typeof req.params?.cursor === 'string' ? req.params.cursor : undefined;
-  const servers = gw.serversInView(cs);
-  const sources = servers.map((server) => ({ server, session: () => gw.upstreamFor(cs, server) }));
-  let page;
+  const view = gw.viewOf(cs);
+  let result;
   try {
-    page = await fetchMergedPage(method, sources, cursor, gw.config.listTimeoutMs, gw.log);
+    result = await gw.catalog.list(method, view, cursor);
   } catch (err) {
     if (err instanceof BadCursorError) return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, err.message));
     throw err;
   }
   const kind = listKindOf(method)!;
   markListed(cs, kind);
-  for (const server of servers) {
+  for (const server of view.servers) {
     const pool = gw.pools.get(server);
     const live = pool?.peek(cs.id);
     if (live) markListed(live, kind);
     else if (pool?.isConnecting(cs.id)) gw.announceWhenReady(cs, server, kind);
   }
-  const access = gw.access(cs);
-  const single = cs.view.single !== undefined;
-  const expose = method === 'resources/list' || method === 'resources/templates/list' ? await uriExposer(gw, cs) : undefined;
-  const out: Item[] = [];
-  for (const { server, item } of page.items) {
-    switch (method) {
-      case 'tools/list': {
-        const name = String(item.name);
-        if (!gw.toolAllowedByManifest(server, name)) continue;
-        const exposed = gw.names.expose(server, name);
-        if (!access.tool(exposed)) continue;
-        out.push(single ? item : { ...item, name: exposed });
-        break;
-      }
-      case 'prompts/list': {
-        const exposed = gw.names.expose(server, String(item.name));
-        if (!access.prompt(exposed)) continue;
-        out.push(single ? item : { ...item, name: exposed });
-        break;
-      }
-      case 'resources/list': {
-        const uri = String(item.uri);
-        if (!access.resource(server, uri)) continue;
-        const exposed = expose!(server, uri, 'uri');
-        out.push(exposed === uri ? item : { ...item, uri: exposed });
-        break;
-      }
-      case 'resources/templates/list': {
-        const t = String(item.uriTemplate);
-        if (!access.resource(server, t)) continue;
-        const exposed = expose!(server, t, 'template');
-        out.push(exposed === t ? item : { ...item, uriTemplate: exposed });
-        break;
-      }
-    }
-  }
-  const result: Record<string, unknown> = { [LIST_KEY[method]]: out };
-  if (page.nextCursor) result.nextCursor = page.nextCursor;
   reply.final(resultResponse(req.id, result));
 }

@@ -4,11 +4,12 @@
  */
 import type { Logger } from 'pino';
 import type { GatewayConfig, ServerManifest } from '../config/types.js';
-import { NameTable } from '../catalog/naming.js';
+import { Catalog } from '../catalog/catalog.js';
+import { clientVariant, SHARED_VARIANT } from '../catalog/list-cache.js';
 import type { Item } from '../catalog/lists.js';
-import { ServerOrder } from '../catalog/routes.js';
-import { UpstreamIndex } from '../catalog/upstream-index.js';
-import { compileGlobs } from '../util/glob.js';
+import type { NameTable } from '../catalog/naming.js';
+import type { UpstreamIndex } from '../catalog/upstream-index.js';
+import { serversInView, type ViewSource } from '../catalog/view.js';
 import { UpstreamPool } from '../upstream/pool.js';
 import type { ClientInit, UpstreamSession } from '../upstream/session.js';
 import { stoppedError } from '../upstream/errors.js';
@@ -71,17 +72,13 @@ export class Gateway {
   readonly countCall?: (agentId: string, method: string) => void;
   readonly pools = new Map<string, UpstreamPool>();
   readonly a2a: A2aContext;
-  readonly names = new NameTable();
+  /** Names, routes, filters and lists: the gateway asks the catalog. */
+  readonly catalog: Catalog;
   readonly sessions = new Map<string, ClientSession>();
   /** Told of list changes that concern every client of some servers (stateless subscriptions/listen streams). */
   readonly listChanges = new Set<(servers: readonly string[], kind: ListKind) => void>();
   private readonly admission: SessionAdmission;
   private readonly sessionIdleMs: number;
-  private readonly toolFilters = new Map<string, (name: string) => boolean>();
-  /** Configuration rank of the servers: decides which of several servers sharing a resource URI keeps it plain. */
-  readonly order = new ServerOrder();
-  /** Tools, prompts and resources per upstream session, for call-time existence checks and routing. */
-  readonly index: UpstreamIndex;
   private readonly reaper: NodeJS.Timeout;
   private readonly levels = new LogLevels(this);
 
@@ -96,7 +93,7 @@ export class Gateway {
     this.mintUpstreamToken = deps.mintUpstreamToken;
     this.countCall = deps.countCall;
     this.a2a = deps.a2a ?? memoryA2aContext();
-    this.index = new UpstreamIndex(() => this.config.listTimeoutMs, (session, kind) => markListed(session, kind));
+    this.catalog = new Catalog({ log: this.log, listTimeoutMs: () => this.config.listTimeoutMs, onIndexed: (session, kind) => markListed(session, kind) });
     this.admission = new SessionAdmission(deps.config.sessions?.max ?? DEFAULT_SESSIONS_MAX);
     this.sessionIdleMs = (deps.config.sessions?.idleSeconds ?? DEFAULT_SESSION_IDLE_SECONDS) * 1000;
     this.reaper = setInterval(() => this.reapIdle(), Math.min(60_000, Math.max(250, Math.floor(this.sessionIdleMs / 4))));
@@ -129,7 +126,7 @@ export class Gateway {
       }
     }
     for (const name of next.keys()) if (!this.pools.has(name)) added.push(name);
-    this.order.apply(next.keys());
+    this.catalog.applyOrder(next.keys());
     for (const name of [...removed, ...restart]) await this.stopServer(name);
     for (const name of [...restart, ...added]) this.startServer(next.get(name)!);
     this.announce([...added, ...restart, ...removed], LIST_KINDS);
@@ -150,14 +147,15 @@ export class Gateway {
   /** A list went out without a server still starting for this client: once it is ready, that list has changed. */
   announceWhenReady(cs: ClientSession, server: string, kind: ListKind): void {
     const bit = `${server}\u0000${kind}`;
-    if (cs.awaiting.has(bit)) return;
-    cs.awaiting.add(bit);
+    const awaiting = (cs.awaiting ??= new Set());
+    if (awaiting.has(bit)) return;
+    awaiting.add(bit);
     this.upstreamFor(cs, server).then(
       () => {
-        cs.awaiting.delete(bit);
+        awaiting.delete(bit);
         if (this.sessions.has(cs.id)) cs.push({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
       },
-      () => cs.awaiting.delete(bit),
+      () => awaiting.delete(bit),
     );
   }
 
@@ -175,9 +173,7 @@ export class Gateway {
   }
 
   private configureServer(m: ServerManifest): void {
-    const include = compileGlobs(m.tools.include);
-    const exclude = compileGlobs(m.tools.exclude);
-    this.toolFilters.set(m.name, (n) => include(n) && !exclude(n));
+    this.catalog.configure(m);
     this.breakers?.remove(m.name);
     this.breakers?.get(m.name, { failureThreshold: m.breaker?.failures, cooldownMs: m.breaker ? m.breaker.cooldownSeconds * 1000 : undefined });
   }
@@ -185,23 +181,40 @@ export class Gateway {
   private async stopServer(name: string): Promise<void> {
     const pool = this.pools.get(name);
     this.pools.delete(name);
-    this.toolFilters.delete(name);
-    this.names.forgetServer(name);
+    this.catalog.forget(name);
     this.breakers?.remove(name);
     await pool?.close();
   }
 
+  get names(): NameTable {
+    return this.catalog.names;
+  }
+
+  get index(): UpstreamIndex {
+    return this.catalog.index;
+  }
+
   toolAllowedByManifest(server: string, name: string): boolean {
-    return this.toolFilters.get(server)?.(name) ?? false;
+    return this.catalog.toolAllowed(server, name);
   }
 
   /** Servers a session can reach: in its view, and with something its policy may show. */
   serversInView(cs: ClientSession): string[] {
+    return serversInView(this.pools.keys(), this.access(cs), cs.view.single);
+  }
+
+  /** This client's view of the catalog: the servers it reaches and its sessions with them. */
+  viewOf(cs: ClientSession): ViewSource {
+    let variant: string | undefined;
     const access = this.access(cs);
-    if (cs.view.single) return this.pools.has(cs.view.single) && reaches(access, cs.view.single) ? [cs.view.single] : [];
-    const out: string[] = [];
-    for (const name of this.pools.keys()) if (reaches(access, name)) out.push(name);
-    return out;
+    return {
+      single: cs.view.single,
+      access,
+      servers: serversInView(this.pools.keys(), access, cs.view.single),
+      session: (server) => this.upstreamFor(cs, server),
+      peek: (server) => this.pools.get(server)?.peek(cs.id),
+      variant: (server) => (this.pools.get(server)?.shared ? SHARED_VARIANT : (variant ??= clientVariant(cs.protocolVersion, cs.capabilities))),
+    };
   }
 
   // ---- sessions ------------------------------------------------------------------------------------------

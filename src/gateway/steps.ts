@@ -17,7 +17,7 @@ import { asUpstreamError } from '../upstream/errors.js';
 import { clip } from '../util/shown.js';
 import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
-import { resolveResource } from './routing.js';
+import { resolveName, resolveResource } from './routing.js';
 import { backoffMs, shouldRetry, sleep } from '../limits/retry.js';
 import type { Gateway } from './gateway.js';
 import type { GuardContext, Refusal, Step, StepKind, StepOutcome } from './types.js';
@@ -51,13 +51,8 @@ async function resolveTarget(gw: Gateway, cs: ClientSession, kind: StepKind, par
   }
   const name = params?.name;
   if (typeof name !== 'string') return undefined;
-  if (cs.view.single) {
-    const server = cs.view.single;
-    return gw.pools.has(server) ? { server, target: name, exposed: gw.names.expose(server, name) } : undefined;
-  }
-  const q = gw.names.resolve(name);
-  if (!q || !gw.pools.has(q.server)) return undefined;
-  return { server: q.server, target: q.name, exposed: name };
+  const q = resolveName(gw, cs, name);
+  return q && gw.pools.has(q.server) ? { server: q.server, target: q.name, exposed: q.exposed } : undefined;
 }
 
 export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {

@@ -1,10 +1,11 @@
 /**
- * Notifications and requests an upstream session sends outside a call: list changes invalidate the index and
+ * Notifications and requests an upstream session sends outside a call: list changes invalidate the catalog and
  * reach the clients for whom they are news, resource updates reach the subscription they were routed for, and
  * log messages on a shared upstream reach each entitled client at its own level.
  */
 import { qualifyUri } from '../catalog/naming.js';
-import type { IndexKind, UpstreamIndex } from '../catalog/upstream-index.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { IndexKind } from '../catalog/upstream-index.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { SessionEvents } from '../upstream/session.js';
 import type { RpcNotification, RpcRequest, RpcResponse } from '../util/jsonrpc.js';
@@ -16,7 +17,7 @@ import { admitsLevel, hasListed } from './notify.js';
 export interface EventHost {
   readonly pools: ReadonlyMap<string, UpstreamPool>;
   readonly sessions: ReadonlyMap<string, ClientSession>;
-  readonly index: UpstreamIndex;
+  readonly catalog: Catalog;
   access(cs: ClientSession): Access;
   askOnSessionStream(cs: ClientSession, msg: RpcRequest): Promise<RpcResponse>;
   readonly listChanges?: ReadonlySet<(servers: readonly string[], kind: IndexKind) => void>;
@@ -43,7 +44,7 @@ export function sharedEvents(host: EventHost, server: string): SessionEvents {
       const changed = LIST_CHANGED[msg.method];
       const isLog = msg.method === 'notifications/message';
       const shared = changed || isLog ? host.pools.get(server)?.peek('') : undefined;
-      if (changed && shared) host.index.invalidate(shared, changed); // also when no client is connected to hear it
+      if (changed) host.catalog.listChanged(server, shared, changed); // also when no client is connected to hear it
       if (changed) for (const listener of host.listChanges ?? []) listener([server], changed);
       for (const cs of host.sessions.values()) {
         if (cs.view.single ? cs.view.single !== server : !reaches(host.access(cs), server)) continue;
@@ -61,7 +62,7 @@ function relayNotification(host: EventHost, cs: ClientSession, server: string, m
   const changed = LIST_CHANGED[m];
   if (changed) {
     const live = host.pools.get(server)?.peek(cs.id);
-    if (live) host.index.invalidate(live, changed);
+    host.catalog.listChanged(server, live, changed);
     // Not news before the upstream answered any list of that kind (e.g. right after its own initialize).
     if (!live || !hasListed(live, changed)) return;
   }

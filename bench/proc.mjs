@@ -1,0 +1,113 @@
+// Process helpers shared by the list and memory benchmarks: start a gateway on a configuration folder, wait for
+// lines, read CPU and memory, speak raw MCP over HTTP.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export function waitForLine(stream, pattern, what, proc, ms = 30_000) {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not say ${pattern} in ${ms} ms:\n${buf.slice(-2000)}`)), ms);
+    const onData = (c) => {
+      buf += c;
+      const m = pattern.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        stream.off('data', onData);
+        resolve(m);
+      }
+    };
+    stream.on('data', onData);
+    proc?.once('exit', (code) => reject(new Error(`${what} exited with ${code}:\n${buf.slice(-2000)}`)));
+  });
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Start `switchyard serve` on a folder holding gateway.yaml, servers.d and agents.d; resolves once /healthz answers. */
+export async function startGateway(dir, nodeArgs = []) {
+  const port = await freePort();
+  const proc = spawn(
+    process.execPath,
+    [...nodeArgs, join(ROOT, 'bin/switchyard.js'), 'serve', '--port', String(port), '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' }, cwd: ROOT },
+  );
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.setEncoding('utf8');
+  proc.stdout.resume();
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`gateway exited with ${proc.exitCode}`);
+    if (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)) break;
+    if (Date.now() > deadline) throw new Error('gateway did not start in 30 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { proc, base, url: `${base}/mcp` };
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+export function rssKb(pid) {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+}
+
+/** One MCP session over Streamable HTTP, spoken raw so the client costs little next to what it measures. */
+export class RawSession {
+  constructor(url, capabilities = {}) {
+    this.url = url;
+    this.capabilities = capabilities;
+    this.id = undefined;
+    this.seq = 0;
+  }
+
+  async post(body) {
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' };
+    if (this.id) headers['mcp-session-id'] = this.id;
+    const res = await fetch(this.url, { method: 'POST', headers, body: JSON.stringify(body) });
+    this.id ??= res.headers.get('mcp-session-id') ?? undefined;
+    const text = await res.text();
+    if (res.status >= 400) throw new Error(`${body.method}: HTTP ${res.status} ${text.slice(0, 300)}`);
+    if (body.id === undefined) return undefined;
+    const json = (res.headers.get('content-type') ?? '').startsWith('text/event-stream')
+      ? JSON.parse(text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).find((l) => l.includes('"id"')))
+      : JSON.parse(text);
+    if (json.error) throw new Error(`${body.method}: ${json.error.message}`);
+    return json.result;
+  }
+
+  async initialize() {
+    await this.post({ jsonrpc: '2.0', id: ++this.seq, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: this.capabilities, clientInfo: { name: 'bench', version: '1' } } });
+    await this.post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    return this;
+  }
+
+  request(method, params = {}) {
+    return this.post({ jsonrpc: '2.0', id: ++this.seq, method, params });
+  }
+
+  async close() {
+    if (!this.id) return;
+    await fetch(this.url, { method: 'DELETE', headers: { 'mcp-session-id': this.id } }).catch(() => {});
+  }
+}
+
+export const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
