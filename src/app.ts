@@ -121,7 +121,9 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const counters = new LimitCounters({ dataDir: config.dataDir, onError: (err) => log.error({ err: String(err) }, 'limit counters could not be saved') });
   const breakers = new BreakerBoard({ onStateChange: (server, state) => log.warn({ server, breaker: state }, `circuit breaker for '${server}' is ${state}`) });
   // DESIGN order: workflow state → (authn at the adapter) → policy → limits → loop → approval.
-  const chain = new GuardChain()
+  const chain = new GuardChain([], {
+    onError: (err, phase) => log.error({ err: String(err), phase }, `a guard's ${phase} failed after the call was decided; its store may be out of step until it recovers`),
+  })
     .use(createWorkflowStateGuard({ workflows }))
     .use(createPolicyGuard(policies))
     .use(createA2aAllowGuard((server: string): boolean => gateway.pools.get(server)?.manifest.transport === 'a2a'))

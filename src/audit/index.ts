@@ -4,13 +4,14 @@ import type { StepSink } from '../gateway/types.js';
 import type { Logger } from '../telemetry/logger.js';
 import { closeDatabase, openDatabase, type Db } from './db.js';
 import { defaultAuditKeyPath, loadAuditKey } from './head.js';
-import { AuditStore } from './store.js';
-import { WorkflowRegistry } from './workflows.js';
+import { AuditStore } from '../stores/sqlite/audit/store.js';
+import { WorkflowRegistry } from '../stores/sqlite/workflows.js';
 
 export { registerMigration, applyMigrations, openDatabase, closeDatabase, databasePath, type Db } from './db.js';
 export { AuditStore, type AuditStoreOptions, type AuditStats, type CallCount, type FlushHook, type WriterHealth } from './store.js';
+export type { AuditLog } from '../stores/audit.js';
 export { defaultAuditKeyPath, loadAuditKey } from './head.js';
-export type { PruneResult } from './retention.js';
+export type { PruneResult } from '../stores/audit.js';
 export {
   WorkflowRegistry,
   WorkflowError,
@@ -20,7 +21,7 @@ export {
   type WorkflowTree,
   type WorkflowStepView,
   type WorkflowListFilter,
-} from './workflows.js';
+} from '../stores/sqlite/workflows.js';
 export { InvalidQueryError, type AuditFilter, type AuditRecord, type AuditPage, type AuditOutcome } from './query.js';
 export { compileRedactor, redactArgs, REDACTED, DEFAULT_REDACT_PATTERNS, type Redactor } from './redact.js';
 export type { VerifyResult } from './chain.js';

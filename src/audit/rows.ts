@@ -1,5 +1,6 @@
 /** Turning a queued step into its stored, redacted and hashed audit row (done in the writer, off the response path). */
 import { rowHash, type AuditRow } from './chain.js';
+import type { Step, StepOutcome } from '../gateway/types.js';
 import type { Redactor } from './redact.js';
 
 /** What record() keeps: plain fields copied off the Step; args by reference, redacted later in the writer. */
@@ -22,6 +23,29 @@ export interface PendingRecord {
   tokens: number | undefined;
   traceparent: string | undefined;
   settle?: { resolve: () => void; reject: (err: Error) => void };
+}
+
+/** The fields of a finished step that are kept: O(1), args by reference (redacted later, in the writer). */
+export function pendingOf(step: Step, outcome: StepOutcome): PendingRecord {
+  return {
+    time: step.startedAt,
+    workflowId: step.workflowId,
+    step: step.stepNo,
+    parentStep: step.parentStep,
+    agent: step.caller.agentId,
+    user: step.caller.user,
+    chain: step.caller.chain,
+    kind: step.kind,
+    server: step.server,
+    tool: step.target,
+    args: step.args,
+    outcome: outcome.outcome,
+    reason: outcome.reason,
+    durationMs: outcome.durationMs,
+    bytes: outcome.bytes,
+    tokens: outcome.tokens,
+    traceparent: step.traceparent,
+  };
 }
 
 export interface RowFormat {

@@ -3,7 +3,7 @@
  * the first broken record or what is missing.
  */
 import { existsSync } from 'node:fs';
-import { verifyChain } from './chain.js';
+import { hasAuditTable, verifyChain } from '../stores/sqlite/audit/verify.js';
 import { databasePath, openDatabaseReadOnly } from './db.js';
 import { defaultAuditKeyPath, loadAuditKey } from './head.js';
 
@@ -45,8 +45,7 @@ export function runAuditVerify(dataDir: string, io: VerifyOutput = stdio, opts: 
     return 1;
   }
   try {
-    const hasAudit = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'").get();
-    if (!hasAudit) {
+    if (!hasAuditTable(db)) {
       io.err(`${file} has no audit table; it is not a Switchyard database, or the gateway has never started with it`);
       return 1;
     }

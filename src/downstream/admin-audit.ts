@@ -3,11 +3,11 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import type { WorkflowState } from '../gateway/types.js';
 import { adminOpenApiDocument } from '../audit/openapi.js';
 import { AUDIT_OUTCOMES, InvalidQueryError, type AuditFilter, type AuditOutcome } from '../audit/query.js';
-import type { AuditStore } from '../audit/store.js';
-import { WORKFLOW_STATES, WorkflowError, type WorkflowRegistry } from '../audit/workflows.js';
+import type { AuditLog } from '../stores/audit.js';
+import { WORKFLOW_STATES, WorkflowError, type WorkflowRegistry } from '../audit/index.js';
 
 export interface AuditAdminDeps {
-  store: AuditStore;
+  store: AuditLog;
   workflows: WorkflowRegistry;
 }
 
@@ -113,8 +113,8 @@ export function createAuditAdminRouter({ store, workflows }: AuditAdminDeps): Ro
     res.json(workflows.get(req.params.id));
   });
 
-  router.get('/audit', (req, res) => {
-    res.json(store.queryAudit(auditFilter(req.query)));
+  router.get('/audit', async (req, res) => {
+    res.json(await store.queryAudit(auditFilter(req.query)));
   });
 
   router.get('/audit/export', async (req, res) => {
@@ -122,7 +122,7 @@ export function createAuditAdminRouter({ store, workflows }: AuditAdminDeps): Ro
     res.status(200).setHeader('Content-Type', 'application/x-ndjson; charset=utf-8');
     let chunk = '';
     try {
-      for (const record of rows) {
+      for await (const record of rows) {
         if (res.destroyed) return;
         chunk += `${JSON.stringify(record)}\n`;
         // Write in ~64 KiB chunks and respect backpressure, so a big export never buffers whole in memory.
@@ -140,16 +140,16 @@ export function createAuditAdminRouter({ store, workflows }: AuditAdminDeps): Ro
     res.end(chunk);
   });
 
-  router.get('/audit/verify', (_req, res) => {
-    res.json(store.verify());
+  router.get('/audit/verify', async (_req, res) => {
+    res.json(await store.verify());
   });
 
-  router.get('/audit/counts', (req, res) => {
+  router.get('/audit/counts', async (req, res) => {
     const sinceDay = str(req.query, 'sinceDay');
     if (sinceDay !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(sinceDay)) {
       throw new InvalidQueryError(`sinceDay must be a day as YYYY-MM-DD, got "${sinceDay}"`);
     }
-    res.json({ counts: store.callCounts({ agent: str(req.query, 'agent'), sinceDay }) });
+    res.json({ counts: await store.callCounts({ agent: str(req.query, 'agent'), sinceDay }) });
   });
 
   router.get('/openapi.json', (req, res) => {

@@ -16,6 +16,8 @@ import { checkEnvelope, errorResponse, isRequest, refusalResponse, RpcErrorCode,
 import { GetStream, PostReply } from './sse.js';
 import { claimsModern } from './mcp-2026/envelope.js';
 import { ModernMcp } from './mcp-2026/handler.js';
+import { MemoryStreamEvents } from '../stores/memory/stream-events.js';
+import type { StreamEventStore } from '../stores/stream-events.js';
 
 export type AuthResult =
   | { ok: true; caller: Caller }
@@ -26,6 +28,8 @@ export interface McpHttpOptions {
   authenticate: (req: IncomingMessage, resourcePath: string) => AuthResult | Promise<AuthResult>;
   /** Whether the caller may name the workflow it joins (X-Workflow-Id). */
   mayJoinWorkflow?: (caller: Caller) => boolean;
+  /** Where GET-stream events are kept for replay; default in memory. */
+  streamEvents?: StreamEventStore;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -69,10 +73,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 export class McpHttpHandler {
   private readonly getStreams = new WeakMap<ClientSession, GetStream>();
+  private readonly streamEvents: StreamEventStore;
   /** Requests that speak 2026-07-28 (stateless, per request). */
   readonly modern: ModernMcp;
 
   constructor(private readonly gw: Gateway, private readonly opts: McpHttpOptions) {
+    this.streamEvents = opts.streamEvents ?? new MemoryStreamEvents();
     this.modern = new ModernMcp(gw, { mayJoinWorkflow: opts.mayJoinWorkflow });
   }
 
@@ -197,8 +203,10 @@ export class McpHttpHandler {
     }
     let stream = this.getStreams.get(cs);
     if (!stream) {
-      stream = new GetStream(cs.id.slice(0, 8));
-      this.getStreams.set(cs, stream);
+      const created = new GetStream(cs.id.slice(0, 8), this.streamEvents, cs.id);
+      this.getStreams.set(cs, created);
+      cs.onClose(() => created.end());
+      stream = created;
     }
     const last = req.headers['last-event-id'];
     if (!stream.attach(res, { 'mcp-session-id': cs.id }, typeof last === 'string' ? last : undefined)) {

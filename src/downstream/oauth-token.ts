@@ -80,11 +80,11 @@ export function mountDelegation(app: Express, deps: MountDelegationDeps): void {
     res.set('cache-control', 'public, max-age=60').json(delegation.keys.publicJwks());
   });
 
-  app.post('/admin/api/tokens/:jti/revoke', (req: Request, res: Response) => {
+  app.post('/admin/api/tokens/:jti/revoke', async (req: Request, res: Response) => {
     const jti = String(req.params.jti);
-    let done: ReturnType<DelegationRuntime['revoke']>;
+    let done: Awaited<ReturnType<DelegationRuntime['revoke']>>;
     try {
-      done = delegation.revoke(jti);
+      done = await delegation.revoke(jti);
     } catch (err) {
       return res.status(500).json({ error: 'internal', message: `Revoking ${jti} failed: ${(err as Error).message}; retry, and check the gateway log if it persists` });
     }
@@ -94,10 +94,11 @@ export function mountDelegation(app: Express, deps: MountDelegationDeps): void {
     res.json(done);
   });
 
-  app.get('/admin/api/tokens/:jti', (req: Request, res: Response) => {
+  app.get('/admin/api/tokens/:jti', async (req: Request, res: Response) => {
     const jti = String(req.params.jti);
     const token = delegation.store.get(jti);
     if (!token) return res.status(404).json({ error: 'not_found', message: `No token with jti ${jti} was minted here` });
-    res.json({ ...token, revoked: delegation.isRevoked(jti), minted: delegation.store.descendants(jti).map((d) => ({ jti: d.jti, agent: d.agent, revoked: delegation.isRevoked(d.jti) })) });
+    const minted = await delegation.store.descendants(jti);
+    res.json({ ...token, revoked: delegation.isRevoked(jti), minted: minted.map((d) => ({ jti: d.jti, agent: d.agent, revoked: delegation.isRevoked(d.jti) })) });
   });
 }

@@ -1,6 +1,7 @@
 /** Server-sent events for MCP: the lazy POST reply (JSON unless something must stream) and the GET session stream. */
 import type { ServerResponse } from 'node:http';
 import type { ReplyChannel, SessionStream } from '../gateway/channel.js';
+import type { StoredEvent, StreamEventStore } from '../stores/stream-events.js';
 import type { RpcMessage, RpcResponse } from '../util/jsonrpc.js';
 
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' };
@@ -44,19 +45,21 @@ export class PostReply implements ReplyChannel {
   }
 }
 
-interface StoredEvent {
-  id: number;
-  data: string;
-}
-
-/** The GET stream of one session, with event ids and a replay buffer so a client can resume with Last-Event-ID. */
+/** The GET stream of one session, with event ids and replay from a StreamEventStore, so a client can resume with Last-Event-ID. */
 export class GetStream implements SessionStream {
   private res?: ServerResponse;
-  private seq = 0;
-  private readonly history: StoredEvent[] = [];
+  private lastId = 0;
+  /** Writes waiting on an asynchronous store, in order; undefined while the store answers synchronously. */
+  private tail?: Promise<void>;
   private keepAlive?: NodeJS.Timeout;
 
-  constructor(private readonly streamKey: string, private readonly retryMs = 1000) {}
+  /** `streamKey`: the short prefix of event ids; `storeKey`: the stream's key in the store (the whole session id). */
+  constructor(
+    private readonly streamKey: string,
+    private readonly events: StreamEventStore,
+    private readonly storeKey: string,
+    private readonly retryMs = 1000,
+  ) {}
 
   /** Attach a new GET response; replays events after `lastEventId` when given. Returns false if one is open. */
   attach(res: ServerResponse, headers: Record<string, string>, lastEventId?: string): boolean {
@@ -64,10 +67,12 @@ export class GetStream implements SessionStream {
     this.res = res;
     res.writeHead(200, { ...SSE_HEADERS, ...headers });
     // Priming event: an id and empty data, so the client can always resume from here.
-    res.write(`id: ${this.streamKey}.${this.seq}\nretry: ${this.retryMs}\ndata: \n\n`);
+    res.write(`id: ${this.streamKey}.${this.lastId}\nretry: ${this.retryMs}\ndata: \n\n`);
     if (lastEventId?.startsWith(`${this.streamKey}.`)) {
       const after = Number(lastEventId.slice(this.streamKey.length + 1));
-      for (const ev of this.history) if (ev.id > after) res.write(this.frame(ev));
+      const replay = this.events.after(this.storeKey, Number.isFinite(after) ? after : 0);
+      if (replay instanceof Promise || this.tail) this.enqueue(async () => this.replay(res, await replay));
+      else this.replay(res, replay);
     }
     this.keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 25_000);
     this.keepAlive.unref();
@@ -83,19 +88,42 @@ export class GetStream implements SessionStream {
   }
 
   send(msg: RpcMessage): void {
-    const ev = { id: ++this.seq, data: JSON.stringify(msg) };
-    this.history.push(ev);
-    if (this.history.length > 500) this.history.shift();
-    this.res?.write(this.frame(ev));
+    const data = JSON.stringify(msg);
+    const id = this.events.append(this.storeKey, data);
+    if (id instanceof Promise || this.tail) {
+      this.enqueue(async () => this.write(await id, data));
+      return;
+    }
+    this.write(id, data);
   }
 
-  private frame(ev: StoredEvent): string {
-    return `id: ${this.streamKey}.${ev.id}\nevent: message\ndata: ${ev.data}\n\n`;
-  }
-
+  /** Close the stream and forget its events: the session is over. */
   end(): void {
     clearInterval(this.keepAlive);
     this.res?.end();
     this.res = undefined;
+    const dropped = this.events.drop(this.storeKey);
+    if (dropped instanceof Promise) dropped.catch(() => undefined);
+  }
+
+  private replay(res: ServerResponse, events: readonly StoredEvent[]): void {
+    for (const ev of events) res.write(this.frame(ev.id, ev.data));
+  }
+
+  private write(id: number, data: string): void {
+    this.lastId = id;
+    this.res?.write(this.frame(id, data));
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    const run = (this.tail ?? Promise.resolve()).then(task).catch(() => undefined);
+    this.tail = run;
+    void run.then(() => {
+      if (this.tail === run) this.tail = undefined;
+    });
+  }
+
+  private frame(id: number, data: string): string {
+    return `id: ${this.streamKey}.${id}\nevent: message\ndata: ${data}\n\n`;
   }
 }

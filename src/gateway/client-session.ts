@@ -41,6 +41,7 @@ export class ClientSession {
   /** Messages for the session stream while no GET stream is open (bounded; made on first use). */
   private backlog?: RpcMessage[];
   closed = false;
+  private closeListeners?: Array<() => void>;
 
   constructor(
     readonly init: ClientInit,
@@ -108,7 +109,14 @@ export class ClientSession {
     return true;
   }
 
+  /** Run `fn` when the session closes (e.g. to forget its stream's events). */
+  onClose(fn: () => void): void {
+    if (this.closed) fn();
+    else (this.closeListeners ??= []).push(fn);
+  }
+
   close(): void {
+    if (!this.closed) for (const fn of this.closeListeners?.splice(0) ?? []) fn();
     this.closed = true;
     for (const c of this.inFlight.values()) c.abort('session closed');
     for (const [id, p] of this.toClient ?? []) {

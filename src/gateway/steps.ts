@@ -117,10 +117,11 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     if (early && !(await nameExists(gw, cs, t, step, early))) return reply.final(unknownName(req, kind, displayName));
   }
   refusal = gw.chain.commit(step);
+  if (refusal instanceof Promise) refusal = await refusal;
   if (refusal) return refuse(gw, cs, req, reply, step, refusal);
   const open = gw.breakers?.check(t.server);
   if (open) {
-    gw.chain.rollback(step);
+    await gw.chain.rollback(step);
     return refuse(gw, cs, req, reply, step, open);
   }
   let upstream: UpstreamSession;
@@ -136,7 +137,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   }
   if (kind !== 'resources/read' && step.unverified && !confirmEarly && !(await nameExists(gw, cs, t, step, upstream))) {
     // Reached only when the circuit opened for a probe between the checks and now: the reservation is given back.
-    gw.chain.rollback(step);
+    await gw.chain.rollback(step);
     return reply.final(unknownName(req, kind, displayName));
   }
   step.stepNo = gw.workflows.nextStep(cs.workflowId);

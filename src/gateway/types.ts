@@ -93,14 +93,15 @@ export type GuardCheck = (step: Step, ctx: GuardContext) => Refusal | undefined 
 
 /**
  * A guard in phases (docs/decisions/0013-guard-phases.md): `check` may refuse and spends nothing; `commit` runs only
- * once every check allowed, synchronously, and reserves what the call uses (it may still refuse, atomically);
- * `rollback` undoes this guard's commit when a later commit refused; `after` sees the outcome of a committed step.
+ * once every check allowed and reserves what the call uses (it may still refuse, atomically); `rollback` undoes this
+ * guard's commit when a later commit refused; `after` sees the outcome of a committed step. Each may return a promise
+ * when its store answers asynchronously (a shared store); the chain stays promise-free while none does.
  */
 export interface PhasedGuard {
   check?: GuardCheck;
-  commit?(step: Step): Refusal | undefined;
-  rollback?(step: Step): void;
-  after?(step: Step, outcome: StepOutcome): void;
+  commit?(step: Step): Refusal | undefined | Promise<Refusal | undefined>;
+  rollback?(step: Step): void | Promise<void>;
+  after?(step: Step, outcome: StepOutcome): void | Promise<void>;
 }
 
 /** A plain function is a guard with only a check. */

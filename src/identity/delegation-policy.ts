@@ -4,7 +4,7 @@
  */
 import type { AgentManifest } from '../config/types.js';
 import type { Caller } from '../gateway/types.js';
-import type { MintedToken } from './delegation-store.js';
+import type { MintedToken } from '../stores/delegation.js';
 import { globContains, globsOverlap, MAX_RELATION_GLOB } from '../util/glob.js';
 import { ALLOW, compilePolicy, HIDDEN, NOTHING, PolicyBase, PolicyResolver, type CompiledPolicy, type LiveAgents, type ToolCallDecision } from './policy.js';
 import { LOCAL_AGENT_ID } from './registry.js';

@@ -1,11 +1,13 @@
 /** Everything delegation needs at run time, opened once per gateway: keys, minted-token store, limits, policies, guard. */
 import type { Db } from '../audit/index.js';
+import type { DelegationTokenStore, SliceStore } from '../stores/delegation.js';
+import { SqliteDelegationTokens, SqliteSlices } from '../stores/sqlite/delegation.js';
+import { mapAwaitable, type Awaitable } from '../stores/types.js';
 import type { GatewayConfig } from '../config/types.js';
 import { createDelegationGuard } from '../gateway/guards/delegation.js';
 import type { Caller, Guard } from '../gateway/types.js';
 import { DelegationLimits } from '../limits/delegation.js';
 import { DelegatedPolicyResolver } from './delegation-policy.js';
-import { DelegationStore } from './delegation-store.js';
 import type { JwtVerifier } from './jwt.js';
 import { GatewayKeys, SIGNING_ALGORITHM } from './keys.js';
 import type { LiveAgents } from './policy.js';
@@ -22,7 +24,9 @@ export interface DelegationRuntimeOptions {
 
 export interface DelegationRuntime {
   keys: GatewayKeys;
-  store: DelegationStore;
+  store: DelegationTokenStore;
+  /** Tool calls spent per budgeted token (persisted: a restart gives no slice a fresh count). */
+  slices: SliceStore;
   limits: DelegationLimits;
   /** Use in place of the plain PolicyResolver: policy and approval guards, and `access` for the Gateway. */
   policies: DelegatedPolicyResolver;
@@ -30,7 +34,7 @@ export interface DelegationRuntime {
   guard: Guard;
   isRevoked(jti: string): boolean;
   /** Revoke a token and everything minted from it; undefined when the gateway never saw that jti. */
-  revoke(jti: string): { jti: string; revoked: string[] } | undefined;
+  revoke(jti: string): Awaitable<{ jti: string; revoked: string[] } | undefined>;
   /** Accept the gateway's own tokens on every route, once its public URL (the issuer) is known. */
   trust(verifier: JwtVerifier, issuer: string): void;
   maxTokenSeconds(): number;
@@ -39,25 +43,30 @@ export interface DelegationRuntime {
 export async function openDelegation(opts: DelegationRuntimeOptions): Promise<DelegationRuntime> {
   const maxTokenSeconds = () => opts.config.delegation.maxTokenSeconds;
   const keys = await GatewayKeys.open(opts.config.dataDir, { maxTokenSeconds: maxTokenSeconds(), now: opts.now });
-  const store = new DelegationStore(opts.db, { now: opts.now });
+  const store = new SqliteDelegationTokens(opts.db, { now: opts.now });
+  const slices = new SqliteSlices(opts.db, { now: opts.now });
   const limits = new DelegationLimits({ now: opts.now });
   // maxChildren counts live children across restarts too.
-  for (const t of store.liveTokens()) limits.addChild(t.parentNode, t.jti, t.expiresAt);
+  for (const t of await store.liveTokens()) limits.addChild(t.parentNode, t.jti, t.expiresAt);
   const policies = new DelegatedPolicyResolver(opts.agents, { localMode: opts.localMode, tokenOf: (jti) => store.get(jti) });
   return {
     keys,
     store,
+    slices,
     limits,
     policies,
-    guard: createDelegationGuard({ tokenOf: (jti) => store.get(jti) }),
+    guard: createDelegationGuard({ tokenOf: (jti) => store.get(jti), slices }),
     isRevoked: (jti) => store.isRevoked(jti),
     revoke(jti) {
-      if (!store.knows(jti) && !store.isRevoked(jti)) return undefined;
-      const own = store.get(jti);
-      const { revoked, descendants } = store.revoke(jti);
-      // Revoked children no longer count against their parent's maxChildren.
-      for (const t of own ? [own, ...descendants] : descendants) limits.removeChild(t.parentNode, t.jti);
-      return { jti, revoked };
+      return mapAwaitable(store.knows(jti), (known) => {
+        if (!known && !store.isRevoked(jti)) return undefined;
+        const own = store.get(jti);
+        return mapAwaitable(store.revoke(jti), ({ revoked, descendants }) => {
+          // Revoked children no longer count against their parent's maxChildren.
+          for (const t of own ? [own, ...descendants] : descendants) limits.removeChild(t.parentNode, t.jti);
+          return { jti, revoked };
+        });
+      });
     },
     trust(verifier, issuer) {
       verifier.addLocalIssuer(issuer, () => keys.publicJwks(), { audience: issuer, algorithms: [SIGNING_ALGORITHM] });

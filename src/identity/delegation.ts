@@ -9,7 +9,7 @@ import type { DelegationLimits } from '../limits/delegation.js';
 import { compileGlobs } from '../util/glob.js';
 import type { AuthInput, AuthOutcome } from './authenticate.js';
 import { narrowScope } from './delegation-policy.js';
-import type { DelegationStore } from './delegation-store.js';
+import type { DelegationTokenStore } from '../stores/delegation.js';
 import type { LiveAgents } from './policy.js';
 import { LOCAL_AGENT_ID } from './registry.js';
 
@@ -56,7 +56,7 @@ export interface DelegationDeps {
   authenticate(input: AuthInput): AuthOutcome | Promise<AuthOutcome>;
   agents: LiveAgents;
   sign(claims: Record<string, unknown>): Promise<string>;
-  store: DelegationStore;
+  store: DelegationTokenStore;
   limits: DelegationLimits;
   workflows: WorkflowControl;
   /** The gateway's public URL: `iss` and `aud` of minted tokens. */
@@ -210,7 +210,7 @@ export async function exchange(req: ExchangeRequest, deps: DelegationDeps): Prom
     ...(budget !== undefined ? { budget } : {}),
   };
   const accessToken = await deps.sign(claims);
-  deps.store.record({
+  await deps.store.record({
     jti,
     parentJti: parent.jti,
     parentNode: nodeKey,

@@ -1,17 +1,28 @@
 /**
- * Budget and rate counters for workflows, agents and teams. Every check is synchronous and check-then-reserve in
- * one call, so concurrent requests (one JS thread) can never overshoot a limit. State is written behind to SQLite.
+ * Budget and rate rules for workflows, agents and teams over a CounterStore: which limits apply to a step (most
+ * binding first) and how a refusal reads. The store reserves atomically, so concurrent requests never overshoot.
  */
 import { join } from 'node:path';
-import { LRUCache } from 'lru-cache';
 import type { AgentManifest, GatewayConfig, RateWindow } from '../config/types.js';
 import type { Refusal, StepKind } from '../gateway/types.js';
-import { LimitsStore, type StoredWindows, type SubjectKind, type WorkflowUsage } from './store.js';
-import { SubjectWindows, WINDOW_NAMES, type RollingWindow, type WindowMetric, type WindowName, type WindowTotals } from './window.js';
+import type { CounterLimit, CounterStore, LimitBreach, Reservation } from '../stores/counters.js';
+import { MemoryCounterStore } from '../stores/memory/counters.js';
+import { SqliteCounterStore } from '../stores/sqlite/counters.js';
+import { mapAwaitable, type Awaitable } from '../stores/types.js';
+import type { WindowName, WindowTotals } from './window.js';
 
-export type { WorkflowUsage } from './store.js';
 export type AgentLimits = AgentManifest['limits'];
 export type TeamLimits = GatewayConfig['teams'][string];
+export type SubjectKind = 'agent' | 'team';
+
+/** Totals of one workflow. */
+export interface WorkflowUsage {
+  steps: number;
+  toolCalls: number;
+  tokens: number;
+  /** Epoch ms of the first step seen; wall-seconds budgets count from here. */
+  startedAt: number;
+}
 
 /** One step asking to be counted. */
 export interface ConsumeRequest {
@@ -36,6 +47,8 @@ export interface LimitRefusalData {
 }
 
 export interface LimitCountersOptions {
+  /** Where counts live; default: SQLite in `dataDir`, or memory without one. */
+  store?: CounterStore;
   /** Directory of `limits.db`; omit for memory-only counters (tests, or persistence off). */
   dataDir?: string;
   now?: () => number;
@@ -53,10 +66,8 @@ export interface LimitCountersOptions {
 
 export type WindowUsage = Record<WindowName, WindowTotals>;
 
-const DAY_MS = 86_400_000;
-
 /** Daily windows and workflow totals are budgets; shorter windows are rates that recover soon. */
-function reasonFor(window: WindowName | 'workflow'): Refusal['reason'] {
+function reasonFor(window: WindowName | 'total'): Refusal['reason'] {
   return window === 'perMinute' || window === 'perHour' ? 'rate_limited' : 'budget_exceeded';
 }
 
@@ -65,33 +76,59 @@ const WINDOW_WORDS: Record<WindowName, string> = { perMinute: 'per-minute', perH
 /** Checked most-binding first, so the refusal names the limit that will take longest to free up. */
 const CHECK_ORDER: readonly WindowName[] = ['perDay', 'perHour', 'perMinute'];
 
+/** What one step adds: every kind a step and a call; tools/call a tool call too. */
+const TOOL_AMOUNTS: Readonly<Record<string, number>> = Object.freeze({ calls: 1, toolCalls: 1 });
+const STEP_AMOUNTS: Readonly<Record<string, number>> = Object.freeze({ calls: 1 });
+
+/** Workflow budget names as users write them, by counted dimension. */
+const WORKFLOW_NAMES: Readonly<Record<string, string>> = { calls: 'steps', toolCalls: 'toolCalls', tokens: 'tokens', ageSeconds: 'seconds' };
+
+type Family = 'tool' | 'model' | 'other';
+const familyOf = (kind: StepKind): Family => (kind === 'tools/call' ? 'tool' : kind === 'model/call' ? 'model' : 'other');
+
+function windowLimits(out: CounterLimit[], subject: 'agent' | 'team', window: WindowName, limit: RateWindow | undefined, family: Family): void {
+  if (!limit) return;
+  // Calls reserve one unit; tokens are only known afterwards, so they refuse once the window is spent.
+  if (limit.calls !== undefined) out.push({ subject, window, dimension: 'calls', max: limit.calls, mode: 'reserve' });
+  if (family === 'tool' && limit.toolCalls !== undefined) out.push({ subject, window, dimension: 'toolCalls', max: limit.toolCalls, mode: 'reserve' });
+  if (family === 'model' && limit.tokens !== undefined) out.push({ subject, window, dimension: 'tokens', max: limit.tokens, mode: 'spent' });
+}
+
+/** The limits of a step, most binding first: the workflow's budget, then each window of the agent, then of its team. */
+function compileLimits(agent: AgentLimits | undefined, team: TeamLimits | undefined, family: Family): CounterLimit[] {
+  const out: CounterLimit[] = [];
+  const wl = agent?.workflow;
+  if (wl) {
+    if (wl.seconds !== undefined) out.push({ subject: 'workflow', window: 'total', dimension: 'ageSeconds', max: wl.seconds, mode: 'spent' });
+    if (wl.steps !== undefined) out.push({ subject: 'workflow', window: 'total', dimension: 'calls', max: wl.steps, mode: 'reserve' });
+    if (family === 'tool' && wl.toolCalls !== undefined) out.push({ subject: 'workflow', window: 'total', dimension: 'toolCalls', max: wl.toolCalls, mode: 'reserve' });
+    if (family === 'model' && wl.tokens !== undefined) out.push({ subject: 'workflow', window: 'total', dimension: 'tokens', max: wl.tokens, mode: 'spent' });
+  }
+  for (const name of CHECK_ORDER) {
+    windowLimits(out, 'agent', name, agent?.[name], family);
+    windowLimits(out, 'team', name, team?.[name], family);
+  }
+  return out;
+}
+
+const NO_LIMITS: readonly CounterLimit[] = Object.freeze([]);
+
 export class LimitCounters {
+  readonly store: CounterStore;
   private readonly now: () => number;
-  private readonly buckets: number;
-  private readonly store?: LimitsStore;
-  private readonly onError: (err: unknown) => void;
-  private readonly workflows: LRUCache<string, WorkflowUsage>;
-  /** Changed workflows awaiting the next flush; holds them even if the LRU drops them meanwhile. */
-  private readonly dirtyWorkflows = new Map<string, WorkflowUsage>();
-  private readonly agents = new Map<string, SubjectWindows>();
-  private readonly teams = new Map<string, SubjectWindows>();
-  private timer?: NodeJS.Timeout;
-  private closed = false;
+  /** Compiled limit lists per manifest `limits` object, team limits object and step family: built once per reload. */
+  private readonly compiled = new WeakMap<object, Map<object | undefined, Record<Family, readonly CounterLimit[]>>>();
+  private readonly teamOnly = new WeakMap<object, Record<Family, readonly CounterLimit[]>>();
+  private lastReq?: ConsumeRequest;
+  private lastReservation?: Reservation;
 
   constructor(opts: LimitCountersOptions = {}) {
     this.now = opts.now ?? Date.now;
-    this.buckets = opts.bucketsPerWindow ?? 60;
-    this.onError = opts.onError ?? ((err) => process.emitWarning(`limits.db write failed: ${String(err)}`));
-    this.workflows = new LRUCache<string, WorkflowUsage>({ max: opts.maxCachedWorkflows ?? 50_000 });
-    if (opts.dataDir === undefined) return;
-
-    this.store = new LimitsStore(join(opts.dataDir, 'limits.db'));
-    const now = this.now();
-    this.store.pruneWorkflows(now - (opts.retainWorkflowMs ?? 7 * DAY_MS));
-    for (const saved of this.store.loadWindows()) this.restoreWindows(saved, now);
-    this.timer = setInterval(() => this.flush(), opts.flushMs ?? 200);
-    // The write-behind timer must never keep the process alive on its own.
-    this.timer.unref();
+    if (opts.store) this.store = opts.store;
+    else if (opts.dataDir === undefined) this.store = new MemoryCounterStore(opts);
+    else {
+      this.store = new SqliteCounterStore({ ...opts, file: join(opts.dataDir, 'limits.db') });
+    }
   }
 
   /**
@@ -99,190 +136,120 @@ export class LimitCounters {
    * tools/call counts a step, a call and a tool call; other kinds count a step and a call. Token limits are
    * checked (used ≥ max refuses) only for model calls, since tokens are reported after the fact via addTokens.
    */
-  tryConsume(req: ConsumeRequest): Refusal | undefined {
-    const now = this.now();
-    const wf = this.workflow(req.workflowId, now);
-    const agent = this.subject('agent', req.agentId, now);
-    const team = req.team === undefined ? undefined : this.subject('team', req.team, now);
-    const refusal = this.refusalFor(req, now, wf, agent, team);
-    if (refusal) return refusal;
-    this.count(req, wf, agent, team, 1);
-    return undefined;
+  tryConsume(req: ConsumeRequest): Awaitable<Refusal | undefined> {
+    return this.refusalOf(req, this.store.reserve(this.reservationOf(req)));
   }
 
   /** Whether the step would fit every applicable limit now (the refusal tryConsume would give), consuming nothing. */
-  check(req: ConsumeRequest): Refusal | undefined {
-    const now = this.now();
-    const wf = this.workflow(req.workflowId, now);
-    const agent = this.subject('agent', req.agentId, now);
-    const team = req.team === undefined ? undefined : this.subject('team', req.team, now);
-    return this.refusalFor(req, now, wf, agent, team);
+  check(req: ConsumeRequest): Awaitable<Refusal | undefined> {
+    return this.refusalOf(req, this.store.check(this.reservationOf(req)));
   }
 
   /**
    * Give back what tryConsume counted for this request, for a step refused after its reservation. Exact when called
    * in the same tick as the reservation (the windows have not moved on); the workflow totals are exact always.
    */
-  release(req: ConsumeRequest): void {
-    const wf = this.dirtyWorkflows.get(req.workflowId) ?? this.workflows.get(req.workflowId);
-    const agent = this.agents.get(req.agentId);
-    const team = req.team === undefined ? undefined : this.teams.get(req.team);
-    if (wf && agent) this.count(req, wf, agent, team, -1);
-  }
-
-  private refusalFor(req: ConsumeRequest, now: number, wf: WorkflowUsage, agent: SubjectWindows, team: SubjectWindows | undefined): Refusal | undefined {
-    const isTool = req.kind === 'tools/call';
-    const isModel = req.kind === 'model/call';
-    const wl = req.agentLimits?.workflow;
-    if (wl) {
-      if (wl.seconds !== undefined && now - wf.startedAt >= wl.seconds * 1000) {
-        return this.workflowRefusal(req, 'seconds', Math.floor((now - wf.startedAt) / 1000), wl.seconds);
-      }
-      if (wl.steps !== undefined && wf.steps + 1 > wl.steps) return this.workflowRefusal(req, 'steps', wf.steps, wl.steps);
-      if (isTool && wl.toolCalls !== undefined && wf.toolCalls + 1 > wl.toolCalls) {
-        return this.workflowRefusal(req, 'toolCalls', wf.toolCalls, wl.toolCalls);
-      }
-      if (isModel && wl.tokens !== undefined && wf.tokens >= wl.tokens) {
-        return this.workflowRefusal(req, 'tokens', wf.tokens, wl.tokens);
-      }
-    }
-    for (const name of CHECK_ORDER) {
-      const refusal =
-        this.checkWindow(req, agent[name], req.agentLimits?.[name], name, '', isTool, isModel, now) ??
-        (team && this.checkWindow(req, team[name], req.teamLimits?.[name], name, `team ${req.team}`, isTool, isModel, now));
-      if (refusal) return refusal;
-    }
-    return undefined;
-  }
-
-  private count(req: ConsumeRequest, wf: WorkflowUsage, agent: SubjectWindows, team: SubjectWindows | undefined, n: 1 | -1): void {
-    const isTool = req.kind === 'tools/call';
-    wf.steps += n;
-    if (isTool) wf.toolCalls += n;
-    this.dirtyWorkflows.set(req.workflowId, wf);
-    agent.add('calls', n);
-    if (isTool) agent.add('toolCalls', n);
-    if (team) {
-      team.add('calls', n);
-      if (isTool) team.add('toolCalls', n);
-    }
+  release(req: ConsumeRequest): Awaitable<void> {
+    return this.store.release(this.reservationOf(req));
   }
 
   /** Report tokens spent (the model route calls this with the provider's usage). May overshoot; the next call is refused. */
-  addTokens(workflowId: string, agentId: string, team: string | undefined, n: number): void {
+  addTokens(workflowId: string, agentId: string, team: string | undefined, n: number): Awaitable<void> {
     if (!(n > 0)) return;
-    const now = this.now();
-    const wf = this.workflow(workflowId, now);
-    wf.tokens += n;
-    this.dirtyWorkflows.set(workflowId, wf);
-    this.subject('agent', agentId, now).add('tokens', n);
-    if (team !== undefined) this.subject('team', team, now).add('tokens', n);
+    return this.store.add({ workflowId, agentId, team }, { tokens: n });
   }
 
   /** Mark a workflow's wall-clock start explicitly (otherwise its first counted step starts the clock). */
-  beginWorkflow(workflowId: string, startedAt = this.now()): void {
-    const wf = this.workflow(workflowId, startedAt);
-    wf.startedAt = Math.min(wf.startedAt, startedAt);
-    this.dirtyWorkflows.set(workflowId, wf);
+  beginWorkflow(workflowId: string, startedAt = this.now()): Awaitable<void> {
+    return this.store.beginWorkflow(workflowId, startedAt);
   }
 
-  workflowUsage(workflowId: string): WorkflowUsage | undefined {
-    const wf = this.dirtyWorkflows.get(workflowId) ?? this.workflows.get(workflowId) ?? this.store?.loadWorkflow(workflowId);
-    return wf && { ...wf };
+  workflowUsage(workflowId: string): Awaitable<WorkflowUsage | undefined> {
+    return mapAwaitable(this.store.workflowTotals(workflowId), (wf) =>
+      wf && { steps: wf.totals.calls ?? 0, toolCalls: wf.totals.toolCalls ?? 0, tokens: wf.totals.tokens ?? 0, startedAt: wf.startedAt },
+    );
   }
 
-  windowUsage(kind: SubjectKind, name: string): WindowUsage | undefined {
-    const windows = (kind === 'agent' ? this.agents : this.teams).get(name);
-    if (!windows) return undefined;
-    const now = this.now();
-    return {
-      perMinute: windows.perMinute.totalsAt(now),
-      perHour: windows.perHour.totalsAt(now),
-      perDay: windows.perDay.totalsAt(now),
+  windowUsage(kind: SubjectKind, name: string): Awaitable<WindowUsage | undefined> {
+    return this.store.windowTotals(kind, name);
+  }
+
+  /** Write changed counters to disk now (the store does this every flushMs). */
+  flush(): Awaitable<void> {
+    return this.store.flush();
+  }
+
+  /** Flush and close the store; counting still works in memory afterwards, without persistence. */
+  close(): Awaitable<void> {
+    return this.store.close();
+  }
+
+  /** The check and the commit of one step follow each other with the same request: it is built once. */
+  private reservationOf(req: ConsumeRequest): Reservation {
+    if (req === this.lastReq && this.lastReservation) return this.lastReservation;
+    const family = familyOf(req.kind);
+    const r: Reservation = {
+      workflowId: req.workflowId,
+      agentId: req.agentId,
+      team: req.team,
+      amounts: family === 'tool' ? TOOL_AMOUNTS : STEP_AMOUNTS,
+      limits: this.limitsOf(req.agentLimits, req.team === undefined ? undefined : req.teamLimits, family),
     };
+    this.lastReq = req;
+    this.lastReservation = r;
+    return r;
   }
 
-  /** Write changed counters to disk now (the timer does this every flushMs). */
-  flush(): void {
-    if (!this.store) return;
-    const workflows = [...this.dirtyWorkflows];
-    const windows: StoredWindows[] = [];
-    for (const [kind, map] of [['agent', this.agents], ['team', this.teams]] as const) {
-      for (const [name, w] of map) {
-        if (!w.dirty) continue;
-        windows.push({ kind, name, windows: { perMinute: w.perMinute.snapshot(), perHour: w.perHour.snapshot(), perDay: w.perDay.snapshot() } });
-      }
+  private limitsOf(agent: AgentLimits | undefined, team: TeamLimits | undefined, family: Family): readonly CounterLimit[] {
+    if (!agent && !team) return NO_LIMITS;
+    const build = (): Record<Family, readonly CounterLimit[]> => ({
+      tool: compileLimits(agent, team, 'tool'),
+      model: compileLimits(agent, team, 'model'),
+      other: compileLimits(agent, team, 'other'),
+    });
+    if (!agent) {
+      let byFamily = this.teamOnly.get(team!);
+      if (!byFamily) this.teamOnly.set(team!, (byFamily = build()));
+      return byFamily[family];
     }
-    if (workflows.length === 0 && windows.length === 0) return;
-    try {
-      this.store.write(workflows, windows, this.now());
-      this.dirtyWorkflows.clear();
-      for (const map of [this.agents, this.teams]) for (const w of map.values()) w.dirty = false;
-    } catch (err) {
-      this.onError(err);
+    let byTeam = this.compiled.get(agent);
+    if (!byTeam) this.compiled.set(agent, (byTeam = new Map()));
+    let byFamily = byTeam.get(team);
+    if (!byFamily) byTeam.set(team, (byFamily = build()));
+    return byFamily[family];
+  }
+
+  private refusalOf(req: ConsumeRequest, breach: Awaitable<LimitBreach | undefined>): Awaitable<Refusal | undefined> {
+    if (breach === undefined) return undefined;
+    if (breach instanceof Promise) return breach.then((b) => b && this.render(req, b));
+    return this.render(req, breach);
+  }
+
+  private render(req: ConsumeRequest, breach: LimitBreach): Refusal {
+    const { limit } = breach;
+    if (limit.subject === 'workflow') {
+      const metric = WORKFLOW_NAMES[limit.dimension] ?? limit.dimension;
+      const used = limit.dimension === 'ageSeconds' ? Math.floor(breach.used) : breach.used;
+      const data: LimitRefusalData = { limit: `workflow.${metric}`, used, max: limit.max, workflowId: req.workflowId };
+      return {
+        reason: reasonFor('total'),
+        message:
+          `Workflow ${req.workflowId} has used its ${metric} budget (${used} of ${limit.max}); ` +
+          `start a new workflow (new session), or an admin can raise limits.workflow.${metric} for agent ${req.agentId} in agents.d.`,
+        data: { ...data },
+      };
     }
-  }
-
-  /** Flush and close the database; counting still works in memory afterwards, without persistence. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer) clearInterval(this.timer);
-    this.flush();
-    this.store?.close();
-  }
-
-  private workflow(id: string, now: number): WorkflowUsage {
-    let wf = this.dirtyWorkflows.get(id) ?? this.workflows.get(id);
-    if (!wf) {
-      wf = (!this.closed && this.store?.loadWorkflow(id)) || { steps: 0, toolCalls: 0, tokens: 0, startedAt: now };
-      this.workflows.set(id, wf);
-    }
-    return wf;
-  }
-
-  private subject(kind: SubjectKind, name: string, now: number): SubjectWindows {
-    const map = kind === 'agent' ? this.agents : this.teams;
-    let w = map.get(name);
-    if (!w) {
-      w = new SubjectWindows(this.buckets, now);
-      map.set(name, w);
-    } else {
-      w.advance(now);
-    }
-    return w;
-  }
-
-  private restoreWindows(saved: StoredWindows, now: number): void {
-    const map = saved.kind === 'agent' ? this.agents : this.teams;
-    map.set(saved.name, new SubjectWindows(this.buckets, now, saved.windows));
-  }
-
-  private checkWindow(
-    req: ConsumeRequest,
-    window: RollingWindow,
-    limit: RateWindow | undefined,
-    name: WindowName,
-    owner: string,
-    isTool: boolean,
-    isModel: boolean,
-    now: number,
-  ): Refusal | undefined {
-    if (!limit) return undefined;
-    // Calls reserve one unit; tokens are only known afterwards, so they refuse once the window is spent.
-    let metric: WindowMetric | undefined;
-    if (limit.calls !== undefined && window.total('calls') + 1 > limit.calls) metric = 'calls';
-    else if (isTool && limit.toolCalls !== undefined && window.total('toolCalls') + 1 > limit.toolCalls) metric = 'toolCalls';
-    else if (isModel && limit.tokens !== undefined && window.total('tokens') >= limit.tokens) metric = 'tokens';
-    if (!metric) return undefined;
-
-    const max = limit[metric] as number;
-    const used = window.total(metric);
-    const limitName = owner ? `team.${name}.${metric}` : `${name}.${metric}`;
-    const whose = owner || `agent ${req.agentId}`;
+    const name = limit.window as WindowName;
+    const metric = limit.dimension;
+    const isTeam = limit.subject === 'team';
+    const { max } = limit;
+    const used = breach.used;
+    const now = this.now();
+    const limitName = isTeam ? `team.${name}.${metric}` : `${name}.${metric}`;
+    const whose = isTeam ? `team ${req.team}` : `agent ${req.agentId}`;
     const reason = reasonFor(name);
-    const raise = owner ? `teams.${req.team}.${name}.${metric} in gateway.yaml` : `limits.${name}.${metric} in agents.d`;
-    const resetAtMs = window.freesAt(metric, max, now);
+    const raise = isTeam ? `teams.${req.team}.${name}.${metric} in gateway.yaml` : `limits.${name}.${metric} in agents.d`;
+    const resetAtMs = breach.freesAt;
     if (resetAtMs === undefined) {
       const data: LimitRefusalData = { limit: limitName, used, max, workflowId: req.workflowId };
       return {
@@ -301,22 +268,6 @@ export class LimitCounters {
     return {
       reason,
       message: `The ${WINDOW_WORDS[name]} ${metric} limit of ${whose} is reached (${used} of ${max}); ${next}.`,
-      data: { ...data },
-    };
-  }
-
-  private workflowRefusal(
-    req: ConsumeRequest,
-    metric: 'steps' | 'toolCalls' | 'tokens' | 'seconds',
-    used: number,
-    max: number,
-  ): Refusal {
-    const data: LimitRefusalData = { limit: `workflow.${metric}`, used, max, workflowId: req.workflowId };
-    return {
-      reason: reasonFor('workflow'),
-      message:
-        `Workflow ${req.workflowId} has used its ${metric} budget (${used} of ${max}); ` +
-        `start a new workflow (new session), or an admin can raise limits.workflow.${metric} for agent ${req.agentId} in agents.d.`,
       data: { ...data },
     };
   }

@@ -3,7 +3,11 @@
  * cycle of calls (period 2 or 3: A,B,A,B… / A,B,C,A,B,C…) repeating too often within the window.
  */
 import * as crypto from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import type { LoopCall, LoopCallRecord, LoopHistory, LoopHistoryStore } from '../stores/loop-history.js';
+import { MemoryLoopHistory } from '../stores/memory/loop-history.js';
+import { mapAwaitable, type Awaitable } from '../stores/types.js';
+
+export type { LoopCall } from '../stores/loop-history.js';
 
 export interface LoopSettings {
   /** At most this many identical calls per window; the next one trips. */
@@ -14,11 +18,6 @@ export interface LoopSettings {
 }
 
 export const DEFAULT_LOOP_SETTINGS: Readonly<LoopSettings> = { sameCall: 5, windowSeconds: 60 };
-
-export interface LoopCall {
-  tool: string;
-  args: Record<string, unknown>;
-}
 
 export interface LoopTrip {
   kind: 'sameCall' | 'cycle';
@@ -33,24 +32,14 @@ export interface LoopTrip {
 
 export interface LoopDetectorOptions {
   now?: () => number;
-  /** Workflows whose history is kept; the least recently active are forgotten first. */
+  /** Where histories are kept; default in memory, bounded by maxWorkflows. */
+  store?: LoopHistoryStore;
+  /** Workflows whose history is kept (memory store); the least recently active are forgotten first. */
   maxWorkflows?: number;
 }
 
-interface CallRecord {
-  key: string;
-  call: LoopCall;
-  at: number;
-}
-
-interface WorkflowHistory {
-  /** Recent timestamps per call key, oldest first, at most `sameCall` of them. */
-  byKey: Map<string, number[]>;
-  /** Last calls, oldest first, long enough to see 3 × (cycle + 1) calls. */
-  recent: CallRecord[];
-  /** Size of byKey at which stale keys are swept next. */
-  sweepAt: number;
-}
+type CallRecord = LoopCallRecord;
+type WorkflowHistory = LoopHistory;
 
 const PERIODS = [2, 3] as const;
 const SWEEP_MIN = 512;
@@ -87,25 +76,27 @@ const sha256: (text: string) => string =
 
 export class LoopDetector {
   private readonly now: () => number;
-  private readonly histories: LRUCache<string, WorkflowHistory>;
+  private readonly histories: LoopHistoryStore;
   private lastTool?: string;
   private lastArgs?: Record<string, unknown>;
   private lastKey?: string;
 
   constructor(opts: LoopDetectorOptions = {}) {
     this.now = opts.now ?? Date.now;
-    this.histories = new LRUCache<string, WorkflowHistory>({ max: opts.maxWorkflows ?? 10_000 });
+    this.histories = opts.store ?? new MemoryLoopHistory({ maxWorkflows: opts.maxWorkflows });
   }
 
   /**
    * Check a call about to be made and, unless it trips, record it. A tripping call is not recorded:
    * it never runs, and the workflow is stopped anyway.
    */
-  check(workflowId: string, tool: string, args: Record<string, unknown> | undefined, settings: LoopSettings): LoopTrip | undefined {
-    const now = this.now();
-    const call: LoopCall = { tool, args: args ?? {} };
+  check(workflowId: string, tool: string, args: Record<string, unknown> | undefined, settings: LoopSettings): Awaitable<LoopTrip | undefined> {
     const key = this.keyOf(tool, args);
-    const h = this.history(workflowId);
+    return mapAwaitable(this.histories.open(workflowId), (h) => this.checkIn(workflowId, h, key, { tool, args: args ?? {} }, settings));
+  }
+
+  private checkIn(workflowId: string, h: WorkflowHistory, key: string, call: LoopCall, settings: LoopSettings): Awaitable<LoopTrip | undefined> {
+    const now = this.now();
     const trip = this.tripOf(h, key, call, settings, now);
     if (trip) return trip;
 
@@ -118,25 +109,26 @@ export class LoopDetector {
     const keep = Math.min(MAX_RECENT, 3 * (cycle + 1));
     if (h.recent.length > keep) h.recent.splice(0, h.recent.length - keep);
     if (h.byKey.size >= h.sweepAt) this.sweep(h, now - settings.windowSeconds * 1000);
-    return undefined;
+    return mapAwaitable(this.histories.changed(workflowId, h), () => undefined);
   }
 
   /** Whether the call would trip now, recording nothing. */
-  wouldTrip(workflowId: string, tool: string, args: Record<string, unknown> | undefined, settings: LoopSettings): LoopTrip | undefined {
-    const h = this.histories.get(workflowId);
-    if (!h) return undefined;
-    return this.tripOf(h, this.keyOf(tool, args), { tool, args: args ?? {} }, settings, this.now());
+  wouldTrip(workflowId: string, tool: string, args: Record<string, unknown> | undefined, settings: LoopSettings): Awaitable<LoopTrip | undefined> {
+    const key = this.keyOf(tool, args);
+    return mapAwaitable(this.histories.get(workflowId), (h) => h && this.tripOf(h, key, { tool, args: args ?? {} }, settings, this.now()));
   }
 
   /** Take back the call `check` recorded last for this workflow (the call was refused after all). */
-  forgetLast(workflowId: string, tool: string, args: Record<string, unknown> | undefined): void {
-    const h = this.histories.get(workflowId);
+  forgetLast(workflowId: string, tool: string, args: Record<string, unknown> | undefined): Awaitable<void> {
     const key = this.keyOf(tool, args);
-    if (!h || h.recent[h.recent.length - 1]?.key !== key) return;
-    h.recent.pop();
-    const stamps = h.byKey.get(key);
-    stamps?.pop();
-    if (stamps?.length === 0) h.byKey.delete(key);
+    return mapAwaitable(this.histories.get(workflowId), (h) => {
+      if (!h || h.recent[h.recent.length - 1]?.key !== key) return;
+      h.recent.pop();
+      const stamps = h.byKey.get(key);
+      stamps?.pop();
+      if (stamps?.length === 0) h.byKey.delete(key);
+      return this.histories.changed(workflowId, h);
+    });
   }
 
   /** The key of the call hashed last is reused: a call is checked, then recorded, with the same arguments object. */
@@ -160,17 +152,8 @@ export class LoopDetector {
   }
 
   /** Forget a workflow's history (e.g. when an admin resumes it, so it does not trip again at once). */
-  reset(workflowId: string): void {
-    this.histories.delete(workflowId);
-  }
-
-  private history(workflowId: string): WorkflowHistory {
-    let h = this.histories.get(workflowId);
-    if (!h) {
-      h = { byKey: new Map(), recent: [], sweepAt: SWEEP_MIN };
-      this.histories.set(workflowId, h);
-    }
-    return h;
+  reset(workflowId: string): Awaitable<void> {
+    return this.histories.delete(workflowId);
   }
 
   /**

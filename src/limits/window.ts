@@ -12,9 +12,13 @@ export const WINDOW_SPAN_MS: Readonly<Record<WindowName, number>> = {
   perDay: 86_400_000,
 };
 
-/** Index of each metric inside a bucket; plain numbers keep the hot path free of object lookups. */
-const METRIC_INDEX: Readonly<Record<WindowMetric, number>> = { calls: 0, toolCalls: 1, tokens: 2 };
-const METRICS = 3;
+/** Index of each dimension inside a bucket, per dimension list; plain numbers keep the hot path free of lookups. */
+const indexCache = new WeakMap<readonly string[], ReadonlyMap<string, number>>();
+function indexOf(dims: readonly string[]): ReadonlyMap<string, number> {
+  let m = indexCache.get(dims);
+  if (!m) indexCache.set(dims, (m = new Map(dims.map((d, i) => [d, i]))));
+  return m;
+}
 
 /** What is persisted for one window: enough to rebuild it exactly after a restart. */
 export interface WindowSnapshot {
@@ -22,11 +26,14 @@ export interface WindowSnapshot {
   buckets: number;
   /** Absolute bucket index (floor(time / bucketMs)) of the newest slot. */
   head: number;
-  /** buckets × 3 counts, slot-major: [calls, toolCalls, tokens] per slot. */
+  /** buckets × dims counts, slot-major: one count per dimension per slot. */
   counts: number[];
+  /** The dimensions of each slot, in order; absent in older snapshots, which hold [calls, toolCalls, tokens]. */
+  dims?: string[];
 }
 
-export type WindowTotals = Record<WindowMetric, number>;
+/** Totals per counted dimension (calls, toolCalls, tokens, and any dimension a store is configured with). */
+export type WindowTotals = Record<WindowMetric, number> & Record<string, number>;
 
 /**
  * Sum of the last `buckets` sub-buckets, the newest being partial: covers between (n-1)/n and all of the span,
@@ -35,29 +42,43 @@ export type WindowTotals = Record<WindowMetric, number>;
 export class RollingWindow {
   readonly bucketMs: number;
   readonly buckets: number;
+  readonly dims: readonly string[];
   private head: number;
   private readonly counts: Float64Array;
-  private readonly totals = new Float64Array(METRICS);
+  private readonly totals: Float64Array;
+  private readonly index: ReadonlyMap<string, number>;
 
-  constructor(spanMs: number, buckets = 60, now = 0, snapshot?: WindowSnapshot) {
+  constructor(spanMs: number, buckets = 60, now = 0, snapshot?: WindowSnapshot, dims: readonly string[] = WINDOW_METRICS) {
+    const M = dims.length;
     this.buckets = buckets;
+    this.dims = dims;
+    this.index = indexOf(dims);
     this.bucketMs = Math.max(1, Math.floor(spanMs / buckets));
-    this.counts = new Float64Array(buckets * METRICS);
+    this.counts = new Float64Array(buckets * M);
+    this.totals = new Float64Array(M);
     this.head = Math.floor(now / this.bucketMs);
+    const saved = snapshot?.dims ?? WINDOW_METRICS;
     const usable =
-      snapshot &&
-      snapshot.bucketMs === this.bucketMs &&
-      snapshot.buckets === buckets &&
-      snapshot.counts.length === buckets * METRICS;
+      snapshot && snapshot.bucketMs === this.bucketMs && snapshot.buckets === buckets && snapshot.counts.length === buckets * saved.length;
     if (usable) {
       this.head = snapshot.head;
-      for (let i = 0; i < this.counts.length; i++) {
-        const v = Number(snapshot.counts[i]) || 0;
-        this.counts[i] = v;
-        this.totals[i % METRICS] += v;
+      // Restored by dimension name, so adding a dimension keeps the counts of the others.
+      for (let d = 0; d < saved.length; d++) {
+        const m = this.index.get(saved[d]!);
+        if (m === undefined) continue;
+        for (let b = 0; b < buckets; b++) {
+          const v = Number(snapshot.counts[b * saved.length + d]) || 0;
+          this.counts[b * M + m] = v;
+          this.totals[m] += v;
+        }
       }
       this.advance(now);
     }
+  }
+
+  /** Position of a dimension in this window's slots; undefined when it is not counted here. */
+  dimIndex(dim: string): number | undefined {
+    return this.index.get(dim);
   }
 
   /** Drop the buckets that slid out of the window since the last call; amortized O(1). */
@@ -68,9 +89,10 @@ export class RollingWindow {
       this.counts.fill(0);
       this.totals.fill(0);
     } else {
+      const M = this.totals.length;
       for (let b = this.head + 1; b <= idx; b++) {
-        const base = (b % this.buckets) * METRICS;
-        for (let m = 0; m < METRICS; m++) {
+        const base = (b % this.buckets) * M;
+        for (let m = 0; m < M; m++) {
           this.totals[m] -= this.counts[base + m];
           this.counts[base + m] = 0;
         }
@@ -79,42 +101,56 @@ export class RollingWindow {
     this.head = idx;
   }
 
-  /** Total of one metric; call advance(now) first. */
-  total(metric: WindowMetric): number {
-    return this.totals[METRIC_INDEX[metric]];
+  /** Total of one dimension (0 when not counted here); call advance(now) first. */
+  total(metric: string): number {
+    const m = this.index.get(metric);
+    return m === undefined ? 0 : this.totals[m]!;
+  }
+
+  /** Total by dimension position (see dimIndex); call advance(now) first. */
+  totalAt(m: number): number {
+    return this.totals[m]!;
   }
 
   /** Add to the newest bucket; call advance(now) first. */
-  add(metric: WindowMetric, n: number): void {
-    const m = METRIC_INDEX[metric];
-    this.counts[(this.head % this.buckets) * METRICS + m] += n;
+  add(metric: string, n: number): void {
+    const m = this.index.get(metric);
+    if (m !== undefined) this.addAt(m, n);
+  }
+
+  addAt(m: number, n: number): void {
+    this.counts[(this.head % this.buckets) * this.totals.length + m] += n;
     this.totals[m] += n;
   }
 
   totalsAt(now: number): WindowTotals {
     this.advance(now);
-    return { calls: this.totals[0], toolCalls: this.totals[1], tokens: this.totals[2] };
+    const out: Record<string, number> = {};
+    for (let m = 0; m < this.dims.length; m++) out[this.dims[m]!] = this.totals[m]!;
+    return out as WindowTotals;
   }
 
   /**
    * Earliest time the total of `metric` is below `max` again, as buckets slide out oldest first; `now` if it
    * already is, undefined if it never will (max ≤ 0). Call advance(now) first.
    */
-  freesAt(metric: WindowMetric, max: number, now: number): number | undefined {
+  freesAt(metric: string, max: number, now: number): number | undefined {
     if (!(max > 0)) return undefined;
-    const m = METRIC_INDEX[metric];
-    let left = this.totals[m];
+    const m = this.index.get(metric);
+    if (m === undefined) return now;
+    const M = this.totals.length;
+    let left = this.totals[m]!;
     if (left < max) return now;
     for (let b = this.head - this.buckets + 1; b <= this.head; b++) {
       if (b < 0) continue;
-      left -= this.counts[(b % this.buckets) * METRICS + m];
+      left -= this.counts[(b % this.buckets) * M + m]!;
       if (left < max) return (b + this.buckets) * this.bucketMs;
     }
     return (this.head + this.buckets) * this.bucketMs;
   }
 
   snapshot(): WindowSnapshot {
-    return { bucketMs: this.bucketMs, buckets: this.buckets, head: this.head, counts: Array.from(this.counts) };
+    return { bucketMs: this.bucketMs, buckets: this.buckets, head: this.head, counts: Array.from(this.counts), dims: [...this.dims] };
   }
 }
 
@@ -126,10 +162,10 @@ export class SubjectWindows {
   /** Changed since the last write-behind flush. */
   dirty = false;
 
-  constructor(buckets: number, now: number, snapshots: Partial<Record<WindowName, WindowSnapshot>> = {}) {
-    this.perMinute = new RollingWindow(WINDOW_SPAN_MS.perMinute, buckets, now, snapshots.perMinute);
-    this.perHour = new RollingWindow(WINDOW_SPAN_MS.perHour, buckets, now, snapshots.perHour);
-    this.perDay = new RollingWindow(WINDOW_SPAN_MS.perDay, buckets, now, snapshots.perDay);
+  constructor(buckets: number, now: number, snapshots: Partial<Record<WindowName, WindowSnapshot>> = {}, dims: readonly string[] = WINDOW_METRICS) {
+    this.perMinute = new RollingWindow(WINDOW_SPAN_MS.perMinute, buckets, now, snapshots.perMinute, dims);
+    this.perHour = new RollingWindow(WINDOW_SPAN_MS.perHour, buckets, now, snapshots.perHour, dims);
+    this.perDay = new RollingWindow(WINDOW_SPAN_MS.perDay, buckets, now, snapshots.perDay, dims);
   }
 
   advance(now: number): void {
@@ -138,10 +174,15 @@ export class SubjectWindows {
     this.perDay.advance(now);
   }
 
-  add(metric: WindowMetric, n: number): void {
-    this.perMinute.add(metric, n);
-    this.perHour.add(metric, n);
-    this.perDay.add(metric, n);
+  add(metric: string, n: number): void {
+    const m = this.perMinute.dimIndex(metric);
+    if (m !== undefined) this.addAt(m, n);
+  }
+
+  addAt(m: number, n: number): void {
+    this.perMinute.addAt(m, n);
+    this.perHour.addAt(m, n);
+    this.perDay.addAt(m, n);
     this.dirty = true;
   }
 }

@@ -7,7 +7,7 @@ import { createLimitsGuard } from '../../src/gateway/guards/limits.js';
 import { createLoopGuard } from '../../src/gateway/guards/loop.js';
 import { createWorkflowStateGuard } from '../../src/gateway/guards/workflow-state.js';
 import type { AgentManifest } from '../../src/config/types.js';
-import type { MintedToken } from '../../src/identity/delegation-store.js';
+import type { MintedToken } from '../../src/stores/delegation.js';
 import type { Guard, PhasedGuard, Refusal, Step, StepOutcome } from '../../src/gateway/types.js';
 import { LimitCounters } from '../../src/limits/counters.js';
 import { LoopDetector, type LoopSettings } from '../../src/limits/loop.js';

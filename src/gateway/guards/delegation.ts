@@ -1,24 +1,38 @@
 /**
  * Guard for delegated callers: hangs their steps under the step that delegated to them (token `pstep`), and
  * counts tool calls against the `budget` slice of their token and of every ancestor token that has one: `check`
- * refuses a call no slice has room for, `commit` takes one call from every slice (re-checking), `rollback` returns it.
+ * refuses a call no slice has room for, `commit` takes one call from every slice (atomically, in the slice store),
+ * `rollback` returns it. Slices live in a SliceStore, so a restart gives no slice a fresh count.
  */
-import type { MintedToken } from '../../identity/delegation-store.js';
+import type { FullSlice, MintedToken, Slice, SliceStore } from '../../stores/delegation.js';
+import { MemorySlices } from '../../stores/memory/delegation.js';
+import type { Awaitable } from '../../stores/types.js';
 import type { PhasedGuard, Refusal, Step } from '../types.js';
 
 export interface DelegationGuardOptions {
-  /** The minted-token record of a jti (DelegationStore.get). */
+  /** The minted-token record of a jti (DelegationTokenStore.get). */
   tokenOf(jti: string): MintedToken | undefined;
+  /** Where spent calls are counted; default in memory. */
+  slices?: SliceStore;
 }
 
 const MAX_HOPS = 32;
 
-export function createDelegationGuard(opts: DelegationGuardOptions): PhasedGuard {
-  /** Tool calls made under each budgeted token (in memory: a restart gives each slice a fresh count). */
-  const used = new Map<string, number>();
-  const lineage = new Map<string, MintedToken[]>();
+function fullRefusal(full: FullSlice, tokenOf: (jti: string) => MintedToken | undefined): Refusal {
+  const { slice, used } = full;
+  const agent = tokenOf(slice.jti)?.agent ?? 'the delegated agent';
+  return {
+    reason: 'budget_exceeded',
+    message: `The delegated budget of ${slice.max} tool calls given to ${agent} is used up; the delegating agent can mint a new token with a larger budget.`,
+    data: { limit: 'delegation.budget.toolCalls', used, max: slice.max, jti: slice.jti },
+  };
+}
 
-  const budgetedLineage = (jti: string): MintedToken[] => {
+export function createDelegationGuard(opts: DelegationGuardOptions): PhasedGuard {
+  const store = opts.slices ?? new MemorySlices();
+  const lineage = new Map<string, Slice[]>();
+
+  const budgetedLineage = (jti: string): Slice[] => {
     let line = lineage.get(jti);
     if (line) return line;
     line = [];
@@ -26,7 +40,7 @@ export function createDelegationGuard(opts: DelegationGuardOptions): PhasedGuard
     for (let hops = 0; at && hops < MAX_HOPS; hops++) {
       const t = opts.tokenOf(at);
       if (!t) break;
-      if (t.budgetToolCalls !== undefined) line.push(t);
+      if (t.budgetToolCalls !== undefined) line.push({ jti: t.jti, max: t.budgetToolCalls, expiresAt: t.expiresAt });
       at = t.parentJti;
     }
     if (lineage.size > 10_000) lineage.clear();
@@ -35,24 +49,17 @@ export function createDelegationGuard(opts: DelegationGuardOptions): PhasedGuard
   };
 
   /** The budgeted slices a tool call of this step draws on; undefined when it draws on none. */
-  const slicesOf = (step: Step): MintedToken[] | undefined => {
+  const slicesOf = (step: Step): Slice[] | undefined => {
     const caller = step.caller;
     if (caller.via !== 'delegated' || step.kind !== 'tools/call' || !caller.jti) return undefined;
-    return budgetedLineage(caller.jti);
+    const line = budgetedLineage(caller.jti);
+    return line.length > 0 ? line : undefined;
   };
 
-  const full = (slices: readonly MintedToken[]): Refusal | undefined => {
-    for (const t of slices) {
-      const n = used.get(t.jti) ?? 0;
-      if (n >= t.budgetToolCalls!) {
-        return {
-          reason: 'budget_exceeded',
-          message: `The delegated budget of ${t.budgetToolCalls} tool calls given to ${t.agent} is used up; the delegating agent can mint a new token with a larger budget.`,
-          data: { limit: 'delegation.budget.toolCalls', used: n, max: t.budgetToolCalls, jti: t.jti },
-        };
-      }
-    }
-    return undefined;
+  const refusalOf = (full: Awaitable<FullSlice | undefined>): Awaitable<Refusal | undefined> => {
+    if (full === undefined) return undefined;
+    if (full instanceof Promise) return full.then((f) => f && fullRefusal(f, opts.tokenOf));
+    return fullRefusal(full, opts.tokenOf);
   };
 
   return {
@@ -62,19 +69,15 @@ export function createDelegationGuard(opts: DelegationGuardOptions): PhasedGuard
       const pstep = caller.claims?.pstep;
       if (step.parentStep === undefined && typeof pstep === 'number') step.parentStep = pstep;
       const slices = slicesOf(step);
-      return slices && full(slices);
+      return slices && refusalOf(store.check(slices));
     },
     commit: (step) => {
       const slices = slicesOf(step);
-      if (!slices) return undefined;
-      const refusal = full(slices);
-      if (refusal) return refusal;
-      for (const t of slices) used.set(t.jti, (used.get(t.jti) ?? 0) + 1);
-      return undefined;
+      return slices && refusalOf(store.take(slices));
     },
     rollback: (step) => {
       const slices = slicesOf(step);
-      if (slices) for (const t of slices) used.set(t.jti, (used.get(t.jti) ?? 1) - 1);
+      if (slices) return store.giveBack(slices);
     },
   };
 }

@@ -4,6 +4,7 @@
  */
 import { DEFAULT_LOOP_SETTINGS, type LoopDetector, type LoopSettings, type LoopTrip } from '../../limits/loop.js';
 import type { AgentManifest } from '../../config/types.js';
+import type { Awaitable } from '../../stores/types.js';
 import type { PhasedGuard, Refusal, Step, StepKind, WorkflowControl } from '../types.js';
 
 export interface LoopGuardOptions {
@@ -59,7 +60,10 @@ export function createLoopGuard(opts: LoopGuardOptions): PhasedGuard {
   const { detector, workflows, defaults, agentById } = opts;
   // A resumed workflow starts with a clean history, or its next call would trip again at once.
   workflows.onStateChange((workflowId, state) => {
-    if (state === 'active' || state === 'killed' || state === 'done') detector.reset(workflowId);
+    if (state !== 'active' && state !== 'killed' && state !== 'done') return;
+    const reset = detector.reset(workflowId);
+    // A store that could not forget leaves an old history: the worst case is one early trip, which an admin can resume.
+    if (reset instanceof Promise) reset.catch(() => undefined);
   });
   const defaultSettings = resolveLoopSettings(undefined, defaults);
   // Resolved settings per manifest `limits.loop` object, so the hot path does not rebuild them for every call.
@@ -81,19 +85,22 @@ export function createLoopGuard(opts: LoopGuardOptions): PhasedGuard {
     }
     return loopRefusal(step.workflowId, trip);
   };
+  const refusalOf = (step: Step, trip: Awaitable<LoopTrip | undefined>): Awaitable<Refusal | undefined> => {
+    if (trip === undefined) return undefined;
+    if (trip instanceof Promise) return trip.then((t) => t && tripped(step, t));
+    return tripped(step, trip);
+  };
   return {
     check: (step) => {
       const settings = settingsOf(step);
-      const trip = settings && detector.wouldTrip(step.workflowId, step.exposedName, step.args, settings);
-      return trip ? tripped(step, trip) : undefined;
+      return settings && refusalOf(step, detector.wouldTrip(step.workflowId, step.exposedName, step.args, settings));
     },
     commit: (step) => {
       const settings = settingsOf(step);
-      const trip = settings && detector.check(step.workflowId, step.exposedName, step.args, settings);
-      return trip ? tripped(step, trip) : undefined;
+      return settings && refusalOf(step, detector.check(step.workflowId, step.exposedName, step.args, settings));
     },
     rollback: (step) => {
-      if (settingsOf(step)) detector.forgetLast(step.workflowId, step.exposedName, step.args);
+      if (settingsOf(step)) return detector.forgetLast(step.workflowId, step.exposedName, step.args);
     },
   };
 }

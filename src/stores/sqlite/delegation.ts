@@ -1,8 +1,11 @@
 /**
- * Minted delegation tokens and revocations in the gateway's SQLite database: which token was minted from which
- * (so revoking one revokes its descendants), and the revoked jtis the authenticator refuses.
+ * Minted delegation tokens, revocations and slices in the gateway's SQLite database: which token was minted from which
+ * (so revoking one revokes its descendants), the revoked jtis the authenticator refuses, and the calls each budgeted
+ * token has spent.
  */
-import { registerMigration, type Db } from '../audit/index.js';
+import type { DelegationTokenStore, MintedToken, Slice } from '../delegation.js';
+import { MemorySlices } from '../memory/delegation.js';
+import { registerMigration, type Db } from './db.js';
 
 registerMigration(
   'delegation',
@@ -34,22 +37,20 @@ registerMigration(
   `,
 );
 
-export interface MintedToken {
-  jti: string;
-  /** The subject token's jti, when it had one. */
-  parentJti?: string;
-  /** The DelegationLimits node the token counts as a live child of. */
-  parentNode: string;
-  workflowId: string;
-  agent: string;
-  parentAgent: string;
-  depth: number;
-  scope?: string[];
-  budgetToolCalls?: number;
-  delegatingStep?: number;
-  issuedAt: number;
-  expiresAt: number;
-}
+registerMigration(
+  'delegation',
+  2,
+  `
+  -- Tool calls spent per budgeted token, so a restart gives no slice a fresh count; kept until the token expires.
+  CREATE TABLE IF NOT EXISTS delegation_slices (
+    jti        TEXT    PRIMARY KEY,
+    used       INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  `,
+);
+
+export type { MintedToken } from '../delegation.js';
 
 interface TokenRow {
   jti: string;
@@ -83,7 +84,7 @@ function fromRow(r: TokenRow): MintedToken {
   };
 }
 
-export class DelegationStore {
+export class SqliteDelegationTokens implements DelegationTokenStore {
   /** Revoked jtis in memory: the authenticator asks on every request. */
   readonly #revoked = new Set<string>();
   readonly #now: () => number;
@@ -175,5 +176,28 @@ export class DelegationStore {
     const revoked = [jti, ...descendants.map((d) => d.jti)];
     for (const r of revoked) this.#revoked.add(r);
     return { revoked, descendants };
+  }
+}
+
+/** Slices counted in memory and written through to `delegation_slices`, one statement per change. */
+export class SqliteSlices extends MemorySlices {
+  private readonly put;
+
+  constructor(db: Db, opts: { now?: () => number } = {}) {
+    super();
+    const now = (opts.now ?? Date.now)();
+    db.prepare('DELETE FROM delegation_slices WHERE expires_at <= ?').run(now);
+    for (const row of db.prepare<[], { jti: string; used: number }>('SELECT jti, used FROM delegation_slices').all()) this.spent.set(row.jti, row.used);
+    const put = db.prepare(
+      `INSERT INTO delegation_slices (jti, used, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT(jti) DO UPDATE SET used = excluded.used`,
+    );
+    this.put = db.transaction((slices: readonly Slice[]) => {
+      for (const s of slices) put.run(s.jti, this.spent.get(s.jti) ?? 0, s.expiresAt);
+    });
+  }
+
+  protected override saved(slices: readonly Slice[]): void {
+    this.put(slices);
   }
 }

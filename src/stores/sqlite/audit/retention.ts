@@ -1,11 +1,6 @@
 /** Retention: delete a prefix of old audit records while keeping the hash chain verifiable through an anchor. */
-import type { Db } from './db.js';
-
-export interface PruneResult {
-  deleted: number;
-  /** Id of the last deleted record, now the chain's anchor; null when nothing was old enough. */
-  anchorId: number | null;
-}
+import type { PruneResult } from '../../audit.js';
+import type { Db } from '../db.js';
 
 /**
  * Delete records that started before `cutoff` (epoch ms). Only a prefix by id goes, so the chain has no holes; the hash
