@@ -11,10 +11,12 @@ import { isLegacyJsonRpcMethod, legacyJsonRpcToV1Method } from '@a2a-js/sdk/comp
 import { legacyAgentCardRouter } from '@a2a-js/sdk/compat/v0_3/server/express';
 import type { ServerManifest } from '../config/types.js';
 import type { Gateway } from '../gateway/gateway.js';
-import type { Caller } from '../gateway/types.js';
+import type { Caller, Refusal } from '../gateway/types.js';
 import { chooseWorkflow } from '../identity/workflow-choice.js';
 import { resolveAgent, type ResolvedAgent } from '../upstream/a2a-card.js';
-import { errorResponse, REFUSAL_CODE, refusalResponse, RpcErrorCode, type RpcId } from '../util/jsonrpc.js';
+import { unavailable } from '../upstream/errors.js';
+import { errorResponse, REFUSAL_CODE, RpcErrorCode, type RpcId } from '../util/jsonrpc.js';
+import { a2aRefusals } from './render/a2a.js';
 import { gatewayCard, rewrittenCard, type FederatedAgent, type GatewaySecurity } from './a2a-cards.js';
 import { relayThroughSdk } from './a2a-sdk-relay.js';
 import { relayStream, relayUnary, upstreamFailure, writeJson, type RelayOutcome } from './a2a-relay.js';
@@ -243,7 +245,7 @@ export class A2aServer {
 
     if (!STEP_METHODS.has(method)) {
       const refusal = this.steps.checkRead(caller, agent, method);
-      if (refusal) return writeJson(res, refusalResponse(id, refusal));
+      if (refusal) return this.refuse(res, id, refusal);
       const workflowId = method === 'SubscribeToTask' ? await this.steps.workflowOf(caller, agent, ids) : undefined;
       if (workflowId) replyHeaders['x-workflow-id'] = workflowId;
       await this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal, visible: this.steps.visibleTo(caller, agent) }, req, res);
@@ -251,20 +253,22 @@ export class A2aServer {
     }
 
     const choice = chooseWorkflow(caller, wfHeader, this.mayJoin);
-    if (!choice.ok) return writeJson(res, refusalResponse(id, { reason: 'delegation_denied', message: choice.message }, choice.workflowId));
-    let started;
+    if (!choice.ok) return this.refuse(res, id, { reason: 'delegation_denied', message: choice.message }, choice.workflowId);
+    let step;
     try {
-      started = await this.steps.begin({ caller, agent, method, text: ids.text, taskId: ids.taskId, contextId: ids.contextId, joinWorkflow: choice.workflowId, traceparent, signal: gone.signal });
+      step = await this.steps.place({ caller, agent, method, text: ids.text, taskId: ids.taskId, contextId: ids.contextId, joinWorkflow: choice.workflowId, traceparent });
     } catch (err) {
       return writeJson(res, errorResponse(id, RpcErrorCode.InvalidParams, (err as Error).message, { reason: 'invalid_request' }));
     }
-    const { step, refusal } = started;
     replyHeaders['x-workflow-id'] = step.workflowId;
-    if (refusal) return writeJson(res, refusalResponse(id, refusal, step.workflowId), replyHeaders);
     const onTask = (seen: TaskObservation) => this.steps.observe(step, seen).catch((err: Error) => this.gw.log.error({ server: agent, err: err.message }, 'A2A task owner could not be recorded'));
-    const outcome = await this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal, onTask }, req, res);
-    await this.steps.observe(step, outcome.seen);
-    await this.steps.finish(step, { outcome: outcome.ok ? 'ok' : 'error', reason: outcome.reason, durationMs: Date.now() - step.startedAt });
+    const result = await this.steps.run(step, () => this.forward({ agent, method, legacy, body, id, traceparent, replyHeaders, signal: gone.signal, onTask }, req, res), gone.signal);
+    if (result.kind === 'refused') return this.refuse(res, id, result.refusal, step.workflowId, replyHeaders);
+  }
+
+  private refuse(res: ServerResponse, id: RpcId, refusal: Refusal, workflowId?: string, headers: Record<string, string> = {}): void {
+    const answer = a2aRefusals.render(refusal, { id, workflowId });
+    writeJson(res, answer.body, headers, answer.status);
   }
 
   /** The agent a request to the gateway's own /a2a endpoint is for. */
@@ -295,6 +299,12 @@ export class A2aServer {
     res: ServerResponse,
   ): Promise<RelayOutcome> {
     const manifest = this.agentManifest(call.agent)!;
+    // An agent its pool knows to be down is refused at once, as its MCP tools are, until a background recheck finds it back.
+    const down = this.gw.pools.get(call.agent)?.downReason();
+    if (down) {
+      writeJson(res, unavailable(call.id, down), call.replyHeaders);
+      return { ok: false, reason: 'upstream_unavailable', seen: {} };
+    }
     let agent: ResolvedAgent;
     try {
       agent = await resolveAgent(manifest, this.gw.a2a.egress);

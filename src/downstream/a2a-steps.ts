@@ -1,9 +1,11 @@
 /**
  * A2A messages as Steps: which workflow a message belongs to (a task and its follow-ups join one; a new context
- * starts one of kind 'a2a'), the caller's `a2a.allow` policy, the guard chain, and the record in every sink.
+ * starts one of kind 'a2a'), and the run of each through the Step pipeline (`a2a.allow`, guards, breaker, record).
  */
 import type { Gateway } from '../gateway/gateway.js';
-import type { Caller, GuardContext, Refusal, Step, StepOutcome } from '../gateway/types.js';
+import type { Caller, Refusal, Step } from '../gateway/types.js';
+import { runPipeline, type PipelineResult } from '../gateway/pipeline.js';
+import type { RelayOutcome } from './a2a-relay.js';
 import { mayUse, refusedIds, type TaskOwner } from '../upstream/a2a-owners.js';
 import { a2aAllowed, a2aPolicyRefusal } from '../gateway/guards/a2a-allow.js';
 
@@ -43,10 +45,8 @@ class Recent<V> extends Map<string, V> {
 
 const TERMINAL = new Set(['completed', 'failed', 'canceled', 'rejected']);
 
-export interface StepStart {
-  step: Step;
-  /** Set when the step was refused: already recorded, render it and stop. */
-  refusal?: Refusal;
+function isTransportFailure(reason: string | undefined): boolean {
+  return reason === 'upstream_unavailable' || reason === 'upstream_timeout';
 }
 
 export interface StepRequest {
@@ -109,8 +109,8 @@ export class A2aSteps {
     return undefined;
   }
 
-  /** Start a Step: place it in its workflow, check policy and walk the guard chain. A refusal is recorded here. */
-  async begin(r: StepRequest): Promise<StepStart> {
+  /** Place a message in its workflow as a Step (not yet numbered: the pipeline numbers it when it is routed or recorded). */
+  async place(r: StepRequest): Promise<Step> {
     const known = (r.taskId ? this.tasks.get(r.taskId) : undefined) ?? (r.contextId ? this.contexts.get(r.contextId) : undefined);
     // A delegated token stays in its own workflow, even when it continues a task its agent began elsewhere.
     const bound = r.caller.workflowId;
@@ -126,7 +126,7 @@ export class A2aSteps {
       kind: 'a2a/message',
       caller: r.caller,
       workflowId,
-      stepNo: this.gw.workflows.nextStep(workflowId),
+      stepNo: 0,
       parentStep: continues && r.taskId && this.tasks.get(r.taskId) === continues ? continues.firstStep : fromMcp?.stepNo,
       server: r.agent,
       target: r.method,
@@ -136,14 +136,27 @@ export class A2aSteps {
       traceparent: r.traceparent,
     };
     this.pending.set(step, { root: continues ? continues.root : joinId === undefined, firstStep: fromMcp?.stepNo });
-    let refusal: Refusal | undefined = a2aAllowed(r.caller, r.agent) ? undefined : a2aPolicyRefusal(r.caller, r.agent);
-    if (!refusal) {
-      const ctx: GuardContext = { signal: r.signal };
-      const chained = this.gw.chain.run(step, ctx);
-      refusal = chained instanceof Promise ? await chained : chained;
-    }
-    if (refusal) await this.finish(step, { outcome: 'refused', reason: refusal.reason, durationMs: Date.now() - step.startedAt });
-    return { step, refusal };
+    return step;
+  }
+
+  /**
+   * Walk a placed Step through the pipeline: the caller's `a2a.allow`, the guard chain, the agent's circuit; `relay`
+   * carries the message (and writes the reply) once every guard allowed. A refusal comes back recorded, to render.
+   */
+  run(step: Step, relay: () => Promise<RelayOutcome>, signal?: AbortSignal): Promise<PipelineResult<undefined>> {
+    const agent = step.server ?? '';
+    return runPipeline(this.gw, step, {
+      ctx: { signal },
+      checks: [(s) => (a2aAllowed(s.caller, agent) ? undefined : a2aPolicyRefusal(s.caller, agent))],
+      breaker: agent,
+      signal,
+      route: async () => {
+        const outcome = await relay();
+        await this.observe(step, outcome.seen);
+        // The reply has been written as it came: a failed relay feeds the breaker but is not sent again.
+        return { value: undefined, outcome: outcome.ok ? 'ok' : 'error', reason: outcome.reason, transportFailure: isTransportFailure(outcome.reason), final: true };
+      },
+    });
   }
 
   /** Remember what the reply said about the task, so follow-ups join this workflow; its owner is recorded in the store. */
@@ -166,16 +179,5 @@ export class A2aSteps {
       }
     }
     await Promise.all(claims);
-  }
-
-  /** Hand the finished step to every sink (a step that ran, to the guards' `after` too); resolves once a strict audit sink has committed it. */
-  async finish(step: Step, outcome: StepOutcome): Promise<void> {
-    if (outcome.outcome !== 'refused') this.gw.chain.after(step, outcome);
-    const waits: Promise<unknown>[] = [];
-    for (const sink of this.gw.sinks) {
-      const r = sink.record(step, outcome);
-      if (r instanceof Promise) waits.push(r);
-    }
-    if (waits.length > 0) await Promise.all(waits);
   }
 }

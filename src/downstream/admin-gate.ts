@@ -6,7 +6,7 @@
  */
 import type { RequestHandler } from 'express';
 import { adminTokenCheck } from './auth-http.js';
-import { isLoopback } from './host-check.js';
+import { isLoopback } from '../util/net.js';
 
 export interface AdminGateOptions {
   /** gateway.yaml admin.tokens (sha256 references). */

@@ -27,8 +27,3 @@ export function createHostCheck(listenHost: string, allowedHosts: string[], allo
     return undefined;
   };
 }
-
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  return address === '127.0.0.1' || address === '::1' || address.startsWith('127.') || address === '::ffff:127.0.0.1' || address.startsWith('::ffff:127.');
-}

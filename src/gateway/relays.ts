@@ -2,7 +2,8 @@
  * Resource subscriptions and completions: relayed to the one upstream behind the reference, under the same
  * visibility as the resource or prompt they name (a hidden one is answered exactly like an unknown one).
  */
-import { errorResponse, refusalResponse, resultResponse, RESOURCE_NOT_FOUND, RpcErrorCode, type RpcRequest } from '../util/jsonrpc.js';
+import { refusalResponse } from '../downstream/render/mcp.js';
+import { errorResponse, resultResponse, RESOURCE_NOT_FOUND, RpcErrorCode, type RpcRequest } from '../util/jsonrpc.js';
 import { parseQualifiedUri } from '../catalog/naming.js';
 import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';

@@ -4,7 +4,6 @@
  */
 import {
   errorResponse,
-  refusalResponse,
   RESOURCE_NOT_FOUND,
   RpcErrorCode,
   type Params,
@@ -18,9 +17,11 @@ import { clip } from '../util/shown.js';
 import type { ReplyChannel } from './channel.js';
 import type { ClientSession } from './client-session.js';
 import { resolveName, resolveResource } from './routing.js';
-import { backoffMs, shouldRetry, sleep } from '../limits/retry.js';
+import { shouldRetry } from '../limits/retry.js';
+import { mcpRefusals } from '../downstream/render/mcp.js';
 import type { Gateway } from './gateway.js';
-import type { GuardContext, Refusal, Step, StepKind, StepOutcome } from './types.js';
+import { record, runPipeline, type Routed, type Unrouted } from './pipeline.js';
+import type { GuardContext, Step, StepKind } from './types.js';
 
 interface Target {
   server: string;
@@ -100,93 +101,89 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     clientCapabilities: cs.capabilities,
     askClient: (method, p) => askOnReply(cs, reply, method, p),
   };
-  let refusal = gw.chain.check(step, ctx);
-  if (refusal instanceof Promise) refusal = await refusal;
-  if (refusal) return refuse(gw, cs, req, reply, step, refusal);
-
   // A name the upstream could not confirm before the checks is confirmed before anything is spent on it. On the
   // common path (name confirmed, upstream ready) nothing waits between the last check and the commits.
   let early: UpstreamSession | undefined = live?.state === 'ready' ? live : undefined;
   const confirmEarly = kind !== 'resources/read' && step.unverified === true && !connectError && gw.breakers?.get(t.server).state !== 'open';
-  if (confirmEarly) {
-    try {
-      early ??= await gw.upstreamFor(cs, t.server);
-    } catch (err) {
-      connectError = err as Error;
-    }
-    if (early && !(await nameExists(gw, cs, t, step, early))) return reply.final(unknownName(req, kind, displayName));
-  }
-  refusal = gw.chain.commit(step);
-  if (refusal instanceof Promise) refusal = await refusal;
-  if (refusal) return refuse(gw, cs, req, reply, step, refusal);
-  const open = gw.breakers?.check(t.server);
-  if (open) {
-    await gw.chain.rollback(step);
-    return refuse(gw, cs, req, reply, step, open);
-  }
-  let upstream: UpstreamSession;
-  try {
-    if (connectError) throw connectError;
-    upstream = early ?? (await gw.upstreamFor(cs, t.server));
-  } catch (err) {
-    gw.breakers?.onFailure(t.server);
-    const res = unavailable(req.id, asUpstreamError(t.server, err));
-    const done = finish(gw, step, { outcome: 'error', reason: 'upstream_unavailable', durationMs: Date.now() - step.startedAt }, true);
-    if (done) await done;
-    return reply.final(withWorkflow(res, cs.workflowId));
-  }
-  if (kind !== 'resources/read' && step.unverified && !confirmEarly && !(await nameExists(gw, cs, t, step, upstream))) {
-    // Reached only when the circuit opened for a probe between the checks and now: the reservation is given back.
-    await gw.chain.rollback(step);
-    return reply.final(unknownName(req, kind, displayName));
-  }
-  step.stepNo = gw.workflows.nextStep(cs.workflowId);
+  const confirm = confirmEarly
+    ? async (): Promise<boolean> => {
+        try {
+          early ??= await gw.upstreamFor(cs, t.server);
+        } catch (err) {
+          connectError = err as Error;
+        }
+        return !early || nameExists(gw, cs, t, step, early);
+      }
+    : undefined;
 
-  const headers = upstreamHeaders(gw, cs, upstream);
-  const controller = new AbortController();
-  cs.inFlight.set(req.id, controller);
-  const hooks: CallHooks = {
-    signal: controller.signal,
-    onNotification: (n) => {
-      if (!gw.admitsLog(cs, upstream, n)) return;
-      if (reply.gone) cs.push(n);
-      else reply.related(n);
-    },
-    onServerRequest: (r) => askOnReply(cs, reply, r.method, r.params).then((result) => ({ jsonrpc: '2.0', id: r.id, result }), (e: Error & { rpc?: RpcResponse }) => e.rpc ?? errorResponse(r.id, -32603, e.message)),
-    headers: headers instanceof Promise ? await headers : headers,
-    owner: cs.id,
-    step,
-  };
   const readsResource = kind === 'resources/read';
-  let upstreamParams = t.target === (readsResource ? params?.uri : params?.name) ? params : readsResource ? { ...params, uri: t.target } : { ...params, name: t.target };
-  // Trace context crosses stdio in _meta (HTTP upstreams get the traceparent header instead).
-  if (cs.traceparent && upstream.manifest.transport === 'stdio') {
-    upstreamParams = { ...upstreamParams, _meta: { ...(upstreamParams?._meta as object), traceparent: cs.traceparent } };
-  }
-  let res = await upstream.request(kind, upstreamParams, hooks);
-  // Only tools that declare themselves safe to repeat are retried, and only on transport failures.
-  for (let attempt = 1; isTransportFailure(res) && !controller.signal.aborted; attempt++) {
-    gw.breakers?.onFailure(t.server);
-    if (!shouldRetry(step.annotations, attempt)) break;
-    await sleep(backoffMs(attempt), controller.signal).catch(() => {});
-    if (controller.signal.aborted) break;
+  const controller = new AbortController();
+  let hooks: CallHooks | undefined;
+  let upstreamParams: Params | undefined;
+  // The session of the attempt under way: a retry may reconnect, and log notifications are judged against it.
+  let upstream: UpstreamSession;
+  const route = async (attempt: number): Promise<Routed<RpcResponse> | Unrouted> => {
     try {
-      upstream = await gw.upstreamFor(cs, t.server);
-    } catch {
-      continue;
+      if (attempt === 1 && connectError) throw connectError;
+      upstream = (attempt === 1 ? early : undefined) ?? (await gw.upstreamFor(cs, t.server));
+    } catch (err) {
+      // The first connect failing ends the call; a reconnect between retries failing is one more failed attempt.
+      if (last) return last;
+      return { value: withWorkflow(unavailable(req.id, asUpstreamError(t.server, err)), cs.workflowId), outcome: 'error', reason: 'upstream_unavailable', transportFailure: true, final: true };
     }
-    res = await upstream.request(kind, upstreamParams, hooks);
+    if (attempt === 1) {
+      // Reached only when the circuit opened for a probe between the checks and now: the reservation is given back.
+      if (kind !== 'resources/read' && step.unverified && !confirmEarly && !(await nameExists(gw, cs, t, step, upstream))) return { unknown: true };
+      const headers = upstreamHeaders(gw, cs, upstream);
+      cs.inFlight.set(req.id, controller);
+      hooks = {
+        signal: controller.signal,
+        onNotification: (n) => {
+          if (!gw.admitsLog(cs, upstream, n)) return;
+          if (reply.gone) cs.push(n);
+          else reply.related(n);
+        },
+        onServerRequest: (r) => askOnReply(cs, reply, r.method, r.params).then((result) => ({ jsonrpc: '2.0', id: r.id, result }), (e: Error & { rpc?: RpcResponse }) => e.rpc ?? errorResponse(r.id, -32603, e.message)),
+        headers: headers instanceof Promise ? await headers : headers,
+        owner: cs.id,
+        step,
+      };
+      upstreamParams = t.target === (readsResource ? params?.uri : params?.name) ? params : readsResource ? { ...params, uri: t.target } : { ...params, name: t.target };
+      // Trace context crosses stdio in _meta (HTTP upstreams get the traceparent header instead).
+      if (cs.traceparent && upstream.manifest.transport === 'stdio') {
+        upstreamParams = { ...upstreamParams, _meta: { ...(upstreamParams?._meta as object), traceparent: cs.traceparent } };
+      }
+    }
+    const res = await upstream.request(kind, upstreamParams, hooks);
+    const errReason = (res.error?.data as { reason?: string } | undefined)?.reason;
+    const isError = res.error !== undefined || (res.result as { isError?: boolean } | undefined)?.isError === true;
+    // A call the client (or a workflow kill) cancelled is an error with reason `cancelled` in the trail.
+    const reason = errReason ?? (controller.signal.aborted && res.error !== undefined ? 'cancelled' : readsResource && res.error?.code === RESOURCE_NOT_FOUND ? NOT_FOUND : undefined);
+    const value = errReason ? withWorkflow({ ...res, id: req.id }, cs.workflowId) : { ...res, id: req.id };
+    last = { value, outcome: isError ? 'error' : 'ok', reason, bytes: hooks!.responseBytes, transportFailure: isTransportFailure(res) };
+    return last;
+  };
+  let last: Routed<RpcResponse> | undefined;
+
+  let result;
+  try {
+    // Only tools that declare themselves safe to repeat are retried, and only on transport failures.
+    result = await runPipeline(gw, step, { ctx, confirm, breaker: t.server, signal: controller.signal, retryable: (attempt) => shouldRetry(step.annotations, attempt), route });
+  } finally {
+    cs.inFlight.delete(req.id);
   }
-  if (!isTransportFailure(res)) gw.breakers?.onSuccess(t.server);
-  cs.inFlight.delete(req.id);
-  const errReason = (res.error?.data as { reason?: string } | undefined)?.reason;
-  const isError = res.error !== undefined || (res.result as { isError?: boolean } | undefined)?.isError === true;
-  // A call the client (or a workflow kill) cancelled is an error with reason `cancelled` in the trail.
-  const reason = errReason ?? (controller.signal.aborted && res.error !== undefined ? 'cancelled' : readsResource && res.error?.code === RESOURCE_NOT_FOUND ? NOT_FOUND : undefined);
-  const outcome: StepOutcome = { outcome: isError ? 'error' : 'ok', reason, durationMs: Date.now() - step.startedAt, bytes: hooks.responseBytes };
-  const done = finish(gw, step, outcome, true);
-  if (done) await done;
-  reply.final(errReason ? withWorkflow({ ...res, id: req.id }, cs.workflowId) : { ...res, id: req.id });
+  switch (result.kind) {
+    case 'done':
+      return reply.final(result.value);
+    case 'unknown':
+      return reply.final(unknownName(req, kind, displayName));
+    case 'refused':
+      if (!result.recorded) {
+        gw.log.info({ workflowId: step.workflowId, agent: step.caller.agentId, tool: step.exposedName }, 'call to a name hidden by policy answered as unknown');
+        return reply.final(unknownName(req, kind, displayName));
+      }
+      return reply.final(mcpRefusals.render(result.refusal, { id: req.id, workflowId: cs.workflowId }));
+  }
 }
 
 /** Per-request headers for HTTP upstreams: trace context, and a minted identity token where the manifest asks for one. */
@@ -231,7 +228,7 @@ const NOT_FOUND = 'resource_not_found';
  */
 async function unroutedRead(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel, uri: string): Promise<void> {
   const step: Step = { kind: 'resources/read', caller: cs.caller, workflowId: cs.workflowId, stepNo: 0, target: uri, exposedName: uri, startedAt: Date.now(), traceparent: cs.traceparent };
-  const done = finish(gw, step, { outcome: 'error', reason: NOT_FOUND, durationMs: Date.now() - step.startedAt });
+  const done = record(gw, step, { outcome: 'error', reason: NOT_FOUND, durationMs: Date.now() - step.startedAt });
   if (done) await done;
   reply.final(unknownName(req, 'resources/read', uri));
 }
@@ -251,31 +248,4 @@ async function askOnReply(cs: ClientSession, reply: ReplyChannel, method: string
   const res = await cs.ask({ method, params }, (msg) => (reply.gone ? cs.push(msg) : reply.related(msg)));
   if (res.error) throw Object.assign(new Error(res.error.message), { rpc: res });
   return (res.result ?? {}) as Record<string, unknown>;
-}
-
-async function refuse(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel, step: Step, refusal: Refusal): Promise<void> {
-  // A hidden name is answered exactly like an unknown one and, like one, is not a step.
-  if (refusal.asUnknown) {
-    gw.log.info({ workflowId: step.workflowId, agent: step.caller.agentId, tool: step.exposedName }, 'call to a name hidden by policy answered as unknown');
-    return reply.final(unknownName(req, step.kind, String(step.kind === 'resources/read' ? req.params?.uri : req.params?.name)));
-  }
-  const done = finish(gw, step, { outcome: 'refused', reason: refusal.reason, durationMs: Date.now() - step.startedAt });
-  if (done) await done;
-  if (refusal.asUnknown) return reply.final(unknownName(req, step.kind, step.kind === 'resources/read' ? step.target : String(req.params?.name)));
-  reply.final(refusalResponse(req.id, refusal, cs.workflowId));
-}
-
-/**
- * Hand the finished step to every sink (and, when its guards committed, to their `after`); returns a promise only
- * when a sink (strict audit) must be awaited.
- */
-function finish(gw: Gateway, step: Step, outcome: StepOutcome, committed = false): Promise<unknown> | undefined {
-  if (step.stepNo === 0) step.stepNo = gw.workflows.nextStep(step.workflowId);
-  if (committed) gw.chain.after(step, outcome);
-  let wait: Promise<unknown>[] | undefined;
-  for (const sink of gw.sinks) {
-    const r = sink.record(step, outcome);
-    if (r instanceof Promise) (wait ??= []).push(r);
-  }
-  return wait ? Promise.all(wait) : undefined;
 }

@@ -1,6 +1,6 @@
 /** Turns the credentials on a request into a Caller: bearer JWT, API key, delegated token, or local mode on loopback. */
 import type { AgentManifest } from '../config/types.js';
-import { isLoopback } from '../downstream/host-check.js';
+import { isLoopback } from '../util/net.js';
 import type { Caller } from '../gateway/types.js';
 import { looksLikeJwt } from './apikeys.js';
 import { shown } from './claim-text.js';
@@ -45,11 +45,6 @@ export interface AuthenticatorOptions {
 const BEARER_SCHEME = /^Bearer(?=[ \t]|$)/i;
 const WHITESPACE = /\s/;
 const LOCAL_PRINCIPAL = `local:${LOCAL_AGENT_ID}`;
-
-/** Whether a listen host keeps the gateway on this machine: the only place it may run without auth. */
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || isLoopback(host);
-}
 
 function refuse(status: AuthFailure['status'], error: AuthErrorCode | undefined, message: string, tokenError?: AuthFailure['tokenError']): AuthFailure {
   return { ok: false, status, reason: 'unauthenticated', error, message, tokenError };

@@ -1,10 +1,13 @@
 /**
  * RFC 8693 token exchange for sub-agents: a caller trades its own token for a shorter-lived, narrower token naming a
- * child agent. Every refusal is audited as a `delegation` step with reason `delegation_denied`.
+ * child agent. Each exchange is a `delegation` step through the Step pipeline with the endpoint's own checks; every
+ * refusal is audited with reason `delegation_denied`.
  */
 import { randomUUID } from 'node:crypto';
 import type { AgentManifest } from '../config/types.js';
-import type { Caller, Step, StepOutcome, StepSink, WorkflowControl, WorkflowState } from '../gateway/types.js';
+import { GuardChain } from '../gateway/chain.js';
+import { runPipeline } from '../gateway/pipeline.js';
+import type { Caller, GuardCheck, Refusal, Step, StepSink, WorkflowControl, WorkflowState } from '../gateway/types.js';
 import type { DelegationLimits } from '../limits/delegation.js';
 import { compileGlobs } from '../util/glob.js';
 import type { AuthInput, AuthOutcome } from './authenticate.js';
@@ -111,12 +114,10 @@ function actFor(parent: Caller): Record<string, unknown> {
   return prior && typeof prior === 'object' ? { sub: parent.agentId, act: prior } : { sub: parent.agentId };
 }
 
-function record(deps: DelegationDeps, step: Step, outcome: StepOutcome): void {
-  for (const sink of deps.sinks()) {
-    const r = sink.record(step, outcome);
-    if (r instanceof Promise) r.catch(() => {});
-  }
-}
+/** The token endpoint's steps walk only its own checks: the gateway's guard chain judges calls, not delegations. */
+const NO_GUARDS = new GuardChain();
+
+const denied = (error: ExchangeErrorCode, message: string): Refusal => ({ reason: 'delegation_denied', message, data: { error } });
 
 export async function exchange(req: ExchangeRequest, deps: DelegationDeps): Promise<ExchangeResult> {
   const now = deps.now ?? Date.now;
@@ -144,93 +145,110 @@ export async function exchange(req: ExchangeRequest, deps: DelegationDeps): Prom
     kind: 'delegation',
     caller: parent,
     workflowId,
-    stepNo: deps.workflows.nextStep(workflowId),
+    stepNo: 0,
     parentStep: numberClaim(parent, 'pstep'),
     target: audience,
     exposedName: audience,
     args: { audience, ...(requestedScope ? { scope: requestedScope.join(' ') } : {}), ...(budget !== undefined ? { budget } : {}) },
     startedAt: now(),
   };
-  const deny = (error: ExchangeErrorCode, description: string): ExchangeFailure => {
-    record(deps, step, { outcome: 'refused', reason: 'delegation_denied', durationMs: now() - step.startedAt });
-    return failure(error, description);
-  };
+  const wf = workflowId;
 
-  const state = deps.workflows.state(workflowId);
-  if (isStopped(state)) {
-    return deny('invalid_grant', `Workflow ${workflowId} is ${state}; tokens minted in it cannot delegate until an admin resumes it (POST /admin/api/workflows/${workflowId}/resume)`);
-  }
-
+  // Each check reads what the ones before it established; the first refusal ends the exchange as a refused step.
   const chainManifests = parent.chain.map((id) => deps.agents.get(id));
-  const localRoot = parent.chain[0] === LOCAL_AGENT_ID && !chainManifests[0] && (deps.localMode?.() ?? false);
-  const missing = parent.chain.find((id, i) => !chainManifests[i] && !(i === 0 && localRoot));
-  if (missing) return deny('invalid_grant', `Agent ${missing} of the delegation chain is no longer in agents.d; start again from a valid token`);
   const parentAgent = chainManifests[chainManifests.length - 1];
-
-  if (!deps.agents.get(audience)) return deny('invalid_target', `No agent "${audience}" in agents.d; audience must be the id of the child agent`);
-  const mayDelegateTo = parentAgent ? compileGlobs(parentAgent.delegation.agents) : () => true;
-  if (!mayDelegateTo(audience)) {
-    return deny('invalid_target', `Agent ${parent.agentId} may not delegate to ${audience}; an admin can add it to delegation.agents of ${parent.agentId} in agents.d`);
-  }
-
   const parentDepth = parent.depth ?? parent.chain.length - 1;
   const nodeKey = parent.jti ?? `${parent.agentId}@${workflowId}`;
-  const maxChildren = parentAgent ? parentAgent.delegation.maxChildren : LOCAL_MAX_CHILDREN;
-  const limited = deps.limits.canDelegate(nodeKey, parentDepth + 1, deepestAllowed(parent.chain, chainManifests), maxChildren);
-  if (limited) return deny('invalid_target', limited.message);
+  let narrowed: ReturnType<typeof narrowScope> | undefined;
+  let exp = 0;
+  let nowSec = 0;
+  const checks: GuardCheck[] = [
+    () => {
+      const state = deps.workflows.state(wf);
+      if (!isStopped(state)) return undefined;
+      return denied('invalid_grant', `Workflow ${wf} is ${state}; tokens minted in it cannot delegate until an admin resumes it (POST /admin/api/workflows/${wf}/resume)`);
+    },
+    () => {
+      const localRoot = parent.chain[0] === LOCAL_AGENT_ID && !chainManifests[0] && (deps.localMode?.() ?? false);
+      const missing = parent.chain.find((id, i) => !chainManifests[i] && !(i === 0 && localRoot));
+      return missing ? denied('invalid_grant', `Agent ${missing} of the delegation chain is no longer in agents.d; start again from a valid token`) : undefined;
+    },
+    () => {
+      if (!deps.agents.get(audience)) return denied('invalid_target', `No agent "${audience}" in agents.d; audience must be the id of the child agent`);
+      const mayDelegateTo = parentAgent ? compileGlobs(parentAgent.delegation.agents) : () => true;
+      if (mayDelegateTo(audience)) return undefined;
+      return denied('invalid_target', `Agent ${parent.agentId} may not delegate to ${audience}; an admin can add it to delegation.agents of ${parent.agentId} in agents.d`);
+    },
+    () => {
+      const maxChildren = parentAgent ? parentAgent.delegation.maxChildren : LOCAL_MAX_CHILDREN;
+      const limited = deps.limits.canDelegate(nodeKey, parentDepth + 1, deepestAllowed(parent.chain, chainManifests), maxChildren);
+      return limited ? denied('invalid_target', limited.message) : undefined;
+    },
+    () => {
+      narrowed = narrowScope(requestedScope, parent.scope, chainManifests);
+      return narrowed.ok ? undefined : denied('invalid_scope', narrowed.message);
+    },
+    () => {
+      const parentBudget = numberClaim(parent, 'budget');
+      if (budget === undefined || parentBudget === undefined || budget <= parentBudget) return undefined;
+      return denied('invalid_request', `budget ${budget} is more than the delegating token's own budget of ${parentBudget} tool calls; ask for ${parentBudget} or less`);
+    },
+    () => {
+      nowSec = Math.floor(now() / 1000);
+      exp = Math.min(nowSec + deps.maxTokenSeconds(), numberClaim(parent, 'exp') ?? Number.POSITIVE_INFINITY);
+      return exp <= nowSec ? denied('invalid_grant', 'The subject_token expires now; the delegating agent needs a fresh token first') : undefined;
+    },
+  ];
 
-  const narrowed = narrowScope(requestedScope, parent.scope, chainManifests);
-  if (!narrowed.ok) return deny('invalid_scope', narrowed.message);
-
-  const parentBudget = numberClaim(parent, 'budget');
-  if (budget !== undefined && parentBudget !== undefined && budget > parentBudget) {
-    return deny('invalid_request', `budget ${budget} is more than the delegating token's own budget of ${parentBudget} tool calls; ask for ${parentBudget} or less`);
-  }
-
-  const nowSec = Math.floor(now() / 1000);
-  const parentExp = numberClaim(parent, 'exp') ?? Number.POSITIVE_INFINITY;
-  const exp = Math.min(nowSec + deps.maxTokenSeconds(), parentExp);
-  if (exp <= nowSec) return deny('invalid_grant', 'The subject_token expires now; the delegating agent needs a fresh token first');
-
-  const jti = randomUUID();
-  const issuer = deps.issuer();
-  const claims: Record<string, unknown> = {
-    iss: issuer,
-    aud: issuer,
-    sub: audience,
-    act: actFor(parent),
-    wf: workflowId,
-    depth: parentDepth + 1,
-    pstep: step.stepNo,
-    iat: nowSec,
-    exp,
-    jti,
-    ...(parent.user ? { usr: parent.user } : {}),
-    ...(narrowed.scope ? { scope: narrowed.scope.join(' ') } : {}),
-    ...(budget !== undefined ? { budget } : {}),
+  const mint = async (): Promise<ExchangeSuccess> => {
+    const scope = narrowed?.ok ? narrowed.scope : undefined;
+    const jti = randomUUID();
+    const issuer = deps.issuer();
+    const claims: Record<string, unknown> = {
+      iss: issuer,
+      aud: issuer,
+      sub: audience,
+      act: actFor(parent),
+      wf,
+      depth: parentDepth + 1,
+      pstep: step.stepNo,
+      iat: nowSec,
+      exp,
+      jti,
+      ...(parent.user ? { usr: parent.user } : {}),
+      ...(scope ? { scope: scope.join(' ') } : {}),
+      ...(budget !== undefined ? { budget } : {}),
+    };
+    const accessToken = await deps.sign(claims);
+    await deps.store.record({
+      jti,
+      parentJti: parent.jti,
+      parentNode: nodeKey,
+      workflowId: wf,
+      agent: audience,
+      parentAgent: parent.agentId,
+      depth: parentDepth + 1,
+      scope,
+      budgetToolCalls: budget,
+      delegatingStep: step.stepNo,
+      issuedAt: nowSec * 1000,
+      expiresAt: exp * 1000,
+    });
+    deps.limits.addChild(nodeKey, jti, exp * 1000);
+    return {
+      access_token: accessToken,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: 'Bearer',
+      expires_in: exp - nowSec,
+      ...(scope ? { scope: scope.join(' ') } : {}),
+    };
   };
-  const accessToken = await deps.sign(claims);
-  await deps.store.record({
-    jti,
-    parentJti: parent.jti,
-    parentNode: nodeKey,
-    workflowId,
-    agent: audience,
-    parentAgent: parent.agentId,
-    depth: parentDepth + 1,
-    scope: narrowed.scope,
-    budgetToolCalls: budget,
-    delegatingStep: step.stepNo,
-    issuedAt: nowSec * 1000,
-    expiresAt: exp * 1000,
+
+  const result = await runPipeline({ chain: NO_GUARDS, sinks: deps.sinks(), workflows: deps.workflows, now }, step, {
+    checks,
+    route: async () => ({ value: await mint(), outcome: 'ok' }),
   });
-  deps.limits.addChild(nodeKey, jti, exp * 1000);
-  record(deps, step, { outcome: 'ok', durationMs: now() - step.startedAt });
-  return {
-    access_token: accessToken,
-    issued_token_type: ACCESS_TOKEN_TYPE,
-    token_type: 'Bearer',
-    expires_in: exp - nowSec,
-    ...(narrowed.scope ? { scope: narrowed.scope.join(' ') } : {}),
-  };
+  if (result.kind === 'done') return result.value;
+  if (result.kind === 'refused') return failure((result.refusal.data?.error as ExchangeErrorCode | undefined) ?? 'invalid_request', result.refusal.message);
+  throw new Error('a token exchange names no tool or resource, so it cannot end as an unknown name');
 }

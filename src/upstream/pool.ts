@@ -166,6 +166,12 @@ export class UpstreamPool {
     return s;
   }
 
+  /** Why the server is refused at once right now (known down, rechecked in the background); for relays that use no session. */
+  downReason(): UpstreamError | undefined {
+    if (this.downSince === 0) return undefined;
+    return this.downBecause ?? new UpstreamError(this.name, 'down', 'it is down');
+  }
+
   /** Whether a session for this client is being connected right now. */
   isConnecting(clientKey: string): boolean {
     return this.slots.get(this.shared ? SHARED_KEY : clientKey)?.connecting !== undefined;

@@ -1,6 +1,5 @@
 /** JSON-RPC 2.0 message shapes as the relay sees them: data to route, not objects to re-model. */
 import { JSONRPCErrorCode, createJSONRPCErrorResponse, type JSONRPCError } from 'json-rpc-2.0';
-import type { Refusal } from '../gateway/types.js';
 
 export type RpcId = string | number;
 export type Params = Record<string, unknown>;
@@ -12,7 +11,7 @@ export type RpcMessage = RpcRequest | RpcNotification | RpcResponse;
 
 export { JSONRPCErrorCode as RpcErrorCode };
 
-/** Code used for every gateway refusal (SPEC §7). */
+/** JSON-RPC error code of every answer the gateway gives in place of the upstream's (SPEC §7). */
 export const REFUSAL_CODE = -32030;
 /** MCP: resource not found. */
 export const RESOURCE_NOT_FOUND = -32002;
@@ -32,12 +31,6 @@ export function errorResponse(id: RpcId | null, code: number, message: string, d
 
 export function resultResponse(id: RpcId | null, result: unknown): RpcResponse {
   return { jsonrpc: '2.0', id, result };
-}
-
-/** Render a refusal as a JSON-RPC error; hidden names look exactly like unknown ones. */
-export function refusalResponse(id: RpcId | null, refusal: Refusal, workflowId?: string): RpcResponse {
-  if (refusal.asUnknown) return errorResponse(id, JSONRPCErrorCode.InvalidParams, refusal.message);
-  return errorResponse(id, REFUSAL_CODE, refusal.message, { reason: refusal.reason, ...(workflowId ? { workflowId } : {}), ...refusal.data });
 }
 
 /** Validate the envelope of a parsed body; returns a message or an error text. */

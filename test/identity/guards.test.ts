@@ -4,7 +4,8 @@ import { createPolicyGuard } from '../../src/gateway/guards/policy.js';
 import type { GuardContext, Refusal, Step, StepKind } from '../../src/gateway/types.js';
 import { PolicyResolver } from '../../src/identity/policy.js';
 import { AgentRegistry } from '../../src/identity/registry.js';
-import { errorResponse, refusalResponse, RpcErrorCode } from '../../src/util/jsonrpc.js';
+import { errorResponse, RpcErrorCode } from '../../src/util/jsonrpc.js';
+import { refusalResponse } from '../../src/downstream/render/mcp.js';
 import { agent, agentMap } from './helpers.js';
 
 const analyst = agent('analyst', {

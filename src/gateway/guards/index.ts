@@ -1,0 +1,39 @@
+/** The gateway's guard chain, in DESIGN order: workflow state → (authn at the adapter) → policy → a2a.allow → delegation → limits → loop → approval. */
+import type { AgentManifest, GatewayConfig } from '../../config/types.js';
+import type { PolicyResolver } from '../../identity/policy.js';
+import type { LimitCounters } from '../../limits/counters.js';
+import { LoopDetector } from '../../limits/loop.js';
+import { GuardChain, type GuardChainOptions } from '../chain.js';
+import type { Guard, WorkflowControl } from '../types.js';
+import { createA2aAllowGuard } from './a2a-allow.js';
+import { createApprovalGuard } from './approval.js';
+import { createLimitsGuard } from './limits.js';
+import { createLoopGuard } from './loop.js';
+import { createPolicyGuard } from './policy.js';
+import { createWorkflowStateGuard } from './workflow-state.js';
+
+export interface GatewayGuardsOptions {
+  workflows: WorkflowControl;
+  policies: PolicyResolver;
+  /** Whether a server is a federated A2A agent (its `a2a.allow` applies). */
+  isA2aServer: (server: string) => boolean;
+  /** The delegation runtime's guard: `pstep` and budget slices of delegated tokens. */
+  delegation: Guard;
+  counters: LimitCounters;
+  teams: () => GatewayConfig['teams'];
+  /** The live manifest of an agent, so a reload of agents.d reaches open sessions. */
+  agentById: (id: string) => AgentManifest | undefined;
+  /** A rollback or after that failed once the call was decided (a store went away). */
+  onError?: GuardChainOptions['onError'];
+}
+
+export function createGatewayGuards(o: GatewayGuardsOptions): GuardChain {
+  return new GuardChain([], { onError: o.onError })
+    .use(createWorkflowStateGuard({ workflows: o.workflows }))
+    .use(createPolicyGuard(o.policies))
+    .use(createA2aAllowGuard(o.isA2aServer))
+    .use(o.delegation)
+    .use(createLimitsGuard({ counters: o.counters, teamsConfig: o.teams, agentById: o.agentById }))
+    .use(createLoopGuard({ detector: new LoopDetector(), workflows: o.workflows, agentById: o.agentById }))
+    .use(createApprovalGuard({ policies: o.policies }));
+}
