@@ -80,7 +80,7 @@ async function startGateway(upstreamUrl, variant) {
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    [...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : []), join(ROOT, 'bin/switchyard.js'), 'serve', '--port', String(port), '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')],
+    [...(values.profile ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', values.profile] : []), join(ROOT, 'bin/switchyard.js'), 'serve', '--port', String(port), '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' }, cwd: ROOT },
   );
   // Per-step info lines are part of the product but not of this measurement: run at warn and poll /healthz.

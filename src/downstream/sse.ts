@@ -40,8 +40,12 @@ export class PostReply implements ReplyChannel {
     if (this.done) return;
     this.done = true;
     if (this.closed) return;
-    if (!this.started) this.start();
-    this.res.end(`event: message\ndata: ${JSON.stringify(msg)}\n\n`);
+    const frame = `event: message\ndata: ${JSON.stringify(msg)}\n\n`;
+    if (this.started) return void this.res.end(frame);
+    // Nothing streamed before the answer: one sized write with the headers, no chunked framing.
+    this.started = true;
+    this.res.writeHead(200, { ...SSE_HEADERS, ...this.headers, 'content-length': Buffer.byteLength(frame) });
+    this.res.end(frame);
   }
 }
 

@@ -148,11 +148,8 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
         owner: cs.id,
         step,
       };
+      // Trace context rides in hooks.headers: each connector carries it its own way (HTTP header, stdio _meta).
       upstreamParams = t.target === (readsResource ? params?.uri : params?.name) ? params : readsResource ? { ...params, uri: t.target } : { ...params, name: t.target };
-      // Trace context crosses stdio in _meta (HTTP upstreams get the traceparent header instead).
-      if (cs.traceparent && upstream.manifest.transport === 'stdio') {
-        upstreamParams = { ...upstreamParams, _meta: { ...(upstreamParams?._meta as object), traceparent: cs.traceparent } };
-      }
     }
     const res = await upstream.request(kind, upstreamParams, hooks);
     const errReason = (res.error?.data as { reason?: string } | undefined)?.reason;
@@ -186,7 +183,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   }
 }
 
-/** Per-request headers for HTTP upstreams: trace context, and a minted identity token where the manifest asks for one. */
+/** Per-request headers for upstreams: trace context, and a minted identity token where the manifest asks for one. */
 function upstreamHeaders(gw: Gateway, cs: ClientSession, upstream: UpstreamSession): Record<string, string> | undefined | Promise<Record<string, string>> {
   const wantsIdentity = upstream.manifest.identity === 'jwt' && gw.mintUpstreamToken !== undefined;
   if (!cs.traceparent && !wantsIdentity) return undefined; // the common case stays synchronous

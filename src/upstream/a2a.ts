@@ -28,7 +28,7 @@ import { EgressRefused } from './a2a-egress.js';
 import { refusedIds } from './a2a-owners.js';
 import { describeAgent, errorResult, isSettled, stateName, textOf, toCallToolResult, type CallToolResult } from './a2a-results.js';
 import { describeNetworkError, unavailable, UpstreamError } from './errors.js';
-import type { UpstreamTransport } from './transport.js';
+import type { SendOptions, UpstreamTransport } from './transport.js';
 import { maskUrls, safeUrl } from '../util/shown.js';
 
 const POLL_FIRST_MS = 100;
@@ -72,10 +72,6 @@ export class A2aTransport implements UpstreamTransport {
   private client?: Client;
   private closed = false;
   private readonly calls = new Map<RpcId, InFlightCall>();
-  /** Trace headers the session attached to a request id, sent with that call's A2A requests. */
-  private readonly requestHeaders = new Map<RpcId, Record<string, string>>();
-  /** The gateway step the session attached to a request id. */
-  private readonly requestSteps = new Map<RpcId, Step>();
 
   constructor(private readonly manifest: ServerManifest, private readonly log: Logger, private readonly a2a: A2aContext = memoryA2aContext()) {}
 
@@ -89,23 +85,13 @@ export class A2aTransport implements UpstreamTransport {
     }
   }
 
-  setRequestHeaders(id: RpcId, headers: Record<string, string>): void {
-    this.requestHeaders.set(id, headers);
-  }
-
-  setRequestStep(id: RpcId, step: Step): void {
-    this.requestSteps.set(id, step);
-  }
-
-  async send(message: RpcMessage): Promise<void> {
+  async send(message: RpcMessage, options?: SendOptions): Promise<void> {
     if (this.closed) throw new UpstreamError(this.manifest.name, 'closed', 'its connection was closed');
     if (isRequest(message)) {
-      const step = this.requestSteps.get(message.id);
-      this.requestSteps.delete(message.id);
-      this.answer(message, step).catch((err: Error) => this.reply(errorResponse(message.id, RpcErrorCode.InternalError, `A2A bridge failed: ${err.message}`)));
+      this.answer(message, options).catch((err: Error) => this.reply(errorResponse(message.id, RpcErrorCode.InternalError, `A2A bridge failed: ${err.message}`)));
       return;
     }
-    if (isNotification(message) && message.method === 'notifications/cancelled') this.cancel(message.params?.requestId as RpcId | undefined);
+    if (isNotification(message) && message.method === 'notifications/cancelled') this.cancel(options?.relatedRequest ?? (message.params?.requestId as RpcId | undefined));
     // notifications/initialized and responses need nothing: this server never asks the client anything.
   }
 
@@ -120,7 +106,7 @@ export class A2aTransport implements UpstreamTransport {
     queueMicrotask(() => this.onmessage?.(msg, relatedTo));
   }
 
-  private async answer(req: RpcRequest, step?: Step): Promise<void> {
+  private async answer(req: RpcRequest, options?: SendOptions): Promise<void> {
     switch (req.method) {
       case 'initialize':
         return this.initialize(req);
@@ -129,7 +115,7 @@ export class A2aTransport implements UpstreamTransport {
       case 'tools/list':
         return this.listTools(req);
       case 'tools/call':
-        return this.callTool(req, step);
+        return this.callTool(req, options?.step, options?.headers);
       default:
         return this.reply(errorResponse(req.id, RpcErrorCode.MethodNotFound, `Method not found: ${req.method} (an A2A agent offers only tools)`));
     }
@@ -193,7 +179,7 @@ export class A2aTransport implements UpstreamTransport {
     this.reply(resultResponse(req.id, { tools }));
   }
 
-  private async callTool(req: RpcRequest, step?: Step): Promise<void> {
+  private async callTool(req: RpcRequest, step?: Step, headers?: Readonly<Record<string, string>>): Promise<void> {
     const client = this.client;
     if (!client) return this.reply(errorResponse(req.id, RpcErrorCode.InvalidRequest, 'initialize first'));
     const name = req.params?.name;
@@ -202,8 +188,6 @@ export class A2aTransport implements UpstreamTransport {
     const invalid = name === 'send_message' ? checkSendArgs(args) : typeof args.taskId === 'string' && args.taskId ? undefined : 'taskId (a string) is required';
     if (invalid) return this.reply(resultResponse(req.id, errorResult(`Invalid arguments for ${name}: ${invalid}.`)));
 
-    const headers = this.requestHeaders.get(req.id);
-    this.requestHeaders.delete(req.id);
     // A task or context another agent started is answered as if it did not exist (the agent sees only the gateway).
     if (step) {
       const refused = await refusedIds(this.a2a.owners, this.manifest.name, step.caller, { taskId: args.taskId as string | undefined, contextId: args.contextId as string | undefined });

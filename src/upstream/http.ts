@@ -1,20 +1,34 @@
 /**
- * Streamable HTTP upstream on pooled keep-alive connections. JSON-RPC envelopes and SSE frames are read as data;
- * messages that arrive on a POST's own stream are tagged with that request's id so server-to-client requests
- * and progress reach the downstream call that caused them.
+ * Streamable HTTP upstream on undici's pooled keep-alive connections (faster than node:http's agent, see
+ * docs/decisions). JSON-RPC envelopes and SSE frames are read as data; messages that arrive on a POST's own stream
+ * are tagged with that request's id so server-to-client requests and progress reach the downstream call that caused them.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { createParser } from 'eventsource-parser';
+import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { ServerManifest } from '../config/types.js';
 import { isRequest, type RpcId, type RpcMessage } from '../util/jsonrpc.js';
 import { safeUrl } from '../util/shown.js';
 import { describeNetworkError, UpstreamError } from './errors.js';
-import { SessionExpiredError, type UpstreamTransport } from './transport.js';
+import { SessionExpiredError, type SendOptions, type UpstreamTransport } from './transport.js';
 
-const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 512, keepAliveMsecs: 10_000 });
-const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 512, keepAliveMsecs: 10_000 });
+/** One connection pool per upstream origin, shared by every session with it (as the global agent was). */
+const pools = new Map<string, Pool>();
+function poolFor(url: URL): Pool {
+  let p = pools.get(url.origin);
+  if (!p) pools.set(url.origin, (p = new Pool(url.origin, { connections: 512, keepAliveTimeout: 10_000 })));
+  return p;
+}
+
+/** The session's timers bound every call (timeoutMs, reset by progress); undici's own 300 s limits must not cut in. */
+const NO_TIMEOUTS = { headersTimeout: 0, bodyTimeout: 0 } as const;
+
+interface SseReader {
+  data: (chunk: Buffer) => void;
+  close: () => void;
+}
 
 export class StreamableHttpTransport implements UpstreamTransport {
   onmessage?: UpstreamTransport['onmessage'];
@@ -23,19 +37,24 @@ export class StreamableHttpTransport implements UpstreamTransport {
   sessionId?: string;
   private protocolVersion?: string;
   private readonly url: URL;
-  private readonly lib: typeof http | typeof https;
-  private readonly agent: http.Agent;
-  private getStream?: http.ClientRequest;
+  private readonly path: string;
+  private readonly pool: Pool;
+  /** Basic credentials written into the manifest's url (user:password@host), which undici does not send by itself. */
+  private readonly basicAuth?: string;
+  private getStream?: Readable;
+  /** True from the GET stream's request until that stream ends: one at a time. */
+  private serverStreamWanted = false;
   private lastEventId?: string;
   private closed = false;
-  /** Extra headers for the next send of a given request id (trace context, minted identity). */
-  private readonly requestHeaders = new Map<RpcId, Record<string, string>>();
 
   constructor(private readonly manifest: ServerManifest, private readonly log: Logger) {
     if (!manifest.url) throw new Error(`server ${manifest.name}: http transport needs a url`);
     this.url = new URL(manifest.url);
-    this.lib = this.url.protocol === 'https:' ? https : http;
-    this.agent = this.url.protocol === 'https:' ? httpsAgent : httpAgent;
+    this.path = this.url.pathname + this.url.search;
+    this.pool = poolFor(this.url);
+    if (this.url.username || this.url.password) {
+      this.basicAuth = `Basic ${Buffer.from(`${decodeURIComponent(this.url.username)}:${decodeURIComponent(this.url.password)}`).toString('base64')}`;
+    }
   }
 
   async start(): Promise<void> {}
@@ -44,19 +63,14 @@ export class StreamableHttpTransport implements UpstreamTransport {
     this.protocolVersion = version;
   }
 
-  /** Attach headers to the POST that will carry request `id`. */
-  setRequestHeaders(id: RpcId, headers: Record<string, string>): void {
-    this.requestHeaders.set(id, headers);
-  }
-
   private baseHeaders(): Record<string, string> {
-    const h: Record<string, string> = { ...this.manifest.headers };
+    const h: Record<string, string> = this.basicAuth ? { authorization: this.basicAuth, ...this.manifest.headers } : { ...this.manifest.headers };
     if (this.sessionId) h['mcp-session-id'] = this.sessionId;
     if (this.protocolVersion) h['mcp-protocol-version'] = this.protocolVersion;
     return h;
   }
 
-  send(message: RpcMessage): Promise<void> {
+  send(message: RpcMessage, options?: SendOptions): Promise<void> {
     if (this.closed) return Promise.reject(new UpstreamError(this.manifest.name, 'closed', 'its connection was closed'));
     const body = JSON.stringify(message);
     const relatedTo = isRequest(message) ? message.id : undefined;
@@ -64,76 +78,120 @@ export class StreamableHttpTransport implements UpstreamTransport {
     headers['content-type'] = 'application/json';
     headers.accept = 'application/json, text/event-stream';
     headers['content-length'] = String(Buffer.byteLength(body));
-    if (relatedTo !== undefined) {
-      const extra = this.requestHeaders.get(relatedTo);
-      if (extra) {
-        Object.assign(headers, extra);
-        this.requestHeaders.delete(relatedTo);
-      }
-    }
+    if (options?.headers) Object.assign(headers, options.headers);
+    return this.post(headers, body, relatedTo, options?.signal);
+  }
+
+  /** The POST on undici's dispatcher: response bytes go straight to the SSE reader or the JSON body, with no stream objects. */
+  private post(headers: Record<string, string>, body: string, relatedTo: RpcId | undefined, signal: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
-      const req = this.lib.request(this.url, { method: 'POST', headers, agent: this.agent }, (res) => {
-        const status = res.statusCode ?? 0;
-        const sid = res.headers['mcp-session-id'];
-        if (typeof sid === 'string' && sid) this.sessionId = sid;
-        if (status === 202 || status === 204) {
-          res.resume();
-          resolve();
-          return;
-        }
-        if (status === 404 && this.sessionId) {
-          res.resume();
-          this.sessionId = undefined;
-          reject(new SessionExpiredError());
-          return;
-        }
-        const type = String(res.headers['content-type'] ?? '');
-        if (status >= 200 && status < 300 && type.startsWith('text/event-stream')) {
-          resolve();
-          this.readSse(res, relatedTo);
-          return;
-        }
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const raw = Buffer.concat(chunks);
-          const text = raw.toString('utf8');
-          let parsed: unknown;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = undefined;
+      let status = 0;
+      let sse: SseReader | undefined;
+      let chunks: Buffer[] | undefined;
+      let settled = false;
+      const handler: Dispatcher.DispatchHandler = {
+        onConnect: () => {},
+        onHeaders: (statusCode, raw) => {
+          status = statusCode;
+          let sid: string | undefined;
+          let type = '';
+          for (let i = 0; i + 1 < raw.length; i += 2) {
+            const name = raw[i]!.toString('latin1').toLowerCase();
+            if (name === 'mcp-session-id') sid = raw[i + 1]!.toString('latin1');
+            else if (name === 'content-type') type = raw[i + 1]!.toString('latin1');
           }
-          // A JSON-RPC error body with our id is a real answer even on a 4xx: relay it.
-          const isRpc = parsed && typeof parsed === 'object' && 'jsonrpc' in (parsed as object);
-          if (isRpc && (status < 300 || (parsed as { id?: unknown }).id != null)) {
+          if (sid) this.sessionId = sid;
+          if (status === 202 || status === 204) {
+            settled = true;
             resolve();
-            if (!Array.isArray(parsed)) this.onmessage?.(parsed as RpcMessage, relatedTo, raw.length);
-            else for (const m of parsed) this.onmessage?.(m as RpcMessage, relatedTo);
-            return;
+            return true;
           }
-          if (status >= 200 && status < 300) {
+          if (status === 404 && this.sessionId) {
+            settled = true;
+            this.sessionId = undefined;
+            reject(new SessionExpiredError());
+            return true;
+          }
+          if (status >= 200 && status < 300 && type.startsWith('text/event-stream')) {
+            settled = true;
+            sse = this.sseReader(relatedTo, signal, 0);
             resolve();
-            return;
+            return true;
           }
-          if (text) this.log.debug({ status, body: text.slice(0, 200) }, 'upstream answered an HTTP error');
-          reject(new UpstreamError(this.manifest.name, 'http_status', `it answered HTTP ${status}`, { operator: `${safeUrl(this.url)} answered HTTP ${status}`, field: '`url` and `headers`' }));
-        });
-      });
-      req.on('error', (err) => {
-        const why = describeNetworkError(err);
-        reject(new UpstreamError(this.manifest.name, 'unreachable', why, { operator: `${safeUrl(this.url)} is unreachable: ${why}`, field: '`url`' }));
-      });
-      req.end(body);
+          chunks = [];
+          return true;
+        },
+        onData: (chunk) => {
+          if (sse) sse.data(chunk);
+          else chunks?.push(chunk);
+          return true;
+        },
+        onComplete: () => {
+          if (sse) return sse.close();
+          if (!chunks) return;
+          settled = true;
+          this.onJsonBody(status, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), relatedTo, resolve, reject);
+        },
+        onError: (err) => {
+          if (sse) {
+            this.onerror?.(err);
+            return sse.close();
+          }
+          if (!settled) reject(this.unreachable(err));
+        },
+      };
+      try {
+        this.pool.dispatch({ path: this.path, method: 'POST', headers, body, ...NO_TIMEOUTS }, handler);
+      } catch (err) {
+        reject(this.unreachable(err));
+      }
     });
+  }
+
+  private unreachable(err: unknown): UpstreamError {
+    const why = describeNetworkError(err);
+    return new UpstreamError(this.manifest.name, 'unreachable', why, { operator: `${safeUrl(this.url)} is unreachable: ${why}`, field: '`url`' });
+  }
+
+  /** A JSON answer to a POST: relayed when it is JSON-RPC (a JSON-RPC error counts even on a 4xx), else an HTTP failure. */
+  private onJsonBody(status: number, raw: Buffer, relatedTo: RpcId | undefined, resolve: () => void, reject: (err: Error) => void): void {
+    const text = raw.toString('utf8');
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    // A JSON-RPC error body with our id is a real answer even on a 4xx: relay it.
+    const isRpc = parsed && typeof parsed === 'object' && 'jsonrpc' in (parsed as object);
+    if (isRpc && (status < 300 || (parsed as { id?: unknown }).id != null)) {
+      resolve();
+      if (!Array.isArray(parsed)) this.onmessage?.(parsed as RpcMessage, relatedTo, raw.length);
+      else for (const m of parsed) this.onmessage?.(m as RpcMessage, relatedTo);
+      return;
+    }
+    if (status >= 200 && status < 300) {
+      resolve();
+      return;
+    }
+    if (text) this.log.debug({ status, body: text.slice(0, 200) }, 'upstream answered an HTTP error');
+    reject(new UpstreamError(this.manifest.name, 'http_status', `it answered HTTP ${status}`, { operator: `${safeUrl(this.url)} answered HTTP ${status}`, field: '`url` and `headers`' }));
   }
 
   /**
    * Read one SSE response. When a request's stream ends before its response arrived, the server meant us to
    * resume: reconnect with GET and Last-Event-ID after its `retry` delay.
    */
-  private readSse(res: http.IncomingMessage, relatedTo: RpcId | undefined, attempt = 0): void {
+  private readSse(res: Readable, relatedTo: RpcId | undefined, signal?: AbortSignal, attempt = 0): void {
+    const reader = this.sseReader(relatedTo, signal, attempt);
+    res.on('data', reader.data);
+    // Destroying the GET stream on close aborts it: that is no transport error.
+    res.on('error', (err) => this.closed || this.onerror?.(err));
+    res.on('close', reader.close);
+  }
+
+  /** Feed one SSE response's bytes in; `close` when it ends. */
+  private sseReader(relatedTo: RpcId | undefined, signal: AbortSignal | undefined, attempt: number): SseReader {
     let lastId: string | undefined;
     let retryMs = 1000;
     let answered = false;
@@ -159,57 +217,63 @@ export class StreamableHttpTransport implements UpstreamTransport {
         this.onmessage?.(msg, relatedTo, Buffer.byteLength(ev.data));
       },
     });
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => parser.feed(chunk));
-    res.on('error', (err) => this.onerror?.(err));
-    if (relatedTo === undefined) return;
-    res.on('close', () => {
-      if (answered || this.closed || !lastId || attempt >= 5) return;
-      setTimeout(() => this.resume(lastId!, relatedTo, attempt + 1), retryMs).unref();
-    });
+    // Decoded here rather than with setEncoding: not every client's body stream honours it, and a character may span chunks.
+    const decoder = new StringDecoder('utf8');
+    return {
+      data: (chunk: Buffer) => parser.feed(decoder.write(chunk)),
+      close: () => {
+        if (relatedTo === undefined || answered || this.closed || signal?.aborted || !lastId || attempt >= 5) return;
+        setTimeout(() => this.resume(lastId!, relatedTo, signal, attempt + 1), retryMs).unref();
+      },
+    };
   }
 
-  private resume(lastEventId: string, relatedTo: RpcId, attempt: number): void {
-    if (this.closed) return;
+  private resume(lastEventId: string, relatedTo: RpcId, signal: AbortSignal | undefined, attempt: number): void {
+    if (this.closed || signal?.aborted) return;
     const headers = this.baseHeaders();
     headers.accept = 'text/event-stream';
     headers['last-event-id'] = lastEventId;
-    const req = this.lib.request(this.url, { method: 'GET', headers, agent: this.agent }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        this.log.warn({ status: res.statusCode }, 'upstream refused to resume a dropped stream');
-        return;
-      }
-      this.readSse(res, relatedTo, attempt);
-    });
-    req.on('error', (err) => this.log.warn({ err: err.message }, 'resuming a dropped upstream stream failed'));
-    req.end();
+    this.pool.request({ path: this.path, method: 'GET', headers, ...NO_TIMEOUTS }).then(
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.body.dump().catch(() => {});
+          this.log.warn({ status: res.statusCode }, 'upstream refused to resume a dropped stream');
+          return;
+        }
+        this.readSse(res.body, relatedTo, signal, attempt);
+      },
+      (err: Error) => this.log.warn({ err: err.message }, 'resuming a dropped upstream stream failed'),
+    );
   }
 
   /** Open the GET stream for server-initiated messages (list_changed, resources/updated, …); 405 means none. */
   openServerStream(): void {
-    if (this.closed || this.getStream) return;
+    if (this.closed || this.serverStreamWanted) return;
+    this.serverStreamWanted = true;
     const headers = this.baseHeaders();
     headers.accept = 'text/event-stream';
     if (this.lastEventId) headers['last-event-id'] = this.lastEventId;
-    const req = this.lib.request(this.url, { method: 'GET', headers, agent: this.agent }, (res) => {
-      if (res.statusCode !== 200 || !String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-        res.resume();
-        this.getStream = undefined;
-        return;
-      }
-      this.readSse(res, undefined);
-      res.on('close', () => {
-        this.getStream = undefined;
-        // The server may drop the stream at any time; reconnect unless we are closing.
-        if (!this.closed) setTimeout(() => this.openServerStream(), 1000).unref();
-      });
-    });
-    req.on('error', () => {
-      this.getStream = undefined;
-    });
-    req.end();
-    this.getStream = req;
+    this.pool.request({ path: this.path, method: 'GET', headers, ...NO_TIMEOUTS }).then(
+      (res) => {
+        if (this.closed || res.statusCode !== 200 || !String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+          // dump() drains and discards; destroy() would raise an AbortError nobody listens for.
+          res.body.dump().catch(() => {});
+          this.serverStreamWanted = false;
+          return;
+        }
+        this.getStream = res.body;
+        this.readSse(res.body, undefined);
+        res.body.on('close', () => {
+          this.getStream = undefined;
+          this.serverStreamWanted = false;
+          // The server may drop the stream at any time; reconnect unless we are closing.
+          if (!this.closed) setTimeout(() => this.openServerStream(), 1000).unref();
+        });
+      },
+      () => {
+        this.serverStreamWanted = false;
+      },
+    );
   }
 
   async close(): Promise<void> {
@@ -218,18 +282,12 @@ export class StreamableHttpTransport implements UpstreamTransport {
     this.getStream?.destroy();
     if (this.sessionId) {
       const headers = this.baseHeaders();
-      await new Promise<void>((resolve) => {
-        const req = this.lib.request(this.url, { method: 'DELETE', headers, agent: this.agent, timeout: 2000 }, (res) => {
-          res.resume();
-          res.on('end', resolve);
-        });
-        req.on('error', () => resolve());
-        req.on('timeout', () => {
-          req.destroy();
-          resolve();
-        });
-        req.end();
-      });
+      try {
+        const res = await this.pool.request({ path: this.path, method: 'DELETE', headers, signal: AbortSignal.timeout(2000) });
+        await res.body.dump();
+      } catch {
+        // The upstream may already be gone; the session ends either way.
+      }
     }
     this.onclose?.();
   }

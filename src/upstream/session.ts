@@ -23,7 +23,7 @@ import {
 import type { Step } from '../gateway/types.js';
 import { clip, maskUrls } from '../util/shown.js';
 import { asUpstreamError, relayedError, unavailable, UpstreamError, withoutMcpPrefix } from './errors.js';
-import { SessionExpiredError, type UpstreamTransport } from './transport.js';
+import { SessionExpiredError, type SendOptions, type UpstreamTransport } from './transport.js';
 
 export { unavailable };
 
@@ -128,7 +128,7 @@ export class UpstreamSession {
     }
     this.state = 'ready';
     // A 2026-07-28 upstream has no GET stream (subscriptions/listen replaces it).
-    if (!this.modern) (this.transport as { openServerStream?: () => void }).openServerStream?.();
+    if (!this.modern) this.transport.openServerStream?.();
   }
 
   /** Whether this upstream speaks 2026-07-28: no initialize, the envelope on every request. */
@@ -201,29 +201,34 @@ export class UpstreamSession {
       sendParams = withModernEnvelope(this.init, sendParams);
       headers = { ...headers, ...modernHeaders(method, sendParams) };
     }
-    const msg: RpcRequest = { jsonrpc: '2.0', id, method, ...(sendParams !== undefined ? { params: sendParams } : {}) };
-    if (headers) (this.transport as { setRequestHeaders?: (id: RpcId, h: Record<string, string>) => void }).setRequestHeaders?.(id, headers);
-    if (hooks.step) (this.transport as { setRequestStep?: (id: RpcId, step: Step) => void }).setRequestStep?.(id, hooks.step);
-    this.transport.send(msg).catch((err: Error) => this.onSendFailure(p, msg, err));
+    const msg: RpcRequest = sendParams !== undefined ? { jsonrpc: '2.0', id, method, params: sendParams } : { jsonrpc: '2.0', id, method };
+    const options: SendOptions = { headers, signal: hooks.signal, step: hooks.step };
+    this.transport.send(msg, options).catch((err: Error) => this.onSendFailure(p, msg, options, err));
   }
 
-  notify(method: string, params?: Params): void {
+  notify(method: string, params?: Params, options?: SendOptions): void {
     if (this.state !== 'ready') return;
-    this.transport.send({ jsonrpc: '2.0', method, ...(params ? { params } : {}) }).catch(() => {});
+    this.transport.send(params ? { jsonrpc: '2.0', method, params } : { jsonrpc: '2.0', method }, options).catch(() => {});
+  }
+
+  /** Answer a server-to-client request; failures to deliver it are the transport's to report. */
+  private answerServer(res: RpcResponse, id: RpcId): void {
+    this.transport.send(res.id === id ? res : { ...res, id }, { relatedRequest: id }).catch(() => {});
   }
 
   private armTimer(p: Pending): void {
     if (p.timer) clearTimeout(p.timer);
     if (!(p.timeoutMs > 0)) return;
     p.timer = setTimeout(() => {
-      this.notify('notifications/cancelled', { requestId: p.id, reason: 'timeout' });
+      // initialize is never cancelled (MCP lifecycle): a late handshake simply fails.
+      if (p.method !== 'initialize') this.notify('notifications/cancelled', { requestId: p.id, reason: 'timeout' }, { relatedRequest: p.id });
       this.fail(p, new UpstreamError(this.name, 'timeout', `it did not answer ${p.method} within ${p.timeoutMs} ms`, { method: p.method, timeoutMs: p.timeoutMs, field: p.method === 'initialize' ? '`connectTimeoutMs`' : '`timeoutMs`' }));
     }, p.timeoutMs);
   }
 
   private cancel(p: Pending, reason: string): void {
     if (!this.pending.has(p.id)) return;
-    this.notify('notifications/cancelled', { requestId: p.id, reason });
+    this.notify('notifications/cancelled', { requestId: p.id, reason }, { relatedRequest: p.id });
     this.settle(p, errorResponse(p.id, REQUEST_CANCELLED, `Request cancelled: ${reason}`));
   }
 
@@ -246,11 +251,11 @@ export class UpstreamSession {
     return true;
   }
 
-  private onSendFailure(p: Pending, msg: RpcRequest, err: Error): void {
+  private onSendFailure(p: Pending, msg: RpcRequest, options: SendOptions, err: Error): void {
     if (err instanceof SessionExpiredError && p.method !== 'initialize') {
       // The upstream forgot our session (restart, expiry): initialize again and resend once.
       this.reinitialize()
-        .then(() => this.transport.send(msg))
+        .then(() => this.transport.send(msg, options))
         .catch((e: unknown) => this.fail(p, asUpstreamError(this.name, e)));
       return;
     }
@@ -311,7 +316,7 @@ export class UpstreamSession {
 
   private onServerRequest(msg: RpcRequest, relatedTo?: RpcId): void {
     if (msg.method === 'ping') {
-      this.transport.send(resultResponse(msg.id, {})).catch(() => {});
+      this.answerServer(resultResponse(msg.id, {}), msg.id);
       return;
     }
     let target = relatedTo !== undefined ? this.pending.get(relatedTo as number) : undefined;
@@ -326,13 +331,13 @@ export class UpstreamSession {
       }
       if (owners.size > 1) {
         this.log.warn({ method: msg.method }, 'server-to-client request while calls of several clients are in flight; refused as ambiguous');
-        this.transport.send(errorResponse(msg.id, -32603, `${msg.method} cannot be routed: calls of several clients are in flight on this shared session`)).catch(() => {});
+        this.answerServer(errorResponse(msg.id, -32603, `${msg.method} cannot be routed: calls of several clients are in flight on this shared session`), msg.id);
         return;
       }
     }
     const handler = target?.hooks.onServerRequest ?? this.events.onServerRequest;
     if (!handler) {
-      this.transport.send(errorResponse(msg.id, -32601, `Client cannot handle ${msg.method}`)).catch(() => {});
+      this.answerServer(errorResponse(msg.id, -32601, `Client cannot handle ${msg.method}`), msg.id);
       return;
     }
     // Waiting on the client (a human, a model) is not the upstream being slow: pause the call's timeout.
@@ -343,11 +348,11 @@ export class UpstreamSession {
     handler(msg).then(
       (res) => {
         resume();
-        this.transport.send({ ...res, id: msg.id }).catch(() => {});
+        this.answerServer(res, msg.id);
       },
       (err: Error) => {
         resume();
-        this.transport.send(errorResponse(msg.id, -32603, err.message)).catch(() => {});
+        this.answerServer(errorResponse(msg.id, -32603, err.message), msg.id);
       },
     );
   }

@@ -47,6 +47,7 @@ export class LegacySseTransport implements UpstreamTransport {
     });
   }
 
+  /** Legacy SSE POSTs go through the SDK, which takes no per-message headers: trace context does not cross it. */
   send(message: RpcMessage): Promise<void> {
     return this.inner.send(message as JSONRPCMessage).catch((err: unknown) => {
       throw failure(this.manifest, err);

@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Logger } from 'pino';
 import type { ServerManifest } from '../config/types.js';
-import type { RpcMessage } from '../util/jsonrpc.js';
+import { isRequest, type RpcMessage } from '../util/jsonrpc.js';
 import { UpstreamError } from './errors.js';
-import type { UpstreamTransport } from './transport.js';
+import type { SendOptions, UpstreamTransport } from './transport.js';
 
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const STDERR_TAIL_LINES = 5;
@@ -23,6 +23,13 @@ function spawnFailure(m: ServerManifest, err: NodeJS.ErrnoException): UpstreamEr
   }
   if (err.code === 'EACCES') return new UpstreamError(m.name, 'spawn_failed', 'its command may not be executed', { operator: `command ${cmd} is not executable (EACCES)`, field: '`command`' });
   return new UpstreamError(m.name, 'spawn_failed', 'its command could not be started', { operator: `command ${cmd} could not be started (${err.code ?? err.message})`, field: '`command`' });
+}
+
+/** stdio has no headers: trace context crosses in the request's `_meta` (as MCP suggests), everything else stays. */
+export function withTraceContext(message: RpcMessage, traceparent: string | undefined): RpcMessage {
+  if (!traceparent || !isRequest(message)) return message;
+  const params = message.params;
+  return { ...message, params: { ...params, _meta: { ...(params?._meta as object | undefined), traceparent } } };
 }
 
 export class StdioTransport implements UpstreamTransport {
@@ -121,10 +128,10 @@ export class StdioTransport implements UpstreamTransport {
     }
   }
 
-  send(message: RpcMessage): Promise<void> {
+  send(message: RpcMessage, options?: SendOptions): Promise<void> {
     const stdin = this.child?.stdin;
     if (!stdin || this.closed || !stdin.writable) return Promise.reject(new UpstreamError(this.manifest.name, 'closed', 'it is not running'));
-    const ok = stdin.write(JSON.stringify(message) + '\n');
+    const ok = stdin.write(JSON.stringify(withTraceContext(message, options?.headers?.traceparent)) + '\n');
     if (ok) return Promise.resolve();
     return new Promise((resolve) => stdin.once('drain', resolve));
   }
