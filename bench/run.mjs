@@ -11,6 +11,8 @@
 //   gateway-secured    JWT auth + a 50-rule policy + limits, for the identity/policy/limits overhead
 //   pipe               a blind TCP byte pipe (bench/pipe.mjs): the floor for a proxy's CPU per call
 //   gateway-2026       defaults, measured with 2026-07-28 clients (stateless POSTs with the _meta envelope)
+//   console            first-load times of the console's admin API queries on a seeded trail (bench/console.mjs)
+//   model              the model route instead (bench/model.mjs): chat completions direct vs through the gateway
 //
 // "cpu/call" is the CPU time (user + system, from /proc/<pid>/stat) the measured process spent during the
 // measurement divided by the calls made: the upstream for direct, the pipe or gateway process otherwise. It is
@@ -39,10 +41,18 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '2' },
     variants: { type: 'string', default: 'gateway' },
+    // console variant: steps in the seeded trail.
+    steps: { type: 'string', default: '1000000' },
     // Write a V8 CPU profile of each gateway process into this folder (open it in Chrome DevTools).
     profile: { type: 'string' },
   },
 });
+// The model route has its own benchmark: direct to a fake provider vs through the gateway (bench/model.mjs).
+if (values.variants.split(',').includes('model')) {
+  const { runModelBench } = await import('./model.mjs');
+  await runModelBench({ clients: Number(values.sessions), seconds: Number(values.seconds), rounds: Number(values.rounds), profile: values.profile });
+  process.exit(0);
+}
 const SESSIONS = Number(values.sessions);
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
@@ -200,6 +210,14 @@ async function measure(url, toolName, headers = {}, pid = undefined, modern = fa
 
 const cpuText = (us) => (Number.isFinite(us) ? `${us.toFixed(0).padStart(5)} µs cpu/call` : '    - cpu/call');
 const fmt = (r) => `${r.rps.toFixed(0).padStart(7)} calls/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   ${cpuText(r.cpuUs)}   (${r.calls} calls, ${r.errors} errors)`;
+
+// The console variant measures admin API queries on a seeded trail, not call throughput.
+if (VARIANTS.includes('console')) {
+  const { runConsoleBench } = await import('./console.mjs');
+  await runConsoleBench({ steps: Number(values.steps) });
+  VARIANTS.splice(VARIANTS.indexOf('console'), 1);
+  if (VARIANTS.length === 0) process.exit(0);
+}
 
 const upstream = await startUpstream();
 const results = { direct: [] };

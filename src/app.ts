@@ -8,11 +8,16 @@ import type { GatewayConfig } from './config/types.js';
 import { Gateway } from './gateway/gateway.js';
 import { openAudit, type AuditRuntime } from './audit/index.js';
 import { createGatewayGuards } from './gateway/guards/index.js';
+import { createLimitsGuard } from './gateway/guards/limits.js';
+import { openModelRuntime, type ModelRuntime } from './downstream/model-route/index.js';
 import { metricsSink, stepLogSink } from './gateway/sinks.js';
 import { endSessionsOnKill } from './gateway/workflow-kill.js';
 import { BreakerBoard } from './limits/breaker.js';
 import { LimitCounters } from './limits/counters.js';
 import { Metrics } from './telemetry/metrics.js';
+import { ApprovalQueue } from './gateway/approval-queue.js';
+import { SqliteApprovals } from './stores/sqlite/approvals.js';
+import { LiveFeed } from './downstream/admin-live.js';
 import { createHttpFront } from './downstream/http-app.js';
 import { openDelegation, type DelegationRuntime } from './identity/delegation-runtime.js';
 import { Authenticator } from './identity/authenticate.js';
@@ -62,6 +67,10 @@ export interface Core {
   audit: AuditRuntime;
   metrics: Metrics;
   counters: LimitCounters;
+  approvals: ApprovalQueue;
+  /** Finished steps for the console's live views. */
+  live: LiveFeed;
+  models: ModelRuntime;
   close(): Promise<ShutdownReport>;
 }
 
@@ -103,7 +112,9 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   metrics.trackActiveWorkflows(() => workflows.countByState().active ?? 0);
   const counters = new LimitCounters({ dataDir: config.dataDir, onError: (err) => log.error({ err: String(err) }, 'limit counters could not be saved') });
   const breakers = new BreakerBoard({ onStateChange: (server, state) => log.warn({ server, breaker: state }, `circuit breaker for '${server}' is ${state}`) });
+  const limits = createLimitsGuard({ counters, teamsConfig: () => config.teams, agentById: (id) => registry.get(id) });
   const chain = createGatewayGuards({
+    limits,
     workflows,
     policies,
     isA2aServer: (server) => gateway.pools.get(server)?.manifest.transport === 'a2a',
@@ -113,6 +124,18 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     agentById: (id) => registry.get(id),
     onError: (err, phase) => log.error({ err: String(err), phase }, `a guard's ${phase} failed after the call was decided; its store may be out of step until it recovers`),
   });
+  const live = new LiveFeed();
+  const sinks = [audit.sink, metricsSink(metrics), stepLogSink(log), live];
+  const approvals = new ApprovalQueue({
+    store: new SqliteApprovals(audit.db),
+    log,
+    timeoutMs: config.approval.timeoutSeconds * 1000,
+    webhook: config.approval.webhook,
+    nextStep: (id) => workflows.nextStep(id),
+    record: (step, outcome) => {
+      for (const sink of sinks) void Promise.resolve(sink.record(step, outcome)).catch((err: Error) => log.error({ err: err.message }, 'approval decision not recorded'));
+    },
+  });
   const gateway = new Gateway({
     config,
     log,
@@ -121,11 +144,13 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     breakers,
     access: policies.access,
     mintUpstreamToken: createUpstreamTokenMinter((claims) => delegation.keys.sign(claims), () => config.publicUrl ?? `http://${config.host}:${config.port}`),
-    sinks: [audit.sink, metricsSink(metrics), stepLogSink(log)],
+    sinks,
+    approvals,
     countCall: (agent, method) => audit.store.countListCall(agent, method),
     a2a: { owners: new SqliteTaskOwners(audit.db), egress: new A2aEgress() },
   });
   endSessionsOnKill(gateway, workflows);
+  const models = await openModelRuntime({ config, configFile: loaded.file, log, workflows, lookup: workflows, chain, sinks: gateway.sinks, limits, agents: registry });
   await gateway.applyServers(new Map(watcher.servers));
   for (const [name, pool] of gateway.pools) pool.onHealth((h) => metrics.setUpstreamUp(name, h.up));
   watcher.on('servers', (change) => {
@@ -147,7 +172,11 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     audit,
     metrics,
     counters,
+    approvals,
+    live,
+    models,
     close: async () => {
+      models.close();
       watcher.close();
       await gateway.close();
       counters.close();

@@ -23,6 +23,12 @@ export interface AuditRow {
   bytes: number | null;
   tokens: number | null;
   traceparent: string | null;
+  /** Model calls (audit-model v1): the gateway's model name, the caller's team, the cost, and the rest as JSON. */
+  model?: string | null;
+  team?: string | null;
+  cost_usd?: number | null;
+  /** JSON text: provider, upstreamModel, tokens {input, output, cachedInput}, finishReason, ttftMs, tokensEstimated, bodies. */
+  model_info?: string | null;
   prev_hash: string;
   hash: string;
 }
@@ -32,7 +38,7 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 /** Canonical form: a JSON array of the hashed fields in a fixed order, so key order can never change a hash. */
 export function canonicalRow(row: Omit<AuditRow, 'prev_hash' | 'hash'>): string {
-  return JSON.stringify([
+  const base = [
     row.id,
     row.time,
     row.workflow_id,
@@ -51,7 +57,10 @@ export function canonicalRow(row: Omit<AuditRow, 'prev_hash' | 'hash'>): string 
     row.bytes,
     row.tokens,
     row.traceparent,
-  ]);
+  ];
+  // Model fields are hashed only where a row has them, so rows written before they existed keep their hashes.
+  const model = [row.model ?? null, row.team ?? null, row.cost_usd ?? null, row.model_info ?? null];
+  return JSON.stringify(model.every((v) => v === null) ? base : [...base, ...model]);
 }
 
 /** SHA-256 of the previous hash and the row; with `key`, HMAC-SHA256 instead, so nobody without the key can rehash. */

@@ -42,6 +42,8 @@ const auditFilterParams: JsonObject[] = [
   query('server', 'Federated server name.'),
   query('outcome', 'Step outcome.', { type: 'string', enum: ['ok', 'error', 'refused'] }),
   query('workflowId', 'Only this workflow.'),
+  query('reason', 'Refusal or error reason, e.g. policy_denied.'),
+  query('q', 'Words that must appear, in order, in the (redacted) arguments (full-text search).'),
   timeParam('since'),
   timeParam('until'),
 ];
@@ -137,6 +139,11 @@ const schemas: Record<string, JsonObject> = {
       up: { type: 'boolean' },
       required: { type: 'boolean', description: 'true: /readyz fails while it is down.' },
       breaker: { type: 'string', enum: ['closed', 'open', 'half-open'] },
+      restarts: {
+        type: 'object',
+        description: 'Upstream sessions that ended on their own (each restarts on next use) and that failed to start, since the gateway started.',
+        properties: { ended: { type: 'integer' }, failedStarts: { type: 'integer' } },
+      },
       checkedAt: { type: 'string', format: 'date-time' },
       lastError: { type: 'string' },
       url: { type: 'string' },

@@ -2,6 +2,7 @@
 import { rowHash, type AuditRow } from './chain.js';
 import type { Step, StepOutcome } from '../gateway/types.js';
 import type { Redactor } from './redact.js';
+import { modelRecord } from './model-columns.js';
 
 /** What record() keeps: plain fields copied off the Step; args by reference, redacted later in the writer. */
 export interface PendingRecord {
@@ -22,12 +23,14 @@ export interface PendingRecord {
   bytes: number | undefined;
   tokens: number | undefined;
   traceparent: string | undefined;
+  /** Model calls only. */
+  model?: { name: string; team: string | undefined; costUsd: number; info: Record<string, unknown>; bodies: unknown };
   settle?: { resolve: () => void; reject: (err: Error) => void };
 }
 
 /** The fields of a finished step that are kept: O(1), args by reference (redacted later, in the writer). */
 export function pendingOf(step: Step, outcome: StepOutcome): PendingRecord {
-  return {
+  const p: PendingRecord = {
     time: step.startedAt,
     workflowId: step.workflowId,
     step: step.stepNo,
@@ -46,6 +49,8 @@ export function pendingOf(step: Step, outcome: StepOutcome): PendingRecord {
     tokens: outcome.tokens,
     traceparent: step.traceparent,
   };
+  if (step.kind === 'model/call') p.model = modelRecord(step, outcome);
+  return p;
 }
 
 export interface RowFormat {
@@ -92,6 +97,13 @@ export function toRow(p: PendingRecord, id: number, prevHash: string, f: RowForm
     tokens: optionalInt(p.tokens),
     traceparent: text(p.traceparent),
   };
+  if (p.model) {
+    unhashed.model = text(p.model.name);
+    unhashed.team = text(p.model.team);
+    unhashed.cost_usd = Number.isFinite(p.model.costUsd) ? p.model.costUsd : 0;
+    const bodies = p.model.bodies === undefined ? undefined : JSON.parse(argsJson(p.model.bodies, f) ?? 'null');
+    unhashed.model_info = JSON.stringify(bodies === undefined ? p.model.info : { ...p.model.info, bodies });
+  }
   return { ...unhashed, prev_hash: prevHash, hash: rowHash(prevHash, unhashed, f.key) };
 }
 

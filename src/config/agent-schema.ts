@@ -12,13 +12,14 @@ const positive = z.number().int().positive('must be a whole number > 0');
 
 const allowDeny = z.object({ allow: globList.default([]), deny: globList.default([]) }).strict();
 
-const rateWindow = z.object({ toolCalls: count.optional(), calls: count.optional(), tokens: count.optional() }).strict();
+const usd = z.number().nonnegative('must be an amount ≥ 0');
+const rateWindow = z.object({ toolCalls: count.optional(), calls: count.optional(), tokens: count.optional(), costUsd: usd.optional() }).strict();
 
 export const toolRuleSchema = z
   .object({
     tool: glob,
     args: z.record(glob).optional(),
-    approval: z.literal('human').optional(),
+    approval: z.enum(['human', 'console']).optional(),
   })
   .strict();
 
@@ -56,7 +57,7 @@ export const agentManifestSchema = z
     prompts: allowDeny.optional(),
     resources: allowDeny.optional(),
     a2a: z.object({ allow: globList.default([]) }).strict().default({}),
-    models: z.object({ allow: globList.default([]) }).strict().default({}),
+    models: z.object({ allow: globList.default([]), deny: globList.default([]) }).strict().default({}),
     delegation: z
       .object({
         agents: z.array(z.string().min(1)).default([]),
@@ -67,10 +68,14 @@ export const agentManifestSchema = z
       .default({}),
     limits: z
       .object({
-        workflow: z.object({ steps: positive.optional(), toolCalls: count.optional(), tokens: count.optional(), seconds: positive.optional() }).strict().optional(),
+        workflow: z
+          .object({ steps: positive.optional(), toolCalls: count.optional(), tokens: count.optional(), costUsd: usd.optional(), seconds: positive.optional() })
+          .strict()
+          .optional(),
         perMinute: rateWindow.optional(),
         perHour: rateWindow.optional(),
         perDay: rateWindow.optional(),
+        perMonth: rateWindow.optional(),
         loop: z.object({ sameCall: positive.optional(), windowSeconds: positive.optional(), cycle: positive.optional() }).strict().optional(),
         sessions: positive.optional(),
       })

@@ -11,7 +11,14 @@ const httpUrl = z
   .url('must be a URL such as https://idp.example.com/.well-known/jwks.json')
   .refine((u) => /^https?:\/\//i.test(u), 'must use http or https');
 
-const rateWindow = z.object({ toolCalls: count().optional(), calls: count().optional(), tokens: count().optional() }).strict();
+/** A non-negative amount of US dollars (budgets, prices); text from `${VAR}` is accepted. */
+const usd = () => z.preprocess((v) => (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), z.number().nonnegative('must be an amount ≥ 0'));
+
+const rateWindow = z.object({ toolCalls: count().optional(), calls: count().optional(), tokens: count().optional(), costUsd: usd().optional() }).strict();
+const teamLimits = z.object({ perMinute: rateWindow.optional(), perHour: rateWindow.optional(), perDay: rateWindow.optional(), perMonth: rateWindow.optional() }).strict();
+
+/** Model names travel in `model` fields and metric labels: printable, no spaces, bounded. */
+export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:@\/-]{0,127}$/;
 
 export const issuerSchema = z
   .object({
@@ -28,10 +35,16 @@ export const issuerSchema = z
 
 export const modelSchema = z
   .object({
-    name: z.string().min(1),
+    name: z.string().regex(MODEL_NAME, 'model name must be 1-128 letters, digits and . _ : @ / - (no spaces), starting with a letter or digit'),
+    provider: z.enum(['openai', 'anthropic']).default('openai'),
     baseUrl: httpUrl,
     apiKey: z.string().min(1).optional(),
     model: z.string().min(1).optional(),
+    headers: z.record(z.string()).default({}),
+    price: z.object({ input: usd(), output: usd(), cachedInput: usd().optional() }).strict().optional(),
+    fallbacks: z.array(z.string().min(1)).default([]),
+    timeoutMs: positive().default(120_000),
+    breaker: z.object({ failures: positive().default(5), cooldownSeconds: positive().default(10) }).strict().default({}),
   })
   .strict();
 
@@ -55,9 +68,7 @@ export const gatewaySchema = z
       })
       .strict()
       .default({}),
-    teams: z
-      .record(z.object({ perMinute: rateWindow.optional(), perHour: rateWindow.optional(), perDay: rateWindow.optional() }).strict())
-      .default({}),
+    teams: z.record(teamLimits).default({}),
     audit: z
       .object({
         enabled: flag().default(true),
@@ -66,13 +77,23 @@ export const gatewaySchema = z
         retentionDays: positive().optional(),
         redact: z.array(z.string().min(1)).default(DEFAULT_REDACT),
         hmacKeyFile: z.string().min(1).optional(),
+        modelBodies: z.enum(['none', 'hash', 'full']).default('none'),
       })
       .strict()
       .default({}),
     delegation: z.object({ maxTokenSeconds: positive().default(3600) }).strict().default({}),
     models: z.array(modelSchema).default([]),
+    modelRoute: z
+      .object({
+        reservationCapTokens: positive().default(8192),
+        /** Most bytes of a provider stream read after the client left, so a disconnected call is still charged. */
+        maxDrainBytes: positive().default(16 * 1024 * 1024),
+      })
+      .strict()
+      .default({}),
     listTimeoutMs: positive().default(5000),
     sessions: z.object({ idleSeconds: positive().default(900), max: positive().default(1000) }).strict().default({}),
+    approval: z.object({ timeoutSeconds: positive().default(300), webhook: httpUrl.optional() }).strict().default({}),
   })
   .strict();
 

@@ -6,6 +6,7 @@ import type { ConfigProblem, GatewayConfig } from './types.js';
 import { parseSourceFile } from './source.js';
 import { interpolateTree, type Env } from './interpolate.js';
 import { gatewaySchema } from './gateway-schema.js';
+import { modelProblems } from './models.js';
 import { isPlainObject, pathProblems, withoutRepeats, zodProblems } from './problems.js';
 
 /** Command-line values; they win over gateway.yaml, and relative paths in them resolve from the working directory. */
@@ -68,8 +69,10 @@ function toConfig(data: unknown, baseDir: string): GatewayConfig {
     audit: raw.audit.hmacKeyFile !== undefined ? { ...raw.audit, hmacKeyFile: resolve(baseDir, raw.audit.hmacKeyFile) } : raw.audit,
     delegation: raw.delegation,
     models: raw.models,
+    modelRoute: raw.modelRoute,
     listTimeoutMs: raw.listTimeoutMs,
     sessions: raw.sessions,
+    approval: raw.approval,
   };
   if (raw.publicUrl !== undefined) config.publicUrl = raw.publicUrl.replace(/\/+$/, '');
   return config;
@@ -108,11 +111,7 @@ export function loadGatewayConfig(path: string | undefined, overrides: GatewayOv
   const parsed = gatewaySchema.safeParse(interpolated.value);
   if (!parsed.success) problems = withoutRepeats(problems, zodProblems(parsed.error, src));
   else {
-    const seen = new Set<string>();
-    parsed.data.models.forEach((m, idx) => {
-      if (seen.has(m.name)) problems.push({ file, line: src.lineAt(['models', idx, 'name']), message: `model '${m.name}' is listed twice; give each entry its own name` });
-      seen.add(m.name);
-    });
+    for (const p of modelProblems(parsed.data.models)) problems.push({ file, line: src.lineAt(p.path), message: p.message });
   }
   if (problems.length > 0) return { config: applyOverrides(withValidDirs(toConfig({}, cwd), interpolated.value, baseDir), overrides, cwd), problems, file };
   return { config: applyOverrides(toConfig(interpolated.value, baseDir), overrides, cwd), problems: [], file };

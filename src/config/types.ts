@@ -44,13 +44,16 @@ export interface ConfigProblem {
 export interface ToolRule {
   tool: string;
   args?: Record<string, string>;
-  approval?: 'human';
+  /** `human`: the calling client may answer through elicitation, else the approval queue; `console`: the queue only. */
+  approval?: 'human' | 'console';
 }
 
 export interface RateWindow {
   toolCalls?: number;
   calls?: number;
   tokens?: number;
+  /** US dollars spent on model calls (prices from gateway.yaml `models`). */
+  costUsd?: number;
 }
 
 export interface AgentManifest {
@@ -65,13 +68,15 @@ export interface AgentManifest {
   prompts?: { allow: string[]; deny: string[] };
   resources?: { allow: string[]; deny: string[] };
   a2a: { allow: string[] };
-  models: { allow: string[] };
+  models: { allow: string[]; deny: string[] };
   delegation: { agents: string[]; maxDepth: number; maxChildren: number };
   limits: {
-    workflow?: { steps?: number; toolCalls?: number; tokens?: number; seconds?: number };
+    workflow?: { steps?: number; toolCalls?: number; tokens?: number; costUsd?: number; seconds?: number };
     perMinute?: RateWindow;
     perHour?: RateWindow;
     perDay?: RateWindow;
+    /** A rolling 30 days. */
+    perMonth?: RateWindow;
     loop?: { sameCall?: number; windowSeconds?: number; cycle?: number };
     /** Open downstream sessions at once (default 32). */
     sessions?: number;
@@ -89,11 +94,34 @@ export interface IssuerConfig {
   algorithms?: string[];
 }
 
+export type ModelProvider = 'openai' | 'anthropic';
+
+/** One entry of gateway.yaml `models` (SPEC §9). */
 export interface ModelConfig {
+  /** What agents put in `model`. */
   name: string;
+  provider: ModelProvider;
+  /** What the provider's own SDK takes as base URL (OpenAI: …/v1; Anthropic: the host root). */
   baseUrl: string;
+  /** Injected upstream (Bearer, or x-api-key for anthropic); never shown to agents, logs or errors. */
   apiKey?: string;
+  /** Upstream model id; default: name. */
   model?: string;
+  /** Extra headers sent upstream (e.g. Azure's api-key); never shown to agents. */
+  headers: Record<string, string>;
+  /** USD per 1M tokens. */
+  price?: { input: number; output: number; cachedInput?: number };
+  /** Other models' names, tried in order on 429, 5xx, connect error or timeout before the first byte. */
+  fallbacks: string[];
+  timeoutMs: number;
+  breaker: { failures: number; cooldownSeconds: number };
+}
+
+export interface ModelRouteConfig {
+  /** Most output tokens reserved at admission for one call. */
+  reservationCapTokens: number;
+  /** Most bytes of a provider stream read after the client left. */
+  maxDrainBytes: number;
 }
 
 export interface GatewayConfig {
@@ -109,7 +137,7 @@ export interface GatewayConfig {
   allowedOrigins: string[];
   auth: { issuers: IssuerConfig[] };
   admin: { tokens: string[] };
-  teams: Record<string, { perMinute?: RateWindow; perHour?: RateWindow; perDay?: RateWindow }>;
+  teams: Record<string, { perMinute?: RateWindow; perHour?: RateWindow; perDay?: RateWindow; perMonth?: RateWindow }>;
   audit: {
     enabled: boolean;
     durability: 'batched' | 'strict';
@@ -118,11 +146,16 @@ export interface GatewayConfig {
     redact: string[];
     /** File holding the audit HMAC key; default `<dataDir>/keys/audit-hmac.key`, created on first start. */
     hmacKeyFile?: string;
+    /** Model prompts and completions in the trail: none (default), a SHA-256 digest, or the full (redacted) bodies. */
+    modelBodies: 'none' | 'hash' | 'full';
   };
   delegation: { maxTokenSeconds: number };
   models: ModelConfig[];
+  modelRoute: ModelRouteConfig;
   /** Per-upstream timeout for list fan-out, so one slow upstream never stalls the rest. */
   listTimeoutMs: number;
   /** Downstream sessions: closed after idleSeconds without a message; at most `max` open at once. */
   sessions: { idleSeconds: number; max: number };
+  /** Human approval (SPEC §10): how long a held call waits, and where pending calls are announced. */
+  approval: { timeoutSeconds: number; webhook?: string };
 }

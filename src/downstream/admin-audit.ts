@@ -62,6 +62,8 @@ function auditFilter(q: Query): AuditFilter {
     server: str(q, 'server'),
     outcome: oneOf<AuditOutcome>(q, 'outcome', AUDIT_OUTCOMES),
     workflowId: str(q, 'workflowId'),
+    q: str(q, 'q'),
+    reason: str(q, 'reason'),
     since: time(q, 'since'),
     until: time(q, 'until'),
     limit: limit(q),
@@ -99,7 +101,9 @@ export function createAuditAdminRouter({ store, workflows }: AuditAdminDeps): Ro
   });
 
   router.get('/workflows/:id', (req, res) => {
-    const tree = workflows.tree(req.params.id);
+    const after = str(req.query, 'afterStep');
+    if (after !== undefined && !/^\d{1,15}$/.test(after)) throw new InvalidQueryError(`afterStep must be a step number, got "${after}"`);
+    const tree = workflows.tree(req.params.id, { afterStep: after === undefined ? undefined : Number(after), limit: limit(req.query) });
     if (!tree) return sendError(res, 404, 'not_found', `no workflow "${req.params.id}"; list them with GET /admin/api/workflows`);
     res.json(tree);
   });

@@ -7,6 +7,7 @@
 import type { RequestHandler } from 'express';
 import { adminTokenCheck } from './auth-http.js';
 import { isLoopback } from '../util/net.js';
+import { adminName } from './console-session.js';
 
 export interface AdminGateOptions {
   /** gateway.yaml admin.tokens (sha256 references). */
@@ -21,8 +22,13 @@ export const ADMIN_DISABLED_MESSAGE =
 export function adminGate(opts: AdminGateOptions): RequestHandler {
   const tokenOk = adminTokenCheck(opts.tokens);
   return (req, res, next) => {
+    // A signed-in console session (checked, CSRF included, by ConsoleSessions.gate in front of this one).
+    if (res.locals.consoleSession === true) return next();
     if (opts.tokens.length > 0) {
-      if (tokenOk(req.headers.authorization)) return next();
+      if (tokenOk(req.headers.authorization)) {
+        res.locals.admin = adminName(/^Bearer[ \t]+(\S+)/i.exec(req.headers.authorization!.trim())![1]!);
+        return next();
+      }
       res.status(401).set('www-authenticate', 'Bearer realm="switchyard-admin"').json({ error: 'unauthenticated', message: 'The admin API needs Authorization: Bearer <admin token> (gateway.yaml admin.tokens holds its sha256).' });
       return;
     }
@@ -30,7 +36,10 @@ export function adminGate(opts: AdminGateOptions): RequestHandler {
       res.status(403).json({ error: 'admin_disabled', message: ADMIN_DISABLED_MESSAGE });
       return;
     }
-    if (isLoopback(req.socket.remoteAddress)) return next();
+    if (isLoopback(req.socket.remoteAddress)) {
+      res.locals.admin = 'admin:local';
+      return next();
+    }
     res.status(403).json({ error: 'forbidden', message: 'Without admin.tokens the admin API answers loopback callers only; set admin.tokens in gateway.yaml to reach it from elsewhere.' });
   };
 }

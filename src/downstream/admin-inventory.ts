@@ -22,6 +22,7 @@ function serverView(gw: Gateway, m: ServerManifest): Record<string, unknown> {
     up: health?.up ?? false,
     required: m.required,
     breaker: gw.breakers?.states()[m.name] ?? 'closed',
+    restarts: pool ? { ...pool.restarts } : { ended: 0, failedStarts: 0 },
     ...(health?.checkedAt ? { checkedAt: new Date(health.checkedAt).toISOString() } : {}),
     ...(health?.lastError ? { lastError: maskUrls(health.lastError) } : {}),
     ...(m.url ? { url: safeUrl(m.url) } : {}),

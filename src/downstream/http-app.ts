@@ -18,13 +18,16 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { mountA2a } from './a2a-server.js';
 import { adminGate } from './admin-gate.js';
 import { createAuditAdminRouter } from './admin-audit.js';
+import { createSpendRouter } from './admin-spend.js';
+import { MODEL_PATHS, type ModelRuntime } from './model-route/index.js';
 import { createInventoryRouter } from './admin-inventory.js';
 import { createHttpAuthenticate, hasAuthorizationServer, NO_AUTHORIZATION_SERVER, protectedResourceMetadata, resourcePathOfMetadataRequest } from './auth-http.js';
 import { createHostCheck } from './host-check.js';
 import { McpHttpHandler } from './mcp-http.js';
 import { mountDelegation } from './oauth-token.js';
+import { mountConsole, mountConsoleApi, type ConsoleDeps } from './console-routes.js';
 
-export interface HttpAppDeps {
+export interface HttpAppDeps extends ConsoleDeps {
   config: GatewayConfig;
   gateway: Gateway;
   log: Logger;
@@ -34,6 +37,8 @@ export interface HttpAppDeps {
   delegation: DelegationRuntime;
   audit: AuditRuntime;
   metrics: Metrics;
+  /** The model route (/v1/…), built on the same authentication. */
+  models: ModelRuntime;
   /** No issuer and no API key configured: loopback callers only, as agent `local` (read per request: keys may be added). */
   localMode: () => boolean;
 }
@@ -57,6 +62,7 @@ export function createHttpFront(deps: HttpAppDeps): HttpFront {
   // Joining a named workflow is a right: the agent's manifest grants it (the local agent may in local mode).
   const mayJoinWorkflow = (caller: Caller) => caller.agent?.canSetWorkflow === true || (caller.via === 'local' && !caller.agent);
   const mcp = new McpHttpHandler(gateway, { maxBodyBytes: config.maxBodyBytes, authenticate, mayJoinWorkflow });
+  const modelRoute = deps.models.route(authenticate, mayJoinWorkflow);
   const hostCheck = createHostCheck(config.host, config.allowedHosts, config.allowedOrigins);
   const app = createRoutes(deps, authenticate, mayJoinWorkflow);
 
@@ -75,6 +81,10 @@ export function createHttpFront(deps: HttpAppDeps): HttpFront {
     }
     if (path === '/mcp' || path === '/mcp/') {
       mcp.handle(req, res, {}, '/mcp').catch((err: Error) => fail(log, res, err));
+      return;
+    }
+    if (MODEL_PATHS.has(path)) {
+      modelRoute.handle(req, res, path).catch((err: Error) => fail(log, res, err));
       return;
     }
     const m = SERVER_PATH.exec(path);
@@ -111,10 +121,13 @@ function createRoutes(deps: HttpAppDeps, authenticate: ReturnType<typeof createH
     deps.metrics.setSessions(gateway.sessions.size);
     res.type(deps.metrics.contentType).send(await deps.metrics.render());
   });
+  mountConsole(app, deps);
   app.use('/admin/api', adminGate({ tokens: config.admin.tokens, localMode: deps.localMode }));
   if (!deps.localMode() && config.admin.tokens.length === 0) log.warn('the admin API is disabled: identity is configured but gateway.yaml admin.tokens is empty; set admin.tokens to enable it');
   app.use('/admin/api', createInventoryRouter({ gateway, agents: () => deps.registry.list() }));
+  app.use('/admin/api', createSpendRouter({ db: deps.audit.db, store: deps.audit.store }));
   app.use('/admin/api', createAuditAdminRouter({ store: deps.audit.store, workflows: deps.audit.workflows }));
+  mountConsoleApi(app, deps);
   app.get(/^\/\.well-known\/oauth-protected-resource(\/.*)?$/, (req, res) => {
     const resourcePath = resourcePathOfMetadataRequest(req.path);
     if (resourcePath === undefined) return res.status(404).json({ error: 'not_found' });

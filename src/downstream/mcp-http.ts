@@ -169,7 +169,7 @@ export class McpHttpHandler {
       res.writeHead(202).end();
       return;
     }
-    await dispatch(this.gw, cs, msg, new PostReply(res, { 'mcp-session-id': cs.id }));
+    await dispatch(this.gw, cs, msg, new PostReply(res, { 'mcp-session-id': cs.id, 'x-workflow-id': cs.workflowId }));
   }
 
   private async initialize(req: IncomingMessage, res: ServerResponse, msg: RpcMessage & { id: string | number; params?: Record<string, unknown> }, view: View, caller: Caller): Promise<void> {
@@ -185,7 +185,9 @@ export class McpHttpHandler {
         workflowId,
         traceparent: typeof tp === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp) ? tp : undefined,
       });
-      sendJson(res, 200, { jsonrpc: '2.0', id: msg.id, result }, { 'mcp-session-id': session.id });
+      // The workflow id travels back so an agent framework can hand it to its model calls (X-Workflow-Id).
+      const withWorkflow = { ...result, _meta: { ...(result._meta as object | undefined), 'io.switchyard/workflowId': session.workflowId } };
+      sendJson(res, 200, { jsonrpc: '2.0', id: msg.id, result: withWorkflow }, { 'mcp-session-id': session.id, 'x-workflow-id': session.workflowId });
     } catch (err) {
       if (err instanceof SessionRefusedError) {
         sendJson(res, err.refusal.reason === 'rate_limited' ? 429 : 403, refusalResponse(msg.id, err.refusal));

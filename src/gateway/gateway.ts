@@ -25,6 +25,7 @@ import { ClientSession, type View } from './client-session.js';
 import type { Caller, StepSink, WorkflowControl } from './types.js';
 import { memoryA2aContext, type A2aContext } from '../upstream/a2a-context.js';
 import { DEFAULT_SESSIONS_MAX, SessionAdmission } from './admission.js';
+import type { ApprovalQueue } from './approval-queue.js';
 
 export const GATEWAY_VERSION = '0.1.0';
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
@@ -46,6 +47,8 @@ export interface GatewayDeps {
   countCall?: (agentId: string, method: string) => void;
   /** Task owners and egress rules of the A2A agents (default: owners in memory). */
   a2a?: A2aContext;
+  /** Where held calls wait for a human when the client cannot be asked (SPEC §10). */
+  approvals?: ApprovalQueue;
 }
 
 /** Capabilities the gateway relays for every upstream (SPEC §3). */
@@ -72,6 +75,7 @@ export class Gateway {
   readonly countCall?: (agentId: string, method: string) => void;
   readonly pools = new Map<string, UpstreamPool>();
   readonly a2a: A2aContext;
+  readonly approvals?: ApprovalQueue;
   /** Names, routes, filters and lists: the gateway asks the catalog. */
   readonly catalog: Catalog;
   readonly sessions = new Map<string, ClientSession>();
@@ -93,6 +97,7 @@ export class Gateway {
     this.mintUpstreamToken = deps.mintUpstreamToken;
     this.countCall = deps.countCall;
     this.a2a = deps.a2a ?? memoryA2aContext();
+    this.approvals = deps.approvals;
     this.catalog = new Catalog({ log: this.log, listTimeoutMs: () => this.config.listTimeoutMs, onIndexed: (session, kind) => markListed(session, kind) });
     this.admission = new SessionAdmission(deps.config.sessions?.max ?? DEFAULT_SESSIONS_MAX);
     this.sessionIdleMs = (deps.config.sessions?.idleSeconds ?? DEFAULT_SESSION_IDLE_SECONDS) * 1000;

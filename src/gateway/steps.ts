@@ -20,6 +20,7 @@ import { resolveName, resolveResource } from './routing.js';
 import { shouldRetry } from '../limits/retry.js';
 import { mcpRefusals } from '../downstream/render/mcp.js';
 import type { Gateway } from './gateway.js';
+import { mcpHumanAsker } from './ask-human.js';
 import { record, runPipeline, type Routed, type Unrouted } from './pipeline.js';
 import type { GuardContext, Step, StepKind } from './types.js';
 
@@ -97,9 +98,18 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     if (!(await nameExists(gw, cs, t, step, live))) return reply.final(unknownName(req, kind, displayName));
   }
 
+  // Registered for notifications/cancelled while a human decides, and again once the call is forwarded.
+  const controller = new AbortController();
+  const askClient = (method: string, p: Record<string, unknown>) => askOnReply(cs, reply, method, p);
   const ctx: GuardContext = {
     clientCapabilities: cs.capabilities,
-    askClient: (method, p) => askOnReply(cs, reply, method, p),
+    askClient,
+    signal: controller.signal,
+    askHuman: (q) => {
+      cs.inFlight.set(req.id, controller);
+      const ask = mcpHumanAsker({ askClient, clientCapabilities: cs.capabilities, signal: controller.signal, progress: progressOf(reply, params), queue: gw.approvals, timeoutMs: gw.approvals?.timeoutMs });
+      return ask(q).finally(() => cs.inFlight.delete(req.id));
+    },
   };
   // A name the upstream could not confirm before the checks is confirmed before anything is spent on it. On the
   // common path (name confirmed, upstream ready) nothing waits between the last check and the commits.
@@ -117,7 +127,6 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     : undefined;
 
   const readsResource = kind === 'resources/read';
-  const controller = new AbortController();
   let hooks: CallHooks | undefined;
   let upstreamParams: Params | undefined;
   // The session of the attempt under way: a retry may reconnect, and log notifications are judged against it.
@@ -181,6 +190,16 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
       }
       return reply.final(mcpRefusals.render(result.refusal, { id: req.id, workflowId: cs.workflowId }));
   }
+}
+
+/** notifications/progress to the caller while its call waits, when the request carried a progress token. */
+function progressOf(reply: ReplyChannel, params: Params | undefined): ((message: string) => void) | undefined {
+  const token = (params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
+  if (typeof token !== 'string' && typeof token !== 'number') return undefined;
+  let progress = 0;
+  return (message) => {
+    if (!reply.gone) reply.related({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress: ++progress, message } });
+  };
 }
 
 /** Per-request headers for upstreams: trace context, and a minted identity token where the manifest asks for one. */

@@ -49,7 +49,7 @@ export interface Caller {
   via: 'local' | 'jwt' | 'apikey' | 'delegated';
 }
 
-export type StepKind = 'tools/call' | 'resources/read' | 'prompts/get' | 'a2a/message' | 'model/call' | 'delegation';
+export type StepKind = 'tools/call' | 'resources/read' | 'prompts/get' | 'a2a/message' | 'model/call' | 'delegation' | 'approval';
 
 export interface Step {
   kind: StepKind;
@@ -70,6 +70,36 @@ export interface Step {
   traceparent?: string;
   /** Tool annotations from the upstream listing, when known (for retries and approval). */
   annotations?: Record<string, unknown>;
+  /** Model calls: the model and what admission reserves for it. */
+  model?: ModelStepInfo;
+}
+
+/** What a model step is about, known before it is forwarded. */
+export interface ModelStepInfo {
+  /** The gateway's model name (gateway.yaml `models[].name`). */
+  model: string;
+  provider: string;
+  upstreamModel: string;
+  /** Reserved at admission: input tokens counted, plus the output asked for (capped); its price in USD. */
+  reserve: { tokens: number; costUsd: number; inputTokens: number };
+  /** Digest of model + messages + tools: identical requests count toward `loop.sameCall`. */
+  fingerprint: string;
+}
+
+/** What a model step cost, known once it ran (or failed). */
+export interface ModelOutcome {
+  /** The model that answered (a fallback's name when the first one failed). */
+  model: string;
+  upstreamModel: string;
+  provider: string;
+  tokens: { input: number; output: number; cachedInput: number };
+  costUsd: number;
+  tokensEstimated?: boolean;
+  finishReason?: string;
+  /** Time to first token (streams) or to the provider's answer. */
+  ttftMs?: number;
+  /** Prompt and completion as `audit.modelBodies` asks: a digest, or the bodies themselves. */
+  bodies?: unknown;
 }
 
 export interface StepOutcome {
@@ -78,10 +108,34 @@ export interface StepOutcome {
   durationMs: number;
   bytes?: number;
   tokens?: number;
+  /** Model calls: usage, cost and timing. */
+  model?: ModelOutcome;
+}
+
+/** What a guard asks a human about one held call; the adapter decides who answers (SPEC §10). */
+export interface HumanQuestion {
+  step: Step;
+  /** The whole question as one line of text, arguments in full. */
+  message: string;
+  /** JSON Schema of the answer form. */
+  schema: Record<string, unknown>;
+  /** `approval: human` lets the calling client answer through elicitation; `approval: console` never does. */
+  clientMayAnswer: boolean;
+}
+
+export interface HumanAnswer {
+  outcome: 'approved' | 'denied' | 'expired' | 'cancelled' | 'unavailable';
+  /** Who decided: an admin token, the calling client, or the gateway (timeout). */
+  by?: string;
+  /** The decider's reason, or why nobody could be asked. */
+  reason?: string;
+  via: 'client' | 'queue' | 'none';
 }
 
 /** What a guard may need from the downstream session (e.g. to ask the human via elicitation). */
 export interface GuardContext {
+  /** Ask a human to approve a held call: the adapter answers through elicitation or the approval queue. */
+  askHuman?: (question: HumanQuestion) => Promise<HumanAnswer>;
   /** Send a server-to-client request on the step's own stream; resolves with the client's result. */
   askClient?: (method: string, params: Record<string, unknown>) => Promise<Record<string, unknown>>;
   clientCapabilities?: Record<string, unknown>;

@@ -223,7 +223,7 @@ class AgentPolicy extends PolicyBase {
     for (const r of this.#rules) {
       if (!r.matches(exposedName)) continue;
       if (r.arg) plan.argRules.push(r.arg);
-      if (r.rule.approval === 'human' && !plan.approval) plan.approval = Object.freeze({ decision: 'approval', rule: r.rule });
+      if (r.rule.approval !== undefined && !plan.approval) plan.approval = Object.freeze({ decision: 'approval', rule: r.rule });
     }
     return plan;
   }

@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import type { AgentManifest, GatewayConfig, RateWindow } from '../config/types.js';
 import type { Refusal, StepKind } from '../gateway/types.js';
-import type { CounterLimit, CounterStore, LimitBreach, Reservation } from '../stores/counters.js';
+import { COUNTER_DIMENSIONS, type CounterLimit, type CounterStore, type LimitBreach, type Reservation } from '../stores/counters.js';
+import { reservationRefusal } from './limit-refusals.js';
 import { MemoryCounterStore } from '../stores/memory/counters.js';
 import { SqliteCounterStore } from '../stores/sqlite/counters.js';
 import { mapAwaitable, type Awaitable } from '../stores/types.js';
@@ -20,6 +21,7 @@ export interface WorkflowUsage {
   steps: number;
   toolCalls: number;
   tokens: number;
+  costUsd: number;
   /** Epoch ms of the first step seen; wall-seconds budgets count from here. */
   startedAt: number;
 }
@@ -32,7 +34,24 @@ export interface ConsumeRequest {
   kind: StepKind;
   agentLimits?: AgentLimits;
   teamLimits?: TeamLimits;
+  /** Model calls: the estimate reserved at admission; it must fit every token and cost limit. */
+  reserve?: ModelReserve;
 }
+
+/** Tokens and US dollars a model call holds from admission until it is reconciled with its usage. */
+export interface ModelReserve {
+  tokens: number;
+  costUsd: number;
+}
+
+/** What is left of the tightest token and cost limits (undefined: no such limit applies). */
+export interface Remaining {
+  tokens?: number;
+  costUsd?: number;
+}
+
+/** What the counters count: the stores' dimensions plus model dollars. */
+export const LIMIT_DIMENSIONS: readonly string[] = [...COUNTER_DIMENSIONS, 'costUsd'];
 
 /** Machine data of a limits refusal (error.data). */
 export interface LimitRefusalData {
@@ -71,27 +90,36 @@ function reasonFor(window: WindowName | 'total'): Refusal['reason'] {
   return window === 'perMinute' || window === 'perHour' ? 'rate_limited' : 'budget_exceeded';
 }
 
-const WINDOW_WORDS: Record<WindowName, string> = { perMinute: 'per-minute', perHour: 'per-hour', perDay: 'daily' };
+const WINDOW_WORDS: Record<WindowName, string> = { perMinute: 'per-minute', perHour: 'per-hour', perDay: 'daily', perMonth: 'monthly' };
 
 /** Checked most-binding first, so the refusal names the limit that will take longest to free up. */
-const CHECK_ORDER: readonly WindowName[] = ['perDay', 'perHour', 'perMinute'];
+const CHECK_ORDER: readonly WindowName[] = ['perMonth', 'perDay', 'perHour', 'perMinute'];
 
 /** What one step adds: every kind a step and a call; tools/call a tool call too. */
 const TOOL_AMOUNTS: Readonly<Record<string, number>> = Object.freeze({ calls: 1, toolCalls: 1 });
 const STEP_AMOUNTS: Readonly<Record<string, number>> = Object.freeze({ calls: 1 });
 
 /** Workflow budget names as users write them, by counted dimension. */
-const WORKFLOW_NAMES: Readonly<Record<string, string>> = { calls: 'steps', toolCalls: 'toolCalls', tokens: 'tokens', ageSeconds: 'seconds' };
+const WORKFLOW_NAMES: Readonly<Record<string, string>> = { calls: 'steps', toolCalls: 'toolCalls', tokens: 'tokens', costUsd: 'costUsd', ageSeconds: 'seconds' };
 
-type Family = 'tool' | 'model' | 'other';
-const familyOf = (kind: StepKind): Family => (kind === 'tools/call' ? 'tool' : kind === 'model/call' ? 'model' : 'other');
+/** `model`: a model call reserving its estimate (tokens and dollars must fit); `reported`: one without (spent ≥ max refuses). */
+type Family = 'tool' | 'model' | 'reported' | 'other';
+const FAMILIES: readonly Family[] = ['tool', 'model', 'reported', 'other'];
+const familyOf = (req: ConsumeRequest): Family => (req.kind === 'tools/call' ? 'tool' : req.kind === 'model/call' ? (req.reserve ? 'model' : 'reported') : 'other');
+
+function modelLimits(out: CounterLimit[], subject: CounterLimit['subject'], window: CounterLimit['window'], limit: { tokens?: number; costUsd?: number }, family: Family): void {
+  if (family !== 'model' && family !== 'reported') return;
+  const mode = family === 'model' ? 'reserve' : 'spent';
+  if (limit.tokens !== undefined) out.push({ subject, window, dimension: 'tokens', max: limit.tokens, mode });
+  if (limit.costUsd !== undefined) out.push({ subject, window, dimension: 'costUsd', max: limit.costUsd, mode });
+}
 
 function windowLimits(out: CounterLimit[], subject: 'agent' | 'team', window: WindowName, limit: RateWindow | undefined, family: Family): void {
   if (!limit) return;
   // Calls reserve one unit; tokens are only known afterwards, so they refuse once the window is spent.
   if (limit.calls !== undefined) out.push({ subject, window, dimension: 'calls', max: limit.calls, mode: 'reserve' });
   if (family === 'tool' && limit.toolCalls !== undefined) out.push({ subject, window, dimension: 'toolCalls', max: limit.toolCalls, mode: 'reserve' });
-  if (family === 'model' && limit.tokens !== undefined) out.push({ subject, window, dimension: 'tokens', max: limit.tokens, mode: 'spent' });
+  modelLimits(out, subject, window, limit, family);
 }
 
 /** The limits of a step, most binding first: the workflow's budget, then each window of the agent, then of its team. */
@@ -102,7 +130,7 @@ function compileLimits(agent: AgentLimits | undefined, team: TeamLimits | undefi
     if (wl.seconds !== undefined) out.push({ subject: 'workflow', window: 'total', dimension: 'ageSeconds', max: wl.seconds, mode: 'spent' });
     if (wl.steps !== undefined) out.push({ subject: 'workflow', window: 'total', dimension: 'calls', max: wl.steps, mode: 'reserve' });
     if (family === 'tool' && wl.toolCalls !== undefined) out.push({ subject: 'workflow', window: 'total', dimension: 'toolCalls', max: wl.toolCalls, mode: 'reserve' });
-    if (family === 'model' && wl.tokens !== undefined) out.push({ subject: 'workflow', window: 'total', dimension: 'tokens', max: wl.tokens, mode: 'spent' });
+    modelLimits(out, 'workflow', 'total', wl, family);
   }
   for (const name of CHECK_ORDER) {
     windowLimits(out, 'agent', name, agent?.[name], family);
@@ -125,9 +153,9 @@ export class LimitCounters {
   constructor(opts: LimitCountersOptions = {}) {
     this.now = opts.now ?? Date.now;
     if (opts.store) this.store = opts.store;
-    else if (opts.dataDir === undefined) this.store = new MemoryCounterStore(opts);
+    else if (opts.dataDir === undefined) this.store = new MemoryCounterStore({ ...opts, dimensions: LIMIT_DIMENSIONS });
     else {
-      this.store = new SqliteCounterStore({ ...opts, file: join(opts.dataDir, 'limits.db') });
+      this.store = new SqliteCounterStore({ ...opts, dimensions: LIMIT_DIMENSIONS, file: join(opts.dataDir, 'limits.db') });
     }
   }
 
@@ -159,6 +187,30 @@ export class LimitCounters {
     return this.store.add({ workflowId, agentId, team }, { tokens: n });
   }
 
+  /**
+   * Replace a model call's reservation by what it really used (its usage, or nothing when it failed): the difference
+   * is counted now, in the current bucket of each window.
+   */
+  settle(req: ConsumeRequest, used: ModelReserve): Awaitable<void> {
+    const r = req.reserve;
+    if (!r) return;
+    const tokens = used.tokens - r.tokens;
+    const costUsd = used.costUsd - r.costUsd;
+    if (tokens === 0 && costUsd === 0) return;
+    return this.store.add({ workflowId: req.workflowId, agentId: req.agentId, team: req.team }, { tokens, costUsd });
+  }
+
+  /** What is left of the tightest token and cost limits for this request's workflow, agent and team. */
+  remaining(req: ConsumeRequest): Awaitable<Remaining> {
+    const wf = this.store.workflowTotals(req.workflowId);
+    const agent = this.store.windowTotals('agent', req.agentId);
+    const team = req.team === undefined ? undefined : this.store.windowTotals('team', req.team);
+    if (wf instanceof Promise || agent instanceof Promise || team instanceof Promise) {
+      return Promise.all([wf, agent, team]).then(([w, a, t]) => remainingOf(req, w?.totals, a, t));
+    }
+    return remainingOf(req, wf?.totals, agent, team);
+  }
+
   /** Mark a workflow's wall-clock start explicitly (otherwise its first counted step starts the clock). */
   beginWorkflow(workflowId: string, startedAt = this.now()): Awaitable<void> {
     return this.store.beginWorkflow(workflowId, startedAt);
@@ -166,7 +218,7 @@ export class LimitCounters {
 
   workflowUsage(workflowId: string): Awaitable<WorkflowUsage | undefined> {
     return mapAwaitable(this.store.workflowTotals(workflowId), (wf) =>
-      wf && { steps: wf.totals.calls ?? 0, toolCalls: wf.totals.toolCalls ?? 0, tokens: wf.totals.tokens ?? 0, startedAt: wf.startedAt },
+      wf && { steps: wf.totals.calls ?? 0, toolCalls: wf.totals.toolCalls ?? 0, tokens: wf.totals.tokens ?? 0, costUsd: wf.totals.costUsd ?? 0, startedAt: wf.startedAt },
     );
   }
 
@@ -187,12 +239,12 @@ export class LimitCounters {
   /** The check and the commit of one step follow each other with the same request: it is built once. */
   private reservationOf(req: ConsumeRequest): Reservation {
     if (req === this.lastReq && this.lastReservation) return this.lastReservation;
-    const family = familyOf(req.kind);
+    const family = familyOf(req);
     const r: Reservation = {
       workflowId: req.workflowId,
       agentId: req.agentId,
       team: req.team,
-      amounts: family === 'tool' ? TOOL_AMOUNTS : STEP_AMOUNTS,
+      amounts: family === 'tool' ? TOOL_AMOUNTS : req.reserve ? { calls: 1, tokens: req.reserve.tokens, costUsd: req.reserve.costUsd } : STEP_AMOUNTS,
       limits: this.limitsOf(req.agentLimits, req.team === undefined ? undefined : req.teamLimits, family),
     };
     this.lastReq = req;
@@ -202,11 +254,7 @@ export class LimitCounters {
 
   private limitsOf(agent: AgentLimits | undefined, team: TeamLimits | undefined, family: Family): readonly CounterLimit[] {
     if (!agent && !team) return NO_LIMITS;
-    const build = (): Record<Family, readonly CounterLimit[]> => ({
-      tool: compileLimits(agent, team, 'tool'),
-      model: compileLimits(agent, team, 'model'),
-      other: compileLimits(agent, team, 'other'),
-    });
+    const build = (): Record<Family, readonly CounterLimit[]> => Object.fromEntries(FAMILIES.map((f) => [f, compileLimits(agent, team, f)])) as unknown as Record<Family, readonly CounterLimit[]>;
     if (!agent) {
       let byFamily = this.teamOnly.get(team!);
       if (!byFamily) this.teamOnly.set(team!, (byFamily = build()));
@@ -227,6 +275,11 @@ export class LimitCounters {
 
   private render(req: ConsumeRequest, breach: LimitBreach): Refusal {
     const { limit } = breach;
+    const reserved = req.reserve && (limit.dimension === 'tokens' || limit.dimension === 'costUsd') ? req.reserve[limit.dimension] : undefined;
+    if (reserved !== undefined && limit.mode === 'reserve') {
+      const tooBig = reservationRefusal(req, limit, breach.used, reserved);
+      if (tooBig) return tooBig;
+    }
     if (limit.subject === 'workflow') {
       const metric = WORKFLOW_NAMES[limit.dimension] ?? limit.dimension;
       const used = limit.dimension === 'ageSeconds' ? Math.floor(breach.used) : breach.used;
@@ -271,4 +324,22 @@ export class LimitCounters {
       data: { ...data },
     };
   }
+}
+
+/** The tightest of each limit left, from the totals a store answered. */
+function remainingOf(req: ConsumeRequest, wf: Record<string, number> | undefined, agent: WindowUsage | undefined, team: WindowUsage | undefined): Remaining {
+  const out: Remaining = {};
+  const tighter = (metric: 'tokens' | 'costUsd', max: number | undefined, used: number | undefined) => {
+    if (max === undefined) return;
+    const left = max - (used ?? 0);
+    out[metric] = out[metric] === undefined ? left : Math.min(out[metric]!, left);
+  };
+  for (const metric of ['tokens', 'costUsd'] as const) {
+    tighter(metric, req.agentLimits?.workflow?.[metric], wf?.[metric]);
+    for (const name of CHECK_ORDER) {
+      tighter(metric, req.agentLimits?.[name]?.[metric], agent?.[name]?.[metric]);
+      if (req.team !== undefined) tighter(metric, req.teamLimits?.[name]?.[metric], team?.[name]?.[metric]);
+    }
+  }
+  return out;
 }

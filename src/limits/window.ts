@@ -1,15 +1,17 @@
 /** Rolling-window counters: fixed sub-buckets give a sliding approximation with O(1) amortized updates. */
 
-export type WindowName = 'perMinute' | 'perHour' | 'perDay';
+export type WindowName = 'perMinute' | 'perHour' | 'perDay' | 'perMonth';
 export type WindowMetric = 'calls' | 'toolCalls' | 'tokens';
 
-export const WINDOW_NAMES: readonly WindowName[] = ['perMinute', 'perHour', 'perDay'];
+export const WINDOW_NAMES: readonly WindowName[] = ['perMinute', 'perHour', 'perDay', 'perMonth'];
 export const WINDOW_METRICS: readonly WindowMetric[] = ['calls', 'toolCalls', 'tokens'];
 
 export const WINDOW_SPAN_MS: Readonly<Record<WindowName, number>> = {
   perMinute: 60_000,
   perHour: 3_600_000,
   perDay: 86_400_000,
+  /** A rolling 30 days. */
+  perMonth: 30 * 86_400_000,
 };
 
 /** Index of each dimension inside a bucket, per dimension list; plain numbers keep the hot path free of lookups. */
@@ -159,6 +161,7 @@ export class SubjectWindows {
   readonly perMinute: RollingWindow;
   readonly perHour: RollingWindow;
   readonly perDay: RollingWindow;
+  readonly perMonth: RollingWindow;
   /** Changed since the last write-behind flush. */
   dirty = false;
 
@@ -166,12 +169,14 @@ export class SubjectWindows {
     this.perMinute = new RollingWindow(WINDOW_SPAN_MS.perMinute, buckets, now, snapshots.perMinute, dims);
     this.perHour = new RollingWindow(WINDOW_SPAN_MS.perHour, buckets, now, snapshots.perHour, dims);
     this.perDay = new RollingWindow(WINDOW_SPAN_MS.perDay, buckets, now, snapshots.perDay, dims);
+    this.perMonth = new RollingWindow(WINDOW_SPAN_MS.perMonth, buckets, now, snapshots.perMonth, dims);
   }
 
   advance(now: number): void {
     this.perMinute.advance(now);
     this.perHour.advance(now);
     this.perDay.advance(now);
+    this.perMonth.advance(now);
   }
 
   add(metric: string, n: number): void {
@@ -183,6 +188,7 @@ export class SubjectWindows {
     this.perMinute.addAt(m, n);
     this.perHour.addAt(m, n);
     this.perDay.addAt(m, n);
+    this.perMonth.addAt(m, n);
     this.dirty = true;
   }
 }

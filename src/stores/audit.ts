@@ -15,6 +15,11 @@ export interface CallCount {
   count: number;
 }
 
+export interface RefusalCount {
+  reason: string;
+  count: number;
+}
+
 export interface AuditStats {
   queued: number;
   written: number;
@@ -45,6 +50,8 @@ export interface AuditLog extends StepSink {
   /** Every matching record, oldest first, read in pages so an export never holds the whole trail. */
   exportAudit(filter?: AuditFilter): Iterable<AuditRecord> | AsyncIterable<AuditRecord>;
   callCounts(filter?: { agent?: string; sinceDay?: string }): Awaitable<CallCount[]>;
+  /** Refused calls since `since` (epoch ms) per reason, most first; approval decision steps are not calls. */
+  refusalsSince(since: number): Awaitable<RefusalCount[]>;
   /** Delete records older than `days`, keeping the chain verifiable through an anchor. */
   prune(days: number, now?: number): Awaitable<PruneResult>;
   getStats(): AuditStats;

@@ -1,6 +1,7 @@
 /** Prometheus metrics for /metrics: calls, latency, refusals, upstream health, sessions, workflows, audit queue. */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Step, StepOutcome } from '../gateway/types.js';
+import { ModelMetrics } from './model-metrics.js';
 
 /** Latency buckets in seconds: a thin gateway hop is sub-millisecond, a slow tool takes a minute. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -38,6 +39,7 @@ export class Metrics {
   private activeWorkflows: () => number = () => 0;
   private auditQueueDepth: () => number = () => 0;
   private auditWriter: () => { failedFlushes: number; dropped: number } = () => ({ failedFlushes: 0, dropped: 0 });
+  private readonly models: ModelMetrics;
 
   constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -102,6 +104,7 @@ export class Metrics {
         this.inc(metrics.auditWriter().dropped);
       },
     });
+    this.models = new ModelMetrics(this.registry);
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: opts.processPrefix ?? '' });
   }
 
@@ -132,6 +135,7 @@ export class Metrics {
     }
     if (Number.isFinite(outcome.durationMs)) histogram.observe(outcome.durationMs / 1000);
     if (outcome.outcome === 'refused') this.refusals.labels(outcome.reason ?? 'unknown').inc();
+    if (outcome.model) this.models.observe(step, outcome);
   }
 
   /** Count a refusal that never became a step (e.g. unauthenticated requests). */

@@ -55,6 +55,8 @@ export interface Health {
 
 export class UpstreamPool {
   readonly health: Health = { up: false };
+  /** Sessions that ended on their own (each one restarts on next use) and sessions that failed to start. */
+  readonly restarts = { ended: 0, failedStarts: 0 };
   private readonly slots = new Map<string, Slot>();
   private closed = false;
   /** The start failure last logged at WARN, until a session starts again. */
@@ -205,6 +207,7 @@ export class UpstreamPool {
         if (slot.session !== session) return;
         slot.session = undefined;
         if (this.closed || !cause) return;
+        this.restarts.ended++;
         this.log.warn({ cause: cause.code }, `upstream '${this.name}' session ended: ${cause.operator}; it restarts with backoff on next use`);
         this.backoff(slot, cause.operator);
         slot.events.onClose?.(cause);
@@ -215,6 +218,7 @@ export class UpstreamPool {
       await session.connect();
     } catch (err) {
       const failure = asUpstreamError(this.name, err);
+      this.restarts.failedStarts++;
       this.backoff(slot, failure.operator);
       this.markDown(failure);
       await session.close().catch(() => {});

@@ -66,7 +66,7 @@ canSetWorkflow: true
       },
       prompts: { allow: ['*'], deny: [] },
       a2a: { allow: ['summarizer'] },
-      models: { allow: ['gpt-4o-mini'] },
+      models: { allow: ['gpt-4o-mini'], deny: [] },
       delegation: { agents: ['segment-worker'], maxDepth: 2, maxChildren: 8 },
       limits: {
         workflow: { steps: 500, toolCalls: 300, tokens: 2000000, seconds: 3600 },
@@ -86,7 +86,7 @@ canSetWorkflow: true
       credentials: { apiKeys: [] },
       tools: { allow: ['everything__*'], deny: [], rules: [] },
       a2a: { allow: [] },
-      models: { allow: [] },
+      models: { allow: [], deny: [] },
       delegation: { agents: [], maxDepth: 0, maxChildren: 8 },
       limits: {},
       canSetWorkflow: false,
@@ -104,7 +104,7 @@ canSetWorkflow: true
     expect(problemsOf(file)).toEqual([
       [3, 'credentials.jwt: name at least one of sub, client_id or azp to match verified tokens on'],
       [5, expect.stringMatching(/^credentials\.apiKeys\[0\]: API key must be 'sha256:' followed by 64/)],
-      [10, "tools.rules[0].approval: must be 'human'"],
+      [10, "tools.rules[0].approval: 'robot' is not one of 'human', 'console'"],
       [11, "unknown field 'limts'; remove it or check its spelling"],
     ]);
   });

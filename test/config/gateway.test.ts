@@ -25,11 +25,13 @@ describe('gateway.yaml', () => {
       auth: { issuers: [] },
       admin: { tokens: [] },
       teams: {},
-      audit: { enabled: true, durability: 'batched', flushMs: 100, redact: ['password', 'passwd', 'passphrase', 'token', 'secret', 'authorization', 'api_key', 'private_key', 'credential', 'credentials', 'cookie'] },
+      audit: { enabled: true, durability: 'batched', flushMs: 100, modelBodies: 'none', redact: ['password', 'passwd', 'passphrase', 'token', 'secret', 'authorization', 'api_key', 'private_key', 'credential', 'credentials', 'cookie'] },
       delegation: { maxTokenSeconds: 3600 },
       models: [],
+      modelRoute: { reservationCapTokens: 8192, maxDrainBytes: 16 * 1024 * 1024 },
       listTimeoutMs: 5000,
       sessions: { idleSeconds: 900, max: 1000 },
+      approval: { timeoutSeconds: 300 },
     });
   });
 

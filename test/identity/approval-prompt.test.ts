@@ -2,15 +2,17 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ElicitRequest } from '@modelcontextprotocol/sdk/types.js';
-import { connectClient, fixtureManifest, startGateway, stopAll, textOf, type RunningGateway } from '../helpers/gateway.js';
+import { connectClient, fixtureManifest, startGateway, stopAll, textOf, waitFor, type RunningGateway } from '../helpers/gateway.js';
 import { sha256Hex } from '../../src/identity/apikeys.js';
-import { MAX_APPROVAL_ARGS_CHARS } from '../../src/gateway/guards/approval.js';
+import { MAX_QUESTION_CHARS } from '../../src/gateway/ask-human.js';
 
 const KEY = `key-${randomUUID()}`;
+const ADMIN = `admin-${randomUUID()}`;
 let gw: RunningGateway;
 
 beforeAll(async () => {
   gw = await startGateway({
+    gatewayYaml: { admin: { tokens: [`sha256:${sha256Hex(ADMIN)}`] } },
     servers: { conf: fixtureManifest() },
     agents: {
       careful: { id: 'careful', credentials: { apiKeys: [`sha256:${sha256Hex(KEY)}`] }, tools: { allow: ['conf__*'], rules: [{ tool: 'conf__echo', approval: 'human' }] } },
@@ -44,17 +46,25 @@ describe('approval prompt', () => {
     expect(prompts[0]).toMatch(/DROP TABLE users"\}\. Allow\?$/);
   });
 
-  it('refuses to ask when the arguments are too large to show, and never makes the call', async () => {
+  it('never cuts arguments too large to show: the call waits in the approval queue instead, shown whole, and a deny refuses it', async () => {
     const { call, prompts } = await approvingClient();
-    const padded = `${'x'.repeat(MAX_APPROVAL_ARGS_CHARS)}rm -rf /`;
-    const err = (await call(padded).then(
+    const padded = `${'x'.repeat(MAX_QUESTION_CHARS)}rm -rf /`;
+    const pending = call(padded).then(
       () => undefined,
       (e: unknown) => e,
-    )) as { code?: number; message: string; data?: Record<string, unknown> } | undefined;
+    ) as Promise<{ code?: number; message: string; data?: Record<string, unknown> } | undefined>;
+    const admin = { authorization: `Bearer ${ADMIN}` };
+    const held = await waitFor(async () => {
+      const list = (await (await fetch(`${gw.url}/admin/api/approvals`, { headers: admin })).json()) as { approvals: Array<{ id: string; args: { text: string } }> };
+      return list.approvals.find((a) => a.args.text === padded);
+    }, { what: 'the call in the approval queue' });
+    const denied = await fetch(`${gw.url}/admin/api/approvals/${held.id}/deny`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'too risky' }) });
+    expect(denied.status).toBe(200);
+    const err = await pending;
     expect(err, 'the call must be refused').toBeDefined();
     expect(err!.code).toBe(-32030);
     expect(err!.data).toMatchObject({ reason: 'approval_denied', tool: 'conf__echo' });
-    expect(err!.message).toMatch(/too large to show for approval/);
+    expect(err!.message).toMatch(/too risky/);
     expect(prompts).toEqual([]);
   });
 

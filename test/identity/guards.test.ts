@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createApprovalGuard } from '../../src/gateway/guards/approval.js';
+import { mcpHumanAsker } from '../../src/gateway/ask-human.js';
 import { createPolicyGuard } from '../../src/gateway/guards/policy.js';
 import type { GuardContext, Refusal, Step, StepKind } from '../../src/gateway/types.js';
 import { PolicyResolver } from '../../src/identity/policy.js';
@@ -69,16 +70,21 @@ describe('approval guard', () => {
   const needsApproval = () => step('tools/call', 'bigquery__delete_rows', { table: 'tmp_1' });
   const formClient = { elicitation: { form: {} } };
 
+  /** The MCP adapter's asker over these session parts, with no approval queue behind it. */
+  function mcp(parts: Omit<GuardContext, 'askHuman'>, timeoutMs?: number): GuardContext {
+    return { ...parts, askHuman: mcpHumanAsker({ askClient: parts.askClient, clientCapabilities: parts.clientCapabilities, signal: parts.signal, timeoutMs }) };
+  }
+
   function asking(answer: Record<string, unknown> | Error, capabilities: Record<string, unknown> = formClient) {
     const asked: Array<{ method: string; params: Record<string, unknown> }> = [];
-    const ctx: GuardContext = {
+    const ctx = mcp({
       clientCapabilities: capabilities,
       askClient: async (method, params) => {
         asked.push({ method, params });
         if (answer instanceof Error) throw answer;
         return answer;
       },
-    };
+    });
     return { ctx, asked };
   }
 
@@ -129,23 +135,23 @@ describe('approval guard', () => {
   it('refuses without asking when the client cannot show a form', async () => {
     for (const caps of [{}, { elicitation: { url: {} } }, undefined]) {
       const { ctx, asked } = asking({ action: 'accept', content: { approve: true } }, caps as Record<string, unknown>);
-      const r = await guard(needsApproval(), caps === undefined ? { askClient: ctx.askClient } : ctx);
+      const r = await guard(needsApproval(), caps === undefined ? mcp({ askClient: ctx.askClient }) : ctx);
       expect(r).toMatchObject({ reason: 'approval_denied' });
       expect(r?.message).toMatch(/elicitation/);
       expect(asked).toHaveLength(0);
     }
-    expect(await guard(needsApproval(), { clientCapabilities: formClient })).toMatchObject({ reason: 'approval_denied' });
+    expect(await guard(needsApproval(), mcp({ clientCapabilities: formClient }))).toMatchObject({ reason: 'approval_denied' });
+    expect(await guard(needsApproval(), {})).toMatchObject({ reason: 'approval_denied' });
   });
 
   it('refuses when the human does not answer in time', async () => {
-    const slow = createApprovalGuard({ policies, timeoutMs: 20 });
-    const ctx: GuardContext = { clientCapabilities: formClient, askClient: () => new Promise(() => {}) };
-    expect(await slow(needsApproval(), ctx)).toMatchObject({ reason: 'approval_denied', message: expect.stringMatching(/No answer/) });
+    const ctx = mcp({ clientCapabilities: formClient, askClient: () => new Promise(() => {}) }, 20);
+    expect(await guard(needsApproval(), ctx)).toMatchObject({ reason: 'approval_denied', message: expect.stringMatching(/No decision/) });
   });
 
   it('refuses when the call is cancelled while waiting', async () => {
     const controller = new AbortController();
-    const ctx: GuardContext = { clientCapabilities: formClient, askClient: () => new Promise(() => {}), signal: controller.signal };
+    const ctx = mcp({ clientCapabilities: formClient, askClient: () => new Promise(() => {}), signal: controller.signal });
     const pending = guard(needsApproval(), ctx);
     controller.abort();
     expect(await pending).toMatchObject({ reason: 'approval_denied' });

@@ -138,7 +138,7 @@ describe('LimitCounters: rolling windows', () => {
     expect(refusal?.reason).toBe('budget_exceeded');
     expect(refusal?.data).toMatchObject({ limit: 'team.perDay.tokens', used: 1100, max: 1000 });
     expect(refusal?.message).toMatch(/teams\.data\.perDay\.tokens/);
-    expect(c.windowUsage('team', 'data')?.perDay).toEqual({ calls: 2, toolCalls: 0, tokens: 1100 });
+    expect(c.windowUsage('team', 'data')?.perDay).toEqual({ calls: 2, toolCalls: 0, tokens: 1100, costUsd: 0 });
   });
 
   it('team perMinute.calls counts calls from every agent of the team', () => {
@@ -188,7 +188,7 @@ describe('LimitCounters: persistence', () => {
     clock.advance(5_000);
     const second = new LimitCounters({ dataDir: dir, now: clock.now });
     expect(second.workflowUsage('wf-1')).toMatchObject({ steps: 3, toolCalls: 3, tokens: 150 });
-    expect(second.windowUsage('agent', 'a1')?.perMinute).toEqual({ calls: 3, toolCalls: 3, tokens: 150 });
+    expect(second.windowUsage('agent', 'a1')?.perMinute).toEqual({ calls: 3, toolCalls: 3, tokens: 150, costUsd: 0 });
     expect(second.tryConsume(r)).toBeUndefined();
     expect(second.tryConsume(r)?.data).toMatchObject({ limit: 'perMinute.toolCalls', used: 4, max: 4 });
     expect(second.tryConsume(req({ team: 'data', kind: 'model/call', teamLimits: { perDay: { tokens: 100 } } }))?.data).toMatchObject({
@@ -200,7 +200,7 @@ describe('LimitCounters: persistence', () => {
     // Restored windows still roll over with time.
     clock.advance(60_000);
     const third = new LimitCounters({ dataDir: dir, now: clock.now });
-    expect(third.windowUsage('agent', 'a1')?.perMinute).toEqual({ calls: 0, toolCalls: 0, tokens: 0 });
+    expect(third.windowUsage('agent', 'a1')?.perMinute).toEqual({ calls: 0, toolCalls: 0, tokens: 0, costUsd: 0 });
     expect(third.windowUsage('agent', 'a1')?.perHour.toolCalls).toBe(4);
     expect(third.tryConsume(r)).toBeUndefined();
     expect(third.tryConsume(r)?.data).toMatchObject({ limit: 'workflow.toolCalls', used: 5 });

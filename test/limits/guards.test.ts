@@ -176,7 +176,7 @@ describe('loop guard', () => {
     expect(workflows.whys.get('w')).toMatch(/cycle x__a → x__b repeated 2 times/);
   });
 
-  it('checks agents without limits.loop only when defaults are given, and never model calls', () => {
+  it('checks agents without limits.loop only when defaults are given, model calls by their fingerprint', () => {
     const workflows = new FakeWorkflows();
     const detector = new LoopDetector({ now: new FakeClock().now });
     const off = chained(createLoopGuard({ detector, workflows }));
@@ -184,7 +184,13 @@ describe('loop guard', () => {
     const on = chained(createLoopGuard({ detector, workflows, defaults: { sameCall: 1 } }));
     expect(on(step(agent('a'), { workflowId: 'on' }), ctx)).toBeUndefined();
     expect((on(step(agent('a'), { workflowId: 'on' }), ctx) as Refusal).reason).toBe('loop_detected');
-    for (let i = 0; i < 5; i++) expect(on(step(agent('a'), { workflowId: 'm', kind: 'model/call' }), ctx)).toBeUndefined();
+    // Identical model requests (same fingerprint) loop like identical tool calls; a different request does not.
+    const model = (workflowId: string, fingerprint: string) =>
+      ({ ...step(agent('a'), { workflowId, kind: 'model/call', tool: 'gpt' }), model: { model: 'gpt', provider: 'openai', upstreamModel: 'gpt', reserve: { tokens: 1, costUsd: 0, inputTokens: 1 }, fingerprint } });
+    expect(on(model('n', 'g1'), ctx)).toBeUndefined();
+    expect(on(model('n', 'g2'), ctx)).toBeUndefined();
+    expect(on(model('m', 'f1'), ctx)).toBeUndefined();
+    expect((on(model('m', 'f1'), ctx) as Refusal).reason).toBe('loop_detected');
   });
 });
 

@@ -16,7 +16,7 @@ const CACHEABLE = new Set(['tools/list', 'prompts/list', 'resources/list', 'reso
 
 /**
  * Lists are filtered per caller and the gateway hears of upstream changes only as they happen, so it promises no
- * freshness window: `private`, revalidate every time (decision record 0019).
+ * freshness window: `private`, revalidate every time (decision record 0024).
  */
 export const LIST_TTL_MS = 0;
 

@@ -7,7 +7,7 @@ import { GuardChain, type GuardChainOptions } from '../chain.js';
 import type { Guard, WorkflowControl } from '../types.js';
 import { createA2aAllowGuard } from './a2a-allow.js';
 import { createApprovalGuard } from './approval.js';
-import { createLimitsGuard } from './limits.js';
+import { createLimitsGuard, type LimitsGuard } from './limits.js';
 import { createLoopGuard } from './loop.js';
 import { createPolicyGuard } from './policy.js';
 import { createWorkflowStateGuard } from './workflow-state.js';
@@ -23,6 +23,8 @@ export interface GatewayGuardsOptions {
   teams: () => GatewayConfig['teams'];
   /** The live manifest of an agent, so a reload of agents.d reaches open sessions. */
   agentById: (id: string) => AgentManifest | undefined;
+  /** The limits guard, when the caller keeps it (the model route reads the budget left from it). */
+  limits?: LimitsGuard;
   /** A rollback or after that failed once the call was decided (a store went away). */
   onError?: GuardChainOptions['onError'];
 }
@@ -33,7 +35,7 @@ export function createGatewayGuards(o: GatewayGuardsOptions): GuardChain {
     .use(createPolicyGuard(o.policies))
     .use(createA2aAllowGuard(o.isA2aServer))
     .use(o.delegation)
-    .use(createLimitsGuard({ counters: o.counters, teamsConfig: o.teams, agentById: o.agentById }))
+    .use(o.limits ?? createLimitsGuard({ counters: o.counters, teamsConfig: o.teams, agentById: o.agentById }))
     .use(createLoopGuard({ detector: new LoopDetector(), workflows: o.workflows, agentById: o.agentById }))
     .use(createApprovalGuard({ policies: o.policies }));
 }

@@ -3,8 +3,9 @@
  * `commit` checks and reserves in one synchronous step (so concurrent calls never overshoot); `rollback` gives it back.
  */
 import type { AgentManifest, GatewayConfig } from '../../config/types.js';
-import type { ConsumeRequest, LimitCounters } from '../../limits/counters.js';
-import type { Caller, PhasedGuard, Step } from '../types.js';
+import type { ConsumeRequest, LimitCounters, Remaining } from '../../limits/counters.js';
+import { mapAwaitable, type Awaitable } from '../../stores/types.js';
+import type { Caller, PhasedGuard, Step, StepOutcome } from '../types.js';
 
 export type TeamsConfig = GatewayConfig['teams'];
 
@@ -24,7 +25,13 @@ function workflowBudgetOf(caller: Caller, agent: AgentManifest | undefined, agen
   return root ? { ...own, workflow: root.limits.workflow } : undefined;
 }
 
-export function createLimitsGuard(opts: LimitsGuardOptions): PhasedGuard {
+/** The limits guard, and what the model route asks it for its response headers. */
+export interface LimitsGuard extends PhasedGuard {
+  /** The tightest token and cost budget left to this step's caller. */
+  remaining(step: Step): Awaitable<Remaining>;
+}
+
+export function createLimitsGuard(opts: LimitsGuardOptions): LimitsGuard {
   const { counters, teamsConfig, agentById } = opts;
   const teams = typeof teamsConfig === 'function' ? teamsConfig : () => teamsConfig;
   // The manifest in force now, not the one the session started with: a reload of agents.d reaches open sessions.
@@ -44,12 +51,32 @@ export function createLimitsGuard(opts: LimitsGuardOptions): PhasedGuard {
       kind: step.kind,
       agentLimits: workflowBudgetOf(step.caller, agent, agentById) ?? agent?.limits,
       teamLimits: team === undefined ? undefined : teams()[team],
+      reserve: step.model?.reserve,
     };
     return lastReq;
   };
+  // Model reservations held until their step's outcome reconciles them.
+  const held = new WeakMap<Step, ConsumeRequest>();
   return {
     check: (step) => counters.check(requestOf(step)),
-    commit: (step) => counters.tryConsume(requestOf(step)),
-    rollback: (step) => counters.release(requestOf(step)),
+    commit: (step) => {
+      const req = requestOf(step);
+      return mapAwaitable(counters.tryConsume(req), (refusal) => {
+        if (!refusal && req.reserve) held.set(step, req);
+        return refusal;
+      });
+    },
+    rollback: (step) => {
+      held.delete(step);
+      return counters.release(requestOf(step));
+    },
+    after: (step: Step, outcome: StepOutcome) => {
+      const req = held.get(step);
+      if (!req) return;
+      held.delete(step);
+      const m = outcome.model;
+      return counters.settle(req, { tokens: m ? m.tokens.input + m.tokens.output : 0, costUsd: m?.costUsd ?? 0 });
+    },
+    remaining: (step) => counters.remaining(held.get(step) ?? requestOf(step)),
   };
 }

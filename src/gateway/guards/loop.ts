@@ -16,8 +16,13 @@ export interface LoopGuardOptions {
   agentById?: (id: string) => AgentManifest | undefined;
 }
 
-/** Model calls legitimately repeat (retries, polling a conversation); loops show in calls to tools and resources. */
-const CHECKED_KINDS: ReadonlySet<StepKind> = new Set<StepKind>(['tools/call', 'resources/read', 'prompts/get', 'a2a/message']);
+/** Every kind of call that can loop; a model call is identified by model + messages + tools (its fingerprint). */
+const CHECKED_KINDS: ReadonlySet<StepKind> = new Set<StepKind>(['tools/call', 'resources/read', 'prompts/get', 'a2a/message', 'model/call']);
+
+/** What identifies a call for loop detection: its arguments, or a model request's fingerprint (the prompt is never kept). */
+function callArgs(step: Step): Record<string, unknown> | undefined {
+  return step.model ? { request: step.model.fingerprint } : step.args;
+}
 
 type LoopConfig = NonNullable<AgentManifest['limits']['loop']>;
 
@@ -93,14 +98,14 @@ export function createLoopGuard(opts: LoopGuardOptions): PhasedGuard {
   return {
     check: (step) => {
       const settings = settingsOf(step);
-      return settings && refusalOf(step, detector.wouldTrip(step.workflowId, step.exposedName, step.args, settings));
+      return settings && refusalOf(step, detector.wouldTrip(step.workflowId, step.exposedName, callArgs(step), settings));
     },
     commit: (step) => {
       const settings = settingsOf(step);
-      return settings && refusalOf(step, detector.check(step.workflowId, step.exposedName, step.args, settings));
+      return settings && refusalOf(step, detector.check(step.workflowId, step.exposedName, callArgs(step), settings));
     },
     rollback: (step) => {
-      if (settingsOf(step)) return detector.forgetLast(step.workflowId, step.exposedName, step.args);
+      if (settingsOf(step)) return detector.forgetLast(step.workflowId, step.exposedName, callArgs(step));
     },
   };
 }

@@ -7,7 +7,7 @@ import { decodeCursor, encodeCursor, matchesFilter, pageSize, toAuditRecord, typ
 import { compileRedactor, DEFAULT_REDACT_PATTERNS } from '../../audit/redact.js';
 import { pendingOf, toRow, type RowFormat } from '../../audit/rows.js';
 import type { Step, StepOutcome } from '../../gateway/types.js';
-import type { AuditLog, AuditStats, CallCount, PruneResult, WriterHealth } from '../audit.js';
+import type { AuditLog, AuditStats, CallCount, PruneResult, RefusalCount, WriterHealth } from '../audit.js';
 import type { Clock } from '../types.js';
 
 export interface MemoryAuditOptions {
@@ -103,6 +103,16 @@ export class MemoryAuditLog implements AuditLog {
       out.push({ day, agent, method, count });
     }
     return out.sort((a, b) => (a.day !== b.day ? (a.day < b.day ? 1 : -1) : a.agent !== b.agent ? (a.agent < b.agent ? -1 : 1) : a.method < b.method ? -1 : 1));
+  }
+
+  refusalsSince(since: number): RefusalCount[] {
+    const counts = new Map<string, number>();
+    for (const row of this.rows) {
+      if (row.time < since || row.outcome !== 'refused' || row.kind === 'approval') continue;
+      const reason = row.reason ?? 'unknown';
+      counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    }
+    return [...counts].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count);
   }
 
   prune(days: number, now: number = this.now()): PruneResult {

@@ -95,7 +95,7 @@ export class MemoryCounterStore implements CounterStore {
     const w = (subject === 'agent' ? this.agents : this.teams).get(name);
     if (!w) return undefined;
     const now = this.now();
-    return { perMinute: w.perMinute.totalsAt(now), perHour: w.perHour.totalsAt(now), perDay: w.perDay.totalsAt(now) };
+    return { perMinute: w.perMinute.totalsAt(now), perHour: w.perHour.totalsAt(now), perDay: w.perDay.totalsAt(now), perMonth: w.perMonth.totalsAt(now) };
   }
 
   flush(): void {}
@@ -107,7 +107,7 @@ export class MemoryCounterStore implements CounterStore {
     return undefined;
   }
 
-  protected restoreWindows(subject: 'agent' | 'team', name: string, snapshots: Partial<Record<'perMinute' | 'perHour' | 'perDay', WindowSnapshot>>, now: number): void {
+  protected restoreWindows(subject: 'agent' | 'team', name: string, snapshots: Partial<Record<'perMinute' | 'perHour' | 'perDay' | 'perMonth', WindowSnapshot>>, now: number): void {
     (subject === 'agent' ? this.agents : this.teams).set(name, new Windows(this.buckets, now, snapshots, this.dimensions));
   }
 
@@ -157,7 +157,10 @@ export class MemoryCounterStore implements CounterStore {
       if (!subject || limit.window === 'total') continue;
       const window: RollingWindow = subject[limit.window];
       const used = window.totalAt(this.dimensionIndex(limit.dimension));
-      if (this.breaks(limit, used, r.amounts)) return { limit, used, freesAt: window.freesAt(limit.dimension, limit.max, now) };
+      if (!this.breaks(limit, used, r.amounts)) continue;
+      // A reservation of more than one unit (a model call's tokens or dollars) fits once the window leaves room for all of it.
+      const need = limit.mode === 'reserve' ? (r.amounts[limit.dimension] ?? 0) : 0;
+      return { limit, used, freesAt: window.freesAt(limit.dimension, need > 1 || !Number.isInteger(need) ? Math.max(1e-9, limit.max - need + 1e-9) : limit.max, now) };
     }
     return undefined;
   }

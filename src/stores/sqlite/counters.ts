@@ -118,7 +118,7 @@ export class SqliteCounterStore extends MemoryCounterStore {
     for (const [kind, map] of [['agent', this.agents], ['team', this.teams]] as const) {
       for (const [name, w] of map) {
         if (!w.dirty) continue;
-        windows.push([kind, name, JSON.stringify({ perMinute: w.perMinute.snapshot(), perHour: w.perHour.snapshot(), perDay: w.perDay.snapshot() })]);
+        windows.push([kind, name, JSON.stringify({ perMinute: w.perMinute.snapshot(), perHour: w.perHour.snapshot(), perDay: w.perDay.snapshot(), perMonth: w.perMonth.snapshot() })]);
       }
     }
     if (workflows.length === 0 && windows.length === 0) return;

@@ -6,6 +6,8 @@ import type { Db } from './db.js';
 import { decodeCursor, encodeCursor, InvalidQueryError, pageSize } from '../../audit/query.js';
 import type { AuditStore } from './audit/store.js';
 import { canTransition, WORKFLOW_ID, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener, type WorkflowStore } from '../workflows.js';
+import { modelFields, type ModelFields } from '../../audit/model-columns.js';
+import './model-columns.js';
 
 export { canTransition, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener } from '../workflows.js';
 
@@ -38,6 +40,8 @@ export interface WorkflowStepView {
   durationMs: number;
   bytes: number | null;
   tokens: number | null;
+  /** Model calls: model, cost and the rest of the model fields (see audit/model-columns.ts). */
+  model?: ModelFields;
   children?: WorkflowStepView[];
 }
 
@@ -46,7 +50,12 @@ export interface WorkflowTree extends Omit<WorkflowSummary, 'steps'> {
   stepCount: number;
   steps: WorkflowStepView[];
   tree: WorkflowStepView[];
+  /** More steps follow: pass this as afterStep for the next page; null on the last page. */
+  nextAfterStep: number | null;
 }
+
+/** Steps one tree answer holds at most (and by default). */
+export const MAX_TREE_STEPS = 1000;
 
 export interface WorkflowListFilter {
   agent?: string;
@@ -86,6 +95,9 @@ interface StepRow {
   duration_ms: number;
   bytes: number | null;
   tokens: number | null;
+  model: string | null;
+  cost_usd: number | null;
+  model_info: string | null;
 }
 
 /** What the registry keeps per workflow it has touched. */
@@ -126,9 +138,13 @@ export class WorkflowRegistry implements WorkflowStore {
       ),
       setState: db.prepare('UPDATE workflows SET state = ?, why = ?, ended_at = ? WHERE id = ?'),
       saveSteps: db.prepare('UPDATE workflows SET step_count = max(step_count, ?) WHERE id = ?'),
-      steps: db.prepare<[string], StepRow>(
-        `SELECT step, parent_step, agent, "user", kind, server, tool, outcome, reason, time, duration_ms, bytes, tokens
-         FROM audit WHERE workflow_id = ? ORDER BY step, id`,
+      steps: db.prepare<[string, number, number], StepRow>(
+        `SELECT step, parent_step, agent, "user", kind, server, tool, outcome, reason, time, duration_ms, bytes, tokens,
+           model, cost_usd, model_info
+         FROM audit WHERE workflow_id = ? AND step > ? ORDER BY step, id LIMIT ?`,
+      ),
+      byTrace: db.prepare<[string], { id: string }>(
+        'SELECT id FROM workflows WHERE substr(traceparent, 4, 32) = ? AND traceparent IS NOT NULL ORDER BY seq DESC LIMIT 1',
       ),
       countByState: db.prepare<[], { state: WorkflowState; n: number }>(`SELECT state, count(*) AS n FROM workflows WHERE ${SHOWN} GROUP BY state`),
     };
@@ -225,13 +241,25 @@ export class WorkflowRegistry implements WorkflowStore {
     return { workflows: page.map((r) => this.summary(r)), nextCursor: more && last ? encodeCursor('w', last.seq) : null };
   }
 
+  /** The agent that started a workflow (model route: an X-Workflow-Id of the caller's own agent or chain). */
+  agentOf(workflowId: string): string | undefined {
+    return this.stmts.get.get(workflowId)?.agent;
+  }
+
+  /** The newest workflow whose traceparent carries this W3C trace id (32 hex digits). */
+  byTraceId(traceId: string): string | undefined {
+    if (!/^[0-9a-f]{32}$/.test(traceId)) return undefined;
+    return this.stmts.byTrace.get(traceId)?.id;
+  }
+
   /** The workflow with its recorded steps (queued ones are flushed first); undefined when unknown. */
-  tree(workflowId: string): WorkflowTree | undefined {
+  tree(workflowId: string, page: { afterStep?: number; limit?: number } = {}): WorkflowTree | undefined {
     this.store.flush();
     const row = this.stmts.get.get(workflowId);
     if (!row) return undefined;
     const { steps: stepCount, ...summary } = this.summary(row);
-    const steps = this.stmts.steps.all(workflowId).map(
+    const { rows, nextAfterStep } = stepPage(this.stmts.steps.all(workflowId, page.afterStep ?? -1, (page.limit ?? MAX_TREE_STEPS) + 1), page.limit ?? MAX_TREE_STEPS);
+    const steps = rows.map(
       (s): WorkflowStepView => ({
         step: s.step,
         parentStep: s.parent_step,
@@ -246,9 +274,10 @@ export class WorkflowRegistry implements WorkflowStore {
         durationMs: s.duration_ms,
         bytes: s.bytes,
         tokens: s.tokens,
+        ...(s.model !== null ? { model: modelFields(s) } : {}),
       }),
     );
-    return { ...summary, stepCount, steps, tree: nest(steps) };
+    return { ...summary, stepCount, steps, tree: nest(steps), nextAfterStep };
   }
 
   /** Workflows per state, for the active-workflows gauge. */
@@ -328,6 +357,15 @@ export class WorkflowRegistry implements WorkflowStore {
 }
 
 /** Group steps under their parent step; steps whose parent is absent (or pruned) become roots. */
+/** Keyset paging by step number: rows sharing the boundary step go together onto the next page (unless they fill this one). */
+function stepPage<T extends { step: number }>(rows: T[], limit: number): { rows: T[]; nextAfterStep: number | null } {
+  if (rows.length <= limit) return { rows, nextAfterStep: null };
+  let end = limit;
+  while (end > 0 && rows[end - 1]!.step === rows[limit]!.step) end--;
+  if (end === 0) end = limit;
+  return { rows: rows.slice(0, end), nextAfterStep: rows[end - 1]!.step };
+}
+
 function nest(steps: readonly WorkflowStepView[]): WorkflowStepView[] {
   const byStep = new Map<number, WorkflowStepView>();
   for (const s of steps) byStep.set(s.step, { ...s });

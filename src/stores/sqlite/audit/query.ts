@@ -1,6 +1,7 @@
 /** Reading the audit table: filters as SQL, keyset paging on id (newest first), and a paged export for streaming. */
 import type { AuditRow } from '../../../audit/chain.js';
-import { AUDIT_OUTCOMES, decodeCursor, encodeCursor, InvalidQueryError, pageSize, toAuditRecord, type AuditFilter, type AuditPage, type AuditRecord } from '../../../audit/query.js';
+import { searchPhrase } from './search.js';
+import { AUDIT_OUTCOMES, checkSearch, decodeCursor, encodeCursor, InvalidQueryError, pageSize, toAuditRecord, type AuditFilter, type AuditPage, type AuditRecord } from '../../../audit/query.js';
 import type { Db } from '../db.js';
 
 function buildWhere(filter: AuditFilter): { clauses: string[]; params: Array<string | number> } {
@@ -15,6 +16,7 @@ function buildWhere(filter: AuditFilter): { clauses: string[]; params: Array<str
   eq('"user"', filter.user);
   eq('server', filter.server);
   eq('workflow_id', filter.workflowId);
+  eq('reason', filter.reason);
   if (filter.outcome !== undefined) {
     if (!AUDIT_OUTCOMES.includes(filter.outcome)) {
       throw new InvalidQueryError(`outcome must be one of ${AUDIT_OUTCOMES.join(', ')}, got "${filter.outcome}"`);
@@ -22,21 +24,39 @@ function buildWhere(filter: AuditFilter): { clauses: string[]; params: Array<str
     eq('outcome', filter.outcome);
   }
   if (filter.tool !== undefined) {
-    clauses.push(`(tool = ? OR (server || '__' || tool) = ?)`);
-    params.push(filter.tool, filter.tool);
+    // Server names hold no "__", so the exposed form splits at the first one; both arms use an index.
+    const cut = filter.tool.indexOf('__');
+    if (cut > 0) {
+      // Written so the (tool, id) index serves it: an OR over two columns would read every row of the server.
+      clauses.push('tool IN (?, ?) AND (tool = ? OR server = ?)');
+      params.push(filter.tool, filter.tool.slice(cut + 2), filter.tool, filter.tool.slice(0, cut));
+    } else {
+      clauses.push('tool = ?');
+      params.push(filter.tool);
+    }
   }
+  if (filter.q !== undefined) {
+    checkSearch(filter.q);
+    clauses.push('id IN (SELECT rowid FROM audit_fts WHERE audit_fts MATCH ?)');
+    params.push(searchPhrase(filter.q));
+  }
+  // Time bounds also bound id (from the time index), so a range far from the newest rows is not found by a scan.
   if (filter.since !== undefined) {
-    clauses.push('time >= ?');
-    params.push(filter.since);
+    // INDEXED BY: without it min(id) walks the rowids from the oldest until a row is recent enough.
+    clauses.push('time >= ?', 'id >= (SELECT coalesce(min(id), 9007199254740991) FROM audit INDEXED BY audit_time WHERE time >= ?)');
+    params.push(filter.since, filter.since);
   }
   if (filter.until !== undefined) {
-    clauses.push('time <= ?');
-    params.push(filter.until);
+    clauses.push('time <= ?', 'id <= (SELECT coalesce(max(id), -1) FROM audit INDEXED BY audit_time WHERE time <= ?)');
+    params.push(filter.until, filter.until);
   }
   return { clauses, params };
 }
 
+const NARROWING: ReadonlyArray<keyof AuditFilter> = ['agent', 'user', 'server', 'tool', 'outcome', 'reason', 'workflowId', 'since', 'until'];
+
 function selectRows(db: Db, filter: AuditFilter, after: { op: '<' | '>'; id: number } | undefined, order: 'ASC' | 'DESC', limit: number): AuditRow[] {
+  if (filter.q !== undefined && NARROWING.every((k) => filter[k] === undefined)) return searchOnly(db, filter.q, after, order, limit);
   const { clauses, params } = buildWhere(filter);
   if (after) {
     clauses.push(`id ${after.op} ?`);
@@ -45,6 +65,15 @@ function selectRows(db: Db, filter: AuditFilter, after: { op: '<' | '>'; id: num
   const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
   const sql = `SELECT * FROM audit ${where} ORDER BY id ${order} LIMIT ?`;
   return db.prepare<Array<string | number>, AuditRow>(sql).all(...params, limit);
+}
+
+/** A search alone pages inside the FTS index, so a common word reads one page of matches, not all of them. */
+function searchOnly(db: Db, q: string, after: { op: '<' | '>'; id: number } | undefined, order: 'ASC' | 'DESC', limit: number): AuditRow[] {
+  checkSearch(q);
+  const bound = after ? `AND rowid ${after.op} ?` : '';
+  const sql = `SELECT * FROM audit WHERE id IN (SELECT rowid FROM audit_fts WHERE audit_fts MATCH ? ${bound} ORDER BY rowid ${order} LIMIT ?) ORDER BY id ${order}`;
+  const params: Array<string | number> = [searchPhrase(q), ...(after ? [after.id] : []), limit];
+  return db.prepare<Array<string | number>, AuditRow>(sql).all(...params);
 }
 
 /** One page, newest first; nextCursor is null on the last page. */

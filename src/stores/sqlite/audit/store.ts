@@ -5,10 +5,11 @@ import { compileRedactor, DEFAULT_REDACT_PATTERNS } from '../../../audit/redact.
 import { pendingOf, toRow, type PendingRecord, type RowFormat } from '../../../audit/rows.js';
 import type { Step, StepOutcome, StepSink } from '../../../gateway/types.js';
 import type { Logger } from '../../../telemetry/logger.js';
-import type { AuditLog, AuditStats, CallCount, PruneResult, WriterHealth } from '../../audit.js';
+import type { AuditLog, AuditStats, CallCount, PruneResult, RefusalCount, WriterHealth } from '../../audit.js';
 
 export type { AuditStats, CallCount, PruneResult, WriterHealth } from '../../audit.js';
 import type { Db } from '../db.js';
+import '../model-columns.js';
 import { HeadStore } from './head.js';
 import { exportAuditRows, queryAuditPage } from './query.js';
 import { pruneBefore } from './retention.js';
@@ -81,8 +82,8 @@ export class AuditStore implements StepSink, AuditLog {
     db.transaction(() => this.head.init(() => chainTip(db), () => count.get()?.n ?? 0)).immediate();
     this.insert = db.prepare(
       `INSERT INTO audit (id, time, workflow_id, step, parent_step, agent, "user", chain, kind, server, tool, args,
-        outcome, reason, duration_ms, bytes, tokens, traceparent, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        outcome, reason, duration_ms, bytes, tokens, traceparent, model, team, cost_usd, model_info, prev_hash, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.upsertCount = db.prepare(
       `INSERT INTO call_counts (day, agent, method, count) VALUES (?, ?, ?, ?)
@@ -230,7 +231,7 @@ export class AuditStore implements StepSink, AuditLog {
         this.insert.run(
           row.id, row.time, row.workflow_id, row.step, row.parent_step, row.agent, row.user, row.chain, row.kind,
           row.server, row.tool, row.args, row.outcome, row.reason, row.duration_ms, row.bytes, row.tokens,
-          row.traceparent, row.prev_hash, row.hash,
+          row.traceparent, row.model ?? null, row.team ?? null, row.cost_usd ?? null, row.model_info ?? null, row.prev_hash, row.hash,
         );
         lastId = row.id;
         lastHash = row.hash;
@@ -299,6 +300,18 @@ export class AuditStore implements StepSink, AuditLog {
          WHERE (? IS NULL OR agent = ?) AND (? IS NULL OR day >= ?) ORDER BY day DESC, agent, method`,
       )
       .all(filter.agent ?? null, filter.agent ?? null, filter.sinceDay ?? null, filter.sinceDay ?? null);
+  }
+
+  /** Refused calls since `since` per reason; reads the time index, so only that window is touched. */
+  refusalsSince(since: number): RefusalCount[] {
+    this.flush();
+    return this.db
+      .prepare<[number], { reason: string | null; count: number }>(
+        `SELECT reason, count(*) AS count FROM audit INDEXED BY audit_time
+         WHERE time >= ? AND outcome = 'refused' AND kind <> 'approval' GROUP BY reason ORDER BY count DESC`,
+      )
+      .all(since)
+      .map((r) => ({ reason: r.reason ?? 'unknown', count: r.count }));
   }
 
   /** Delete records older than `days` behind a verifiable anchor (see retention.ts); flushes first. */

@@ -1,0 +1,141 @@
+/**
+ * Console sign-in: an admin token is exchanged once for a session cookie (HttpOnly, SameSite=Strict) and a CSRF
+ * token the page sends back on every write. The token itself never stays in the browser.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import express, { Router, type Request, type RequestHandler } from 'express';
+import { adminTokenCheck } from './auth-http.js';
+import { isLoopback } from '../util/net.js';
+
+export const CONSOLE_COOKIE = 'switchyard_console';
+const SESSION_MS = 12 * 60 * 60 * 1000;
+const MAX_SESSIONS = 1000;
+
+export interface ConsoleSession {
+  csrf: string;
+  /** Who signed in, as the trail names them: the admin token's sha256 prefix. */
+  admin: string;
+  expiresAt: number;
+}
+
+export interface ConsoleSessionOptions {
+  tokens: readonly string[];
+  localMode: () => boolean;
+  /** Mark cookies Secure (the console is served over https). */
+  secure: () => boolean;
+  now?: () => number;
+}
+
+/** How the trail names an admin token: never the token, a prefix of its hash. */
+export function adminName(token: string): string {
+  return `admin:${createHash('sha256').update(token).digest('hex').slice(0, 12)}`;
+}
+
+function cookieOf(req: Request): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === CONSOLE_COOKIE) return v.join('=');
+  }
+  return undefined;
+}
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export class ConsoleSessions {
+  private readonly sessions = new Map<string, ConsoleSession>();
+  private readonly tokenOk: (authorization: string | undefined) => boolean;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: ConsoleSessionOptions) {
+    this.tokenOk = adminTokenCheck(opts.tokens);
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** The live session a request's cookie names, if any. */
+  of(req: Request): ConsoleSession | undefined {
+    const id = cookieOf(req);
+    if (!id) return undefined;
+    const s = this.sessions.get(id);
+    if (!s) return undefined;
+    if (s.expiresAt <= this.now()) {
+      this.sessions.delete(id);
+      return undefined;
+    }
+    return s;
+  }
+
+  /** A write from a cookie session must carry its CSRF token in X-CSRF-Token. */
+  csrfOk(req: Request, s: ConsoleSession): boolean {
+    const sent = req.headers['x-csrf-token'];
+    return typeof sent === 'string' && same(sent, s.csrf);
+  }
+
+  private signIn(token: string, req: Request): { id: string; session: ConsoleSession } | undefined {
+    const local = this.opts.tokens.length === 0 && this.opts.localMode() && isLoopback(req.socket.remoteAddress);
+    if (!local && !(token && this.tokenOk(`Bearer ${token}`))) return undefined;
+    if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+    const id = randomBytes(32).toString('base64url');
+    const session = { csrf: randomBytes(24).toString('base64url'), admin: local && !token ? 'admin:local' : adminName(token), expiresAt: this.now() + SESSION_MS };
+    this.sessions.set(id, session);
+    return { id, session };
+  }
+
+  private cookie(value: string, maxAgeSeconds: number): string {
+    return `${CONSOLE_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${this.opts.secure() ? '; Secure' : ''}`;
+  }
+
+  /** POST /ui/api/session {token} signs in; GET says who is signed in (and the CSRF token); DELETE signs out. */
+  router(): Router {
+    const router = Router();
+    router.post('/session', express.json({ limit: '4kb' }), (req, res) => {
+      const token = (req.body as { token?: unknown } | undefined)?.token;
+      const started = this.signIn(typeof token === 'string' ? token.trim() : '', req);
+      if (!started) {
+        res.status(401).json({ error: 'unauthenticated', message: 'That is not an admin token of this gateway (gateway.yaml admin.tokens holds their sha256); check it and sign in again.' });
+        return;
+      }
+      res.set('set-cookie', this.cookie(started.id, SESSION_MS / 1000)).set('cache-control', 'no-store').json({ admin: started.session.admin, csrf: started.session.csrf });
+    });
+    router.get('/session', (req, res) => {
+      const s = this.of(req);
+      res.set('cache-control', 'no-store');
+      if (!s) return void res.status(401).json({ error: 'unauthenticated', message: 'Not signed in: sign in with an admin token.' });
+      res.json({ admin: s.admin, csrf: s.csrf });
+    });
+    router.delete('/session', (req, res) => {
+      const s = this.of(req);
+      if (s && !this.csrfOk(req, s)) return void res.status(403).json({ error: 'csrf', message: 'Sign-out needs the X-CSRF-Token header of this session; reload the console.' });
+      const id = cookieOf(req);
+      if (id) this.sessions.delete(id);
+      res.set('set-cookie', this.cookie('', 0)).status(204).end();
+    });
+    router.use((err: unknown, _req: Request, res: express.Response, next: express.NextFunction) => {
+      if (res.headersSent) return next(err);
+      res.status(400).json({ error: 'bad_request', message: 'Send {"token": "<admin token>"} as JSON.' });
+    });
+    return router;
+  }
+
+  /** In front of the admin gate: a signed-in console request passes (writes only with the CSRF token). */
+  gate(): RequestHandler {
+    return (req, res, next) => {
+      if (req.headers.authorization) return next();
+      const s = this.of(req);
+      if (!s) return next();
+      const write = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS';
+      if (write && !this.csrfOk(req, s)) {
+        res.status(403).json({ error: 'csrf', message: 'A console write needs the X-CSRF-Token header of this session; reload the console and try again.' });
+        return;
+      }
+      res.locals.admin = s.admin;
+      res.locals.consoleSession = true;
+      next();
+    };
+  }
+}

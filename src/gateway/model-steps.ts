@@ -1,0 +1,136 @@
+/**
+ * Model calls as Steps: which workflow a call joins (docs/decisions/0021-model-call-workflows.md), the guard chain
+ * (policy, limits with the token and cost reservation, loop, workflow state), and the record in every sink. The one
+ * place the model route touches the gateway core, so it can move onto the pipeline whole.
+ */
+import { LRUCache } from 'lru-cache';
+import { chooseWorkflow } from '../identity/workflow-choice.js';
+import type { GuardChain } from './chain.js';
+import type { Caller, ModelStepInfo, Refusal, Step, StepOutcome, StepSink, WorkflowControl } from './types.js';
+
+/** Read access to workflows the route needs beyond WorkflowControl: who started one, and which one a trace belongs to. */
+export interface WorkflowLookup {
+  /** The agent that started the workflow, or undefined when there is none with this id. */
+  agentOf(workflowId: string): string | undefined;
+  /** The newest workflow whose traceparent carries this W3C trace id. */
+  byTraceId(traceId: string): string | undefined;
+}
+
+export interface ModelStepsDeps {
+  workflows: WorkflowControl;
+  lookup: WorkflowLookup;
+  chain: GuardChain;
+  sinks: readonly StepSink[];
+  /** Whether the caller may name any workflow (agents.d canSetWorkflow; local without a manifest). */
+  mayJoinWorkflow: (caller: Caller) => boolean;
+  /** How long an untagged caller's workflow stays its own without a call (gateway.yaml sessions.idleSeconds). */
+  idleMs: () => number;
+}
+
+export type Placement = { ok: true; workflowId: string } | { ok: false; status: 400 | 403; refusal: Refusal };
+
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+export function validTraceparent(v: string | undefined): string | undefined {
+  return v !== undefined && TRACEPARENT.test(v) ? v : undefined;
+}
+
+export class ModelSteps {
+  /** The workflow untagged calls of one credential join while they keep coming (principal → workflow). */
+  readonly #ambient = new LRUCache<string, { workflowId: string; lastUsed: number }>({ max: 50_000 });
+
+  constructor(private readonly deps: ModelStepsDeps) {}
+
+  /**
+   * The workflow a call joins: a delegated token's `wf`; an X-Workflow-Id of the caller's own agent or delegation
+   * chain (any with canSetWorkflow); a traceparent whose trace id belongs to such a workflow; else the caller's own
+   * untagged-call workflow, started on first use and kept while calls keep coming.
+   */
+  place(caller: Caller, requested: string | undefined, traceparent: string | undefined): Placement {
+    const choice = chooseWorkflow(caller, requested, this.deps.mayJoinWorkflow);
+    if (!choice.ok) return { ok: false, status: 403, refusal: { reason: 'delegation_denied', message: choice.message, data: { workflowId: choice.workflowId } } };
+    if (choice.workflowId !== undefined) return this.#join(caller, choice.workflowId, traceparent);
+    if (requested !== undefined) {
+      if (this.#mayJoinOwn(caller, requested)) return this.#join(caller, requested, traceparent);
+      return {
+        ok: false,
+        status: 403,
+        refusal: {
+          reason: 'policy_denied',
+          message: `X-Workflow-Id ${requested.slice(0, 80)} is not a workflow of agent ${caller.agentId} or its delegation chain; drop the header to start one, or an admin can grant canSetWorkflow in agents.d.`,
+        },
+      };
+    }
+    const traceId = traceparent ? TRACEPARENT.exec(traceparent)?.[1] : undefined;
+    const traced = traceId ? this.deps.lookup.byTraceId(traceId) : undefined;
+    if (traced && (this.deps.mayJoinWorkflow(caller) || this.#mayJoinOwn(caller, traced))) return this.#join(caller, traced, traceparent);
+    return this.#ambientOf(caller, traceparent);
+  }
+
+  #mayJoinOwn(caller: Caller, workflowId: string): boolean {
+    const owner = this.deps.lookup.agentOf(workflowId);
+    return owner !== undefined && (owner === caller.agentId || caller.chain.includes(owner));
+  }
+
+  #join(caller: Caller, id: string, traceparent: string | undefined): Placement {
+    try {
+      return { ok: true, workflowId: this.deps.workflows.begin({ caller, kind: 'model', id, traceparent }) };
+    } catch (err) {
+      return { ok: false, status: 400, refusal: { reason: 'invalid_request', message: (err as Error).message } };
+    }
+  }
+
+  #ambientOf(caller: Caller, traceparent: string | undefined): Placement {
+    const now = Date.now();
+    const key = caller.principal;
+    const known = this.#ambient.get(key);
+    if (known && now - known.lastUsed < this.deps.idleMs()) {
+      const state = this.deps.workflows.state(known.workflowId);
+      // A paused or tripped workflow keeps its calls, so they are refused until an admin resumes it.
+      if (state === 'active' || state === 'paused' || state === 'tripped') {
+        known.lastUsed = now;
+        return { ok: true, workflowId: known.workflowId };
+      }
+    }
+    const workflowId = this.deps.workflows.begin({ caller, kind: 'model', traceparent });
+    this.#ambient.set(key, { workflowId, lastUsed: now });
+    return { ok: true, workflowId };
+  }
+
+  /** Number the step and walk the guard chain (check, then commit: the budget reservation). A refusal is recorded here. */
+  async begin(caller: Caller, workflowId: string, info: ModelStepInfo, traceparent: string | undefined, args?: Record<string, unknown>): Promise<{ step: Step; refusal?: Refusal }> {
+    const step: Step = {
+      kind: 'model/call',
+      caller,
+      workflowId,
+      stepNo: this.deps.workflows.nextStep(workflowId),
+      server: info.provider,
+      target: info.model,
+      exposedName: info.model,
+      args,
+      startedAt: Date.now(),
+      traceparent,
+      model: info,
+    };
+    const r = this.deps.chain.run(step, {});
+    const refusal = r instanceof Promise ? await r : r;
+    if (refusal) await this.#record(step, { outcome: 'refused', reason: refusal.reason, durationMs: Date.now() - step.startedAt });
+    return refusal ? { step, refusal } : { step };
+  }
+
+  /** The outcome of an admitted step: guards reconcile the reservation with the usage, sinks record it. */
+  async finish(step: Step, outcome: StepOutcome): Promise<void> {
+    const settled = this.deps.chain.after(step, outcome);
+    if (settled instanceof Promise) await settled;
+    await this.#record(step, outcome);
+  }
+
+  async #record(step: Step, outcome: StepOutcome): Promise<void> {
+    let waits: Promise<unknown>[] | undefined;
+    for (const sink of this.deps.sinks) {
+      const r = sink.record(step, outcome);
+      if (r instanceof Promise) (waits ??= []).push(r);
+    }
+    if (waits) await Promise.all(waits);
+  }
+}
