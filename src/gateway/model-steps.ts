@@ -1,9 +1,9 @@
 /**
  * Model calls as Steps: which workflow a call joins (docs/decisions/0021-model-call-workflows.md), then `runPipeline`
  * like every other Step (guards with the token and cost reservation, numbering, recording with the model fields).
- * The plan names no `breaker` and no `retryable`: provider fallbacks and each provider's circuit live in the
- * connector (ModelProviders.forward), which may answer from another provider than the step names, and a model call
- * is not idempotent, so the pipeline's per-server circuit would count one provider's failures against another.
+ * The plan names no `breaker` and no `retryable`: the connector (ModelProviders.forward) already keeps a circuit per
+ * provider and falls back to the next model, so an answer may come from another provider than the step names; the
+ * pipeline's circuit, keyed by the step's server, would blame the wrong one, and a retry would pay twice.
  */
 import { LRUCache } from 'lru-cache';
 import { chooseWorkflow } from '../identity/workflow-choice.js';
