@@ -10,6 +10,7 @@
 //   gateway-audit-off  audit disabled
 //   gateway-secured    JWT auth + a 50-rule policy + limits, for the identity/policy/limits overhead
 //   pipe               a blind TCP byte pipe (bench/pipe.mjs): the floor for a proxy's CPU per call
+//   gateway-2026       defaults, measured with 2026-07-28 clients (stateless POSTs with the _meta envelope)
 //   console            first-load times of the console's admin API queries on a seeded trail (bench/console.mjs)
 //   model              the model route instead (bench/model.mjs): chat completions direct vs through the gateway
 //
@@ -146,8 +147,40 @@ async function disconnect(client) {
   await client.close().catch(() => {});
 }
 
-async function measure(url, toolName, headers = {}, pid = undefined) {
-  const clients = await Promise.all(Array.from({ length: SESSIONS }, () => connect(url, headers)));
+const MODERN_META = {
+  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+  'io.modelcontextprotocol/clientCapabilities': {},
+  'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
+};
+
+/** A 2026-07-28 client: no session, each call one POST carrying the revision's headers and _meta. */
+function modernClient(url, headers) {
+  let seq = 0;
+  return {
+    async request({ method, params }) {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': method,
+          'mcp-name': params.name,
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: ++seq, method, params: { ...params, _meta: MODERN_META } }),
+      });
+      const text = await res.text();
+      const data = res.headers.get('content-type')?.includes('text/event-stream') ? text.split('\n').filter((l) => l.startsWith('data: ')).pop().slice(6) : text;
+      const msg = JSON.parse(data);
+      if (msg.error) throw new Error(msg.error.message);
+      return msg.result;
+    },
+  };
+}
+
+async function measure(url, toolName, headers = {}, pid = undefined, modern = false) {
+  const clients = await Promise.all(Array.from({ length: SESSIONS }, () => (modern ? modernClient(url, headers) : connect(url, headers))));
   const call = (c) => c.request({ method: 'tools/call', params: { name: toolName, arguments: { a: 2, b: 3 } } }, CallToolResultSchema);
   // Warm-up: connections, JIT, upstream sessions.
   await Promise.all(clients.map(async (c) => { for (let i = 0; i < 50; i++) await call(c); }));
@@ -168,7 +201,7 @@ async function measure(url, toolName, headers = {}, pid = undefined) {
   );
   const elapsed = (performance.now() - started) / 1000;
   const cpu1 = pid === undefined ? undefined : cpuSeconds(pid);
-  await Promise.all(clients.map(disconnect));
+  if (!modern) await Promise.all(clients.map(disconnect));
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
   const cpuUs = cpu0 === undefined || cpu1 === undefined ? NaN : ((cpu1 - cpu0) * 1e6) / latencies.length;
@@ -203,7 +236,7 @@ try {
     results.direct.push(d);
     console.log(`round ${round}  direct            ${fmt(d)}`);
     for (const name of VARIANTS) {
-      const g = await measure(gateways[name].url, gateways[name].tool, gateways[name].headers, gateways[name].proc.pid);
+      const g = await measure(gateways[name].url, gateways[name].tool, gateways[name].headers, gateways[name].proc.pid, variantDefs[name].modern === true);
       results[name].push(g);
       console.log(`round ${round}  ${name.padEnd(17)} ${fmt(g)}`);
     }

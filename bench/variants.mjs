@@ -65,3 +65,5 @@ export const variants = {
   },
 };
 variants.pipe = { pipe: true };
+// The default gateway, measured with 2026-07-28 clients (bench/run.mjs sends stateless POSTs for it).
+variants['gateway-2026'] = { ...variants.gateway, modern: true };

@@ -4,86 +4,17 @@
 // server-to-client requests, schema fields, SSE behaviour, Host checks) passes
 // fewer checks through the gateway than directly.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeFailures, runConformance, type ConformanceResult } from './conformance/run.mjs';
+import { ROOT, START_TIMEOUT_MS, startFixture, startGatewayFor, stopProcess, type Started } from './helpers/started-process.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'conformance-server.mjs');
-const GATEWAY_BIN = join(ROOT, 'bin', 'switchyard.js');
-
-const START_TIMEOUT_MS = 30_000;
 const SUITE_TIMEOUT_MS = 5 * 60_000;
-
-interface Started {
-  child: ChildProcess;
-  /** What the readiness matcher extracted from the process's stdout. */
-  value: string;
-  output: () => string;
-}
-
-/** Spawns a process and resolves once `ready` recognises a stdout line; rejects with its output otherwise. */
-function startProcess(
-  args: string[],
-  ready: (line: string) => string | undefined,
-  what: string,
-): Promise<Started> {
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let exitNote = '';
-  const tail = () => exitNote + output.split('\n').slice(-40).join('\n');
-  return new Promise((resolve, reject) => {
-    let pending = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL'); // never leave a half-started process behind
-      reject(new Error(`${what} did not report ready within ${START_TIMEOUT_MS} ms. Output:\n${tail()}`));
-    }, START_TIMEOUT_MS);
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      output += d;
-      pending += d;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        const value = ready(line);
-        if (value !== undefined) {
-          clearTimeout(timer);
-          resolve({ child, value, output: tail });
-          return;
-        }
-      }
-    });
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`Could not start ${what}: ${err.message}`));
-    });
-    child.on('exit', (code, signal) => {
-      exitNote = `[${what} exited: ${signal ?? `code ${code}`}]\n`;
-      clearTimeout(timer);
-      reject(new Error(`${what} exited (${signal ?? code}) before it was ready. Output:\n${tail()}`));
-    });
-  });
-}
-
-async function stopProcess(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /**
  * Calls test_reconnection, whose server drops the POST SSE stream mid-call (after a
@@ -126,11 +57,7 @@ describe('MCP conformance (official server suite)', () => {
 
   beforeAll(async () => {
     workDir = await mkdtemp(join(tmpdir(), 'switchyard-conformance-test-'));
-    fixture = await startProcess(
-      [FIXTURE, '--port', '0'],
-      (line) => /^listening (http:\/\/\S+)$/.exec(line.trim())?.[1],
-      'The conformance fixture server',
-    );
+    fixture = await startFixture([FIXTURE, '--port', '0'], 'The conformance fixture server');
     fixtureUrl = fixture.value;
   }, START_TIMEOUT_MS + 5_000);
 
@@ -155,62 +82,13 @@ describe('MCP conformance (official server suite)', () => {
     expect(await callThroughDroppedStream(fixtureUrl)).toContain('Reconnection test completed');
   }, 30_000);
 
-  // Relies on the gateway CLI contract: `node bin/switchyard.js serve --port 0 --config F
-  // --servers D --agents D --data D` logs a pino JSON line {"msg":"listening","url":"http://127.0.0.1:PORT"},
-  // serves /servers/{name}/mcp, and /readyz answers 200 once required upstreams are up.
   describe('through the gateway at /servers/conformance/mcp', () => {
     let gateway: Started | undefined;
     let gatewayEndpoint: string;
 
     beforeAll(async () => {
-      if (!existsSync(GATEWAY_BIN)) throw new Error(`${GATEWAY_BIN} is missing: build the gateway CLI first.`);
-      const dir = join(workDir, 'gateway');
-      const serversDir = join(dir, 'servers.d');
-      const agentsDir = join(dir, 'agents.d');
-      const dataDir = join(dir, 'data');
-      await Promise.all([serversDir, agentsDir, dataDir].map((d) => mkdir(d, { recursive: true })));
-      // No issuers and no API keys: loopback callers act as the built-in `local` agent, allowed everything.
-      await writeFile(join(dir, 'gateway.yaml'), 'auth:\n  issuers: []\n');
-      await writeFile(
-        join(serversDir, 'conformance.yaml'),
-        // required: /readyz then tells us when the upstream is reachable.
-        `name: conformance\ntransport: http\nurl: ${fixtureUrl}\nrequired: true\n`,
-      );
-
-      gateway = await startProcess(
-        [
-          GATEWAY_BIN, 'serve', '--port', '0',
-          '--config', join(dir, 'gateway.yaml'),
-          '--servers', serversDir,
-          '--agents', agentsDir,
-          '--data', dataDir,
-        ],
-        (line) => {
-          try {
-            const entry = JSON.parse(line) as { msg?: unknown; url?: unknown };
-            return entry.msg === 'listening' && typeof entry.url === 'string' ? entry.url : undefined;
-          } catch {
-            return undefined; // not a JSON log line
-          }
-        },
-        'The gateway (`switchyard serve`)',
-      );
+      gateway = await startGatewayFor(join(workDir, 'gateway'), 'conformance', fixtureUrl);
       gatewayEndpoint = new URL('/servers/conformance/mcp', gateway.value).href;
-
-      const readyz = new URL('/readyz', gateway.value).href;
-      const deadline = Date.now() + START_TIMEOUT_MS;
-      let last = 'no answer';
-      while (Date.now() < deadline) {
-        try {
-          const res = await fetch(readyz);
-          if (res.ok) return;
-          last = `HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`;
-        } catch (err) {
-          last = (err as Error).message;
-        }
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      throw new Error(`${readyz} never answered 200 (last: ${last}). Gateway output:\n${gateway.output()}`);
     }, 2 * START_TIMEOUT_MS + 5_000);
 
     afterAll(async () => {

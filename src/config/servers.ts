@@ -140,6 +140,10 @@ function finishEntry(raw: RawServerEntry, defaultName: string, nameOrigin: strin
     fields.url = raw.url;
   }
   if (raw.identity) fields.identity = raw.identity;
+  if (raw.protocol) {
+    if (transport !== 'http') return { problems: [{ path: ['protocol'], message: "'protocol' is only used by http servers (stdio and sse upstreams speak 2025-11-25 through initialize); remove it" }] };
+    fields.protocol = raw.protocol;
+  }
   if (raw.allowOrigins) {
     if (transport !== 'a2a') return { problems: [{ path: ['allowOrigins'], message: "'allowOrigins' is only used by a2a servers; remove it" }] };
     fields.allowOrigins = raw.allowOrigins.map((o) => new URL(o).origin);

@@ -15,6 +15,8 @@ import { clip } from '../util/shown.js';
 import { checkEnvelope, errorResponse, isRequest, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
 import { refusalResponse } from './render/mcp.js';
 import { GetStream, PostReply } from './sse.js';
+import { claimsModern } from './mcp-2026/envelope.js';
+import { ModernMcp } from './mcp-2026/handler.js';
 import { MemoryStreamEvents } from '../stores/memory/stream-events.js';
 import type { StreamEventStore } from '../stores/stream-events.js';
 
@@ -73,9 +75,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 export class McpHttpHandler {
   private readonly getStreams = new WeakMap<ClientSession, GetStream>();
   private readonly streamEvents: StreamEventStore;
+  /** Requests that speak 2026-07-28 (stateless, per request). */
+  readonly modern: ModernMcp;
 
   constructor(private readonly gw: Gateway, private readonly opts: McpHttpOptions) {
     this.streamEvents = opts.streamEvents ?? new MemoryStreamEvents();
+    this.modern = new ModernMcp(gw, { mayJoinWorkflow: opts.mayJoinWorkflow });
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, view: View, resourcePath: string): Promise<void> {
@@ -153,6 +158,8 @@ export class McpHttpHandler {
     if (Array.isArray(parsed)) return rpcError(res, 400, RpcErrorCode.InvalidRequest, 'JSON-RPC batches are not supported; send one message per POST.');
     const msg = checkEnvelope(parsed);
     if (typeof msg === 'string') return rpcError(res, 400, RpcErrorCode.InvalidRequest, `Invalid Request: ${msg}.`);
+    // The revision is chosen per request: a 2026-07-28 request carries its version in _meta and has no session.
+    if (claimsModern(req.headers, msg, SUPPORTED_PROTOCOL_VERSIONS)) return this.modern.serve(req, res, msg, view, caller);
 
     if (isRequest(msg) && msg.method === 'initialize') return this.initialize(req, res, msg, view, caller);
     const cs = this.sessionOf(req, res, caller);

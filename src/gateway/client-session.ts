@@ -20,7 +20,6 @@ const CLIENT_REQUEST_TIMEOUT_MS = 10 * 60_000;
 const BACKLOG_MAX = 100;
 
 export class ClientSession {
-  readonly id = randomUUID();
   readonly createdAt = Date.now();
   lastSeen = Date.now();
   initialized = false;
@@ -50,6 +49,8 @@ export class ClientSession {
     readonly workflowId: string,
     readonly view: View,
     readonly traceparent?: string,
+    /** Upstream sessions are keyed by it; stateless (2026-07-28) requests of one caller share one. */
+    readonly id: string = randomUUID(),
   ) {}
 
   get protocolVersion(): string {

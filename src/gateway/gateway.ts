@@ -52,7 +52,7 @@ export interface GatewayDeps {
 }
 
 /** Capabilities the gateway relays for every upstream (SPEC §3). */
-const FEDERATED_CAPABILITIES = {
+export const FEDERATED_CAPABILITIES = {
   tools: { listChanged: true },
   prompts: { listChanged: true },
   resources: { listChanged: true, subscribe: true },
@@ -79,6 +79,8 @@ export class Gateway {
   /** Names, routes, filters and lists: the gateway asks the catalog. */
   readonly catalog: Catalog;
   readonly sessions = new Map<string, ClientSession>();
+  /** Told of list changes that concern every client of some servers (stateless subscriptions/listen streams). */
+  readonly listChanges = new Set<(servers: readonly string[], kind: ListKind) => void>();
   private readonly admission: SessionAdmission;
   private readonly sessionIdleMs: number;
   private readonly reaper: NodeJS.Timeout;
@@ -140,6 +142,7 @@ export class Gateway {
   /** Tell the clients for whom these servers are in reach that lists they were answered may have changed (a client that never listed a kind has nothing stale). */
   announce(servers: readonly string[], kinds: readonly ListKind[]): void {
     if (servers.length === 0) return;
+    for (const listener of this.listChanges) for (const kind of kinds) listener(servers, kind);
     for (const cs of this.sessions.values()) {
       if (cs.view.single ? !servers.includes(cs.view.single) : !servers.some((s) => reaches(this.access(cs), s))) continue;
       for (const kind of kinds) if (hasListed(cs, kind)) cs.push({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
@@ -370,5 +373,5 @@ function manifestKey(m: ServerManifest): string {
 
 /** What a running upstream session depends on: a change here restarts the server, anything else applies in place. */
 function connectionKey(m: ServerManifest): string {
-  return JSON.stringify([m.transport, m.command, m.args, m.env, m.cwd, m.url, m.headers, m.session, m.identity, m.connectTimeoutMs]);
+  return JSON.stringify([m.transport, m.command, m.args, m.env, m.cwd, m.url, m.headers, m.session, m.identity, m.protocol, m.connectTimeoutMs]);
 }

@@ -1,12 +1,15 @@
 /**
- * Model calls as Steps: which workflow a call joins (docs/decisions/0021-model-call-workflows.md), the guard chain
- * (policy, limits with the token and cost reservation, loop, workflow state), and the record in every sink. The one
- * place the model route touches the gateway core, so it can move onto the pipeline whole.
+ * Model calls as Steps: which workflow a call joins (docs/decisions/0021-model-call-workflows.md), then `runPipeline`
+ * like every other Step (guards with the token and cost reservation, numbering, recording with the model fields).
+ * The plan names no `breaker` and no `retryable`: the connector (ModelProviders.forward) already keeps a circuit per
+ * provider and falls back to the next model, so an answer may come from another provider than the step names; the
+ * pipeline's circuit, keyed by the step's server, would blame the wrong one, and a retry would pay twice.
  */
 import { LRUCache } from 'lru-cache';
 import { chooseWorkflow } from '../identity/workflow-choice.js';
 import type { GuardChain } from './chain.js';
-import type { Caller, ModelStepInfo, Refusal, Step, StepOutcome, StepSink, WorkflowControl } from './types.js';
+import { runPipeline, type PipelineResult, type Routed } from './pipeline.js';
+import type { Caller, ModelStepInfo, Refusal, Step, StepSink, WorkflowControl } from './types.js';
 
 /** Read access to workflows the route needs beyond WorkflowControl: who started one, and which one a trace belongs to. */
 export interface WorkflowLookup {
@@ -25,6 +28,16 @@ export interface ModelStepsDeps {
   mayJoinWorkflow: (caller: Caller) => boolean;
   /** How long an untagged caller's workflow stays its own without a call (gateway.yaml sessions.idleSeconds). */
   idleMs: () => number;
+}
+
+/** One admitted-or-refused model call, once it is placed in a workflow. */
+export interface ModelCall {
+  caller: Caller;
+  workflowId: string;
+  info: ModelStepInfo;
+  traceparent: string | undefined;
+  /** What the trail keeps of the prompt (`audit.modelBodies`). */
+  args?: Record<string, unknown>;
 }
 
 export type Placement = { ok: true; workflowId: string } | { ok: false; status: 400 | 403; refusal: Refusal };
@@ -97,40 +110,25 @@ export class ModelSteps {
     return { ok: true, workflowId };
   }
 
-  /** Number the step and walk the guard chain (check, then commit: the budget reservation). A refusal is recorded here. */
-  async begin(caller: Caller, workflowId: string, info: ModelStepInfo, traceparent: string | undefined, args?: Record<string, unknown>): Promise<{ step: Step; refusal?: Refusal }> {
+  /**
+   * Run one model call through the pipeline: checks, the commits (the token and cost reservation), numbering, then
+   * `route`, which relays the answer as it arrives and resolves once the provider is done; `after` reconciles the
+   * reservation with the usage it reports (or releases it), and every sink records the step with its model fields.
+   */
+  run<T>(call: ModelCall, route: (step: Step) => Promise<Routed<T>>): Promise<PipelineResult<T>> {
     const step: Step = {
       kind: 'model/call',
-      caller,
-      workflowId,
-      stepNo: this.deps.workflows.nextStep(workflowId),
-      server: info.provider,
-      target: info.model,
-      exposedName: info.model,
-      args,
+      caller: call.caller,
+      workflowId: call.workflowId,
+      stepNo: 0,
+      server: call.info.provider,
+      target: call.info.model,
+      exposedName: call.info.model,
+      args: call.args,
       startedAt: Date.now(),
-      traceparent,
-      model: info,
+      traceparent: call.traceparent,
+      model: call.info,
     };
-    const r = this.deps.chain.run(step, {});
-    const refusal = r instanceof Promise ? await r : r;
-    if (refusal) await this.#record(step, { outcome: 'refused', reason: refusal.reason, durationMs: Date.now() - step.startedAt });
-    return refusal ? { step, refusal } : { step };
-  }
-
-  /** The outcome of an admitted step: guards reconcile the reservation with the usage, sinks record it. */
-  async finish(step: Step, outcome: StepOutcome): Promise<void> {
-    const settled = this.deps.chain.after(step, outcome);
-    if (settled instanceof Promise) await settled;
-    await this.#record(step, outcome);
-  }
-
-  async #record(step: Step, outcome: StepOutcome): Promise<void> {
-    let waits: Promise<unknown>[] | undefined;
-    for (const sink of this.deps.sinks) {
-      const r = sink.record(step, outcome);
-      if (r instanceof Promise) (waits ??= []).push(r);
-    }
-    if (waits) await Promise.all(waits);
+    return runPipeline(this.deps, step, { route: () => route(step) });
   }
 }

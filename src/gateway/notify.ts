@@ -38,7 +38,8 @@ export function hasListed(holder: { listed: number }, kind: ListKind): boolean {
   return (holder.listed & KIND_BIT[kind]) !== 0;
 }
 
-function rank(level: unknown): number {
+/** Position of a log level, least severe first (unknown levels count as the default). */
+export function rank(level: unknown): number {
   const i = LEVELS.indexOf(String(level));
   return i < 0 ? LEVELS.indexOf(DEFAULT_LEVEL) : i;
 }

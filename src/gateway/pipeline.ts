@@ -1,6 +1,6 @@
 /**
- * The Step pipeline: every Step (tools/call, prompts/get, resources/read, a2a/message, delegation, and model/call
- * next) goes through `runPipeline`, which owns step numbering, the guard phases (check → commit → route → after),
+ * The Step pipeline: every Step (tools/call, prompts/get, resources/read, a2a/message, delegation and model/call)
+ * goes through `runPipeline`, which owns step numbering, the guard phases (check → commit → route → after),
  * the circuit breaker, retries and recording to the sinks. An entry point builds the Step and a plan, and renders
  * the result in its own wire format (src/downstream/render/*: one RefusalRenderer per wire).
  *
@@ -12,7 +12,7 @@
  *     retryable: (attempt) => bool, // may a transport failure be tried again (optional; never without it)
  *     signal,                       // stops retries when the caller cancels (optional)
  *     confirm: () => bool,          // after the checks, before any commit: false ends it as an unknown name (optional)
- *     route: (attempt) => Routed,   // the call itself, once per attempt
+ *     route: (attempt) => Routed,   // the call itself, once per attempt; a stream resolves only once it has ended
  *   });
  *   switch (result.kind) { case 'done': …result.value; case 'refused': render(result.refusal); case 'unknown': … }
  *
@@ -20,7 +20,7 @@
  * answers `{ unknown: true }` are not steps at all (nothing numbered, nothing recorded). Phases may return a
  * Promise (stores behind async interfaces): the pipeline awaits one only when it is returned.
  */
-import type { GuardCheck, GuardContext, Refusal, Step, StepOutcome, StepSink, WorkflowControl } from './types.js';
+import type { GuardCheck, GuardContext, ModelOutcome, Refusal, Step, StepOutcome, StepSink, WorkflowControl } from './types.js';
 import { backoffMs, sleep } from '../limits/retry.js';
 
 type Maybe<T> = T | Promise<T>;
@@ -57,6 +57,8 @@ export interface Routed<T> {
   reason?: string;
   bytes?: number;
   tokens?: number;
+  /** Model calls: usage, cost and timing, which `after` reconciles the reservation with. */
+  model?: ModelOutcome;
   /** The upstream could not be reached or did not answer in time: feeds the breaker and may be retried. */
   transportFailure?: boolean;
   /** Do not try again even if the plan allows it (the answer has already reached the caller). */
@@ -130,6 +132,7 @@ export async function runPipeline<T>(deps: PipelineDeps, step: Step, plan: StepP
   const outcome: StepOutcome = { outcome: routed.outcome, reason: routed.reason, durationMs: elapsed(deps, step) };
   if (routed.bytes !== undefined) outcome.bytes = routed.bytes;
   if (routed.tokens !== undefined) outcome.tokens = routed.tokens;
+  if (routed.model !== undefined) outcome.model = routed.model;
   const done = finish(deps, step, chain, outcome);
   if (done) await done;
   return { kind: 'done', value: routed.value, outcome };

@@ -20,6 +20,7 @@ export interface EventHost {
   readonly catalog: Catalog;
   access(cs: ClientSession): Access;
   askOnSessionStream(cs: ClientSession, msg: RpcRequest): Promise<RpcResponse>;
+  readonly listChanges?: ReadonlySet<(servers: readonly string[], kind: IndexKind) => void>;
 }
 
 const LIST_CHANGED: Record<string, IndexKind | undefined> = {
@@ -44,6 +45,7 @@ export function sharedEvents(host: EventHost, server: string): SessionEvents {
       const isLog = msg.method === 'notifications/message';
       const shared = changed || isLog ? host.pools.get(server)?.peek('') : undefined;
       if (changed) host.catalog.listChanged(server, shared, changed); // also when no client is connected to hear it
+      if (changed) for (const listener of host.listChanges ?? []) listener([server], changed);
       for (const cs of host.sessions.values()) {
         if (cs.view.single ? cs.view.single !== server : !reaches(host.access(cs), server)) continue;
         if (isLog && !admitsLevel(cs, shared, msg)) continue;

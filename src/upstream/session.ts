@@ -4,6 +4,7 @@
  * that caused them. Failures come back as JSON-RPC error values, never as empty successes.
  */
 import type { Logger } from 'pino';
+import { MODERN_UPSTREAM_REVISION, modernHeaders, readDiscover, withModernEnvelope } from './modern.js';
 import type { ServerManifest } from '../config/types.js';
 import {
   errorResponse,
@@ -126,10 +127,35 @@ export class UpstreamSession {
       clearTimeout(timer);
     }
     this.state = 'ready';
-    this.transport.openServerStream?.();
+    // A 2026-07-28 upstream has no GET stream (subscriptions/listen replaces it).
+    if (!this.modern) this.transport.openServerStream?.();
+  }
+
+  /** Whether this upstream speaks 2026-07-28: no initialize, the envelope on every request. */
+  private get modern(): boolean {
+    return this.manifest.protocol === MODERN_UPSTREAM_REVISION;
+  }
+
+  private async discover(): Promise<void> {
+    const res = await new Promise<RpcResponse>((resolve, reject) => {
+      this.start('server/discover', undefined, { timeoutMs: this.connectTimeoutMs }, resolve, reject);
+    });
+    if (res.error) {
+      const said = maskUrls(clip(withoutMcpPrefix(String(res.error.message)), 200));
+      throw new UpstreamError(this.name, 'refused_initialize', `it refused server/discover (${said}); set protocol: 2025-11-25 if it speaks only the older revision`);
+    }
+    const d = readDiscover(res.result as Record<string, unknown> | undefined);
+    this.protocolVersion = MODERN_UPSTREAM_REVISION;
+    this.serverCapabilities = d.capabilities;
+    this.serverInfo = d.serverInfo;
+    this.instructions = d.instructions;
   }
 
   private async handshake(): Promise<void> {
+    if (this.modern) {
+      this.transport.setProtocolVersion?.(MODERN_UPSTREAM_REVISION);
+      return this.discover();
+    }
     const res = await new Promise<RpcResponse>((resolve, reject) => {
       this.start('initialize', this.init as unknown as Params, { timeoutMs: this.connectTimeoutMs }, resolve, reject);
     });
@@ -170,8 +196,13 @@ export class UpstreamSession {
       p.onAbort = () => this.cancel(p, String(hooks.signal?.reason ?? 'cancelled by client'));
       hooks.signal.addEventListener('abort', p.onAbort, { once: true });
     }
+    let headers = hooks.headers;
+    if (this.modern) {
+      sendParams = withModernEnvelope(this.init, sendParams);
+      headers = { ...headers, ...modernHeaders(method, sendParams) };
+    }
     const msg: RpcRequest = sendParams !== undefined ? { jsonrpc: '2.0', id, method, params: sendParams } : { jsonrpc: '2.0', id, method };
-    const options: SendOptions = { headers: hooks.headers, signal: hooks.signal, step: hooks.step };
+    const options: SendOptions = { headers, signal: hooks.signal, step: hooks.step };
     this.transport.send(msg, options).catch((err: Error) => this.onSendFailure(p, msg, options, err));
   }
 

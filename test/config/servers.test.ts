@@ -286,6 +286,15 @@ describe('servers.d: envFile', () => {
     const remote = dir.write('servers.d/c.yaml', 'url: https://x.example/mcp\nenvFile: bad.env\n');
     expect(problemsOf(remote)).toEqual([[2, expect.stringMatching(/'envFile' is only used by stdio servers/)]]);
   });
+
+  it('protocol: an http server takes either revision; a stdio one is told it is http-only; an unknown revision is a problem', () => {
+    const http = dir.write('servers.d/modern.yaml', 'url: https://x.example/mcp\nprotocol: 2026-07-28\n');
+    expect(loadServerFile(http, { env: {}, workspaceDir: dir.root }).servers[0]).toMatchObject({ transport: 'http', protocol: '2026-07-28' });
+    const stdio = dir.write('servers.d/local.yaml', 'command: node\nprotocol: 2026-07-28\n');
+    expect(problemsOf(stdio)).toEqual([[2, expect.stringMatching(/'protocol' is only used by http servers/)]]);
+    const unknown = dir.write('servers.d/odd.yaml', 'url: https://x.example/mcp\nprotocol: 2030-01-01\n');
+    expect(problemsOf(unknown)).toEqual([[2, expect.stringMatching(/protocol/)]]);
+  });
 });
 
 describe('servers.d: directory', () => {

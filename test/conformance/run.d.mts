@@ -13,6 +13,8 @@ export interface ScenarioSummary {
   passed: number;
   failed: number;
   warnings: number;
+  /** Whether the revision's frozen requirements score it (always true without `requirements`). */
+  scored: boolean;
 }
 
 export interface ConformanceResult {
@@ -26,6 +28,8 @@ export interface ConformanceResult {
   scenarios: ScenarioSummary[];
   failures: CheckIssue[];
   warnings: CheckIssue[];
+  /** Failures in scored scenarios only (all failures without `requirements`). */
+  scoredFailures: CheckIssue[];
   outDir: string;
   stdout: string;
   stderr: string;
@@ -37,12 +41,16 @@ export interface RunOptions {
   /** Default 'all': the active scenarios plus the pending ones. Ignored with `scenario`. */
   suite?: 'all' | 'active' | 'pending';
   scenario?: string;
+  /** Run the CLI pinned for this revision with `--requirements` (replaces `suite`), e.g. '2026-07-28'. */
+  requirements?: '2026-07-28';
   /** Default 10 minutes. */
   timeoutMs?: number;
 }
 
 export const NODE22_BIN: string;
 export const CONFORMANCE_CLI: string;
-export function assertConformanceInstalled(): void;
+export const CONFORMANCE_2026_CLI: string;
+export function assertConformanceInstalled(cli?: string): void;
+export function scoredServerScenarios(revision: string): Promise<Set<string>>;
 export function runConformance(url: string, options?: RunOptions): Promise<ConformanceResult>;
-export function describeFailures(result: ConformanceResult): string;
+export function describeFailures(result: Pick<ConformanceResult, 'failures'>): string;

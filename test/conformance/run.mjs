@@ -6,6 +6,11 @@
 //   const r = await runConformance('http://127.0.0.1:PORT/mcp', { outDir });
 //
 // Also usable from a shell: node test/conformance/run.mjs URL [--scenario NAME] [--suite all|active]
+//                                                           [--requirements 2026-07-28]
+//
+// With `requirements` (e.g. '2026-07-28') it runs the CLI pinned for that revision
+// (test/conformance-2026/, 0.2.0-alpha.12) with `--requirements`, and marks each
+// scenario scored or not from the revision's frozen requirements file.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,7 +22,12 @@ import { fileURLToPath } from 'node:url';
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const NODE22_BIN = join(HERE, 'node_modules', '.bin', 'node');
 export const CONFORMANCE_CLI = join(HERE, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
-const INSTALL_HINT = 'run `node scripts/ensure-conformance.mjs` (or `npm ci --prefix test/conformance`)';
+const REVISION_HOME = join(HERE, '..', 'conformance-2026');
+const REVISION_CLI = join(REVISION_HOME, 'node_modules', '@modelcontextprotocol', 'conformance');
+/** The CLI that scores a revision's frozen requirement set (`--requirements`). */
+export const CONFORMANCE_2026_CLI = join(REVISION_CLI, 'dist', 'index.js');
+const INSTALL_HINT =
+  'run `node scripts/ensure-conformance.mjs` (or `npm ci --prefix test/conformance` and `npm ci --prefix test/conformance-2026`)';
 
 // `-o DIR` writes DIR/server-<scenario>-<ISO timestamp with : and . as ->/checks.json.
 const RESULT_DIR_PATTERN = /^server-(.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$/;
@@ -36,11 +46,11 @@ const TOTAL_PATTERN = /^Total: (\d+) passed, (\d+) failed\s*$/m;
 let checkedNode = false;
 
 /** Fails early, with the fix, when the Node 22 toolchain is missing or wrong. */
-export function assertConformanceInstalled() {
-  if (checkedNode) return;
-  if (!existsSync(NODE22_BIN) || !existsSync(CONFORMANCE_CLI)) {
-    throw new Error(`The conformance CLI is not installed under ${HERE}: ${INSTALL_HINT}.`);
+export function assertConformanceInstalled(cli = CONFORMANCE_CLI) {
+  if (!existsSync(NODE22_BIN) || !existsSync(cli)) {
+    throw new Error(`The conformance CLI is not installed at ${cli}: ${INSTALL_HINT}.`);
   }
+  if (checkedNode) return;
   const version = execFileSync(NODE22_BIN, ['--version'], { encoding: 'utf8' }).trim();
   const major = Number(/^v(\d+)/.exec(version)?.[1]);
   if (!(major >= 22)) {
@@ -58,15 +68,18 @@ export function assertConformanceInstalled() {
  * @returns {Promise<ConformanceResult>}
  */
 export async function runConformance(url, options = {}) {
-  assertConformanceInstalled();
-  const { suite = 'all', scenario, timeoutMs = 10 * 60_000 } = options;
+  const { suite = 'all', scenario, requirements, timeoutMs = 10 * 60_000 } = options;
+  const cli = requirements ? CONFORMANCE_2026_CLI : CONFORMANCE_CLI;
+  assertConformanceInstalled(cli);
+  const scored = requirements ? await scoredServerScenarios(requirements) : undefined;
   const outDir = options.outDir ?? (await mkdtemp(join(tmpdir(), 'switchyard-conformance-')));
   await mkdir(outDir, { recursive: true });
   // Only this run's result folders are read, so a reused outDir never mixes runs.
   const before = new Set(await readdir(outDir));
 
-  const args = [CONFORMANCE_CLI, 'server', '--url', url, '-o', outDir];
+  const args = [cli, 'server', '--url', url, '-o', outDir];
   if (scenario) args.push('--scenario', scenario);
+  else if (requirements) args.push('--requirements', requirements);
   else args.push('--suite', suite);
 
   const { exitCode, stdout, stderr } = await spawnCollect(NODE22_BIN, args, timeoutMs);
@@ -88,6 +101,7 @@ export async function runConformance(url, options = {}) {
       passed: checks.filter((c) => c.status === 'SUCCESS').length,
       failed: checks.filter((c) => c.status === 'FAILURE').length,
       warnings: checks.filter((c) => c.status === 'WARNING').length,
+      scored: scored ? scored.has(name) : true,
     });
   }
 
@@ -106,7 +120,43 @@ export async function runConformance(url, options = {}) {
         `stderr (tail):\n${tail(stderr)}\nstdout (tail):\n${tail(stdout)}`,
     );
   }
-  return { passed, failed, total: passed + failed, exitCode, scenarios, failures, warnings, outDir, stdout, stderr };
+  const scoredNames = new Set(scenarios.filter((s) => s.scored).map((s) => s.scenario));
+  const scoredFailures = failures.filter((f) => scoredNames.has(f.scenario));
+  if (scored) {
+    const missing = [...scored].filter((name) => !scenarios.some((s) => s.scenario === name));
+    if (!scenario && missing.length > 0) {
+      throw new Error(
+        `The conformance CLI wrote no checks.json for scored scenario(s) ${missing.join(', ')} ` +
+          `(exit ${exitCode}).\nstdout (tail):\n${tail(stdout)}`,
+      );
+    }
+  }
+  return {
+    passed, failed, total: passed + failed, exitCode, scenarios, failures, warnings, scoredFailures, outDir, stdout, stderr,
+  };
+}
+
+/**
+ * The server scenarios a revision's frozen requirements file scores (its `server:` list;
+ * `not_scored` entries run but never count).
+ * @param {string} revision e.g. '2026-07-28'
+ * @returns {Promise<Set<string>>}
+ */
+export async function scoredServerScenarios(revision) {
+  const file = join(REVISION_CLI, 'requirements', `${revision}.yaml`);
+  if (!existsSync(file)) throw new Error(`No conformance requirements for revision ${revision} at ${file}: ${INSTALL_HINT}.`);
+  // The file is a plain two-level YAML list: `server:` then `  - name` lines until the next key.
+  const names = new Set();
+  let inServer = false;
+  for (const line of (await readFile(file, 'utf8')).split('\n')) {
+    if (/^\S/.test(line)) inServer = /^server:\s*$/.test(line);
+    else if (inServer) {
+      const item = /^\s+-\s+([\w/.-]+)\s*$/.exec(line);
+      if (item) names.add(item[1]);
+    }
+  }
+  if (names.size === 0) throw new Error(`${file} lists no scored server scenarios; the file format changed?`);
+  return names;
 }
 
 /** One line per failed check, for assertion messages. */
@@ -153,11 +203,17 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     const i = rest.indexOf(name);
     return i >= 0 ? rest[i + 1] : undefined;
   };
-  const result = await runConformance(url, { scenario: flag('--scenario'), suite: flag('--suite'), outDir: flag('-o') });
+  const requirements = flag('--requirements');
+  const result = await runConformance(url, {
+    scenario: flag('--scenario'), suite: flag('--suite'), outDir: flag('-o'), requirements,
+  });
   for (const s of result.scenarios) {
-    console.log(`${s.failed === 0 ? '✓' : '✗'} ${s.scenario}: ${s.passed} passed, ${s.failed} failed, ${s.warnings} warnings`);
+    const mark = s.failed === 0 ? '✓' : '✗';
+    console.log(`${mark} ${s.scenario}: ${s.passed} passed, ${s.failed} failed, ${s.warnings} warnings${s.scored ? '' : ' (not scored)'}`);
   }
-  if (result.failed > 0) console.log(`\nFailed checks:\n${describeFailures(result)}`);
+  const counted = requirements ? result.scoredFailures : result.failures;
+  if (counted.length > 0) console.log(`\nFailed checks:\n${describeFailures({ failures: counted })}`);
   console.log(`\nTotal: ${result.passed} passed, ${result.failed} failed (results in ${result.outDir})`);
-  process.exit(result.failed > 0 ? 1 : 0);
+  if (requirements) console.log(`Scored for ${requirements}: ${counted.length} failed check(s)`);
+  process.exit(counted.length > 0 ? 1 : 0);
 }

@@ -1,5 +1,6 @@
 // Every Step kind goes through the one pipeline function: MCP tools/call and prompts/get (a real stdio upstream),
-// A2A messages (with the agent's breaker) and token exchanges (with the endpoint's own checks).
+// A2A messages (with the agent's breaker), token exchanges (with the endpoint's own checks) and model calls (the
+// budget reserved at admission, a streamed answer relayed before the step is reconciled and recorded).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +13,11 @@ import { A2aSteps } from '../../src/downstream/a2a-steps.js';
 import { GuardChain } from '../../src/gateway/chain.js';
 import { dispatch } from '../../src/gateway/dispatch.js';
 import { Gateway } from '../../src/gateway/gateway.js';
+import { createLimitsGuard } from '../../src/gateway/guards/limits.js';
 import { MemoryWorkflows } from '../../src/gateway/memory-workflows.js';
+import { ModelSteps } from '../../src/gateway/model-steps.js';
 import { runPipeline } from '../../src/gateway/pipeline.js';
-import type { Caller, Step, StepKind, StepOutcome } from '../../src/gateway/types.js';
+import type { Caller, ModelOutcome, ModelStepInfo, Step, StepKind, StepOutcome } from '../../src/gateway/types.js';
 import { sha256Hex } from '../../src/identity/apikeys.js';
 import { Authenticator } from '../../src/identity/authenticate.js';
 import { exchange, isExchangeFailure } from '../../src/identity/delegation.js';
@@ -22,6 +25,7 @@ import { openDelegation } from '../../src/identity/delegation-runtime.js';
 import { JwtVerifier } from '../../src/identity/jwt.js';
 import { AgentRegistry } from '../../src/identity/registry.js';
 import { BreakerBoard } from '../../src/limits/breaker.js';
+import { LimitCounters } from '../../src/limits/counters.js';
 import { memoryA2aContext } from '../../src/upstream/a2a-context.js';
 import type { RpcResponse } from '../../src/util/jsonrpc.js';
 import { FIXTURE, scratch, stopAll } from '../helpers/gateway.js';
@@ -149,5 +153,48 @@ describe('one pipeline for every Step kind', () => {
       ['delegation', 1, 'refused', 'delegation_denied'],
     ]);
     expect(claims.pstep).toBe(1);
+  });
+
+  it('model calls: reserved at admission, relayed while the stream runs, reconciled with the usage once it ends', async () => {
+    const { recorded, sink } = recorder();
+    const workflows = new MemoryWorkflows();
+    const counters = new LimitCounters();
+    const spender = agent('spender', { limits: { workflow: { tokens: 100 } } }) as AgentManifest;
+    const chain = new GuardChain([createLimitsGuard({ counters, teamsConfig: {} })]);
+    const steps = new ModelSteps({ workflows, lookup: { agentOf: () => undefined, byTraceId: () => undefined }, chain, sinks: [sink], mayJoinWorkflow: () => false, idleMs: () => 60_000 });
+    const caller: Caller = { agentId: 'spender', principal: 'spender', agent: spender, chain: ['spender'], via: 'apikey' };
+    const placed = steps.place(caller, undefined, undefined);
+    if (!placed.ok) throw new Error(placed.refusal.message);
+    const workflowId = placed.workflowId;
+    const info: ModelStepInfo = { model: 'gpt-test', provider: 'openai', upstreamModel: 'gpt-test', reserve: { tokens: 60, costUsd: 0, inputTokens: 10 }, fingerprint: 'f' };
+    const used: ModelOutcome = { model: 'gpt-test', upstreamModel: 'gpt-test', provider: 'openai', tokens: { input: 10, output: 5, cachedInput: 0 }, costUsd: 0 };
+    let endStream!: () => void;
+    const streamEnded = new Promise<void>((resolve) => (endStream = resolve));
+    const relayed: string[] = [];
+    const streaming = steps.run({ caller, workflowId, info, traceparent: undefined }, async (step) => {
+      relayed.push(`chunk of step ${step.stepNo}`);
+      await streamEnded;
+      return { value: 'streamed', outcome: 'ok', tokens: 15, model: used };
+    });
+    await vi.waitFor(() => expect(relayed).toEqual(['chunk of step 1']));
+    // Mid-stream: the whole reservation is held and nothing is recorded yet.
+    expect(counters.workflowUsage(workflowId)?.tokens).toBe(60);
+    expect(recorded).toEqual([]);
+    const overBudget = await steps.run({ caller, workflowId, info, traceparent: undefined }, async () => {
+      throw new Error('a refused call is never routed');
+    });
+    expect(overBudget).toMatchObject({ kind: 'refused', refusal: { reason: 'budget_exceeded', data: { limit: 'workflow.tokens' } } });
+    endStream();
+    expect(await streaming).toMatchObject({ kind: 'done', value: 'streamed', outcome: { outcome: 'ok', tokens: 15, model: used } });
+    expect(counters.workflowUsage(workflowId)?.tokens).toBe(15);
+    const failed = await steps.run({ caller, workflowId, info, traceparent: undefined }, async () => ({ value: 'no provider', outcome: 'error', reason: 'upstream_unavailable' }));
+    expect(failed).toMatchObject({ kind: 'done', outcome: { outcome: 'error', reason: 'upstream_unavailable' } });
+    expect(counters.workflowUsage(workflowId)?.tokens).toBe(15);
+    expect(kindsPiped()).toEqual(['model/call', 'model/call', 'model/call']);
+    expect(recorded.map(([s, o]) => [s.kind, s.stepNo, o.outcome, o.reason, o.model?.tokens.output])).toEqual([
+      ['model/call', 2, 'refused', 'budget_exceeded', undefined],
+      ['model/call', 1, 'ok', undefined, 5],
+      ['model/call', 3, 'error', 'upstream_unavailable', undefined],
+    ]);
   });
 });

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig, ModelConfig } from '../../config/types.js';
 import type { ModelSteps } from '../../gateway/model-steps.js';
 import { validTraceparent } from '../../gateway/model-steps.js';
+import type { Routed } from '../../gateway/pipeline.js';
 import type { Caller, ModelStepInfo, Step } from '../../gateway/types.js';
 import { modelAccess } from '../../identity/model-policy.js';
 import type { LiveAgents } from '../../identity/policy.js';
@@ -101,36 +102,39 @@ export class ModelRoute {
     const workflowId = placed.workflowId;
 
     const info = this.stepInfo(m, op, parsed.body);
-    const { step, refusal } = await this.deps.steps.begin(caller, workflowId, info, traceparent, this.auditArgs(parsed.body));
-    if (refusal) return sendError(res, wire, refusal, workflowId);
-
     const passHeaders: Record<string, string> = {};
     for (const h of ['anthropic-version', 'anthropic-beta']) {
       const v = header(req, h);
       if (v !== undefined) passHeaders[h] = v;
     }
-    // Read once the reservation is made (with a shared store this is a promise): the headers report it.
-    const leftNow = this.deps.remaining(step);
-    const left = leftNow instanceof Promise ? await leftNow : leftNow;
-    const attempt = await this.deps.providers.forward(m, { operation: op, body: parsed.body, stream: parsed.stream, passHeaders, traceparent });
-    if (!attempt.ok) {
-      await this.deps.steps.finish(step, { outcome: 'error', reason: attempt.reason, durationMs: Date.now() - step.startedAt });
-      return sendError(res, wire, { reason: attempt.reason, message: `${attempt.message}; try again later, or ask an admin to check the provider of '${m.name}'.` }, workflowId);
-    }
-    const outcome = await relayAnswer({
-      attempt,
-      op,
-      wire,
-      step,
-      res,
-      stream: parsed.stream,
-      clientWantsUsage: (parsed.body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
-      headers: (used) => this.responseHeaders(step, { ...left }, used),
-      maxDrainBytes: config.modelRoute.maxDrainBytes,
-      modelBodies: config.audit.modelBodies,
-      log: this.deps.log,
+    const result = await this.deps.steps.run({ caller, workflowId, info, traceparent, args: this.auditArgs(parsed.body) }, async (step): Promise<Routed<RouteError | undefined>> => {
+      // Read once the reservation is made (with a shared store this is a promise): the headers report it.
+      const leftNow = this.deps.remaining(step);
+      const left = leftNow instanceof Promise ? await leftNow : leftNow;
+      const attempt = await this.deps.providers.forward(m, { operation: op, body: parsed.body, stream: parsed.stream, passHeaders, traceparent });
+      if (!attempt.ok) {
+        // Rendered once the step is recorded; the reservation is released by `after`.
+        const failure = { reason: attempt.reason, message: `${attempt.message}; try again later, or ask an admin to check the provider of '${m.name}'.` };
+        return { value: failure, outcome: 'error', reason: attempt.reason };
+      }
+      // Resolves when the provider's answer (a whole body, or a stream relayed chunk by chunk) has ended.
+      const relayed = await relayAnswer({
+        attempt,
+        op,
+        wire,
+        step,
+        res,
+        stream: parsed.stream,
+        clientWantsUsage: (parsed.body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
+        headers: (used) => this.responseHeaders(step, { ...left }, used),
+        maxDrainBytes: config.modelRoute.maxDrainBytes,
+        modelBodies: config.audit.modelBodies,
+        log: this.deps.log,
+      });
+      return { value: undefined, outcome: relayed.outcome === 'ok' ? 'ok' : 'error', reason: relayed.reason, bytes: relayed.bytes, tokens: relayed.tokens, model: relayed.model };
     });
-    await this.deps.steps.finish(step, outcome);
+    if (result.kind === 'refused') return sendError(res, wire, result.refusal, workflowId);
+    if (result.kind === 'done' && result.value) return sendError(res, wire, result.value, workflowId);
   }
 
   private stepInfo(m: ModelConfig, op: ModelOperation, body: Record<string, unknown>): ModelStepInfo {

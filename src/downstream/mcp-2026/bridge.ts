@@ -1,0 +1,122 @@
+/**
+ * Bridging a legacy upstream's sampling, elicitation and roots requests to a 2026-07-28 client: the call's request
+ * is held (bounded in time), the client gets an `input_required` result with an authenticated `requestState`, and
+ * its retry with `inputResponses` answers the held request, so the same upstream call completes.
+ */
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { ReplyChannel } from '../../gateway/channel.js';
+import type { ClientSession, View } from '../../gateway/client-session.js';
+import type { Caller } from '../../gateway/types.js';
+import { errorResponse, RpcErrorCode, type RpcId, type RpcRequest, type RpcResponse } from '../../util/jsonrpc.js';
+
+/** Gateway-minted state starts so; any other requestState is an upstream's own and passes through. */
+export const STATE_PREFIX = 'sy1.';
+/** How long a held upstream request waits for the client's retry. */
+export const HOLD_MS = 5 * 60_000;
+
+/** The client capability each bridged method needs, as the revision names it. */
+export const REQUIRED_CAPABILITY: Record<string, string> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots',
+};
+
+/** Where a parked call's next answer goes: the retry's response stream. */
+export interface Resumable {
+  /** Whether the current response stream already got its answer. */
+  readonly answered: boolean;
+  retarget(requestId: RpcId, send: (status: number, body: RpcResponse) => void, inner: ReplyChannel): void;
+}
+
+interface Held {
+  reply: Resumable;
+  session: ClientSession;
+  upstreamRequestId: RpcId;
+  key: string;
+  request: { method: string; params?: Record<string, unknown> };
+  binding: string;
+  timer: NodeJS.Timeout;
+}
+
+export type Resumed = { ok: true; resumed?: { reply: Resumable; session: ClientSession } } | { ok: false; status: number; body: RpcResponse };
+
+/** What ties a state to one caller and one request: another caller, view or target cannot use it. */
+function bindingOf(caller: Caller, view: View, method: string, name: unknown): string {
+  return JSON.stringify([caller.principal, view.single ?? '', method, typeof name === 'string' ? name : '']);
+}
+
+export class InputBridge {
+  private readonly key = randomBytes(32);
+  private readonly held = new Map<string, Held>();
+
+  constructor(private readonly holdMs = HOLD_MS) {}
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  private sign(id: string, binding: string): string {
+    return createHmac('sha256', this.key).update(`${id}\u0000${binding}`).digest('base64url');
+  }
+
+  /** Hold the upstream's request; returns the input_required result the client gets for it. */
+  hold(reply: Resumable, session: ClientSession, upstream: RpcRequest, caller: Caller, view: View, method: string, name: unknown): Record<string, unknown> {
+    const id = randomUUID();
+    const binding = bindingOf(caller, view, method, name);
+    const key = `${upstream.method.replace(/\W+/g, '_')}_${id.slice(0, 8)}`;
+    const timer = setTimeout(() => {
+      if (!this.held.delete(id)) return;
+      session.answer(errorResponse(upstream.id, -32001, `The client did not answer ${upstream.method} within ${this.holdMs} ms`));
+    }, this.holdMs);
+    timer.unref();
+    const request = { method: upstream.method, ...(upstream.params ? { params: upstream.params } : {}) };
+    this.held.set(id, { reply, session, upstreamRequestId: upstream.id, key, request, binding, timer });
+    return { resultType: 'input_required', inputRequests: { [key]: request }, requestState: `${STATE_PREFIX}${id}.${this.sign(id, binding)}` };
+  }
+
+  /**
+   * A retry carrying gateway-minted state: verified against the caller and request, used once. With the response
+   * it answers the held upstream request and the retry's stream takes the call's next answer; without, the client
+   * is asked again.
+   */
+  resume(state: string, params: Record<string, unknown>, caller: Caller, view: View, method: string, retryId: RpcId, reply: { send: (status: number, body: RpcResponse) => void; inner: ReplyChannel; asked: (result: Record<string, unknown>) => void }): Resumed {
+    const refuse = (why: string): Resumed => ({ ok: false, status: 400, body: errorResponse(retryId, RpcErrorCode.InvalidParams, `Invalid requestState: ${why}. Start the request again without requestState.`, { reason: 'invalid_request_state' }) });
+    const [id, mac] = state.slice(STATE_PREFIX.length).split('.');
+    if (!id || !mac) return refuse('it was not issued by this gateway');
+    const binding = bindingOf(caller, view, method, method === 'resources/read' ? params.uri : params.name);
+    const expected = Buffer.from(this.sign(id, binding));
+    const given = Buffer.from(mac);
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return refuse('it was altered, or belongs to another caller or request');
+    const h = this.held.get(id);
+    if (!h || h.binding !== binding) return refuse('it was already used or has expired');
+    const responses = params.inputResponses as Record<string, unknown> | undefined;
+    const answer = responses?.[h.key];
+    if (typeof answer !== 'object' || answer === null) {
+      // Nothing for the held request: ask again, with the same state (it stays valid until answered).
+      reply.asked({ resultType: 'input_required', inputRequests: { [h.key]: h.request }, requestState: state });
+      return { ok: true };
+    }
+    this.held.delete(id);
+    clearTimeout(h.timer);
+    h.reply.retarget(retryId, reply.send, reply.inner);
+    h.session.answer({ jsonrpc: '2.0', id: h.upstreamRequestId, result: answer });
+    return { ok: true, resumed: { reply: h.reply, session: h.session } };
+  }
+
+  /** The call behind `reply` ended: its held requests can no longer be answered, and their state is void. */
+  forget(reply: Resumable): void {
+    for (const [id, h] of this.held) {
+      if (h.reply !== reply) continue;
+      clearTimeout(h.timer);
+      this.held.delete(id);
+    }
+  }
+
+  close(): void {
+    for (const h of this.held.values()) {
+      clearTimeout(h.timer);
+      h.session.answer(errorResponse(h.upstreamRequestId, -32001, 'the gateway is stopping'));
+    }
+    this.held.clear();
+  }
+}
