@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { closeDatabase, openDatabase, type Db } from '../../src/audit/db.js';
 import { AuditStore } from '../../src/audit/store.js';
 import { InvalidQueryError } from '../../src/audit/query.js';
-import { MAX_BUCKETS, querySpend, seriesSql } from '../../src/stores/sqlite/spend.js';
+import { MAX_BUCKETS, querySpend, seriesSql, spendSql } from '../../src/stores/sqlite/spend.js';
 import { caller, ok, removeTempDirs, step, tempDataDir } from '../audit/helpers.js';
 
 const opened: Array<{ db: Db; store: AuditStore }> = [];
@@ -76,13 +76,19 @@ describe('spend series', () => {
     expect(querySpend(db, 'model', { from: DAY - MAX_BUCKETS * HOUR, to: DAY, bucket: 'hour' }).series).toEqual([]);
   });
 
-  it('reads the model-time index, not the whole trail', () => {
+  it('reads only the covering spend index, not the trail', () => {
     const db = seeded(calls);
     const plan = db
       .prepare<[number, number, number], { detail: string }>(`EXPLAIN QUERY PLAN ${seriesSql('team')}`)
       .all(HOUR, DAY, DAY + HOUR)
       .map((r) => r.detail)
       .join('\n');
-    expect(plan).toMatch(/USING (COVERING )?INDEX audit_model_time/);
+    const groupsPlan = db
+      .prepare<[number, number], { detail: string }>(`EXPLAIN QUERY PLAN ${spendSql('agent')}`)
+      .all(DAY, DAY + HOUR)
+      .map((r) => r.detail)
+      .join('\n');
+    expect(groupsPlan).toMatch(/USING COVERING INDEX audit_model_spend/);
+    expect(plan).toMatch(/USING COVERING INDEX audit_model_spend/);
   });
 });

@@ -9,6 +9,7 @@
  */
 import type { Db } from './db.js';
 import { InvalidQueryError } from '../../audit/query.js';
+import './model-columns.js';
 
 export type SpendDimension = 'model' | 'agent' | 'team';
 export const SPEND_DIMENSIONS: readonly SpendDimension[] = ['model', 'agent', 'team'];
@@ -68,6 +69,13 @@ const SUMS = `count(*) AS calls,
   sum(tokens) AS total, sum(cost_usd) AS cost,
   sum(CASE WHEN json_extract(model_info, '$.tokensEstimated') THEN 1 ELSE 0 END) AS estimated`;
 
+/** The groups query, parameters (from, to). */
+export function spendSql(by: SpendDimension): string {
+  return `SELECT ${COLUMN[by]} AS key, ${SUMS}
+    FROM audit WHERE model IS NOT NULL AND time >= ? AND time < ?
+    GROUP BY key ORDER BY cost DESC, calls DESC`;
+}
+
 /** The series query, parameters (bucket ms, from, to). */
 export function seriesSql(by: SpendDimension): string {
   // `%` works on integers; `/` would divide by the bound number as a real and make every time its own bucket.
@@ -76,7 +84,7 @@ export function seriesSql(by: SpendDimension): string {
     GROUP BY start, key ORDER BY start, cost DESC`;
 }
 
-// Both queries read the partial index audit_model_time (time, model): only model calls inside the range.
+// Both queries read only the covering partial index audit_model_spend (stores/sqlite/model-columns.ts).
 function querySeries(db: Db, by: SpendDimension, bucket: SpendBucket, from: number, to: number): SpendReport['series'] {
   const size = BUCKET_MS[bucket];
   const count = Math.ceil((to - from) / size);
@@ -89,13 +97,7 @@ export function querySpend(db: Db, by: SpendDimension, range: { from?: number; t
   const to = range.to ?? now;
   const from = range.from ?? to - DAY_MS;
   if (from > to) throw new InvalidQueryError('from must not be after to');
-  const rows = db
-    .prepare<[number, number], SpendRow>(
-      `SELECT ${COLUMN[by]} AS key, ${SUMS}
-       FROM audit WHERE model IS NOT NULL AND time >= ? AND time < ?
-       GROUP BY key ORDER BY cost DESC, calls DESC`,
-    )
-    .all(from, to);
+  const rows = db.prepare<[number, number], SpendRow>(spendSql(by)).all(from, to);
   const groups = rows.map((r) => ({ key: r.key, ...figures(r) }));
   const total = groups.reduce<SpendFigures>(
     (t, g) => ({
