@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   childPids,
@@ -11,6 +12,7 @@ import {
   fixtureManifest,
   initializeMessage,
   JSON_HEADERS,
+  REPO_ROOT,
   rssKb,
   startGateway,
   stopAll,
@@ -30,6 +32,9 @@ let twin: RunningGateway;
 
 beforeAll(async () => {
   gw = await startGateway({
+    // The memory probe answers SIGUSR2 with the live heap after a full GC: per-session memory without the garbage
+    // the concurrent health polls leave behind (RSS alone swung 13–62 KB per session with the host's load).
+    env: { NODE_OPTIONS: `--expose-gc --import=${join(REPO_ROOT, 'bench/memory-probe.mjs')}` },
     servers: { fx: fixtureManifest(), fy: fixtureManifest() },
     agents: {
       greedy: { id: 'greedy', credentials: { apiKeys: [sha('k-greedy')] }, tools: { allow: ['fx__*'] }, limits: { sessions: CAP } },
@@ -98,6 +103,15 @@ function slowClient(): Promise<Socket> {
   });
 }
 
+/** The gateway's live heap and external memory after a full GC, in KB, read through bench/memory-probe.mjs. */
+async function liveHeapKb(of: RunningGateway): Promise<number> {
+  const seen = of.logs.length;
+  of.proc.kill('SIGUSR2');
+  const line = await waitFor(() => of.logs.slice(seen).find((l) => l.startsWith('[stderr] MEM ')), { timeoutMs: 10_000, what: 'the memory probe' });
+  const m = JSON.parse(line.slice('[stderr] MEM '.length)) as { heapUsed: number; external: number };
+  return (m.heapUsed + m.external) / 1024;
+}
+
 describe('resource exhaustion', () => {
   it('an agent allowed nothing starts no upstream process at initialize, nor when it lists', async () => {
     for (let i = 0; i < 8; i++) {
@@ -121,8 +135,10 @@ describe('resource exhaustion', () => {
 
     // Many idle sessions: memory per session stays small.
     const before = rssKb(pid);
+    const heapBefore = await liveHeapKb(gw);
     for (let i = 0; i < IDLE_SESSIONS; i++) expect((await initialize('k-nothing')).status).toBe(200);
-    const perSessionKb = (rssKb(pid) - before) / IDLE_SESSIONS;
+    const perSessionKb = (await liveHeapKb(gw) - heapBefore) / IDLE_SESSIONS;
+    const rssPerSessionKb = (rssKb(pid) - before) / IDLE_SESSIONS;
     const tSessions = Date.now();
 
     // Past the cap: refused clearly, not queued.
@@ -150,7 +166,7 @@ describe('resource exhaustion', () => {
     const loaded = p99(times);
     const max = Math.max(...times);
     console.log(
-      `exhaustion: ${IDLE_SESSIONS} idle sessions ≈ ${perSessionKb.toFixed(1)} KB each; ${refused.length}/${attempts.length} over the cap refused (429 rate_limited); ` +
+      `exhaustion: ${IDLE_SESSIONS} idle sessions ≈ ${perSessionKb.toFixed(1)} KB live heap each (RSS ${rssPerSessionKb.toFixed(1)} KB); ${refused.length}/${attempts.length} over the cap refused (429 rate_limited); ` +
         `/healthz ${times.length} polls under load p99 ${loaded.toFixed(1)} ms (idle p99 ${idle.toFixed(1)} ms), max ${max.toFixed(1)} ms ` +
         `[sessions ${maxIn(0, tSessions).toFixed(0)}, cap ${maxIn(tSessions, tCap).toFixed(0)}, slow clients + 1 MB calls ${maxIn(tCap, Infinity).toFixed(0)} ms]; ` +
         `RSS ${Math.round(rssStart / 1024)} → ${Math.round(rssEnd / 1024)} MB`,
