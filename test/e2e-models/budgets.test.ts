@@ -5,7 +5,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { estimateInputTokens, loadTokenizer, requestedOutputTokens } from '../../src/upstream/models/estimate.js';
-import { stopAll, type RunningGateway } from '../helpers/gateway.js';
+import { stopAll, waitFor, type RunningGateway } from '../helpers/gateway.js';
 import { adminGet, agent, modelRecords, newKey, startFakeProvider, startModelGateway, type FakeProvider } from '../helpers/models.js';
 import { delegate } from '../delegation/setup.js';
 
@@ -58,7 +58,19 @@ async function attempt(c: OpenAI, body: OpenAI.ChatCompletionCreateParamsNonStre
 describe('reservation at admission', () => {
   it('twenty parallel calls against a budget of ten: ten answered, ten refused, spend equals the answers', async () => {
     const c = client(wf.key);
-    const results = await Promise.all(Array.from({ length: 20 }, () => attempt(c)));
+    // The provider holds every answer until all twenty are either refused or waiting there, so no reconcile can
+    // free budget for a later call: exactly what the reservation admitted is what reaches the provider.
+    let refusedSoFar = 0;
+    const calls = Array.from({ length: 20 }, () =>
+      attempt(c, { ...BODY, model: 'gpt-held' }).then((r) => {
+        if (!r.ok) refusedSoFar++;
+        return r;
+      }),
+    );
+    await waitFor(async () => refusedSoFar + (await fake.held()) === 20, { timeoutMs: 20_000, what: 'every call refused or held at the provider' });
+    expect(await fake.held()).toBe(10);
+    await fake.release();
+    const results = await Promise.all(calls);
     const answered = results.filter((r) => r.ok);
     const refused = results.filter((r) => !r.ok);
     expect(answered).toHaveLength(10);

@@ -21,6 +21,9 @@ export interface FakeProvider {
   url: string;
   received(): Promise<ReceivedRequest[]>;
   forget(): Promise<void>;
+  /** Chat requests of *held* models waiting at the provider; `release` answers them all. */
+  held(): Promise<number>;
+  release(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -39,6 +42,8 @@ export async function startFakeProvider(): Promise<FakeProvider> {
     url,
     received: async () => ((await (await fetch(`${url}/_received`)).json()) as { received: ReceivedRequest[] }).received,
     forget: async () => void (await fetch(`${url}/_received`, { method: 'DELETE' })),
+    held: async () => ((await (await fetch(`${url}/_held`)).json()) as { held: number }).held,
+    release: async () => void (await fetch(`${url}/_held`, { method: 'POST' })),
     stop: () => killTree(proc),
   };
 }
@@ -59,6 +64,7 @@ export function fakeModels(fakeUrl: string, extra: Record<string, unknown>[] = [
   const anthropic = (name: string, model: string, more: Record<string, unknown> = {}) => ({ name, provider: 'anthropic', baseUrl: fakeUrl, apiKey: '${PROVIDER_KEY}', model, price: { input: 3, output: 15 }, ...more });
   return [
     openai('gpt-fake', 'fake-ok'),
+    openai('gpt-held', 'fake-held'),
     openai('gpt-tools', 'fake-tools'),
     openai('gpt-slow', 'fake-slow'),
     openai('gpt-cut', 'fake-cut'),
