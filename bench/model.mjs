@@ -5,51 +5,10 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { createServer } from 'node:net';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-function waitForLine(proc, pattern, what) {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start in 20 s:\n${buf.slice(-2000)}`)), 20_000);
-    proc.stdout.on('data', (c) => {
-      buf += c;
-      const m = pattern.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`${what} exited with ${code}:\n${buf.slice(-2000)}`)));
-  });
-}
-
-/** CPU seconds (user + system) a process has used so far; undefined where /proc is not there. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { join } from 'node:path';
+import { cpuSeconds, freePort, ROOT, waitForLine } from './proc.mjs';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
@@ -100,7 +59,7 @@ async function measure(url, headers, stream, { clients, seconds, pid }) {
 
 export async function runModelBench({ clients = 16, seconds = 5, rounds = 2, profile } = {}) {
   const fake = spawn(process.execPath, [join(ROOT, 'test/fixtures/fake-provider.mjs'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const fakeUrl = (await waitForLine(fake, /listening (http:\/\/\S+)/, 'fake provider'))[1];
+  const fakeUrl = (await waitForLine(fake.stdout, /listening (http:\/\/\S+)/, 'fake provider', fake, 20_000))[1];
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-model-'));
   for (const d of ['servers.d', 'agents.d']) mkdirSync(join(dir, d));
   const key = `bench-${randomBytes(16).toString('hex')}`;

@@ -18,18 +18,16 @@
 // measurement divided by the calls made: the upstream for direct, the pipe or gateway process otherwise. It is
 // far steadier than calls/s on a shared machine.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { cpuSeconds, freePort, ROOT, waitForLine } from './proc.mjs';
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { variants as variantDefs } from './variants.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 // `--list` runs the list benchmark (bench/lists.mjs), `--memory` memory per idle session (bench/memory.mjs).
 if (process.argv.includes('--list') || process.argv.includes('--memory')) {
   await import(process.argv.includes('--list') ? './lists.mjs' : './memory.mjs');
@@ -58,25 +56,9 @@ const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const VARIANTS = values.variants.split(',').filter(Boolean);
 
-function waitForLine(proc, pattern, what) {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start in 20 s:\n${buf.slice(-2000)}`)), 20_000);
-    proc.stdout.on('data', (c) => {
-      buf += c;
-      const m = pattern.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`${what} exited with ${code}:\n${buf.slice(-2000)}`)));
-  });
-}
-
 async function startUpstream() {
   const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/feature-server.mjs'), '--http', '--port', '0', '--name', 'bench'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const m = await waitForLine(proc, /listening (http:\/\/\S+)/, 'upstream');
+  const m = await waitForLine(proc.stdout, /listening (http:\/\/\S+)/, 'upstream', proc, 20_000);
   return { url: m[1], proc };
 }
 
@@ -109,30 +91,8 @@ async function startGateway(upstreamUrl, variant) {
 async function startPipe(upstreamUrl) {
   const port = new URL(upstreamUrl).port;
   const proc = spawn(process.execPath, [join(ROOT, 'bench/pipe.mjs'), port], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const m = await waitForLine(proc, /listening (\d+)/, 'pipe');
+  const m = await waitForLine(proc.stdout, /listening (\d+)/, 'pipe', proc, 20_000);
   return { url: `http://127.0.0.1:${m[1]}/mcp`, proc, tool: 'add', headers: {} };
-}
-
-/** CPU seconds (user + system) a process has used so far; undefined where /proc is not there. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
-  } catch {
-    return undefined;
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function connect(url, headers) {
