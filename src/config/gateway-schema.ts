@@ -11,6 +11,13 @@ const httpUrl = z
   .url('must be a URL such as https://idp.example.com/.well-known/jwks.json')
   .refine((u) => /^https?:\/\//i.test(u), 'must use http or https');
 
+const redisUrl = z
+  .string()
+  .refine((u) => /^rediss?:\/\/[^\s]+$/i.test(u), 'must be a Redis URL such as redis://127.0.0.1:6379/0 (rediss:// for TLS)');
+const postgresUrl = z
+  .string()
+  .refine((u) => /^postgres(ql)?:\/\/[^\s]+$/i.test(u), 'must be a PostgreSQL URL such as postgres://user@127.0.0.1:5432/switchyard');
+
 /** A non-negative amount of US dollars (budgets, prices); text from `${VAR}` is accepted. */
 const usd = () => z.preprocess((v) => (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), z.number().nonnegative('must be an amount ≥ 0'));
 
@@ -94,6 +101,14 @@ export const gatewaySchema = z
     listTimeoutMs: positive().default(5000),
     sessions: z.object({ idleSeconds: positive().default(900), max: positive().default(1000) }).strict().default({}),
     approval: z.object({ timeoutSeconds: positive().default(300), webhook: httpUrl.optional() }).strict().default({}),
+    state: z
+      .object({
+        redis: redisUrl.optional(),
+        failMode: z.enum(['closed', 'open']).default('closed'),
+      })
+      .strict()
+      .default({}),
+    store: z.object({ postgres: postgresUrl.optional() }).strict().default({}),
   })
   .strict();
 

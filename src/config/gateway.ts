@@ -73,6 +73,8 @@ function toConfig(data: unknown, baseDir: string): GatewayConfig {
     listTimeoutMs: raw.listTimeoutMs,
     sessions: raw.sessions,
     approval: raw.approval,
+    state: raw.state,
+    store: raw.store,
   };
   if (raw.publicUrl !== undefined) config.publicUrl = raw.publicUrl.replace(/\/+$/, '');
   return config;

@@ -158,4 +158,8 @@ export interface GatewayConfig {
   sessions: { idleSeconds: number; max: number };
   /** Human approval (SPEC §10): how long a held call waits, and where pending calls are announced. */
   approval: { timeoutSeconds: number; webhook?: string };
+  /** Shared fast state for replicas (SPEC §12): counters, budgets, loop history, workflow states, revocations, sessions, approvals. */
+  state: { redis?: string; failMode: 'closed' | 'open' };
+  /** Shared durable store for replicas: audit, workflows, delegation, signing keys; default SQLite in dataDir. */
+  store: { postgres?: string };
 }

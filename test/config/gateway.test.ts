@@ -31,6 +31,8 @@ describe('gateway.yaml', () => {
       modelRoute: { reservationCapTokens: 8192, maxDrainBytes: 16 * 1024 * 1024 },
       listTimeoutMs: 5000,
       sessions: { idleSeconds: 900, max: 1000 },
+      state: { failMode: 'closed' },
+      store: {},
       approval: { timeoutSeconds: 300 },
     });
   });
@@ -131,5 +133,19 @@ models:
   it('duplicate model names', () => {
     dir.write('gateway.yaml', 'models:\n  - { name: m, baseUrl: "http://a" }\n  - name: m\n    baseUrl: "http://b"\n');
     expect(loadGatewayConfig(undefined, {}, { cwd: dir.root, env: {} }).problems.map((p) => p.line)).toEqual([3]);
+  });
+
+  it('state.redis and store.postgres take URLs of their own kind, with a clear problem otherwise', () => {
+    dir.write('gateway.yaml', 'state:\n  redis: redis://10.0.0.5:6379/2\n  failMode: open\nstore:\n  postgres: postgres://sy@db:5432/switchyard\n');
+    const ok = loadGatewayConfig(undefined, {}, { cwd: dir.root, env: {} });
+    expect(ok.problems).toEqual([]);
+    expect(ok.config.state).toEqual({ redis: 'redis://10.0.0.5:6379/2', failMode: 'open' });
+    expect(ok.config.store).toEqual({ postgres: 'postgres://sy@db:5432/switchyard' });
+    dir.write('gateway.yaml', 'state:\n  redis: http://cache:6379\n  failMode: maybe\nstore:\n  postgres: mysql://db/x\n');
+    expect(loadGatewayConfig(undefined, {}, { cwd: dir.root, env: {} }).problems.map((p) => [p.line, p.message])).toEqual([
+      [2, expect.stringMatching(/must be a Redis URL such as redis:\/\//)],
+      [3, "state.failMode: 'maybe' is not one of 'closed', 'open'"],
+      [5, expect.stringMatching(/must be a PostgreSQL URL/)],
+    ]);
   });
 });

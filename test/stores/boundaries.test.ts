@@ -30,6 +30,11 @@ describe('storage boundaries', () => {
     expect(importers.map((f) => f.file)).toEqual([]);
   });
 
+  it('no module outside src/stores imports a Redis or PostgreSQL client', () => {
+    const importers = outsideStores.filter(({ text }) => /(from\s+|import\(\s*|require\(\s*)['"](ioredis|pg|pg-[a-z-]+)['"]/.test(text));
+    expect(importers.map((f) => f.file)).toEqual([]);
+  });
+
   it('no module outside src/stores prepares SQL or sets pragmas', () => {
     const sql = outsideStores.filter(({ text }) => /\.prepare\s*[<(]|\.pragma\s*\(/.test(text));
     expect(sql.map((f) => f.file)).toEqual([]);
