@@ -68,7 +68,6 @@ export class RedisClient {
   private down = false;
   private closed = false;
   private lastError?: string;
-  private readonly firstReady: Promise<void>;
   private readonly extra = new Set<Redis>();
 
   constructor(opts: RedisClientOptions) {
@@ -89,7 +88,6 @@ export class RedisClient {
       enableReadyCheck: true,
     };
     this.redis = this.connection();
-    this.firstReady = new Promise<void>((resolve) => this.redis.once('ready', () => resolve()));
     this.redis.on('ready', () => {
       this.everReady = true;
       if (this.down) this.log.info({ redis: this.where }, `Redis at ${this.where} is reachable again; shared state is in use again`);
@@ -110,10 +108,20 @@ export class RedisClient {
     return r;
   }
 
-  /** Resolves on the first connection; rejects after connectTimeoutMs without one. */
-  async ready(): Promise<void> {
-    if (this.redis.status === 'ready') return;
-    await this.waitReady();
+  /** Resolves once connected (at once when it is); rejects after `timeoutMs` (default connectTimeoutMs) without a connection. */
+  ready(timeoutMs = this.connectTimeoutMs): Promise<void> {
+    if (this.redis.status === 'ready') return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.redis.off('ready', onReady);
+        reject(this.unavailable(this.lastError ?? 'no connection yet'));
+      }, timeoutMs);
+      this.redis.once('ready', onReady);
+    });
   }
 
   health(): StoreHealth {
@@ -134,7 +142,7 @@ export class RedisClient {
     if (this.redis.status !== 'ready') {
       if (this.closed) throw new RedisUnavailableError(`the Redis client for ${this.where} is closed`);
       if (this.everReady || this.down) throw this.unavailable(this.lastError ?? this.redis.status);
-      await this.waitReady();
+      await this.ready();
     }
     try {
       return await f(this.redis);
@@ -154,16 +162,6 @@ export class RedisClient {
 
   private connection(): Redis {
     return new Redis(this.url, this.options);
-  }
-
-  private waitReady(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(this.unavailable(this.lastError ?? 'no connection yet')), this.connectTimeoutMs);
-      void this.firstReady.then(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
   }
 
   private unavailable(why: string): RedisUnavailableError {
