@@ -50,11 +50,13 @@ export class RedisControlBus implements ControlBus {
     };
   }
 
-  /** Resolves once the subscriber connection listens to every subscribed topic (tests wait on it). */
+  /**
+   * Resolves once the subscriber connection listens to every subscribed topic: the (re)subscriptions were sent on
+   * connect, so a PING answered after them on the same connection means Redis has them (tests wait on it).
+   */
   async listening(): Promise<void> {
     if (this.sub.status !== 'ready') await new Promise<void>((resolve) => this.sub.once('ready', () => resolve()));
-    const channels = [...this.handlers.keys()].map((t) => this.prefix + t);
-    if (channels.length > 0) await this.sub.subscribe(...channels);
+    await this.sub.ping();
   }
 
   health(): StoreHealth {
