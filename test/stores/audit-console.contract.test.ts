@@ -7,11 +7,11 @@ import type { AuditLog } from '../../src/stores/audit.js';
 import { MemoryAuditLog } from '../../src/stores/memory/audit.js';
 import { caller, ok, refused, step } from '../audit/helpers.js';
 import { removeStoreDirs, storeDir } from './factories.js';
-import { dropDatabases, openPgAudit } from './postgres/audit-factory.js';
-import { sharedStoresUnavailable, stopTestPostgres } from '../helpers/shared-stores.js';
+import { openPgAudit } from './postgres/audit-factory.js';
+import { dropPgDatabases, pgUnavailable } from './postgres/databases.js';
 
 type Opened = { log: AuditLog; close(): Promise<void> };
-const skipPg = sharedStoresUnavailable();
+const skipPg = pgUnavailable;
 if (skipPg) console.log(`skipping the PostgreSQL console contract: ${skipPg}`);
 const factories: Array<{ name: string; open: () => Opened | Promise<Opened> }> = [
   { name: 'memory', open: () => ({ log: new MemoryAuditLog({}), close: async () => void 0 }) },
@@ -33,10 +33,7 @@ const factories: Array<{ name: string; open: () => Opened | Promise<Opened> }> =
 ];
 
 afterEach(removeStoreDirs);
-afterAll(async () => {
-  await dropDatabases();
-  await stopTestPostgres();
-});
+afterAll(dropPgDatabases);
 
 describe.each(factories)('AuditLog for the console: $name', (f) => {
   it('filters by reason, searches words of the arguments in order, and counts refusals without decision steps', async () => {

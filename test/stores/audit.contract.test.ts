@@ -10,11 +10,11 @@ import type { AuditLog } from '../../src/stores/audit.js';
 import { MemoryAuditLog } from '../../src/stores/memory/audit.js';
 import { caller, ok, refused, step } from '../audit/helpers.js';
 import { removeStoreDirs, storeDir, type StoreFactory } from './factories.js';
-import { dropDatabases, openPgAudit } from './postgres/audit-factory.js';
-import { sharedStoresUnavailable, stopTestPostgres } from '../helpers/shared-stores.js';
+import { openPgAudit } from './postgres/audit-factory.js';
+import { dropPgDatabases, pgUnavailable } from './postgres/databases.js';
 
 type Opened = { log: AuditLog; close(): Promise<void> };
-const skipPg = sharedStoresUnavailable();
+const skipPg = pgUnavailable;
 if (skipPg) console.log(`skipping the PostgreSQL audit contract: ${skipPg}`);
 type Opts = { hmacKey?: Buffer };
 const factories: Array<StoreFactory<Opened | Promise<Opened>, Opts>> = [
@@ -38,10 +38,7 @@ const factories: Array<StoreFactory<Opened | Promise<Opened>, Opts>> = [
 ];
 
 afterEach(removeStoreDirs);
-afterAll(async () => {
-  await dropDatabases();
-  await stopTestPostgres();
-});
+afterAll(dropPgDatabases);
 
 const clock = { t: 0, now: () => 0 };
 const DAY = 86_400_000;

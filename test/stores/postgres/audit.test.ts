@@ -8,11 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runPgAuditVerify } from '../../../src/audit/verify-pg-cli.js';
 import { caller, ok, step } from '../../audit/helpers.js';
-import { sharedStoresUnavailable, stopTestPostgres } from '../../helpers/shared-stores.js';
 import { removeStoreDirs, storeDir } from '../factories.js';
-import { databaseFor, dropDatabases, openPgAudit } from './audit-factory.js';
+import { openPgAudit } from './audit-factory.js';
+import { dropPgDatabases, pgUnavailable, pgUrlFor } from './databases.js';
 
-const skip = sharedStoresUnavailable();
+const skip = pgUnavailable;
 if (skip) console.log(`skipping the PostgreSQL audit tests: ${skip}`);
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -29,10 +29,7 @@ function keyFile(key: Buffer): string {
 }
 
 afterEach(removeStoreDirs);
-afterAll(async () => {
-  await dropDatabases();
-  await stopTestPostgres();
-});
+afterAll(dropPgDatabases);
 
 describe.skipIf(skip)('PgAuditLog across replicas', () => {
   it('two replicas appending at once build one chain that verifies, every record once', async () => {
@@ -86,7 +83,7 @@ describe.skipIf(skip)('PgAuditLog across replicas', () => {
     const { log, pg, close } = await openPgAudit(dir, { hmacKey: key });
     for (let i = 1; i <= 12; i++) await log.record(step({ workflowId: 'wf-t', stepNo: i }), ok());
     await log.flush();
-    const url = (await databaseFor(dir)).url;
+    const url = await pgUrlFor(dir);
     const file = keyFile(key);
     const good = capture();
     expect(await runPgAuditVerify(url, good.io, { keyFile: file })).toBe(0);
@@ -110,7 +107,7 @@ describe.skipIf(skip)('PgAuditLog across replicas', () => {
   });
 
   it('audit verify explains a database without a trail and an unreachable server', async () => {
-    const empty = (await databaseFor(storeDir())).url;
+    const empty = await pgUrlFor(storeDir());
     const none = capture();
     expect(await runPgAuditVerify(empty, none.io)).toBe(1);
     expect(none.err[0]).toMatch(/has no audit tables; no gateway has started on it yet/);
@@ -122,7 +119,7 @@ describe.skipIf(skip)('PgAuditLog across replicas', () => {
   it('strict: every acknowledged step is in the trail after the writer is killed with SIGKILL', async () => {
     const dir = storeDir();
     const key = randomBytes(32);
-    const url = (await databaseFor(dir)).url;
+    const url = await pgUrlFor(dir);
     const acked = new Set<string>();
     const child = spawn(process.execPath, [`${ROOT}/node_modules/vite-node/vite-node.mjs`, 'test/fixtures/pg-audit-writer.ts', url, key.toString('hex'), 'doomed'], {
       cwd: ROOT,
