@@ -7,6 +7,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runPgAuditVerify } from '../../../src/audit/verify-pg-cli.js';
+import { MemoryControlBus } from '../../../src/stores/memory/bus.js';
+import { openPostgres } from '../../../src/stores/postgres/pool.js';
+import { PgAuditLog } from '../../../src/stores/postgres/audit/store.js';
+import { PgWorkflows } from '../../../src/stores/postgres/workflows.js';
+import { startPostgres } from '../../helpers/shared-stores.js';
+import { pino } from 'pino';
 import { caller, ok, step } from '../../audit/helpers.js';
 import { removeStoreDirs, storeDir } from '../factories.js';
 import { openPgAudit } from './audit-factory.js';
@@ -172,3 +178,54 @@ describe.skipIf(skip)('PgAuditLog with awkward input', () => {
     await expect(log.record(step({ workflowId: 'wf', stepNo: 1 }), ok())).rejects.toThrow(/closed; the step was not recorded/);
   });
 });
+
+describe.skipIf(skip)('PgAuditLog retention and outages', () => {
+  it('prune takes ended workflows with the old records and leaves running ones', async () => {
+    const { log, pg, close } = await openPgAudit(storeDir());
+    const workflows = await PgWorkflows.open({ db: pg, bus: new MemoryControlBus() });
+    const ended = workflows.begin({ caller: caller('a'), kind: 'mcp' });
+    const running = workflows.begin({ caller: caller('a'), kind: 'mcp' });
+    await workflows.nextStep(ended);
+    await workflows.nextStep(running);
+    await log.record(step({ workflowId: ended, stepNo: 1 }), ok());
+    await log.record(step({ workflowId: running, stepNo: 1 }), ok());
+    await workflows.setState(ended, 'done');
+    expect(await log.prune(30, Date.now() + 40 * 86_400_000)).toEqual({ deleted: 2, anchorId: 2 });
+    const left = (await pg.query<{ id: string }>('SELECT id FROM workflows')).rows.map((r) => r.id);
+    expect(left).toEqual([running]);
+    expect(await log.verify()).toMatchObject({ ok: true, records: 0, anchor: { lastId: 2 } });
+    await workflows.close();
+    await close();
+  });
+
+  it('while PostgreSQL is down: strict records are refused, batched ones wait and are written once it is back', async () => {
+    const server = await startPostgres();
+    const pg = await openPostgres({ url: server.adminUrl, log: pino({ level: 'silent' }), connectTimeoutMs: 500 });
+    const key = randomBytes(32);
+    const batched = await PgAuditLog.open(pg, { hmacKey: key, flushMs: 10 });
+    const strict = await PgAuditLog.open(pg, { hmacKey: key, durability: 'strict' });
+    try {
+      await batched.record(step({ workflowId: 'wf', stepNo: 1 }), ok());
+      await batched.flush();
+      await server.stop();
+      batched.record(step({ workflowId: 'wf', stepNo: 2 }), ok());
+      batched.record(step({ workflowId: 'wf', stepNo: 3 }), ok());
+      await batched.flush();
+      expect(batched.health()).toMatchObject({ ok: false, queued: 2 });
+      await expect(strict.record(step({ workflowId: 'wf', stepNo: 4 }), ok())).rejects.toThrow(/^audit write failed: /);
+      await server.start();
+      await batched.flush();
+      expect(batched.health()).toEqual({ ok: true });
+      expect(batched.getStats()).toMatchObject({ written: 3, dropped: 0, queued: 0 });
+      await strict.record(step({ workflowId: 'wf', stepNo: 5 }), ok());
+      expect((await strict.queryAudit()).records.map((r) => r.step)).toEqual([5, 3, 2, 1]);
+      expect(await strict.verify()).toMatchObject({ ok: true, records: 4, keyed: true });
+    } finally {
+      await batched.close();
+      await strict.close();
+      await pg.close();
+      await server.close();
+    }
+  });
+});
+
