@@ -12,6 +12,7 @@ import { openPostgres } from '../../../src/stores/postgres/pool.js';
 import { PgAuditLog } from '../../../src/stores/postgres/audit/store.js';
 import { PgWorkflows } from '../../../src/stores/postgres/workflows.js';
 import { startPostgres } from '../../helpers/shared-stores.js';
+import { CLI, requireBuild, runCommand } from '../../helpers/gateway.js';
 import { pino } from 'pino';
 import { caller, ok, step } from '../../audit/helpers.js';
 import { removeStoreDirs, storeDir } from '../factories.js';
@@ -109,6 +110,27 @@ describe.skipIf(skip)('PgAuditLog across replicas', () => {
     const keyless = capture();
     expect(await runPgAuditVerify(url, keyless.io)).toBe(1);
     expect(keyless.out[0]).toMatch(/^broken: the trail is keyed: pass the audit key/);
+    await close();
+  });
+
+  it('the switchyard command verifies the trail store.postgres names, with audit.hmacKeyFile from gateway.yaml', async () => {
+    requireBuild();
+    const dir = storeDir();
+    const key = randomBytes(32);
+    const { log, pg, close } = await openPgAudit(dir, { hmacKey: key });
+    for (let i = 1; i <= 5; i++) await log.record(step({ workflowId: 'wf-c', stepNo: i }), ok());
+    await log.flush();
+    const home = storeDir();
+    writeFileSync(join(home, 'gateway.yaml'), `store:\n  postgres: ${await pgUrlFor(dir)}\naudit:\n  hmacKeyFile: ./audit.key\n`);
+    writeFileSync(join(home, 'audit.key'), key.toString('hex'), { mode: 0o600 });
+    const run = (args: string[]) => runCommand(process.execPath, [CLI, 'audit', 'verify', ...args], { cwd: home });
+    const good = await run([]);
+    expect([good.code, good.stdout.trim()], good.stderr).toEqual([0, 'ok: 5 records verified, HMAC-keyed']);
+    await pg.query('DELETE FROM audit WHERE id = 3');
+    const broken = await run(['--config', join(home, 'gateway.yaml')]);
+    expect([broken.code, broken.stdout.trim()]).toEqual([1, "broken at record 4 (workflow wf-c step 4): its prev_hash does not match the previous record: a record before it was deleted, inserted or rewritten"]);
+    const direct = await run(['--postgres', await pgUrlFor(dir), '--key', join(home, 'audit.key')]);
+    expect(direct.code).toBe(1);
     await close();
   });
 
