@@ -105,6 +105,8 @@ export const gatewaySchema = z
       .object({
         redis: redisUrl.optional(),
         failMode: z.enum(['closed', 'open']).default('closed'),
+        /** Where the other replicas reach this one (sessions it owns are forwarded here); default from host and port. */
+        advertiseUrl: httpUrl.optional(),
       })
       .strict()
       .default({}),
