@@ -8,9 +8,9 @@ export interface AdvertiseSources {
 
 /**
  * gateway.yaml's state.advertiseUrl wins; a concrete listen host gives http://host:port; a wildcard host (0.0.0.0, ::)
- * takes SWITCHYARD_ADVERTISE_URL, else the first non-internal IPv4 address; undefined when none of these exists.
+ * takes SWITCHYARD_ADVERTISE_URL, else the first non-internal IPv4 address; throws, saying what to set, when none exists.
  */
-export function advertiseUrlFor(config: { host: string; state: { advertiseUrl?: string } }, port: number, sources: AdvertiseSources = {}): string | undefined {
+export function advertiseUrlFor(config: { host: string; state: { advertiseUrl?: string } }, port: number, sources: AdvertiseSources = {}): string {
   if (config.state.advertiseUrl) return config.state.advertiseUrl;
   const host = config.host;
   if (host !== '0.0.0.0' && host !== '::' && host !== '[::]') return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
@@ -22,5 +22,5 @@ export function advertiseUrlFor(config: { host: string; state: { advertiseUrl?: 
   for (const list of Object.values((sources.interfaces ?? networkInterfaces)())) {
     for (const info of list ?? []) if (info.family === 'IPv4' && !info.internal) return `http://${info.address}:${port}`;
   }
-  return undefined;
+  throw new Error(`cannot tell the other replicas where this one is reached (listening on ${host}, no non-internal IPv4 address): set state.advertiseUrl in gateway.yaml or SWITCHYARD_ADVERTISE_URL, e.g. http://10.0.0.7:${port}`);
 }
