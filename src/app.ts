@@ -197,7 +197,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   }
   if (core.localMode) log.warn('no issuer and no API key configured: local mode, only loopback callers are accepted, as agent "local"');
 
-  const sharing = config.state.redis ? openSessionSharing(config, log) : undefined;
+  const sharing = config.state.redis ? await openSessionSharing(config, log) : undefined;
   const { app, server } = createHttpFront({ ...core, localMode: () => core.localMode, remoteSessions: sharing });
   try {
     await new Promise<void>((resolve, reject) => {

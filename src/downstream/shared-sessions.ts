@@ -4,7 +4,8 @@ import type { GatewayConfig } from '../config/types.js';
 import { RedisSessionDirectory } from '../stores/redis/session-directory.js';
 import { SessionSharing } from './session-forward.js';
 
-export function openSessionSharing(config: GatewayConfig, log: Logger): SessionSharing {
+/** Waits up to 5 s for Redis, so the first sessions after start are not refused while it connects. */
+export async function openSessionSharing(config: GatewayConfig, log: Logger): Promise<SessionSharing> {
   let sharing: SessionSharing | undefined;
   let wasUp = false;
   const directory = new RedisSessionDirectory({
@@ -20,5 +21,9 @@ export function openSessionSharing(config: GatewayConfig, log: Logger): SessionS
     },
   });
   sharing = new SessionSharing({ directory, log, failMode: config.state.failMode, idleMs: (config.sessions?.idleSeconds ?? 900) * 1000 });
+  if (!(await directory.ready(5000))) {
+    log.error({ err: directory.health().error }, `session directory (Redis) unreachable at start: new sessions are ${config.state.failMode === 'closed' ? 'refused' : 'served by their replica alone'} until it connects (retrying)`);
+    wasUp = true; // the recovery line is then logged when it connects
+  }
   return sharing;
 }
