@@ -158,14 +158,12 @@ export class SessionSharing implements RemoteSessions {
       upstream.on('response', (answer) => {
         clearTimeout(connectTimer);
         res.writeHead(answer.statusCode ?? 502, forwardedHeaders(answer.headers));
-        // SSE must reach the client as it is written, not when a buffer fills.
+        // SSE must reach the client as it is written, not when a buffer fills; pipe keeps back-pressure.
         res.flushHeaders();
-        answer.on('data', (chunk: Buffer) => res.write(chunk));
-        answer.on('end', () => {
-          res.end();
-          resolve();
-        });
-        answer.on('error', () => {
+        answer.pipe(res);
+        answer.once('end', () => resolve());
+        // The holder went away mid-answer: the client sees the stream break, as it would from the holder itself.
+        answer.once('error', () => {
           res.destroy();
           resolve();
         });
