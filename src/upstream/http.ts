@@ -59,7 +59,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
 
   async start(): Promise<void> {}
 
-  setProtocolVersion(version: string): void {
+  setProtocolVersion(version: string | undefined): void {
     this.protocolVersion = version;
   }
 
@@ -175,7 +175,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
       return;
     }
     if (text) this.log.debug({ status, body: text.slice(0, 200) }, 'upstream answered an HTTP error');
-    reject(new UpstreamError(this.manifest.name, 'http_status', `it answered HTTP ${status}`, { operator: `${safeUrl(this.url)} answered HTTP ${status}`, field: '`url` and `headers`' }));
+    reject(new UpstreamError(this.manifest.name, 'http_status', `it answered HTTP ${status}`, { operator: `${safeUrl(this.url)} answered HTTP ${status}`, field: '`url` and `headers`', status }));
   }
 
   /**

@@ -4,7 +4,7 @@
  * that caused them. Failures come back as JSON-RPC error values, never as empty successes.
  */
 import type { Logger } from 'pino';
-import { MODERN_UPSTREAM_REVISION, modernHeaders, readDiscover, withModernEnvelope } from './modern.js';
+import { MODERN_UPSTREAM_REVISION, modernHeaders, PROBE_TIMEOUT_MS, probeVerdict, readDiscover, wantedRevision, withModernEnvelope } from './modern.js';
 import type { ServerManifest } from '../config/types.js';
 import {
   errorResponse,
@@ -73,6 +73,9 @@ interface Pending {
 
 let tokenSeq = 0;
 
+/** What each upstream was found to speak under `auto`, per manifest: only its first session probes. */
+const verdicts = new WeakMap<ServerManifest, 'modern' | 'legacy'>();
+
 export class UpstreamSession {
   state: 'new' | 'ready' | 'closed' = 'new';
   serverCapabilities: Record<string, unknown> = {};
@@ -87,6 +90,8 @@ export class UpstreamSession {
   private readonly pending = new Map<number, Pending>();
   private readonly byToken = new Map<string, Pending>();
   private reinit?: Promise<void>;
+  /** The revision this session speaks, once chosen (the envelope goes on every request while it is modern). */
+  private speaks?: 'modern' | 'legacy';
   /** Gateway-unique prefix so two clients' equal progress tokens never collide upstream. */
   private readonly tokenPrefix = `sy${(++tokenSeq).toString(36)}-`;
 
@@ -121,8 +126,13 @@ export class UpstreamSession {
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new UpstreamError(this.name, 'timeout', `it did not start and initialize within ${limit} ms`, { method: 'initialize', timeoutMs: limit, field: '`connectTimeoutMs`' })), limit);
     });
+    const remembered = verdicts.get(this.manifest);
     try {
       await Promise.race([this.transport.start().then(() => this.handshake()), late]);
+    } catch (err) {
+      // A remembered verdict may be what failed (the upstream was replaced): the next session probes again.
+      if (remembered !== undefined && verdicts.get(this.manifest) === remembered) verdicts.delete(this.manifest);
+      throw err;
     } finally {
       clearTimeout(timer);
     }
@@ -133,7 +143,7 @@ export class UpstreamSession {
 
   /** Whether this upstream speaks 2026-07-28: no initialize, the envelope on every request. */
   private get modern(): boolean {
-    return this.manifest.protocol === MODERN_UPSTREAM_REVISION;
+    return this.speaks === 'modern';
   }
 
   private async discover(): Promise<void> {
@@ -144,6 +154,10 @@ export class UpstreamSession {
       const said = maskUrls(clip(withoutMcpPrefix(String(res.error.message)), 200));
       throw new UpstreamError(this.name, 'refused_initialize', `it refused server/discover (${said}); set protocol: 2025-11-25 if it speaks only the older revision`);
     }
+    this.adopt(res);
+  }
+
+  private adopt(res: RpcResponse): void {
     const d = readDiscover(res.result as Record<string, unknown> | undefined);
     this.protocolVersion = MODERN_UPSTREAM_REVISION;
     this.serverCapabilities = d.capabilities;
@@ -151,11 +165,46 @@ export class UpstreamSession {
     this.instructions = d.instructions;
   }
 
+  /** `auto`: server/discover, within PROBE_TIMEOUT_MS; true when the upstream answered as a 2026-07-28 server. */
+  private async probe(): Promise<boolean> {
+    this.speaks = 'modern';
+    this.transport.setProtocolVersion?.(MODERN_UPSTREAM_REVISION);
+    let res: RpcResponse | undefined;
+    let failure: UpstreamError | undefined;
+    try {
+      res = await new Promise<RpcResponse>((resolve, reject) => {
+        // Half the connect budget at most, so a silent legacy server still has time to initialize.
+        this.start('server/discover', undefined, { timeoutMs: Math.min(PROBE_TIMEOUT_MS, this.connectTimeoutMs / 2) }, resolve, reject);
+      });
+    } catch (err) {
+      failure = asUpstreamError(this.name, err);
+    }
+    const verdict = probeVerdict(res, failure);
+    if (verdict instanceof UpstreamError) {
+      this.speaks = undefined;
+      throw verdict;
+    }
+    verdicts.set(this.manifest, verdict);
+    if (verdict === 'modern') {
+      this.adopt(res!);
+      return true;
+    }
+    this.log.debug({ said: res?.error?.message ?? failure?.detail }, 'upstream did not answer server/discover as a 2026-07-28 server; initializing');
+    this.speaks = undefined;
+    this.transport.setProtocolVersion?.(undefined);
+    return false;
+  }
+
   private async handshake(): Promise<void> {
-    if (this.modern) {
+    const wanted = wantedRevision(this.manifest);
+    if (wanted === MODERN_UPSTREAM_REVISION) {
+      this.speaks = 'modern';
       this.transport.setProtocolVersion?.(MODERN_UPSTREAM_REVISION);
       return this.discover();
     }
+    // The probe is server/discover itself, so a modern upstream costs nothing extra; a legacy one is probed once.
+    if (wanted === 'auto' && verdicts.get(this.manifest) !== 'legacy' && (await this.probe())) return;
+    this.speaks = 'legacy';
     const res = await new Promise<RpcResponse>((resolve, reject) => {
       this.start('initialize', this.init as unknown as Params, { timeoutMs: this.connectTimeoutMs }, resolve, reject);
     });
