@@ -4,7 +4,8 @@
  * that caused them. Failures come back as JSON-RPC error values, never as empty successes.
  */
 import type { Logger } from 'pino';
-import { MODERN_UPSTREAM_REVISION, modernHeaders, PROBE_TIMEOUT_MS, probeVerdict, readDiscover, wantedRevision, withModernEnvelope } from './modern.js';
+import { handshake, type Speaks } from './handshake.js';
+import { driveInputRequired, modernHeaders, withModernEnvelope } from './modern.js';
 import type { ServerManifest } from '../config/types.js';
 import {
   errorResponse,
@@ -21,8 +22,8 @@ import {
   type RpcResponse,
 } from '../util/jsonrpc.js';
 import type { Step } from '../gateway/types.js';
-import { clip, maskUrls } from '../util/shown.js';
-import { asUpstreamError, relayedError, unavailable, UpstreamError, withoutMcpPrefix } from './errors.js';
+import { maskUrls } from '../util/shown.js';
+import { asUpstreamError, relayedError, unavailable, UpstreamError } from './errors.js';
 import { SessionExpiredError, type SendOptions, type UpstreamTransport } from './transport.js';
 
 export { unavailable };
@@ -73,9 +74,6 @@ interface Pending {
 
 let tokenSeq = 0;
 
-/** What each upstream was found to speak under `auto`, per manifest: only its first session probes. */
-const verdicts = new WeakMap<ServerManifest, 'modern' | 'legacy'>();
-
 export class UpstreamSession {
   state: 'new' | 'ready' | 'closed' = 'new';
   serverCapabilities: Record<string, unknown> = {};
@@ -91,7 +89,7 @@ export class UpstreamSession {
   private readonly byToken = new Map<string, Pending>();
   private reinit?: Promise<void>;
   /** The revision this session speaks, once chosen (the envelope goes on every request while it is modern). */
-  private speaks?: 'modern' | 'legacy';
+  private speaks?: Speaks;
   /** Gateway-unique prefix so two clients' equal progress tokens never collide upstream. */
   private readonly tokenPrefix = `sy${(++tokenSeq).toString(36)}-`;
 
@@ -126,13 +124,8 @@ export class UpstreamSession {
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new UpstreamError(this.name, 'timeout', `it did not start and initialize within ${limit} ms`, { method: 'initialize', timeoutMs: limit, field: '`connectTimeoutMs`' })), limit);
     });
-    const remembered = verdicts.get(this.manifest);
     try {
       await Promise.race([this.transport.start().then(() => this.handshake()), late]);
-    } catch (err) {
-      // A remembered verdict may be what failed (the upstream was replaced): the next session probes again.
-      if (remembered !== undefined && verdicts.get(this.manifest) === remembered) verdicts.delete(this.manifest);
-      throw err;
     } finally {
       clearTimeout(timer);
     }
@@ -146,85 +139,28 @@ export class UpstreamSession {
     return this.speaks === 'modern';
   }
 
-  private async discover(): Promise<void> {
-    const res = await new Promise<RpcResponse>((resolve, reject) => {
-      this.start('server/discover', undefined, { timeoutMs: this.connectTimeoutMs }, resolve, reject);
-    });
-    if (res.error) {
-      const said = maskUrls(clip(withoutMcpPrefix(String(res.error.message)), 200));
-      throw new UpstreamError(this.name, 'refused_initialize', `it refused server/discover (${said}); set protocol: 2025-11-25 if it speaks only the older revision`);
-    }
-    this.adopt(res);
-  }
-
-  private adopt(res: RpcResponse): void {
-    const d = readDiscover(res.result as Record<string, unknown> | undefined);
-    this.protocolVersion = MODERN_UPSTREAM_REVISION;
-    this.serverCapabilities = d.capabilities;
-    this.serverInfo = d.serverInfo;
-    this.instructions = d.instructions;
-  }
-
-  /** `auto`: server/discover, within PROBE_TIMEOUT_MS; true when the upstream answered as a 2026-07-28 server. */
-  private async probe(): Promise<boolean> {
-    this.speaks = 'modern';
-    this.transport.setProtocolVersion?.(MODERN_UPSTREAM_REVISION);
-    let res: RpcResponse | undefined;
-    let failure: UpstreamError | undefined;
-    try {
-      res = await new Promise<RpcResponse>((resolve, reject) => {
-        // Half the connect budget at most, so a silent legacy server still has time to initialize.
-        this.start('server/discover', undefined, { timeoutMs: Math.min(PROBE_TIMEOUT_MS, this.connectTimeoutMs / 2) }, resolve, reject);
-      });
-    } catch (err) {
-      failure = asUpstreamError(this.name, err);
-    }
-    const verdict = probeVerdict(res, failure);
-    if (verdict instanceof UpstreamError) {
-      this.speaks = undefined;
-      throw verdict;
-    }
-    verdicts.set(this.manifest, verdict);
-    if (verdict === 'modern') {
-      this.adopt(res!);
-      return true;
-    }
-    this.log.debug({ said: res?.error?.message ?? failure?.detail }, 'upstream did not answer server/discover as a 2026-07-28 server; initializing');
-    this.speaks = undefined;
-    this.transport.setProtocolVersion?.(undefined);
-    return false;
-  }
-
   private async handshake(): Promise<void> {
-    const wanted = wantedRevision(this.manifest);
-    if (wanted === MODERN_UPSTREAM_REVISION) {
-      this.speaks = 'modern';
-      this.transport.setProtocolVersion?.(MODERN_UPSTREAM_REVISION);
-      return this.discover();
-    }
-    // The probe is server/discover itself, so a modern upstream costs nothing extra; a legacy one is probed once.
-    if (wanted === 'auto' && verdicts.get(this.manifest) !== 'legacy' && (await this.probe())) return;
-    this.speaks = 'legacy';
-    const res = await new Promise<RpcResponse>((resolve, reject) => {
-      this.start('initialize', this.init as unknown as Params, { timeoutMs: this.connectTimeoutMs }, resolve, reject);
+    const h = await handshake({
+      manifest: this.manifest,
+      transport: this.transport,
+      init: this.init,
+      log: this.log,
+      connectTimeoutMs: this.connectTimeoutMs,
+      speak: (revision) => (this.speaks = revision),
+      ask: (method, params, timeoutMs) => new Promise<RpcResponse>((resolve, reject) => this.start(method, params, { timeoutMs }, resolve, reject)),
     });
-    if (res.error) {
-      const said = maskUrls(clip(withoutMcpPrefix(String(res.error.message)), 200));
-      throw new UpstreamError(this.name, 'refused_initialize', `it refused initialize (${said})`);
-    }
-    const r = res.result as { protocolVersion?: string; capabilities?: Record<string, unknown>; serverInfo?: Record<string, unknown>; instructions?: string };
-    this.protocolVersion = r.protocolVersion;
-    this.serverCapabilities = r.capabilities ?? {};
-    this.serverInfo = r.serverInfo ?? {};
-    this.instructions = r.instructions;
-    if (r.protocolVersion) this.transport.setProtocolVersion?.(r.protocolVersion);
-    await this.transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    this.protocolVersion = h.protocolVersion;
+    this.serverCapabilities = h.capabilities;
+    this.serverInfo = h.serverInfo;
+    this.instructions = h.instructions;
   }
 
   /** Send a request; always resolves with a response (errors included) carrying the upstream's id. */
   request(method: string, params: Params | undefined, hooks: CallHooks = {}): Promise<RpcResponse> {
     if (this.state === 'closed') return Promise.resolve(unavailable(null, new UpstreamError(this.name, 'closed', 'its session was closed')));
-    return new Promise<RpcResponse>((resolve) => this.start(method, params, hooks, resolve));
+    const send = (p: Params | undefined) => new Promise<RpcResponse>((resolve) => this.start(method, p, hooks, resolve));
+    // A modern upstream's input_required is asked of the caller and retried here, unless the caller relays it.
+    return this.modern && hooks.onServerRequest ? send(params).then((res) => driveInputRequired(res, params, hooks, send)) : send(params);
   }
 
   private start(method: string, params: Params | undefined, hooks: CallHooks, resolve: Pending['resolve'], fail?: Pending['fail']): void {
