@@ -49,6 +49,18 @@ export function withModernEnvelope(init: ClientInit, params: Params | undefined)
   };
 }
 
+/** How soon a closed upstream subscriptions/listen is opened again, doubling (to 30 s) while it keeps ending fast. */
+export const LISTEN_RETRY_MS = 1_000;
+
+/** The subscriptions/listen filter for the list kinds the upstream says change, or undefined when none does. */
+export function listenFilter(capabilities: Record<string, unknown>): Record<string, boolean> | undefined {
+  const filter: Record<string, boolean> = {};
+  for (const [kind, key] of [['tools', 'toolsListChanged'], ['prompts', 'promptsListChanged'], ['resources', 'resourcesListChanged']] as const) {
+    if ((capabilities[kind] as { listChanged?: unknown } | undefined)?.listChanged === true) filter[key] = true;
+  }
+  return Object.keys(filter).length > 0 ? filter : undefined;
+}
+
 /** Mcp-Method always; Mcp-Name for the methods that name a tool, prompt or resource. */
 export function modernHeaders(method: string, params: Params | undefined): Record<string, string> {
   const headers: Record<string, string> = { 'mcp-method': method };

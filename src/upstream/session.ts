@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { handshake, type Speaks } from './handshake.js';
-import { driveInputRequired, modernHeaders, withModernEnvelope } from './modern.js';
+import { driveInputRequired, LISTEN_RETRY_MS, listenFilter, modernHeaders, withModernEnvelope } from './modern.js';
 import type { ServerManifest } from '../config/types.js';
 import {
   errorResponse,
@@ -90,6 +90,9 @@ export class UpstreamSession {
   private reinit?: Promise<void>;
   /** The revision this session speaks, once chosen (the envelope goes on every request while it is modern). */
   private speaks?: Speaks;
+  /** The id of this session's open subscriptions/listen (2026-07-28), which is not a call in flight. */
+  private listenId?: number;
+  private listenRetryMs = LISTEN_RETRY_MS;
   /** Gateway-unique prefix so two clients' equal progress tokens never collide upstream. */
   private readonly tokenPrefix = `sy${(++tokenSeq).toString(36)}-`;
 
@@ -110,7 +113,7 @@ export class UpstreamSession {
   }
 
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size - (this.listenId !== undefined && this.pending.has(this.listenId) ? 1 : 0);
   }
 
   private get connectTimeoutMs(): number {
@@ -130,8 +133,27 @@ export class UpstreamSession {
       clearTimeout(timer);
     }
     this.state = 'ready';
-    // A 2026-07-28 upstream has no GET stream (subscriptions/listen replaces it).
+    // A 2026-07-28 upstream has no GET stream: subscriptions/listen replaces it.
     if (!this.modern) this.transport.openServerStream?.();
+    else this.listen();
+  }
+
+  /**
+   * A 2026-07-28 upstream's list changes arrive on a subscriptions/listen stream held open while the session lives
+   * (they reach the session's events as a GET stream's would); the acknowledgement and anything else on it stay here.
+   */
+  private listen(): void {
+    const notifications = listenFilter(this.serverCapabilities);
+    if (this.state !== 'ready' || !notifications) return;
+    const opened = Date.now();
+    this.start('subscriptions/listen', { notifications }, { timeoutMs: 0, onNotification: () => {} }, (res) => {
+      this.listenId = undefined;
+      if (this.state !== 'ready' || res.error?.code === -32601) return;
+      // A stream that lasted resets the delay; one that keeps ending fast is opened again ever more slowly.
+      this.listenRetryMs = Date.now() - opened > 10_000 ? LISTEN_RETRY_MS : Math.min(this.listenRetryMs * 2, 30_000);
+      setTimeout(() => this.listen(), this.listenRetryMs).unref();
+    });
+    this.listenId = this.seq; // the id start() just took
   }
 
   /** Whether this upstream speaks 2026-07-28: no initialize, the envelope on every request. */

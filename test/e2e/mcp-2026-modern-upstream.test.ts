@@ -4,6 +4,7 @@
 // requestState wrapped in gateway-minted state, which is refused when altered, foreign or not the gateway's.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, REPO_ROOT, startGateway, stopAll, textOf, type RunningGateway } from '../helpers/gateway.js';
 import { startFixture, stopProcess, type Started } from '../helpers/started-process.js';
@@ -206,5 +207,73 @@ describe('a 2026-07-28 client gets the upstream’s requestState inside gateway-
     // The genuine state still works after all that.
     const ok = await retry(state);
     expect(ok.body.result!.content).toEqual([{ type: 'text', text: 'state-ok: requestState verified and confirmation received' }]);
+  });
+});
+
+/** A frame source that resolves waits as frames arrive (no polling), failing after `ms` with what it saw. */
+function framesOf(body: ReadableStream<Uint8Array>) {
+  const frames: Array<Record<string, unknown>> = [];
+  const waiters = new Set<() => void>();
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const pump = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true });
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const l of lines) if (l.startsWith('data: ')) frames.push(JSON.parse(l.slice(6)) as Record<string, unknown>);
+      for (const w of waiters) w();
+    }
+  })();
+  const waitFor = (pred: (f: Record<string, unknown>) => boolean, what: string, ms = 10_000) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const check = () => {
+        const hit = frames.find(pred);
+        if (!hit) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(hit);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`${what} never arrived; frames: ${JSON.stringify(frames)}`));
+      }, ms);
+      waiters.add(check);
+      check();
+    });
+  return { frames, waitFor, close: async () => { await reader.cancel().catch(() => {}); await pump; } };
+}
+
+describe('a 2026-07-28 upstream’s list changes, heard over its subscriptions/listen', () => {
+  it('reach a legacy client’s session and a 2026-07-28 client’s listen stream through the gateway', async () => {
+    // The legacy client lists first, so the change is news to it.
+    let heard!: () => void;
+    const legacyHeard = new Promise<void>((r) => (heard = r));
+    const client = await connectClient(gw.mcpUrl, { headers: auth(WORKER_KEY) });
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => heard());
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain('modern__test_trigger_tool_change');
+
+    await post('tools/list', {}, OTHER_KEY);
+    const res = await fetch(gw.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PV, 'mcp-method': 'subscriptions/listen', ...auth(OTHER_KEY) },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 77, method: 'subscriptions/listen', params: { notifications: { toolsListChanged: true }, _meta: META } }),
+    });
+    const stream = framesOf(res.body!);
+    try {
+      await stream.waitFor((f) => f.method === 'notifications/subscriptions/acknowledged', 'the acknowledgement');
+      // The change happens upstream (the fixture publishes it to every listen stream), not in a call of either client.
+      const trigger = await post('tools/call', { name: 'modern__test_trigger_tool_change', arguments: {} }, OTHER_KEY);
+      expect(trigger.body.result!.content).toEqual([{ type: 'text', text: 'tools_list_changed published' }]);
+      const note = await stream.waitFor((f) => f.method === 'notifications/tools/list_changed', 'tools/list_changed on the gateway’s listen stream');
+      expect((note.params as { _meta: Record<string, unknown> })._meta['io.modelcontextprotocol/subscriptionId']).toBe(77);
+      await legacyHeard;
+    } finally {
+      await stream.close();
+      await client.close();
+    }
   });
 });

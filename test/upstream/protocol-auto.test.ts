@@ -1,7 +1,7 @@
 // `protocol: auto` (the http default): server/discover first; a 2026-07-28 answer decides, and whatever a legacy
 // server says to an unknown method (a JSON-RPC error, HTTP 400/404/405, silence) falls back to initialize. Real
 // sockets and processes: an in-test HTTP upstream per legacy answer, the v1 SDK feature server and the v2 fixture.
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,9 +9,9 @@ import type { ServerManifest } from '../../src/config/types.js';
 import { UpstreamError } from '../../src/upstream/errors.js';
 import { StreamableHttpTransport } from '../../src/upstream/http.js';
 import { wantedRevision } from '../../src/upstream/modern.js';
-import { UpstreamSession } from '../../src/upstream/session.js';
+import { UpstreamSession, type SessionEvents } from '../../src/upstream/session.js';
 import { StdioTransport } from '../../src/upstream/stdio.js';
-import type { RpcRequest } from '../../src/util/jsonrpc.js';
+import type { RpcNotification, RpcRequest } from '../../src/util/jsonrpc.js';
 import { ROOT, startFixture, stopProcess, type Started } from '../helpers/started-process.js';
 
 const log = pino({ level: 'silent' });
@@ -46,8 +46,11 @@ interface Seen {
 }
 
 /** An HTTP upstream that answers server/discover the way `answer` says and serves initialize + tools/call as a 2025-11-25 server. */
-async function upstream(answer: DiscoverAnswer): Promise<{ url: string; seen: Seen[]; server: Server }> {
+async function upstream(answer: DiscoverAnswer): Promise<{ url: string; seen: Seen[]; server: Server; listens: ServerResponse[]; listenClosed: Promise<void> }> {
   const seen: Seen[] = [];
+  const listens: ServerResponse[] = [];
+  let closedListen!: () => void;
+  const listenClosed = new Promise<void>((r) => (closedListen = r));
   const server = createServer((req, res) => {
     if (req.method !== 'POST') return void res.writeHead(405).end();
     let body = '';
@@ -75,15 +78,23 @@ async function upstream(answer: DiscoverAnswer): Promise<{ url: string; seen: Se
           case 'silent':
             return; // never answers
           case 'modern':
-            return json(200, { jsonrpc: '2.0', id: msg.id, result: { supportedVersions: ['2026-07-28'], capabilities: { tools: {} }, _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'modern-up', version: '2' } } } });
+            return json(200, { jsonrpc: '2.0', id: msg.id, result: { supportedVersions: ['2026-07-28'], capabilities: { tools: { listChanged: true }, prompts: {} }, _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'modern-up', version: '2' } } } });
         }
+      }
+      if (msg.method === 'subscriptions/listen') {
+        // Held open: the acknowledgement now, list changes whenever the test writes them.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(`data: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { notifications: msg.params?.notifications } })}\n\n`);
+        res.on('close', closedListen);
+        listens.push(res);
+        return;
       }
       if (msg.method === 'initialize') return json(200, { jsonrpc: '2.0', id: msg.id, result: { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'legacy-up', version: '1' } } });
       return json(200, { jsonrpc: '2.0', id: msg.id, result: { content: [{ type: 'text', text: `ran ${msg.method}` }] } });
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/mcp`, seen, server };
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/mcp`, seen, server, listens, listenClosed };
 }
 
 async function stop(server: Server): Promise<void> {
@@ -91,8 +102,8 @@ async function stop(server: Server): Promise<void> {
   await new Promise((r) => server.close(r));
 }
 
-async function connect(m: ServerManifest): Promise<UpstreamSession> {
-  const s = new UpstreamSession(m, new StreamableHttpTransport(m, log), init, {}, log);
+async function connect(m: ServerManifest, events: SessionEvents = {}): Promise<UpstreamSession> {
+  const s = new UpstreamSession(m, new StreamableHttpTransport(m, log), init, events, log);
   await s.connect();
   return s;
 }
@@ -157,15 +168,45 @@ describe('protocol: auto towards HTTP upstreams', () => {
       expect(s.protocolVersion).toBe('2026-07-28');
       expect(s.serverInfo).toEqual({ name: 'modern-up', version: '2' });
       await s.request('tools/call', { name: 'x' });
-      expect(up.seen.map((x) => x.method)).toEqual(['server/discover', 'tools/call']);
-      expect(up.seen[1]).toMatchObject({ version: '2026-07-28', mcpMethod: 'tools/call' });
-      expect(up.seen[1]!.meta).toMatchObject({ 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} } });
+      const calls = up.seen.filter((x) => x.method !== 'subscriptions/listen');
+      expect(calls.map((x) => x.method)).toEqual(['server/discover', 'tools/call']);
+      expect(calls[1]).toMatchObject({ version: '2026-07-28', mcpMethod: 'tools/call' });
+      expect(calls[1]!.meta).toMatchObject({ 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} } });
       await s.close();
       // A remembered modern verdict still asks server/discover (it is the handshake), never initialize.
       up.seen.length = 0;
       const again = await connect(m);
-      expect(up.seen.map((x) => x.method)).toEqual(['server/discover']);
+      expect(up.seen.map((x) => x.method).filter((x) => x !== 'subscriptions/listen')).toEqual(['server/discover']);
       await again.close();
+    } finally {
+      await stop(up.server);
+    }
+  });
+
+  it('a modern session holds subscriptions/listen open for the kinds that change: its list changes reach the session, it is no call in flight, and closing ends it', async () => {
+    const up = await upstream('modern');
+    const heard: RpcNotification[] = [];
+    let changed!: () => void;
+    const arrived = new Promise<void>((r) => (changed = r));
+    try {
+      const s = await connect(manifest({ url: up.url }), {
+        onNotification: (n) => {
+          heard.push(n);
+          if (n.method === 'notifications/tools/list_changed') changed();
+        },
+      });
+      const deadline = Date.now() + 5_000;
+      while (up.listens.length === 0 && Date.now() < deadline) await new Promise<void>((r) => setImmediate(r));
+      expect(up.listens).toHaveLength(1);
+      const listen = up.seen.find((x) => x.method === 'subscriptions/listen')!;
+      expect(listen).toMatchObject({ version: '2026-07-28', mcpMethod: 'subscriptions/listen' });
+      expect(s.inFlight).toBe(0);
+      up.listens[0]!.write(`data: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/tools/list_changed', params: { _meta: { 'io.modelcontextprotocol/subscriptionId': 'x' } } })}\n\n`);
+      await arrived;
+      // The acknowledgement is the stream's business, not the session's listeners'.
+      expect(heard.map((n) => n.method)).toEqual(['notifications/tools/list_changed']);
+      await s.close();
+      await up.listenClosed;
     } finally {
       await stop(up.server);
     }
