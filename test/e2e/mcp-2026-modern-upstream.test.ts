@@ -106,6 +106,16 @@ describe('a 2026-07-28 upstream’s input_required reaches a legacy client as re
     await client.close();
   });
 
+  it('a client that declared no elicitation is not asked: the upstream sees its capabilities in the envelope and refuses with -32021', async () => {
+    const client = await connectClient(gw.mcpUrl, { headers: auth(WORKER_KEY) });
+    const err = await client.callTool({ name: T('elicitation'), arguments: {} }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).toMatch(/^MCP error -32021: Cannot request input 'user_name' \(elicitation\/create\)/);
+    await client.close();
+  });
+
   it('the elicitation request travels on the call’s own POST stream, and the answer completes it there', async () => {
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...auth(WORKER_KEY) };
     const init = await fetch(gw.mcpUrl, {
