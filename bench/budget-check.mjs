@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Cost of one budget reservation (LimitCounters.tryConsume of a model call against workflow, agent and team token and
-// dollar limits) with the embedded SQLite counters vs the shared Redis counters: latency one at a time (p50/p99 µs),
-// CPU per reservation in this process and in redis-server, and reservations/s with 16 in flight.
+// Cost of one budget reservation (LimitCounters.tryConsume: a tool call's step, and a model call's token and dollar
+// estimate held against workflow, agent and team limits) with the embedded SQLite counters vs the shared Redis
+// counters: latency one at a time (p50/p99 µs), CPU per reservation in this process and in redis-server, and
+// reservations/s with 16 in flight.
 //
 //   npm run build && node bench/budget-check.mjs [--iterations 20000] [--redis-url redis://…]
 //   import { runBudgetBench } from './budget-check.mjs'   (the replicas variant of bench/run.mjs)
@@ -21,7 +22,20 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-function request(i) {
+/** A tool call: a step, a call and a tool call against the workflow, the agent's minute and the team's day. */
+function toolRequest(i) {
+  return {
+    workflowId: `wf-${i % 500}`,
+    agentId: `agent-${i % 20}`,
+    team: 'eng',
+    kind: 'tools/call',
+    agentLimits: { workflow: { steps: 1e12, toolCalls: 1e12 }, perMinute: { calls: 1e9, toolCalls: 1e9 } },
+    teamLimits: { perDay: { toolCalls: 1e12 } },
+  };
+}
+
+/** A model call reserving 900 tokens and $0.01 against workflow, agent and team token and dollar limits (a hold). */
+function modelRequest(i) {
   return {
     workflowId: `wf-${i % 500}`,
     agentId: `agent-${i % 20}`,
@@ -33,7 +47,7 @@ function request(i) {
   };
 }
 
-async function measure(name, counters, iterations, serverPid) {
+async function measure(name, counters, iterations, serverPid, request) {
   for (let i = 0; i < 500; i++) await counters.tryConsume(request(i)); // warm-up: JIT, scripts loaded, keys created
   const lat = new Float64Array(iterations);
   const cpu0 = process.cpuUsage();
@@ -86,17 +100,19 @@ export async function runBudgetBench({ iterations = 20_000, redisUrl } = {}) {
     }
     const results = [];
     const sqlite = new LimitCounters({ dataDir: dir });
-    results.push(await measure('sqlite (embedded, write-behind)', sqlite, iterations));
+    results.push(await measure('sqlite tool call', sqlite, iterations, undefined, toolRequest));
+    results.push(await measure('sqlite model reservation', sqlite, iterations, undefined, modelRequest));
     await sqlite.close();
     const client = openRedis({ url: redisUrl, keyPrefix: `bench:${process.pid}:`, log: pino({ level: 'warn' }) });
     await client.ready(5000);
     const redis = new LimitCounters({ store: new RedisCounterStore({ client, dimensions: LIMIT_DIMENSIONS }) });
-    results.push(await measure('redis (shared, Lua)', redis, iterations, server?.pid));
+    results.push(await measure('redis tool call', redis, iterations, server?.pid, toolRequest));
+    results.push(await measure('redis model reservation', redis, iterations, server?.pid, modelRequest));
     await client.close();
     for (const r of results) {
       const srv = r.serverCpuUs === undefined ? '' : `, redis-server ${r.serverCpuUs.toFixed(1)} µs CPU`;
       console.log(
-        `${r.name.padEnd(32)} p50 ${r.p50Us.toFixed(1)} µs  p99 ${r.p99Us.toFixed(1)} µs  ${Math.round(r.sequentialPerSec)}/s one at a time, ${Math.round(r.concurrentPerSec)}/s 16 in flight; CPU ${r.clientCpuUs.toFixed(1)} µs here${srv}`,
+        `${r.name.padEnd(26)} p50 ${r.p50Us.toFixed(1)} µs  p99 ${r.p99Us.toFixed(1)} µs  ${Math.round(r.sequentialPerSec)}/s one at a time, ${Math.round(r.concurrentPerSec)}/s 16 in flight; CPU ${r.clientCpuUs.toFixed(1)} µs here${srv}`,
       );
     }
     return results;
