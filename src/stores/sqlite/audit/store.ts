@@ -154,7 +154,7 @@ export class AuditStore implements StepSink, AuditLog {
     }
     this.queue.push(pending);
     // A writer thread that fell behind is waited for, as an inline writer would be, so a crash loses about a window, not a backlog.
-    if (!this.failure && this.queue.length + this.writing >= BACKLOG_BATCHES * this.maxBatch) {
+    if (this.writer.background && !this.failure && this.queue.length + this.writing >= BACKLOG_BATCHES * this.maxBatch) {
       this.writer.drain();
       return this.startFlush();
     }
@@ -262,10 +262,10 @@ export class AuditStore implements StepSink, AuditLog {
         this.stats.flushes++;
         for (const p of batch) p.settle?.resolve();
       }
-      if (this.again) {
-        this.again = false;
-        if (!this.closed && (this.queue.length > 0 || this.counters.size > 0 || this.hooksPending)) this.schedule(0);
-      }
+      const again = this.again;
+      this.again = false;
+      // After a failure failBatch has scheduled the retry with its back-off; otherwise what was asked for meanwhile goes now.
+      if (again && !err && !this.closed && (this.queue.length > 0 || this.counters.size > 0 || this.hooksPending)) this.schedule(0);
     });
   }
 

@@ -13,6 +13,8 @@ import type { WriterReply, WriterRequest, WriterThreadData } from './writer-thre
 export type WriteDone = (err: Error | undefined) => void;
 
 export interface AuditWriter {
+  /** Whether jobs are written off the event loop (and may queue up behind one another). */
+  readonly background: boolean;
   /** Write one job; `done` runs once it is committed or has failed (synchronously for the inline writer). */
   submit(job: WriteJob, done: WriteDone): void;
   /** Run the `done` of every answer that has already arrived, without waiting. */
@@ -24,6 +26,7 @@ export interface AuditWriter {
 }
 
 export class InlineWriter implements AuditWriter {
+  readonly background = false;
   private readonly batch: BatchWriter;
 
   constructor(db: Db, format: RowFormat) {
@@ -68,6 +71,10 @@ export class ThreadWriter implements AuditWriter {
   private readonly fallback: InlineWriter;
   private seq = 0;
   private dead: string | undefined;
+
+  get background(): boolean {
+    return this.dead === undefined;
+  }
 
   constructor(
     private readonly db: Db,
