@@ -8,7 +8,10 @@ import type { Logger } from 'pino';
 import { applyPgMigrations } from './migrations.js';
 
 export type PgClient = pg.PoolClient;
-export type PgQueryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+/** A pool or one connection of it (inside a transaction). */
+export interface PgQueryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+}
 
 export interface OpenPostgresOptions {
   url: string;
