@@ -17,7 +17,7 @@ import { pino } from 'pino';
 import { caller, ok, step } from '../../audit/helpers.js';
 import { removeStoreDirs, storeDir } from '../factories.js';
 import { openPgAudit } from './audit-factory.js';
-import { dropPgDatabases, pgUnavailable, pgUrlFor } from './databases.js';
+import { dropPgDatabases, pgFor, pgUnavailable, pgUrlFor } from './databases.js';
 
 const skip = pgUnavailable;
 if (skip) console.log(`skipping the PostgreSQL audit tests: ${skip}`);
@@ -191,6 +191,30 @@ describe.skipIf(skip)('PgAuditLog with awkward input', () => {
     expect((await log.queryAudit({ q: "it's' & | ! (" })).records).toEqual([]);
     expect(await log.verify()).toMatchObject({ ok: true, records: 1 });
     await close();
+  });
+
+  it('finds accented words in any order of case, also in a database with a C locale', async () => {
+    const dir = storeDir();
+    const base = await pgFor(dir);
+    const name = `sytest_c_${randomBytes(4).toString('hex')}`;
+    await base.query(`CREATE DATABASE ${name} LC_CTYPE 'C' LC_COLLATE 'C' TEMPLATE template0`);
+    const u = new URL(await pgUrlFor(dir));
+    u.pathname = `/${name}`;
+    const pg = await openPostgres({ url: u.toString(), log: pino({ level: 'silent' }) });
+    const log = await PgAuditLog.open(pg);
+    try {
+      await log.record(step({ workflowId: 'wf', stepNo: 1, args: { note: 'Crème BRÛLÉE_x éclair' } }), ok());
+      await log.record(step({ workflowId: 'wf', stepNo: 2, args: { note: 'crème fraîche' } }), ok());
+      const steps = async (q: string) => (await log.queryAudit({ q })).records.map((r) => r.step);
+      expect(await steps('brûlée x ÉCLAIR')).toEqual([1]);
+      expect(await steps('CRÈME')).toEqual([2, 1]);
+      expect(await steps('br')).toEqual([]);
+    } finally {
+      await log.close();
+      await pg.close();
+      await base.query(`DROP DATABASE ${name} WITH (FORCE)`);
+      await base.close();
+    }
   });
 
   it('a bad export filter throws before streaming; a strict record after close is refused', async () => {

@@ -38,10 +38,9 @@ registerPgMigration(
     hash TEXT NOT NULL,
     -- Which replica wrote the row (not hashed: the chain is global; it only says where to look when one misbehaves).
     replica TEXT,
-    -- The argument words as audit/query.ts splits them (runs of letters and digits, case folded), for phrase search.
-    search TSVECTOR GENERATED ALWAYS AS (
-      to_tsvector('simple'::regconfig, regexp_replace(lower(coalesce(args, '')), '[^[:alnum:]]+', ' ', 'g'))
-    ) STORED
+    -- The argument words as audit/query.ts splits them (runs of letters and digits, case folded), for phrase search;
+    -- split by the writer, because the server's [[:alnum:]] and lower() know no accents under a C locale.
+    search TSVECTOR
   );
   CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
   CREATE INDEX IF NOT EXISTS audit_agent_id ON audit (agent, id);
