@@ -3,7 +3,6 @@ import type { AuditRow } from '../../../audit/chain.js';
 import { GENESIS_HASH } from '../../../audit/chain.js';
 import { checkHead, headMac, type AuditHead } from '../../../audit/head.js';
 import type { PendingRecord } from '../../../audit/rows.js';
-import { searchWords } from '../../../audit/query.js';
 import type { QueryResult, QueryResultRow } from 'pg';
 
 /** What runs a statement: the Postgres handle (health-tracked) or a transaction's client. */
@@ -31,11 +30,11 @@ const INSERT = `INSERT INTO audit (${NAMES.join(', ')}, search)
 /** Every column of a stored row except the search vector, as AuditRow names them. */
 export const ROW_COLUMNS = COLUMNS.filter(([c]) => c !== 'replica').map(([c]) => (c === 'user' ? '"user"' : c)).join(', ');
 
-/** Insert a batch of rows in one statement, whatever its length (the parameters are 25 arrays). */
-export async function insertRows(q: PgQueryable, rows: readonly AuditRow[], replica: string): Promise<void> {
+/** Insert a batch of rows in one statement, whatever its length (the parameters are arrays); `words` feed the search vector. */
+export async function insertRows(q: PgQueryable, rows: readonly AuditRow[], words: readonly string[], replica: string): Promise<void> {
   if (rows.length === 0) return;
   const arrays = COLUMNS.map(([c]) => rows.map((r) => (c === 'replica' ? replica : (r[c] ?? null))));
-  await q.query(INSERT, [...arrays, rows.map((r) => searchWords(r.args ?? '').join(' '))]);
+  await q.query(INSERT, [...arrays, words]);
 }
 
 type PgRow = Omit<AuditRow, 'id' | 'time' | 'bytes' | 'tokens'> & { id: string; time: string; bytes: string | null; tokens: string | null };

@@ -7,7 +7,8 @@ import { hostname } from 'node:os';
 import type { VerifyResult } from '../../../audit/chain.js';
 import type { AuditFilter, AuditPage, AuditRecord } from '../../../audit/query.js';
 import { compileRedactor, DEFAULT_REDACT_PATTERNS } from '../../../audit/redact.js';
-import { pendingOf, toRow, type PendingRecord, type RowFormat } from '../../../audit/rows.js';
+import { chainRow, pendingOf, rowFields, type PendingRecord, type RowFields, type RowFormat } from '../../../audit/rows.js';
+import { searchWords } from '../../../audit/query.js';
 import type { Step, StepOutcome } from '../../../gateway/types.js';
 import type { Logger } from '../../../telemetry/logger.js';
 import type { AuditLog, AuditStats, CallCount, PruneResult, RefusalCount, WriterHealth } from '../../audit.js';
@@ -180,7 +181,10 @@ export class PgAuditLog implements AuditLog {
     this.queue = [];
     this.counters = new Map();
     try {
-      await this.pg.withLock(CHAIN_LOCK, (client) => this.writeBatch(client, batch, counters));
+      // Redaction, JSON and search words before the chain lock; only numbering and hashing happen while holding it.
+      const fields = batch.map((p) => rowFields(withoutNul(p), this.format));
+      const words = fields.map((f) => searchWords(f.args ?? '').join(' '));
+      await this.pg.withLock(CHAIN_LOCK, (client) => this.writeBatch(client, fields, words, counters));
     } catch (err) {
       this.failBatch(batch, counters, err as Error);
       return;
@@ -192,18 +196,18 @@ export class PgAuditLog implements AuditLog {
   }
 
   /** Inside the chain lock: continue from the head as committed by whichever replica wrote last. */
-  private async writeBatch(client: PgQueryable, batch: PendingRecord[], counters: Map<string, number>): Promise<void> {
+  private async writeBatch(client: PgQueryable, batch: RowFields[], words: string[], counters: Map<string, number>): Promise<void> {
     if (batch.length > 0) {
       const head = await readHead(client);
       if (!head) throw new Error("the audit_head row is gone (deleted behind the gateway's back); run `switchyard audit verify`");
       let { lastId, lastHash } = head;
-      const rows = batch.map((p) => {
-        const row = toRow(withoutNul(p), lastId + 1, lastHash, this.format);
+      const rows = batch.map((f) => {
+        const row = chainRow(f, lastId + 1, lastHash, this.format.key);
         lastId = row.id;
         lastHash = row.hash;
         return row;
       });
-      await insertRows(client, rows, this.replica);
+      await insertRows(client, rows, words, this.replica);
       await writeHead(client, { lastId, lastHash, records: head.records + batch.length, keyedFrom: head.keyedFrom }, this.format.key);
     }
     if (counters.size > 0) {
