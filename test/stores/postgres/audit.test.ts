@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { loadSharedAuditKey } from '../../../src/audit/head.js';
 import { runPgAuditVerify } from '../../../src/audit/verify-pg-cli.js';
 import { MemoryControlBus } from '../../../src/stores/memory/bus.js';
 import { openPostgres } from '../../../src/stores/postgres/pool.js';
@@ -275,3 +276,13 @@ describe.skipIf(skip)('PgAuditLog retention and outages', () => {
   });
 });
 
+
+describe('the shared audit key', () => {
+  it('comes from audit.hmacKeyFile only: missing setting or file is an error saying what to do', () => {
+    expect(() => loadSharedAuditKey(undefined)).toThrow(/set audit\.hmacKeyFile to a file all replicas mount/);
+    const missing = join(storeDir(), 'nope.key');
+    expect(() => loadSharedAuditKey(missing)).toThrow(/does not exist; create it with `openssl rand -hex 32/);
+    const key = randomBytes(32);
+    expect(loadSharedAuditKey(keyFile(key)).equals(key)).toBe(true);
+  });
+});
