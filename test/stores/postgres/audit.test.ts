@@ -218,6 +218,16 @@ describe.skipIf(skip)('PgAuditLog with awkward input', () => {
     }
   });
 
+  it('a backlog is written in transactions of at most 5000 records, in order, on one flush', async () => {
+    const { log, close } = await openPgAudit(storeDir(), { maxBatch: 1_000_000 });
+    for (let i = 1; i <= 12_000; i++) log.record(step({ workflowId: 'wf', stepNo: i }), ok());
+    await log.flush();
+    expect(log.getStats()).toMatchObject({ written: 12_000, flushes: 3, queued: 0 });
+    expect(await log.verify()).toMatchObject({ ok: true, records: 12_000 });
+    expect((await log.queryAudit({ limit: 1 })).records[0]).toMatchObject({ id: 12_000, step: 12_000 });
+    await close();
+  });
+
   it('a bad export filter throws before streaming; a strict record after close is refused', async () => {
     const { log, close } = await openPgAudit(storeDir(), { durability: 'strict' });
     expect(() => log.exportAudit({ outcome: 'maybe' as never })).toThrow(/outcome must be one of/);

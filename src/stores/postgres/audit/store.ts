@@ -41,6 +41,8 @@ export interface PgAuditLogOptions {
 }
 
 const MAX_QUEUE = 100_000;
+/** Most records one flush transaction writes. */
+const MAX_TRANSACTION = 5000;
 const RETENTION_EVERY_MS = 6 * 60 * 60 * 1000;
 
 export class PgAuditLog implements AuditLog {
@@ -176,9 +178,10 @@ export class PgAuditLog implements AuditLog {
       clearImmediate(this.immediate);
       this.immediate = undefined;
     }
-    const batch = this.queue;
+    // A backlog (after an outage) goes in several transactions, so none holds the chain or the statement timeout long.
+    const batch = this.queue.length > MAX_TRANSACTION ? this.queue.slice(0, MAX_TRANSACTION) : this.queue;
+    this.queue = this.queue.length > MAX_TRANSACTION ? this.queue.slice(MAX_TRANSACTION) : [];
     const counters = this.counters;
-    this.queue = [];
     this.counters = new Map();
     try {
       // Redaction, JSON and search words before the chain lock; only numbering and hashing happen while holding it.
@@ -193,6 +196,7 @@ export class PgAuditLog implements AuditLog {
     this.stats.written += batch.length;
     this.stats.flushes++;
     for (const p of batch) p.settle?.resolve();
+    if (batch.length === MAX_TRANSACTION && this.queue.length > 0) return this.writeQueued();
   }
 
   /** Inside the chain lock: continue from the head as committed by whichever replica wrote last. */
