@@ -6,7 +6,7 @@
 import type { ApprovalDecision, ApprovalListFilter, ApprovalOutcome, ApprovalRecord, ApprovalsStore, ApprovalState } from '../approvals.js';
 import { listLimit } from '../approvals.js';
 import { registerPgMigration } from './migrations.js';
-import type { Postgres } from './pool.js';
+import type { Postgres, PostgresHealth } from './pool.js';
 
 registerPgMigration(
   'approvals',
@@ -122,6 +122,11 @@ export class PgApprovals implements ApprovalsStore {
       [id, outcome, d.by, d.at, d.reason ?? null],
     );
     return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  /** The shared store's reachability, for /readyz. */
+  health(): PostgresHealth {
+    return this.db.health();
   }
 
   /** The pool belongs to whoever opened it; nothing of this store's own to release. */

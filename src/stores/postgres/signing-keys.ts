@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { asSigningKey, type KeyStore, type StoredSigningKey } from '../../identity/key-store.js';
 import type { ControlBus } from '../bus.js';
 import { registerPgMigration } from './migrations.js';
-import type { PgQueryable, Postgres } from './pool.js';
+import type { PgQueryable, Postgres, PostgresHealth } from './pool.js';
 
 registerPgMigration(
   'signing-keys',
@@ -118,6 +118,11 @@ export class PgKeyStore implements KeyStore {
         this.reading = undefined;
       });
     return this.reading;
+  }
+
+  /** The shared store's reachability, for /readyz. */
+  health(): PostgresHealth {
+    return this.db.health();
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 import type { OwnedKind, TaskOwner, TaskOwnerStore } from '../task-owners.js';
 import type { Clock } from '../types.js';
 import { registerPgMigration } from './migrations.js';
-import type { Postgres } from './pool.js';
+import type { Postgres, PostgresHealth } from './pool.js';
 
 registerPgMigration(
   'a2a',
@@ -54,4 +54,12 @@ export class PgTaskOwners implements TaskOwnerStore {
     const r = rows[0];
     return r ? { agentId: r.agent, workflowId: r.workflow_id, stepNo: r.step } : undefined;
   }
+
+  /** The shared store's reachability, for /readyz. */
+  health(): PostgresHealth {
+    return this.db.health();
+  }
+
+  /** The pool belongs to whoever opened it; nothing of this store's own to release. */
+  close(): void {}
 }
