@@ -23,8 +23,8 @@ export interface ServerManifest {
   required: boolean;
   /** 'jwt': the gateway mints a short-lived token for this upstream stating who acts. */
   identity?: 'jwt';
-  /** The MCP revision spoken to this upstream; absent: 2025-11-25 and older through initialize. */
-  protocol?: '2025-11-25' | '2026-07-28';
+  /** The MCP revision spoken to this upstream (http only); absent: auto for http (probe server/discover, else initialize), 2025-11-25 for stdio and sse. */
+  protocol?: 'auto' | '2025-11-25' | '2026-07-28';
   /**
    * a2a: origins besides url's own that the agent's card may send the gateway to: they may be link-local or
    * metadata addresses and they receive `headers`. The gateway's own listener is never allowed.
@@ -159,7 +159,7 @@ export interface GatewayConfig {
   /** Human approval (SPEC §10): how long a held call waits, and where pending calls are announced. */
   approval: { timeoutSeconds: number; webhook?: string };
   /** Shared fast state for replicas (SPEC §12): counters, budgets, loop history, workflow states, revocations, sessions, approvals. */
-  state: { redis?: string; failMode: 'closed' | 'open' };
+  state: { redis?: string; failMode: 'closed' | 'open'; advertiseUrl?: string };
   /** Shared durable store for replicas: audit, workflows, delegation, signing keys; default SQLite in dataDir. */
   store: { postgres?: string };
 }

@@ -1,13 +1,16 @@
 // The delegation stores' contract, against memory and SQLite: tokens and their lineage, revocation of a token and
 // everything minted from it, and slices taken atomically, given back, and (durable stores) kept across a restart.
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeDatabase, openDatabase, type Db } from '../../src/audit/db.js';
 import type { DelegationTokenStore, MintedToken, Slice, SliceStore } from '../../src/stores/delegation.js';
 import { MemoryDelegationTokens, MemorySlices } from '../../src/stores/memory/delegation.js';
 import { SqliteDelegationTokens, SqliteSlices } from '../../src/stores/sqlite/delegation.js';
+import { RedisSliceStore } from '../../src/stores/redis/slices.js';
+import { stopTestRedis } from '../helpers/shared-stores.js';
 import { MemoryControlBus } from '../../src/stores/memory/bus.js';
 import { PgDelegationTokens } from '../../src/stores/postgres/delegation.js';
 import { removeStoreDirs, storeDir, TestClock, type StoreFactory } from './factories.js';
+import { closeRedisClients, redisClientFor, redisReady, redisSkip } from './redis-factories.js';
 import { dropPgDatabases, pgFor, pgUnavailable } from './postgres/databases.js';
 
 interface Stores {
@@ -27,6 +30,10 @@ const open: Record<string, (dir: string, clock: TestClock) => Stores | Promise<S
 const factories: Array<StoreFactory<Stores>> = [
   { name: 'memory', durable: false, open: open.memory! },
   { name: 'sqlite', durable: true, open: open.sqlite! },
+  // Slices in Redis beside tokens in memory (tokens are the PostgreSQL store's); their restart case is in redis-stores.test.ts.
+  ...(redisSkip
+    ? []
+    : [{ name: 'redis slices', durable: false, open: (dir: string, clock: TestClock): Stores => ({ tokens: new MemoryDelegationTokens({ now: clock.now }), slices: new RedisSliceStore({ client: redisClientFor(dir), now: clock.now }), close() {} }) }]),
 ];
 if (pgUnavailable) console.log(`delegation contract without postgres: ${pgUnavailable}`);
 else {
@@ -47,7 +54,10 @@ else {
   });
 }
 
+beforeAll(redisReady);
 afterEach(removeStoreDirs);
+afterEach(closeRedisClients);
+afterAll(stopTestRedis);
 afterAll(dropPgDatabases);
 
 const HOUR = 3_600_000;

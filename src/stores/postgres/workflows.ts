@@ -11,7 +11,7 @@ import type { Caller, WorkflowState } from '../../gateway/types.js';
 import type { ControlBus, ControlMessage } from '../bus.js';
 import { canTransition, WORKFLOW_ID, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener, type WorkflowStore } from '../workflows.js';
 import { registerPgMigration } from './migrations.js';
-import type { Postgres } from './pool.js';
+import type { Postgres, PostgresHealth } from './pool.js';
 
 /** The server's clock in epoch ms: every replica compares catch-up times on one clock. */
 export const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
@@ -198,6 +198,11 @@ export class PgWorkflows implements WorkflowStore {
       this.reading = undefined;
     });
     return this.reading;
+  }
+
+  /** The shared store's reachability, for /readyz. */
+  health(): PostgresHealth {
+    return this.db.health();
   }
 
   async close(): Promise<void> {

@@ -43,6 +43,7 @@ describe.skipIf(pgUnavailable)('workflows across replicas on PostgreSQL', () => 
     const bus = new MemoryControlBus();
     const a = await replica(await pgFor(dir), bus);
     const b = await replica(await pgFor(dir), bus);
+    expect([a.health(), b.health()]).toEqual([{ ok: true }, { ok: true }]);
     const heard: Array<[string, WorkflowState]> = [];
     b.onStateChange((id, s) => heard.push([id, s]));
     const id = a.begin({ caller: root, kind: 'mcp' });
