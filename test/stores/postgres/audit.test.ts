@@ -43,8 +43,11 @@ describe.skipIf(skip)('PgAuditLog across replicas', () => {
   it('two replicas appending at once build one chain that verifies, every record once', async () => {
     const dir = storeDir();
     const key = randomBytes(32);
-    const a = await openPgAudit(dir, { hmacKey: key, flushMs: 2, maxBatch: 7, replica: 'a' });
-    const b = await openPgAudit(dir, { hmacKey: key, durability: 'strict', replica: 'b' });
+    // Started at the same moment on an empty database: one migrates and creates the head, the other finds it.
+    const [a, b] = await Promise.all([
+      openPgAudit(dir, { hmacKey: key, flushMs: 2, maxBatch: 7, replica: 'a' }),
+      openPgAudit(dir, { hmacKey: key, durability: 'strict', replica: 'b' }),
+    ]);
     // Two replicas busy at once: b commits each step before the next, a flushes every seven.
     const runA = async () => {
       for (let i = 1; i <= 150; i++) {
