@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createAuditAdminRouter } from '../../../src/downstream/admin-audit.js';
+import { createSpendRouter } from '../../../src/downstream/admin-spend.js';
 import { MemoryControlBus } from '../../../src/stores/memory/bus.js';
 import { PgAuditConsole } from '../../../src/stores/postgres/audit/console.js';
 import { PgWorkflows } from '../../../src/stores/postgres/workflows.js';
@@ -37,6 +38,7 @@ describe.skipIf(pgUnavailable)('admin API on PostgreSQL', () => {
     }
     const app = express();
     app.use('/admin/api', createAuditAdminRouter({ store: log, workflows }));
+    app.use('/admin/api', createSpendRouter({ spend: (by, range) => reads.spend(by, range) }));
     const server: Server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/admin/api`;
@@ -57,6 +59,15 @@ describe.skipIf(pgUnavailable)('admin API on PostgreSQL', () => {
       expect((await get('/audit?q=3%20from%20users')).body.records.map((r: any) => r.step)).toEqual([3]);
       expect((await get('/audit?outcome=refused')).body.records.map((r: any) => r.reason)).toEqual(['policy_denied']);
       expect((await get('/audit/verify')).body).toMatchObject({ ok: true, records: 3 });
+      const model = await states.nextStep(id);
+      log.record(
+        { ...step({ workflowId: id, stepNo: model, server: undefined, target: 'gpt-a' }), kind: 'model/call', model: { model: 'gpt-a', provider: 'openai', upstreamModel: 'gpt-4o', reserve: { tokens: 9, costUsd: 1, inputTokens: 3 } } },
+        { outcome: 'ok', durationMs: 5, tokens: 12, model: { model: 'gpt-a', provider: 'openai', upstreamModel: 'gpt-4o', tokens: { input: 10, output: 2, cachedInput: 0 }, costUsd: 0.25 } },
+      );
+      const spend = await get('/spend?by=model');
+      expect(spend.status).toBe(200);
+      expect(spend.body.groups).toEqual([{ key: 'gpt-a', calls: 1, tokens: { input: 10, output: 2, cachedInput: 0, total: 12 }, costUsd: 0.25, estimatedCalls: 0 }]);
+      expect(await get('/spend?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z')).toMatchObject({ status: 400, body: { error: 'invalid_query' } });
     } finally {
       await new Promise((resolve) => server.close(resolve));
       await states.close();
