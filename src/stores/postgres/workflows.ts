@@ -186,6 +186,24 @@ export class PgWorkflows implements WorkflowStore {
     };
   }
 
+  /** The agent that started a workflow (the model route's X-Workflow-Id check); undefined when there is none. */
+  async agentOf(workflowId: string): Promise<string | undefined> {
+    await this.pending.get(workflowId);
+    const { rows } = await this.db.query<{ agent: string }>('SELECT agent FROM workflows WHERE id = $1', [workflowId]);
+    return rows[0]?.agent;
+  }
+
+  /** The newest workflow whose traceparent carries this W3C trace id (32 hex digits). */
+  async byTraceId(traceId: string): Promise<string | undefined> {
+    if (!/^[0-9a-f]{32}$/.test(traceId)) return undefined;
+    await Promise.all([...this.pending.values()]);
+    const { rows } = await this.db.query<{ id: string }>(
+      'SELECT id FROM workflows WHERE substr(traceparent, 4, 32) = $1 AND traceparent IS NOT NULL ORDER BY seq DESC LIMIT 1',
+      [traceId],
+    );
+    return rows[0]?.id;
+  }
+
   /** Wait for writes begun here (begin rows) to land; for shutdown and tests. */
   async settled(): Promise<void> {
     await Promise.all([...this.pending.values()]);
