@@ -79,3 +79,20 @@ registerPgMigration(
   );
 `,
 );
+
+// The spend report's figures as columns computed once per model call (not hashed: the chain covers model_info), and
+// one partial index holding everything the report sums, so a day of model calls is read from the index alone.
+registerPgMigration(
+  'audit',
+  2,
+  `
+  ALTER TABLE audit
+    ADD COLUMN tokens_in DOUBLE PRECISION GENERATED ALWAYS AS ((model_info::jsonb #>> '{tokens,input}')::float8) STORED,
+    ADD COLUMN tokens_out DOUBLE PRECISION GENERATED ALWAYS AS ((model_info::jsonb #>> '{tokens,output}')::float8) STORED,
+    ADD COLUMN tokens_cached DOUBLE PRECISION GENERATED ALWAYS AS ((model_info::jsonb #>> '{tokens,cachedInput}')::float8) STORED,
+    ADD COLUMN tokens_estimated BOOLEAN GENERATED ALWAYS AS (coalesce((model_info::jsonb ->> 'tokensEstimated') = 'true', false)) STORED;
+  DROP INDEX IF EXISTS audit_model_time;
+  CREATE INDEX IF NOT EXISTS audit_model_spend ON audit (time)
+    INCLUDE (model, agent, team, tokens, cost_usd, tokens_in, tokens_out, tokens_cached, tokens_estimated) WHERE model IS NOT NULL;
+`,
+);
