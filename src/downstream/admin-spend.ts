@@ -6,7 +6,8 @@ import { Router, type Request, type Response } from 'express';
 import type { Db } from '../audit/db.js';
 import { addAdminApiPaths } from '../audit/openapi.js';
 import { InvalidQueryError } from '../audit/query.js';
-import { querySpend, MAX_BUCKETS, SPEND_BUCKETS, SPEND_DIMENSIONS, type SpendBucket, type SpendDimension } from '../stores/sqlite/spend.js';
+import { querySpend, MAX_BUCKETS, SPEND_BUCKETS, SPEND_DIMENSIONS, type SpendBucket, type SpendDimension, type SpendReport } from '../stores/sqlite/spend.js';
+import type { Awaitable } from '../stores/types.js';
 import type { AuditStore } from '../audit/store.js';
 
 function param(req: Request, name: string): string | undefined {
@@ -24,15 +25,21 @@ function time(req: Request, name: string): number | undefined {
   return ms;
 }
 
-export function createSpendRouter(deps: { db: Db; store: Pick<AuditStore, 'flush'> }): Router {
+/** Where the report comes from: the SQLite trail (db and its writer), or any store's `spend` (PgAuditConsole.spend). */
+export type SpendSource =
+  | { db: Db; store: Pick<AuditStore, 'flush'> }
+  | { spend(by: SpendDimension, range: { from?: number; to?: number; bucket?: SpendBucket }): Awaitable<SpendReport> };
+
+export function createSpendRouter(deps: SpendSource): Router {
   const router = Router();
-  router.get('/spend', (req: Request, res: Response) => {
+  router.get('/spend', async (req: Request, res: Response) => {
     try {
       const by = param(req, 'by') ?? 'model';
       if (!(SPEND_DIMENSIONS as readonly string[]).includes(by)) throw new InvalidQueryError(`by must be one of ${SPEND_DIMENSIONS.join(', ')}, got "${by}"`);
       const bucket = param(req, 'bucket');
       if (bucket !== undefined && !(SPEND_BUCKETS as readonly string[]).includes(bucket)) throw new InvalidQueryError(`bucket must be one of ${SPEND_BUCKETS.join(', ')}, got "${bucket}"`);
       const range = { from: time(req, 'from'), to: time(req, 'to'), bucket: bucket as SpendBucket | undefined };
+      if ('spend' in deps) return void res.json(await deps.spend(by as SpendDimension, range));
       // Steps still queued for the batched writer count too.
       deps.store.flush();
       res.json(querySpend(deps.db, by as SpendDimension, range));
