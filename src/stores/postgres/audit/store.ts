@@ -7,11 +7,12 @@ import { hostname } from 'node:os';
 import type { VerifyResult } from '../../../audit/chain.js';
 import type { AuditFilter, AuditPage, AuditRecord } from '../../../audit/query.js';
 import { compileRedactor, DEFAULT_REDACT_PATTERNS } from '../../../audit/redact.js';
-import { chainRow, pendingOf, rowFields, type PendingRecord, type RowFields, type RowFormat } from '../../../audit/rows.js';
+import { chainRow, rowFields, type RowFields, type RowFormat } from '../../../audit/rows.js';
 import { searchWords } from '../../../audit/query.js';
 import type { Step, StepOutcome } from '../../../gateway/types.js';
 import type { Logger } from '../../../telemetry/logger.js';
 import type { AuditLog, AuditStats, CallCount, PruneResult, RefusalCount, WriterHealth } from '../../audit.js';
+import { AuditQueue } from '../../audit-queue.js';
 import type { Postgres } from '../pool.js';
 import { checkFilter, exportAuditRows, queryAuditPage } from './query.js';
 import { prunePgBefore } from './retention.js';
@@ -40,29 +41,15 @@ export interface PgAuditLogOptions {
   logger?: Pick<Logger, 'warn' | 'error'>;
 }
 
-const MAX_QUEUE = 100_000;
 /** Most records one flush transaction writes. */
 const MAX_TRANSACTION = 5000;
-const RETENTION_EVERY_MS = 6 * 60 * 60 * 1000;
 
 export class PgAuditLog implements AuditLog {
   readonly durability: 'batched' | 'strict';
-  private readonly flushMs: number;
-  private readonly maxBatch: number;
-  private readonly counterFlushMs: number;
   private readonly format: RowFormat;
   private readonly replica: string;
-  private readonly logger: Pick<Logger, 'warn' | 'error'> | undefined;
-  private queue: PendingRecord[] = [];
-  private counters = new Map<string, number>();
+  private readonly queue: AuditQueue;
   private tail: Promise<void> = Promise.resolve();
-  private failure: { error: string; since: number } | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private timerDue = Infinity;
-  private immediate: NodeJS.Immediate | undefined;
-  private readonly retentionTimers: NodeJS.Timeout[] = [];
-  private closed = false;
-  private readonly stats: AuditStats = { queued: 0, written: 0, dropped: 0, flushes: 0, failedFlushes: 0 };
 
   /** Bring the schema up to date and check (or create) the shared head with this key, then start writing. */
   static async open(pg: Postgres, opts: PgAuditLogOptions = {}): Promise<PgAuditLog> {
@@ -75,21 +62,12 @@ export class PgAuditLog implements AuditLog {
     private readonly pg: Postgres,
     opts: PgAuditLogOptions,
   ) {
-    this.durability = opts.durability ?? 'batched';
-    this.flushMs = Math.max(0, opts.flushMs ?? 100);
-    this.maxBatch = Math.max(1, opts.maxBatch ?? 500);
-    this.counterFlushMs = opts.counterFlushMs ?? 1000;
+    this.queue = new AuditQueue(opts, { startFlush: () => void this.flush() });
+    this.durability = this.queue.durability;
     this.format = { redactor: compileRedactor(opts.redact ?? DEFAULT_REDACT_PATTERNS), maxArgsLength: opts.maxArgsLength ?? 64 * 1024, key: opts.hmacKey };
     this.replica = opts.replica ?? `${hostname()}:${process.pid}`;
-    this.logger = opts.logger;
-    if (opts.retentionDays !== undefined && opts.retentionDays > 0) this.startRetention(opts.retentionDays);
-  }
-
-  private startRetention(days: number): void {
-    const run = (): void => {
-      this.prune(days).catch((err: unknown) => this.logger?.error({ err }, 'audit retention prune failed; it is retried in 6 hours'));
-    };
-    this.retentionTimers.push(setTimeout(run, 1000).unref(), setInterval(run, RETENTION_EVERY_MS).unref());
+    const days = opts.retentionDays;
+    if (days !== undefined && days > 0) this.queue.startRetention(() => this.prune(days));
   }
 
   get queueDepth(): number {
@@ -97,68 +75,21 @@ export class PgAuditLog implements AuditLog {
   }
 
   getStats(): AuditStats {
-    return { ...this.stats, queued: this.queue.length };
+    return this.queue.getStats();
   }
 
   /** For /readyz: red while flushes fail, with the error and how many records wait. */
   health(): WriterHealth {
-    if (!this.failure) return { ok: true };
-    return { ok: false, error: this.failure.error, since: new Date(this.failure.since).toISOString(), queued: this.queue.length };
+    return this.queue.health();
   }
 
   /** Queue one finished step (O(1)); in strict mode the promise resolves after COMMIT and rejects if the write fails. */
   record(step: Step, outcome: StepOutcome): void | Promise<void> {
-    const pending = pendingOf(step, outcome);
-    if (this.closed) {
-      this.stats.dropped++;
-      this.logger?.warn({ workflowId: step.workflowId, step: step.stepNo }, 'audit record after close was dropped');
-      if (this.durability === 'strict') return Promise.reject(new Error('audit store is closed; the step was not recorded'));
-      return;
-    }
-    if (this.durability === 'strict') {
-      return new Promise<void>((resolve, reject) => {
-        pending.settle = { resolve, reject };
-        this.queue.push(pending);
-        this.schedule(0);
-      });
-    }
-    this.queue.push(pending);
-    this.schedule(this.queue.length >= this.maxBatch ? 0 : this.flushMs);
+    return this.queue.record(step, outcome);
   }
 
   countListCall(agent: string, method: string): void {
-    const key = `${agent}\n${method}`;
-    this.counters.set(key, (this.counters.get(key) ?? 0) + 1);
-    this.schedule(this.counterFlushMs);
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.immediate) return;
-    if (delayMs === 0) {
-      this.clearTimer();
-      this.immediate = setImmediate(() => {
-        this.immediate = undefined;
-        void this.flush();
-      });
-      return;
-    }
-    const due = Date.now() + delayMs;
-    if (this.timer && this.timerDue <= due) return;
-    this.clearTimer();
-    this.timerDue = due;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerDue = Infinity;
-      void this.flush();
-    }, delayMs);
-    // Pending records must not keep a finished process alive; close() flushes them on shutdown.
-    this.timer.unref();
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerDue = Infinity;
+    this.queue.countListCall(agent, method);
   }
 
   /**
@@ -172,30 +103,24 @@ export class PgAuditLog implements AuditLog {
   }
 
   private async writeQueued(): Promise<void> {
-    if (this.queue.length === 0 && this.counters.size === 0) return;
-    this.clearTimer();
-    if (this.immediate) {
-      clearImmediate(this.immediate);
-      this.immediate = undefined;
-    }
+    if (this.queue.idle) return;
     // A backlog (after an outage) goes in several transactions, so none holds the chain or the statement timeout long.
-    const batch = this.queue.length > MAX_TRANSACTION ? this.queue.slice(0, MAX_TRANSACTION) : this.queue;
-    this.queue = this.queue.length > MAX_TRANSACTION ? this.queue.slice(MAX_TRANSACTION) : [];
-    const counters = this.counters;
-    this.counters = new Map();
+    const work = this.queue.take(MAX_TRANSACTION);
+    const { batch, counters } = work;
     try {
       // Redaction, JSON and search words before the chain lock; only numbering and hashing happen while holding it.
       const fields = batch.map((p) => rowFields(withoutNul(p), this.format));
       const words = fields.map((f) => searchWords(f.args ?? '').join(' '));
       await this.pg.withLock(CHAIN_LOCK, (client) => this.writeBatch(client, fields, words, counters));
     } catch (err) {
-      this.failBatch(batch, counters, err as Error);
+      this.queue.failed(
+        work,
+        err as Error,
+        `audit flush to PostgreSQL at ${this.pg.where} failed; retrying with the next flush — check that the server is up and store.postgres is right`,
+      );
       return;
     }
-    this.failure = undefined;
-    this.stats.written += batch.length;
-    this.stats.flushes++;
-    for (const p of batch) p.settle?.resolve();
+    this.queue.written(batch);
     if (batch.length === MAX_TRANSACTION && this.queue.length > 0) return this.writeQueued();
   }
 
@@ -230,24 +155,6 @@ export class PgAuditLog implements AuditLog {
         [new Date().toISOString().slice(0, 10), agents, methods, counts],
       );
     }
-  }
-
-  private failBatch(batch: PendingRecord[], counters: Map<string, number>, err: Error): void {
-    this.stats.failedFlushes++;
-    this.failure ??= { error: err.message, since: Date.now() };
-    this.failure.error = err.message;
-    for (const [key, count] of counters) this.counters.set(key, (this.counters.get(key) ?? 0) + count);
-    for (const p of batch) p.settle?.reject(new Error(`audit write failed: ${err.message}`));
-    const retry = batch.filter((p) => !p.settle);
-    const room = MAX_QUEUE - this.queue.length;
-    const kept = retry.length > room ? retry.slice(retry.length - Math.max(0, room)) : retry;
-    this.stats.dropped += retry.length - kept.length;
-    this.queue = kept.concat(this.queue);
-    this.logger?.error(
-      { err, retrying: kept.length, dropped: retry.length - kept.length },
-      `audit flush to PostgreSQL at ${this.pg.where} failed; retrying with the next flush — check that the server is up and store.postgres is right`,
-    );
-    if (!this.closed && (this.queue.length > 0 || this.counters.size > 0)) this.schedule(Math.max(this.flushMs, 1000));
   }
 
   /** Check the whole shared chain, every replica's records (flushes this replica's queue first). */
@@ -302,24 +209,12 @@ export class PgAuditLog implements AuditLog {
 
   /** Flush everything (one retry) and stop the timers; returns how many records could not be written. The pool stays open. */
   async close(): Promise<number> {
-    if (this.closed) return 0;
+    if (this.queue.closed) return 0;
     await this.flush();
     if (this.queue.length > 0) await this.flush();
-    this.closed = true;
-    const lost = this.queue.length;
-    if (lost > 0) {
-      this.stats.dropped += lost;
-      this.queue = [];
-      this.logger?.error(
-        { unwritten: lost, err: this.failure?.error },
-        `${lost} audit records could not be written to PostgreSQL at shutdown and are lost (${this.failure?.error}); check the server and the trail with \`switchyard audit verify\``,
-      );
-    }
-    this.clearTimer();
-    if (this.immediate) clearImmediate(this.immediate);
-    this.immediate = undefined;
-    for (const t of this.retentionTimers) clearTimeout(t);
-    this.retentionTimers.length = 0;
-    return lost;
+    return this.queue.shut(
+      (n, error) =>
+        `${n} audit records could not be written to PostgreSQL at shutdown and are lost (${error}); check the server and the trail with \`switchyard audit verify\``,
+    );
   }
 }

@@ -2,10 +2,11 @@
 import type { VerifyResult } from '../../../audit/chain.js';
 import type { AuditFilter, AuditPage, AuditRecord } from '../../../audit/query.js';
 import { compileRedactor, DEFAULT_REDACT_PATTERNS } from '../../../audit/redact.js';
-import { pendingOf, type PendingRecord, type RowFormat } from '../../../audit/rows.js';
+import type { RowFormat } from '../../../audit/rows.js';
 import type { Step, StepOutcome, StepSink } from '../../../gateway/types.js';
 import type { Logger } from '../../../telemetry/logger.js';
 import type { AuditLog, AuditStats, CallCount, PruneResult, RefusalCount, WriterHealth } from '../../audit.js';
+import { AuditQueue, type TakenWork } from '../../audit-queue.js';
 
 export type { AuditStats, CallCount, PruneResult, WriterHealth } from '../../audit.js';
 import type { Db } from '../db.js';
@@ -51,48 +52,29 @@ export interface FlushWork {
 /** Asked at the start of each flush (e.g. for workflow step counters); its statements ride in that flush's transaction. */
 export type FlushHook = () => FlushWork | undefined;
 
-const MAX_QUEUE = 100_000;
-/** Batches queued or in flight beyond which record() waits for the writer (see record). */
+/** Batches queued or in flight beyond which record() waits for the writer (see overBacklog). */
 const BACKLOG_BATCHES = 4;
-const RETENTION_EVERY_MS = 6 * 60 * 60 * 1000;
-
 
 export class AuditStore implements StepSink, AuditLog {
   readonly durability: 'batched' | 'strict';
-  private readonly flushMs: number;
-  private readonly maxBatch: number;
-  private readonly counterFlushMs: number;
   private readonly format: RowFormat;
   private readonly head: HeadStore;
-  private readonly logger: Pick<Logger, 'warn' | 'error'> | undefined;
   private readonly writer: AuditWriter;
   private readonly hooks: FlushHook[] = [];
-  private queue: PendingRecord[] = [];
+  private readonly queue: AuditQueue;
   /** Records of the flush the writer has not answered yet. */
   private writing = 0;
   private inFlight = false;
   /** A flush was asked for while one was in flight: start the next as soon as it is answered. */
   private again = false;
-  private counters = new Map<string, number>();
-  private hooksPending = false;
-  private failure: { error: string; since: number } | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private timerDue = Infinity;
-  private immediate: NodeJS.Immediate | undefined;
-  private readonly retentionTimers: NodeJS.Timeout[] = [];
-  private closed = false;
-  private readonly stats: AuditStats = { queued: 0, written: 0, dropped: 0, flushes: 0, failedFlushes: 0 };
 
   constructor(
     readonly db: Db,
     opts: AuditStoreOptions = {},
   ) {
-    this.durability = opts.durability ?? 'batched';
-    this.flushMs = Math.max(0, opts.flushMs ?? 100);
-    this.maxBatch = Math.max(1, opts.maxBatch ?? 500);
-    this.counterFlushMs = opts.counterFlushMs ?? 1000;
+    this.queue = new AuditQueue(opts, { startFlush: () => this.startFlush(), overBacklog: () => this.overBacklog() });
+    this.durability = this.queue.durability;
     this.format = { redactor: compileRedactor(opts.redact ?? DEFAULT_REDACT_PATTERNS), maxArgsLength: opts.maxArgsLength ?? 64 * 1024, key: opts.hmacKey };
-    this.logger = opts.logger;
     this.head = new HeadStore(db, opts.hmacKey);
     const count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM audit');
     db.transaction(() => this.head.init(() => chainTip(db), () => count.get()?.n ?? 0)).immediate();
@@ -100,19 +82,8 @@ export class AuditStore implements StepSink, AuditLog {
     this.writer = threaded
       ? new ThreadWriter(db, { format: this.format, redact: opts.redact ?? DEFAULT_REDACT_PATTERNS, logger: opts.logger })
       : new InlineWriter(db, this.format);
-    if (opts.retentionDays !== undefined && opts.retentionDays > 0) this.startRetention(opts.retentionDays);
-  }
-
-  private startRetention(days: number): void {
-    const run = (): void => {
-      try {
-        this.prune(days);
-      } catch (err) {
-        this.logger?.error({ err }, 'audit retention prune failed; it is retried in 6 hours');
-      }
-    };
-    // First run shortly after start, not inside the constructor, so startup is never slowed by a large delete.
-    this.retentionTimers.push(setTimeout(run, 1000).unref(), setInterval(run, RETENTION_EVERY_MS).unref());
+    const days = opts.retentionDays;
+    if (days !== undefined && days > 0) this.queue.startRetention(() => this.prune(days));
   }
 
   /** Records waiting for the writer (for the audit queue depth gauge). */
@@ -123,14 +94,13 @@ export class AuditStore implements StepSink, AuditLog {
 
   getStats(): AuditStats {
     this.writer.poll();
-    return { ...this.stats, queued: this.queue.length + this.writing };
+    return this.queue.getStats(this.writing);
   }
 
   /** For /readyz: red while flushes fail, with the error and how many records wait. */
   health(): WriterHealth {
     this.writer.poll();
-    if (!this.failure) return { ok: true };
-    return { ok: false, error: this.failure.error, since: new Date(this.failure.since).toISOString(), queued: this.queue.length + this.writing };
+    return this.queue.health(this.writing);
   }
 
   /**
@@ -138,34 +108,20 @@ export class AuditStore implements StepSink, AuditLog {
    * resolves once the row is committed (concurrent records share one transaction) and rejects if the write fails.
    */
   record(step: Step, outcome: StepOutcome): void | Promise<void> {
-    const pending = pendingOf(step, outcome);
-    if (this.closed) {
-      this.stats.dropped++;
-      this.logger?.warn({ workflowId: step.workflowId, step: step.stepNo }, 'audit record after close was dropped');
-      if (this.durability === 'strict') return Promise.reject(new Error('audit store is closed; the step was not recorded'));
-      return;
-    }
-    if (this.durability === 'strict') {
-      return new Promise<void>((resolve, reject) => {
-        pending.settle = { resolve, reject };
-        this.queue.push(pending);
-        this.schedule(0);
-      });
-    }
-    this.queue.push(pending);
-    // A writer thread that fell behind is waited for, as an inline writer would be, so a crash loses about a window, not a backlog.
-    if (this.writer.background && !this.failure && this.queue.length + this.writing >= BACKLOG_BATCHES * this.maxBatch) {
-      this.writer.drain();
-      return this.startFlush();
-    }
-    this.schedule(this.queue.length >= this.maxBatch ? 0 : this.flushMs);
+    return this.queue.record(step, outcome);
+  }
+
+  /** A writer thread that fell behind is waited for, as an inline writer would be, so a crash loses about a window, not a backlog. */
+  private overBacklog(): boolean {
+    if (!this.writer.background || this.queue.failure || this.queue.length + this.writing < BACKLOG_BATCHES * this.queue.maxBatch) return false;
+    this.writer.drain();
+    this.startFlush();
+    return true;
   }
 
   /** Count a list call or ping without storing it one by one. */
   countListCall(agent: string, method: string): void {
-    const key = `${agent}\n${method}`;
-    this.counters.set(key, (this.counters.get(key) ?? 0) + 1);
-    this.schedule(this.counterFlushMs);
+    this.queue.countListCall(agent, method);
   }
 
   /** Run `hook` inside every flush transaction. */
@@ -175,37 +131,7 @@ export class AuditStore implements StepSink, AuditLog {
 
   /** Ask for a flush soon even with no records queued (a hook has something to persist). */
   requestFlush(): void {
-    this.hooksPending = true;
-    this.schedule(this.flushMs);
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.immediate) return;
-    if (delayMs === 0) {
-      this.clearTimer();
-      this.immediate = setImmediate(() => {
-        this.immediate = undefined;
-        this.startFlush();
-      });
-      return;
-    }
-    const due = Date.now() + delayMs;
-    if (this.timer && this.timerDue <= due) return;
-    this.clearTimer();
-    this.timerDue = due;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerDue = Infinity;
-      this.startFlush();
-    }, delayMs);
-    // Pending records must not keep a finished process alive; close() flushes them on shutdown.
-    this.timer.unref();
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerDue = Infinity;
+    this.queue.request();
   }
 
   /**
@@ -225,17 +151,9 @@ export class AuditStore implements StepSink, AuditLog {
       this.again = true;
       return;
     }
-    if (this.queue.length === 0 && this.counters.size === 0 && !this.hooksPending) return;
-    this.clearTimer();
-    if (this.immediate) {
-      clearImmediate(this.immediate);
-      this.immediate = undefined;
-    }
-    const batch = this.queue;
-    const counters = this.counters;
-    this.queue = [];
-    this.counters = new Map();
-    this.hooksPending = false;
+    if (this.queue.idle) return;
+    const work = this.queue.take();
+    const { batch, counters } = work;
     const statements: SqlStatement[] = [];
     const committed: Array<() => void> = [];
     try {
@@ -246,7 +164,7 @@ export class AuditStore implements StepSink, AuditLog {
         if (work.committed) committed.push(work.committed);
       }
     } catch (err) {
-      this.failBatch(batch, counters, err as Error);
+      this.failBatch(work, err as Error);
       return;
     }
     this.inFlight = true;
@@ -254,39 +172,21 @@ export class AuditStore implements StepSink, AuditLog {
     this.writer.submit({ records: batch, counters: [...counters], statements }, (err) => {
       this.inFlight = false;
       this.writing = 0;
-      if (err) this.failBatch(batch, counters, err);
+      if (err) this.failBatch(work, err);
       else {
-        this.failure = undefined;
         for (const done of committed) done();
-        this.stats.written += batch.length;
-        this.stats.flushes++;
-        for (const p of batch) p.settle?.resolve();
+        this.queue.written(batch);
       }
       const again = this.again;
       this.again = false;
       // After a failure failBatch has scheduled the retry with its back-off; otherwise what was asked for meanwhile goes now.
-      if (again && !err && !this.closed && (this.queue.length > 0 || this.counters.size > 0 || this.hooksPending)) this.schedule(0);
+      if (again && !err && !this.queue.closed && !this.queue.idle) this.queue.schedule(0);
     });
   }
 
-  private failBatch(batch: PendingRecord[], counters: Map<string, number>, err: Error): void {
-    this.stats.failedFlushes++;
-    this.failure ??= { error: err.message, since: Date.now() };
-    this.failure.error = err.message;
-    for (const [key, count] of counters) this.counters.set(key, (this.counters.get(key) ?? 0) + count);
-    const strict = batch.filter((p) => p.settle);
-    for (const p of strict) p.settle?.reject(new Error(`audit write failed: ${err.message}`));
-    const retry = batch.filter((p) => !p.settle);
-    const room = MAX_QUEUE - this.queue.length;
-    const kept = retry.length > room ? retry.slice(retry.length - Math.max(0, room)) : retry;
-    this.stats.dropped += retry.length - kept.length;
-    this.queue = kept.concat(this.queue);
-    this.logger?.error(
-      { err, retrying: kept.length, dropped: retry.length - kept.length },
-      'audit flush failed; retrying with the next flush — check disk space and permissions of the data dir',
-    );
-    this.hooksPending = true;
-    if (!this.closed) this.schedule(Math.max(this.flushMs, 1000));
+  /** The hooks' statements were taken with the batch, so a retry is wanted even when no records wait. */
+  private failBatch(work: TakenWork, err: Error): void {
+    this.queue.failed(work, err, 'audit flush failed; retrying with the next flush — check disk space and permissions of the data dir', true);
   }
 
   /** Check the whole hash chain (flushes first). */
@@ -345,25 +245,14 @@ export class AuditStore implements StepSink, AuditLog {
    * dropped with one error line saying so. The database stays open (it is shared); close it afterwards.
    */
   close(): number {
-    if (this.closed) return 0;
+    if (this.queue.closed) return 0;
     this.flush();
     if (this.queue.length > 0) this.flush();
-    this.closed = true;
-    const lost = this.queue.length;
-    if (lost > 0) {
-      this.stats.dropped += lost;
-      this.queue = [];
-      this.logger?.error(
-        { unwritten: lost, err: this.failure?.error },
-        `${lost} audit records could not be written at shutdown and are lost (${this.failure?.error}); fix the cause (disk space, permissions, a process holding the database locked) and check the trail with \`switchyard audit verify\``,
-      );
-    }
-    this.clearTimer();
-    if (this.immediate) clearImmediate(this.immediate);
-    this.immediate = undefined;
+    const lost = this.queue.shut(
+      (n, error) =>
+        `${n} audit records could not be written at shutdown and are lost (${error}); fix the cause (disk space, permissions, a process holding the database locked) and check the trail with \`switchyard audit verify\``,
+    );
     this.writer.close();
-    for (const t of this.retentionTimers) clearTimeout(t);
-    this.retentionTimers.length = 0;
     return lost;
   }
 }
