@@ -3,8 +3,9 @@
  * and the first decision wins (one UPDATE guarded by state = 'pending'). The queue that waits for the decision
  * hears of it over the bus ('approval'); that wiring is the queue's.
  */
-import type { ApprovalDecision, ApprovalListFilter, ApprovalOutcome, ApprovalRecord, ApprovalsStore, ApprovalState } from '../approvals.js';
+import type { ApprovalDecision, ApprovalListFilter, ApprovalOutcome, ApprovalRecord, ApprovalsStore } from '../approvals.js';
 import { listLimit } from '../approvals.js';
+import { APPROVAL_COLUMNS as COLUMNS, approvalFromRow as fromRow, approvalValues, type ApprovalRow } from '../rows.js';
 import { registerPgMigration } from './migrations.js';
 import type { Postgres, PostgresHealth } from './pool.js';
 
@@ -31,44 +32,6 @@ registerPgMigration(
    CREATE INDEX approvals_state ON approvals (state, seq);`,
 );
 
-interface ApprovalRow {
-  id: string;
-  agent: string;
-  user: string | null;
-  workflow_id: string;
-  server: string | null;
-  tool: string;
-  args: string;
-  args_digest: string;
-  created_at: string;
-  expires_at: string;
-  state: string;
-  decided_by: string | null;
-  decided_at: string | null;
-  reason: string | null;
-}
-
-const COLUMNS = 'id, agent, "user", workflow_id, server, tool, args, args_digest, created_at, expires_at, state, decided_by, decided_at, reason';
-
-function fromRow(r: ApprovalRow): ApprovalRecord {
-  return {
-    id: r.id,
-    agent: r.agent,
-    ...(r.user !== null ? { user: r.user } : {}),
-    workflowId: r.workflow_id,
-    ...(r.server !== null ? { server: r.server } : {}),
-    tool: r.tool,
-    args: JSON.parse(r.args) as Record<string, unknown>,
-    argsDigest: r.args_digest,
-    createdAt: Number(r.created_at),
-    expiresAt: Number(r.expires_at),
-    state: r.state as ApprovalState,
-    ...(r.decided_by !== null ? { decidedBy: r.decided_by } : {}),
-    ...(r.decided_at !== null ? { decidedAt: Number(r.decided_at) } : {}),
-    ...(r.reason !== null ? { reason: r.reason } : {}),
-  };
-}
-
 export interface PgApprovalsOptions {
   db: Postgres;
 }
@@ -88,7 +51,7 @@ export class PgApprovals implements ApprovalsStore {
   async create(a: ApprovalRecord): Promise<void> {
     await this.db.query(
       `INSERT INTO approvals (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-      [a.id, a.agent, a.user ?? null, a.workflowId, a.server ?? null, a.tool, JSON.stringify(a.args), a.argsDigest, a.createdAt, a.expiresAt, a.state, a.decidedBy ?? null, a.decidedAt ?? null, a.reason ?? null],
+      approvalValues(a),
     );
   }
 

@@ -6,6 +6,8 @@
 import type { Logger } from 'pino';
 import type { ControlBus, ControlMessage } from '../bus.js';
 import type { DelegationTokenStore, MintedToken } from '../delegation.js';
+import { TOKEN_COLUMNS as COLUMNS, tokenFromRow as fromRow, tokenValues, type TokenRow } from '../rows.js';
+import { CatchUp } from './catch-up.js';
 import { registerPgMigration } from './migrations.js';
 import type { PgQueryable, Postgres, PostgresHealth } from './pool.js';
 import { NOW_MS } from './workflows.js';
@@ -50,38 +52,6 @@ export interface PgDelegationTokensOptions {
   catchUpMs?: number;
 }
 
-interface TokenRow {
-  jti: string;
-  parent_jti: string | null;
-  parent_node: string;
-  workflow_id: string;
-  agent: string;
-  parent_agent: string;
-  depth: number;
-  scope: string | null;
-  budget_tool_calls: number | null;
-  delegating_step: number | null;
-  issued_at: string;
-  expires_at: string;
-}
-
-function fromRow(r: TokenRow): MintedToken {
-  return {
-    jti: r.jti,
-    parentJti: r.parent_jti ?? undefined,
-    parentNode: r.parent_node,
-    workflowId: r.workflow_id,
-    agent: r.agent,
-    parentAgent: r.parent_agent,
-    depth: r.depth,
-    scope: r.scope ? r.scope.split(' ') : undefined,
-    budgetToolCalls: r.budget_tool_calls ?? undefined,
-    delegatingStep: r.delegating_step ?? undefined,
-    issuedAt: Number(r.issued_at),
-    expiresAt: Number(r.expires_at),
-  };
-}
-
 /** A token as it travels on the bus: the record itself (it never changes once minted). */
 function tokenFromMessage(d: Record<string, unknown>): MintedToken | undefined {
   const t = d.token as Partial<MintedToken> | undefined;
@@ -97,7 +67,6 @@ function tokenFromMessage(d: Record<string, unknown>): MintedToken | undefined {
 }
 
 const CATCH_UP_OVERLAP_MS = 2000;
-const COLUMNS = 'jti, parent_jti, parent_node, workflow_id, agent, parent_agent, depth, scope, budget_tool_calls, delegating_step, issued_at, expires_at';
 
 export class PgDelegationTokens implements DelegationTokenStore {
   private readonly db: Postgres;
@@ -109,10 +78,8 @@ export class PgDelegationTokens implements DelegationTokenStore {
   /** Revoked jtis with when their token expires (Infinity when unknown). */
   private readonly revoked = new Map<string, number>();
   private readonly unsubscribe: Array<() => void>;
-  private timer: NodeJS.Timeout | undefined;
   private lastRead = 0;
-  private reading: Promise<void> | undefined;
-  private closed = false;
+  private readonly rereads = new CatchUp(() => this.readRecent());
 
   private constructor(opts: PgDelegationTokensOptions) {
     this.db = opts.db;
@@ -138,8 +105,7 @@ export class PgDelegationTokens implements DelegationTokenStore {
       for (const u of store.unsubscribe) u();
       throw err;
     }
-    store.timer = setInterval(() => void store.catchUp(), opts.catchUpMs ?? 500);
-    store.timer.unref();
+    store.rereads.every(opts.catchUpMs ?? 500);
     return store;
   }
 
@@ -147,7 +113,7 @@ export class PgDelegationTokens implements DelegationTokenStore {
   async record(t: MintedToken): Promise<void> {
     await this.db.query(
       `INSERT INTO delegation_tokens (${COLUMNS}, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, ${NOW_MS})`,
-      [t.jti, t.parentJti ?? null, t.parentNode, t.workflowId, t.agent, t.parentAgent, t.depth, t.scope ? t.scope.join(' ') : null, t.budgetToolCalls ?? null, t.delegatingStep ?? null, t.issuedAt, t.expiresAt],
+      tokenValues(t),
     );
     this.tokens.set(t.jti, { ...t });
     try {
@@ -214,21 +180,7 @@ export class PgDelegationTokens implements DelegationTokenStore {
 
   /** Re-read the mints and revocations of the last moments now (the timer does this every catchUpMs). */
   catchUp(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    this.reading ??= (async () => {
-      try {
-        const clock = await this.db.query<{ now: string }>(`SELECT ${NOW_MS} AS now`);
-        const since = this.lastRead - CATCH_UP_OVERLAP_MS;
-        await this.load(this.db, 'recorded_at >= $1', [since], 'revoked_at >= $1', [since]);
-        this.lastRead = Number(clock.rows[0]!.now);
-        this.prune();
-      } catch {
-        // The pool logs the outage and /readyz shows it; the next read catches up over the overlap.
-      }
-    })().finally(() => {
-      this.reading = undefined;
-    });
-    return this.reading;
+    return this.rereads.now();
   }
 
   /** The shared store's reachability, for /readyz. */
@@ -237,10 +189,18 @@ export class PgDelegationTokens implements DelegationTokenStore {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    const reading = this.rereads.stop();
     for (const u of this.unsubscribe) u();
-    await this.reading;
+    await reading;
+  }
+
+  /** A failed read leaves lastRead as it was, so the next one covers the same window. */
+  private async readRecent(): Promise<void> {
+    const clock = await this.db.query<{ now: string }>(`SELECT ${NOW_MS} AS now`);
+    const since = this.lastRead - CATCH_UP_OVERLAP_MS;
+    await this.load(this.db, 'recorded_at >= $1', [since], 'revoked_at >= $1', [since]);
+    this.lastRead = Number(clock.rows[0]!.now);
+    this.prune();
   }
 
   private async load(q: PgQueryable, tokenWhere: string, tokenParams: unknown[], revokedWhere: string, revokedParams: unknown[]): Promise<void> {

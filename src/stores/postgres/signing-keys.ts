@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { asSigningKey, type KeyStore, type StoredSigningKey } from '../../identity/key-store.js';
 import type { ControlBus } from '../bus.js';
+import { CatchUp } from './catch-up.js';
 import { registerPgMigration } from './migrations.js';
 import type { PgQueryable, Postgres, PostgresHealth } from './pool.js';
 
@@ -40,9 +41,8 @@ export class PgKeyStore implements KeyStore {
   /** Fingerprint of the rows last read: the list is replaced only when it changes. */
   private fingerprint = '';
   private readonly unsubscribe: () => void;
-  private timer: NodeJS.Timeout | undefined;
-  private reading: Promise<void> | undefined;
-  private closed = false;
+  /** A failed re-read leaves the keys in hand, which keep verifying meanwhile. */
+  private readonly rereads = new CatchUp(() => this.read(this.db));
 
   private constructor(opts: PgKeyStoreOptions) {
     this.db = opts.db;
@@ -61,8 +61,7 @@ export class PgKeyStore implements KeyStore {
       store.unsubscribe();
       throw err;
     }
-    store.timer = setInterval(() => void store.reload(), opts.catchUpMs ?? 500);
-    store.timer.unref();
+    store.rereads.every(opts.catchUpMs ?? 500);
     return store;
   }
 
@@ -109,15 +108,7 @@ export class PgKeyStore implements KeyStore {
 
   /** Re-read the keys now (the bus and the timer call this). */
   reload(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    this.reading ??= this.read(this.db)
-      .catch(() => {
-        // The pool logs the outage and /readyz shows it; the keys in hand keep verifying meanwhile.
-      })
-      .finally(() => {
-        this.reading = undefined;
-      });
-    return this.reading;
+    return this.rereads.now();
   }
 
   /** The shared store's reachability, for /readyz. */
@@ -126,10 +117,9 @@ export class PgKeyStore implements KeyStore {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    const reading = this.rereads.stop();
     this.unsubscribe();
-    await this.reading;
+    await reading;
   }
 
   private async read(q: PgQueryable): Promise<void> {

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Caller, WorkflowState } from '../../gateway/types.js';
 import type { ControlBus, ControlMessage } from '../bus.js';
 import { canTransition, WORKFLOW_ID, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener, type WorkflowStore } from '../workflows.js';
+import { CatchUp } from './catch-up.js';
 import { registerPgMigration } from './migrations.js';
 import type { Postgres, PostgresHealth } from './pool.js';
 
@@ -77,10 +78,8 @@ export class PgWorkflows implements WorkflowStore {
   private readonly pending = new Map<string, Promise<void>>();
   private readonly listeners: WorkflowListener[] = [];
   private readonly unsubscribe: () => void;
-  private timer: NodeJS.Timeout | undefined;
   private lastRead = 0;
-  private reading: Promise<void> | undefined;
-  private closed = false;
+  private readonly rereads = new CatchUp(() => this.readChanges());
 
   private constructor(opts: PgWorkflowsOptions) {
     this.db = opts.db;
@@ -103,8 +102,7 @@ export class PgWorkflows implements WorkflowStore {
       store.unsubscribe();
       throw err;
     }
-    store.timer = setInterval(() => void store.catchUp(), opts.catchUpMs ?? 500);
-    store.timer.unref();
+    store.rereads.every(opts.catchUpMs ?? 500);
     return store;
   }
 
@@ -211,11 +209,7 @@ export class PgWorkflows implements WorkflowStore {
 
   /** Re-read the state changes of the last moments now (the timer does this every catchUpMs). */
   catchUp(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    this.reading ??= this.readChanges().finally(() => {
-      this.reading = undefined;
-    });
-    return this.reading;
+    return this.rereads.now();
   }
 
   /** The shared store's reachability, for /readyz. */
@@ -224,27 +218,23 @@ export class PgWorkflows implements WorkflowStore {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    const reading = this.rereads.stop();
     this.unsubscribe();
     await this.settled();
-    await this.reading;
+    await reading;
   }
 
+  /** A failed read leaves lastRead as it was, so the next one covers the same window. */
   private async readChanges(): Promise<void> {
-    try {
-      const { rows } = await this.db.query<StateRow & { now: string }>(
-        `SELECT id, state, why, version, ${NOW_MS} AS now FROM workflows WHERE changed_at >= $1`,
-        [this.lastRead - CATCH_UP_OVERLAP_MS],
-      );
-      for (const r of rows) this.observe(r);
-      if (rows[0]) this.lastRead = Number(rows[0].now);
-      else {
-        const now = await this.db.query<{ now: string }>(`SELECT ${NOW_MS} AS now`);
-        this.lastRead = Number(now.rows[0]!.now);
-      }
-    } catch {
-      // The pool logs the outage and /readyz shows it; the next read catches up over the overlap.
+    const { rows } = await this.db.query<StateRow & { now: string }>(
+      `SELECT id, state, why, version, ${NOW_MS} AS now FROM workflows WHERE changed_at >= $1`,
+      [this.lastRead - CATCH_UP_OVERLAP_MS],
+    );
+    for (const r of rows) this.observe(r);
+    if (rows[0]) this.lastRead = Number(rows[0].now);
+    else {
+      const now = await this.db.query<{ now: string }>(`SELECT ${NOW_MS} AS now`);
+      this.lastRead = Number(now.rows[0]!.now);
     }
   }
 

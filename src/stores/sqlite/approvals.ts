@@ -1,7 +1,8 @@
 /** Approvals in the gateway's SQLite database, so a pending call and its decision survive a restart of the console. */
 import { registerMigration, type Db } from './db.js';
-import type { ApprovalDecision, ApprovalListFilter, ApprovalOutcome, ApprovalRecord, ApprovalsStore, ApprovalState } from '../approvals.js';
+import type { ApprovalDecision, ApprovalListFilter, ApprovalOutcome, ApprovalRecord, ApprovalsStore } from '../approvals.js';
 import { listLimit } from '../approvals.js';
+import { APPROVAL_COLUMNS, approvalFromRow as fromRow, approvalValues, type ApprovalRow } from '../rows.js';
 
 registerMigration(
   'approvals',
@@ -28,53 +29,16 @@ registerMigration(
 `,
 );
 
-interface ApprovalRow {
-  seq: number;
-  id: string;
-  agent: string;
-  user: string | null;
-  workflow_id: string;
-  server: string | null;
-  tool: string;
-  args: string;
-  args_digest: string;
-  created_at: number;
-  expires_at: number;
-  state: string;
-  decided_by: string | null;
-  decided_at: number | null;
-  reason: string | null;
-}
-
-function fromRow(r: ApprovalRow): ApprovalRecord {
-  return {
-    id: r.id,
-    agent: r.agent,
-    ...(r.user !== null ? { user: r.user } : {}),
-    workflowId: r.workflow_id,
-    ...(r.server !== null ? { server: r.server } : {}),
-    tool: r.tool,
-    args: JSON.parse(r.args) as Record<string, unknown>,
-    argsDigest: r.args_digest,
-    createdAt: r.created_at,
-    expiresAt: r.expires_at,
-    state: r.state as ApprovalState,
-    ...(r.decided_by !== null ? { decidedBy: r.decided_by } : {}),
-    ...(r.decided_at !== null ? { decidedAt: r.decided_at } : {}),
-    ...(r.reason !== null ? { reason: r.reason } : {}),
-  };
-}
-
 export class SqliteApprovals implements ApprovalsStore {
   constructor(private readonly db: Db) {}
 
   async create(a: ApprovalRecord): Promise<void> {
     this.db
       .prepare(
-        `INSERT INTO approvals (id, agent, "user", workflow_id, server, tool, args, args_digest, created_at, expires_at, state, decided_by, decided_at, reason)
+        `INSERT INTO approvals (${APPROVAL_COLUMNS})
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(a.id, a.agent, a.user ?? null, a.workflowId, a.server ?? null, a.tool, JSON.stringify(a.args), a.argsDigest, a.createdAt, a.expiresAt, a.state, a.decidedBy ?? null, a.decidedAt ?? null, a.reason ?? null);
+      .run(...approvalValues(a));
   }
 
   async get(id: string): Promise<ApprovalRecord | undefined> {

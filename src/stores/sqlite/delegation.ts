@@ -5,6 +5,7 @@
  */
 import type { DelegationTokenStore, MintedToken, Slice } from '../delegation.js';
 import { MemorySlices } from '../memory/delegation.js';
+import { TOKEN_COLUMNS, tokenFromRow, tokenValues, type TokenRow } from '../rows.js';
 import { registerMigration, type Db } from './db.js';
 
 registerMigration(
@@ -52,38 +53,6 @@ registerMigration(
 
 export type { MintedToken } from '../delegation.js';
 
-interface TokenRow {
-  jti: string;
-  parent_jti: string | null;
-  parent_node: string;
-  workflow_id: string;
-  agent: string;
-  parent_agent: string;
-  depth: number;
-  scope: string | null;
-  budget_tool_calls: number | null;
-  delegating_step: number | null;
-  issued_at: number;
-  expires_at: number;
-}
-
-function fromRow(r: TokenRow): MintedToken {
-  return {
-    jti: r.jti,
-    parentJti: r.parent_jti ?? undefined,
-    parentNode: r.parent_node,
-    workflowId: r.workflow_id,
-    agent: r.agent,
-    parentAgent: r.parent_agent,
-    depth: r.depth,
-    scope: r.scope ? r.scope.split(' ') : undefined,
-    budgetToolCalls: r.budget_tool_calls ?? undefined,
-    delegatingStep: r.delegating_step ?? undefined,
-    issuedAt: r.issued_at,
-    expiresAt: r.expires_at,
-  };
-}
-
 export class SqliteDelegationTokens implements DelegationTokenStore {
   /** Revoked jtis in memory: the authenticator asks on every request. */
   readonly #revoked = new Set<string>();
@@ -97,7 +66,7 @@ export class SqliteDelegationTokens implements DelegationTokenStore {
     this.#now = opts.now ?? Date.now;
     this.#stmts = {
       insert: db.prepare(
-        `INSERT INTO delegation_tokens (jti, parent_jti, parent_node, workflow_id, agent, parent_agent, depth, scope, budget_tool_calls, delegating_step, issued_at, expires_at)
+        `INSERT INTO delegation_tokens (${TOKEN_COLUMNS})
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       get: db.prepare<[string], TokenRow>('SELECT * FROM delegation_tokens WHERE jti = ?'),
@@ -123,25 +92,12 @@ export class SqliteDelegationTokens implements DelegationTokenStore {
   }
 
   record(t: MintedToken): void {
-    this.#stmts.insert.run(
-      t.jti,
-      t.parentJti ?? null,
-      t.parentNode,
-      t.workflowId,
-      t.agent,
-      t.parentAgent,
-      t.depth,
-      t.scope ? t.scope.join(' ') : null,
-      t.budgetToolCalls ?? null,
-      t.delegatingStep ?? null,
-      t.issuedAt,
-      t.expiresAt,
-    );
+    this.#stmts.insert.run(...tokenValues(t));
   }
 
   get(jti: string): MintedToken | undefined {
     const row = this.#stmts.get.get(jti);
-    return row ? fromRow(row) : undefined;
+    return row ? tokenFromRow(row) : undefined;
   }
 
   /** Whether the gateway knows this jti: minted here, or the parent of a token minted here. */
@@ -151,7 +107,7 @@ export class SqliteDelegationTokens implements DelegationTokenStore {
 
   /** Tokens that are neither expired nor revoked: the live children to count again after a restart. */
   liveTokens(): MintedToken[] {
-    return this.#stmts.unexpired.all(this.#now()).filter((r) => !this.#revoked.has(r.jti)).map(fromRow);
+    return this.#stmts.unexpired.all(this.#now()).filter((r) => !this.#revoked.has(r.jti)).map(tokenFromRow);
   }
 
   isRevoked(jti: string): boolean {
@@ -160,7 +116,7 @@ export class SqliteDelegationTokens implements DelegationTokenStore {
 
   /** The tokens minted from `jti`, at any depth. */
   descendants(jti: string): MintedToken[] {
-    return this.#stmts.lineage.all(jti).map(fromRow);
+    return this.#stmts.lineage.all(jti).map(tokenFromRow);
   }
 
   /** Revoke a token and everything minted from it; returns what was revoked (the token itself first). */
