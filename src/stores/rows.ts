@@ -2,8 +2,11 @@
  * Row ↔ record mapping shared by the SQLite and PostgreSQL stores, whose tables have the same columns. PostgreSQL
  * returns BIGINT as a string and SQLite as a number, hence Number() on every such column.
  */
+import { modelFields } from '../audit/model-columns.js';
+import type { WorkflowState } from '../gateway/types.js';
 import type { ApprovalRecord, ApprovalState } from './approvals.js';
 import type { MintedToken } from './delegation.js';
+import type { WorkflowStepView, WorkflowSummary } from './workflow-views.js';
 
 /** A BIGINT column as either database returns it. */
 type Big = number | string;
@@ -88,4 +91,76 @@ export function tokenFromRow(r: TokenRow): MintedToken {
 
 export function tokenValues(t: MintedToken): Array<string | number | null> {
   return [t.jti, t.parentJti ?? null, t.parentNode, t.workflowId, t.agent, t.parentAgent, t.depth, t.scope ? t.scope.join(' ') : null, t.budgetToolCalls ?? null, t.delegatingStep ?? null, t.issuedAt, t.expiresAt];
+}
+
+export interface WorkflowRow {
+  seq: Big;
+  id: string;
+  agent: string;
+  user: string | null;
+  state: WorkflowState;
+  kind: string;
+  started_at: Big;
+  ended_at: Big | null;
+  step_count: number;
+  traceparent: string | null;
+  why: string | null;
+}
+
+/** An audit row as the console's step tree reads it. */
+export interface StepRow {
+  step: number;
+  parent_step: number | null;
+  agent: string;
+  user: string | null;
+  kind: string;
+  server: string | null;
+  tool: string;
+  outcome: string;
+  reason: string | null;
+  time: Big;
+  duration_ms: number;
+  bytes: Big | null;
+  tokens: Big | null;
+  model: string | null;
+  cost_usd: number | null;
+  model_info: string | null;
+}
+
+const iso = (ms: Big | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
+const num = (v: Big | null): number | null => (v === null ? null : Number(v));
+
+/** The row as stored; the SQLite registry lays its in-memory state and step count over it. */
+export function workflowSummary(row: WorkflowRow): WorkflowSummary {
+  return {
+    id: row.id,
+    agent: row.agent,
+    user: row.user,
+    state: row.state,
+    kind: row.kind,
+    startedAt: iso(row.started_at) as string,
+    endedAt: iso(row.ended_at),
+    steps: row.step_count,
+    traceparent: row.traceparent,
+    why: row.why,
+  };
+}
+
+export function stepView(s: StepRow): WorkflowStepView {
+  return {
+    step: s.step,
+    parentStep: s.parent_step,
+    agent: s.agent,
+    user: s.user,
+    kind: s.kind,
+    server: s.server,
+    tool: s.tool,
+    outcome: s.outcome,
+    reason: s.reason,
+    startedAt: new Date(Number(s.time)).toISOString(),
+    durationMs: s.duration_ms,
+    bytes: num(s.bytes),
+    tokens: num(s.tokens),
+    ...(s.model !== null ? { model: modelFields(s) } : {}),
+  };
 }

@@ -4,6 +4,8 @@
  */
 import type { WorkflowState } from '../gateway/types.js';
 import type { ModelFields } from '../audit/model-columns.js';
+import { decodeCursor, InvalidQueryError } from '../audit/query.js';
+import { WORKFLOW_STATES } from './workflows.js';
 import type { Awaitable } from './types.js';
 
 export interface WorkflowSummary {
@@ -92,4 +94,23 @@ export interface WorkflowAdmin {
   list(filter?: WorkflowListFilter): Awaitable<{ workflows: WorkflowSummary[]; nextCursor: string | null }>;
   tree(workflowId: string, page?: { afterStep?: number; limit?: number }): Awaitable<WorkflowTree | undefined>;
   setState(workflowId: string, state: WorkflowState, why?: string): Awaitable<void>;
+}
+
+/** The list filter as SQL conditions with one `?` placeholder each, and their values; a bad state or cursor throws InvalidQueryError. */
+export function workflowListWhere(filter: WorkflowListFilter): { clauses: string[]; params: Array<string | number> } {
+  const clauses: string[] = [SHOWN];
+  const params: Array<string | number> = [];
+  const add = (sql: string, v: string | number): void => {
+    clauses.push(sql);
+    params.push(v);
+  };
+  if (filter.agent !== undefined) add('agent = ?', filter.agent);
+  if (filter.state !== undefined) {
+    if (!WORKFLOW_STATES.includes(filter.state)) throw new InvalidQueryError(`state must be one of ${WORKFLOW_STATES.join(', ')}, got "${filter.state}"`);
+    add('state = ?', filter.state);
+  }
+  if (filter.since !== undefined) add('started_at >= ?', filter.since);
+  if (filter.until !== undefined) add('started_at <= ?', filter.until);
+  if (filter.cursor !== undefined) add('seq < ?', decodeCursor('w', filter.cursor));
+  return { clauses, params };
 }

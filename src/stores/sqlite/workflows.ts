@@ -3,12 +3,12 @@ import { randomUUID } from 'node:crypto';
 import type { Caller, WorkflowState } from '../../gateway/types.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { Db } from './db.js';
-import { decodeCursor, encodeCursor, InvalidQueryError, pageSize } from '../../audit/query.js';
+import { encodeCursor, pageSize } from '../../audit/query.js';
 import type { AuditStore, FlushWork } from './audit/store.js';
 import type { SqlStatement } from './audit/batch.js';
-import { canTransition, WORKFLOW_ID, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener, type WorkflowStore } from '../workflows.js';
-import { modelFields } from '../../audit/model-columns.js';
-import { MAX_TREE_STEPS, nest, SHOWN, stepPage, type WorkflowListFilter, type WorkflowStepView, type WorkflowSummary, type WorkflowTree } from '../workflow-views.js';
+import { canTransition, WORKFLOW_ID, WorkflowError, type WorkflowKind, type WorkflowListener, type WorkflowStore } from '../workflows.js';
+import { stepView, workflowSummary, type StepRow, type WorkflowRow } from '../rows.js';
+import { MAX_TREE_STEPS, nest, SHOWN, stepPage, workflowListWhere, type WorkflowListFilter, type WorkflowSummary, type WorkflowTree } from '../workflow-views.js';
 import './model-columns.js';
 
 /** Step counters ride in the audit writer's flush transaction (see persistStepCounts). */
@@ -18,39 +18,6 @@ export { canTransition, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type 
 
 
 export { MAX_TREE_STEPS, type WorkflowListFilter, type WorkflowStepView, type WorkflowSummary, type WorkflowTree } from '../workflow-views.js';
-
-interface WorkflowRow {
-  seq: number;
-  id: string;
-  agent: string;
-  user: string | null;
-  state: WorkflowState;
-  kind: string;
-  started_at: number;
-  ended_at: number | null;
-  step_count: number;
-  traceparent: string | null;
-  why: string | null;
-}
-
-interface StepRow {
-  step: number;
-  parent_step: number | null;
-  agent: string;
-  user: string | null;
-  kind: string;
-  server: string | null;
-  tool: string;
-  outcome: string;
-  reason: string | null;
-  time: number;
-  duration_ms: number;
-  bytes: number | null;
-  tokens: number | null;
-  model: string | null;
-  cost_usd: number | null;
-  model_info: string | null;
-}
 
 /** What the registry keeps per workflow it has touched. */
 interface CachedWorkflow {
@@ -64,7 +31,6 @@ interface CachedWorkflow {
 
 const MAX_CACHED = 10_000;
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 export class WorkflowRegistry implements WorkflowStore {
   private readonly cache = new Map<string, CachedWorkflow>();
@@ -167,19 +133,7 @@ export class WorkflowRegistry implements WorkflowStore {
   list(filter: WorkflowListFilter = {}): { workflows: WorkflowSummary[]; nextCursor: string | null } {
     const limit = pageSize(filter.limit);
     this.store.flush(); // step counts of queued steps land with them
-    const clauses: string[] = [SHOWN];
-    const params: Array<string | number> = [];
-    if (filter.agent !== undefined) (clauses.push('agent = ?'), params.push(filter.agent));
-    if (filter.state !== undefined) {
-      if (!WORKFLOW_STATES.includes(filter.state)) {
-        throw new InvalidQueryError(`state must be one of ${WORKFLOW_STATES.join(', ')}, got "${filter.state}"`);
-      }
-      clauses.push('state = ?');
-      params.push(filter.state);
-    }
-    if (filter.since !== undefined) (clauses.push('started_at >= ?'), params.push(filter.since));
-    if (filter.until !== undefined) (clauses.push('started_at <= ?'), params.push(filter.until));
-    if (filter.cursor !== undefined) (clauses.push('seq < ?'), params.push(decodeCursor('w', filter.cursor)));
+    const { clauses, params } = workflowListWhere(filter);
     const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
     const rows = this.db
       .prepare<Array<string | number>, WorkflowRow>(`SELECT * FROM workflows ${where} ORDER BY seq DESC LIMIT ?`)
@@ -187,7 +141,7 @@ export class WorkflowRegistry implements WorkflowStore {
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     const last = page[page.length - 1];
-    return { workflows: page.map((r) => this.summary(r)), nextCursor: more && last ? encodeCursor('w', last.seq) : null };
+    return { workflows: page.map((r) => this.summary(r)), nextCursor: more && last ? encodeCursor('w', Number(last.seq)) : null };
   }
 
   /** The agent that started a workflow (model route: an X-Workflow-Id of the caller's own agent or chain). */
@@ -208,24 +162,7 @@ export class WorkflowRegistry implements WorkflowStore {
     if (!row) return undefined;
     const { steps: stepCount, ...summary } = this.summary(row);
     const { rows, nextAfterStep } = stepPage(this.stmts.steps.all(workflowId, page.afterStep ?? -1, (page.limit ?? MAX_TREE_STEPS) + 1), page.limit ?? MAX_TREE_STEPS);
-    const steps = rows.map(
-      (s): WorkflowStepView => ({
-        step: s.step,
-        parentStep: s.parent_step,
-        agent: s.agent,
-        user: s.user,
-        kind: s.kind,
-        server: s.server,
-        tool: s.tool,
-        outcome: s.outcome,
-        reason: s.reason,
-        startedAt: new Date(s.time).toISOString(),
-        durationMs: s.duration_ms,
-        bytes: s.bytes,
-        tokens: s.tokens,
-        ...(s.model !== null ? { model: modelFields(s) } : {}),
-      }),
-    );
+    const steps = rows.map(stepView);
     return { ...summary, stepCount, steps, tree: nest(steps), nextAfterStep };
   }
 
@@ -240,18 +177,7 @@ export class WorkflowRegistry implements WorkflowStore {
 
   private summary(row: WorkflowRow): WorkflowSummary {
     const cached = this.cache.get(row.id);
-    return {
-      id: row.id,
-      agent: row.agent,
-      user: row.user,
-      state: cached?.state ?? row.state,
-      kind: row.kind,
-      startedAt: iso(row.started_at) as string,
-      endedAt: iso(row.ended_at),
-      steps: Math.max(row.step_count, cached?.lastStep ?? 0),
-      traceparent: row.traceparent,
-      why: row.why,
-    };
+    return { ...workflowSummary(row), state: cached?.state ?? row.state, steps: Math.max(row.step_count, cached?.lastStep ?? 0) };
   }
 
   private load(workflowId: string): CachedWorkflow | undefined {

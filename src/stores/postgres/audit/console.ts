@@ -3,85 +3,14 @@
  * with the shared trail) and model spend, answering the same types as the SQLite registry so the admin API takes either.
  */
 import type { WorkflowState } from '../../../gateway/types.js';
-import { decodeCursor, encodeCursor, InvalidQueryError, pageSize } from '../../../audit/query.js';
-import { modelFields } from '../../../audit/model-columns.js';
+import { encodeCursor, pageSize } from '../../../audit/query.js';
+import { stepView, workflowSummary as summary, type StepRow, type WorkflowRow } from '../../rows.js';
 import type { SpendBucket, SpendDimension, SpendReport } from '../../spend.js';
-import { MAX_TREE_STEPS, nest, SHOWN, stepPage, type WorkflowListFilter, type WorkflowStepView, type WorkflowSummary, type WorkflowTree } from '../../workflow-views.js';
-import { WORKFLOW_STATES } from '../../workflows.js';
+import { MAX_TREE_STEPS, nest, SHOWN, stepPage, workflowListWhere, type WorkflowListFilter, type WorkflowSummary, type WorkflowTree } from '../../workflow-views.js';
 import type { PgQueryable } from './rows.js';
 import { queryPgSpend } from './spend.js';
 
-interface WorkflowRow {
-  seq: string;
-  id: string;
-  agent: string;
-  user: string | null;
-  state: WorkflowState;
-  kind: string;
-  started_at: string;
-  ended_at: string | null;
-  step_count: number;
-  traceparent: string | null;
-  why: string | null;
-}
-
-interface StepRow {
-  step: number;
-  parent_step: number | null;
-  agent: string;
-  user: string | null;
-  kind: string;
-  server: string | null;
-  tool: string;
-  outcome: string;
-  reason: string | null;
-  time: string;
-  duration_ms: number;
-  bytes: string | null;
-  tokens: string | null;
-  model: string | null;
-  cost_usd: number | null;
-  model_info: string | null;
-}
-
 const WORKFLOW_COLUMNS = 'seq, id, agent, "user", state, kind, started_at, ended_at, step_count, traceparent, why';
-const iso = (ms: string | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
-const num = (v: string | null): number | null => (v === null ? null : Number(v));
-
-function summary(row: WorkflowRow): WorkflowSummary {
-  return {
-    id: row.id,
-    agent: row.agent,
-    user: row.user,
-    state: row.state,
-    kind: row.kind,
-    startedAt: iso(row.started_at) as string,
-    endedAt: iso(row.ended_at),
-    steps: row.step_count,
-    traceparent: row.traceparent,
-    why: row.why,
-  };
-}
-
-function stepView(s: StepRow): WorkflowStepView {
-  return {
-    step: s.step,
-    parentStep: s.parent_step,
-    agent: s.agent,
-    user: s.user,
-    kind: s.kind,
-    server: s.server,
-    tool: s.tool,
-    outcome: s.outcome,
-    reason: s.reason,
-    startedAt: new Date(Number(s.time)).toISOString(),
-    durationMs: s.duration_ms,
-    bytes: num(s.bytes),
-    tokens: num(s.tokens),
-    ...(s.model !== null ? { model: modelFields(s) } : {}),
-  };
-}
-
 export class PgAuditConsole {
   /** `flush` writes this replica's queued steps first, so what it just recorded shows. */
   constructor(
@@ -97,23 +26,11 @@ export class PgAuditConsole {
   /** Workflows newest first, keyset-paged on seq. Throws InvalidQueryError for a bad filter or cursor. */
   async list(filter: WorkflowListFilter = {}): Promise<{ workflows: WorkflowSummary[]; nextCursor: string | null }> {
     const limit = pageSize(filter.limit);
-    const clauses: string[] = [SHOWN];
-    const params: unknown[] = [];
-    const add = (sql: string, v: unknown): void => {
-      params.push(v);
-      clauses.push(sql.replace('?', `$${params.length}`));
-    };
-    if (filter.agent !== undefined) add('agent = ?', filter.agent);
-    if (filter.state !== undefined) {
-      if (!WORKFLOW_STATES.includes(filter.state)) throw new InvalidQueryError(`state must be one of ${WORKFLOW_STATES.join(', ')}, got "${filter.state}"`);
-      add('state = ?', filter.state);
-    }
-    if (filter.since !== undefined) add('started_at >= ?', filter.since);
-    if (filter.until !== undefined) add('started_at <= ?', filter.until);
-    if (filter.cursor !== undefined) add('seq < ?', decodeCursor('w', filter.cursor));
+    const { clauses, params } = workflowListWhere(filter);
+    let n = 0;
+    const where = clauses.map((c) => c.replace('?', () => `$${++n}`)).join(' AND ');
     await this.flush();
-    params.push(limit + 1);
-    const rows = (await this.q.query<WorkflowRow>(`SELECT ${WORKFLOW_COLUMNS} FROM workflows WHERE ${clauses.join(' AND ')} ORDER BY seq DESC LIMIT $${params.length}`, params)).rows;
+    const rows = (await this.q.query<WorkflowRow>(`SELECT ${WORKFLOW_COLUMNS} FROM workflows WHERE ${where} ORDER BY seq DESC LIMIT $${n + 1}`, [...params, limit + 1])).rows;
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     const last = page[page.length - 1];
