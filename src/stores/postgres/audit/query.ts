@@ -1,9 +1,10 @@
 /** Reading the audit trail on PostgreSQL: filters as SQL, keyset paging on id, a paged export, phrase search on a GIN index. */
 import {
-  AUDIT_OUTCOMES, checkSearch, decodeCursor, encodeCursor, InvalidQueryError, pageSize, searchWords, toAuditRecord,
+  checkSearch, decodeCursor, encodeCursor, pageSize, searchWords, toAuditRecord,
   type AuditFilter, type AuditPage, type AuditRecord,
 } from '../../../audit/query.js';
 import type { AuditRow } from '../../../audit/chain.js';
+import { auditEqualities } from '../../audit-filter.js';
 import { ROW_COLUMNS, selectRows, type PgQueryable } from './rows.js';
 
 /** The words of `q` next to each other and in order, as a tsquery; null when `q` has no words (nothing matches). */
@@ -22,21 +23,7 @@ class Params {
 }
 
 function buildWhere(filter: AuditFilter, p: Params): string[] {
-  const clauses: string[] = [];
-  const eq = (column: string, value: string | undefined): void => {
-    if (value !== undefined) clauses.push(`${column} = ${p.add(value)}`);
-  };
-  eq('agent', filter.agent);
-  eq('"user"', filter.user);
-  eq('server', filter.server);
-  eq('workflow_id', filter.workflowId);
-  eq('reason', filter.reason);
-  if (filter.outcome !== undefined) {
-    if (!AUDIT_OUTCOMES.includes(filter.outcome)) {
-      throw new InvalidQueryError(`outcome must be one of ${AUDIT_OUTCOMES.join(', ')}, got "${filter.outcome}"`);
-    }
-    eq('outcome', filter.outcome);
-  }
+  const clauses = auditEqualities(filter).map(([column, value]) => `${column} = ${p.add(value)}`);
   if (filter.tool !== undefined) {
     // Server names hold no "__", so the exposed form splits at the first one.
     const cut = filter.tool.indexOf('__');
@@ -44,7 +31,7 @@ function buildWhere(filter: AuditFilter, p: Params): string[] {
       const whole = p.add(filter.tool);
       clauses.push(`(tool = ${whole} OR (tool = ${p.add(filter.tool.slice(cut + 2))} AND server = ${p.add(filter.tool.slice(0, cut))}))`);
     } else {
-      eq('tool', filter.tool);
+      clauses.push(`tool = ${p.add(filter.tool)}`);
     }
   }
   if (filter.q !== undefined) {

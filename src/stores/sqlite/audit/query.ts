@@ -1,28 +1,14 @@
 /** Reading the audit table: filters as SQL, keyset paging on id (newest first), and a paged export for streaming. */
 import type { AuditRow } from '../../../audit/chain.js';
 import { searchPhrase } from './search.js';
-import { AUDIT_OUTCOMES, checkSearch, decodeCursor, encodeCursor, InvalidQueryError, pageSize, toAuditRecord, type AuditFilter, type AuditPage, type AuditRecord } from '../../../audit/query.js';
+import { checkSearch, decodeCursor, encodeCursor, pageSize, toAuditRecord, type AuditFilter, type AuditPage, type AuditRecord } from '../../../audit/query.js';
 import type { Db } from '../db.js';
+import { auditEqualities } from '../../audit-filter.js';
 
 function buildWhere(filter: AuditFilter): { clauses: string[]; params: Array<string | number> } {
-  const clauses: string[] = [];
-  const params: Array<string | number> = [];
-  const eq = (column: string, value: string | undefined): void => {
-    if (value === undefined) return;
-    clauses.push(`${column} = ?`);
-    params.push(value);
-  };
-  eq('agent', filter.agent);
-  eq('"user"', filter.user);
-  eq('server', filter.server);
-  eq('workflow_id', filter.workflowId);
-  eq('reason', filter.reason);
-  if (filter.outcome !== undefined) {
-    if (!AUDIT_OUTCOMES.includes(filter.outcome)) {
-      throw new InvalidQueryError(`outcome must be one of ${AUDIT_OUTCOMES.join(', ')}, got "${filter.outcome}"`);
-    }
-    eq('outcome', filter.outcome);
-  }
+  const equal = auditEqualities(filter);
+  const clauses: string[] = equal.map(([column]) => `${column} = ?`);
+  const params: Array<string | number> = equal.map(([, value]) => value);
   if (filter.tool !== undefined) {
     // Server names hold no "__", so the exposed form splits at the first one; both arms use an index.
     const cut = filter.tool.indexOf('__');
