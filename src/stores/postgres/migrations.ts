@@ -5,46 +5,26 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { MigrationRegistry, migrationKey as key, type Migration } from '../migration-registry.js';
 
-export interface PgMigration {
-  /** The room that owns the tables, e.g. 'workflows', 'audit'; versions are numbered per room. */
-  room: string;
-  version: number;
-  /** SQL run inside one transaction with the version bookkeeping (several statements allowed). */
-  sql: string;
-}
+export type PgMigration = Migration;
 
 /** The advisory lock key every replica takes while migrating ('SWYD' 'MIGR' as two int4 halves). */
 export const MIGRATION_LOCK: readonly [number, number] = [0x53575944, 0x4d494752];
 
-const registry = new Map<string, PgMigration>();
-
-function key(room: string, version: number): string {
-  return `${room}\u0000${version}`;
-}
+const registry = new MigrationRegistry();
 
 /**
  * Add a room's PostgreSQL migration. Registering the same (room, version) twice with identical SQL is a no-op; with
  * different SQL it throws, because a shipped migration must never change — add a new version instead.
  */
 export function registerPgMigration(room: string, version: number, sql: string): void {
-  if (!/^[a-z][a-z0-9_-]{0,31}$/.test(room)) {
-    throw new Error(`migration room "${room}" must match ^[a-z][a-z0-9_-]{0,31}$ (use your src/ room name)`);
-  }
-  if (!Number.isInteger(version) || version < 1) {
-    throw new Error(`migration ${room} v${version}: version must be a positive integer`);
-  }
-  const existing = registry.get(key(room, version));
-  if (existing) {
-    if (existing.sql === sql) return;
-    throw new Error(`migration ${room} v${version} is already registered with different SQL; add version ${version + 1} instead`);
-  }
-  registry.set(key(room, version), { room, version, sql });
+  registry.add(room, version, sql);
 }
 
 /** Every registered PostgreSQL migration, each room's versions ascending. */
 export function registeredPgMigrations(): PgMigration[] {
-  return [...registry.values()].sort((a, b) => (a.room === b.room ? a.version - b.version : a.room < b.room ? -1 : 1));
+  return registry.all();
 }
 
 /**

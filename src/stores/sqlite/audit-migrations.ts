@@ -1,12 +1,7 @@
 /** The audit room's own schema, applied by db.ts in version order and recorded in schema_migrations. */
+import type { Migration } from '../migration-registry.js';
 
-export interface Migration {
-  /** The room that owns the tables, e.g. 'audit', 'limits'; versions are numbered per room. */
-  room: string;
-  version: number;
-  /** SQL run inside one transaction with the version bookkeeping. */
-  sql: string;
-}
+export type { Migration };
 
 export const auditMigrations: readonly Migration[] = [
   {

@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { MigrationRegistry } from '../migration-registry.js';
 import { auditMigrations, type Migration } from './audit-migrations.js';
 
 export type Db = Database.Database;
@@ -15,13 +16,9 @@ export interface OpenDatabaseOptions {
   durability?: 'batched' | 'strict';
 }
 
-const registry = new Map<string, Migration>();
+const registry = new MigrationRegistry();
 /** Databases opened by this process, so a migration registered after open still reaches them. */
 const openDatabases = new Set<Db>();
-
-function key(room: string, version: number): string {
-  return `${room}\u0000${version}`;
-}
 
 /**
  * Add a room's migration. Versions are numbered per room and applied in ascending order, once per database.
@@ -29,19 +26,7 @@ function key(room: string, version: number): string {
  * because a shipped migration must never change — add a new version instead.
  */
 export function registerMigration(room: string, version: number, sql: string): void {
-  if (!/^[a-z][a-z0-9_-]{0,31}$/.test(room)) {
-    throw new Error(`migration room "${room}" must match ^[a-z][a-z0-9_-]{0,31}$ (use your src/ room name)`);
-  }
-  if (!Number.isInteger(version) || version < 1) {
-    throw new Error(`migration ${room} v${version}: version must be a positive integer`);
-  }
-  const existing = registry.get(key(room, version));
-  if (existing) {
-    if (existing.sql === sql) return;
-    throw new Error(`migration ${room} v${version} is already registered with different SQL; add version ${version + 1} instead`);
-  }
-  const migration: Migration = { room, version, sql };
-  registry.set(key(room, version), migration);
+  if (!registry.add(room, version, sql)) return;
   for (const db of openDatabases) {
     if (db.open) applyMigrations(db);
     else openDatabases.delete(db);
@@ -52,7 +37,7 @@ for (const m of auditMigrations) registerMigration(m.room, m.version, m.sql);
 
 /** Every registered migration, each room's versions ascending. */
 export function registeredMigrations(): Migration[] {
-  return [...registry.values()].sort((a, b) => (a.room === b.room ? a.version - b.version : a.room < b.room ? -1 : 1));
+  return registry.all();
 }
 
 /** Apply pending migrations; safe to call repeatedly. Returns the (room, version) pairs it applied. */
