@@ -1,29 +1,19 @@
 // Two delegation token stores on one PostgreSQL database, as two replicas: a token minted on one is known on the
 // other, and a revocation on one is refused on the other, at once over the bus and within a second without it.
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ControlBus } from '../../../src/stores/bus.js';
 import type { MintedToken } from '../../../src/stores/delegation.js';
 import { MemoryControlBus } from '../../../src/stores/memory/bus.js';
 import { PgDelegationTokens } from '../../../src/stores/postgres/delegation.js';
-import { removeStoreDirs, storeDir } from '../factories.js';
-import { dropPgDatabases, pgFor, pgUnavailable } from './databases.js';
+import { storeDir } from '../factories.js';
+import { pgFor, pgUnavailable } from './databases.js';
+import { closedAfterEach, DeafBus } from './replicas.js';
 
 if (pgUnavailable) console.log(`skipping delegation replica tests: ${pgUnavailable}`);
 
-class DeafBus implements ControlBus {
-  readonly replicaId = 'deaf';
-  publish(): void {}
-  subscribe(): () => void {
-    return () => {};
-  }
-  close(): void {}
-}
-
-const opened: PgDelegationTokens[] = [];
+const keep = closedAfterEach();
 async function replica(dir: string, bus: ControlBus): Promise<PgDelegationTokens> {
-  const s = await PgDelegationTokens.open({ db: await pgFor(dir), bus });
-  opened.push(s);
-  return s;
+  return keep(await PgDelegationTokens.open({ db: await pgFor(dir), bus }));
 }
 const token = (jti: string, parentJti?: string): MintedToken => ({
   jti,
@@ -37,12 +27,6 @@ const token = (jti: string, parentJti?: string): MintedToken => ({
   issuedAt: Date.now(),
   expiresAt: Date.now() + 3_600_000,
 });
-
-afterEach(async () => {
-  for (const s of opened.splice(0)) await s.close();
-  removeStoreDirs();
-});
-afterAll(dropPgDatabases);
 
 describe.skipIf(pgUnavailable)('delegation tokens across replicas on PostgreSQL', () => {
   it('a token minted on one replica is known on the other when record() resolves, and its revocation too', async () => {
@@ -91,8 +75,7 @@ describe.skipIf(pgUnavailable)('delegation tokens across replicas on PostgreSQL'
     const dir = storeDir();
     const bus = new MemoryControlBus();
     const warnings: unknown[] = [];
-    const s = await PgDelegationTokens.open({ db: await pgFor(dir), bus, log: { warn: (o: unknown) => warnings.push(o), error: () => {} } });
-    opened.push(s);
+    const s = keep(await PgDelegationTokens.open({ db: await pgFor(dir), bus, log: { warn: (o: unknown) => warnings.push(o), error: () => {} } }));
     bus.publish('delegation-token', { token: { jti: 'x' } });
     bus.publish('revocation', { jtis: [1, 2] });
     expect(s.get('x')).toBeUndefined();

@@ -3,25 +3,16 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Caller } from '../../../src/gateway/types.js';
-import type { ControlBus } from '../../../src/stores/bus.js';
 import { PgDelegationTokens } from '../../../src/stores/postgres/delegation.js';
 import { openPostgres, type Postgres } from '../../../src/stores/postgres/pool.js';
 import { PgWorkflows } from '../../../src/stores/postgres/workflows.js';
 import { sharedStoresUnavailable, startPostgres, type ThrowawayPostgres } from '../../helpers/shared-stores.js';
+import { DeafBus } from './replicas.js';
 
 const skip = sharedStoresUnavailable();
 if (skip) console.log(`skipping PostgreSQL outage tests: ${skip}`);
 
 const root: Caller = { agentId: 'root', chain: ['root'], via: 'apikey' };
-class DeafBus implements ControlBus {
-  readonly replicaId = 'deaf';
-  publish(): void {}
-  subscribe(): () => void {
-    return () => {};
-  }
-  close(): void {}
-}
-
 describe.skipIf(skip)('PostgreSQL stores through an outage', () => {
   let server: ThrowawayPostgres;
   const pools: Postgres[] = [];

@@ -2,32 +2,23 @@
 // signed on one verifies on the other, and after a rotation on one the other signs with the new key and still
 // verifies tokens of the old one, at once over the bus and within a second without it.
 import { decodeProtectedHeader } from 'jose';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { JwtVerifier } from '../../../src/identity/jwt.js';
 import { GatewayKeys } from '../../../src/identity/keys.js';
 import type { ControlBus } from '../../../src/stores/bus.js';
 import { MemoryControlBus } from '../../../src/stores/memory/bus.js';
 import { PgKeyStore } from '../../../src/stores/postgres/signing-keys.js';
-import { removeStoreDirs, storeDir } from '../factories.js';
-import { dropPgDatabases, pgFor, pgUnavailable } from './databases.js';
+import { storeDir } from '../factories.js';
+import { pgFor, pgUnavailable } from './databases.js';
+import { closedAfterEach, DeafBus } from './replicas.js';
 
 if (pgUnavailable) console.log(`skipping PostgreSQL signing key tests: ${pgUnavailable}`);
 
 const ISSUER = 'http://gw.test';
 
-class DeafBus implements ControlBus {
-  readonly replicaId = 'deaf';
-  publish(): void {}
-  subscribe(): () => void {
-    return () => {};
-  }
-  close(): void {}
-}
-
-const stores: PgKeyStore[] = [];
+const keep = closedAfterEach();
 async function replica(dir: string, bus: ControlBus, opts: { now?: () => number; maxTokenSeconds?: number } = {}): Promise<GatewayKeys> {
-  const store = await PgKeyStore.open({ db: await pgFor(dir), bus });
-  stores.push(store);
+  const store = keep(await PgKeyStore.open({ db: await pgFor(dir), bus }));
   return GatewayKeys.openStore(store, opts);
 }
 function verifierFor(keys: GatewayKeys): JwtVerifier {
@@ -36,12 +27,6 @@ function verifierFor(keys: GatewayKeys): JwtVerifier {
   return v;
 }
 const claims = () => ({ iss: ISSUER, aud: ISSUER, sub: 'child', exp: Math.floor(Date.now() / 1000) + 600 });
-
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-  removeStoreDirs();
-});
-afterAll(dropPgDatabases);
 
 describe.skipIf(pgUnavailable)('signing keys on PostgreSQL', () => {
   it('five replicas starting at once create one key between them and all sign with it', async () => {

@@ -1,7 +1,7 @@
 // Two workflow stores on one PostgreSQL database, as two replicas: a pause or kill on one is seen by the other within
 // a second (over the bus, or by the catch-up read when the message is lost), a replica that starts later knows the
 // stopped workflows, and step numbers stay unique and increasing across both.
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { GuardChain } from '../../../src/gateway/chain.js';
 import { ModelSteps } from '../../../src/gateway/model-steps.js';
 import type { Caller, WorkflowState } from '../../../src/gateway/types.js';
@@ -9,35 +9,18 @@ import type { ControlBus } from '../../../src/stores/bus.js';
 import { MemoryControlBus } from '../../../src/stores/memory/bus.js';
 import { PgWorkflows } from '../../../src/stores/postgres/workflows.js';
 import type { Postgres } from '../../../src/stores/postgres/pool.js';
-import { removeStoreDirs, storeDir } from '../factories.js';
-import { dropPgDatabases, pgFor, pgUnavailable } from './databases.js';
+import { storeDir } from '../factories.js';
+import { pgFor, pgUnavailable } from './databases.js';
+import { closedAfterEach, DeafBus } from './replicas.js';
 
 if (pgUnavailable) console.log(`skipping workflow replica tests: ${pgUnavailable}`);
 
 const root: Caller = { agentId: 'root', chain: ['root'], via: 'apikey' };
 
-/** A bus that drops every message: the catch-up read is then the only way news travels. */
-class DeafBus implements ControlBus {
-  readonly replicaId = 'deaf';
-  publish(): void {}
-  subscribe(): () => void {
-    return () => {};
-  }
-  close(): void {}
-}
-
-const open: Array<{ close(): Promise<void> }> = [];
+const keep = closedAfterEach();
 async function replica(db: Postgres, bus: ControlBus, catchUpMs = 500): Promise<PgWorkflows> {
-  const w = await PgWorkflows.open({ db, bus, catchUpMs });
-  open.push(w);
-  return w;
+  return keep(await PgWorkflows.open({ db, bus, catchUpMs }));
 }
-
-afterEach(async () => {
-  for (const w of open.splice(0)) await w.close();
-  removeStoreDirs();
-});
-afterAll(dropPgDatabases);
 
 describe.skipIf(pgUnavailable)('workflows across replicas on PostgreSQL', () => {
   it('a pause and a kill on one replica reach the other over the bus, listeners included', async () => {
@@ -181,8 +164,7 @@ describe.skipIf(pgUnavailable)('workflows across replicas on PostgreSQL', () => 
     const dir = storeDir();
     const bus = new MemoryControlBus();
     const warnings: unknown[] = [];
-    const w = await PgWorkflows.open({ db: await pgFor(dir), bus, log: { warn: (o: unknown) => warnings.push(o), error: () => {} } });
-    open.push(w);
+    const w = keep(await PgWorkflows.open({ db: await pgFor(dir), bus, log: { warn: (o: unknown) => warnings.push(o), error: () => {} } }));
     const id = w.begin({ caller: root, kind: 'mcp' });
     await w.settled();
     bus.publish('workflow-state', { id, state: 'exploded', version: 99 });
