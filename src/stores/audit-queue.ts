@@ -9,11 +9,27 @@ import type { Logger } from '../telemetry/logger.js';
 import type { AuditStats, WriterHealth } from './audit.js';
 
 export interface AuditQueueOptions {
+  /** 'strict': record() resolves only once the row is committed. Default 'batched'. */
   durability?: 'batched' | 'strict';
+  /** Longest a batched record waits before its transaction (default 100 ms). */
   flushMs?: number;
+  /** Queue length that triggers a flush without waiting for the timer (default 500). */
   maxBatch?: number;
+  /** How often list-call counters reach the database (default 1000 ms). */
   counterFlushMs?: number;
   logger?: Pick<Logger, 'warn' | 'error'>;
+}
+
+/** What every audit store is opened with, besides its own connection settings. */
+export interface AuditLogOptions extends AuditQueueOptions {
+  /** Argument keys whose words spell any of these (see redact.ts) are stored as "[REDACTED]". */
+  redact?: readonly string[];
+  /** Stored argument JSON longer than this is replaced by a truncated preview (default 64 KiB). */
+  maxArgsLength?: number;
+  /** Prune records older than this many days, shortly after start and every 6 hours. */
+  retentionDays?: number;
+  /** The audit key: records are HMAC-chained and the head is MACed with it; never stored in the database. */
+  hmacKey?: Buffer;
 }
 
 /** What the store does with the queue; `overBacklog` may flush at once after a batched record (returns true if so). */

@@ -10,9 +10,8 @@ import { compileRedactor, DEFAULT_REDACT_PATTERNS } from '../../../audit/redact.
 import { chainRow, rowFields, type RowFields, type RowFormat } from '../../../audit/rows.js';
 import { searchWords } from '../../../audit/query.js';
 import type { Step, StepOutcome } from '../../../gateway/types.js';
-import type { Logger } from '../../../telemetry/logger.js';
 import type { AuditLog, AuditStats, CallCount, PruneResult, RefusalCount, WriterHealth } from '../../audit.js';
-import { AuditQueue } from '../../audit-queue.js';
+import { AuditQueue, type AuditLogOptions } from '../../audit-queue.js';
 import type { Postgres } from '../pool.js';
 import { checkFilter, exportAuditRows, queryAuditPage } from './query.js';
 import { prunePgBefore } from './retention.js';
@@ -20,25 +19,10 @@ import { initHead, insertRows, readHead, withoutNul, writeHead, type PgQueryable
 import { CHAIN_LOCK } from './schema.js';
 import { verifyPgChain } from './verify.js';
 
-export interface PgAuditLogOptions {
-  /** 'strict': record() resolves only once the row is committed. Default 'batched'. */
-  durability?: 'batched' | 'strict';
-  /** Longest a batched record waits before its transaction (default 100 ms). */
-  flushMs?: number;
-  /** Queue length that triggers a flush without waiting for the timer (default 500). */
-  maxBatch?: number;
-  redact?: readonly string[];
-  /** Stored argument JSON longer than this is replaced by a truncated preview (default 64 KiB). */
-  maxArgsLength?: number;
-  /** How often list-call counters reach the database (default 1000 ms). */
-  counterFlushMs?: number;
-  /** Prune records older than this many days, shortly after start and every 6 hours (any replica may; they take turns). */
-  retentionDays?: number;
-  /** The audit key, the same on every replica (audit.hmacKeyFile, a mounted secret); never stored in the database. */
-  hmacKey?: Buffer;
+/** Every replica may prune (they take turns); hmacKey is the same on every replica (audit.hmacKeyFile, a mounted secret). */
+export interface PgAuditLogOptions extends AuditLogOptions {
   /** Written beside each row to say which replica appended it (default host:pid). */
   replica?: string;
-  logger?: Pick<Logger, 'warn' | 'error'>;
 }
 
 /** Most records one flush transaction writes. */

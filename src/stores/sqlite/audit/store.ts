@@ -4,9 +4,8 @@ import type { AuditFilter, AuditPage, AuditRecord } from '../../../audit/query.j
 import { compileRedactor, DEFAULT_REDACT_PATTERNS } from '../../../audit/redact.js';
 import type { RowFormat } from '../../../audit/rows.js';
 import type { Step, StepOutcome, StepSink } from '../../../gateway/types.js';
-import type { Logger } from '../../../telemetry/logger.js';
 import type { AuditLog, AuditStats, CallCount, PruneResult, RefusalCount, WriterHealth } from '../../audit.js';
-import { AuditQueue, type TakenWork } from '../../audit-queue.js';
+import { AuditQueue, type AuditLogOptions, type TakenWork } from '../../audit-queue.js';
 
 export type { AuditStats, CallCount, PruneResult, WriterHealth } from '../../audit.js';
 import type { Db } from '../db.js';
@@ -18,24 +17,8 @@ import { chainTip, verifyChain } from './verify.js';
 import type { SqlStatement } from './batch.js';
 import { InlineWriter, ThreadWriter, type AuditWriter } from './writers.js';
 
-export interface AuditStoreOptions {
-  /** 'strict': record() resolves only once the row is committed. Default 'batched'. */
-  durability?: 'batched' | 'strict';
-  /** Longest a batched record waits before its transaction (default 100 ms). */
-  flushMs?: number;
-  /** Queue length that triggers a flush without waiting for the timer (default 500). */
-  maxBatch?: number;
-  /** Argument keys whose words spell any of these (see redact.ts) are stored as "[REDACTED]". */
-  redact?: readonly string[];
-  /** Stored argument JSON longer than this is replaced by a truncated preview (default 64 KiB). */
-  maxArgsLength?: number;
-  /** How often list-call counters reach the database (default 1000 ms). */
-  counterFlushMs?: number;
-  /** Prune records older than this many days, at start and every 6 hours. */
-  retentionDays?: number;
-  /** The audit key (see head.ts): records are HMAC-chained and the head is MACed with it. */
-  hmacKey?: Buffer;
-  logger?: Pick<Logger, 'warn' | 'error'>;
+/** The audit key's use is described in head.ts. */
+export interface AuditStoreOptions extends AuditLogOptions {
   /**
    * 'thread' (default for a database file): flush transactions run on a writer thread with its own connection.
    * 'inline': on this connection, on the event loop (always so for an in-memory database).
