@@ -1,37 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { closeDatabase, databasePath, openDatabase, type Db } from '../../src/audit/db.js';
+import { describe, expect, it, vi } from 'vitest';
+import { closeDatabase, databasePath } from '../../src/audit/db.js';
 import { InvalidQueryError } from '../../src/audit/query.js';
 import { AuditStore, type AuditStoreOptions } from '../../src/audit/store.js';
-import { caller, ok, refused, removeTempDirs, step, tempDataDir } from './helpers.js';
-
-const open: Array<{ db: Db; store: AuditStore }> = [];
-
-function openStore(opts: AuditStoreOptions = {}, dataDir = tempDataDir()): { db: Db; store: AuditStore; dataDir: string } {
-  const db = openDatabase({ dataDir, durability: opts.durability });
-  const store = new AuditStore(db, opts);
-  open.push({ db, store });
-  return { db, store, dataDir };
-}
+import { caller, ok, refused, step, tempDataDir } from './helpers.js';
+import { openStore, readCommitted } from './stores.js';
 
 /** Rows committed, as another connection (another process) would see them. */
 function committedCount(dataDir: string): number {
-  const other = new Database(databasePath(dataDir), { readonly: true });
-  try {
-    return (other.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
-  } finally {
-    other.close();
-  }
+  return readCommitted(dataDir, (other) => (other.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n);
 }
-
-afterEach(() => {
-  for (const { db, store } of open.splice(0)) {
-    store.close();
-    closeDatabase(db);
-  }
-  removeTempDirs();
-});
 
 describe('batched writer', () => {
   it('returns immediately and commits a batch in one transaction within flushMs', async () => {

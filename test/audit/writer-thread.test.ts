@@ -1,19 +1,11 @@
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { closeDatabase, databasePath, openDatabase, type Db } from '../../src/audit/db.js';
-import { AuditStore, type AuditStoreOptions } from '../../src/audit/store.js';
+import { describe, expect, it, vi } from 'vitest';
+import { databasePath } from '../../src/audit/db.js';
+import type { AuditStore, AuditStoreOptions } from '../../src/audit/store.js';
 import { WorkflowRegistry } from '../../src/audit/workflows.js';
 import type { Worker } from 'node:worker_threads';
-import { ok, refused, removeTempDirs, step, tempDataDir } from './helpers.js';
-
-const open: Array<{ db: Db; store: AuditStore }> = [];
-
-function openStore(opts: AuditStoreOptions = {}, dataDir = tempDataDir()): { db: Db; store: AuditStore; dataDir: string } {
-  const db = openDatabase({ dataDir, durability: opts.durability });
-  const store = new AuditStore(db, opts);
-  open.push({ db, store });
-  return { db, store, dataDir };
-}
+import { ok, refused, step } from './helpers.js';
+import { openStore, readCommitted } from './stores.js';
 
 /** The writer thread behind a store (private: the tests stop it to see the store carry on without it). */
 function threadOf(store: AuditStore): Worker | undefined {
@@ -21,21 +13,8 @@ function threadOf(store: AuditStore): Worker | undefined {
 }
 
 function rows(dataDir: string): Array<{ id: number; workflow_id: string; step: number; args: string | null; prev_hash: string; hash: string }> {
-  const other = new Database(databasePath(dataDir), { readonly: true });
-  try {
-    return other.prepare('SELECT id, workflow_id, step, args, prev_hash, hash FROM audit ORDER BY id').all() as never;
-  } finally {
-    other.close();
-  }
+  return readCommitted(dataDir, (other) => other.prepare('SELECT id, workflow_id, step, args, prev_hash, hash FROM audit ORDER BY id').all() as never);
 }
-
-afterEach(() => {
-  for (const { db, store } of open.splice(0)) {
-    store.close();
-    closeDatabase(db);
-  }
-  removeTempDirs();
-});
 
 describe('the audit writer thread', () => {
   it('writes on its own thread by default and chains exactly as the inline writer does', () => {
