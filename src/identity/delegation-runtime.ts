@@ -14,8 +14,10 @@ import type { LiveAgents } from './policy.js';
 
 export interface DelegationRuntimeOptions {
   config: Pick<GatewayConfig, 'dataDir' | 'delegation'>;
-  /** The audit database (`core.audit.db`): minted tokens and revocations live beside the workflows. */
-  db: Db;
+  /** Minted tokens and revocations, and the slices budgeted tokens spend (from openStores). */
+  stores?: { tokens: DelegationTokenStore; slices: SliceStore };
+  /** Without `stores`: the audit database (`core.audit.db`), the tokens kept beside the workflows. */
+  db?: Db;
   agents: LiveAgents;
   /** Whether agent `local` without a manifest may use everything (Authenticator.localMode). */
   localMode: () => boolean;
@@ -43,8 +45,7 @@ export interface DelegationRuntime {
 export async function openDelegation(opts: DelegationRuntimeOptions): Promise<DelegationRuntime> {
   const maxTokenSeconds = () => opts.config.delegation.maxTokenSeconds;
   const keys = await GatewayKeys.open(opts.config.dataDir, { maxTokenSeconds: maxTokenSeconds(), now: opts.now });
-  const store = new SqliteDelegationTokens(opts.db, { now: opts.now });
-  const slices = new SqliteSlices(opts.db, { now: opts.now });
+  const { tokens: store, slices } = opts.stores ?? embeddedStores(opts);
   const limits = new DelegationLimits({ now: opts.now });
   // maxChildren counts live children across restarts too.
   for (const t of await store.liveTokens()) limits.addChild(t.parentNode, t.jti, t.expiresAt);
@@ -73,6 +74,11 @@ export async function openDelegation(opts: DelegationRuntimeOptions): Promise<De
     },
     maxTokenSeconds,
   };
+}
+
+function embeddedStores(opts: DelegationRuntimeOptions): { tokens: DelegationTokenStore; slices: SliceStore } {
+  if (!opts.db) throw new Error('openDelegation needs its stores or the audit database');
+  return { tokens: new SqliteDelegationTokens(opts.db, { now: opts.now }), slices: new SqliteSlices(opts.db, { now: opts.now }) };
 }
 
 /** The workflow of the caller's most recently active session: a root agent delegating from inside its MCP session. */
