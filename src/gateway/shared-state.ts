@@ -43,7 +43,10 @@ export class SharedStateWatch {
   /** The first guard of the chain: nothing in between may count or decide on state that cannot be shared now. */
   readonly guard: GuardCheck = () => {
     const down = this.down();
-    if (down.length === 0) return undefined;
+    if (down.length === 0) {
+      if (this.downBefore.size > 0) this.observe(down);
+      return undefined;
+    }
     this.observe(down);
     if (this.opts.failMode === 'closed') return sharedStateRefusal(down);
     if (++this.admittedWhileDown === 1) this.opts.log.warn({ unavailable: down.map((h) => h.name), failMode: 'open' }, `admitting calls while ${describe(down)} is unreachable (state.failMode: open); limits and control from other replicas do not apply until it answers`);
