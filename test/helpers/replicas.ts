@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { startBalancer, type Balancer } from '../../bench/balancer.mjs';
 import { launch, makeHome, statsFixture, type GatewayHome, type LaunchedGateway } from './audit-harness.js';
 import type { Manifest } from './gateway.js';
-import { startRedis, testPostgres, type TestPostgres, type ThrowawayRedis } from './shared-stores.js';
+import { freePort, startRedis, testPostgres, type TestPostgres, type ThrowawayRedis } from './shared-stores.js';
 
 export const sha256 = (s: string): string => `sha256:${createHash('sha256').update(s).digest('hex')}`;
 
@@ -40,10 +40,13 @@ export async function startReplicas(opts: ReplicaSetOptions = {}): Promise<Repli
   const n = opts.replicas ?? 3;
   const redis = await startRedis();
   const postgres = await testPostgres();
+  // The balancer's address is the service's public URL: the issuer of delegated tokens every replica accepts.
+  const port = await freePort();
+  const publicUrl = `http://127.0.0.1:${port}`;
   const home = makeHome({
     servers: (h) => ({ fx: statsFixture(h) }),
     agents: opts.agents,
-    gatewayYaml: { ...opts.gatewayYaml, state: { redis: redis.url, failMode: opts.failMode ?? 'closed' }, store: { postgres: postgres.url } },
+    gatewayYaml: { publicUrl, ...opts.gatewayYaml, state: { redis: redis.url, failMode: opts.failMode ?? 'closed' }, store: { postgres: postgres.url } },
   });
   const start = () => launch(home, { env: opts.env, timeoutMs: 60_000 });
   const replicas: LaunchedGateway[] = [];
@@ -58,7 +61,7 @@ export async function startReplicas(opts: ReplicaSetOptions = {}): Promise<Repli
     // The first one alone: it runs the migrations and creates the key files the others then read.
     replicas.push(await start());
     replicas.push(...(await Promise.all(Array.from({ length: n - 1 }, start))));
-    balancer = await startBalancer({ targets: replicas.map((r) => r.url) });
+    balancer = await startBalancer({ targets: replicas.map((r) => r.url), port });
   } catch (err) {
     await close();
     throw err;
