@@ -29,6 +29,8 @@ import { createUpstreamTokenMinter } from './identity/upstream-token.js';
 import { createLogger } from './telemetry/logger.js';
 import { A2aEgress } from './upstream/a2a-egress.js';
 import { isLoopbackHost } from './util/net.js';
+import { advertiseUrlFor } from './config/advertise.js';
+import { openSessionSharing } from './downstream/shared-sessions.js';
 
 export interface StartOptions {
   configPath?: string;
@@ -209,7 +211,8 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   }
   if (core.localMode) log.warn('no issuer and no API key configured: local mode, only loopback callers are accepted, as agent "local"');
 
-  const { app, server } = createHttpFront({ ...core, localMode: () => core.localMode });
+  const sharing = config.state.redis ? await openSessionSharing(config, log) : undefined;
+  const { app, server } = createHttpFront({ ...core, localMode: () => core.localMode, remoteSessions: sharing });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -217,11 +220,20 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     });
   } catch (err) {
     await core.close();
+    await sharing?.close();
     throw listenError(err, config.port);
   }
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
+  try {
+    sharing?.start(advertiseUrlFor(config, addr.port));
+  } catch (err) {
+    server.close();
+    await core.close();
+    await sharing?.close();
+    throw new StartupError((err as Error).message);
+  }
   gateway.a2a.egress.setListener({ host: config.host, port: addr.port, publicUrl: config.publicUrl });
   config.publicUrl ??= url;
   core.delegation.trust(core.verifier, config.publicUrl);
@@ -237,7 +249,9 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
       (closing ??= (async () => {
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
-        return core.close();
+        const report = await core.close();
+        await sharing?.close();
+        return report;
       })()),
   };
 }

@@ -9,7 +9,7 @@ Usage:
   switchyard serve [--config gateway.yaml] [--servers servers.d] [--agents agents.d] [--host H] [--port N] [--data DIR]
   switchyard stdio [--agent ID | --token JWT] [--config …] [--servers …] [--agents …] [--data …]
   switchyard validate [paths…]
-  switchyard audit verify [--data DIR] [--key FILE]
+  switchyard audit verify [--config FILE] [--data DIR] [--postgres URL] [--key FILE]
   switchyard keys rotate [--data DIR]
 `;
 

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { hasAuditTable, verifyChain } from '../stores/sqlite/audit/verify.js';
 import { databasePath, openDatabaseReadOnly } from './db.js';
 import { defaultAuditKeyPath, loadAuditKey } from './head.js';
+import type { VerifyResult } from './chain.js';
 
 export interface VerifyOutput {
   out: (line: string) => void;
@@ -49,24 +50,28 @@ export function runAuditVerify(dataDir: string, io: VerifyOutput = stdio, opts: 
       io.err(`${file} has no audit table; it is not a Switchyard database, or the gateway has never started with it`);
       return 1;
     }
-    const result = verifyChain(db, key);
-    if (result.ok) {
-      const from = result.anchor ? ` (from the retention anchor after record ${result.anchor.lastId})` : '';
-      const keyed = result.keyed ? ', HMAC-keyed' : ', unkeyed: anyone who can write the database could rewrite it';
-      io.out(`ok: ${result.records} records verified${from}${keyed}`);
-      return 0;
-    }
-    if (!result.firstBroken) {
-      io.out(`broken: ${result.message}`);
-      return 1;
-    }
-    const { id, workflowId, step } = result.firstBroken;
-    io.out(`broken at record ${id} (workflow ${workflowId} step ${step}): ${result.message}`);
-    return 1;
+    return printVerifyResult(verifyChain(db, key), io);
   } catch (err) {
     io.err(`cannot verify ${file}: ${(err as Error).message}`);
     return 1;
   } finally {
     db.close();
   }
+}
+
+/** Print a verdict as `audit verify` does, for either store; returns the exit code. */
+export function printVerifyResult(result: VerifyResult, io: VerifyOutput): number {
+  if (result.ok) {
+    const from = result.anchor ? ` (from the retention anchor after record ${result.anchor.lastId})` : '';
+    const keyed = result.keyed ? ', HMAC-keyed' : ', unkeyed: anyone who can write the database could rewrite it';
+    io.out(`ok: ${result.records} records verified${from}${keyed}`);
+    return 0;
+  }
+  if (!result.firstBroken) {
+    io.out(`broken: ${result.message}`);
+    return 1;
+  }
+  const { id, workflowId, step } = result.firstBroken;
+  io.out(`broken at record ${id} (workflow ${workflowId} step ${step}): ${result.message}`);
+  return 1;
 }

@@ -105,6 +105,11 @@ export const gatewaySchema = z
       .object({
         redis: redisUrl.optional(),
         failMode: z.enum(['closed', 'open']).default('closed'),
+        /** Where the other replicas reach this one (sessions it owns are forwarded here); default from host and port. */
+        advertiseUrl: z
+          .string()
+          .refine((u) => /^https?:\/\/[^\s/]+[^\s]*$/i.test(u) && URL.canParse(u), 'must be an http(s) URL where the other replicas reach this one, e.g. http://10.0.0.7:8080')
+          .optional(),
       })
       .strict()
       .default({}),

@@ -73,7 +73,7 @@ function toConfig(data: unknown, baseDir: string): GatewayConfig {
     listTimeoutMs: raw.listTimeoutMs,
     sessions: raw.sessions,
     approval: raw.approval,
-    state: raw.state,
+    state: raw.state.advertiseUrl !== undefined ? { ...raw.state, advertiseUrl: raw.state.advertiseUrl.replace(/\/+$/, '') } : raw.state,
     store: raw.store,
   };
   if (raw.publicUrl !== undefined) config.publicUrl = raw.publicUrl.replace(/\/+$/, '');

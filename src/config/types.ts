@@ -159,7 +159,7 @@ export interface GatewayConfig {
   /** Human approval (SPEC §10): how long a held call waits, and where pending calls are announced. */
   approval: { timeoutSeconds: number; webhook?: string };
   /** Shared fast state for replicas (SPEC §12): counters, budgets, loop history, workflow states, revocations, sessions, approvals. */
-  state: { redis?: string; failMode: 'closed' | 'open' };
+  state: { redis?: string; failMode: 'closed' | 'open'; advertiseUrl?: string };
   /** Shared durable store for replicas: audit, workflows, delegation, signing keys; default SQLite in dataDir. */
   store: { postgres?: string };
 }

@@ -8,6 +8,7 @@ import { runPipeline, type PipelineResult } from '../gateway/pipeline.js';
 import type { RelayOutcome } from './a2a-relay.js';
 import { mayUse, refusedIds, type TaskOwner } from '../upstream/a2a-owners.js';
 import { a2aAllowed, a2aPolicyRefusal } from '../gateway/guards/a2a-allow.js';
+import { setStateQuietly } from '../stores/workflows.js';
 
 /** Methods that change a task (they are Steps); the others are reads, policy-checked and counted like list calls. */
 export const STEP_METHODS: ReadonlySet<string> = new Set(['SendMessage', 'SendStreamingMessage', 'CancelTask']);
@@ -172,11 +173,8 @@ export class A2aSteps {
     const owners = this.gw.a2a.owners;
     const claims = [seen.taskId ? owners.claim(server, 'task', seen.taskId, owner) : undefined, seen.contextId ? owners.claim(server, 'context', seen.contextId, owner) : undefined];
     if (seen.state && TERMINAL.has(seen.state) && entry.root && this.gw.workflows.state(entry.workflowId) === 'active') {
-      try {
-        this.gw.workflows.setState(entry.workflowId, 'done', `A2A task ${seen.state}`);
-      } catch {
-        // A concurrent admin action won the transition; its state stands.
-      }
+      // A concurrent admin action won the transition; its state stands.
+      setStateQuietly(this.gw.workflows, entry.workflowId, 'done', `A2A task ${seen.state}`, () => {});
     }
     await Promise.all(claims);
   }

@@ -108,12 +108,12 @@ export function createAuditAdminRouter({ store, workflows }: AuditAdminDeps): Ro
     res.json(tree);
   });
 
-  router.post('/workflows/:id/:action', express.json({ limit: '16kb' }), (req, res, next) => {
+  router.post('/workflows/:id/:action', express.json({ limit: '16kb' }), async (req, res, next) => {
     const target = Object.hasOwn(ACTIONS, req.params.action) ? ACTIONS[req.params.action] : undefined;
     if (!target) return next();
     const body: unknown = req.body;
     const why = typeof body === 'object' && body !== null && typeof (body as { why?: unknown }).why === 'string' ? (body as { why: string }).why : `admin ${req.params.action}`;
-    workflows.setState(req.params.id, target, why);
+    await workflows.setState(req.params.id, target, why);
     res.json(workflows.get(req.params.id));
   });
 

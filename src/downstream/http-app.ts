@@ -26,6 +26,7 @@ import { createInventoryRouter } from './admin-inventory.js';
 import { createHttpAuthenticate, hasAuthorizationServer, NO_AUTHORIZATION_SERVER, protectedResourceMetadata, resourcePathOfMetadataRequest } from './auth-http.js';
 import { createHostCheck } from './host-check.js';
 import { McpHttpHandler } from './mcp-http.js';
+import type { RemoteSessions } from './session-forward.js';
 import { mountDelegation } from './oauth-token.js';
 import { mountConsole, mountConsoleApi, type ConsoleDeps } from './console-routes.js';
 
@@ -47,6 +48,8 @@ export interface HttpAppDeps extends ConsoleDeps {
   stores?: { streamEvents: StreamEventStore };
   /** No issuer and no API key configured: loopback callers only, as agent `local` (read per request: keys may be added). */
   localMode: () => boolean;
+  /** Sessions shared with the other replicas (state.redis). */
+  remoteSessions?: RemoteSessions;
 }
 
 export interface HttpFront {
@@ -67,7 +70,7 @@ export function createHttpFront(deps: HttpAppDeps): HttpFront {
   });
   // Joining a named workflow is a right: the agent's manifest grants it (the local agent may in local mode).
   const mayJoinWorkflow = (caller: Caller) => caller.agent?.canSetWorkflow === true || (caller.via === 'local' && !caller.agent);
-  const mcp = new McpHttpHandler(gateway, { maxBodyBytes: config.maxBodyBytes, authenticate, mayJoinWorkflow, streamEvents: deps.stores?.streamEvents });
+  const mcp = new McpHttpHandler(gateway, { maxBodyBytes: config.maxBodyBytes, authenticate, mayJoinWorkflow, streamEvents: deps.stores?.streamEvents, remote: deps.remoteSessions });
   const modelRoute = deps.models.route(authenticate, mayJoinWorkflow);
   const hostCheck = createHostCheck(config.host, config.allowedHosts, config.allowedOrigins);
   const app = createRoutes(deps, authenticate, mayJoinWorkflow);

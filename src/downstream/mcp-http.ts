@@ -19,6 +19,7 @@ import { claimsModern } from './mcp-2026/envelope.js';
 import { ModernMcp } from './mcp-2026/handler.js';
 import { MemoryStreamEvents } from '../stores/memory/stream-events.js';
 import type { StreamEventStore } from '../stores/stream-events.js';
+import { notFound, type RemoteSessions } from './session-forward.js';
 
 export type AuthResult =
   | { ok: true; caller: Caller }
@@ -31,7 +32,12 @@ export interface McpHttpOptions {
   mayJoinWorkflow?: (caller: Caller) => boolean;
   /** Where GET-stream events are kept for replay; default in memory. */
   streamEvents?: StreamEventStore;
+  /** Sessions shared with other replicas (state.redis): held ones are recorded, others' are forwarded to them. */
+  remote?: RemoteSessions;
 }
+
+/** sessionOf's answer for a session another replica may hold. */
+const ELSEWHERE = Symbol('elsewhere');
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -100,6 +106,7 @@ export class McpHttpHandler {
     }
     if (method === 'POST') return this.post(req, res, view, auth.caller);
     const cs = this.sessionOf(req, res, auth.caller);
+    if (cs === ELSEWHERE) return this.opts.remote!.forward(req, res, auth.caller, req.headers['mcp-session-id'] as string);
     if (!cs) return;
     if (method === 'GET') return this.get(req, res, cs);
     await this.gw.closeSession(cs, 'DELETE from client');
@@ -107,17 +114,18 @@ export class McpHttpHandler {
     res.writeHead(200).end();
   }
 
-  /** The session named by Mcp-Session-Id, or an error already sent. */
-  private sessionOf(req: IncomingMessage, res: ServerResponse, caller: Caller): ClientSession | undefined {
+  /** The session named by Mcp-Session-Id, ELSEWHERE when another replica may hold it, or an error already sent. */
+  private sessionOf(req: IncomingMessage, res: ServerResponse, caller: Caller): ClientSession | typeof ELSEWHERE | undefined {
     const id = req.headers['mcp-session-id'];
     if (typeof id !== 'string' || !id) {
       rpcError(res, 400, RpcErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required (send initialize first to get one).');
       return undefined;
     }
     const cs = this.gw.sessions.get(id);
+    if (!cs && this.opts.remote?.mayForward(req)) return ELSEWHERE;
     // A session belongs to the exact credential that opened it; any other is told it does not exist (as for an unknown id).
     if (!cs || cs.caller.principal !== caller.principal) {
-      rpcError(res, 404, -32001, 'Session not found: it ended or never existed. Initialize a new session.');
+      notFound(res);
       return undefined;
     }
     const pv = req.headers['mcp-protocol-version'];
@@ -163,6 +171,7 @@ export class McpHttpHandler {
 
     if (isRequest(msg) && msg.method === 'initialize') return this.initialize(req, res, msg, view, caller);
     const cs = this.sessionOf(req, res, caller);
+    if (cs === ELSEWHERE) return this.opts.remote!.forward(req, res, caller, req.headers['mcp-session-id'] as string, body);
     if (!cs) return;
     if (!isRequest(msg)) {
       await dispatch(this.gw, cs, msg, undefined);
@@ -185,6 +194,11 @@ export class McpHttpHandler {
         workflowId,
         traceparent: typeof tp === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp) ? tp : undefined,
       });
+      // Recorded before the answer goes out: the client's next request may reach another replica at once.
+      if (this.opts.remote && !(await this.opts.remote.claim(session))) {
+        await this.gw.closeSession(session, 'session directory unreachable');
+        return sendJson(res, 503, errorResponse(msg.id, -32000, 'Service Unavailable: the session directory (Redis) is unreachable, so a session made now could not continue on the other replicas. Retry shortly.'));
+      }
       // The workflow id travels back so an agent framework can hand it to its model calls (X-Workflow-Id).
       const withWorkflow = { ...result, _meta: { ...(result._meta as object | undefined), 'io.switchyard/workflowId': session.workflowId } };
       sendJson(res, 200, { jsonrpc: '2.0', id: msg.id, result: withWorkflow }, { 'mcp-session-id': session.id, 'x-workflow-id': session.workflowId });

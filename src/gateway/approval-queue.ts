@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { argsDigest, type ApprovalListFilter, type ApprovalOutcome, type ApprovalRecord, type ApprovalsStore } from '../stores/approvals.js';
 import type { ControlBus, ControlMessage } from '../stores/bus.js';
 import type { HumanAnswer, Step, StepOutcome } from './types.js';
+import type { Awaitable } from '../stores/types.js';
 
 export interface ApprovalQueueOptions {
   store: ApprovalsStore;
@@ -22,7 +23,7 @@ export interface ApprovalQueueOptions {
   /** How often a waiter looks in the store for a decision made elsewhere (another replica). */
   pollMs?: number;
   /** Allocates the decision step's number in the call's workflow. */
-  nextStep: (workflowId: string) => number;
+  nextStep: (workflowId: string) => Awaitable<number>;
   /** Records the decision step in the trail. */
   record: (step: Step, outcome: StepOutcome) => void;
   now?: () => number;
@@ -171,7 +172,7 @@ export class ApprovalQueue {
       kind: 'approval',
       caller: call.caller,
       workflowId: call.workflowId,
-      stepNo: this.opts.nextStep(call.workflowId),
+      stepNo: 0, // numbered below, once the store answers
       server: call.server,
       target: call.target,
       exposedName: call.exposedName,
@@ -179,10 +180,17 @@ export class ApprovalQueue {
       startedAt: askedAt,
     };
     const approved = answer.outcome === 'approved';
-    try {
+    const failed = (err: unknown) => this.opts.log.error({ err: (err as Error).message, workflowId: call.workflowId }, 'could not record the approval decision in the trail');
+    const write = (stepNo: number) => {
+      step.stepNo = stepNo;
       this.opts.record(step, { outcome: approved ? 'ok' : 'refused', ...(approved ? {} : { reason: 'approval_denied' }), durationMs: at - askedAt });
+    };
+    try {
+      const stepNo = this.opts.nextStep(call.workflowId);
+      if (stepNo instanceof Promise) stepNo.then(write).catch(failed);
+      else write(stepNo);
     } catch (err) {
-      this.opts.log.error({ err: (err as Error).message, workflowId: call.workflowId }, 'could not record the approval decision in the trail');
+      failed(err);
     }
   }
 

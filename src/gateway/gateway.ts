@@ -281,7 +281,8 @@ export class Gateway {
     cs.close();
     if (cs.rootOfWorkflow && this.workflows.state(cs.workflowId) === 'active') {
       try {
-        this.workflows.setState(cs.workflowId, 'done', why);
+        const marked = this.workflows.setState(cs.workflowId, 'done', why);
+        if (marked instanceof Promise) await marked;
       } catch (err) {
         this.log.warn({ workflowId: cs.workflowId, err: (err as Error).message }, 'could not mark workflow done');
       }

@@ -110,7 +110,8 @@ export async function runPipeline<T>(deps: PipelineDeps, step: Step, plan: StepP
     if (undone instanceof Promise) await undone;
     return refuse(deps, step, open);
   }
-  step.stepNo = deps.workflows.nextStep(step.workflowId);
+  const stepNo = deps.workflows.nextStep(step.workflowId);
+  step.stepNo = stepNo instanceof Promise ? await stepNo : stepNo;
   let routed: Routed<T> | Unrouted;
   try {
     routed = await plan.route(1);
@@ -188,7 +189,15 @@ function finish(deps: PipelineDeps, step: Step, chain: PhasedChain, outcome: Ste
  * sink; it is numbered here. Resolves once a strict audit sink has committed it.
  */
 export function record(deps: Pick<PipelineDeps, 'sinks' | 'workflows'>, step: Step, outcome: StepOutcome): Promise<void> | undefined {
-  if (step.stepNo === 0) step.stepNo = deps.workflows.nextStep(step.workflowId);
+  if (step.stepNo === 0) {
+    const stepNo = deps.workflows.nextStep(step.workflowId);
+    if (stepNo instanceof Promise) return stepNo.then((n) => ((step.stepNo = n), toSinks(deps, step, outcome)));
+    step.stepNo = stepNo;
+  }
+  return toSinks(deps, step, outcome);
+}
+
+function toSinks(deps: Pick<PipelineDeps, 'sinks'>, step: Step, outcome: StepOutcome): Promise<void> | undefined {
   let waits: Promise<unknown>[] | undefined;
   for (const sink of deps.sinks) {
     const r = sink.record(step, outcome);

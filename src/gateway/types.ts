@@ -1,5 +1,6 @@
 /** The Step: one message on its way through the guard chain, and the refusal value guards return. */
 import type { AgentManifest } from '../config/types.js';
+import type { Awaitable } from '../stores/types.js';
 
 /** Machine reasons for refusals (SPEC §7). */
 export type RefusalReason =
@@ -175,10 +176,11 @@ export type WorkflowState = 'active' | 'paused' | 'tripped' | 'killed' | 'done';
 export interface WorkflowControl {
   /** Start a workflow for a root session/task; returns its id. */
   begin(init: { caller: Caller; kind: 'mcp' | 'a2a' | 'model'; id?: string; traceparent?: string }): string;
-  /** Allocate the next step number in a workflow (1-based, monotonic, survives restarts). */
-  nextStep(workflowId: string): number;
+  /** Allocate the next step number in a workflow (1-based, monotonic across replicas, survives restarts); a shared store answers with a promise. */
+  nextStep(workflowId: string): Awaitable<number>;
   state(workflowId: string): WorkflowState | undefined;
-  setState(workflowId: string, state: WorkflowState, why?: string): void;
+  /** A shared store answers with a promise once the change is persisted; illegal or unknown throw (or reject) WorkflowError. */
+  setState(workflowId: string, state: WorkflowState, why?: string): Awaitable<void>;
   /** Called when a workflow's state changes (e.g. kill must cancel in-flight calls and end sessions). */
   onStateChange(listener: (workflowId: string, state: WorkflowState, why?: string) => void): void;
 }

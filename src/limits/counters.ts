@@ -2,6 +2,7 @@
  * Budget and rate rules for workflows, agents and teams over a CounterStore: which limits apply to a step (most
  * binding first) and how a refusal reads. The store reserves atomically, so concurrent requests never overshoot.
  */
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { AgentManifest, GatewayConfig, RateWindow } from '../config/types.js';
 import type { Refusal, StepKind } from '../gateway/types.js';
@@ -81,6 +82,8 @@ export interface LimitCountersOptions {
   retainWorkflowMs?: number;
   /** Write-behind failures; counting carries on in memory. */
   onError?: (err: unknown) => void;
+  /** How long a model call's reservation is held without a reconcile before a shared store gives it back; default 15 min. */
+  holdMs?: number;
 }
 
 export type WindowUsage = Record<WindowName, WindowTotals>;
@@ -149,9 +152,13 @@ export class LimitCounters {
   private readonly teamOnly = new WeakMap<object, Record<Family, readonly CounterLimit[]>>();
   private lastReq?: ConsumeRequest;
   private lastReservation?: Reservation;
+  /** Model reservations by request, from reservation to settle: each carries its own hold id. */
+  private readonly held = new WeakMap<ConsumeRequest, Reservation>();
+  private readonly holdMs: number;
 
   constructor(opts: LimitCountersOptions = {}) {
     this.now = opts.now ?? Date.now;
+    this.holdMs = opts.holdMs ?? 15 * 60_000;
     if (opts.store) this.store = opts.store;
     else if (opts.dataDir === undefined) this.store = new MemoryCounterStore({ ...opts, dimensions: LIMIT_DIMENSIONS });
     else {
@@ -178,7 +185,9 @@ export class LimitCounters {
    * in the same tick as the reservation (the windows have not moved on); the workflow totals are exact always.
    */
   release(req: ConsumeRequest): Awaitable<void> {
-    return this.store.release(this.reservationOf(req));
+    const r = this.reservationOf(req);
+    this.held.delete(req);
+    return this.store.release(r);
   }
 
   /** Report tokens spent (the model route calls this with the provider's usage). May overshoot; the next call is refused. */
@@ -192,12 +201,12 @@ export class LimitCounters {
    * is counted now, in the current bucket of each window.
    */
   settle(req: ConsumeRequest, used: ModelReserve): Awaitable<void> {
-    const r = req.reserve;
-    if (!r) return;
-    const tokens = used.tokens - r.tokens;
-    const costUsd = used.costUsd - r.costUsd;
-    if (tokens === 0 && costUsd === 0) return;
-    return this.store.add({ workflowId: req.workflowId, agentId: req.agentId, team: req.team }, { tokens, costUsd });
+    if (!req.reserve) return;
+    const r = this.reservationOf(req);
+    this.held.delete(req);
+    // A held reservation is settled even when nothing changed, so a shared store drops the hold now.
+    if (!r.hold && used.tokens === req.reserve.tokens && used.costUsd === req.reserve.costUsd) return;
+    return this.store.settle(r, { tokens: used.tokens, costUsd: used.costUsd });
   }
 
   /** What is left of the tightest token and cost limits for this request's workflow, agent and team. */
@@ -239,6 +248,8 @@ export class LimitCounters {
   /** The check and the commit of one step follow each other with the same request: it is built once. */
   private reservationOf(req: ConsumeRequest): Reservation {
     if (req === this.lastReq && this.lastReservation) return this.lastReservation;
+    const kept = req.reserve ? this.held.get(req) : undefined;
+    if (kept) return kept;
     const family = familyOf(req);
     const r: Reservation = {
       workflowId: req.workflowId,
@@ -246,7 +257,9 @@ export class LimitCounters {
       team: req.team,
       amounts: family === 'tool' ? TOOL_AMOUNTS : req.reserve ? { calls: 1, tokens: req.reserve.tokens, costUsd: req.reserve.costUsd } : STEP_AMOUNTS,
       limits: this.limitsOf(req.agentLimits, req.team === undefined ? undefined : req.teamLimits, family),
+      hold: req.reserve ? { id: randomUUID(), ms: this.holdMs } : undefined,
     };
+    if (req.reserve) this.held.set(req, r);
     this.lastReq = req;
     this.lastReservation = r;
     return r;

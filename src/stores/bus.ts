@@ -6,7 +6,7 @@
  */
 import type { Awaitable } from './types.js';
 
-export type ControlTopic = 'workflow-state' | 'revocation' | 'approval' | 'signing-keys' | 'session';
+export type ControlTopic = 'workflow-state' | 'revocation' | 'delegation-token' | 'approval' | 'signing-keys' | 'session';
 
 export interface ControlMessage {
   topic: ControlTopic;

@@ -39,6 +39,16 @@ export interface CounterLimit {
 export interface Reservation extends CounterKeys {
   amounts: Readonly<Record<string, number>>;
   limits: readonly CounterLimit[];
+  /**
+   * A model call's estimate, held until `settle` or `release`: a shared store gives it back by itself `ms` after the
+   * reservation (a replica that died mid-call holds nothing for ever). `id` is unique per reservation.
+   */
+  hold?: ReservationHold;
+}
+
+export interface ReservationHold {
+  id: string;
+  ms: number;
 }
 
 /** The first limit that does not hold, with what is used now and (rolling windows) when it frees up. */
@@ -64,6 +74,11 @@ export interface CounterStore {
   reserve(r: Reservation): Awaitable<LimitBreach | undefined>;
   /** Give back a reservation's amounts (a later guard refused the step). Exact for workflow totals; exact for windows in the same bucket. */
   release(r: Reservation): Awaitable<void>;
+  /**
+   * Replace a reservation's amounts by what was used (`used` overrides `amounts` dimension by dimension): counts the
+   * difference now, or (a hold that has lapsed and was given back) all of it.
+   */
+  settle(r: Reservation, used: Readonly<Record<string, number>>): Awaitable<void>;
   /** Add amounts known after the fact (tokens); may overshoot a limit, which the next reservation sees. */
   add(keys: CounterKeys, amounts: Readonly<Record<string, number>>): Awaitable<void>;
   /** Start a workflow's wall clock at `startedAt` unless it started earlier. */

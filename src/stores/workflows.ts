@@ -43,3 +43,13 @@ export class WorkflowError extends Error {
   }
 }
 
+
+/** Change a state where nobody waits for the answer: an embedded store stays synchronous, a shared one's rejection goes to onError. */
+export function setStateQuietly(store: Pick<WorkflowControl, 'setState'>, id: string, state: WorkflowState, why: string | undefined, onError: (err: Error) => void): void {
+  try {
+    const r = store.setState(id, state, why);
+    if (r instanceof Promise) r.catch(onError);
+  } catch (err) {
+    onError(err as Error);
+  }
+}

@@ -148,4 +148,13 @@ models:
       [5, expect.stringMatching(/must be a PostgreSQL URL/)],
     ]);
   });
+
+  it('state.advertiseUrl is an http(s) URL, kept without a trailing slash', () => {
+    dir.write('gateway.yaml', 'state:\n  redis: redis://cache:6379/0\n  advertiseUrl: http://10.0.0.7:8080/\n');
+    const ok = loadGatewayConfig(undefined, {}, { cwd: dir.root, env: {} });
+    expect(ok.problems).toEqual([]);
+    expect(ok.config.state).toEqual({ redis: 'redis://cache:6379/0', failMode: 'closed', advertiseUrl: 'http://10.0.0.7:8080' });
+    dir.write('gateway.yaml', 'state:\n  advertiseUrl: 10.0.0.7:8080\n');
+    expect(loadGatewayConfig(undefined, {}, { cwd: dir.root, env: {} }).problems.map((p) => [p.line, p.message])).toEqual([[2, expect.stringMatching(/^state\.advertiseUrl: must be an http\(s\) URL where the other replicas reach this one/)]]);
+  });
 });

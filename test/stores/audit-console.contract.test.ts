@@ -1,5 +1,5 @@
 // What the console asks of every AuditLog, memory and SQLite alike: reason filter, search in arguments, refusal counts.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { closeDatabase, openDatabase } from '../../src/audit/db.js';
 import { InvalidQueryError } from '../../src/audit/query.js';
 import { AuditStore } from '../../src/audit/store.js';
@@ -7,9 +7,13 @@ import type { AuditLog } from '../../src/stores/audit.js';
 import { MemoryAuditLog } from '../../src/stores/memory/audit.js';
 import { caller, ok, refused, step } from '../audit/helpers.js';
 import { removeStoreDirs, storeDir } from './factories.js';
+import { openPgAudit } from './postgres/audit-factory.js';
+import { dropPgDatabases, pgUnavailable } from './postgres/databases.js';
 
 type Opened = { log: AuditLog; close(): Promise<void> };
-const factories: Array<{ name: string; open: () => Opened }> = [
+const skipPg = pgUnavailable;
+if (skipPg) console.log(`skipping the PostgreSQL console contract: ${skipPg}`);
+const factories: Array<{ name: string; open: () => Opened | Promise<Opened> }> = [
   { name: 'memory', open: () => ({ log: new MemoryAuditLog({}), close: async () => void 0 }) },
   {
     name: 'sqlite',
@@ -25,13 +29,15 @@ const factories: Array<{ name: string; open: () => Opened }> = [
       };
     },
   },
+  ...(skipPg ? [] : [{ name: 'postgres', open: () => openPgAudit(storeDir()) }]),
 ];
 
 afterEach(removeStoreDirs);
+afterAll(dropPgDatabases);
 
 describe.each(factories)('AuditLog for the console: $name', (f) => {
   it('filters by reason, searches words of the arguments in order, and counts refusals without decision steps', async () => {
-    const { log, close } = f.open();
+    const { log, close } = await f.open();
     const r = caller('root');
     const t0 = Date.now();
     await log.record(step({ workflowId: 'w', stepNo: 1, caller: r, target: 'a', args: { sql: 'DELETE FROM users WHERE id = 7' }, startedAt: t0 }), ok());

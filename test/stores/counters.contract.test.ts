@@ -1,11 +1,14 @@
 // The CounterStore contract, run against every implementation: atomic check-and-reserve over named dimensions,
 // release, reconcile, rolling windows on a fake clock, and (durable stores) totals and windows surviving a restart.
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CounterLimit, CounterStore, Reservation } from '../../src/stores/counters.js';
 import { MemoryCounterStore } from '../../src/stores/memory/counters.js';
 import { SqliteCounterStore } from '../../src/stores/sqlite/counters.js';
+import { RedisCounterStore } from '../../src/stores/redis/counters.js';
+import { stopTestRedis } from '../helpers/shared-stores.js';
 import { removeStoreDirs, storeDir, TestClock, type StoreFactory } from './factories.js';
+import { closeRedisClients, redisClientFor, redisReady, redisSkip } from './redis-factories.js';
 
 type Opts = { dimensions?: readonly string[] };
 
@@ -16,9 +19,13 @@ const factories: Array<StoreFactory<CounterStore, Opts>> = [
     durable: true,
     open: (dir, clock, opts) => new SqliteCounterStore({ file: join(dir, 'limits.db'), now: clock.now, flushMs: 60_000, ...opts }),
   },
+  ...(redisSkip ? [] : [{ name: 'redis', durable: true, open: (dir: string, clock: TestClock, opts?: Opts) => new RedisCounterStore({ client: redisClientFor(dir), now: clock.now, ...opts }) }]),
 ];
 
+beforeAll(redisReady);
 afterEach(removeStoreDirs);
+afterEach(closeRedisClients);
+afterAll(stopTestRedis);
 
 const MIN = 60_000;
 const limit = (l: Partial<CounterLimit> & Pick<CounterLimit, 'max'>): CounterLimit => ({ subject: 'agent', window: 'perMinute', dimension: 'toolCalls', mode: 'reserve', ...l });
@@ -89,6 +96,21 @@ describe.each(factories)('CounterStore contract: $name', (f) => {
     expect((await store.workflowTotals('wf'))?.totals.toolCalls).toBe(0);
     expect((await store.windowTotals('team', 't'))?.perMinute.toolCalls).toBe(0);
     expect(await store.reserve(r)).toBeUndefined();
+    await store.close();
+  });
+
+  it('settle replaces a held reservation by what was used, and release gives a held one back', async () => {
+    const { store } = open({ dimensions: ['calls', 'toolCalls', 'tokens', 'costUsd'] });
+    const tokens = [limit({ window: 'perDay', dimension: 'tokens', max: 1000 })];
+    const model = toolCall(tokens, { amounts: { calls: 1, tokens: 800, costUsd: 0.5 }, hold: { id: 'h1', ms: 60_000 } });
+    expect(await store.reserve(model)).toBeUndefined();
+    expect((await store.reserve({ ...model, hold: { id: 'h2', ms: 60_000 } }))?.used).toBe(800);
+    await store.settle(model, { tokens: 120, costUsd: 0.25 });
+    expect((await store.windowTotals('agent', 'a'))?.perDay).toEqual({ calls: 1, toolCalls: 0, tokens: 120, costUsd: 0.25 });
+    const second = { ...model, hold: { id: 'h3', ms: 60_000 } };
+    expect(await store.reserve(second)).toBeUndefined();
+    await store.release(second);
+    expect((await store.workflowTotals('wf'))?.totals).toEqual({ calls: 1, toolCalls: 0, tokens: 120, costUsd: 0.25 });
     await store.close();
   });
 

@@ -29,5 +29,6 @@ export class TestClock {
 export interface StoreFactory<S, O = object> {
   name: string;
   durable: boolean;
-  open(dir: string, clock: TestClock, opts?: O): S;
+  /** Shared stores (Redis, PostgreSQL) open asynchronously. */
+  open(dir: string, clock: TestClock, opts?: O): S | Promise<S>;
 }

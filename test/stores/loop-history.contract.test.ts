@@ -1,10 +1,13 @@
 // The LoopHistoryStore contract, and the loop detector over it: the same decisions whether the store answers
 // synchronously (memory) or with promises (as a shared store will), and forgetLast / reset go through the store.
-import { describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LoopDetector, type LoopSettings } from '../../src/limits/loop.js';
 import type { LoopHistory, LoopHistoryStore } from '../../src/stores/loop-history.js';
 import { MemoryLoopHistory } from '../../src/stores/memory/loop-history.js';
-import { TestClock } from './factories.js';
+import { RedisLoopHistoryStore } from '../../src/stores/redis/loop-history.js';
+import { stopTestRedis } from '../helpers/shared-stores.js';
+import { storeDir, removeStoreDirs, TestClock } from './factories.js';
+import { closeRedisClients, redisClientFor, redisReady, redisSkip } from './redis-factories.js';
 
 /** A store answering every call with a promise, writing a copy back on `changed` (nothing shared by reference). */
 class PromisedLoopHistory implements LoopHistoryStore {
@@ -33,7 +36,13 @@ class PromisedLoopHistory implements LoopHistoryStore {
 const factories = [
   { name: 'memory', make: (): LoopHistoryStore => new MemoryLoopHistory() },
   { name: 'promise-answering', make: (): LoopHistoryStore => new PromisedLoopHistory() },
+  ...(redisSkip ? [] : [{ name: 'redis', make: (): LoopHistoryStore => new RedisLoopHistoryStore({ client: redisClientFor(storeDir()) }) }]),
 ];
+
+beforeAll(redisReady);
+afterEach(removeStoreDirs);
+afterEach(closeRedisClients);
+afterAll(stopTestRedis);
 
 const SAME: LoopSettings = { sameCall: 2, windowSeconds: 60 };
 const CYCLE: LoopSettings = { sameCall: 10, windowSeconds: 60, cycle: 2 };

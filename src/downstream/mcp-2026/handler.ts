@@ -19,6 +19,7 @@ import { decorate, ModernReply, type ModernReplyOptions } from './reply.js';
 import { InputBridge, STATE_PREFIX } from './bridge.js';
 import { ListenHub, readFilter } from './listen.js';
 import { changedKind } from '../../gateway/notify.js';
+import { setStateQuietly } from '../../stores/workflows.js';
 
 /** Methods a 2026-07-28 client may call here; anything else (initialize, ping, logging/setLevel, resources/subscribe, …) is not found. */
 const SERVED = new Set([
@@ -169,11 +170,9 @@ export class ModernMcp {
       lane.done();
       cs.close();
       if (cs.rootOfWorkflow && this.gw.workflows.state(workflowId) === 'active') {
-        try {
-          this.gw.workflows.setState(workflowId, 'done', 'request answered');
-        } catch (err) {
-          this.gw.log.warn({ workflowId, err: (err as Error).message }, 'could not mark workflow done');
-        }
+        setStateQuietly(this.gw.workflows, workflowId, 'done', 'request answered', (err) =>
+          this.gw.log.warn({ workflowId, err: err.message }, 'could not mark workflow done'),
+        );
       }
     }
   }

@@ -6,6 +6,7 @@ import { DEFAULT_LOOP_SETTINGS, type LoopDetector, type LoopSettings, type LoopT
 import type { AgentManifest } from '../../config/types.js';
 import type { Awaitable } from '../../stores/types.js';
 import type { PhasedGuard, Refusal, Step, StepKind, WorkflowControl } from '../types.js';
+import { setStateQuietly } from '../../stores/workflows.js';
 
 export interface LoopGuardOptions {
   detector: LoopDetector;
@@ -83,11 +84,8 @@ export function createLoopGuard(opts: LoopGuardOptions): PhasedGuard {
     return s;
   };
   const tripped = (step: Step, trip: LoopTrip): Refusal => {
-    try {
-      workflows.setState(step.workflowId, 'tripped', describeTrip(trip));
-    } catch {
-      // The registry refuses some transitions (e.g. from done) or unknown ids; this call is refused all the same.
-    }
+    // The registry refuses some transitions (e.g. from done) or unknown ids; this call is refused all the same.
+    setStateQuietly(workflows, step.workflowId, 'tripped', describeTrip(trip), () => {});
     return loopRefusal(step.workflowId, trip);
   };
   const refusalOf = (step: Step, trip: Awaitable<LoopTrip | undefined>): Awaitable<Refusal | undefined> => {

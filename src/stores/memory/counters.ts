@@ -71,6 +71,17 @@ export class MemoryCounterStore implements CounterStore {
     if (wf && agent) this.count(r.workflowId, r.amounts, wf, agent, team, -1);
   }
 
+  /** Holds never lapse here: they live in this process, and go with it. */
+  settle(r: Reservation, used: Readonly<Record<string, number>>): void {
+    const delta: Record<string, number> = {};
+    let any = false;
+    for (const dim in used) {
+      const d = used[dim]! - (r.amounts[dim] ?? 0);
+      if (d !== 0 || !Number.isFinite(d)) (delta[dim] = d), (any = true);
+    }
+    if (any) this.add(r, delta);
+  }
+
   add(keys: CounterKeys, amounts: Readonly<Record<string, number>>): void {
     const now = this.now();
     const team = keys.team === undefined ? undefined : this.subject(this.teams, keys.team, now);

@@ -1,0 +1,192 @@
+/**
+ * The shared PostgreSQL store's connection pool: one pg.Pool per process, health for /readyz, one log line when the
+ * server becomes unreachable and one when it is back. pg.Pool opens fresh connections on demand, so a restarted
+ * server is used again without restarting the gateway.
+ */
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { applyPgMigrations } from './migrations.js';
+
+export type PgClient = pg.PoolClient;
+/** A pool or one connection of it (inside a transaction). */
+export interface PgQueryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+export interface OpenPostgresOptions {
+  url: string;
+  log: Logger;
+  /** Connections per process (default 10). */
+  max?: number;
+  /** How often an unhealthy pool probes the server with SELECT 1 (default 1000 ms). */
+  probeIntervalMs?: number;
+  /** Give up a connection attempt after this long (default 3000 ms), so callers fail fast while the server is down. */
+  connectTimeoutMs?: number;
+  /** Server-side statement_timeout for every connection (default 10000 ms). */
+  statementTimeoutMs?: number;
+  /** Run pending migrations while opening (default true). */
+  migrate?: boolean;
+}
+
+export interface PostgresHealth {
+  ok: boolean;
+  error?: string;
+}
+
+export interface Postgres {
+  readonly pool: pg.Pool;
+  /** Where it connects, password removed (for logs and errors). */
+  readonly where: string;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** Run `fn` inside BEGIN/COMMIT on one connection; ROLLBACK when it throws. */
+  transaction<T>(fn: (client: PgClient) => Promise<T>): Promise<T>;
+  /** Run `fn` in a transaction holding pg_advisory_xact_lock(name): one replica at a time across the cluster. */
+  withLock<T>(name: string, fn: (client: PgClient) => Promise<T>): Promise<T>;
+  /** Apply migrations registered since open (stores call this before first use). */
+  migrate(): Promise<Array<{ room: string; version: number }>>;
+  health(): PostgresHealth;
+  close(): Promise<void>;
+}
+
+/** The URL without its password, for log lines. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable PostgreSQL URL)';
+  }
+}
+
+/** Errors that mean "cannot reach the server", as opposed to a bad query. */
+function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (typeof e?.code === 'string') {
+    if (['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', '57P01', '57P02', '57P03'].includes(e.code)) return true;
+    if (e.code.startsWith('08')) return true; // connection_exception class
+  }
+  return /timeout exceeded when trying to connect|Connection terminated|connection terminated|not queryable|Client has encountered a connection error/i.test(e?.message ?? '');
+}
+
+/** Open the pool, check that the server answers, and bring the schema up to date. Throws with what to do when it cannot. */
+export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres> {
+  const where = redactUrl(opts.url);
+  const log = opts.log.child({ store: 'postgres' });
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.max ?? 10,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000,
+    statement_timeout: opts.statementTimeoutMs ?? 10_000,
+    idleTimeoutMillis: 30_000,
+    application_name: 'switchyard',
+  });
+  let health: PostgresHealth = { ok: true };
+  let probe: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const markDown = (err: unknown) => {
+    const error = (err as Error)?.message ?? String(err);
+    if (health.ok) {
+      log.error({ where, err: error }, `PostgreSQL at ${where} is unreachable (${error}); requests needing the shared store fail until it answers again, retrying every ${opts.probeIntervalMs ?? 1000} ms`);
+    }
+    health = { ok: false, error };
+    startProbe();
+  };
+  const markUp = () => {
+    if (!health.ok) log.info({ where }, `PostgreSQL at ${where} is reachable again`);
+    health = { ok: true };
+    if (probe) {
+      clearInterval(probe);
+      probe = undefined;
+    }
+  };
+  const startProbe = () => {
+    if (probe || closed) return;
+    probe = setInterval(() => {
+      pool.query('SELECT 1').then(markUp, (err) => {
+        if (!closed) health = { ok: false, error: (err as Error).message };
+      });
+    }, opts.probeIntervalMs ?? 1000);
+    probe.unref();
+  };
+  // An idle connection the server dropped (restart, failover): pg emits it here; without a listener it would crash.
+  pool.on('error', (err) => markDown(err));
+
+  const track = async <T>(p: Promise<T>): Promise<T> => {
+    try {
+      const v = await p;
+      if (!health.ok) markUp();
+      return v;
+    } catch (err) {
+      if (isConnectionError(err)) markDown(err);
+      throw err;
+    }
+  };
+
+  const transaction = async <T>(fn: (client: PgClient) => Promise<T>): Promise<T> => {
+    const client = await track(pool.connect());
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const v = await fn(client);
+      await client.query('COMMIT');
+      return v;
+    } catch (err) {
+      if (isConnectionError(err)) {
+        broken = true;
+        markDown(err);
+      } else {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  };
+
+  const db: Postgres = {
+    pool,
+    where,
+    query: <R extends pg.QueryResultRow>(sql: string, params?: unknown[]) => track(pool.query<R>(sql, params)),
+    transaction,
+    withLock: (name, fn) =>
+      transaction(async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [name]);
+        return fn(client);
+      }),
+    migrate: async () => {
+      const client = await track(pool.connect());
+      try {
+        return await applyPgMigrations(client, log);
+      } finally {
+        client.release();
+      }
+    },
+    health: () => ({ ...health }),
+    close: async () => {
+      closed = true;
+      if (probe) clearInterval(probe);
+      probe = undefined;
+      await pool.end();
+    },
+  };
+
+  try {
+    await pool.query('SELECT 1');
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw new Error(`cannot reach PostgreSQL at ${where}: ${(err as Error).message}; start it or fix store.postgres in gateway.yaml`);
+  }
+  if (opts.migrate !== false) {
+    try {
+      await db.migrate();
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw err;
+    }
+  }
+  return db;
+}

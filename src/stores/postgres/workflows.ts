@@ -1,0 +1,307 @@
+/**
+ * Workflows in the shared PostgreSQL store. Rows and states live in PostgreSQL; each replica keeps a local copy of the
+ * states it knows so `state()` stays synchronous: the stopped ones (paused, tripped, killed) loaded at start, changes
+ * heard on the control bus, and a catch-up read every half second for a message a replica missed. Step numbers come
+ * from one atomic UPDATE per step, so they are unique and increase in allocation order across every replica
+ * (docs/decisions/0092-workflow-step-numbers-across-replicas.md).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Caller, WorkflowState } from '../../gateway/types.js';
+import type { ControlBus, ControlMessage } from '../bus.js';
+import { canTransition, WORKFLOW_ID, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener, type WorkflowStore } from '../workflows.js';
+import { registerPgMigration } from './migrations.js';
+import type { Postgres } from './pool.js';
+
+/** The server's clock in epoch ms: every replica compares catch-up times on one clock. */
+export const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+
+registerPgMigration(
+  'workflows',
+  1,
+  `CREATE TABLE workflows (
+     id          TEXT PRIMARY KEY,
+     seq         BIGSERIAL NOT NULL UNIQUE,
+     agent       TEXT NOT NULL,
+     "user"      TEXT,
+     state       TEXT NOT NULL CHECK (state IN ('active', 'paused', 'tripped', 'killed', 'done')),
+     kind        TEXT NOT NULL,
+     started_at  BIGINT NOT NULL,
+     ended_at    BIGINT,
+     step_count  INTEGER NOT NULL DEFAULT 0,
+     traceparent TEXT,
+     why         TEXT,
+     version     INTEGER NOT NULL DEFAULT 1,
+     changed_at  BIGINT
+   );
+   CREATE INDEX workflows_changed_at ON workflows (changed_at) WHERE changed_at IS NOT NULL;
+   CREATE INDEX workflows_stopped ON workflows (state) WHERE state IN ('paused', 'tripped', 'killed');
+   CREATE INDEX workflows_trace_id ON workflows (substr(traceparent, 4, 32)) WHERE traceparent IS NOT NULL;
+   CREATE INDEX workflows_agent_seq ON workflows (agent, seq);`,
+);
+
+export interface PgWorkflowsOptions {
+  db: Postgres;
+  bus: ControlBus;
+  log?: Pick<Logger, 'warn' | 'error'>;
+  /** How often the local copy re-reads recent state changes (default 500 ms; a bus message is the fast path). */
+  catchUpMs?: number;
+  /** Most workflow states kept locally; active and done ones beyond it are dropped first (default 100000). */
+  maxLocal?: number;
+}
+
+interface Local {
+  state: WorkflowState;
+  /** The row's version this copy reflects; 0 while a begin() is not yet confirmed by the store. */
+  version: number;
+}
+
+interface StateRow {
+  id: string;
+  state: WorkflowState;
+  why: string | null;
+  version: number;
+}
+
+/** Catch-up re-reads this much before the last read, so a change committed late (after a newer one) is not missed. */
+const CATCH_UP_OVERLAP_MS = 2000;
+const STOPPED = "state IN ('paused', 'tripped', 'killed')";
+
+export class PgWorkflows implements WorkflowStore {
+  private readonly db: Postgres;
+  private readonly bus: ControlBus;
+  private readonly log: Pick<Logger, 'warn' | 'error'> | undefined;
+  private readonly maxLocal: number;
+  private readonly local = new Map<string, Local>();
+  /** The begin() write still in flight per workflow; steps and state changes of that workflow wait for it. */
+  private readonly pending = new Map<string, Promise<void>>();
+  private readonly listeners: WorkflowListener[] = [];
+  private readonly unsubscribe: () => void;
+  private timer: NodeJS.Timeout | undefined;
+  private lastRead = 0;
+  private reading: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(opts: PgWorkflowsOptions) {
+    this.db = opts.db;
+    this.bus = opts.bus;
+    this.log = opts.log;
+    this.maxLocal = opts.maxLocal ?? 100_000;
+    this.unsubscribe = this.bus.subscribe('workflow-state', (m) => this.heard(m));
+  }
+
+  /** Open on a migrated database: loads the stopped workflows, then keeps the local copy current. */
+  static async open(opts: PgWorkflowsOptions): Promise<PgWorkflows> {
+    await opts.db.migrate();
+    const store = new PgWorkflows(opts);
+    try {
+      const { rows } = await opts.db.query<StateRow & { now: string }>(`SELECT id, state, why, version, ${NOW_MS} AS now FROM workflows WHERE ${STOPPED}`);
+      for (const r of rows) store.observe(r);
+      const now = await opts.db.query<{ now: string }>(`SELECT ${NOW_MS} AS now`);
+      store.lastRead = Number(now.rows[0]!.now);
+    } catch (err) {
+      store.unsubscribe();
+      throw err;
+    }
+    store.timer = setInterval(() => void store.catchUp(), opts.catchUpMs ?? 500);
+    store.timer.unref();
+    return store;
+  }
+
+  /**
+   * Start a workflow, or join it when `id` names one (on this replica or another). Joining a `done` workflow makes it
+   * active again; joining a stopped one keeps its state, so guards refuse. The row is written in the background;
+   * this workflow's steps and state changes wait for that write.
+   */
+  begin(init: { caller: Caller; kind: WorkflowKind; id?: string; traceparent?: string }): string {
+    if (init.id !== undefined && !WORKFLOW_ID.test(init.id)) {
+      throw new WorkflowError('invalid_id', `workflow id "${init.id}" must match ${WORKFLOW_ID.source}; omit it to start a new workflow`);
+    }
+    const id = init.id ?? randomUUID();
+    const known = this.local.get(id);
+    if (!known) this.remember(id, { state: 'active', version: 0 });
+    else if (known.state === 'done') known.state = 'active'; // the store confirms, and listeners hear, once it is written
+    const write = this.writeBegin(id, init).catch((err: Error) => {
+      this.log?.error({ workflowId: id, err: err.message }, 'could not record the workflow in PostgreSQL; its first step records it');
+    });
+    this.track(id, write);
+    return id;
+  }
+
+  /** Next step number (1-based), one atomic increment in the shared store; an id never begun is started implicitly. */
+  async nextStep(workflowId: string): Promise<number> {
+    await this.pending.get(workflowId);
+    const { rows } = await this.db.query<{ step_count: number; inserted: boolean }>(
+      `INSERT INTO workflows (id, agent, state, kind, started_at, step_count) VALUES ($1, 'unknown', 'active', 'mcp', $2, 1)
+       ON CONFLICT (id) DO UPDATE SET step_count = workflows.step_count + 1
+       RETURNING step_count, (xmax = 0) AS inserted`,
+      [workflowId, Date.now()],
+    );
+    const row = rows[0]!;
+    if (row.inserted) {
+      this.log?.warn({ workflowId }, 'nextStep for a workflow that was never begun; starting it implicitly');
+      if (!this.local.has(workflowId)) this.remember(workflowId, { state: 'active', version: 1 });
+    }
+    return row.step_count;
+  }
+
+  state(workflowId: string): WorkflowState | undefined {
+    return this.local.get(workflowId)?.state;
+  }
+
+  /**
+   * Change state in the shared store (one conditional UPDATE, so two replicas racing cannot both win an illegal
+   * pair), then the local copy and listeners, then the bus. Same state is a no-op; rejects with WorkflowError when
+   * illegal or unknown.
+   */
+  async setState(workflowId: string, state: WorkflowState, why?: string): Promise<void> {
+    await this.pending.get(workflowId);
+    const known = this.local.get(workflowId);
+    if (known && known.version > 0 && known.state === state) return;
+    const from = WORKFLOW_STATES.filter((s) => s !== state && canTransition(s, state));
+    const ended = state === 'killed' || state === 'done' ? Date.now() : null;
+    const { rows } = await this.db.query<StateRow>(
+      `UPDATE workflows SET state = $2, why = $3, ended_at = $4, version = version + 1, changed_at = ${NOW_MS}
+       WHERE id = $1 AND state = ANY($5::text[]) RETURNING id, state, why, version`,
+      [workflowId, state, why ?? null, ended, from],
+    );
+    if (rows[0]) {
+      this.observe(rows[0]);
+      this.publish(rows[0]);
+      return;
+    }
+    const now = await this.db.query<StateRow>('SELECT id, state, why, version FROM workflows WHERE id = $1', [workflowId]);
+    const row = now.rows[0];
+    if (!row) throw new WorkflowError('unknown_workflow', `no workflow "${workflowId}"; list them with GET /admin/api/workflows`);
+    this.observe(row);
+    if (row.state === state) return;
+    throw new WorkflowError('illegal_transition', `workflow ${workflowId} is ${row.state} and cannot become ${state}`);
+  }
+
+  onStateChange(listener: WorkflowListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** Wait for writes begun here (begin rows) to land; for shutdown and tests. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.pending.values()]);
+  }
+
+  /** Re-read the state changes of the last moments now (the timer does this every catchUpMs). */
+  catchUp(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.reading ??= this.readChanges().finally(() => {
+      this.reading = undefined;
+    });
+    return this.reading;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.unsubscribe();
+    await this.settled();
+    await this.reading;
+  }
+
+  private async readChanges(): Promise<void> {
+    try {
+      const { rows } = await this.db.query<StateRow & { now: string }>(
+        `SELECT id, state, why, version, ${NOW_MS} AS now FROM workflows WHERE changed_at >= $1`,
+        [this.lastRead - CATCH_UP_OVERLAP_MS],
+      );
+      for (const r of rows) this.observe(r);
+      if (rows[0]) this.lastRead = Number(rows[0].now);
+      else {
+        const now = await this.db.query<{ now: string }>(`SELECT ${NOW_MS} AS now`);
+        this.lastRead = Number(now.rows[0]!.now);
+      }
+    } catch {
+      // The pool logs the outage and /readyz shows it; the next read catches up over the overlap.
+    }
+  }
+
+  private async writeBegin(id: string, init: { caller: Caller; kind: WorkflowKind; traceparent?: string }): Promise<void> {
+    const inserted = await this.db.query<StateRow>(
+      `INSERT INTO workflows (id, agent, "user", state, kind, started_at, traceparent) VALUES ($1, $2, $3, 'active', $4, $5, $6)
+       ON CONFLICT (id) DO UPDATE SET state = 'active', why = 'rejoined', ended_at = NULL, version = workflows.version + 1, changed_at = ${NOW_MS}
+         WHERE workflows.state = 'done'
+       RETURNING id, state, why, version, (xmax <> 0) AS rejoined`,
+      [id, init.caller.agentId, init.caller.user ?? null, init.kind, Date.now(), init.traceparent ?? null],
+    );
+    const row = inserted.rows[0] as (StateRow & { rejoined: boolean }) | undefined;
+    if (row) {
+      this.observe(row, true);
+      if (row.rejoined) this.publish(row);
+      return;
+    }
+    // It exists in a state other than done: that state stands.
+    const now = await this.db.query<StateRow>('SELECT id, state, why, version FROM workflows WHERE id = $1', [id]);
+    if (now.rows[0]) this.observe(now.rows[0], true);
+  }
+
+  private track(id: string, write: Promise<void>): void {
+    const before = this.pending.get(id);
+    const chained = before ? before.then(() => write) : write;
+    this.pending.set(id, chained);
+    void chained.finally(() => {
+      if (this.pending.get(id) === chained) this.pending.delete(id);
+    });
+  }
+
+  private heard(m: ControlMessage): void {
+    // Own messages too: a bus shared by two stores in one process carries one replica id, and versions make it idempotent.
+    const { id, state, why, version } = m.data;
+    if (typeof id !== 'string' || typeof state !== 'string' || !WORKFLOW_STATES.includes(state as WorkflowState) || typeof version !== 'number') {
+      this.log?.warn({ data: m.data, from: m.from }, 'ignored a malformed workflow-state message; the catch-up read covers it');
+      return;
+    }
+    this.observe({ id, state: state as WorkflowState, why: typeof why === 'string' ? why : null, version });
+  }
+
+  /** Take a state the store reported when it is newer than the local copy; listeners hear when it differs. */
+  private observe(row: StateRow, confirmsBegin = false): void {
+    const cur = this.local.get(row.id);
+    if (cur && cur.version >= row.version && !(confirmsBegin && cur.version === 0)) return;
+    const before = cur?.state;
+    if (cur) {
+      cur.state = row.state;
+      cur.version = row.version;
+    } else this.remember(row.id, { state: row.state, version: row.version });
+    // A begin() already showed 'active' locally; listeners still hear a rejoin once it is written.
+    const changed = before === undefined ? row.state !== 'active' : before !== row.state || (confirmsBegin && row.why === 'rejoined' && row.state === 'active');
+    if (changed) this.notify(row.id, row.state, row.why ?? undefined);
+  }
+
+  private publish(row: StateRow): void {
+    const data = { id: row.id, state: row.state, why: row.why, version: row.version };
+    void Promise.resolve()
+      .then(() => this.bus.publish('workflow-state', data))
+      .catch((err: Error) => this.log?.warn({ workflowId: row.id, err: err.message }, 'could not announce a workflow state change; other replicas see it within a second'));
+  }
+
+  private remember(id: string, entry: Local): void {
+    if (this.local.size >= this.maxLocal) {
+      // Stopped states are what guards need; active and done ones reload on demand.
+      for (const [k, v] of this.local) {
+        if (this.local.size < this.maxLocal * 0.9) break;
+        if (v.state === 'active' || v.state === 'done') this.local.delete(k);
+      }
+    }
+    this.local.set(id, entry);
+  }
+
+  private notify(id: string, state: WorkflowState, why: string | undefined): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(id, state, why);
+      } catch (err) {
+        this.log?.error({ err, workflowId: id, state }, 'workflow state listener threw; other listeners still ran');
+      }
+    }
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * Counters and rolling windows in Redis, shared by every replica:
+ *
+ *   new RedisCounterStore({ client, dimensions: LIMIT_DIMENSIONS, now?, bucketsPerWindow?, retainWorkflowMs? })
+ *
+ * The same contract as the memory and SQLite stores (test/stores/counters.contract.test.ts): each call is one Lua
+ * script (EVALSHA through ioredis defineCommand), so check-and-reserve is atomic across replicas and a window rolls
+ * over inside the script that counts, never losing another replica's spend. A reservation with a `hold` (a model
+ * call's estimate) lapses after `hold.ms` unless settled or released: the next reserve or check on any replica gives
+ * it back where it was counted, so a replica that died mid-call holds nothing for ever. Every replica must use the
+ * same bucketsPerWindow and dimensions, and keep its clock in sync (NTP): windows are indexed by the callers' time.
+ */
+import type { Redis } from 'ioredis';
+import { WINDOW_NAMES, WINDOW_SPAN_MS, type WindowTotals } from '../../limits/window.js';
+import {
+  COUNTER_DIMENSIONS,
+  type CounterKeys,
+  type CounterLimit,
+  type CounterStore,
+  type LimitBreach,
+  type Reservation,
+  type SubjectWindows,
+  type WorkflowTotals,
+} from '../counters.js';
+import type { Clock } from '../types.js';
+import type { RedisClient, StoreHealth } from './client.js';
+import { COUNTERS_LUA } from './counters.lua.js';
+
+export interface RedisCounterOptions {
+  client: RedisClient;
+  now?: Clock;
+  /** Sub-buckets per rolling window; default 60 (as the embedded stores). */
+  bucketsPerWindow?: number;
+  /** Counted dimensions; default COUNTER_DIMENSIONS. */
+  dimensions?: readonly string[];
+  /** A workflow's totals expire this long after its last step; default 30 days. */
+  retainWorkflowMs?: number;
+  /** Lapsed holds given back per script run at most (the rest on the next runs); default 50. */
+  sweepPerCall?: number;
+}
+
+type CountersRedis = Redis & { switchyardCounters(request: string, hold: string): Promise<string[] | null> };
+
+interface ScriptRequest {
+  op: 'check' | 'reserve' | 'add' | 'release' | 'settle' | 'touch' | 'windows' | 'begin';
+  wf?: string;
+  agent?: string;
+  team?: string;
+  amt?: Readonly<Record<string, number>>;
+  lim?: Array<[string, string, string, number, string, number]>;
+  hold?: { id: string; ms: number; exp: number };
+  used?: Readonly<Record<string, number>>;
+  kind?: 'a' | 't';
+  name?: string;
+  at?: number;
+}
+
+const COMMAND = 'switchyardCounters';
+const DAY_MS = 86_400_000;
+
+export class RedisCounterStore implements CounterStore {
+  readonly dimensions: readonly string[];
+  private readonly client: RedisClient;
+  private readonly now: Clock;
+  private readonly dimSet: ReadonlySet<string>;
+  private readonly windows: Array<[string, number, number]>;
+  private readonly retain: number;
+  private readonly sweep: number;
+
+  constructor(opts: RedisCounterOptions) {
+    this.client = opts.client;
+    this.now = opts.now ?? Date.now;
+    this.dimensions = opts.dimensions ?? COUNTER_DIMENSIONS;
+    this.dimSet = new Set(this.dimensions);
+    const n = opts.bucketsPerWindow ?? 60;
+    this.windows = WINDOW_NAMES.map((w) => [w, Math.max(1, Math.floor(WINDOW_SPAN_MS[w] / n)), n]);
+    this.retain = opts.retainWorkflowMs ?? 30 * DAY_MS;
+    this.sweep = opts.sweepPerCall ?? 50;
+    if (typeof (this.client.redis as unknown as Record<string, unknown>)[COMMAND] !== 'function') this.client.redis.defineCommand(COMMAND, { numberOfKeys: 0, lua: COUNTERS_LUA });
+  }
+
+  check(r: Reservation): Promise<LimitBreach | undefined> {
+    return this.breach('check', r);
+  }
+
+  reserve(r: Reservation): Promise<LimitBreach | undefined> {
+    return this.breach('reserve', r);
+  }
+
+  async release(r: Reservation): Promise<void> {
+    await this.validated(r, r.amounts, r.limits);
+    await this.run({ op: 'release', ...this.keysOf(r), amt: r.amounts, hold: this.holdOf(r) });
+  }
+
+  async settle(r: Reservation, used: Readonly<Record<string, number>>): Promise<void> {
+    await this.validated(r, { ...r.amounts, ...used }, []);
+    await this.run({ op: 'settle', ...this.keysOf(r), amt: r.amounts, used, hold: this.holdOf(r) });
+  }
+
+  async add(keys: CounterKeys, amounts: Readonly<Record<string, number>>): Promise<void> {
+    await this.validated(keys, amounts, []);
+    await this.run({ op: 'add', ...this.keysOf(keys), amt: amounts });
+  }
+
+  async beginWorkflow(workflowId: string, startedAt: number): Promise<void> {
+    await this.run({ op: 'begin', wf: workflowId, at: startedAt });
+  }
+
+  async workflowTotals(workflowId: string): Promise<WorkflowTotals | undefined> {
+    const h = await this.client.call((r) => r.hgetall(this.client.key(`c:wf:${workflowId}`)));
+    if (h['@s'] === undefined) return undefined;
+    const totals: Record<string, number> = {};
+    for (const d of this.dimensions) totals[d] = Number(h[d] ?? 0);
+    return { startedAt: Number(h['@s']), totals };
+  }
+
+  async windowTotals(subject: 'agent' | 'team', name: string): Promise<SubjectWindows | undefined> {
+    const out = await this.run({ op: 'windows', kind: subject === 'agent' ? 'a' : 't', name });
+    if (!out) return undefined;
+    const M = this.dimensions.length;
+    const result: Partial<SubjectWindows> = {};
+    this.windows.forEach(([w], i) => {
+      const totals: Record<string, number> = {};
+      for (let m = 0; m < M; m++) totals[this.dimensions[m]!] = Number(out[i * M + m]);
+      result[w as keyof SubjectWindows] = totals as WindowTotals;
+    });
+    return result as SubjectWindows;
+  }
+
+  health(): StoreHealth {
+    return this.client.health();
+  }
+
+  flush(): void {}
+
+  /** The client is the caller's (shared by every Redis store of the process): it closes it. */
+  close(): void {}
+
+  private async breach(op: 'check' | 'reserve', r: Reservation): Promise<LimitBreach | undefined> {
+    await this.validated(r, r.amounts, r.limits);
+    const lim = r.limits.map((l): [string, string, string, number, string, number] => [l.subject, l.window, l.dimension, l.max, l.mode, threshold(l, r.amounts)]);
+    const hold = op === 'reserve' ? this.holdOf(r) : undefined;
+    const out = await this.run({ op, ...this.keysOf(r), amt: r.amounts, lim, hold }, hold ? JSON.stringify({ wf: r.workflowId, agent: r.agentId, team: r.team, amt: r.amounts, win: this.windows }) : '');
+    if (!out) return undefined;
+    const limit = r.limits[Number(out[0]) - 1]!;
+    const used = Number(out[1]);
+    if (out[2] === 'x') return { limit, used };
+    return { limit, used, freesAt: out[2] === '' ? undefined : Number(out[2]) };
+  }
+
+  private keysOf(k: CounterKeys): Pick<ScriptRequest, 'wf' | 'agent' | 'team'> {
+    return { wf: k.workflowId, agent: k.agentId, team: k.team };
+  }
+
+  private holdOf(r: Reservation): ScriptRequest['hold'] {
+    return r.hold && { id: r.hold.id, ms: r.hold.ms, exp: this.now() + r.hold.ms };
+  }
+
+  private run(req: ScriptRequest, hold = ''): Promise<string[] | null> {
+    const json = JSON.stringify({ ...req, now: this.now(), p: this.client.keyPrefix, dims: this.dimensions, win: this.windows, retain: this.retain, sweep: this.sweep });
+    return this.client.call((redis) => (redis as unknown as CountersRedis)[COMMAND](json, hold));
+  }
+
+  /**
+   * Bad input is refused before anything is counted; as in the embedded stores, the workflow and its subjects exist
+   * afterwards (empty), which is all a refused call leaves behind.
+   */
+  private async validated(keys: CounterKeys, amounts: Readonly<Record<string, number>>, limits: readonly CounterLimit[]): Promise<void> {
+    const problem = this.problemOf(amounts, limits);
+    if (!problem) return;
+    await this.run({ op: 'touch', ...this.keysOf(keys) });
+    throw new RangeError(problem);
+  }
+
+  private problemOf(amounts: Readonly<Record<string, number>>, limits: readonly CounterLimit[]): string | undefined {
+    for (const l of limits) {
+      if (l.subject === 'workflow' && l.dimension === 'ageSeconds') continue;
+      if (!this.dimSet.has(l.dimension)) return this.notCounted(l.dimension);
+    }
+    for (const dim in amounts) {
+      if (!this.dimSet.has(dim)) return this.notCounted(dim);
+      if (!Number.isFinite(amounts[dim])) return `amount of "${dim}" must be a finite number, got ${amounts[dim]}; nothing was counted`;
+    }
+    return undefined;
+  }
+
+  private notCounted(dimension: string): string {
+    return `counter dimension "${dimension}" is not counted by this store (it counts ${this.dimensions.join(', ')}); build the store with dimensions including it`;
+  }
+}
+
+/** The total a window must fall below for the reservation to fit (as MemoryCounterStore computes freesAt). */
+function threshold(limit: CounterLimit, amounts: Readonly<Record<string, number>>): number {
+  const need = limit.mode === 'reserve' ? (amounts[limit.dimension] ?? 0) : 0;
+  return need > 1 || !Number.isInteger(need) ? Math.max(1e-9, limit.max - need + 1e-9) : limit.max;
+}
