@@ -109,7 +109,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     throw new StartupError(`cannot open the audit trail in ${config.dataDir}: ${(err as Error).message}`);
   }
   const audit = stores.audit;
-  const shared = new SharedStateWatch({ health: () => stores.health(), failMode: config.state.failMode, log }).start();
+  const shared = new SharedStateWatch({ health: () => stores.health(), failMode: config.state.failMode, log });
   if (stores.backends.state !== 'embedded') log.info({ replica: stores.replicaId, ...stores.backends, failMode: config.state.failMode }, `replica ${stores.replicaId}: state in ${stores.backends.state}, durable store in ${stores.backends.store}, state.failMode ${config.state.failMode}`);
   const delegation = await openDelegation({ config, stores: { tokens: stores.tokens, slices: stores.slices }, agents: registry, localMode: () => authenticator.localMode });
   authenticator.setRevocationCheck(delegation.isRevoked);
@@ -119,7 +119,14 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const metrics = new Metrics();
   metrics.trackAuditQueue(() => audit.store.queueDepth);
   metrics.trackAuditWriter(() => audit.store.getStats());
-  metrics.trackActiveWorkflows(() => workflows.countByState().active ?? 0);
+  // A shared registry counts in PostgreSQL: a scrape shows the count its previous scrape asked for.
+  let activeSeen = 0;
+  metrics.trackActiveWorkflows(() => {
+    const counts = workflows.countByState();
+    if (!(counts instanceof Promise)) return counts.active ?? 0;
+    counts.then((c) => void (activeSeen = c.active ?? 0), () => {});
+    return activeSeen;
+  });
   const counters = new LimitCounters({ store: stores.counters });
   const breakers = new BreakerBoard({ onStateChange: (server, state) => log.warn({ server, breaker: state }, `circuit breaker for '${server}' is ${state}`) });
   const limits = createLimitsGuard({ counters, teamsConfig: () => config.teams, agentById: (id) => registry.get(id) });
@@ -193,7 +200,6 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     close: async () => {
       models.close();
       watcher.close();
-      shared.close();
       approvals.close();
       await gateway.close();
       return { auditUnwritten: await stores.close() };

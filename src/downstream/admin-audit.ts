@@ -4,11 +4,12 @@ import type { WorkflowState } from '../gateway/types.js';
 import { adminOpenApiDocument } from '../audit/openapi.js';
 import { AUDIT_OUTCOMES, InvalidQueryError, type AuditFilter, type AuditOutcome } from '../audit/query.js';
 import type { AuditLog } from '../stores/audit.js';
-import { WORKFLOW_STATES, WorkflowError, type WorkflowRegistry } from '../audit/index.js';
+import { WORKFLOW_STATES, WorkflowError } from '../audit/index.js';
+import type { WorkflowRegistryView } from '../stores/workflow-registry.js';
 
 export interface AuditAdminDeps {
   store: AuditLog;
-  workflows: WorkflowRegistry;
+  workflows: WorkflowRegistryView;
 }
 
 type Query = Request['query'];
@@ -87,9 +88,9 @@ function drained(res: Response): Promise<void> {
 export function createAuditAdminRouter({ store, workflows }: AuditAdminDeps): Router {
   const router = Router();
 
-  router.get('/workflows', (req, res) => {
+  router.get('/workflows', async (req, res) => {
     res.json(
-      workflows.list({
+      await workflows.list({
         agent: str(req.query, 'agent'),
         state: oneOf<WorkflowState>(req.query, 'state', WORKFLOW_STATES),
         since: time(req.query, 'since'),
@@ -100,10 +101,10 @@ export function createAuditAdminRouter({ store, workflows }: AuditAdminDeps): Ro
     );
   });
 
-  router.get('/workflows/:id', (req, res) => {
+  router.get('/workflows/:id', async (req, res) => {
     const after = str(req.query, 'afterStep');
     if (after !== undefined && !/^\d{1,15}$/.test(after)) throw new InvalidQueryError(`afterStep must be a step number, got "${after}"`);
-    const tree = workflows.tree(req.params.id, { afterStep: after === undefined ? undefined : Number(after), limit: limit(req.query) });
+    const tree = await workflows.tree(req.params.id, { afterStep: after === undefined ? undefined : Number(after), limit: limit(req.query) });
     if (!tree) return sendError(res, 404, 'not_found', `no workflow "${req.params.id}"; list them with GET /admin/api/workflows`);
     res.json(tree);
   });
@@ -114,7 +115,7 @@ export function createAuditAdminRouter({ store, workflows }: AuditAdminDeps): Ro
     const body: unknown = req.body;
     const why = typeof body === 'object' && body !== null && typeof (body as { why?: unknown }).why === 'string' ? (body as { why: string }).why : `admin ${req.params.action}`;
     await workflows.setState(req.params.id, target, why);
-    res.json(workflows.get(req.params.id));
+    res.json(await workflows.get(req.params.id));
   });
 
   router.get('/audit', async (req, res) => {

@@ -3,11 +3,13 @@
  * The JSON is described in src/stores/sqlite/spend.ts and in the OpenAPI document.
  */
 import { Router, type Request, type Response } from 'express';
-import type { Db } from '../audit/db.js';
 import { addAdminApiPaths } from '../audit/openapi.js';
 import { InvalidQueryError } from '../audit/query.js';
-import { querySpend, MAX_BUCKETS, SPEND_BUCKETS, SPEND_DIMENSIONS, type SpendBucket, type SpendDimension } from '../stores/sqlite/spend.js';
-import type { AuditStore } from '../audit/store.js';
+import { MAX_BUCKETS, SPEND_BUCKETS, SPEND_DIMENSIONS, type SpendBucket, type SpendDimension, type SpendReport } from '../stores/spend.js';
+import type { Awaitable } from '../stores/types.js';
+
+/** Model spend from whichever trail the gateway writes (steps still queued for the writer included). */
+export type SpendQuery = (by: SpendDimension, range: { from?: number; to?: number; bucket?: SpendBucket }) => Awaitable<SpendReport>;
 
 function param(req: Request, name: string): string | undefined {
   const v = req.query[name];
@@ -24,18 +26,16 @@ function time(req: Request, name: string): number | undefined {
   return ms;
 }
 
-export function createSpendRouter(deps: { db: Db; store: Pick<AuditStore, 'flush'> }): Router {
+export function createSpendRouter(deps: { spend: SpendQuery }): Router {
   const router = Router();
-  router.get('/spend', (req: Request, res: Response) => {
+  router.get('/spend', async (req: Request, res: Response) => {
     try {
       const by = param(req, 'by') ?? 'model';
       if (!(SPEND_DIMENSIONS as readonly string[]).includes(by)) throw new InvalidQueryError(`by must be one of ${SPEND_DIMENSIONS.join(', ')}, got "${by}"`);
       const bucket = param(req, 'bucket');
       if (bucket !== undefined && !(SPEND_BUCKETS as readonly string[]).includes(bucket)) throw new InvalidQueryError(`bucket must be one of ${SPEND_BUCKETS.join(', ')}, got "${bucket}"`);
       const range = { from: time(req, 'from'), to: time(req, 'to'), bucket: bucket as SpendBucket | undefined };
-      // Steps still queued for the batched writer count too.
-      deps.store.flush();
-      res.json(querySpend(deps.db, by as SpendDimension, range));
+      res.json(await deps.spend(by as SpendDimension, range));
     } catch (err) {
       if (err instanceof InvalidQueryError) return void res.status(400).json({ error: 'invalid_query', message: err.message });
       throw err;

@@ -138,7 +138,7 @@ function createRoutes(deps: HttpAppDeps, authenticate: ReturnType<typeof createH
   app.use('/admin/api', adminGate({ tokens: config.admin.tokens, localMode: deps.localMode }));
   if (!deps.localMode() && config.admin.tokens.length === 0) log.warn('the admin API is disabled: identity is configured but gateway.yaml admin.tokens is empty; set admin.tokens to enable it');
   app.use('/admin/api', createInventoryRouter({ gateway, agents: () => deps.registry.list() }));
-  app.use('/admin/api', createSpendRouter({ db: deps.audit.db, store: deps.audit.store }));
+  app.use('/admin/api', createSpendRouter({ spend: (by, range) => deps.audit.spend(by, range) }));
   app.use('/admin/api', createAuditAdminRouter({ store: deps.audit.store, workflows: deps.audit.workflows }));
   mountConsoleApi(app, deps);
   app.get(/^\/\.well-known\/oauth-protected-resource(\/.*)?$/, (req, res) => {

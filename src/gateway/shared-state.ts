@@ -1,7 +1,7 @@
 /**
  * What a replica does while Redis or PostgreSQL does not answer (SPEC §12, docs/decisions/0094): /readyz turns red,
  * and calls are refused (`state.failMode: closed`, the default) or admitted and logged (`open`). The stores reconnect
- * on their own; this watch only reads their health, logs each change once, and lets calls through again when it clears.
+ * on their own and log each outage; this watch only reads their health and lets calls through again when it clears.
  */
 import type { Logger } from 'pino';
 import type { SharedHealth } from '../stores/open.js';
@@ -12,9 +12,7 @@ export type FailMode = 'closed' | 'open';
 export interface SharedStateWatchOptions {
   health: () => SharedHealth[];
   failMode: FailMode;
-  log: Pick<Logger, 'warn' | 'error' | 'info'>;
-  /** How often the watch looks for changes to log them (calls read health themselves). */
-  pollMs?: number;
+  log: Pick<Logger, 'warn' | 'info'>;
 }
 
 const NAMES: Record<SharedHealth['name'], string> = { redis: 'Redis', postgres: 'PostgreSQL' };
@@ -24,8 +22,7 @@ function describe(down: readonly SharedHealth[]): string {
 }
 
 export class SharedStateWatch {
-  private timer: NodeJS.Timeout | undefined;
-  /** Names down at the last look, so each outage and each recovery is logged once. */
+  /** Names down at the last call, so the admitted calls of an outage are counted and announced once. */
   private downBefore = new Set<string>();
   private admittedWhileDown = 0;
 
@@ -40,51 +37,31 @@ export class SharedStateWatch {
     return this.opts.health().filter((h) => !h.ok);
   }
 
-  /** The first guard of the chain: nothing in between may count or decide on state that cannot be shared now. */
+  /**
+   * The first guard of the chain: nothing after it may count or decide on state that cannot be shared now. The
+   * stores' clients log each outage and recovery; this adds what failMode open let through meanwhile.
+   */
   readonly guard: GuardCheck = () => {
     const down = this.down();
     if (down.length === 0) {
-      if (this.downBefore.size > 0) this.observe(down);
+      if (this.downBefore.size > 0) this.recovered();
       return undefined;
     }
-    this.observe(down);
+    this.downBefore = new Set(down.map((h) => h.name));
     if (this.opts.failMode === 'closed') return sharedStateRefusal(down);
-    if (++this.admittedWhileDown === 1) this.opts.log.warn({ unavailable: down.map((h) => h.name), failMode: 'open' }, `admitting calls while ${describe(down)} is unreachable (state.failMode: open); limits and control from other replicas do not apply until it answers`);
+    if (++this.admittedWhileDown === 1) {
+      this.opts.log.warn({ unavailable: down.map((h) => h.name), failMode: 'open' }, `admitting calls while ${describe(down)} is unreachable (state.failMode: open); limits and control from other replicas do not apply until it answers`);
+    }
     return undefined;
   };
 
-  /** Log outages and recoveries as they happen, not only when a call arrives. */
-  start(): this {
-    if (this.opts.health().length === 0 || this.timer) return this;
-    this.timer = setInterval(() => this.observe(this.down()), this.opts.pollMs ?? 500);
-    this.timer.unref();
-    return this;
-  }
-
-  close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  private observe(down: readonly SharedHealth[]): void {
-    const now = new Set(down.map((h) => h.name));
-    const fresh = down.filter((h) => !this.downBefore.has(h.name));
-    const back = [...this.downBefore].filter((n) => !now.has(n as SharedHealth['name']));
-    this.downBefore = now;
-    if (fresh.length > 0) {
-      const doing =
-        this.opts.failMode === 'closed'
-          ? 'refusing calls (state.failMode: closed) and reporting not ready on /readyz until it answers again; reconnecting on its own'
-          : 'admitting calls without shared limits, revocations or pauses from other replicas (state.failMode: open) and reporting not ready on /readyz; reconnecting on its own';
-      this.opts.log.error({ unavailable: fresh.map((h) => h.name), failMode: this.opts.failMode }, `${describe(fresh)} is unreachable: ${doing}; check that server`);
-    }
-    if (back.length > 0) {
-      const admitted = this.admittedWhileDown;
-      this.admittedWhileDown = 0;
-      this.opts.log.info(
-        { available: back, failMode: this.opts.failMode, ...(this.opts.failMode === 'open' ? { admittedWhileDown: admitted } : {}) },
-        `${back.map((n) => NAMES[n as SharedHealth['name']]).join(' and ')} answers again: serving calls on shared state`,
-      );
+  private recovered(): void {
+    const names = [...this.downBefore];
+    this.downBefore = new Set();
+    const admitted = this.admittedWhileDown;
+    this.admittedWhileDown = 0;
+    if (this.opts.failMode === 'open' && admitted > 0) {
+      this.opts.log.info({ available: names, failMode: 'open', admittedWhileDown: admitted }, `${names.map((n) => NAMES[n as SharedHealth['name']]).join(' and ')} answers again; ${admitted} call(s) were admitted without shared state meanwhile`);
     }
   }
 }

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.js';
-import { openAudit, type AuditRuntime } from '../audit/index.js';
+import { closeDatabase, openAudit, openDatabase, type AuditRuntime, type Db } from '../audit/index.js';
 import { LIMIT_DIMENSIONS } from '../limits/counters.js';
 import type { ApprovalsStore } from './approvals.js';
 import type { ControlBus } from './bus.js';
@@ -120,7 +120,26 @@ async function openShared(opts: OpenStoresOptions): Promise<GatewayStores> {
     const missing = config.state.redis === undefined ? 'state.redis' : 'store.postgres';
     throw new StoreConfigError(`${missing} is not set: replicas share state in Redis and PostgreSQL together; set both state.redis and store.postgres in gateway.yaml, or neither for one gateway on its own data directory`);
   }
-  throw new StoreConfigError(
-    `this build of Switchyard cannot open shared stores yet (state.redis ${redactUrl(config.state.redis)}, store.postgres ${redactUrl(config.store.postgres)}); remove state.redis and store.postgres from gateway.yaml to run on the embedded stores`,
-  );
+  const { openSharedStores } = await import('./shared.js');
+  const shared = await openSharedStores({ ...opts, redisUrl: config.state.redis, postgresUrl: config.store.postgres });
+  // Not yet in PostgreSQL: approvals and A2A task owners stay in this replica's data dir.
+  let local: Db | undefined;
+  try {
+    local = openDatabase({ dataDir: config.dataDir, durability: config.audit.durability });
+  } catch (err) {
+    await shared.close();
+    throw err;
+  }
+  const db = local;
+  opts.log.warn({ dataDir: config.dataDir }, `approvals and A2A task owners are kept per replica in ${config.dataDir}: decide an approval on the replica that holds the call`);
+  return {
+    ...shared,
+    approvals: new SqliteApprovals(db),
+    taskOwners: new SqliteTaskOwners(db),
+    close: async () => {
+      const unwritten = await shared.close();
+      closeDatabase(db);
+      return unwritten;
+    },
+  };
 }

@@ -71,12 +71,12 @@ describe.skipIf(skip)('replicas under failure', () => {
       expect(refused.error).toMatchObject({ code: -32030, data: { reason: 'upstream_unavailable', unavailable: ['redis'], failMode: 'closed' } });
       expect(refused.error!.message).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+\/0.*retry in a few seconds/);
     }
-    for (const r of set.replicas) expect(r.logs.some((l) => /Redis at .* is unreachable: refusing calls/.test(l))).toBe(true);
+    for (const r of set.replicas) expect(r.logs.some((l) => /Redis at .* unreachable: .*calls are refused until it is back/.test(l))).toBe(true);
 
     await set.redis.start();
     for (const r of set.replicas) await waitFor(async () => ((await readyStatus(r.url)) === 200 ? true : undefined), { what: `replica ${r.url} ready again`, timeoutMs: 15_000 });
     for (let i = 0; i < 3; i++) expect((await echo(set.mcpUrl, `after redis is back ${i}`)).error).toBeUndefined();
     expect(set.replicas.map((r) => r.proc.pid)).toEqual(pids);
-    for (const r of set.replicas) expect(r.logs.some((l) => /Redis answers again/.test(l))).toBe(true);
+    for (const r of set.replicas) expect(r.logs.some((l) => /Redis at .* is reachable again/.test(l))).toBe(true);
   });
 });
