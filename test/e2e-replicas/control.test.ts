@@ -121,7 +121,8 @@ describe.skipIf(skip)('control across replicas', () => {
   it('an approval decided on one replica releases the call waiting on another', async () => {
     const [a, b] = set.replicas as [typeof set.replicas[0], typeof set.replicas[0]];
     const marker = Math.floor(Math.random() * 1e6);
-    const waiting = statelessCall(`${a.url}/mcp`, 'tools/call', { name: 'fx__add', arguments: { a: marker, b: 1 } }, { key: CAREFUL_KEY });
+    // A failed test closes the replicas under this call: answer that as an error, not an unhandled rejection.
+    const waiting = statelessCall(`${a.url}/mcp`, 'tools/call', { name: 'fx__add', arguments: { a: marker, b: 1 } }, { key: CAREFUL_KEY }).catch((err: Error) => ({ status: 0, result: undefined, error: { code: NaN, message: err.message } }));
     const held = await waitFor(
       async () => (await adminCall<{ approvals: Array<{ id: string; args: { a?: number } }> }>(b.url, '/approvals?state=pending')).body.approvals.find((p) => p.args.a === marker),
       { what: 'the pending approval, seen from replica b', timeoutMs: 10_000 },

@@ -1,7 +1,6 @@
 // Replicas when something fails (issue 16): a replica killed with SIGKILL under load in strict audit mode loses no
 // acknowledged call from the shared trail, and `switchyard audit verify` passes over it; Redis stopped → every
 // replica's /readyz fails and calls are refused naming Redis; Redis back → the same processes serve again.
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allAudit, runCli, stopEverything } from '../helpers/audit-harness.js';
 import { waitFor } from '../helpers/gateway.js';
@@ -53,7 +52,7 @@ describe.skipIf(skip)('replicas under failure', () => {
     const missing = acked.filter((t) => !trail.has(t));
     expect(missing).toEqual([]);
 
-    const verify = await runCli(['audit', 'verify', '--config', set.home.configPath, '--key', join(set.home.dataDir, 'keys', 'audit-hmac.key')]);
+    const verify = await runCli(['audit', 'verify', '--config', set.home.configPath, '--key', set.auditKey]);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect(verify.stdout).toMatch(/ok|verified/i);
     await set.restart(1);

@@ -1,13 +1,19 @@
 /**
- * Several gateway processes as one service: N `switchyard serve` replicas on one home (gateway.yaml, servers.d,
- * agents.d, data), sharing a throwaway Redis (its own server, so a test can stop and restart it) and a fresh
- * PostgreSQL database, behind the round-robin balancer of bench/balancer.mjs. Ports are chosen at run time.
+ * Several gateway processes as one service: N `switchyard serve` replicas on one configuration (gateway.yaml,
+ * servers.d, agents.d) with a data dir each, as pods have, sharing only the audit key (a mounted secret), a throwaway
+ * Redis (its own server, so a test can stop and restart it) and a fresh PostgreSQL database, behind the round-robin
+ * balancer of bench/balancer.mjs. Ports are chosen at run time.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startBalancer, type Balancer } from '../../bench/balancer.mjs';
 import { launch, makeHome, statsFixture, type GatewayHome, type LaunchedGateway } from './audit-harness.js';
 import type { Manifest } from './gateway.js';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { freePort, startRedis, testPostgres, type TestPostgres, type ThrowawayRedis } from './shared-stores.js';
+
+const readYaml = (file: string): Record<string, unknown> => (parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown> | null) ?? {};
 
 export const sha256 = (s: string): string => `sha256:${createHash('sha256').update(s).digest('hex')}`;
 
@@ -24,6 +30,8 @@ export interface ReplicaSetOptions {
 
 export interface ReplicaSet {
   home: GatewayHome;
+  /** The audit key every replica writes with (audit.hmacKeyFile), for `switchyard audit verify --key`. */
+  auditKey: string;
   redis: ThrowawayRedis;
   postgres: TestPostgres;
   replicas: LaunchedGateway[];
@@ -48,7 +56,14 @@ export async function startReplicas(opts: ReplicaSetOptions = {}): Promise<Repli
     agents: opts.agents,
     gatewayYaml: { publicUrl, ...opts.gatewayYaml, state: { redis: redis.url, failMode: opts.failMode ?? 'closed' }, store: { postgres: postgres.url } },
   });
-  const start = () => launch(home, { env: opts.env, timeoutMs: 60_000 });
+  const auditKey = join(home.dir, 'secrets', 'audit-hmac.key');
+  mkdirSync(join(home.dir, 'secrets'));
+  writeFileSync(auditKey, randomBytes(32).toString('hex'), { mode: 0o600 });
+  const yaml = readYaml(home.configPath);
+  writeFileSync(home.configPath, toYaml({ ...yaml, audit: { ...(yaml.audit as object | undefined), hmacKeyFile: auditKey } }));
+  // Nothing on a replica's own disk is shared: each gets a data dir of its own.
+  const homeOf = (i: number): GatewayHome => ({ ...home, dataDir: join(home.dir, `data-${i}`) });
+  const start = (i: number) => launch(homeOf(i), { env: opts.env, timeoutMs: 60_000 });
   const replicas: LaunchedGateway[] = [];
   let balancer: Balancer | undefined;
   const close = async () => {
@@ -59,8 +74,8 @@ export async function startReplicas(opts: ReplicaSetOptions = {}): Promise<Repli
   };
   try {
     // The first one alone: it runs the migrations and creates the key files the others then read.
-    replicas.push(await start());
-    replicas.push(...(await Promise.all(Array.from({ length: n - 1 }, start))));
+    replicas.push(await start(0));
+    replicas.push(...(await Promise.all(Array.from({ length: n - 1 }, (_, i) => start(i + 1)))));
     balancer = await startBalancer({ targets: replicas.map((r) => r.url), port });
   } catch (err) {
     await close();
@@ -69,6 +84,7 @@ export async function startReplicas(opts: ReplicaSetOptions = {}): Promise<Repli
   const b = balancer;
   return {
     home,
+    auditKey,
     redis,
     postgres,
     replicas,
@@ -77,7 +93,7 @@ export async function startReplicas(opts: ReplicaSetOptions = {}): Promise<Repli
     mcpUrl: `${b.url}/mcp`,
     async restart(i) {
       await replicas[i]!.stop();
-      replicas[i] = await start();
+      replicas[i] = await start(i);
       b.setTargets(replicas.map((r) => r.url));
       return replicas[i]!;
     },
