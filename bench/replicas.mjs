@@ -31,11 +31,11 @@ function home(upstreamUrl, gatewayYaml) {
   return dir;
 }
 
-async function serve(dir) {
+async function serve(dir, profile) {
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    [join(ROOT, 'bin/switchyard.js'), 'serve', '--port', String(port), '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')],
+    [...(profile ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', profile] : []), join(ROOT, 'bin/switchyard.js'), 'serve', '--port', String(port), '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')],
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' }, cwd: ROOT },
   );
   const base = `http://127.0.0.1:${port}`;
@@ -117,7 +117,7 @@ async function budgetCheckCost(redisUrl) {
 
 const fmt = (r) => `${r.rps.toFixed(0).padStart(6)} calls/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   ${r.cpuUs.toFixed(0).padStart(5)} µs cpu/call (all gateways)   (${r.calls} calls, ${r.errors} errors)`;
 
-export async function runReplicasBench({ sessions, seconds, rounds }) {
+export async function runReplicasBench({ sessions, seconds, rounds, profile }) {
   const missing = sharedServersMissing();
   if (missing) {
     console.log(`replicas bench skipped: ${missing}`);
@@ -142,9 +142,10 @@ export async function runReplicasBench({ sessions, seconds, rounds }) {
     const lbPort = await freePort();
     const sharedDir = home(upstream.url, `publicUrl: http://127.0.0.1:${lbPort}\nstate:\n  redis: ${redis.url}\nstore:\n  postgres: ${pg.url}\n`);
     cleanup.push(() => rmSync(sharedDir, { recursive: true, force: true }));
-    const first = await serve(sharedDir);
+    const first = await serve(sharedDir, profile);
     const three = [first, ...(await Promise.all([serve(sharedDir), serve(sharedDir)]))];
-    for (const r of three) cleanup.push(() => r.proc.kill());
+    // SIGTERM lets a profiled replica write its profile before the folder goes.
+    for (const r of three) cleanup.push(() => (r.proc.kill(), new Promise((res) => r.proc.once('exit', res))));
     const lb = await startBalancer({ targets: three.map((r) => r.base), port: lbPort });
     cleanup.push(lb.close);
 

@@ -56,7 +56,7 @@ if (values.variants.split(',').includes('model')) {
 // Replicas have their own benchmark: one gateway on SQLite vs three sharing Redis and PostgreSQL (bench/replicas.mjs).
 if (values.variants.split(',').includes('replicas')) {
   const { runReplicasBench } = await import('./replicas.mjs');
-  await runReplicasBench({ sessions: Number(values.sessions), seconds: Number(values.seconds), rounds: Number(values.rounds) });
+  await runReplicasBench({ sessions: Number(values.sessions), seconds: Number(values.seconds), rounds: Number(values.rounds), profile: values.profile });
   process.exit(0);
 }
 const SESSIONS = Number(values.sessions);
