@@ -86,7 +86,9 @@ describe('MCP 2026-07-28 conformance (official server suite, --requirements 2026
       let gateway: Started | undefined;
 
       beforeAll(async () => {
-        const protocol = upstreamRevision === '2026-07-28' ? 'protocol: 2026-07-28\n' : '';
+        // The modern run leaves `protocol` at its default (auto), so the probe is what picks 2026-07-28; the fixture
+        // also serves 2025-11-25, which only an explicit protocol reaches.
+        const protocol = upstreamRevision === '2026-07-28' ? '' : 'protocol: 2025-11-25\n';
         gateway = await startGatewayFor(join(workDir, `gateway-${upstreamRevision}`), 'conformance', fixture!.value, protocol);
       }, 2 * START_TIMEOUT_MS + 5_000);
 

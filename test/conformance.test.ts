@@ -108,6 +108,7 @@ describe('MCP conformance (official server suite)', () => {
         expect(passedByScenario(relayed), 'passed checks per scenario, relayed vs direct').toEqual(
           passedByScenario(direct),
         );
+        console.log(`2025-11-25 suite: ${direct.passed}/${direct.passed + direct.failed} direct, ${relayed.passed}/${relayed.passed + relayed.failed} through the gateway (upstream protocol: auto)`);
         expect(relayed.passed).toBe(direct.passed);
       },
       SUITE_TIMEOUT_MS,

@@ -36,8 +36,8 @@ export const serverManifestSchema = z
     session: z.enum(['per-client', 'shared']).optional(),
     required: flag().optional(),
     identity: z.literal('jwt').optional(),
-    /** http: the MCP revision spoken to the upstream (2026-07-28: per-request, no initialize). */
-    protocol: z.enum(['2025-11-25', '2026-07-28']).optional(),
+    /** http: the MCP revision spoken to the upstream (auto, the default: server/discover first, else initialize). */
+    protocol: z.enum(['auto', '2025-11-25', '2026-07-28']).optional(),
     allowOrigins: z.array(z.string().url('each allowOrigins entry is an origin such as https://agents.example.com')).optional(),
   })
   .strict();

@@ -23,8 +23,8 @@ export interface ServerManifest {
   required: boolean;
   /** 'jwt': the gateway mints a short-lived token for this upstream stating who acts. */
   identity?: 'jwt';
-  /** The MCP revision spoken to this upstream; absent: 2025-11-25 and older through initialize. */
-  protocol?: '2025-11-25' | '2026-07-28';
+  /** The MCP revision spoken to this upstream (http only); absent: auto for http (probe server/discover, else initialize), 2025-11-25 for stdio and sse. */
+  protocol?: 'auto' | '2025-11-25' | '2026-07-28';
   /**
    * a2a: origins besides url's own that the agent's card may send the gateway to: they may be link-local or
    * metadata addresses and they receive `headers`. The gateway's own listener is never allowed.

@@ -7,6 +7,8 @@ import { dispatch } from '../gateway/dispatch.js';
 import type { Caller } from '../gateway/types.js';
 import { createLogger } from '../telemetry/logger.js';
 import { checkEnvelope, errorResponse, isRequest, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
+import { ModernMcp } from './mcp-2026/handler.js';
+import { claimsModernLine, StdioModern } from './mcp-2026/stdio.js';
 
 export async function runStdio(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -56,6 +58,8 @@ export async function runStdio(args: string[]): Promise<number> {
   };
   const reply = (): ReplyChannel => ({ related: write, final: write, gone: false });
   let session: ClientSession | undefined;
+  // Lines that claim 2026-07-28 (before any initialize) are served per request, as on HTTP.
+  const modern = new StdioModern(new ModernMcp(core.gateway), caller, write);
 
   const onLine = async (line: string): Promise<void> => {
     let parsed: unknown;
@@ -66,6 +70,7 @@ export async function runStdio(args: string[]): Promise<number> {
     }
     const msg = checkEnvelope(parsed);
     if (typeof msg === 'string') return write(errorResponse(null, RpcErrorCode.InvalidRequest, `Invalid Request: ${msg}`));
+    if (!session && claimsModernLine(msg)) return modern.serve(msg);
     if (isRequest(msg) && msg.method === 'initialize') {
       if (session) return write(errorResponse(msg.id, RpcErrorCode.InvalidRequest, 'Already initialized'));
       const r = await core.gateway.initialize(msg.params ?? {}, caller, {});
@@ -99,6 +104,7 @@ export async function runStdio(args: string[]): Promise<number> {
       stopping = true;
       void (async () => {
         if (session) await core.gateway.closeSession(session, why);
+        await modern.close();
         const report = await core.close();
         resolve(report.auditUnwritten > 0 ? 1 : 0);
       })();

@@ -31,6 +31,8 @@ export interface UpstreamErrorInit {
   timeoutMs?: number;
   /** cause 'backoff': seconds until the next attempt. */
   retryInS?: number;
+  /** cause 'http_status': the status the upstream answered. */
+  status?: number;
 }
 
 export class UpstreamError extends Error {

@@ -12,6 +12,7 @@ import type { ServerManifest } from '../config/types.js';
 import { isRequest, type RpcId, type RpcMessage } from '../util/jsonrpc.js';
 import { safeUrl } from '../util/shown.js';
 import { describeNetworkError, UpstreamError } from './errors.js';
+import { MODERN_UPSTREAM_REVISION } from './modern.js';
 import { SessionExpiredError, type SendOptions, type UpstreamTransport } from './transport.js';
 
 /** One connection pool per upstream origin, shared by every session with it (as the global agent was). */
@@ -46,6 +47,8 @@ export class StreamableHttpTransport implements UpstreamTransport {
   private serverStreamWanted = false;
   private lastEventId?: string;
   private closed = false;
+  /** Aborts of the POSTs still streaming (a 2026-07-28 subscriptions/listen lasts as long as the session). */
+  private readonly streaming = new Set<(err?: Error) => void>();
 
   constructor(private readonly manifest: ServerManifest, private readonly log: Logger) {
     if (!manifest.url) throw new Error(`server ${manifest.name}: http transport needs a url`);
@@ -59,7 +62,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
 
   async start(): Promise<void> {}
 
-  setProtocolVersion(version: string): void {
+  setProtocolVersion(version: string | undefined): void {
     this.protocolVersion = version;
   }
 
@@ -89,8 +92,13 @@ export class StreamableHttpTransport implements UpstreamTransport {
       let sse: SseReader | undefined;
       let chunks: Buffer[] | undefined;
       let settled = false;
+      let abort: ((err?: Error) => void) | undefined;
+      const done = () => abort && this.streaming.delete(abort);
       const handler: Dispatcher.DispatchHandler = {
-        onConnect: () => {},
+        onConnect: (a) => {
+          abort = a;
+          this.streaming.add(a);
+        },
         onHeaders: (statusCode, raw) => {
           status = statusCode;
           let sid: string | undefined;
@@ -127,12 +135,20 @@ export class StreamableHttpTransport implements UpstreamTransport {
           return true;
         },
         onComplete: () => {
+          done();
           if (sse) return sse.close();
           if (!chunks) return;
           settled = true;
           this.onJsonBody(status, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), relatedTo, resolve, reject);
         },
         onError: (err) => {
+          done();
+          // Closing aborts the streams still open: that is no transport error.
+          if (this.closed) {
+            if (sse) return sse.close();
+            if (!settled) reject(new UpstreamError(this.manifest.name, 'closed', 'its connection was closed'));
+            return;
+          }
           if (sse) {
             this.onerror?.(err);
             return sse.close();
@@ -175,7 +191,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
       return;
     }
     if (text) this.log.debug({ status, body: text.slice(0, 200) }, 'upstream answered an HTTP error');
-    reject(new UpstreamError(this.manifest.name, 'http_status', `it answered HTTP ${status}`, { operator: `${safeUrl(this.url)} answered HTTP ${status}`, field: '`url` and `headers`' }));
+    reject(new UpstreamError(this.manifest.name, 'http_status', `it answered HTTP ${status}`, { operator: `${safeUrl(this.url)} answered HTTP ${status}`, field: '`url` and `headers`', status }));
   }
 
   /**
@@ -222,7 +238,10 @@ export class StreamableHttpTransport implements UpstreamTransport {
     return {
       data: (chunk: Buffer) => parser.feed(decoder.write(chunk)),
       close: () => {
-        if (relatedTo === undefined || answered || this.closed || signal?.aborted || !lastId || attempt >= 5) return;
+        if (relatedTo === undefined || answered || this.closed || signal?.aborted) return;
+        // 2026-07-28 has no resumption: a stream that ends unanswered ends its request.
+        if (this.protocolVersion === MODERN_UPSTREAM_REVISION) return this.onmessage?.({ jsonrpc: '2.0', id: relatedTo, error: { code: -32603, message: 'The upstream ended the response stream before answering.' } });
+        if (!lastId || attempt >= 5) return;
         setTimeout(() => this.resume(lastId!, relatedTo, signal, attempt + 1), retryMs).unref();
       },
     };
@@ -280,6 +299,8 @@ export class StreamableHttpTransport implements UpstreamTransport {
     if (this.closed) return;
     this.closed = true;
     this.getStream?.destroy();
+    for (const abort of this.streaming) abort();
+    this.streaming.clear();
     if (this.sessionId) {
       const headers = this.baseHeaders();
       try {

@@ -4,7 +4,8 @@
  * that caused them. Failures come back as JSON-RPC error values, never as empty successes.
  */
 import type { Logger } from 'pino';
-import { MODERN_UPSTREAM_REVISION, modernHeaders, readDiscover, withModernEnvelope } from './modern.js';
+import { handshake, type Speaks } from './handshake.js';
+import { driveInputRequired, LISTEN_RETRY_MS, listenFilter, modernHeaders, withModernEnvelope } from './modern.js';
 import type { ServerManifest } from '../config/types.js';
 import {
   errorResponse,
@@ -21,8 +22,8 @@ import {
   type RpcResponse,
 } from '../util/jsonrpc.js';
 import type { Step } from '../gateway/types.js';
-import { clip, maskUrls } from '../util/shown.js';
-import { asUpstreamError, relayedError, unavailable, UpstreamError, withoutMcpPrefix } from './errors.js';
+import { maskUrls } from '../util/shown.js';
+import { asUpstreamError, relayedError, unavailable, UpstreamError } from './errors.js';
 import { SessionExpiredError, type SendOptions, type UpstreamTransport } from './transport.js';
 
 export { unavailable };
@@ -87,6 +88,11 @@ export class UpstreamSession {
   private readonly pending = new Map<number, Pending>();
   private readonly byToken = new Map<string, Pending>();
   private reinit?: Promise<void>;
+  /** The revision this session speaks, once chosen (the envelope goes on every request while it is modern). */
+  private speaks?: Speaks;
+  /** The id of this session's open subscriptions/listen (2026-07-28), which is not a call in flight. */
+  private listenId?: number;
+  private listenRetryMs = LISTEN_RETRY_MS;
   /** Gateway-unique prefix so two clients' equal progress tokens never collide upstream. */
   private readonly tokenPrefix = `sy${(++tokenSeq).toString(36)}-`;
 
@@ -107,7 +113,7 @@ export class UpstreamSession {
   }
 
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size - (this.listenId !== undefined && this.pending.has(this.listenId) ? 1 : 0);
   }
 
   private get connectTimeoutMs(): number {
@@ -127,55 +133,56 @@ export class UpstreamSession {
       clearTimeout(timer);
     }
     this.state = 'ready';
-    // A 2026-07-28 upstream has no GET stream (subscriptions/listen replaces it).
+    // A 2026-07-28 upstream has no GET stream: subscriptions/listen replaces it.
     if (!this.modern) this.transport.openServerStream?.();
+    else this.listen();
+  }
+
+  /**
+   * A 2026-07-28 upstream's list changes arrive on a subscriptions/listen stream held open while the session lives
+   * (they reach the session's events as a GET stream's would); the acknowledgement and anything else on it stay here.
+   */
+  private listen(): void {
+    const notifications = listenFilter(this.serverCapabilities);
+    if (this.state !== 'ready' || !notifications) return;
+    const opened = Date.now();
+    this.start('subscriptions/listen', { notifications }, { timeoutMs: 0, onNotification: () => {} }, (res) => {
+      this.listenId = undefined;
+      if (this.state !== 'ready' || res.error?.code === -32601) return;
+      // A stream that lasted resets the delay; one that keeps ending fast is opened again ever more slowly.
+      this.listenRetryMs = Date.now() - opened > 10_000 ? LISTEN_RETRY_MS : Math.min(this.listenRetryMs * 2, 30_000);
+      setTimeout(() => this.listen(), this.listenRetryMs).unref();
+    });
+    this.listenId = this.seq; // the id start() just took
   }
 
   /** Whether this upstream speaks 2026-07-28: no initialize, the envelope on every request. */
   private get modern(): boolean {
-    return this.manifest.protocol === MODERN_UPSTREAM_REVISION;
-  }
-
-  private async discover(): Promise<void> {
-    const res = await new Promise<RpcResponse>((resolve, reject) => {
-      this.start('server/discover', undefined, { timeoutMs: this.connectTimeoutMs }, resolve, reject);
-    });
-    if (res.error) {
-      const said = maskUrls(clip(withoutMcpPrefix(String(res.error.message)), 200));
-      throw new UpstreamError(this.name, 'refused_initialize', `it refused server/discover (${said}); set protocol: 2025-11-25 if it speaks only the older revision`);
-    }
-    const d = readDiscover(res.result as Record<string, unknown> | undefined);
-    this.protocolVersion = MODERN_UPSTREAM_REVISION;
-    this.serverCapabilities = d.capabilities;
-    this.serverInfo = d.serverInfo;
-    this.instructions = d.instructions;
+    return this.speaks === 'modern';
   }
 
   private async handshake(): Promise<void> {
-    if (this.modern) {
-      this.transport.setProtocolVersion?.(MODERN_UPSTREAM_REVISION);
-      return this.discover();
-    }
-    const res = await new Promise<RpcResponse>((resolve, reject) => {
-      this.start('initialize', this.init as unknown as Params, { timeoutMs: this.connectTimeoutMs }, resolve, reject);
+    const h = await handshake({
+      manifest: this.manifest,
+      transport: this.transport,
+      init: this.init,
+      log: this.log,
+      connectTimeoutMs: this.connectTimeoutMs,
+      speak: (revision) => (this.speaks = revision),
+      ask: (method, params, timeoutMs) => new Promise<RpcResponse>((resolve, reject) => this.start(method, params, { timeoutMs }, resolve, reject)),
     });
-    if (res.error) {
-      const said = maskUrls(clip(withoutMcpPrefix(String(res.error.message)), 200));
-      throw new UpstreamError(this.name, 'refused_initialize', `it refused initialize (${said})`);
-    }
-    const r = res.result as { protocolVersion?: string; capabilities?: Record<string, unknown>; serverInfo?: Record<string, unknown>; instructions?: string };
-    this.protocolVersion = r.protocolVersion;
-    this.serverCapabilities = r.capabilities ?? {};
-    this.serverInfo = r.serverInfo ?? {};
-    this.instructions = r.instructions;
-    if (r.protocolVersion) this.transport.setProtocolVersion?.(r.protocolVersion);
-    await this.transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    this.protocolVersion = h.protocolVersion;
+    this.serverCapabilities = h.capabilities;
+    this.serverInfo = h.serverInfo;
+    this.instructions = h.instructions;
   }
 
   /** Send a request; always resolves with a response (errors included) carrying the upstream's id. */
   request(method: string, params: Params | undefined, hooks: CallHooks = {}): Promise<RpcResponse> {
     if (this.state === 'closed') return Promise.resolve(unavailable(null, new UpstreamError(this.name, 'closed', 'its session was closed')));
-    return new Promise<RpcResponse>((resolve) => this.start(method, params, hooks, resolve));
+    const send = (p: Params | undefined) => new Promise<RpcResponse>((resolve) => this.start(method, p, hooks, resolve));
+    // A modern upstream's input_required is asked of the caller and retried here, unless the caller relays it.
+    return this.modern && hooks.onServerRequest ? send(params).then((res) => driveInputRequired(res, params, hooks, send)) : send(params);
   }
 
   private start(method: string, params: Params | undefined, hooks: CallHooks, resolve: Pending['resolve'], fail?: Pending['fail']): void {

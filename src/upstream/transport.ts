@@ -28,8 +28,8 @@ export interface UpstreamTransport {
   /** The transport ended: `cause` says why, absent when it was closed on purpose. */
   onclose?: (cause?: UpstreamError) => void;
   onerror?: (error: Error) => void;
-  /** HTTP transports: the negotiated protocol version goes on every later request (a fact of the session, as in the SDK). */
-  setProtocolVersion?(version: string): void;
+  /** HTTP transports: the negotiated protocol version goes on every later request (a fact of the session, as in the SDK); undefined: none. */
+  setProtocolVersion?(version: string | undefined): void;
   /** The session is initialized: HTTP opens its stream for server-initiated messages (list_changed, resources/updated). */
   openServerStream?(): void;
 }

@@ -290,6 +290,8 @@ describe('servers.d: envFile', () => {
   it('protocol: an http server takes either revision; a stdio one is told it is http-only; an unknown revision is a problem', () => {
     const http = dir.write('servers.d/modern.yaml', 'url: https://x.example/mcp\nprotocol: 2026-07-28\n');
     expect(loadServerFile(http, { env: {}, workspaceDir: dir.root }).servers[0]).toMatchObject({ transport: 'http', protocol: '2026-07-28' });
+    const auto = dir.write('servers.d/probed.yaml', 'url: https://x.example/mcp\nprotocol: auto\n');
+    expect(loadServerFile(auto, { env: {}, workspaceDir: dir.root }).servers[0]).toMatchObject({ transport: 'http', protocol: 'auto' });
     const stdio = dir.write('servers.d/local.yaml', 'command: node\nprotocol: 2026-07-28\n');
     expect(problemsOf(stdio)).toEqual([[2, expect.stringMatching(/'protocol' is only used by http servers/)]]);
     const unknown = dir.write('servers.d/odd.yaml', 'url: https://x.example/mcp\nprotocol: 2030-01-01\n');

@@ -816,7 +816,7 @@ function createMcpServer() {
       inputSchema: z.object({})
     },
     async () => {
-      modernHandler.notify.toolsChanged();
+      handler.notify.toolsChanged();
       return { content: [{ type: "text", text: "tools_list_changed published" }] };
     }
   );
@@ -827,7 +827,7 @@ function createMcpServer() {
       inputSchema: z.object({})
     },
     async () => {
-      modernHandler.notify.promptsChanged();
+      handler.notify.promptsChanged();
       return { content: [{ type: "text", text: "prompts_list_changed published" }] };
     }
   );

@@ -1,6 +1,6 @@
 // The 2026-07-28 adapter's pieces in-process: the revision choice, the validation ladder's order and errors,
 // the envelope the upstream never sees, result decoration, workflow choice by trace, and lanes going idle.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { IncomingHttpHeaders } from 'node:http';
 import { claimsModern, isRejection, validateModern, withoutEnvelope } from '../../src/downstream/mcp-2026/envelope.js';
 import { decorate } from '../../src/downstream/mcp-2026/reply.js';
@@ -159,5 +159,46 @@ describe('the input_required bridge', () => {
     expect(retargets).toEqual([7]);
     expect(answers).toEqual([{ jsonrpc: '2.0', id: 'sy-1', result: { action: 'accept', content: { a: 1 } } }]);
     expect(bridge.resume(state, { name: 'srv__tool', inputResponses: { [key]: { action: 'accept' } } }, caller('a'), {}, 'tools/call', 8, sink).ok).toBe(false);
+  });
+});
+
+describe('an upstream’s own requestState inside gateway-minted state', () => {
+  const upstreamState = 'eyJ0b29sIjoieCJ9.c2lnbmVk==/+';
+
+  it('comes back byte for byte for the same caller, view and target, and expires after the hold window', () => {
+    vi.useFakeTimers();
+    try {
+      const bridge = new InputBridge(60_000);
+      const wrapped = bridge.wrap(upstreamState, caller('a'), {}, 'tools/call', 'srv__tool');
+      expect(wrapped.startsWith('sy2.')).toBe(true);
+      expect(wrapped).not.toContain(upstreamState);
+      expect(bridge.unwrap(wrapped, caller('a'), {}, 'tools/call', 'srv__tool', 1)).toEqual({ ok: true, state: upstreamState });
+      for (const [who, view, method, name] of [
+        [caller('b'), {}, 'tools/call', 'srv__tool'],
+        [caller('a'), { single: 'srv' }, 'tools/call', 'srv__tool'],
+        [caller('a'), {}, 'prompts/get', 'srv__tool'],
+        [caller('a'), {}, 'tools/call', 'srv__other'],
+      ] as const) {
+        const r = bridge.unwrap(wrapped, who, view, method, name, 1);
+        expect(r.ok).toBe(false);
+      }
+      // Another gateway process (another key) did not mint it.
+      expect(new InputBridge(60_000).unwrap(wrapped, caller('a'), {}, 'tools/call', 'srv__tool', 1).ok).toBe(false);
+      vi.advanceTimersByTime(60_001);
+      const late = bridge.unwrap(wrapped, caller('a'), {}, 'tools/call', 'srv__tool', 9);
+      expect(late.ok).toBe(false);
+      if (!late.ok) expect([late.status, late.body.id, late.body.error?.message]).toEqual([400, 9, 'Invalid requestState: it is older than 60 s. Start the request again without requestState.']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('refuses malformed state with the reason, never throwing', () => {
+    const bridge = new InputBridge(60_000);
+    for (const given of ['sy2.', 'sy2.a.b', 'sy2.a.b.c.d', 'sy1.x.y', 'plain', 7, null, { s: 1 }]) {
+      const r = bridge.unwrap(given, caller('a'), {}, 'tools/call', 'srv__tool', 1);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.body.error?.data).toEqual({ reason: 'invalid_request_state' });
+    }
   });
 });

@@ -98,6 +98,12 @@ describe.skipIf(skip)('Redis stores', () => {
     expect((await store.open('broken')).recent).toEqual([]);
   });
 
+  it('a Redis URL that is not one is refused at once, saying how to write it', () => {
+    expect(() => openRedis({ url: 'localhost:6379', log: quiet })).toThrow(/must start with redis:\/\/ or rediss:\/\//);
+    expect(() => openRedis({ url: 'not a url', log: quiet })).toThrow(/is not a URL; write it as redis:\/\/host:6379\/0/);
+    expect(() => openRedis({ url: 'http://user:secret@host:6379', log: quiet })).toThrow(/not http:/);
+  });
+
   it('a client that never reached Redis fails its calls within about a second, says why once, and is not healthy', async () => {
     const lines: Array<{ msg: string }> = [];
     const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as { msg: string }) });

@@ -27,6 +27,8 @@ function manifest(over: Partial<ServerManifest> = {}): ServerManifest {
     breaker: { failures: 5, cooldownSeconds: 10 },
     session: 'per-client',
     required: false,
+    // A 2025-11-25 upstream named as such: these cases are about initialize (auto's probe has its own file).
+    protocol: '2025-11-25',
     source: { file: 'mem.yaml', line: 1 },
     ...over,
   };
@@ -52,7 +54,7 @@ class MemoryTransport implements UpstreamTransport {
     }
   }
 
-  setProtocolVersion(version: string): void {
+  setProtocolVersion(version: string | undefined): void {
     this.protocolVersion = version;
   }
 

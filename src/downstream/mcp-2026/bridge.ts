@@ -9,8 +9,10 @@ import type { ClientSession, View } from '../../gateway/client-session.js';
 import type { Caller } from '../../gateway/types.js';
 import { errorResponse, RpcErrorCode, type RpcId, type RpcRequest, type RpcResponse } from '../../util/jsonrpc.js';
 
-/** Gateway-minted state starts so; any other requestState is an upstream's own and passes through. */
+/** State naming a held legacy upstream request starts so. */
 export const STATE_PREFIX = 'sy1.';
+/** State wrapping a modern upstream's own requestState starts so; the client gets no other kind of state. */
+export const WRAP_PREFIX = 'sy2.';
 /** How long a held upstream request waits for the client's retry. */
 export const HOLD_MS = 5 * 60_000;
 
@@ -38,6 +40,8 @@ interface Held {
   timer: NodeJS.Timeout;
 }
 
+export type Unwrapped = { ok: true; state: string } | { ok: false; status: number; body: RpcResponse };
+
 export type Resumed = { ok: true; resumed?: { reply: Resumable; session: ClientSession } } | { ok: false; status: number; body: RpcResponse };
 
 /** What ties a state to one caller and one request: another caller, view or target cannot use it. */
@@ -57,6 +61,30 @@ export class InputBridge {
 
   private sign(id: string, binding: string): string {
     return createHmac('sha256', this.key).update(`${id}\u0000${binding}`).digest('base64url');
+  }
+
+  private seal(issued: string, state: string, binding: string): string {
+    return createHmac('sha256', this.key).update(`wrap\u0000${issued}\u0000${state}\u0000${binding}`).digest('base64url');
+  }
+
+  /** A modern upstream's own requestState, inside state bound to this caller and request (the upstream's bytes untouched). */
+  wrap(state: string, caller: Caller, view: View, method: string, name: unknown): string {
+    const issued = Date.now().toString(36);
+    return `${WRAP_PREFIX}${issued}.${Buffer.from(state, 'utf8').toString('base64url')}.${this.seal(issued, state, bindingOf(caller, view, method, name))}`;
+  }
+
+  /** The upstream's state back out of a retry's requestState, or why it is refused (altered, foreign, expired, not ours). */
+  unwrap(given: unknown, caller: Caller, view: View, method: string, name: unknown, retryId: RpcId): Unwrapped {
+    const refuse = (why: string): Unwrapped => ({ ok: false, status: 400, body: errorResponse(retryId, RpcErrorCode.InvalidParams, `Invalid requestState: ${why}. Start the request again without requestState.`, { reason: 'invalid_request_state' }) });
+    if (typeof given !== 'string' || !given.startsWith(WRAP_PREFIX)) return refuse('it was not issued by this gateway');
+    const [issued, body, mac, extra] = given.slice(WRAP_PREFIX.length).split('.');
+    if (!issued || body === undefined || !mac || extra !== undefined) return refuse('it was not issued by this gateway');
+    const state = Buffer.from(body, 'base64url').toString('utf8');
+    const expected = Buffer.from(this.seal(issued, state, bindingOf(caller, view, method, name)));
+    const mine = Buffer.from(mac);
+    if (expected.length !== mine.length || !timingSafeEqual(expected, mine)) return refuse('it was altered, or belongs to another caller or request');
+    if (Date.now() - parseInt(issued, 36) > this.holdMs) return refuse(`it is older than ${Math.round(this.holdMs / 1000)} s`);
+    return { ok: true, state };
   }
 
   /** Hold the upstream's request; returns the input_required result the client gets for it. */

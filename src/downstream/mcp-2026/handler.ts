@@ -112,7 +112,15 @@ export class ModernMcp {
 
     if (msg.method === 'subscriptions/listen') return this.listen(res, msg, view, caller, meta);
     const state = msg.params?.requestState;
+    const target = msg.method === 'resources/read' ? msg.params?.uri : msg.params?.name;
     if (typeof state === 'string' && state.startsWith(STATE_PREFIX) && RETRYABLE.has(msg.method)) return this.resume(res, msg, state, view, caller);
+    let params = msg.params;
+    if (state !== undefined && RETRYABLE.has(msg.method)) {
+      // Only state this gateway minted is taken; the upstream gets its own state back, byte for byte.
+      const inner = this.bridge.unwrap(state, caller, view, msg.method, target, msg.id);
+      if (!inner.ok) return sendJson(res, inner.status, inner.body);
+      params = { ...msg.params, requestState: inner.state };
+    }
 
     const wf = workflowOf(caller, header(req, 'x-workflow-id'), header(req, 'traceparent'), this.opts.mayJoinWorkflow);
     if (!wf.ok) return sendJson(res, 403, refusalResponse(msg.id, { reason: 'delegation_denied', message: wf.message }, wf.workflowId));
@@ -152,7 +160,8 @@ export class ModernMcp {
       session: cs,
       requestId: msg.id,
       rejectWith: (status, body) => sendJson(res, status, body),
-      hold: RETRYABLE.has(msg.method) ? (upstream, r) => this.bridge.hold(r, cs, upstream, caller, view, msg.method, msg.method === 'resources/read' ? msg.params?.uri : msg.params?.name) : undefined,
+      hold: RETRYABLE.has(msg.method) ? (upstream, r) => this.bridge.hold(r, cs, upstream, caller, view, msg.method, target) : undefined,
+      wrapState: RETRYABLE.has(msg.method) ? (inner) => this.bridge.wrap(inner, caller, view, msg.method, target) : undefined,
       abort,
     };
     const post = new PostReply(res, {});
@@ -162,7 +171,7 @@ export class ModernMcp {
       if (!current.answered) abort('client closed the request stream');
     });
     try {
-      const request: RpcRequest = { ...msg, params: withoutEnvelope(msg.params) };
+      const request: RpcRequest = { ...msg, params: withoutEnvelope(params) };
       if (msg.method === 'server/discover') await this.discover(request, cs, meta, post, opts);
       else await dispatch(this.gw, cs, request, reply);
     } finally {

@@ -8,6 +8,7 @@ import type { ReplyChannel } from '../../gateway/channel.js';
 import type { ClientSession } from '../../gateway/client-session.js';
 import { rank } from '../../gateway/notify.js';
 import { errorResponse, isRequest, type RpcId, type RpcMessage, type RpcRequest, type RpcResponse } from '../../util/jsonrpc.js';
+import { INPUT_RELAYED, isInputRound } from '../../upstream/modern.js';
 import { REQUIRED_CAPABILITY, type Resumable } from './bridge.js';
 import { HEADER_MISMATCH, META_SERVER_INFO, META_WORKFLOW_ID, MISSING_REQUIRED_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION } from './envelope.js';
 
@@ -39,6 +40,8 @@ export interface ModernReplyOptions {
   hold?: (request: RpcRequest, reply: ModernReply) => Record<string, unknown>;
   /** Ends the call upstream. */
   abort?: (why: string) => void;
+  /** Wraps an upstream's own requestState in gateway-minted, authenticated state (absent: passed as it is). */
+  wrapState?: (state: string) => string;
 }
 
 export class ModernReply implements ReplyChannel, Resumable {
@@ -76,6 +79,8 @@ export class ModernReply implements ReplyChannel, Resumable {
   }
 
   private onServerRequest(msg: RpcRequest): void {
+    // A modern upstream's input_required: this client takes it as it is, so the upstream session relays the result.
+    if (isInputRound(msg.params)) return void this.opts.session.answer(errorResponse(msg.id, -32603, 'relayed to a 2026-07-28 client', { reason: INPUT_RELAYED }));
     const needed = REQUIRED_CAPABILITY[msg.method];
     const refuseUpstream = (why: string): void => void this.opts.session.answer(errorResponse(msg.id, -32601, why));
     if (!needed || !this.opts.hold || this.answered) {
@@ -93,13 +98,22 @@ export class ModernReply implements ReplyChannel, Resumable {
       return;
     }
     const result = this.opts.hold(msg, this);
-    this.final({ jsonrpc: '2.0', id: this.requestId, result });
+    this.finish({ jsonrpc: '2.0', id: this.requestId, result }, true);
   }
 
   final(msg: RpcResponse): void {
+    this.finish(msg, false);
+  }
+
+  /** `minted`: the gateway's own input_required (its state is already the gateway's); else an upstream's state is wrapped. */
+  private finish(msg: RpcResponse, minted: boolean): void {
     if (this.answered) return;
     this.answered = true;
     const out = decorate({ ...msg, id: this.requestId }, this.opts);
+    const result = out.result as { resultType?: unknown; requestState?: unknown } | undefined;
+    if (!minted && this.opts.wrapState && result?.resultType === 'input_required' && typeof result.requestState === 'string') {
+      out.result = { ...result, requestState: this.opts.wrapState(result.requestState) };
+    }
     if (!this.streamed && out.error && HTTP_400_CODES.has(out.error.code) && this.opts.rejectWith && !this.inner.gone) {
       return this.opts.rejectWith(400, out);
     }

@@ -71,6 +71,7 @@ export class RedisClient {
   private readonly extra = new Set<Redis>();
 
   constructor(opts: RedisClientOptions) {
+    checkUrl(opts.url);
     this.url = opts.url;
     this.where = redactUrl(opts.url);
     this.keyPrefix = opts.keyPrefix ?? 'switchyard:';
@@ -177,6 +178,18 @@ export class RedisClient {
         ? 'calls are refused until it is back (state.failMode: closed)'
         : 'calls are admitted without shared limits and logged until it is back (state.failMode: open)';
     this.log.error({ redis: this.where, err: message }, `Redis at ${this.where} unreachable: ${message}; ${doing}; reconnecting`);
+  }
+}
+
+function checkUrl(url: string): void {
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    throw new Error(`state.redis.url "${redactUrl(url)}" is not a URL; write it as redis://host:6379/0 (or rediss:// for TLS)`);
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') {
+    throw new Error(`state.redis.url must start with redis:// or rediss://, not ${protocol}//; e.g. redis://host:6379/0`);
   }
 }
 

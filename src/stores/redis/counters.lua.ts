@@ -1,94 +1,134 @@
 /**
  * The Lua script behind RedisCounterStore: one request (JSON in ARGV[1]) runs atomically inside Redis, so a check and
  * its reservation, a window rolling over and a lapsed hold given back can never interleave with another replica's.
- * Windows mirror src/limits/window.ts RollingWindow: a hash per subject and window with `h` (head bucket index),
- * `t:<dim>` (totals) and `<slot>:<dim>` (bucket counts); numbers are written with 17 digits so doubles round-trip.
+ * Windows mirror src/limits/window.ts RollingWindow. One hash per agent or team holds its four windows, window i
+ * (1..4) as fields `i|h` (head bucket index), `i|t:<dim>` (totals) and `i|<slot>:<dim>` (bucket counts); a workflow is
+ * a hash of `@s` (start) and its totals. Numbers are written with 17 digits so doubles round-trip exactly.
  */
 export const COUNTERS_LUA = `
 local req = cjson.decode(ARGV[1])
 local now = req.now
 local P = req.p
 local dims = req.dims
+local win = req.win
 local holdsKey = P .. 'c:holds'
 
 local function fmt(x) return string.format('%.17g', x) end
+-- Field prefixes of the four windows: letters, since number-to-string conversions are what costs most in Redis Lua.
+local WP = { 'm', 'h', 'd', 'M' }
 local function num(v) if v then return tonumber(v) end return 0 end
 
-local function winKey(kind, name, win) return P .. 'c:' .. kind .. ':' .. name .. ':' .. win end
-
--- Drop the buckets that slid out since the last call; returns the head, or nil when the window does not exist.
-local function advance(key, bms, n, create)
-  local idx = math.floor(now / bms)
-  local h = redis.call('HGET', key, 'h')
-  if not h then
-    if not create then return nil end
-    redis.call('HSET', key, 'h', idx)
-    return idx
-  end
-  local head = tonumber(h)
-  if idx <= head then return head end
-  if idx - head >= n then
-    redis.call('DEL', key)
-    redis.call('HSET', key, 'h', idx)
-    return idx
-  end
-  for b = head + 1, idx do
-    local slot = b % n
-    for _, d in ipairs(dims) do
-      local f = slot .. ':' .. d
-      local v = redis.call('HGET', key, f)
-      if v then
-        redis.call('HSET', key, 't:' .. d, fmt(num(redis.call('HGET', key, 't:' .. d)) - tonumber(v)))
-        redis.call('HDEL', key, f)
-      end
-    end
-  end
-  redis.call('HSET', key, 'h', idx)
-  return idx
-end
-
-local function windowsOf(kind, name, create, win)
-  local out = {}
+-- The subject's windows moved up to now (buckets that slid out dropped from the totals); nil when it has none.
+local function subjectOf(kind, name, create)
+  local key = P .. 'c:' .. kind .. ':' .. name
+  local hf = {}
+  for i = 1, #win do hf[i] = WP[i] .. '|h' end
+  local heads = redis.call('HMGET', key, unpack(hf))
+  local s = { key = key, w = {} }
   local any = false
-  for _, w in ipairs(win) do
-    local key = winKey(kind, name, w[1])
-    local head = advance(key, w[2], w[3], create)
+  local set = {}
+  for i, w in ipairs(win) do
+    local bms, n = w[2], w[3]
+    local idx = math.floor(now / bms)
+    local head = heads[i] and tonumber(heads[i])
     if head then any = true end
-    out[w[1]] = { key = key, bms = w[2], n = w[3], head = head }
+    if not head then
+      if create then
+        head = idx
+        set[#set + 1] = WP[i] .. '|h'
+        set[#set + 1] = idx
+      end
+    elseif idx > head then
+      local gone = {}
+      local first = head + 1
+      if idx - head >= n then first = idx - n + 1 end
+      for b = first, idx do
+        local slot = b % n
+        local sp = WP[i] .. '|' .. slot .. ':'
+        for _, d in ipairs(dims) do gone[#gone + 1] = sp .. d end
+      end
+      local tf = {}
+      for m, d in ipairs(dims) do tf[m] = WP[i] .. '|t:' .. d end
+      local totals = redis.call('HMGET', key, unpack(tf))
+      local counts = redis.call('HMGET', key, unpack(gone))
+      local M = #dims
+      for m = 1, M do
+        local t = num(totals[m])
+        for j = m, #gone, M do if counts[j] then t = t - tonumber(counts[j]) end end
+        -- A window all of whose buckets slid out is exactly empty.
+        if idx - head >= n then t = 0 end
+        set[#set + 1] = tf[m]
+        set[#set + 1] = fmt(t)
+      end
+      redis.call('HDEL', key, unpack(gone))
+      head = idx
+      set[#set + 1] = WP[i] .. '|h'
+      set[#set + 1] = idx
+    end
+    s.w[w[1]] = { i = WP[i], bms = bms, n = n, head = head }
   end
-  if any then return out end
-  return nil
+  if #set > 0 then redis.call('HSET', key, unpack(set)) end
+  if not any and not create then return nil end
+  return s
 end
 
-local function touch(key, w)
-  redis.call('PEXPIRE', key, w.bms * (w.n + 1))
+-- Add deltas to fields of one hash: one read, one write.
+local function bump(key, fields, deltas)
+  if #fields == 0 then return end
+  local cur = redis.call('HMGET', key, unpack(fields))
+  local args = {}
+  for i, f in ipairs(fields) do
+    args[#args + 1] = f
+    args[#args + 1] = fmt(num(cur[i]) + deltas[i])
+  end
+  redis.call('HSET', key, unpack(args))
 end
 
--- Add amt (times sign) to the workflow and to the newest bucket of every window given.
-local function count(wfKey, subjects, amt, sign)
-  for d, n in pairs(amt) do
-    if n ~= 0 then
-      redis.call('HSET', wfKey, d, fmt(num(redis.call('HGET', wfKey, d)) + sign * n))
-      for _, ws in ipairs(subjects) do
-        for _, w in pairs(ws) do
-          if w.head then
-            local f = (w.head % w.n) .. ':' .. d
-            redis.call('HSET', w.key, f, fmt(num(redis.call('HGET', w.key, f)) + sign * n))
-            redis.call('HSET', w.key, 't:' .. d, fmt(num(redis.call('HGET', w.key, 't:' .. d)) + sign * n))
-          end
-        end
+local monthMs = win[#win][2] * (win[#win][3] + 1)
+
+-- Add amounts (a list of { dim, number }) to the workflow and to the newest bucket of every window of every subject
+-- given: one read and one write per hash, in double arithmetic as the embedded stores count.
+local function count(wfKey, subjects, adds)
+  local ds, ns = {}, {}
+  for j, a in ipairs(adds) do
+    ds[j] = a[1]
+    ns[j] = a[2]
+  end
+  bump(wfKey, ds, ns)
+  redis.call('PEXPIRE', wfKey, req.retain)
+  for _, s in ipairs(subjects) do
+    local fields, deltas = {}, {}
+    for _, w in pairs(s.w) do
+      local slot = w.i .. '|' .. (w.head % w.n) .. ':'
+      local tp = w.i .. '|t:'
+      for j, d in ipairs(ds) do
+        fields[#fields + 1] = slot .. d
+        deltas[#deltas + 1] = ns[j]
+        fields[#fields + 1] = tp .. d
+        deltas[#deltas + 1] = ns[j]
       end
     end
+    bump(s.key, fields, deltas)
+    redis.call('PEXPIRE', s.key, monthMs)
   end
-  redis.call('PEXPIRE', wfKey, req.retain)
-  for _, ws in ipairs(subjects) do for _, w in pairs(ws) do touch(w.key, w) end end
+end
+
+local function addsOf(amt, negate)
+  local out = {}
+  for d, v in pairs(amt) do
+    local n = tonumber(v)
+    if n ~= 0 then
+      if negate then n = -n end
+      out[#out + 1] = { d, n }
+    end
+  end
+  return out
 end
 
 local function wfKeyOf(id) return P .. 'c:wf:' .. id end
 
 local function ensureWorkflow(key)
   redis.call('HSETNX', key, '@s', fmt(now))
-  redis.call('PEXPIRE', key, req.retain)
   return tonumber(redis.call('HGET', key, '@s'))
 end
 
@@ -99,27 +139,32 @@ local function giveBack(hk)
     local h = cjson.decode(raw)
     local wfKey = wfKeyOf(h.wf)
     if redis.call('EXISTS', wfKey) == 1 then
-      for d, n in pairs(h.amt) do
-        if n ~= 0 then redis.call('HSET', wfKey, d, fmt(num(redis.call('HGET', wfKey, d)) - n)) end
-      end
+      local ds, ns = {}, {}
+      for d, n in pairs(h.amt) do if tonumber(n) ~= 0 then ds[#ds + 1] = d; ns[#ns + 1] = -tonumber(n) end end
+      bump(wfKey, ds, ns)
     end
-    local subjects = { { 'a', h.agent } }
-    if h.team then subjects[2] = { 't', h.team } end
-    for _, s in ipairs(subjects) do
-      for _, w in ipairs(h.win) do
-        local key = winKey(s[1], s[2], w[1])
-        local at = redis.call('HGET', hk, 'h:' .. key)
-        local head = advance(key, w[2], w[3], false)
-        if at and head and tonumber(at) > head - w[3] then
-          local slot = tonumber(at) % w[3]
-          for d, n in pairs(h.amt) do
-            if n ~= 0 then
-              local f = slot .. ':' .. d
-              redis.call('HSET', key, f, fmt(num(redis.call('HGET', key, f)) - n))
-              redis.call('HSET', key, 't:' .. d, fmt(num(redis.call('HGET', key, 't:' .. d)) - n))
+    local names = { { 'a', h.agent } }
+    if h.team then names[2] = { 't', h.team } end
+    for _, nm in ipairs(names) do
+      local s = subjectOf(nm[1], nm[2], false)
+      if s then
+        local fields, deltas = {}, {}
+        for _, w in pairs(s.w) do
+          local at = redis.call('HGET', hk, 'h:' .. s.key .. ':' .. w.i)
+          if at and w.head and tonumber(at) > w.head - w.n then
+            local slot = w.i .. '|' .. (tonumber(at) % w.n) .. ':'
+            for d, n in pairs(h.amt) do
+              n = tonumber(n)
+              if n ~= 0 then
+                fields[#fields + 1] = slot .. d
+                deltas[#deltas + 1] = -n
+                fields[#fields + 1] = w.i .. '|t:' .. d
+                deltas[#deltas + 1] = -n
+              end
             end
           end
         end
+        bump(s.key, fields, deltas)
       end
     end
   end
@@ -139,13 +184,20 @@ local function breaks(mode, used, max, need)
   return used + need > max
 end
 
-local function freesAt(w, d, thr)
+local function freesAt(s, w, d, used, thr)
   if not (thr > 0) then return nil end
-  local left = num(redis.call('HGET', w.key, 't:' .. d))
+  local left = used
   if left < thr then return now end
+  local fields = {}
+  for b = w.head - w.n + 1, w.head do
+    if b >= 0 then fields[#fields + 1] = w.i .. '|' .. (b % w.n) .. ':' .. d end
+  end
+  local counts = redis.call('HMGET', s.key, unpack(fields))
+  local j = 0
   for b = w.head - w.n + 1, w.head do
     if b >= 0 then
-      left = left - num(redis.call('HGET', w.key, (b % w.n) .. ':' .. d))
+      j = j + 1
+      left = left - num(counts[j])
       if left < thr then return (b + w.n) * w.bms end
     end
   end
@@ -155,13 +207,14 @@ end
 local op = req.op
 
 if op == 'windows' then
-  local ws = windowsOf(req.kind, req.name, false, req.win)
-  if not ws then return false end
-  local out = {}
-  for _, w in ipairs(req.win) do
-    local key = ws[w[1]].key
-    for _, d in ipairs(dims) do out[#out + 1] = fmt(num(redis.call('HGET', key, 't:' .. d))) end
+  local s = subjectOf(req.kind, req.name, false)
+  if not s then return false end
+  local fields = {}
+  for i = 1, #win do
+    for _, d in ipairs(dims) do fields[#fields + 1] = WP[i] .. '|t:' .. d end
   end
+  local out = redis.call('HMGET', s.key, unpack(fields))
+  for j = 1, #fields do out[j] = out[j] or '0' end
   return out
 end
 
@@ -177,16 +230,19 @@ if op == 'check' or op == 'reserve' then sweep() end
 
 local wfKey = wfKeyOf(req.wf)
 local startedAt = ensureWorkflow(wfKey)
-local agent = windowsOf('a', req.agent, true, req.win)
+local agent = subjectOf('a', req.agent, true)
 local team = nil
-if req.team then team = windowsOf('t', req.team, true, req.win) end
+if req.team then team = subjectOf('t', req.team, true) end
 local subjects = { agent }
 if team then subjects[2] = team end
 
-if op == 'touch' then return false end
+if op == 'touch' then
+  redis.call('PEXPIRE', wfKey, req.retain)
+  return false
+end
 
 if op == 'add' then
-  count(wfKey, subjects, req.amt, 1)
+  count(wfKey, subjects, addsOf(req.amt, false))
   return false
 end
 
@@ -199,47 +255,48 @@ if op == 'release' then
     end
     return false
   end
-  count(wfKey, subjects, req.amt, -1)
+  count(wfKey, subjects, addsOf(req.amt, true))
   return false
 end
 
 if op == 'settle' then
   -- Alive: count the difference from what was reserved; lapsed (already given back): count all of it again.
-  local alive = false
+  local alive = true
   if req.hold then
     local hk = P .. 'c:hold:' .. req.hold.id
     alive = redis.call('EXISTS', hk) == 1
     redis.call('DEL', hk)
     redis.call('ZREM', holdsKey, req.hold.id)
-  else
-    alive = true
   end
-  local delta = {}
-  for d, n in pairs(req.amt) do
+  local adds = {}
+  for d, v in pairs(req.amt) do
+    local n = tonumber(v)
     local final = n
     if req.used[d] ~= nil then final = req.used[d] end
-    if alive then delta[d] = final - n else delta[d] = final end
+    local delta = final
+    if alive then delta = final - n end
+    if delta ~= 0 then adds[#adds + 1] = { d, delta } end
   end
-  count(wfKey, subjects, delta, 1)
+  count(wfKey, subjects, adds)
   return false
 end
 
--- check / reserve: the first limit that does not hold, as { index, used, freesAt or '' }.
+-- check / reserve: the first limit that does not hold, as { index, used, freesAt or '' ('x': a workflow total) }.
 for i, l in ipairs(req.lim) do
-  local subj, win, d, max, mode, thr = l[1], l[2], l[3], l[4], l[5], l[6]
-  local need = req.amt[d] or 0
+  local subj, wn, d, max, mode, thr = l[1], l[2], l[3], l[4], l[5], l[6]
+  local need = tonumber(req.amt[d] or 0)
   if subj == 'workflow' then
     local used
     if d == 'ageSeconds' then used = (now - startedAt) / 1000 else used = num(redis.call('HGET', wfKey, d)) end
     if breaks(mode, used, max, need) then return { tostring(i), fmt(used), 'x' } end
   else
-    local ws = agent
-    if subj == 'team' then ws = team end
-    if ws and win ~= 'total' then
-      local w = ws[win]
-      local used = num(redis.call('HGET', w.key, 't:' .. d))
+    local s = agent
+    if subj == 'team' then s = team end
+    if s and wn ~= 'total' then
+      local w = s.w[wn]
+      local used = num(redis.call('HGET', s.key, w.i .. '|t:' .. d))
       if breaks(mode, used, max, need) then
-        local fa = freesAt(w, d, thr)
+        local fa = freesAt(s, w, d, used, thr)
         if fa then return { tostring(i), fmt(used), fmt(fa) } end
         return { tostring(i), fmt(used), '' }
       end
@@ -248,16 +305,22 @@ for i, l in ipairs(req.lim) do
 end
 
 if op == 'reserve' then
-  count(wfKey, subjects, req.amt, 1)
+  count(wfKey, subjects, addsOf(req.amt, false))
   if req.hold then
     local hk = P .. 'c:hold:' .. req.hold.id
-    redis.call('HSET', hk, 'r', ARGV[2])
-    for _, ws in ipairs(subjects) do
-      for _, w in pairs(ws) do redis.call('HSET', hk, 'h:' .. w.key, w.head) end
+    local args = { 'r', ARGV[2] }
+    for _, s in ipairs(subjects) do
+      for _, w in pairs(s.w) do
+        args[#args + 1] = 'h:' .. s.key .. ':' .. w.i
+        args[#args + 1] = w.head
+      end
     end
+    redis.call('HSET', hk, unpack(args))
     redis.call('PEXPIRE', hk, req.hold.ms * 2 + 3600000)
     redis.call('ZADD', holdsKey, req.hold.exp, req.hold.id)
   end
+else
+  redis.call('PEXPIRE', wfKey, req.retain)
 end
 return false
 `;

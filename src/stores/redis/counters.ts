@@ -46,7 +46,8 @@ interface ScriptRequest {
   wf?: string;
   agent?: string;
   team?: string;
-  amt?: Readonly<Record<string, number>>;
+  /** Amounts as decimal strings (JavaScript's shortest exact form): Redis adds them without a conversion in Lua. */
+  amt?: Readonly<Record<string, string>>;
   lim?: Array<[string, string, string, number, string, number]>;
   hold?: { id: string; ms: number; exp: number };
   used?: Readonly<Record<string, number>>;
@@ -89,17 +90,17 @@ export class RedisCounterStore implements CounterStore {
 
   async release(r: Reservation): Promise<void> {
     await this.validated(r, r.amounts, r.limits);
-    await this.run({ op: 'release', ...this.keysOf(r), amt: r.amounts, hold: this.holdOf(r) });
+    await this.run({ op: 'release', ...this.keysOf(r), amt: decimals(r.amounts), hold: this.holdOf(r) });
   }
 
   async settle(r: Reservation, used: Readonly<Record<string, number>>): Promise<void> {
     await this.validated(r, { ...r.amounts, ...used }, []);
-    await this.run({ op: 'settle', ...this.keysOf(r), amt: r.amounts, used, hold: this.holdOf(r) });
+    await this.run({ op: 'settle', ...this.keysOf(r), amt: decimals(r.amounts), used, hold: this.holdOf(r) });
   }
 
   async add(keys: CounterKeys, amounts: Readonly<Record<string, number>>): Promise<void> {
     await this.validated(keys, amounts, []);
-    await this.run({ op: 'add', ...this.keysOf(keys), amt: amounts });
+    await this.run({ op: 'add', ...this.keysOf(keys), amt: decimals(amounts) });
   }
 
   async beginWorkflow(workflowId: string, startedAt: number): Promise<void> {
@@ -140,7 +141,7 @@ export class RedisCounterStore implements CounterStore {
     await this.validated(r, r.amounts, r.limits);
     const lim = r.limits.map((l): [string, string, string, number, string, number] => [l.subject, l.window, l.dimension, l.max, l.mode, threshold(l, r.amounts)]);
     const hold = op === 'reserve' ? this.holdOf(r) : undefined;
-    const out = await this.run({ op, ...this.keysOf(r), amt: r.amounts, lim, hold }, hold ? JSON.stringify({ wf: r.workflowId, agent: r.agentId, team: r.team, amt: r.amounts, win: this.windows }) : '');
+    const out = await this.run({ op, ...this.keysOf(r), amt: decimals(r.amounts), lim, hold }, hold ? JSON.stringify({ wf: r.workflowId, agent: r.agentId, team: r.team, amt: decimals(r.amounts), win: this.windows }) : '');
     if (!out) return undefined;
     const limit = r.limits[Number(out[0]) - 1]!;
     const used = Number(out[1]);
@@ -187,6 +188,12 @@ export class RedisCounterStore implements CounterStore {
   private notCounted(dimension: string): string {
     return `counter dimension "${dimension}" is not counted by this store (it counts ${this.dimensions.join(', ')}); build the store with dimensions including it`;
   }
+}
+
+function decimals(amounts: Readonly<Record<string, number>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const d in amounts) out[d] = String(amounts[d]);
+  return out;
 }
 
 /** The total a window must fall below for the reservation to fit (as MemoryCounterStore computes freesAt). */
