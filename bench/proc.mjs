@@ -60,8 +60,9 @@ export async function startGateway(dir, nodeArgs = []) {
 }
 
 /** CPU seconds (user + system) a process has used so far. */
-export function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+export function cpuSeconds(pid, thread = false) {
+  // The process's figure counts every thread (the audit writer's too); the main thread's own is under task/<pid>.
+  const stat = readFileSync(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 }

@@ -18,7 +18,8 @@
 //
 // "cpu/call" is the CPU time (user + system, from /proc/<pid>/stat) the measured process spent during the
 // measurement divided by the calls made: the upstream for direct, the pipe or gateway process otherwise. It is
-// far steadier than calls/s on a shared machine.
+// far steadier than calls/s on a shared machine. "main thread" is the event loop's share of it (the audit writer
+// thread's work is in cpu/call but not there).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -156,6 +157,7 @@ async function measure(url, toolName, headers = {}, pid = undefined, modern = fa
   let errors = 0;
   const deadline = performance.now() + SECONDS * 1000;
   const cpu0 = pid === undefined ? undefined : cpuSeconds(pid);
+  const main0 = pid === undefined ? undefined : cpuSeconds(pid, true);
   const started = performance.now();
   await Promise.all(
     clients.map(async (c) => {
@@ -169,15 +171,18 @@ async function measure(url, toolName, headers = {}, pid = undefined, modern = fa
   );
   const elapsed = (performance.now() - started) / 1000;
   const cpu1 = pid === undefined ? undefined : cpuSeconds(pid);
+  const main1 = pid === undefined ? undefined : cpuSeconds(pid, true);
   if (!modern) await Promise.all(clients.map(disconnect));
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
   const cpuUs = cpu0 === undefined || cpu1 === undefined ? NaN : ((cpu1 - cpu0) * 1e6) / latencies.length;
-  return { calls: latencies.length, errors, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99), cpuUs };
+  const mainUs = main0 === undefined || main1 === undefined ? NaN : ((main1 - main0) * 1e6) / latencies.length;
+  return { calls: latencies.length, errors, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99), cpuUs, mainUs };
 }
 
 const cpuText = (us) => (Number.isFinite(us) ? `${us.toFixed(0).padStart(5)} µs cpu/call` : '    - cpu/call');
-const fmt = (r) => `${r.rps.toFixed(0).padStart(7)} calls/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   ${cpuText(r.cpuUs)}   (${r.calls} calls, ${r.errors} errors)`;
+const mainText = (us) => (Number.isFinite(us) ? ` (main thread ${us.toFixed(0)})` : '');
+const fmt = (r) => `${r.rps.toFixed(0).padStart(7)} calls/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   ${cpuText(r.cpuUs)}${mainText(r.mainUs)}   (${r.calls} calls, ${r.errors} errors)`;
 
 // The console variant measures admin API queries on a seeded trail, not call throughput.
 if (VARIANTS.includes('console')) {
@@ -218,7 +223,7 @@ try {
     const g = mean(results[name], 'rps');
     const cpu = mean(results[name], 'cpuUs');
     const vsPipe = Number.isFinite(pipeCpu) && name !== 'pipe' ? `  ${(cpu / pipeCpu).toFixed(2)}x pipe cpu` : '';
-    console.log(`  ${name.padEnd(18)} ${g.toFixed(0)} calls/s  p50 ${mean(results[name], 'p50').toFixed(2)} ms  p99 ${mean(results[name], 'p99').toFixed(2)} ms  ratio ${(g / direct).toFixed(3)}x direct  ${cpuText(cpu)}${vsPipe}`);
+    console.log(`  ${name.padEnd(18)} ${g.toFixed(0)} calls/s  p50 ${mean(results[name], 'p50').toFixed(2)} ms  p99 ${mean(results[name], 'p99').toFixed(2)} ms  ratio ${(g / direct).toFixed(3)}x direct  ${cpuText(cpu)}${mainText(mean(results[name], 'mainUs'))}${vsPipe}`);
   }
 } finally {
   upstream.proc.kill();

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { ClientSession } from '../gateway/client-session.js';
 import type { Caller } from '../gateway/types.js';
@@ -19,6 +20,8 @@ const HEARTBEAT_MS = 2000;
 /** A replica is taken for gone when it missed this many heartbeats. */
 const HEARTBEAT_TTL_MS = 3 * HEARTBEAT_MS;
 const CONNECT_TIMEOUT_MS = 2000;
+/** How long a found holder is reused without asking Redis again: a holder gone meanwhile still fails to connect (404). */
+const ROUTE_TTL_MS = 2000;
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Connection-level headers a proxy must not pass on (RFC 9110 §7.6.1), plus the length it sets itself. */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length', HOP_HEADER]);
@@ -51,6 +54,8 @@ export class SessionSharing implements RemoteSessions {
   private renewal?: NodeJS.Timeout;
   private url?: string;
   private readonly pending = new Set<Promise<unknown>>();
+  /** session id → its holder, principal digest and address, found recently. */
+  private readonly routes = new LRUCache<string, { replica: string; principal: string; url: string }>({ max: 10_000, ttl: ROUTE_TTL_MS });
   private readonly agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
 
   constructor(private readonly opts: SessionSharingOptions) {
@@ -122,23 +127,32 @@ export class SessionSharing implements RemoteSessions {
 
   async forward(req: IncomingMessage, res: ServerResponse, caller: Caller, sessionId: string, body?: Buffer): Promise<void> {
     if (!SESSION_ID.test(sessionId)) return notFound(res);
-    let target: string | undefined;
-    let replica: string;
-    try {
-      const record = await this.opts.directory.lookup(sessionId);
-      // A session belongs to the exact credential that opened it, on every replica: another one is told it does not exist.
-      if (!record || record.replica === this.replicaId || record.principal !== digest(caller.principal)) return notFound(res);
-      replica = record.replica;
-      target = await this.opts.directory.addressOf(replica);
-    } catch (err) {
-      this.opts.log.warn({ session: sessionId, err: (err as Error).message }, 'session directory (Redis) unreachable: cannot tell which replica holds this session');
-      return sendRpcError(res, 503, -32000, 'Service Unavailable: the session directory is unreachable, so the replica holding this session cannot be found. Retry shortly.');
+    const principal = digest(caller.principal);
+    let route = this.routes.get(sessionId);
+    if (!route) {
+      let target: string | undefined;
+      let replica: string;
+      try {
+        const record = await this.opts.directory.lookup(sessionId);
+        if (!record || record.replica === this.replicaId) return notFound(res);
+        replica = record.replica;
+        // Checked before the address is asked for, so a stranger's request costs one lookup and learns nothing.
+        if (record.principal !== principal) return notFound(res);
+        target = await this.opts.directory.addressOf(replica);
+      } catch (err) {
+        this.opts.log.warn({ session: sessionId, err: (err as Error).message }, 'session directory (Redis) unreachable: cannot tell which replica holds this session');
+        return sendRpcError(res, 503, -32000, 'Service Unavailable: the session directory is unreachable, so the replica holding this session cannot be found. Retry shortly.');
+      }
+      if (!target) {
+        this.opts.log.info({ session: sessionId, replica }, 'session held by a replica that is gone (no heartbeat): answered 404 so the client starts a new session');
+        return notFound(res);
+      }
+      route = { replica, principal, url: target };
+      this.routes.set(sessionId, route);
     }
-    if (!target) {
-      this.opts.log.info({ session: sessionId, replica }, 'session held by a replica that is gone (no heartbeat): answered 404 so the client starts a new session');
-      return notFound(res);
-    }
-    await this.proxy(req, res, new URL(req.url ?? '/mcp', target + '/'), sessionId, replica, body);
+    // A session belongs to the exact credential that opened it, on every replica: another one is told it does not exist.
+    if (route.principal !== principal) return notFound(res);
+    await this.proxy(req, res, new URL(req.url ?? '/mcp', route.url + '/'), sessionId, route.replica, body);
   }
 
   private proxy(req: IncomingMessage, res: ServerResponse, url: URL, sessionId: string, replica: string, body?: Buffer): Promise<void> {
@@ -157,6 +171,7 @@ export class SessionSharing implements RemoteSessions {
       });
       upstream.on('response', (answer) => {
         clearTimeout(connectTimer);
+        if (answer.statusCode === 404) this.routes.delete(sessionId); // ended on the holder: ask the directory next time
         res.writeHead(answer.statusCode ?? 502, forwardedHeaders(answer.headers));
         // SSE must reach the client as it is written, not when a buffer fills; pipe keeps back-pressure.
         res.flushHeaders();
@@ -170,6 +185,7 @@ export class SessionSharing implements RemoteSessions {
       });
       upstream.on('error', (err) => {
         clearTimeout(connectTimer);
+        this.routes.delete(sessionId);
         if (!res.headersSent) {
           this.opts.log.warn({ session: sessionId, replica, target: url.origin, err: err.message }, 'the replica holding this session did not answer: answered 404 so the client starts a new session');
           notFound(res);

@@ -32,8 +32,8 @@ export class ClientSession {
   awaiting?: Set<string>;
   /** Subscribed resource URI as the client wrote it → the server it was routed to. */
   readonly subscriptions = new Map<string, string>();
-  /** client request id → abort controller of the in-flight call, for notifications/cancelled. */
-  readonly inFlight = new Map<RpcId, AbortController>();
+  /** client request id → what aborts the in-flight call, for notifications/cancelled. */
+  readonly inFlight = new Map<RpcId, { abort(reason?: unknown): void }>();
   /** Requests to the client awaiting its answer; made on first use, as most sessions never ask. */
   private toClient?: Map<string, PendingClientRequest>;
   private seq = 0;

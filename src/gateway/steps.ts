@@ -21,7 +21,8 @@ import { shouldRetry } from '../limits/retry.js';
 import { mcpRefusals } from '../downstream/render/mcp.js';
 import type { Gateway } from './gateway.js';
 import { mcpHumanAsker } from './ask-human.js';
-import { record, runPipeline, type Routed, type Unrouted } from './pipeline.js';
+import { record, runPipeline, type Routed, type StepPlan, type Unrouted } from './pipeline.js';
+import { LazyAbort } from './cancel.js';
 import type { GuardContext, Step, StepKind } from './types.js';
 
 interface Target {
@@ -99,12 +100,14 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   }
 
   // Registered for notifications/cancelled while a human decides, and again once the call is forwarded.
-  const controller = new AbortController();
+  const controller = new LazyAbort();
   const askClient = (method: string, p: Record<string, unknown>) => askOnReply(cs, reply, method, p);
   const ctx: GuardContext = {
     clientCapabilities: cs.capabilities,
     askClient,
-    signal: controller.signal,
+    get signal() {
+      return controller.signal;
+    },
     askHuman: (q) => {
       cs.inFlight.set(req.id, controller);
       const ask = mcpHumanAsker({ askClient, clientCapabilities: cs.capabilities, signal: controller.signal, progress: progressOf(reply, params), queue: gw.approvals, timeoutMs: gw.approvals?.timeoutMs });
@@ -146,7 +149,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
       const headers = upstreamHeaders(gw, cs, upstream);
       cs.inFlight.set(req.id, controller);
       hooks = {
-        signal: controller.signal,
+        cancel: controller,
         onNotification: (n) => {
           if (!gw.admitsLog(cs, upstream, n)) return;
           if (reply.gone) cs.push(n);
@@ -164,7 +167,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     const errReason = (res.error?.data as { reason?: string } | undefined)?.reason;
     const isError = res.error !== undefined || (res.result as { isError?: boolean } | undefined)?.isError === true;
     // A call the client (or a workflow kill) cancelled is an error with reason `cancelled` in the trail.
-    const reason = errReason ?? (controller.signal.aborted && res.error !== undefined ? 'cancelled' : readsResource && res.error?.code === RESOURCE_NOT_FOUND ? NOT_FOUND : undefined);
+    const reason = errReason ?? (controller.aborted && res.error !== undefined ? 'cancelled' : readsResource && res.error?.code === RESOURCE_NOT_FOUND ? NOT_FOUND : undefined);
     const value = errReason ? withWorkflow({ ...res, id: req.id }, cs.workflowId) : { ...res, id: req.id };
     last = { value, outcome: isError ? 'error' : 'ok', reason, bytes: hooks!.responseBytes, transportFailure: isTransportFailure(res) };
     return last;
@@ -174,7 +177,17 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   let result;
   try {
     // Only tools that declare themselves safe to repeat are retried, and only on transport failures.
-    result = await runPipeline(gw, step, { ctx, confirm, breaker: t.server, signal: controller.signal, retryable: (attempt) => shouldRetry(step.annotations, attempt), route });
+    const plan: StepPlan<RpcResponse> = {
+      ctx,
+      confirm,
+      breaker: t.server,
+      get signal() {
+        return controller.signal;
+      },
+      retryable: (attempt) => shouldRetry(step.annotations, attempt),
+      route,
+    };
+    result = await runPipeline(gw, step, plan);
   } finally {
     cs.inFlight.delete(req.id);
   }

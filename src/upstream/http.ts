@@ -82,11 +82,12 @@ export class StreamableHttpTransport implements UpstreamTransport {
     headers.accept = 'application/json, text/event-stream';
     headers['content-length'] = String(Buffer.byteLength(body));
     if (options?.headers) Object.assign(headers, options.headers);
-    return this.post(headers, body, relatedTo, options?.signal);
+    return this.post(headers, body, relatedTo, options);
   }
 
   /** The POST on undici's dispatcher: response bytes go straight to the SSE reader or the JSON body, with no stream objects. */
-  private post(headers: Record<string, string>, body: string, relatedTo: RpcId | undefined, signal: AbortSignal | undefined): Promise<void> {
+  /** `options.signal` is read only once a streamed answer needs it (it may be made on demand). */
+  private post(headers: Record<string, string>, body: string, relatedTo: RpcId | undefined, options: SendOptions | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
       let status = 0;
       let sse: SseReader | undefined;
@@ -122,7 +123,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
           }
           if (status >= 200 && status < 300 && type.startsWith('text/event-stream')) {
             settled = true;
-            sse = this.sseReader(relatedTo, signal, 0);
+            sse = this.sseReader(relatedTo, options, 0);
             resolve();
             return true;
           }
@@ -198,8 +199,8 @@ export class StreamableHttpTransport implements UpstreamTransport {
    * Read one SSE response. When a request's stream ends before its response arrived, the server meant us to
    * resume: reconnect with GET and Last-Event-ID after its `retry` delay.
    */
-  private readSse(res: Readable, relatedTo: RpcId | undefined, signal?: AbortSignal, attempt = 0): void {
-    const reader = this.sseReader(relatedTo, signal, attempt);
+  private readSse(res: Readable, relatedTo: RpcId | undefined, options?: SendOptions, attempt = 0): void {
+    const reader = this.sseReader(relatedTo, options, attempt);
     res.on('data', reader.data);
     // Destroying the GET stream on close aborts it: that is no transport error.
     res.on('error', (err) => this.closed || this.onerror?.(err));
@@ -207,7 +208,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
   }
 
   /** Feed one SSE response's bytes in; `close` when it ends. */
-  private sseReader(relatedTo: RpcId | undefined, signal: AbortSignal | undefined, attempt: number): SseReader {
+  private sseReader(relatedTo: RpcId | undefined, options: SendOptions | undefined, attempt: number): SseReader {
     let lastId: string | undefined;
     let retryMs = 1000;
     let answered = false;
@@ -238,17 +239,17 @@ export class StreamableHttpTransport implements UpstreamTransport {
     return {
       data: (chunk: Buffer) => parser.feed(decoder.write(chunk)),
       close: () => {
-        if (relatedTo === undefined || answered || this.closed || signal?.aborted) return;
+        if (relatedTo === undefined || answered || this.closed || options?.signal?.aborted) return;
         // 2026-07-28 has no resumption: a stream that ends unanswered ends its request.
         if (this.protocolVersion === MODERN_UPSTREAM_REVISION) return this.onmessage?.({ jsonrpc: '2.0', id: relatedTo, error: { code: -32603, message: 'The upstream ended the response stream before answering.' } });
         if (!lastId || attempt >= 5) return;
-        setTimeout(() => this.resume(lastId!, relatedTo, signal, attempt + 1), retryMs).unref();
+        setTimeout(() => this.resume(lastId!, relatedTo, options, attempt + 1), retryMs).unref();
       },
     };
   }
 
-  private resume(lastEventId: string, relatedTo: RpcId, signal: AbortSignal | undefined, attempt: number): void {
-    if (this.closed || signal?.aborted) return;
+  private resume(lastEventId: string, relatedTo: RpcId, options: SendOptions | undefined, attempt: number): void {
+    if (this.closed || options?.signal?.aborted) return;
     const headers = this.baseHeaders();
     headers.accept = 'text/event-stream';
     headers['last-event-id'] = lastEventId;
@@ -259,7 +260,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
           this.log.warn({ status: res.statusCode }, 'upstream refused to resume a dropped stream');
           return;
         }
-        this.readSse(res.body, relatedTo, signal, attempt);
+        this.readSse(res.body, relatedTo, options, attempt);
       },
       (err: Error) => this.log.warn({ err: err.message }, 'resuming a dropped upstream stream failed'),
     );

@@ -40,6 +40,8 @@ export interface CallHooks {
   /** Server-to-client requests raised while this call runs; resolve with the client's answer (any id). */
   onServerRequest?: (msg: RpcRequest) => Promise<RpcResponse>;
   signal?: AbortSignal;
+  /** Like `signal`, for callers that make no AbortSignal unless one is needed (see gateway/cancel.ts); wins over it. */
+  cancel?: Cancellable;
   timeoutMs?: number;
   /** Extra HTTP headers for this request (trace context, minted identity). */
   headers?: Record<string, string>;
@@ -49,6 +51,15 @@ export interface CallHooks {
   step?: Step;
   /** Set by the session: the response's size on the wire in bytes, when the transport knows it. */
   responseBytes?: number;
+}
+
+/** A call's cancellation as the session listens to it. */
+export interface Cancellable {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  readonly signal: AbortSignal;
+  /** Run `listener` once on abort; returns the function that removes it. */
+  onAbort(listener: () => void): () => void;
 }
 
 export interface SessionEvents {
@@ -70,6 +81,7 @@ interface Pending {
   clientToken?: string | number;
   upstreamToken?: string;
   onAbort?: () => void;
+  offAbort?: () => void;
 }
 
 let tokenSeq = 0;
@@ -198,7 +210,11 @@ export class UpstreamSession {
     }
     this.pending.set(id, p);
     this.armTimer(p);
-    if (hooks.signal) {
+    const cancel = hooks.cancel;
+    if (cancel) {
+      if (cancel.aborted) return this.cancel(p, 'cancelled by client');
+      p.offAbort = cancel.onAbort(() => this.cancel(p, String(cancel.reason ?? 'cancelled by client')));
+    } else if (hooks.signal) {
       if (hooks.signal.aborted) return this.cancel(p, 'cancelled by client');
       p.onAbort = () => this.cancel(p, String(hooks.signal?.reason ?? 'cancelled by client'));
       hooks.signal.addEventListener('abort', p.onAbort, { once: true });
@@ -209,7 +225,8 @@ export class UpstreamSession {
       headers = { ...headers, ...modernHeaders(method, sendParams) };
     }
     const msg: RpcRequest = sendParams !== undefined ? { jsonrpc: '2.0', id, method, params: sendParams } : { jsonrpc: '2.0', id, method };
-    const options: SendOptions = { headers, signal: hooks.signal, step: hooks.step };
+    // The signal is looked up only by a connector that reads it, so a call nobody cancels never makes one.
+    const options: SendOptions = cancel ? { headers, step: hooks.step, get signal() { return cancel.signal; } } : { headers, signal: hooks.signal, step: hooks.step };
     this.transport.send(msg, options).catch((err: Error) => this.onSendFailure(p, msg, options, err));
   }
 
@@ -254,7 +271,8 @@ export class UpstreamSession {
     if (!this.pending.delete(p.id)) return false;
     if (p.timer) clearTimeout(p.timer);
     if (p.upstreamToken) this.byToken.delete(p.upstreamToken);
-    if (p.onAbort) p.hooks.signal?.removeEventListener('abort', p.onAbort);
+    if (p.offAbort) p.offAbort();
+    else if (p.onAbort) p.hooks.signal?.removeEventListener('abort', p.onAbort);
     return true;
   }
 

@@ -4,11 +4,15 @@ import type { Caller, WorkflowState } from '../../gateway/types.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { Db } from './db.js';
 import { decodeCursor, encodeCursor, InvalidQueryError, pageSize } from '../../audit/query.js';
-import type { AuditStore } from './audit/store.js';
+import type { AuditStore, FlushWork } from './audit/store.js';
+import type { SqlStatement } from './audit/batch.js';
 import { canTransition, WORKFLOW_ID, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener, type WorkflowStore } from '../workflows.js';
 import { modelFields } from '../../audit/model-columns.js';
 import { MAX_TREE_STEPS, nest, SHOWN, stepPage, type WorkflowListFilter, type WorkflowStepView, type WorkflowSummary, type WorkflowTree } from '../workflow-views.js';
 import './model-columns.js';
+
+/** Step counters ride in the audit writer's flush transaction (see persistStepCounts). */
+const SAVE_STEPS = 'UPDATE workflows SET step_count = max(step_count, ?) WHERE id = ?';
 
 export { canTransition, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener } from '../workflows.js';
 
@@ -83,7 +87,6 @@ export class WorkflowRegistry implements WorkflowStore {
          VALUES (?, ?, ?, 'active', ?, ?, 0, ?)`,
       ),
       setState: db.prepare('UPDATE workflows SET state = ?, why = ?, ended_at = ? WHERE id = ?'),
-      saveSteps: db.prepare('UPDATE workflows SET step_count = max(step_count, ?) WHERE id = ?'),
       steps: db.prepare<[string, number, number], StepRow>(
         `SELECT step, parent_step, agent, "user", kind, server, tool, outcome, reason, time, duration_ms, bytes, tokens,
            model, cost_usd, model_info
@@ -287,17 +290,22 @@ export class WorkflowRegistry implements WorkflowStore {
   }
 
   /** Runs inside the writer's transaction; the entries count as persisted only once it commits. */
-  private persistStepCounts(): () => void {
+  private persistStepCounts(): FlushWork | undefined {
+    if (this.dirty.size === 0) return undefined;
     const saved: Array<[CachedWorkflow, number]> = [];
+    const statements: SqlStatement[] = [];
     for (const entry of this.dirty) {
-      if (entry.lastStep > entry.persistedStep) this.stmts.saveSteps.run(entry.lastStep, entry.id);
+      if (entry.lastStep > entry.persistedStep) statements.push({ sql: SAVE_STEPS, params: [entry.lastStep, entry.id] });
       saved.push([entry, entry.lastStep]);
     }
-    return () => {
-      for (const [entry, step] of saved) {
-        entry.persistedStep = step;
-        if (entry.lastStep === step) this.dirty.delete(entry);
-      }
+    return {
+      statements,
+      committed: () => {
+        for (const [entry, step] of saved) {
+          entry.persistedStep = step;
+          if (entry.lastStep === step) this.dirty.delete(entry);
+        }
+      },
     };
   }
 }

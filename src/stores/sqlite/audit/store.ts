@@ -2,7 +2,7 @@
 import type { VerifyResult } from '../../../audit/chain.js';
 import type { AuditFilter, AuditPage, AuditRecord } from '../../../audit/query.js';
 import { compileRedactor, DEFAULT_REDACT_PATTERNS } from '../../../audit/redact.js';
-import { pendingOf, toRow, type PendingRecord, type RowFormat } from '../../../audit/rows.js';
+import { pendingOf, type PendingRecord, type RowFormat } from '../../../audit/rows.js';
 import type { Step, StepOutcome, StepSink } from '../../../gateway/types.js';
 import type { Logger } from '../../../telemetry/logger.js';
 import type { AuditLog, AuditStats, CallCount, PruneResult, RefusalCount, WriterHealth } from '../../audit.js';
@@ -14,6 +14,8 @@ import { HeadStore } from './head.js';
 import { exportAuditRows, queryAuditPage } from './query.js';
 import { pruneBefore } from './retention.js';
 import { chainTip, verifyChain } from './verify.js';
+import type { SqlStatement } from './batch.js';
+import { InlineWriter, ThreadWriter, type AuditWriter } from './writers.js';
 
 export interface AuditStoreOptions {
   /** 'strict': record() resolves only once the row is committed. Default 'batched'. */
@@ -33,15 +35,25 @@ export interface AuditStoreOptions {
   /** The audit key (see head.ts): records are HMAC-chained and the head is MACed with it. */
   hmacKey?: Buffer;
   logger?: Pick<Logger, 'warn' | 'error'>;
+  /**
+   * 'thread' (default for a database file): flush transactions run on a writer thread with its own connection.
+   * 'inline': on this connection, on the event loop (always so for an in-memory database).
+   */
+  writer?: 'thread' | 'inline';
 }
 
-/**
- * Runs inside each flush transaction, after the batch's rows (e.g. persisting workflow step counters). It may return a
- * callback that runs only once the transaction has committed.
- */
-export type FlushHook = (db: Db) => void | (() => void);
+/** What a flush hook adds: statements run inside the flush transaction after the batch's rows, and a callback for after it committed. */
+export interface FlushWork {
+  statements: SqlStatement[];
+  committed?: () => void;
+}
+
+/** Asked at the start of each flush (e.g. for workflow step counters); its statements ride in that flush's transaction. */
+export type FlushHook = () => FlushWork | undefined;
 
 const MAX_QUEUE = 100_000;
+/** Batches queued or in flight beyond which record() waits for the writer (see record). */
+const BACKLOG_BATCHES = 4;
 const RETENTION_EVERY_MS = 6 * 60 * 60 * 1000;
 
 
@@ -53,10 +65,14 @@ export class AuditStore implements StepSink, AuditLog {
   private readonly format: RowFormat;
   private readonly head: HeadStore;
   private readonly logger: Pick<Logger, 'warn' | 'error'> | undefined;
-  private readonly insert;
-  private readonly upsertCount;
+  private readonly writer: AuditWriter;
   private readonly hooks: FlushHook[] = [];
   private queue: PendingRecord[] = [];
+  /** Records of the flush the writer has not answered yet. */
+  private writing = 0;
+  private inFlight = false;
+  /** A flush was asked for while one was in flight: start the next as soon as it is answered. */
+  private again = false;
   private counters = new Map<string, number>();
   private hooksPending = false;
   private failure: { error: string; since: number } | undefined;
@@ -80,15 +96,10 @@ export class AuditStore implements StepSink, AuditLog {
     this.head = new HeadStore(db, opts.hmacKey);
     const count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM audit');
     db.transaction(() => this.head.init(() => chainTip(db), () => count.get()?.n ?? 0)).immediate();
-    this.insert = db.prepare(
-      `INSERT INTO audit (id, time, workflow_id, step, parent_step, agent, "user", chain, kind, server, tool, args,
-        outcome, reason, duration_ms, bytes, tokens, traceparent, model, team, cost_usd, model_info, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.upsertCount = db.prepare(
-      `INSERT INTO call_counts (day, agent, method, count) VALUES (?, ?, ?, ?)
-       ON CONFLICT (day, agent, method) DO UPDATE SET count = count + excluded.count`,
-    );
+    const threaded = (opts.writer ?? 'thread') === 'thread' && !db.memory && !db.readonly && ThreadWriter.available();
+    this.writer = threaded
+      ? new ThreadWriter(db, { format: this.format, redact: opts.redact ?? DEFAULT_REDACT_PATTERNS, logger: opts.logger })
+      : new InlineWriter(db, this.format);
     if (opts.retentionDays !== undefined && opts.retentionDays > 0) this.startRetention(opts.retentionDays);
   }
 
@@ -106,17 +117,20 @@ export class AuditStore implements StepSink, AuditLog {
 
   /** Records waiting for the writer (for the audit queue depth gauge). */
   get queueDepth(): number {
-    return this.queue.length;
+    this.writer.poll();
+    return this.queue.length + this.writing;
   }
 
   getStats(): AuditStats {
-    return { ...this.stats, queued: this.queue.length };
+    this.writer.poll();
+    return { ...this.stats, queued: this.queue.length + this.writing };
   }
 
   /** For /readyz: red while flushes fail, with the error and how many records wait. */
   health(): WriterHealth {
+    this.writer.poll();
     if (!this.failure) return { ok: true };
-    return { ok: false, error: this.failure.error, since: new Date(this.failure.since).toISOString(), queued: this.queue.length };
+    return { ok: false, error: this.failure.error, since: new Date(this.failure.since).toISOString(), queued: this.queue.length + this.writing };
   }
 
   /**
@@ -139,6 +153,11 @@ export class AuditStore implements StepSink, AuditLog {
       });
     }
     this.queue.push(pending);
+    // A writer thread that fell behind is waited for, as an inline writer would be, so a crash loses about a window, not a backlog.
+    if (this.writer.background && !this.failure && this.queue.length + this.writing >= BACKLOG_BATCHES * this.maxBatch) {
+      this.writer.drain();
+      return this.startFlush();
+    }
     this.schedule(this.queue.length >= this.maxBatch ? 0 : this.flushMs);
   }
 
@@ -166,7 +185,7 @@ export class AuditStore implements StepSink, AuditLog {
       this.clearTimer();
       this.immediate = setImmediate(() => {
         this.immediate = undefined;
-        this.flush();
+        this.startFlush();
       });
       return;
     }
@@ -177,7 +196,7 @@ export class AuditStore implements StepSink, AuditLog {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerDue = Infinity;
-      this.flush();
+      this.startFlush();
     }, delayMs);
     // Pending records must not keep a finished process alive; close() flushes them on shutdown.
     this.timer.unref();
@@ -189,9 +208,23 @@ export class AuditStore implements StepSink, AuditLog {
     this.timerDue = Infinity;
   }
 
-  /** Write everything queued now, in one transaction. Safe to call any time; queries call it for read-your-writes. */
+  /**
+   * Write everything queued now and wait until it is committed (or failed). Safe to call any time; queries call it for
+   * read-your-writes. With the writer thread this blocks the event loop only while that thread commits.
+   */
   flush(): void {
+    this.writer.drain();
+    this.startFlush();
+    this.writer.drain();
+  }
+
+  /** Hand everything queued to the writer in one transaction; one flush is in flight at a time, so the chain keeps its order. */
+  private startFlush(): void {
     if (!this.db.open) return;
+    if (this.inFlight) {
+      this.again = true;
+      return;
+    }
     if (this.queue.length === 0 && this.counters.size === 0 && !this.hooksPending) return;
     this.clearTimer();
     if (this.immediate) {
@@ -203,54 +236,37 @@ export class AuditStore implements StepSink, AuditLog {
     this.queue = [];
     this.counters = new Map();
     this.hooksPending = false;
-    let committed: Array<() => void>;
+    const statements: SqlStatement[] = [];
+    const committed: Array<() => void> = [];
     try {
-      committed = this.writeBatch(batch, counters);
+      for (const hook of this.hooks) {
+        const work = hook();
+        if (!work) continue;
+        statements.push(...work.statements);
+        if (work.committed) committed.push(work.committed);
+      }
     } catch (err) {
       this.failBatch(batch, counters, err as Error);
       return;
     }
-    this.failure = undefined;
-    for (const done of committed) done();
-    this.stats.written += batch.length;
-    this.stats.flushes++;
-    for (const p of batch) p.settle?.resolve();
-  }
-
-  /**
-   * One BEGIN IMMEDIATE transaction: the chain continues from the head as committed, not from a cached tip, so another
-   * process writing to the same database (e.g. `stdio` beside `serve`) interleaves its records instead of colliding.
-   */
-  private writeBatch(batch: PendingRecord[], counters: Map<string, number>): Array<() => void> {
-    return this.db.transaction(() => {
-      const head = this.head.read();
-      if (!head) throw new Error('the audit_head row is gone (deleted behind the gateway\'s back); run `switchyard audit verify`');
-      let { lastId, lastHash } = head;
-      for (const p of batch) {
-        const row = toRow(p, lastId + 1, lastHash, this.format);
-        this.insert.run(
-          row.id, row.time, row.workflow_id, row.step, row.parent_step, row.agent, row.user, row.chain, row.kind,
-          row.server, row.tool, row.args, row.outcome, row.reason, row.duration_ms, row.bytes, row.tokens,
-          row.traceparent, row.model ?? null, row.team ?? null, row.cost_usd ?? null, row.model_info ?? null, row.prev_hash, row.hash,
-        );
-        lastId = row.id;
-        lastHash = row.hash;
+    this.inFlight = true;
+    this.writing = batch.length;
+    this.writer.submit({ records: batch, counters: [...counters], statements }, (err) => {
+      this.inFlight = false;
+      this.writing = 0;
+      if (err) this.failBatch(batch, counters, err);
+      else {
+        this.failure = undefined;
+        for (const done of committed) done();
+        this.stats.written += batch.length;
+        this.stats.flushes++;
+        for (const p of batch) p.settle?.resolve();
       }
-      if (batch.length > 0) this.head.write({ lastId, lastHash, records: head.records + batch.length, keyedFrom: head.keyedFrom });
-      if (counters.size > 0) {
-        const day = new Date().toISOString().slice(0, 10);
-        for (const [key, count] of counters) {
-          const cut = key.indexOf('\n');
-          this.upsertCount.run(day, key.slice(0, cut), key.slice(cut + 1), count);
-        }
-      }
-      const committed: Array<() => void> = [];
-      for (const hook of this.hooks) {
-        const after = hook(this.db);
-        if (after) committed.push(after);
-      }
-      return committed;
-    }).immediate();
+      const again = this.again;
+      this.again = false;
+      // After a failure failBatch has scheduled the retry with its back-off; otherwise what was asked for meanwhile goes now.
+      if (again && !err && !this.closed && (this.queue.length > 0 || this.counters.size > 0 || this.hooksPending)) this.schedule(0);
+    });
   }
 
   private failBatch(batch: PendingRecord[], counters: Map<string, number>, err: Error): void {
@@ -345,6 +361,7 @@ export class AuditStore implements StepSink, AuditLog {
     this.clearTimer();
     if (this.immediate) clearImmediate(this.immediate);
     this.immediate = undefined;
+    this.writer.close();
     for (const t of this.retentionTimers) clearTimeout(t);
     this.retentionTimers.length = 0;
     return lost;
