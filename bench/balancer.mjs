@@ -28,8 +28,8 @@ export async function startBalancer(opts) {
     );
     upstream.on('error', (err) => {
       if (res.headersSent) return res.destroy(err);
-      const refused = err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET';
-      if (refused && tries + 1 < targets.length) return forward(req, res, body, i + 1, tries + 1);
+      // Only a refused connection is retried: the request never left, so a call cannot run twice (nginx's rule for POST).
+      if (err.code === 'ECONNREFUSED' && tries + 1 < targets.length) return forward(req, res, body, i + 1, tries + 1);
       res.writeHead(502, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: 'bad_gateway', message: `no replica answered (${err.code ?? err.message})` }));
     });

@@ -48,7 +48,8 @@ export class SharedStateWatch {
       return undefined;
     }
     this.downBefore = new Set(down.map((h) => h.name));
-    if (this.opts.failMode === 'closed') return sharedStateRefusal(down);
+    // failMode is about Redis (SPEC §12): without PostgreSQL no step can be numbered or recorded, so none is admitted.
+    if (this.opts.failMode === 'closed' || down.some((h) => h.name === 'postgres')) return sharedStateRefusal(down, this.opts.failMode);
     if (++this.admittedWhileDown === 1) {
       this.opts.log.warn({ unavailable: down.map((h) => h.name), failMode: 'open' }, `admitting calls while ${describe(down)} is unreachable (state.failMode: open); limits and control from other replicas do not apply until it answers`);
     }
@@ -67,10 +68,11 @@ export class SharedStateWatch {
 }
 
 /** How a call refused for shared state reads, on every adapter (error.data names what is down). */
-export function sharedStateRefusal(down: readonly SharedHealth[]): Refusal {
+export function sharedStateRefusal(down: readonly SharedHealth[], failMode: FailMode = 'closed'): Refusal {
+  const why = failMode === 'closed' ? 'state.failMode is closed, so calls are refused' : 'no step can be recorded without PostgreSQL, so calls are refused';
   return {
     reason: 'upstream_unavailable',
-    message: `The gateway's shared state is unreachable: ${describe(down)}. state.failMode is closed, so calls are refused until it answers again; retry in a few seconds (no restart is needed), and tell the operator if it lasts.`,
-    data: { unavailable: down.map((h) => h.name), failMode: 'closed', retryAfterSeconds: 1 },
+    message: `The gateway's shared state is unreachable: ${describe(down)}. ${why} until it answers again; retry in a few seconds (no restart is needed), and tell the operator if it lasts.`,
+    data: { unavailable: down.map((h) => h.name), failMode, retryAfterSeconds: 1 },
   };
 }

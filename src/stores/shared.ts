@@ -16,7 +16,8 @@ import { PgDelegationTokens } from './postgres/delegation.js';
 import { openPostgres, type Postgres } from './postgres/pool.js';
 import { PgWorkflows } from './postgres/workflows.js';
 import { RedisControlBus } from './redis/bus.js';
-import { openRedis, type RedisClient } from './redis/client.js';
+import { openRedis, RedisUnavailableError, type RedisClient } from './redis/client.js';
+import { failOpenCounters, failOpenLoopHistory, failOpenSlices } from './fail-open.js';
 import { RedisCounterStore } from './redis/counters.js';
 import { RedisLoopHistoryStore } from './redis/loop-history.js';
 import { RedisSliceStore } from './redis/slices.js';
@@ -121,7 +122,12 @@ export async function openSharedStores(opts: OpenStoresOptions & { redisUrl: str
       sink: config.audit.enabled ? auditLog : noopSink,
       close: () => (auditClosed ??= auditLog.close()),
     };
+    // failMode open: a call Redis cannot count is admitted uncounted (the watch logs it), not failed.
+    const open = config.state.failMode === 'open';
+    const unreachable = (err: unknown) => err instanceof RedisUnavailableError;
     const counters = new RedisCounterStore({ client: redis, dimensions: LIMIT_DIMENSIONS });
+    const slices = new RedisSliceStore({ client: redis });
+    const loopHistory = new RedisLoopHistoryStore({ client: redis });
     const targets = { redis: where(opts.redisUrl), postgres: where(opts.postgresUrl) };
     const health = (): SharedHealth[] => [
       { name: 'redis', target: targets.redis, ...redis.health() },
@@ -132,10 +138,10 @@ export async function openSharedStores(opts: OpenStoresOptions & { redisUrl: str
       backends: { state: 'redis', store: 'postgres' },
       bus,
       audit,
-      counters,
-      slices: new RedisSliceStore({ client: redis }),
+      counters: open ? failOpenCounters(counters, unreachable) : counters,
+      slices: open ? failOpenSlices(slices, unreachable) : slices,
       tokens,
-      loopHistory: new RedisLoopHistoryStore({ client: redis }),
+      loopHistory: open ? failOpenLoopHistory(loopHistory, unreachable) : loopHistory,
       // A session's GET stream lives on the replica that holds the session; its replay buffer lives there too.
       streamEvents: new MemoryStreamEvents(),
       health,

@@ -79,3 +79,28 @@ describe.skipIf(skip)('replicas under failure', () => {
     for (const r of set.replicas) expect(r.logs.some((l) => /Redis at .* is reachable again/.test(l))).toBe(true);
   });
 });
+
+describe.skipIf(skip)('failMode open', () => {
+  let set: ReplicaSet;
+  beforeAll(async () => {
+    set = await startReplicas({ replicas: 1, failMode: 'open' });
+  }, 120_000);
+  afterAll(async () => {
+    await set?.close();
+  });
+
+  it('Redis stopped: /readyz fails but calls are admitted and logged; Redis back: ready again', async () => {
+    const [r] = set.replicas as [ReplicaSet['replicas'][0]];
+    await set.redis.stop();
+    await waitFor(async () => ((await readyStatus(r.url)) === 503 ? true : undefined), { what: 'not ready', timeoutMs: 10_000 });
+    for (let i = 0; i < 3; i++) {
+      const a = await echo(set.mcpUrl, `open while redis is down ${i}`);
+      expect(a.error, JSON.stringify(a)).toBeUndefined();
+    }
+    expect(r.logs.filter((l) => /admitting calls while Redis at .* is unreachable \(state\.failMode: open\)/.test(l))).toHaveLength(1);
+    await set.redis.start();
+    await waitFor(async () => ((await readyStatus(r.url)) === 200 ? true : undefined), { what: 'ready again', timeoutMs: 15_000 });
+    expect((await echo(set.mcpUrl, 'open after redis is back')).error).toBeUndefined();
+    expect(r.logs.some((l) => /call\(s\) were admitted without shared state meanwhile/.test(l))).toBe(true);
+  });
+});

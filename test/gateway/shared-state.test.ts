@@ -74,6 +74,15 @@ describe('failMode open', () => {
   });
 });
 
+describe('PostgreSQL down', () => {
+  it('refuses calls in failMode open too: without it no step can be numbered or recorded', () => {
+    const watch = new SharedStateWatch({ health: () => [{ name: 'postgres', target: 'postgres://db:5432/sy', ok: false, error: 'timeout' }], failMode: 'open', log: pino({ level: 'silent' }) });
+    const r = watch.guard(step, {} as never);
+    expect(r).toMatchObject({ reason: 'upstream_unavailable', data: { unavailable: ['postgres'], failMode: 'open' } });
+    expect((r as { message: string }).message).toMatch(/PostgreSQL at postgres:\/\/db:5432\/sy \(timeout\).*no step can be recorded without PostgreSQL/);
+  });
+});
+
 describe('openStores', () => {
   const dirs: string[] = [];
   const configWith = (yaml: string) => {
