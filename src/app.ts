@@ -111,7 +111,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const audit = stores.audit;
   const shared = new SharedStateWatch({ health: () => stores.health(), failMode: config.state.failMode, log });
   if (stores.backends.state !== 'embedded') log.info({ replica: stores.replicaId, ...stores.backends, failMode: config.state.failMode }, `replica ${stores.replicaId}: state in ${stores.backends.state}, durable store in ${stores.backends.store}, state.failMode ${config.state.failMode}`);
-  const delegation = await openDelegation({ config, stores: { tokens: stores.tokens, slices: stores.slices }, agents: registry, localMode: () => authenticator.localMode });
+  const delegation = await openDelegation({ config, stores: { tokens: stores.tokens, slices: stores.slices, keys: stores.keys }, agents: registry, localMode: () => authenticator.localMode });
   authenticator.setRevocationCheck(delegation.isRevoked);
   if (config.publicUrl) delegation.trust(verifier, config.publicUrl);
   const policies = delegation.policies;

@@ -10,7 +10,7 @@ Usage:
   switchyard stdio [--agent ID | --token JWT] [--config …] [--servers …] [--agents …] [--data …]
   switchyard validate [paths…]
   switchyard audit verify [--config FILE] [--data DIR] [--postgres URL] [--key FILE]
-  switchyard keys rotate [--data DIR]
+  switchyard keys rotate [--config FILE] [--data DIR] [--postgres URL]
 `;
 
 const commonOptions = {

@@ -68,6 +68,19 @@ export function loadAuditKey(file: string, opts: { create: boolean }): Buffer {
   return key;
 }
 
+/**
+ * The audit key for a trail in PostgreSQL (store.postgres): every replica must read the same key, so it comes from
+ * audit.hmacKeyFile (a mounted secret) and is never created on the fly, where each replica would make its own.
+ */
+export function loadSharedAuditKey(hmacKeyFile: string | undefined): Buffer {
+  if (hmacKeyFile === undefined) {
+    throw new Error(
+      'store.postgres is set, so every replica writes one shared audit chain and needs the same key: set audit.hmacKeyFile to a file all replicas mount (e.g. a Kubernetes Secret) holding `openssl rand -hex 32`',
+    );
+  }
+  return loadAuditKey(hmacKeyFile, { create: false });
+}
+
 function createKeyFile(file: string): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;

@@ -14,7 +14,7 @@ import type { WorkflowRegistryView } from '../stores/workflow-registry.js';
 export { registerMigration, applyMigrations, openDatabase, closeDatabase, databasePath, type Db } from './db.js';
 export { AuditStore, type AuditStoreOptions, type AuditStats, type CallCount, type FlushHook, type WriterHealth } from './store.js';
 export type { AuditLog } from '../stores/audit.js';
-export { defaultAuditKeyPath, loadAuditKey } from './head.js';
+export { defaultAuditKeyPath, loadAuditKey, loadSharedAuditKey } from './head.js';
 export type { PruneResult } from '../stores/audit.js';
 export {
   WorkflowRegistry,

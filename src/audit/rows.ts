@@ -75,10 +75,23 @@ function optionalInt(value: number | undefined): number | null {
   return value === undefined || !Number.isFinite(value) ? null : Math.round(value);
 }
 
+/** A record's stored fields before it has a place in the chain (id, prev_hash, hash). */
+export type RowFields = Omit<AuditRow, 'id' | 'prev_hash' | 'hash'>;
+
 /** Redact, serialise and hash one record. */
 export function toRow(p: PendingRecord, id: number, prevHash: string, f: RowFormat): AuditRow {
-  const unhashed: Omit<AuditRow, 'prev_hash' | 'hash'> = {
-    id,
+  return chainRow(rowFields(p, f), id, prevHash, f.key);
+}
+
+/** Give prepared fields their place in the chain: the only part a shared store must do while holding the chain. */
+export function chainRow(fields: RowFields, id: number, prevHash: string, key: Buffer | undefined): AuditRow {
+  const unhashed = { id, ...fields };
+  return { ...unhashed, prev_hash: prevHash, hash: rowHash(prevHash, unhashed, key) };
+}
+
+/** Redact and serialise one record (the costly part, done before taking the chain). */
+export function rowFields(p: PendingRecord, f: RowFormat): RowFields {
+  const unhashed: RowFields = {
     time: Math.round(p.time),
     workflow_id: text(p.workflowId),
     step: p.step,
@@ -104,7 +117,7 @@ export function toRow(p: PendingRecord, id: number, prevHash: string, f: RowForm
     const bodies = p.model.bodies === undefined ? undefined : JSON.parse(argsJson(p.model.bodies, f) ?? 'null');
     unhashed.model_info = JSON.stringify(bodies === undefined ? p.model.info : { ...p.model.info, bodies });
   }
-  return { ...unhashed, prev_hash: prevHash, hash: rowHash(prevHash, unhashed, f.key) };
+  return unhashed;
 }
 
 function argsJson(args: unknown, f: RowFormat): string | null {

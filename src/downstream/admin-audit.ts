@@ -5,11 +5,11 @@ import { adminOpenApiDocument } from '../audit/openapi.js';
 import { AUDIT_OUTCOMES, InvalidQueryError, type AuditFilter, type AuditOutcome } from '../audit/query.js';
 import type { AuditLog } from '../stores/audit.js';
 import { WORKFLOW_STATES, WorkflowError } from '../audit/index.js';
-import type { WorkflowRegistryView } from '../stores/workflow-registry.js';
+import type { WorkflowAdmin } from '../stores/workflow-views.js';
 
 export interface AuditAdminDeps {
   store: AuditLog;
-  workflows: WorkflowRegistryView;
+  workflows: WorkflowAdmin;
 }
 
 type Query = Request['query'];

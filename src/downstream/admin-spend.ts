@@ -3,13 +3,12 @@
  * The JSON is described in src/stores/sqlite/spend.ts and in the OpenAPI document.
  */
 import { Router, type Request, type Response } from 'express';
+import type { Db } from '../audit/db.js';
 import { addAdminApiPaths } from '../audit/openapi.js';
 import { InvalidQueryError } from '../audit/query.js';
-import { MAX_BUCKETS, SPEND_BUCKETS, SPEND_DIMENSIONS, type SpendBucket, type SpendDimension, type SpendReport } from '../stores/spend.js';
+import { querySpend, MAX_BUCKETS, SPEND_BUCKETS, SPEND_DIMENSIONS, type SpendBucket, type SpendDimension, type SpendReport } from '../stores/sqlite/spend.js';
 import type { Awaitable } from '../stores/types.js';
-
-/** Model spend from whichever trail the gateway writes (steps still queued for the writer included). */
-export type SpendQuery = (by: SpendDimension, range: { from?: number; to?: number; bucket?: SpendBucket }) => Awaitable<SpendReport>;
+import type { AuditStore } from '../audit/store.js';
 
 function param(req: Request, name: string): string | undefined {
   const v = req.query[name];
@@ -26,7 +25,12 @@ function time(req: Request, name: string): number | undefined {
   return ms;
 }
 
-export function createSpendRouter(deps: { spend: SpendQuery }): Router {
+/** Where the report comes from: the SQLite trail (db and its writer), or any store's `spend` (PgAuditConsole.spend). */
+export type SpendSource =
+  | { db: Db; store: Pick<AuditStore, 'flush'> }
+  | { spend(by: SpendDimension, range: { from?: number; to?: number; bucket?: SpendBucket }): Awaitable<SpendReport> };
+
+export function createSpendRouter(deps: SpendSource): Router {
   const router = Router();
   router.get('/spend', async (req: Request, res: Response) => {
     try {
@@ -35,7 +39,10 @@ export function createSpendRouter(deps: { spend: SpendQuery }): Router {
       const bucket = param(req, 'bucket');
       if (bucket !== undefined && !(SPEND_BUCKETS as readonly string[]).includes(bucket)) throw new InvalidQueryError(`bucket must be one of ${SPEND_BUCKETS.join(', ')}, got "${bucket}"`);
       const range = { from: time(req, 'from'), to: time(req, 'to'), bucket: bucket as SpendBucket | undefined };
-      res.json(await deps.spend(by as SpendDimension, range));
+      if ('spend' in deps) return void res.json(await deps.spend(by as SpendDimension, range));
+      // Steps still queued for the batched writer count too.
+      deps.store.flush();
+      res.json(querySpend(deps.db, by as SpendDimension, range));
     } catch (err) {
       if (err instanceof InvalidQueryError) return void res.status(400).json({ error: 'invalid_query', message: err.message });
       throw err;

@@ -7,16 +7,17 @@
  */
 import { LRUCache } from 'lru-cache';
 import { chooseWorkflow } from '../identity/workflow-choice.js';
+import { mapAwaitable, type Awaitable } from '../stores/types.js';
 import type { GuardChain } from './chain.js';
 import { runPipeline, type PipelineResult, type Routed } from './pipeline.js';
 import type { Caller, ModelStepInfo, Refusal, Step, StepSink, WorkflowControl } from './types.js';
 
 /** Read access to workflows the route needs beyond WorkflowControl: who started one, and which one a trace belongs to. */
 export interface WorkflowLookup {
-  /** The agent that started the workflow, or undefined when there is none with this id. */
-  agentOf(workflowId: string): string | undefined;
+  /** The agent that started the workflow, or undefined when there is none with this id (a shared store answers with a promise). */
+  agentOf(workflowId: string): Awaitable<string | undefined>;
   /** The newest workflow whose traceparent carries this W3C trace id. */
-  byTraceId(traceId: string): string | undefined;
+  byTraceId(traceId: string): Awaitable<string | undefined>;
 }
 
 export interface ModelStepsDeps {
@@ -59,30 +60,33 @@ export class ModelSteps {
    * chain (any with canSetWorkflow); a traceparent whose trace id belongs to such a workflow; else the caller's own
    * untagged-call workflow, started on first use and kept while calls keep coming.
    */
-  place(caller: Caller, requested: string | undefined, traceparent: string | undefined): Placement {
+  place(caller: Caller, requested: string | undefined, traceparent: string | undefined): Awaitable<Placement> {
     const choice = chooseWorkflow(caller, requested, this.deps.mayJoinWorkflow);
     if (!choice.ok) return { ok: false, status: 403, refusal: { reason: 'delegation_denied', message: choice.message, data: { workflowId: choice.workflowId } } };
     if (choice.workflowId !== undefined) return this.#join(caller, choice.workflowId, traceparent);
     if (requested !== undefined) {
-      if (this.#mayJoinOwn(caller, requested)) return this.#join(caller, requested, traceparent);
-      return {
-        ok: false,
-        status: 403,
-        refusal: {
-          reason: 'policy_denied',
-          message: `X-Workflow-Id ${requested.slice(0, 80)} is not a workflow of agent ${caller.agentId} or its delegation chain; drop the header to start one, or an admin can grant canSetWorkflow in agents.d.`,
-        },
-      };
+      return mapAwaitable(this.#mayJoinOwn(caller, requested), (may): Placement => {
+        if (may) return this.#join(caller, requested, traceparent);
+        return {
+          ok: false,
+          status: 403,
+          refusal: {
+            reason: 'policy_denied',
+            message: `X-Workflow-Id ${requested.slice(0, 80)} is not a workflow of agent ${caller.agentId} or its delegation chain; drop the header to start one, or an admin can grant canSetWorkflow in agents.d.`,
+          },
+        };
+      });
     }
     const traceId = traceparent ? TRACEPARENT.exec(traceparent)?.[1] : undefined;
-    const traced = traceId ? this.deps.lookup.byTraceId(traceId) : undefined;
-    if (traced && (this.deps.mayJoinWorkflow(caller) || this.#mayJoinOwn(caller, traced))) return this.#join(caller, traced, traceparent);
-    return this.#ambientOf(caller, traceparent);
+    return mapAwaitable(traceId ? this.deps.lookup.byTraceId(traceId) : undefined, (traced) => {
+      if (!traced) return this.#ambientOf(caller, traceparent);
+      if (this.deps.mayJoinWorkflow(caller)) return this.#join(caller, traced, traceparent);
+      return mapAwaitable(this.#mayJoinOwn(caller, traced), (may) => (may ? this.#join(caller, traced, traceparent) : this.#ambientOf(caller, traceparent)));
+    });
   }
 
-  #mayJoinOwn(caller: Caller, workflowId: string): boolean {
-    const owner = this.deps.lookup.agentOf(workflowId);
-    return owner !== undefined && (owner === caller.agentId || caller.chain.includes(owner));
+  #mayJoinOwn(caller: Caller, workflowId: string): Awaitable<boolean> {
+    return mapAwaitable(this.deps.lookup.agentOf(workflowId), (owner) => owner !== undefined && (owner === caller.agentId || caller.chain.includes(owner)));
   }
 
   #join(caller: Caller, id: string, traceparent: string | undefined): Placement {

@@ -9,13 +9,13 @@ import type { Caller, Guard } from '../gateway/types.js';
 import { DelegationLimits } from '../limits/delegation.js';
 import { DelegatedPolicyResolver } from './delegation-policy.js';
 import type { JwtVerifier } from './jwt.js';
-import { GatewayKeys, SIGNING_ALGORITHM } from './keys.js';
+import { GatewayKeys, SIGNING_ALGORITHM, type KeyStore } from './keys.js';
 import type { LiveAgents } from './policy.js';
 
 export interface DelegationRuntimeOptions {
   config: Pick<GatewayConfig, 'dataDir' | 'delegation'>;
   /** Minted tokens and revocations, and the slices budgeted tokens spend (from openStores). */
-  stores?: { tokens: DelegationTokenStore; slices: SliceStore };
+  stores?: { tokens: DelegationTokenStore; slices: SliceStore; keys?: KeyStore };
   /** Without `stores`: the audit database (`core.audit.db`), the tokens kept beside the workflows. */
   db?: Db;
   agents: LiveAgents;
@@ -44,7 +44,10 @@ export interface DelegationRuntime {
 
 export async function openDelegation(opts: DelegationRuntimeOptions): Promise<DelegationRuntime> {
   const maxTokenSeconds = () => opts.config.delegation.maxTokenSeconds;
-  const keys = await GatewayKeys.open(opts.config.dataDir, { maxTokenSeconds: maxTokenSeconds(), now: opts.now });
+  const keyOpts = { maxTokenSeconds: maxTokenSeconds(), now: opts.now };
+  // Replicas sign with the keys in the shared store; one gateway keeps them in its data dir.
+  const keyStore = opts.stores?.keys;
+  const keys = keyStore ? await GatewayKeys.openStore(keyStore, keyOpts) : await GatewayKeys.open(opts.config.dataDir, keyOpts);
   const { tokens: store, slices } = opts.stores ?? embeddedStores(opts);
   const limits = new DelegationLimits({ now: opts.now });
   // maxChildren counts live children across restarts too.

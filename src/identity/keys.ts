@@ -1,30 +1,22 @@
 /**
- * The gateway's own ES256 signing keys for delegated tokens: one JSON file per key in `<dataDir>/keys/`,
- * created on first start, rotated on command; a retired key stays published until its tokens have expired.
+ * The gateway's own ES256 signing keys for delegated tokens, kept in a KeyStore (files in `<dataDir>/keys/` by
+ * default, the shared store for replicas): created on first start, rotated on command; a retired key stays published
+ * until its tokens have expired.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { FileKeyStore, SIGNING_ALGORITHM, type KeyStore, type StoredSigningKey } from './key-store.js';
 
-export const SIGNING_ALGORITHM = 'ES256';
-const KEY_FILE = /^[A-Za-z0-9_-]+\.json$/;
-
-/** What one key file holds. `retiredAt` is set when a newer key took over signing. */
-export interface StoredSigningKey {
-  kid: string;
-  alg: typeof SIGNING_ALGORITHM;
-  createdAt: number;
-  retiredAt?: number;
-  privateJwk: JWK;
-  publicJwk: JWK;
-}
+export { SIGNING_ALGORITHM, FileKeyStore, type KeyStore, type StoredSigningKey } from './key-store.js';
 
 export interface GatewayKeysOptions {
   /** Longest lifetime of a minted token (gateway.yaml delegation.maxTokenSeconds): how long a retired key stays published. */
   maxTokenSeconds?: number;
   /** Milliseconds since the epoch; injectable so tests control time. */
   now?: () => number;
+  /** Called when forgetting an expired key failed (a shared store that is down); it is tried again later. */
+  onError?: (err: Error) => void;
 }
 
 export function keysDirOf(dataDir: string): string {
@@ -35,15 +27,8 @@ function newKid(now: number): string {
   return `${new Date(now).toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(6).toString('base64url')}`;
 }
 
-/** Write via a temp file and rename, so a reader never sees half a key. */
-function writeKeyFile(dir: string, key: StoredSigningKey): void {
-  const file = join(dir, `${key.kid}.json`);
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(key, null, 2), { mode: 0o600 });
-  renameSync(tmp, file);
-}
-
-async function generateSigningKey(now: number): Promise<StoredSigningKey> {
+/** A fresh ES256 key pair as stored. */
+export async function generateSigningKey(now: number): Promise<StoredSigningKey> {
   const kid = newKid(now);
   const { privateKey, publicKey } = await generateKeyPair(SIGNING_ALGORITHM, { extractable: true });
   const base = { kid, alg: SIGNING_ALGORITHM, use: 'sig' };
@@ -56,100 +41,82 @@ async function generateSigningKey(now: number): Promise<StoredSigningKey> {
   };
 }
 
-function readKeyFiles(dir: string): StoredSigningKey[] {
-  const keys: StoredSigningKey[] = [];
-  for (const name of readdirSync(dir)) {
-    if (!KEY_FILE.test(name)) continue;
-    try {
-      const k = JSON.parse(readFileSync(join(dir, name), 'utf8')) as StoredSigningKey;
-      if (typeof k.kid === 'string' && k.alg === SIGNING_ALGORITHM && k.privateJwk && k.publicJwk && typeof k.createdAt === 'number') keys.push(k);
-    } catch {
-      // A foreign or half-copied file must not stop the gateway; it is simply not a key.
-    }
-  }
-  return keys.sort((a, b) => b.createdAt - a.createdAt);
-}
-
 /** Rotate the keys in a data dir without a running gateway (the CLI): retire every current key and add a new one. */
 export async function rotateKeysIn(dataDir: string, now = Date.now()): Promise<{ kid: string; retired: string[] }> {
-  const dir = keysDirOf(dataDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const fresh = await generateSigningKey(now);
-  // The new key first: a gateway reading in between then still has a current key to sign with.
-  writeKeyFile(dir, fresh);
-  const retired: string[] = [];
-  for (const k of readKeyFiles(dir)) {
-    if (k.kid === fresh.kid || k.retiredAt !== undefined) continue;
-    writeKeyFile(dir, { ...k, retiredAt: now });
-    retired.push(k.kid);
-  }
+  const retired = await new FileKeyStore(keysDirOf(dataDir)).rotate(fresh, now);
   return { kid: fresh.kid, retired };
 }
 
 export class GatewayKeys {
-  readonly dir: string;
+  readonly store: KeyStore;
   readonly #maxTokenMs: number;
   readonly #now: () => number;
+  readonly #onError: (err: Error) => void;
   #keys: StoredSigningKey[] = [];
+  #seen: readonly StoredSigningKey[] | undefined;
   #jwks: JSONWebKeySet = { keys: [] };
-  #dirMtimeMs = -1;
   readonly #privateKeys = new Map<string, Promise<CryptoKey | Uint8Array>>();
+  /** Kids whose removal was asked of the store and not yet seen done, so a shared store is asked once. */
+  readonly #removing = new Set<string>();
 
-  private constructor(dataDir: string, opts: GatewayKeysOptions) {
-    this.dir = keysDirOf(dataDir);
+  private constructor(store: KeyStore, opts: GatewayKeysOptions) {
+    this.store = store;
     this.#maxTokenMs = (opts.maxTokenSeconds ?? 3600) * 1000;
     this.#now = opts.now ?? Date.now;
+    this.#onError = opts.onError ?? (() => {});
   }
 
   /** Load `<dataDir>/keys/`, creating the first key when there is none. */
   static async open(dataDir: string, opts: GatewayKeysOptions = {}): Promise<GatewayKeys> {
-    const keys = new GatewayKeys(dataDir, opts);
-    mkdirSync(keys.dir, { recursive: true, mode: 0o700 });
-    try {
-      chmodSync(keys.dir, 0o700);
-    } catch {
-      // Not ours to fix on a read-only or foreign-owned mount; the key files themselves are 0600.
-    }
-    keys.refresh();
-    if (!keys.current()) {
-      writeKeyFile(keys.dir, await generateSigningKey(keys.#now()));
-      keys.refresh(true);
-    }
+    return GatewayKeys.openStore(FileKeyStore.open(keysDirOf(dataDir)), opts);
+  }
+
+  /** Sign and publish over any key store, creating the first key when there is none. */
+  static async openStore(store: KeyStore, opts: GatewayKeysOptions = {}): Promise<GatewayKeys> {
+    const keys = new GatewayKeys(store, opts);
+    await store.createFirst(() => generateSigningKey(keys.#now()));
+    keys.refresh(true);
     return keys;
   }
 
-  /** Re-read the directory when it changed (e.g. `switchyard keys rotate` in another process); drops keys past their time. */
-  refresh(force = false): void {
-    let mtime: number;
-    try {
-      mtime = statSync(this.dir).mtimeMs;
-    } catch {
-      return;
-    }
-    if (!force && mtime === this.#dirMtimeMs) {
-      this.#dropExpired();
-      return;
-    }
-    this.#dirMtimeMs = mtime;
-    this.#keys = readKeyFiles(this.dir);
-    this.#dropExpired(true);
+  /** Where the keys are kept (a directory for the file store). */
+  get dir(): string {
+    return this.store.where;
   }
 
-  #dropExpired(rebuild = false): void {
+  /** Pick up changes made elsewhere (`switchyard keys rotate`, another replica); drops keys past their time. */
+  refresh(force = false): void {
+    this.store.refresh(force);
+    const listed = this.store.list();
+    let rebuild = false;
+    if (listed !== this.#seen) {
+      this.#seen = listed;
+      this.#keys = [...listed];
+      rebuild = true;
+    }
     const now = this.#now();
     const expired = this.#keys.filter((k) => k.retiredAt !== undefined && k.retiredAt + this.#maxTokenMs < now);
-    for (const k of expired) {
-      try {
-        unlinkSync(join(this.dir, `${k.kid}.json`));
-      } catch {
-        // Already removed by another process.
-      }
-      this.#privateKeys.delete(k.kid);
-    }
     if (expired.length > 0) {
+      for (const k of expired) this.#privateKeys.delete(k.kid);
       this.#keys = this.#keys.filter((k) => !expired.includes(k));
-      this.#dirMtimeMs = statSync(this.dir).mtimeMs;
       rebuild = true;
+      const kids = expired.map((k) => k.kid).filter((kid) => !this.#removing.has(kid));
+      if (kids.length > 0) {
+        for (const kid of kids) this.#removing.add(kid);
+        const forget = (err?: Error) => {
+          for (const kid of kids) this.#removing.delete(kid);
+          if (err) this.#onError(err);
+        };
+        try {
+          const removed = this.store.remove(kids);
+          if (removed instanceof Promise) removed.then(() => forget(), forget);
+          else forget();
+        } catch (err) {
+          forget(err as Error);
+        }
+      }
+      if (this.store.list() !== listed) this.#seen = this.store.list();
     }
     // A new object only when the set changed: the verifier rebuilds its key lookup on a new object.
     if (rebuild) this.#jwks = { keys: this.#keys.map((k) => ({ ...k.publicJwk })) };
@@ -168,16 +135,18 @@ export class GatewayKeys {
 
   /** Start signing with a new key; the old one stays published for `maxTokenSeconds`, then is dropped. */
   async rotate(): Promise<string> {
-    const { kid } = await rotateKeysIn(resolve(this.dir, '..'), this.#now());
+    const now = this.#now();
+    const fresh = await generateSigningKey(now);
+    await this.store.rotate(fresh, now);
     this.refresh(true);
-    return kid;
+    return fresh.kid;
   }
 
   /** Sign claims as an ES256 JWT with the current key (`kid` in the header). */
   async sign(claims: JWTPayload): Promise<string> {
     this.refresh();
     const key = this.current();
-    if (!key) throw new Error(`no signing key in ${this.dir}; restart the gateway or run \`switchyard keys rotate\` to create one`);
+    if (!key) throw new Error(`no signing key in ${this.store.where}; restart the gateway or run \`switchyard keys rotate\` to create one`);
     let privateKey = this.#privateKeys.get(key.kid);
     if (!privateKey) {
       privateKey = importJWK(key.privateJwk, SIGNING_ALGORITHM);

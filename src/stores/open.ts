@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.js';
-import { closeDatabase, openAudit, openDatabase, type AuditRuntime, type Db } from '../audit/index.js';
+import { openAudit, type AuditRuntime } from '../audit/index.js';
 import { LIMIT_DIMENSIONS } from '../limits/counters.js';
 import type { ApprovalsStore } from './approvals.js';
 import type { ControlBus } from './bus.js';
@@ -15,6 +15,7 @@ import type { DelegationTokenStore, SliceStore } from './delegation.js';
 import type { LoopHistoryStore } from './loop-history.js';
 import type { StreamEventStore } from './stream-events.js';
 import type { TaskOwnerStore } from './task-owners.js';
+import type { KeyStore } from '../identity/key-store.js';
 import { MemoryControlBus } from './memory/bus.js';
 import { MemoryLoopHistory } from './memory/loop-history.js';
 import { MemoryStreamEvents } from './memory/stream-events.js';
@@ -51,6 +52,8 @@ export interface GatewayStores {
   approvals: ApprovalsStore;
   taskOwners: TaskOwnerStore;
   streamEvents: StreamEventStore;
+  /** The signing keys of delegated tokens when they are shared; absent: the files in dataDir/keys. */
+  keys?: KeyStore;
   /** Every shared server and whether it answers now; empty for the embedded stores. */
   health(): SharedHealth[];
   /** Close everything; resolves with how many audit records could not be written. */
@@ -121,25 +124,5 @@ async function openShared(opts: OpenStoresOptions): Promise<GatewayStores> {
     throw new StoreConfigError(`${missing} is not set: replicas share state in Redis and PostgreSQL together; set both state.redis and store.postgres in gateway.yaml, or neither for one gateway on its own data directory`);
   }
   const { openSharedStores } = await import('./shared.js');
-  const shared = await openSharedStores({ ...opts, redisUrl: config.state.redis, postgresUrl: config.store.postgres });
-  // Not yet in PostgreSQL: approvals and A2A task owners stay in this replica's data dir.
-  let local: Db | undefined;
-  try {
-    local = openDatabase({ dataDir: config.dataDir, durability: config.audit.durability });
-  } catch (err) {
-    await shared.close();
-    throw err;
-  }
-  const db = local;
-  opts.log.warn({ dataDir: config.dataDir }, `approvals and A2A task owners are kept per replica in ${config.dataDir}: decide an approval on the replica that holds the call`);
-  return {
-    ...shared,
-    approvals: new SqliteApprovals(db),
-    taskOwners: new SqliteTaskOwners(db),
-    close: async () => {
-      const unwritten = await shared.close();
-      closeDatabase(db);
-      return unwritten;
-    },
-  };
+  return openSharedStores({ ...opts, redisUrl: config.state.redis, postgresUrl: config.store.postgres });
 }

@@ -1,6 +1,7 @@
 /**
  * The stores of a replica (SPEC §12): fast state in Redis (counters and windows, slices, loop history, the control
- * bus) and durable state in PostgreSQL (workflows, delegation tokens, the audit trail and its console views). One
+ * bus) and durable state in PostgreSQL (workflows, delegation tokens, signing keys, approvals, A2A task owners, the
+ * audit trail and its console views). One
  * Redis client and one PostgreSQL pool per process, shared by every store.
  */
 import type { Logger } from 'pino';
@@ -12,7 +13,10 @@ import type { StepSink } from '../gateway/types.js';
 import type { GatewayStores, OpenStoresOptions, SharedHealth } from './open.js';
 import { PgAuditConsole } from './postgres/audit/console.js';
 import { PgAuditLog } from './postgres/audit/store.js';
+import { PgApprovals } from './postgres/approvals.js';
 import { PgDelegationTokens } from './postgres/delegation.js';
+import { PgKeyStore } from './postgres/signing-keys.js';
+import { PgTaskOwners } from './postgres/task-owners.js';
 import { openPostgres, type Postgres } from './postgres/pool.js';
 import { PgWorkflows } from './postgres/workflows.js';
 import { RedisControlBus } from './redis/bus.js';
@@ -23,7 +27,6 @@ import { RedisLoopHistoryStore } from './redis/loop-history.js';
 import { RedisSliceStore } from './redis/slices.js';
 import { MemoryStreamEvents } from './memory/stream-events.js';
 import type { WorkflowRegistryView } from './workflow-registry.js';
-import type { WorkflowStore } from './workflows.js';
 
 const noopSink: StepSink = { record() {} };
 
@@ -42,32 +45,16 @@ function where(url: string): string {
   }
 }
 
-/**
- * Workflow control from the PostgreSQL workflow store, views from the shared trail. The model route's lookups
- * answer only what this replica began (they must answer synchronously); a model call naming another replica's
- * workflow by trace id starts its own workflow instead of joining.
- */
+/** Workflow control and lookups from the PostgreSQL workflow store, the console's views from the shared trail. */
 function sharedRegistry(control: PgWorkflows, views: PgAuditConsole): WorkflowRegistryView {
-  const agents = new Map<string, string>();
-  const traces = new Map<string, string>();
-  const registry: WorkflowStore = control;
   return {
-    begin(init) {
-      const id = registry.begin(init);
-      agents.set(id, init.caller.agentId);
-      const traceId = init.traceparent?.split('-')[1];
-      if (traceId) traces.set(traceId, id);
-      // Bounded: lookups serve recent workflows, the store keeps them all.
-      if (agents.size > 100_000) agents.delete(agents.keys().next().value!);
-      if (traces.size > 100_000) traces.delete(traces.keys().next().value!);
-      return id;
-    },
-    nextStep: (id) => registry.nextStep(id),
-    state: (id) => registry.state(id),
-    setState: (id, state, why) => registry.setState(id, state, why),
-    onStateChange: (listener) => registry.onStateChange(listener),
-    agentOf: (id) => agents.get(id),
-    byTraceId: (traceId) => traces.get(traceId),
+    begin: (init) => control.begin(init),
+    nextStep: (id) => control.nextStep(id),
+    state: (id) => control.state(id),
+    setState: (id, state, why) => control.setState(id, state, why),
+    onStateChange: (listener) => control.onStateChange(listener),
+    agentOf: (id) => control.agentOf(id),
+    byTraceId: (traceId) => control.byTraceId(traceId),
     get: (id) => views.get(id),
     list: (filter) => views.list(filter),
     tree: (id, page) => views.tree(id, page),
@@ -75,10 +62,7 @@ function sharedRegistry(control: PgWorkflows, views: PgAuditConsole): WorkflowRe
   };
 }
 
-/** Every store but those this build keeps per replica (openStores adds them). */
-export type SharedStores = Omit<GatewayStores, 'approvals' | 'taskOwners'>;
-
-export async function openSharedStores(opts: OpenStoresOptions & { redisUrl: string; postgresUrl: string }): Promise<SharedStores> {
+export async function openSharedStores(opts: OpenStoresOptions & { redisUrl: string; postgresUrl: string }): Promise<GatewayStores> {
   const { config, log } = opts;
   const closers: Array<() => unknown> = [];
   const closeAll = async () => {
@@ -103,6 +87,10 @@ export async function openSharedStores(opts: OpenStoresOptions & { redisUrl: str
     closers.push(() => control.close());
     const tokens = await PgDelegationTokens.open({ db: pg, bus, log });
     closers.push(() => tokens.close());
+    const keys = await PgKeyStore.open({ db: pg, bus, log });
+    closers.push(() => keys.close());
+    const approvals = await PgApprovals.open({ db: pg });
+    const taskOwners = await PgTaskOwners.open({ db: pg });
     const configuredKey = config.audit.hmacKeyFile;
     const hmacKey = loadAuditKey(configuredKey ?? defaultAuditKeyPath(config.dataDir), { create: configuredKey === undefined });
     const auditLog = await PgAuditLog.open(pg, {
@@ -141,6 +129,9 @@ export async function openSharedStores(opts: OpenStoresOptions & { redisUrl: str
       counters: open ? failOpenCounters(counters, unreachable) : counters,
       slices: open ? failOpenSlices(slices, unreachable) : slices,
       tokens,
+      keys,
+      approvals,
+      taskOwners,
       loopHistory: open ? failOpenLoopHistory(loopHistory, unreachable) : loopHistory,
       // A session's GET stream lives on the replica that holds the session; its replay buffer lives there too.
       streamEvents: new MemoryStreamEvents(),

@@ -6,12 +6,10 @@
 import type { WorkflowLookup } from '../gateway/model-steps.js';
 import type { WorkflowState } from '../gateway/types.js';
 import type { Awaitable } from './types.js';
-import type { WorkflowListFilter, WorkflowSummary, WorkflowTree } from './workflow-views.js';
+import type { WorkflowAdmin } from './workflow-views.js';
 import type { WorkflowStore } from './workflows.js';
 
-export interface WorkflowRegistryView extends WorkflowStore, WorkflowLookup {
-  get(workflowId: string): Awaitable<WorkflowSummary | undefined>;
-  list(filter?: WorkflowListFilter): Awaitable<{ workflows: WorkflowSummary[]; nextCursor: string | null }>;
-  tree(workflowId: string, page?: { afterStep?: number; limit?: number }): Awaitable<WorkflowTree | undefined>;
+export interface WorkflowRegistryView extends WorkflowStore, WorkflowLookup, WorkflowAdmin {
+  setState: WorkflowStore['setState'];
   countByState(): Awaitable<Record<WorkflowState, number>>;
 }

@@ -4,6 +4,7 @@
  */
 import type { WorkflowState } from '../gateway/types.js';
 import type { ModelFields } from '../audit/model-columns.js';
+import type { Awaitable } from './types.js';
 
 export interface WorkflowSummary {
   id: string;
@@ -83,4 +84,12 @@ export function nest(steps: readonly WorkflowStepView[]): WorkflowStepView[] {
     else roots.push(node);
   }
   return roots;
+}
+
+/** What the admin API reads and does with workflows: the SQLite registry, or PgAuditConsole's reads with PgWorkflows' setState. */
+export interface WorkflowAdmin {
+  get(workflowId: string): Awaitable<WorkflowSummary | undefined>;
+  list(filter?: WorkflowListFilter): Awaitable<{ workflows: WorkflowSummary[]; nextCursor: string | null }>;
+  tree(workflowId: string, page?: { afterStep?: number; limit?: number }): Awaitable<WorkflowTree | undefined>;
+  setState(workflowId: string, state: WorkflowState, why?: string): Awaitable<void>;
 }

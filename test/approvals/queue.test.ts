@@ -75,6 +75,27 @@ describe('ApprovalQueue', () => {
     expect(progress).toHaveLength(3); // no progress after the decision
   });
 
+  it('numbers the decision from a shared workflow store that answers with a promise, and logs a numbering failure', async () => {
+    const q = queue({ nextStep: async () => 42 });
+    const waiting = q.wait(call());
+    const id = await pendingOne();
+    await q.decide(id, 'approved', { by: 'admin:abc' });
+    await waiting;
+    await vi.waitFor(() => expect(recorded).toHaveLength(1));
+    expect(recorded[0]!.step).toMatchObject({ kind: 'approval', stepNo: 42 });
+
+    const errors: unknown[] = [];
+    const log = Object.assign(pino({ level: 'silent' }), { error: (o: unknown) => void errors.push(o) });
+    const failing = queue({ nextStep: () => Promise.reject(new Error('store down')), log });
+    const held = failing.wait(call());
+    const id2 = (await store.list({ state: 'pending' }))[0]!.id;
+    await failing.decide(id2, 'denied', { by: 'admin:abc' });
+    await held;
+    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    expect(errors[0]).toMatchObject({ err: 'store down' });
+    expect(recorded).toHaveLength(1);
+  });
+
   it('expires after timeoutMs: the approval is marked expired by the gateway and refused in the trail', async () => {
     const q = queue({ timeoutMs: 30_000 });
     const waiting = q.wait(call());

@@ -2,16 +2,30 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { closeDatabase, openDatabase, type Db } from '../../src/audit/db.js';
 import { argsDigest, type ApprovalRecord, type ApprovalsStore } from '../../src/stores/approvals.js';
 import { MemoryApprovals } from '../../src/stores/memory/approvals.js';
 import { SqliteApprovals } from '../../src/stores/sqlite/approvals.js';
+import { PgApprovals } from '../../src/stores/postgres/approvals.js';
+import { dropPgDatabases, pgFor, pgUnavailable } from '../stores/postgres/databases.js';
 
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  while (cleanups.length) cleanups.pop()!();
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
 });
+afterAll(dropPgDatabases);
+
+async function postgres(): Promise<ApprovalsStore> {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-approvals-'));
+  const db = await pgFor(dir);
+  cleanups.push(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return PgApprovals.open({ db });
+}
+if (pgUnavailable) console.log(`approvals store without postgres: ${pgUnavailable}`);
 
 function sqlite(): ApprovalsStore {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-approvals-'));
@@ -27,12 +41,15 @@ function pending(id: string, args: Record<string, unknown> = { table: 'tmp_1' },
   return { id, agent: 'analyst', user: 'ann@example.com', workflowId: 'wf-1', server: 'db', tool: 'db__delete_rows', args, argsDigest: argsDigest(args), createdAt: at, expiresAt: at + 300_000, state: 'pending' };
 }
 
-describe.each([
+const makers: Array<[string, () => ApprovalsStore | Promise<ApprovalsStore>]> = [
   ['memory', () => new MemoryApprovals()],
   ['sqlite', sqlite],
-])('approvals store (%s)', (_name, make: () => ApprovalsStore) => {
+];
+if (!pgUnavailable) makers.push(['postgres', postgres]);
+
+describe.each(makers)('approvals store (%s)', (_name, make) => {
   it('keeps a pending call with its arguments in full', async () => {
-    const store = make();
+    const store = await make();
     const long = { sql: `DELETE FROM t WHERE id IN (${'9,'.repeat(5000)}1)` };
     await store.create(pending('a', long));
     expect(await store.get('a')).toEqual(pending('a', long));
@@ -40,7 +57,7 @@ describe.each([
   });
 
   it('settles once: the first decision wins, later ones get nothing', async () => {
-    const store = make();
+    const store = await make();
     await store.create(pending('a'));
     const first = await store.settle('a', 'approved', { by: 'admin:1', at: 2000, reason: 'ok' });
     expect(first).toMatchObject({ state: 'approved', decidedBy: 'admin:1', decidedAt: 2000, reason: 'ok' });
@@ -50,7 +67,7 @@ describe.each([
   });
 
   it('lists newest first by state, with keyset paging', async () => {
-    const store = make();
+    const store = await make();
     for (const id of ['a', 'b', 'c', 'd']) await store.create(pending(id));
     await store.settle('b', 'denied', { by: 'admin:1', at: 5 });
     expect((await store.list({ state: 'pending' })).map((r) => r.id)).toEqual(['d', 'c', 'a']);
@@ -59,8 +76,17 @@ describe.each([
     expect((await store.list({ limit: 2, before: 'c' })).map((r) => r.id)).toEqual(['b', 'a']);
   });
 
+  it('keeps arguments a JSON column would change: a NUL character, key order, a float that looks whole', async () => {
+    const store = await make();
+    const odd = { z: 'nul\u0000here', a: 1.5, n: 10, nested: { b: [1, 'x'], a: null } };
+    await store.create(pending('a', odd));
+    const back = await store.get('a');
+    expect(back?.args).toEqual(odd);
+    expect(argsDigest(back?.args)).toBe(argsDigest(odd));
+  });
+
   it('refuses a second record with the same id', async () => {
-    const store = make();
+    const store = await make();
     await store.create(pending('a'));
     await expect(store.create(pending('a'))).rejects.toThrow();
   });

@@ -163,7 +163,7 @@ describe('one pipeline for every Step kind', () => {
     const chain = new GuardChain([createLimitsGuard({ counters, teamsConfig: {} })]);
     const steps = new ModelSteps({ workflows, lookup: { agentOf: () => undefined, byTraceId: () => undefined }, chain, sinks: [sink], mayJoinWorkflow: () => false, idleMs: () => 60_000 });
     const caller: Caller = { agentId: 'spender', principal: 'spender', agent: spender, chain: ['spender'], via: 'apikey' };
-    const placed = steps.place(caller, undefined, undefined);
+    const placed = await steps.place(caller, undefined, undefined);
     if (!placed.ok) throw new Error(placed.refusal.message);
     const workflowId = placed.workflowId;
     const info: ModelStepInfo = { model: 'gpt-test', provider: 'openai', upstreamModel: 'gpt-test', reserve: { tokens: 60, costUsd: 0, inputTokens: 10 }, fingerprint: 'f' };

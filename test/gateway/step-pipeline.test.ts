@@ -99,13 +99,14 @@ describe('the Step pipeline: phases', () => {
     };
   }
 
-  function run(log: string[], chain: PhasedChain, plan: Partial<StepPlan<string>> = {}, breakers?: BreakerBoard) {
+  function run(log: string[], chain: PhasedChain, plan: Partial<StepPlan<string>> = {}, breakers?: BreakerBoard, sharedNumbers = false) {
     const s = step(agent('a'), { workflowId: WF });
     s.stepNo = 0;
     const d: PipelineDeps = {
       chain,
       sinks: [{ record: (st, o) => void log.push(`record ${st.stepNo} ${o.outcome}`) }],
-      workflows: { nextStep: () => (log.push('number'), 7) },
+      // A shared workflow store numbers steps with a round trip: its answer is a promise.
+      workflows: { nextStep: () => (log.push('number'), sharedNumbers ? Promise.resolve(7) : 7) },
       breakers,
     };
     return runPipeline(d, s, {
@@ -130,6 +131,15 @@ describe('the Step pipeline: phases', () => {
       expect(log).toEqual(['own check', 'check', 'commit', 'number', 'record 7 refused']);
     });
   }
+
+  it('numbers from a store that answers with a promise, on the routed and on the refused path alike', async () => {
+    const log: string[] = [];
+    expect(await run(log, logged(log), {}, undefined, true)).toMatchObject({ kind: 'done', value: 'answer' });
+    expect(log).toEqual(['own check', 'check', 'commit', 'number', 'route 1', 'after ok', 'record 7 ok']);
+    const refused: string[] = [];
+    expect(await run(refused, logged(refused, 'commit'), {}, undefined, true)).toMatchObject({ kind: 'refused', recorded: true });
+    expect(refused).toEqual(['own check', 'check', 'commit', 'number', 'record 7 refused']);
+  });
 
   it('a confirm that finds no such name ends the call before any commit, unnumbered and unrecorded', async () => {
     const log: string[] = [];

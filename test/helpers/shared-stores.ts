@@ -68,6 +68,39 @@ function waitForOutput(child: ChildProcess, ready: RegExp, what: string, timeout
   });
 }
 
+/** A server process that a test may stop and start again on the same port and folder. */
+interface Lifecycle {
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Start/stop/close around one spawned server: `spawnIt` starts it and resolves once it is ready; stopping sends `stopSignal`. */
+async function serverLifecycle(spawnIt: () => Promise<ChildProcess>, stopSignal: NodeJS.Signals, folder: string): Promise<Lifecycle> {
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = await spawnIt();
+  };
+  const stop = async () => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill(stopSignal);
+    });
+  };
+  await start();
+  return {
+    start,
+    stop,
+    close: async () => {
+      await stop();
+      rmSync(folder, { recursive: true, force: true });
+    },
+  };
+}
+
 export interface ThrowawayRedis {
   url: string;
   port: number;
@@ -81,31 +114,16 @@ export interface ThrowawayRedis {
 export async function startRedis(): Promise<ThrowawayRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-redis-'));
-  let child: ChildProcess | undefined;
-  const start = async () => {
-    child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await waitForOutput(child, /Ready to accept connections/, `redis-server on port ${port}`);
-  };
-  const stop = async () => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
-      c.kill('SIGTERM');
-    });
-  };
-  await start();
-  return {
-    url: `redis://127.0.0.1:${port}/0`,
-    port,
-    stop,
-    start,
-    close: async () => {
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
+  const life = await serverLifecycle(
+    async () => {
+      const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      await waitForOutput(child, /Ready to accept connections/, `redis-server on port ${port}`);
+      return child;
     },
-  };
+    'SIGTERM',
+    dir,
+  );
+  return { url: `redis://127.0.0.1:${port}/0`, port, ...life };
 }
 
 export interface TestRedis {
@@ -192,33 +210,18 @@ export async function startPostgres(): Promise<ThrowawayPostgres> {
     const gid = gidOf('postgres');
     spawnSync('chown', ['-R', `${uid}:${gid}`, root]);
   }
-  let child: ChildProcess | undefined;
-  const start = async () => {
-    const args = ['-D', data, '-p', String(port), '-k', sock, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'];
-    args.push('-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200');
-    child = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: root, ...asPostgres() });
-    await waitForOutput(child, /ready to accept connections/, `postgres on port ${port}`);
-  };
-  const stop = async () => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
-      c.kill('SIGINT'); // fast shutdown
-    });
-  };
-  await start();
-  return {
-    adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    port,
-    stop,
-    start,
-    close: async () => {
-      await stop();
-      rmSync(root, { recursive: true, force: true });
+  const life = await serverLifecycle(
+    async () => {
+      const args = ['-D', data, '-p', String(port), '-k', sock, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'];
+      args.push('-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200');
+      const child = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: root, ...asPostgres() });
+      await waitForOutput(child, /ready to accept connections/, `postgres on port ${port}`);
+      return child;
     },
-  };
+    'SIGINT', // fast shutdown
+    root,
+  );
+  return { adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`, port, ...life };
 }
 
 export interface TestPostgres {

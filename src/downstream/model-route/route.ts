@@ -97,7 +97,8 @@ export class ModelRoute {
     }
 
     const traceparent = validTraceparent(header(req, 'traceparent'));
-    const placed = this.deps.steps.place(caller, header(req, 'x-workflow-id'), traceparent);
+    const placing = this.deps.steps.place(caller, header(req, 'x-workflow-id'), traceparent);
+    const placed = placing instanceof Promise ? await placing : placing;
     if (!placed.ok) return sendError(res, wire, placed.refusal);
     const workflowId = placed.workflowId;
 

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { ControlBus, ControlMessage } from '../bus.js';
 import type { DelegationTokenStore, MintedToken } from '../delegation.js';
 import { registerPgMigration } from './migrations.js';
-import type { PgQueryable, Postgres } from './pool.js';
+import type { PgQueryable, Postgres, PostgresHealth } from './pool.js';
 import { NOW_MS } from './workflows.js';
 
 registerPgMigration(
@@ -229,6 +229,11 @@ export class PgDelegationTokens implements DelegationTokenStore {
       this.reading = undefined;
     });
     return this.reading;
+  }
+
+  /** The shared store's reachability, for /readyz. */
+  health(): PostgresHealth {
+    return this.db.health();
   }
 
   async close(): Promise<void> {

@@ -57,6 +57,8 @@ export async function applyPgMigrations(
   migrations: readonly PgMigration[] = registeredPgMigrations(),
 ): Promise<Array<{ room: string; version: number }>> {
   const applied: Array<{ room: string; version: number }> = [];
+  // Waiting for another replica's migration, or building an index on a large table, may outlast the pool's statement_timeout.
+  await client.query('SET statement_timeout = 0');
   await client.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK]);
   try {
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -79,6 +81,7 @@ export async function applyPgMigrations(
     }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1, $2)', [...MIGRATION_LOCK]).catch(() => {});
+    await client.query('RESET statement_timeout').catch(() => {});
   }
   return applied;
 }

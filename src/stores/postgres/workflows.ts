@@ -11,7 +11,7 @@ import type { Caller, WorkflowState } from '../../gateway/types.js';
 import type { ControlBus, ControlMessage } from '../bus.js';
 import { canTransition, WORKFLOW_ID, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener, type WorkflowStore } from '../workflows.js';
 import { registerPgMigration } from './migrations.js';
-import type { Postgres } from './pool.js';
+import type { Postgres, PostgresHealth } from './pool.js';
 
 /** The server's clock in epoch ms: every replica compares catch-up times on one clock. */
 export const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
@@ -186,6 +186,24 @@ export class PgWorkflows implements WorkflowStore {
     };
   }
 
+  /** The agent that started a workflow (the model route's X-Workflow-Id check); undefined when there is none. */
+  async agentOf(workflowId: string): Promise<string | undefined> {
+    await this.pending.get(workflowId);
+    const { rows } = await this.db.query<{ agent: string }>('SELECT agent FROM workflows WHERE id = $1', [workflowId]);
+    return rows[0]?.agent;
+  }
+
+  /** The newest workflow whose traceparent carries this W3C trace id (32 hex digits). */
+  async byTraceId(traceId: string): Promise<string | undefined> {
+    if (!/^[0-9a-f]{32}$/.test(traceId)) return undefined;
+    await Promise.all([...this.pending.values()]);
+    const { rows } = await this.db.query<{ id: string }>(
+      'SELECT id FROM workflows WHERE substr(traceparent, 4, 32) = $1 AND traceparent IS NOT NULL ORDER BY seq DESC LIMIT 1',
+      [traceId],
+    );
+    return rows[0]?.id;
+  }
+
   /** Wait for writes begun here (begin rows) to land; for shutdown and tests. */
   async settled(): Promise<void> {
     await Promise.all([...this.pending.values()]);
@@ -198,6 +216,11 @@ export class PgWorkflows implements WorkflowStore {
       this.reading = undefined;
     });
     return this.reading;
+  }
+
+  /** The shared store's reachability, for /readyz. */
+  health(): PostgresHealth {
+    return this.db.health();
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,7 @@ export interface RedisControlBusOptions {
   replicaId?: string;
 }
 
-const TOPICS: ReadonlySet<string> = new Set<ControlTopic>(['workflow-state', 'revocation', 'approval', 'signing-keys', 'session']);
+const TOPICS: ReadonlySet<string> = new Set<ControlTopic>(['workflow-state', 'revocation', 'delegation-token', 'approval', 'signing-keys', 'session']);
 
 export class RedisControlBus implements ControlBus {
   readonly replicaId: string;

@@ -112,6 +112,19 @@ export class RedisClient {
   /** Resolves once connected (at once when it is); rejects after `timeoutMs` (default connectTimeoutMs) without a connection. */
   ready(timeoutMs = this.connectTimeoutMs): Promise<void> {
     if (this.redis.status === 'ready') return Promise.resolve();
+    // Calls made before the first connection share one wait, so a burst adds one listener, not one each.
+    if (timeoutMs === this.connectTimeoutMs) {
+      this.firstWait ??= this.waitReady(timeoutMs).finally(() => {
+        this.firstWait = undefined;
+      });
+      return this.firstWait;
+    }
+    return this.waitReady(timeoutMs);
+  }
+
+  private firstWait: Promise<void> | undefined;
+
+  private waitReady(timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const onReady = () => {
         clearTimeout(timer);

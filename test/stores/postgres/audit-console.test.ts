@@ -69,7 +69,13 @@ describe.skipIf(pgUnavailable)('console reads on PostgreSQL', () => {
 
     const { log, pg, close } = await openPgAudit(storeDir());
     const workflows = await PgWorkflows.open({ db: pg, bus: new MemoryControlBus() });
-    const pgIds = [alice, bob, bob].map((c) => workflows.begin({ caller: c, kind: 'mcp' }));
+    const pgIds: string[] = [];
+    for (const c of [alice, bob, bob]) {
+      const id = workflows.begin({ caller: c, kind: 'mcp' });
+      // begin() writes in the background; wait for it (setState to the same state does), so list order is begin order.
+      await workflows.setState(id, 'active');
+      pgIds.push(id);
+    }
     for (const [s, o] of history(pgIds)) {
       await workflows.nextStep(s.workflowId);
       log.record(s, o);

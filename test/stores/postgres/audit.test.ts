@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { loadSharedAuditKey } from '../../../src/audit/head.js';
 import { runPgAuditVerify } from '../../../src/audit/verify-pg-cli.js';
 import { MemoryControlBus } from '../../../src/stores/memory/bus.js';
 import { openPostgres } from '../../../src/stores/postgres/pool.js';
@@ -17,7 +18,7 @@ import { pino } from 'pino';
 import { caller, ok, step } from '../../audit/helpers.js';
 import { removeStoreDirs, storeDir } from '../factories.js';
 import { openPgAudit } from './audit-factory.js';
-import { dropPgDatabases, pgUnavailable, pgUrlFor } from './databases.js';
+import { dropPgDatabases, pgFor, pgUnavailable, pgUrlFor } from './databases.js';
 
 const skip = pgUnavailable;
 if (skip) console.log(`skipping the PostgreSQL audit tests: ${skip}`);
@@ -42,8 +43,11 @@ describe.skipIf(skip)('PgAuditLog across replicas', () => {
   it('two replicas appending at once build one chain that verifies, every record once', async () => {
     const dir = storeDir();
     const key = randomBytes(32);
-    const a = await openPgAudit(dir, { hmacKey: key, flushMs: 2, maxBatch: 7, replica: 'a' });
-    const b = await openPgAudit(dir, { hmacKey: key, durability: 'strict', replica: 'b' });
+    // Started at the same moment on an empty database: one migrates and creates the head, the other finds it.
+    const [a, b] = await Promise.all([
+      openPgAudit(dir, { hmacKey: key, flushMs: 2, maxBatch: 7, replica: 'a' }),
+      openPgAudit(dir, { hmacKey: key, durability: 'strict', replica: 'b' }),
+    ]);
     // Two replicas busy at once: b commits each step before the next, a flushes every seven.
     const runA = async () => {
       for (let i = 1; i <= 150; i++) {
@@ -193,6 +197,40 @@ describe.skipIf(skip)('PgAuditLog with awkward input', () => {
     await close();
   });
 
+  it('finds accented words in any order of case, also in a database with a C locale', async () => {
+    const dir = storeDir();
+    const base = await pgFor(dir);
+    const name = `sytest_c_${randomBytes(4).toString('hex')}`;
+    await base.query(`CREATE DATABASE ${name} LC_CTYPE 'C' LC_COLLATE 'C' TEMPLATE template0`);
+    const u = new URL(await pgUrlFor(dir));
+    u.pathname = `/${name}`;
+    const pg = await openPostgres({ url: u.toString(), log: pino({ level: 'silent' }) });
+    const log = await PgAuditLog.open(pg);
+    try {
+      await log.record(step({ workflowId: 'wf', stepNo: 1, args: { note: 'Crème BRÛLÉE_x éclair' } }), ok());
+      await log.record(step({ workflowId: 'wf', stepNo: 2, args: { note: 'crème fraîche' } }), ok());
+      const steps = async (q: string) => (await log.queryAudit({ q })).records.map((r) => r.step);
+      expect(await steps('brûlée x ÉCLAIR')).toEqual([1]);
+      expect(await steps('CRÈME')).toEqual([2, 1]);
+      expect(await steps('br')).toEqual([]);
+    } finally {
+      await log.close();
+      await pg.close();
+      await base.query(`DROP DATABASE ${name} WITH (FORCE)`);
+      await base.close();
+    }
+  });
+
+  it('a backlog is written in transactions of at most 5000 records, in order, on one flush', async () => {
+    const { log, close } = await openPgAudit(storeDir(), { maxBatch: 1_000_000 });
+    for (let i = 1; i <= 12_000; i++) log.record(step({ workflowId: 'wf', stepNo: i }), ok());
+    await log.flush();
+    expect(log.getStats()).toMatchObject({ written: 12_000, flushes: 3, queued: 0 });
+    expect(await log.verify()).toMatchObject({ ok: true, records: 12_000 });
+    expect((await log.queryAudit({ limit: 1 })).records[0]).toMatchObject({ id: 12_000, step: 12_000 });
+    await close();
+  });
+
   it('a bad export filter throws before streaming; a strict record after close is refused', async () => {
     const { log, close } = await openPgAudit(storeDir(), { durability: 'strict' });
     expect(() => log.exportAudit({ outcome: 'maybe' as never })).toThrow(/outcome must be one of/);
@@ -251,3 +289,13 @@ describe.skipIf(skip)('PgAuditLog retention and outages', () => {
   });
 });
 
+
+describe('the shared audit key', () => {
+  it('comes from audit.hmacKeyFile only: missing setting or file is an error saying what to do', () => {
+    expect(() => loadSharedAuditKey(undefined)).toThrow(/set audit\.hmacKeyFile to a file all replicas mount/);
+    const missing = join(storeDir(), 'nope.key');
+    expect(() => loadSharedAuditKey(missing)).toThrow(/does not exist; create it with `openssl rand -hex 32/);
+    const key = randomBytes(32);
+    expect(loadSharedAuditKey(keyFile(key)).equals(key)).toBe(true);
+  });
+});

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { openPostgres, type Postgres } from '../../../src/stores/postgres/pool.js';
 import { sharedStoresUnavailable, stopTestPostgres, testPostgres, type TestPostgres } from '../../helpers/shared-stores.js';
 
-const byDir = new Map<string, TestPostgres>();
+const byDir = new Map<string, Promise<TestPostgres>>();
 const opened = new Set<Postgres>();
 
 /** Why the PostgreSQL factories cannot run here (printed once per file), or undefined. */
@@ -12,9 +12,10 @@ export const pgUnavailable = sharedStoresUnavailable();
 
 /** The database URL for a store dir (the same one each time). */
 export async function pgUrlFor(dir: string): Promise<string> {
+  // The promise is kept, so replicas opening on one dir at once share one database.
   let t = byDir.get(dir);
-  if (!t) byDir.set(dir, (t = await testPostgres()));
-  return t.url;
+  if (!t) byDir.set(dir, (t = testPostgres()));
+  return (await t).url;
 }
 
 /** A migrated pool on the dir's database; closed by dropPgDatabases() if the test did not close it. */
@@ -32,7 +33,7 @@ export async function pgFor(dir: string): Promise<Postgres> {
 /** Call from afterAll: closes pools, drops the databases and stops the throwaway server. */
 export async function dropPgDatabases(): Promise<void> {
   for (const db of [...opened]) await db.close();
-  for (const t of byDir.values()) await t.close();
+  for (const t of byDir.values()) await (await t).close();
   byDir.clear();
   await stopTestPostgres();
 }

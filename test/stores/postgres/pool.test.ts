@@ -74,6 +74,25 @@ describe.skipIf(skip)('PostgreSQL pool and migrations', () => {
     }
   }, 60_000);
 
+  it('a migration may run longer than the statement timeout, and the connection gets its timeout back after', async () => {
+    const t = await testPostgres();
+    const db = await openPostgres({ url: t.url, log: silent, statementTimeoutMs: 100, max: 1 });
+    try {
+      await expect(db.query('SELECT pg_sleep(0.3)')).rejects.toThrow(/statement timeout/);
+      const c = await db.pool.connect();
+      try {
+        const slow = [{ room: 'slowtest', version: 1, sql: 'SELECT pg_sleep(0.3); CREATE TABLE slowtest (n INTEGER)' }];
+        expect(await applyPgMigrations(c, silent, slow)).toEqual([{ room: 'slowtest', version: 1 }]);
+        expect((await c.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0]!.statement_timeout).toBe('100ms');
+      } finally {
+        c.release();
+      }
+    } finally {
+      await db.close();
+      await t.close();
+    }
+  });
+
   it('refuses to change a shipped migration and to take a bad room name', () => {
     const m = RACE_MIGRATIONS[0];
     expect(() => registerPgMigration(m.room, m.version, m.sql)).not.toThrow();

@@ -19,17 +19,22 @@ const COLUMNS: ReadonlyArray<readonly [keyof AuditRow | 'replica', string]> = [
   ['model_info', 'text'], ['prev_hash', 'text'], ['hash', 'text'], ['replica', 'text'],
 ];
 
-const INSERT = `INSERT INTO audit (${COLUMNS.map(([c]) => (c === 'user' ? '"user"' : c)).join(', ')})
-  SELECT * FROM unnest(${COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})`;
+const NAMES = COLUMNS.map(([c]) => (c === 'user' ? '"user"' : c));
+const WORDS_PARAM = COLUMNS.length + 1;
+/** The search vector is built from words split here, not by the server, so it matches whatever the database's locale. */
+const INSERT = `INSERT INTO audit (${NAMES.join(', ')}, search)
+  SELECT ${COLUMNS.map((_, i) => `c${i}`).join(', ')}, to_tsvector('simple'::regconfig, words)
+  FROM unnest(${COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')}, $${WORDS_PARAM}::text[])
+    AS t (${COLUMNS.map((_, i) => `c${i}`).join(', ')}, words)`;
 
 /** Every column of a stored row except the search vector, as AuditRow names them. */
 export const ROW_COLUMNS = COLUMNS.filter(([c]) => c !== 'replica').map(([c]) => (c === 'user' ? '"user"' : c)).join(', ');
 
-/** Insert a batch of rows in one statement, whatever its length (the parameters are 25 arrays). */
-export async function insertRows(q: PgQueryable, rows: readonly AuditRow[], replica: string): Promise<void> {
+/** Insert a batch of rows in one statement, whatever its length (the parameters are arrays); `words` feed the search vector. */
+export async function insertRows(q: PgQueryable, rows: readonly AuditRow[], words: readonly string[], replica: string): Promise<void> {
   if (rows.length === 0) return;
   const arrays = COLUMNS.map(([c]) => rows.map((r) => (c === 'replica' ? replica : (r[c] ?? null))));
-  await q.query(INSERT, arrays);
+  await q.query(INSERT, [...arrays, words]);
 }
 
 type PgRow = Omit<AuditRow, 'id' | 'time' | 'bytes' | 'tokens'> & { id: string; time: string; bytes: string | null; tokens: string | null };

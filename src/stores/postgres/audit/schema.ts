@@ -38,10 +38,9 @@ registerPgMigration(
     hash TEXT NOT NULL,
     -- Which replica wrote the row (not hashed: the chain is global; it only says where to look when one misbehaves).
     replica TEXT,
-    -- The argument words as audit/query.ts splits them (runs of letters and digits, case folded), for phrase search.
-    search TSVECTOR GENERATED ALWAYS AS (
-      to_tsvector('simple'::regconfig, regexp_replace(lower(coalesce(args, '')), '[^[:alnum:]]+', ' ', 'g'))
-    ) STORED
+    -- The argument words as audit/query.ts splits them (runs of letters and digits, case folded), for phrase search;
+    -- split by the writer, because the server's [[:alnum:]] and lower() know no accents under a C locale.
+    search TSVECTOR
   );
   CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
   CREATE INDEX IF NOT EXISTS audit_agent_id ON audit (agent, id);
@@ -78,5 +77,22 @@ registerPgMigration(
     count BIGINT NOT NULL,
     PRIMARY KEY (day, agent, method)
   );
+`,
+);
+
+// The spend report's figures as columns computed once per model call (not hashed: the chain covers model_info), and
+// one partial index holding everything the report sums, so a day of model calls is read from the index alone.
+registerPgMigration(
+  'audit',
+  2,
+  `
+  ALTER TABLE audit
+    ADD COLUMN tokens_in DOUBLE PRECISION GENERATED ALWAYS AS ((model_info::jsonb #>> '{tokens,input}')::float8) STORED,
+    ADD COLUMN tokens_out DOUBLE PRECISION GENERATED ALWAYS AS ((model_info::jsonb #>> '{tokens,output}')::float8) STORED,
+    ADD COLUMN tokens_cached DOUBLE PRECISION GENERATED ALWAYS AS ((model_info::jsonb #>> '{tokens,cachedInput}')::float8) STORED,
+    ADD COLUMN tokens_estimated BOOLEAN GENERATED ALWAYS AS (coalesce((model_info::jsonb ->> 'tokensEstimated') = 'true', false)) STORED;
+  DROP INDEX IF EXISTS audit_model_time;
+  CREATE INDEX IF NOT EXISTS audit_model_spend ON audit (time)
+    INCLUDE (model, agent, team, tokens, cost_usd, tokens_in, tokens_out, tokens_cached, tokens_estimated) WHERE model IS NOT NULL;
 `,
 );

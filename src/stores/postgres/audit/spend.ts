@@ -4,15 +4,13 @@ import {
 } from '../../spend.js';
 import type { PgQueryable } from './rows.js';
 
-// model_info is kept as the text that was hashed; jsonb is taken per row only for the few model calls in range.
+// The token figures are generated columns of model_info (audit migration 2), all in the partial index audit_model_spend.
 const SUMS = `count(*)::int AS calls,
-  sum((model_info::jsonb #>> '{tokens,input}')::float8) AS input,
-  sum((model_info::jsonb #>> '{tokens,output}')::float8) AS output,
-  sum((model_info::jsonb #>> '{tokens,cachedInput}')::float8) AS cached,
+  sum(tokens_in) AS input, sum(tokens_out) AS output, sum(tokens_cached) AS cached,
   sum(tokens)::float8 AS total, sum(cost_usd) AS cost,
-  sum(CASE WHEN (model_info::jsonb ->> 'tokensEstimated') = 'true' THEN 1 ELSE 0 END)::int AS estimated`;
+  (count(*) FILTER (WHERE tokens_estimated))::int AS estimated`;
 
-/** The groups query, parameters ($1 from, $2 to); reads the partial index audit_model_time. */
+/** The groups query, parameters ($1 from, $2 to). */
 export function pgSpendSql(by: SpendDimension): string {
   return `SELECT ${SPEND_COLUMN[by]} AS key, ${SUMS}
     FROM audit WHERE model IS NOT NULL AND time >= $1 AND time < $2

@@ -7,7 +7,8 @@ import { hostname } from 'node:os';
 import type { VerifyResult } from '../../../audit/chain.js';
 import type { AuditFilter, AuditPage, AuditRecord } from '../../../audit/query.js';
 import { compileRedactor, DEFAULT_REDACT_PATTERNS } from '../../../audit/redact.js';
-import { pendingOf, toRow, type PendingRecord, type RowFormat } from '../../../audit/rows.js';
+import { chainRow, pendingOf, rowFields, type PendingRecord, type RowFields, type RowFormat } from '../../../audit/rows.js';
+import { searchWords } from '../../../audit/query.js';
 import type { Step, StepOutcome } from '../../../gateway/types.js';
 import type { Logger } from '../../../telemetry/logger.js';
 import type { AuditLog, AuditStats, CallCount, PruneResult, RefusalCount, WriterHealth } from '../../audit.js';
@@ -40,6 +41,8 @@ export interface PgAuditLogOptions {
 }
 
 const MAX_QUEUE = 100_000;
+/** Most records one flush transaction writes. */
+const MAX_TRANSACTION = 5000;
 const RETENTION_EVERY_MS = 6 * 60 * 60 * 1000;
 
 export class PgAuditLog implements AuditLog {
@@ -175,12 +178,16 @@ export class PgAuditLog implements AuditLog {
       clearImmediate(this.immediate);
       this.immediate = undefined;
     }
-    const batch = this.queue;
+    // A backlog (after an outage) goes in several transactions, so none holds the chain or the statement timeout long.
+    const batch = this.queue.length > MAX_TRANSACTION ? this.queue.slice(0, MAX_TRANSACTION) : this.queue;
+    this.queue = this.queue.length > MAX_TRANSACTION ? this.queue.slice(MAX_TRANSACTION) : [];
     const counters = this.counters;
-    this.queue = [];
     this.counters = new Map();
     try {
-      await this.pg.withLock(CHAIN_LOCK, (client) => this.writeBatch(client, batch, counters));
+      // Redaction, JSON and search words before the chain lock; only numbering and hashing happen while holding it.
+      const fields = batch.map((p) => rowFields(withoutNul(p), this.format));
+      const words = fields.map((f) => searchWords(f.args ?? '').join(' '));
+      await this.pg.withLock(CHAIN_LOCK, (client) => this.writeBatch(client, fields, words, counters));
     } catch (err) {
       this.failBatch(batch, counters, err as Error);
       return;
@@ -189,21 +196,22 @@ export class PgAuditLog implements AuditLog {
     this.stats.written += batch.length;
     this.stats.flushes++;
     for (const p of batch) p.settle?.resolve();
+    if (batch.length === MAX_TRANSACTION && this.queue.length > 0) return this.writeQueued();
   }
 
   /** Inside the chain lock: continue from the head as committed by whichever replica wrote last. */
-  private async writeBatch(client: PgQueryable, batch: PendingRecord[], counters: Map<string, number>): Promise<void> {
+  private async writeBatch(client: PgQueryable, batch: RowFields[], words: string[], counters: Map<string, number>): Promise<void> {
     if (batch.length > 0) {
       const head = await readHead(client);
       if (!head) throw new Error("the audit_head row is gone (deleted behind the gateway's back); run `switchyard audit verify`");
       let { lastId, lastHash } = head;
-      const rows = batch.map((p) => {
-        const row = toRow(withoutNul(p), lastId + 1, lastHash, this.format);
+      const rows = batch.map((f) => {
+        const row = chainRow(f, lastId + 1, lastHash, this.format.key);
         lastId = row.id;
         lastHash = row.hash;
         return row;
       });
-      await insertRows(client, rows, this.replica);
+      await insertRows(client, rows, words, this.replica);
       await writeHead(client, { lastId, lastHash, records: head.records + batch.length, keyedFrom: head.keyedFrom }, this.format.key);
     }
     if (counters.size > 0) {
