@@ -49,12 +49,14 @@ async function serve(dir, profile) {
   return { base, proc };
 }
 
-function client(url) {
+/** A 2026-07-28 client; with `workflowId` its calls join that workflow (as a session's do), else each starts its own. */
+function client(url, workflowId) {
   let seq = 0;
+  const joined = workflowId ? { 'x-workflow-id': workflowId } : {};
   return async () => {
     const res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'bench__add' },
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'bench__add', ...joined },
       body: JSON.stringify({ jsonrpc: '2.0', id: ++seq, method: 'tools/call', params: { name: 'bench__add', arguments: { a: 2, b: 3 }, _meta: META } }),
     });
     const text = await res.text();
@@ -65,8 +67,9 @@ function client(url) {
 }
 
 /** Calls/s, p50/p99 and CPU per call summed over every gateway process of the variant. */
-async function measure(url, pids, sessions, seconds) {
-  const calls = Array.from({ length: sessions }, () => client(url));
+async function measure(url, pids, sessions, seconds, joinWorkflows) {
+  const run = Math.random().toString(36).slice(2, 8);
+  const calls = Array.from({ length: sessions }, (_, i) => client(url, joinWorkflows ? `bench-${run}-${i}` : undefined));
   await Promise.all(calls.map(async (c) => { for (let i = 0; i < 50; i++) await c(); }));
   const latencies = [];
   let errors = 0;
@@ -150,25 +153,28 @@ export async function runReplicasBench({ sessions, seconds, rounds, profile }) {
     cleanup.push(lb.close);
 
     console.log(`switchyard bench replicas: ${sessions} clients, ${seconds} s per measurement, ${rounds} rounds, tool add with agent limits, Node ${process.version}`);
-    const rows = { 'one sqlite': [], 'one sqlite +lb': [], 'three shared +lb': [] };
+    // "wf": each client's calls join one workflow (like a session's); otherwise every call is a workflow of its own.
+    const rows = { 'one sqlite': [], 'one sqlite +lb': [], 'three shared +lb': [], 'one sqlite +lb wf': [], 'three shared +lb wf': [] };
     for (let round = 1; round <= rounds; round++) {
       const plan = [
-        ['one sqlite', `${one.base}/mcp`, [one.proc.pid]],
-        ['one sqlite +lb', `${oneLb.url}/mcp`, [one.proc.pid]],
-        ['three shared +lb', `${lb.url}/mcp`, three.map((r) => r.proc.pid)],
+        ['one sqlite', `${one.base}/mcp`, [one.proc.pid], false],
+        ['one sqlite +lb', `${oneLb.url}/mcp`, [one.proc.pid], false],
+        ['three shared +lb', `${lb.url}/mcp`, three.map((r) => r.proc.pid), false],
+        ['one sqlite +lb wf', `${oneLb.url}/mcp`, [one.proc.pid], true],
+        ['three shared +lb wf', `${lb.url}/mcp`, three.map((r) => r.proc.pid), true],
       ];
-      for (const [name, url, pids] of plan) {
-        const r = await measure(url, pids, sessions, seconds);
+      for (const [name, url, pids, join] of plan) {
+        const r = await measure(url, pids, sessions, seconds, join);
         rows[name].push(r);
-        console.log(`round ${round}  ${name.padEnd(17)} ${fmt(r)}`);
+        console.log(`round ${round}  ${name.padEnd(20)} ${fmt(r)}`);
       }
     }
     const mean = (rs, k) => rs.reduce((s, r) => s + r[k], 0) / rs.length;
-    const base = rows['one sqlite +lb'];
     console.log('\nsummary (mean over rounds)');
     for (const [name, rs] of Object.entries(rows)) {
-      const loss = 1 - mean(rs, 'rps') / mean(base, 'rps');
-      console.log(`  ${name.padEnd(17)} ${mean(rs, 'rps').toFixed(0)} calls/s  p50 ${mean(rs, 'p50').toFixed(2)} ms  p99 ${mean(rs, 'p99').toFixed(2)} ms  ${mean(rs, 'cpuUs').toFixed(0)} µs cpu/call  ${name === 'one sqlite +lb' ? '(baseline)' : `${(loss * 100).toFixed(1)} % fewer calls/s than one sqlite +lb`}`);
+      const baseName = name.endsWith(' wf') ? 'one sqlite +lb wf' : 'one sqlite +lb';
+      const loss = 1 - mean(rs, 'rps') / mean(rows[baseName], 'rps');
+      console.log(`  ${name.padEnd(20)} ${mean(rs, 'rps').toFixed(0)} calls/s  p50 ${mean(rs, 'p50').toFixed(2)} ms  p99 ${mean(rs, 'p99').toFixed(2)} ms  ${mean(rs, 'cpuUs').toFixed(0)} µs cpu/call  ${name === baseName ? '(baseline)' : `${(loss * 100).toFixed(1)} % fewer calls/s than ${baseName}`}`);
     }
     const cost = await budgetCheckCost(redis.url);
     console.log(`\nbudget reservation, sequential: embedded ${cost.embedded.toFixed(1)} µs` + (cost.redis === undefined ? `; Redis not measured: ${cost.why}` : `, Redis ${cost.redis.toFixed(1)} µs (one Lua call, round trip included)`));
