@@ -12,6 +12,7 @@ import type { Step } from '../../src/gateway/types.js';
 import { openStores, redactUrl, StoreConfigError, type SharedHealth } from '../../src/stores/open.js';
 import { loadGatewayConfig } from '../../src/config/index.js';
 import { scratch } from '../helpers/gateway.js';
+import { freePort } from '../helpers/shared-stores.js';
 
 const step = { kind: 'tools/call', workflowId: 'wf', caller: { agentId: 'a', principal: 'p', chain: ['a'], via: 'apikey' } } as unknown as Step;
 
@@ -110,6 +111,14 @@ describe('openStores', () => {
     await expect(openStores({ config: configWith('state:\n  redis: redis://127.0.0.1:6379/0\n'), log })).rejects.toThrow(/store\.postgres is not set: .*set both state\.redis and store\.postgres/);
     await expect(openStores({ config: configWith('store:\n  postgres: postgres://127.0.0.1:5432/x\n'), log })).rejects.toThrow(/state\.redis is not set/);
   });
+
+  it('fails to start with what to do when PostgreSQL does not answer, and no password in the message', async () => {
+    const [redisPort, pgPort] = [await freePort(), await freePort()];
+    const config = configWith(`state:\n  redis: redis://127.0.0.1:${redisPort}/0\nstore:\n  postgres: postgres://sy:secret@127.0.0.1:${pgPort}/sy\n`);
+    const err = await openStores({ config, log: pino({ level: 'silent' }) }).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(new RegExp(`^PostgreSQL at postgres://127\\.0\\.0\\.1:${pgPort}/sy \\(store\\.postgres\\): .*start it or fix the address, then start the gateway again$`));
+    expect(err?.message).not.toContain('secret');
+  }, 20_000);
 
   it('never puts a password of a store address in a message', () => {
     expect(redactUrl('redis://user:s3cret@cache:6379/0')).toBe('redis://cache:6379/0');
