@@ -16,7 +16,7 @@ import { BreakerBoard } from './limits/breaker.js';
 import { LimitCounters } from './limits/counters.js';
 import { Metrics } from './telemetry/metrics.js';
 import { ApprovalQueue } from './gateway/approval-queue.js';
-import { openStores, StoreConfigError, type GatewayStores } from './stores/open.js';
+import { openStores, type GatewayStores } from './stores/open.js';
 import { SharedStateWatch } from './gateway/shared-state.js';
 import { LiveFeed } from './downstream/admin-live.js';
 import { createHttpFront } from './downstream/http-app.js';
@@ -105,7 +105,8 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   try {
     stores = await openStores({ config, log });
   } catch (err) {
-    if (err instanceof StoreConfigError) throw new StartupError(err.message);
+    // A shared store's error names the server and what to do; an embedded one's the data dir.
+    if (config.store.postgres !== undefined || config.state.redis !== undefined) throw new StartupError((err as Error).message);
     throw new StartupError(`cannot open the audit trail in ${config.dataDir}: ${(err as Error).message}`);
   }
   const audit = stores.audit;

@@ -22,6 +22,7 @@ import { MemoryStreamEvents } from './memory/stream-events.js';
 import { SqliteApprovals } from './sqlite/approvals.js';
 import { SqliteCounterStore } from './sqlite/counters.js';
 import { SqliteDelegationTokens, SqliteSlices } from './sqlite/delegation.js';
+import { MemorySlices } from './memory/delegation.js';
 import { SqliteTaskOwners } from './sqlite/task-owners.js';
 
 /** A shared server a replica depends on, as /readyz and the fail-mode guard see it. */
@@ -67,8 +68,6 @@ export interface OpenStoresOptions {
   onCounterError?: (err: unknown) => void;
 }
 
-export class StoreConfigError extends Error {}
-
 /** `redis://user:secret@host:6379/0` → `redis://host:6379/0`: addresses in logs and refusals never carry a password. */
 export function redactUrl(url: string): string {
   try {
@@ -81,48 +80,57 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Open the stores gateway.yaml asks for; throws StoreConfigError with what to change when they cannot be opened. */
+/**
+ * Open the stores gateway.yaml asks for: `state.redis` puts the fast state (counters, slices, loop histories, the
+ * control bus) in Redis, `store.postgres` the durable state (workflows, tokens, keys, approvals, owners, the trail)
+ * in PostgreSQL; what is not configured stays embedded in dataDir. Throws with what to do when one cannot be opened.
+ */
 export async function openStores(opts: OpenStoresOptions): Promise<GatewayStores> {
   const { config, log } = opts;
-  if (config.state.redis !== undefined || config.store.postgres !== undefined) return openShared(opts);
-  const audit = openAudit({ dataDir: config.dataDir, audit: config.audit, logger: log });
-  const bus = new MemoryControlBus();
-  const counters = new SqliteCounterStore({
-    dimensions: LIMIT_DIMENSIONS,
-    file: join(config.dataDir, 'limits.db'),
-    onError: opts.onCounterError ?? ((err) => log.error({ err: String(err) }, 'limit counters could not be saved; counting goes on in memory')),
-  });
-  return {
-    replicaId: bus.replicaId,
-    backends: { state: 'embedded', store: 'sqlite' },
-    bus,
-    audit,
-    counters,
-    slices: new SqliteSlices(audit.db),
-    tokens: new SqliteDelegationTokens(audit.db),
-    loopHistory: new MemoryLoopHistory(),
-    approvals: new SqliteApprovals(audit.db),
-    taskOwners: new SqliteTaskOwners(audit.db),
-    streamEvents: new MemoryStreamEvents(),
-    health: () => [],
-    close: async () => {
-      await counters.close();
-      bus.close();
-      return audit.close();
-    },
-  };
-}
-
-/**
- * Replicas: Redis for the fast state, PostgreSQL for the durable one. Both are needed together: a replica that shared
- * one and kept the other in its own dataDir would split budgets or trails between replicas without saying so.
- */
-async function openShared(opts: OpenStoresOptions): Promise<GatewayStores> {
-  const { config } = opts;
-  if (config.state.redis === undefined || config.store.postgres === undefined) {
-    const missing = config.state.redis === undefined ? 'state.redis' : 'store.postgres';
-    throw new StoreConfigError(`${missing} is not set: replicas share state in Redis and PostgreSQL together; set both state.redis and store.postgres in gateway.yaml, or neither for one gateway on its own data directory`);
+  // Loaded only when asked for: a gateway on its data dir never loads the Redis or PostgreSQL clients.
+  const shared = config.state.redis !== undefined || config.store.postgres !== undefined ? await import('./shared.js') : undefined;
+  const closers = shared ? new shared.Closers(log) : undefined;
+  try {
+    const redis = shared && closers && config.state.redis !== undefined ? await shared.openRedisState({ ...opts, url: config.state.redis, closers }) : undefined;
+    const bus = redis?.bus ?? new MemoryControlBus();
+    const pg = shared && closers && config.store.postgres !== undefined ? await shared.openPostgresStore({ ...opts, url: config.store.postgres, bus, closers }) : undefined;
+    const embedded = pg ? undefined : openAudit({ dataDir: config.dataDir, audit: config.audit, logger: log });
+    const audit = pg?.audit ?? embedded!;
+    const counters =
+      redis?.counters ??
+      new SqliteCounterStore({
+        dimensions: LIMIT_DIMENSIONS,
+        file: join(config.dataDir, 'limits.db'),
+        onError: opts.onCounterError ?? ((err) => log.error({ err: String(err) }, 'limit counters could not be saved; counting goes on in memory')),
+      });
+    if (redis && !pg) log.warn({ dataDir: config.dataDir }, `state.redis without store.postgres: workflows, delegated tokens, approvals and the audit trail stay in ${config.dataDir} of each replica; set store.postgres to share them`);
+    if (pg && !redis) log.warn({ dataDir: config.dataDir }, `store.postgres without state.redis: budgets, windows and loop histories are counted per replica in ${config.dataDir}; set state.redis to share them`);
+    const health = (): SharedHealth[] => [...(redis ? [redis.health()] : []), ...(pg ? [pg.health()] : [])];
+    return {
+      replicaId: bus.replicaId,
+      backends: { state: redis ? 'redis' : 'embedded', store: pg ? 'postgres' : 'sqlite' },
+      bus,
+      audit,
+      counters,
+      slices: redis?.slices ?? (embedded ? new SqliteSlices(embedded.db) : new MemorySlices()),
+      tokens: pg?.tokens ?? new SqliteDelegationTokens(embedded!.db),
+      keys: pg?.keys,
+      loopHistory: redis?.loopHistory ?? new MemoryLoopHistory(),
+      approvals: pg?.approvals ?? new SqliteApprovals(embedded!.db),
+      taskOwners: pg?.taskOwners ?? new SqliteTaskOwners(embedded!.db),
+      // A session's GET stream lives on the replica that holds the session; its replay buffer lives there too.
+      streamEvents: new MemoryStreamEvents(),
+      health,
+      close: async () => {
+        const unwritten = await audit.close();
+        if (!redis) await counters.close();
+        await closers?.run();
+        if (!redis) await bus.close();
+        return unwritten;
+      },
+    };
+  } catch (err) {
+    await closers?.run();
+    throw err;
   }
-  const { openSharedStores } = await import('./shared.js');
-  return openSharedStores({ ...opts, redisUrl: config.state.redis, postgresUrl: config.store.postgres });
 }

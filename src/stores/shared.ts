@@ -10,7 +10,8 @@ import { defaultAuditKeyPath, loadAuditKey } from '../audit/head.js';
 import type { AuditRuntime } from '../audit/index.js';
 import { LIMIT_DIMENSIONS } from '../limits/counters.js';
 import type { StepSink } from '../gateway/types.js';
-import type { GatewayStores, OpenStoresOptions, SharedHealth } from './open.js';
+import type { OpenStoresOptions, SharedHealth } from './open.js';
+import type { ControlBus } from './bus.js';
 import { PgAuditConsole } from './postgres/audit/console.js';
 import { PgAuditLog } from './postgres/audit/store.js';
 import { PgApprovals } from './postgres/approvals.js';
@@ -25,7 +26,6 @@ import { failOpenCounters, failOpenLoopHistory, failOpenSlices } from './fail-op
 import { RedisCounterStore } from './redis/counters.js';
 import { RedisLoopHistoryStore } from './redis/loop-history.js';
 import { RedisSliceStore } from './redis/slices.js';
-import { MemoryStreamEvents } from './memory/stream-events.js';
 import type { WorkflowRegistryView } from './workflow-registry.js';
 
 const noopSink: StepSink = { record() {} };
@@ -62,88 +62,81 @@ function sharedRegistry(control: PgWorkflows, views: PgAuditConsole): WorkflowRe
   };
 }
 
-export async function openSharedStores(opts: OpenStoresOptions & { redisUrl: string; postgresUrl: string }): Promise<GatewayStores> {
-  const { config, log } = opts;
-  const closers: Array<() => unknown> = [];
-  const closeAll = async () => {
-    for (const c of closers.reverse()) await Promise.resolve(c()).catch((err: Error) => log.warn({ err: err.message }, 'a shared store did not close cleanly'));
-  };
-  try {
-    const redis: RedisClient = openRedis({ url: opts.redisUrl, log, failMode: config.state.failMode });
-    closers.push(() => redis.close());
-    await redis.ready(REDIS_START_WAIT_MS).catch((err: Error) => {
-      log.warn({ redis: where(opts.redisUrl), err: err.message }, `Redis at ${where(opts.redisUrl)} did not answer within ${REDIS_START_WAIT_MS / 1000} s of start; serving anyway and reconnecting`);
-    });
-    const bus = new RedisControlBus({ client: redis });
-    closers.push(() => bus.close());
-    let pg: Postgres;
-    try {
-      pg = await openPostgres({ url: opts.postgresUrl, log });
-    } catch (err) {
-      throw new Error(`PostgreSQL at ${where(opts.postgresUrl)} (store.postgres): ${(err as Error).message}; start it or fix the address, then start the gateway again`);
-    }
-    closers.push(() => pg.close());
-    const control = await PgWorkflows.open({ db: pg, bus, log });
-    closers.push(() => control.close());
-    const tokens = await PgDelegationTokens.open({ db: pg, bus, log });
-    closers.push(() => tokens.close());
-    const keys = await PgKeyStore.open({ db: pg, bus, log });
-    closers.push(() => keys.close());
-    const approvals = await PgApprovals.open({ db: pg });
-    const taskOwners = await PgTaskOwners.open({ db: pg });
-    const configuredKey = config.audit.hmacKeyFile;
-    const hmacKey = loadAuditKey(configuredKey ?? defaultAuditKeyPath(config.dataDir), { create: configuredKey === undefined });
-    const auditLog = await PgAuditLog.open(pg, {
-      durability: config.audit.durability,
-      flushMs: config.audit.flushMs,
-      redact: config.audit.redact.length > 0 ? config.audit.redact : undefined,
-      retentionDays: config.audit.retentionDays,
-      hmacKey,
-      logger: log,
-    });
-    const views = new PgAuditConsole(pg, async () => void (await auditLog.flush()));
-    let auditClosed: Promise<number> | undefined;
-    const audit: AuditRuntime = {
-      store: auditLog,
-      workflows: sharedRegistry(control, views),
-      spend: (by, range) => views.spend(by, range),
-      sink: config.audit.enabled ? auditLog : noopSink,
-      close: () => (auditClosed ??= auditLog.close()),
-    };
-    // failMode open: a call Redis cannot count is admitted uncounted (the watch logs it), not failed.
-    const open = config.state.failMode === 'open';
-    const unreachable = (err: unknown) => err instanceof RedisUnavailableError;
-    const counters = new RedisCounterStore({ client: redis, dimensions: LIMIT_DIMENSIONS });
-    const slices = new RedisSliceStore({ client: redis });
-    const loopHistory = new RedisLoopHistoryStore({ client: redis });
-    const targets = { redis: where(opts.redisUrl), postgres: where(opts.postgresUrl) };
-    const health = (): SharedHealth[] => [
-      { name: 'redis', target: targets.redis, ...redis.health() },
-      { name: 'postgres', target: targets.postgres, ...pg.health() },
-    ];
-    return {
-      replicaId: bus.replicaId,
-      backends: { state: 'redis', store: 'postgres' },
-      bus,
-      audit,
-      counters: open ? failOpenCounters(counters, unreachable) : counters,
-      slices: open ? failOpenSlices(slices, unreachable) : slices,
-      tokens,
-      keys,
-      approvals,
-      taskOwners,
-      loopHistory: open ? failOpenLoopHistory(loopHistory, unreachable) : loopHistory,
-      // A session's GET stream lives on the replica that holds the session; its replay buffer lives there too.
-      streamEvents: new MemoryStreamEvents(),
-      health,
-      close: async () => {
-        const unwritten = await audit.close();
-        await closeAll();
-        return unwritten;
-      },
-    };
-  } catch (err) {
-    await closeAll();
-    throw err;
+/** Closers run newest first; a failing one is logged and the rest still run. */
+export class Closers {
+  private readonly list: Array<() => unknown> = [];
+  constructor(private readonly log: Pick<Logger, 'warn'>) {}
+  add(c: () => unknown): void {
+    this.list.push(c);
   }
+  async run(): Promise<void> {
+    for (const c of this.list.splice(0).reverse()) await Promise.resolve(c()).catch((err: Error) => this.log.warn({ err: err.message }, 'a shared store did not close cleanly'));
+  }
+}
+
+/** The fast state on Redis: counters, slices, loop histories and the control bus, on one client. */
+export async function openRedisState(opts: OpenStoresOptions & { url: string; closers: Closers }) {
+  const { config, log, url } = opts;
+  const redis: RedisClient = openRedis({ url, log, failMode: config.state.failMode });
+  opts.closers.add(() => redis.close());
+  await redis.ready(REDIS_START_WAIT_MS).catch((err: Error) => {
+    log.warn({ redis: where(url), err: err.message }, `Redis at ${where(url)} did not answer within ${REDIS_START_WAIT_MS / 1000} s of start; serving anyway and reconnecting`);
+  });
+  const bus = new RedisControlBus({ client: redis });
+  opts.closers.add(() => bus.close());
+  // failMode open: a call Redis cannot count is admitted uncounted (the watch logs it), not failed.
+  const open = config.state.failMode === 'open';
+  const unreachable = (err: unknown) => err instanceof RedisUnavailableError;
+  const counters = new RedisCounterStore({ client: redis, dimensions: LIMIT_DIMENSIONS });
+  const slices = new RedisSliceStore({ client: redis });
+  const loopHistory = new RedisLoopHistoryStore({ client: redis });
+  const target = where(url);
+  return {
+    bus,
+    counters: open ? failOpenCounters(counters, unreachable) : counters,
+    slices: open ? failOpenSlices(slices, unreachable) : slices,
+    loopHistory: open ? failOpenLoopHistory(loopHistory, unreachable) : loopHistory,
+    health: (): SharedHealth => ({ name: 'redis', target, ...redis.health() }),
+  };
+}
+
+/** The durable store on PostgreSQL: workflows, tokens, signing keys, approvals, task owners and the trail, on one pool. */
+export async function openPostgresStore(opts: OpenStoresOptions & { url: string; bus: ControlBus; closers: Closers }) {
+  const { config, log, url, bus } = opts;
+  let pg: Postgres;
+  try {
+    pg = await openPostgres({ url, log });
+  } catch (err) {
+    throw new Error(`PostgreSQL at ${where(url)} (store.postgres): ${(err as Error).message}; start it or fix the address, then start the gateway again`);
+  }
+  opts.closers.add(() => pg.close());
+  const control = await PgWorkflows.open({ db: pg, bus, log });
+  opts.closers.add(() => control.close());
+  const tokens = await PgDelegationTokens.open({ db: pg, bus, log });
+  opts.closers.add(() => tokens.close());
+  const keys = await PgKeyStore.open({ db: pg, bus, log });
+  opts.closers.add(() => keys.close());
+  const approvals = await PgApprovals.open({ db: pg });
+  const taskOwners = await PgTaskOwners.open({ db: pg });
+  const configuredKey = config.audit.hmacKeyFile;
+  const hmacKey = loadAuditKey(configuredKey ?? defaultAuditKeyPath(config.dataDir), { create: configuredKey === undefined });
+  const auditLog = await PgAuditLog.open(pg, {
+    durability: config.audit.durability,
+    flushMs: config.audit.flushMs,
+    redact: config.audit.redact.length > 0 ? config.audit.redact : undefined,
+    retentionDays: config.audit.retentionDays,
+    hmacKey,
+    logger: log,
+  });
+  const views = new PgAuditConsole(pg, async () => void (await auditLog.flush()));
+  let auditClosed: Promise<number> | undefined;
+  const audit: AuditRuntime = {
+    store: auditLog,
+    workflows: sharedRegistry(control, views),
+    spend: (by, range) => views.spend(by, range),
+    sink: config.audit.enabled ? auditLog : noopSink,
+    close: () => (auditClosed ??= auditLog.close()),
+  };
+  const target = where(url);
+  return { audit, tokens, keys, approvals, taskOwners, health: (): SharedHealth => ({ name: 'postgres', target, ...pg.health() }) };
 }

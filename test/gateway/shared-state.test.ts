@@ -9,10 +9,10 @@ import { createHttpFront } from '../../src/downstream/http-app.js';
 import { refusalResponse } from '../../src/downstream/render/mcp.js';
 import { SharedStateWatch, type FailMode } from '../../src/gateway/shared-state.js';
 import type { Step } from '../../src/gateway/types.js';
-import { openStores, redactUrl, StoreConfigError, type SharedHealth } from '../../src/stores/open.js';
+import { openStores, redactUrl, type SharedHealth } from '../../src/stores/open.js';
 import { loadGatewayConfig } from '../../src/config/index.js';
 import { scratch } from '../helpers/gateway.js';
-import { freePort } from '../helpers/shared-stores.js';
+import { freePort, sharedStoresUnavailable, stopTestRedis, testRedis } from '../helpers/shared-stores.js';
 
 const step = { kind: 'tools/call', workflowId: 'wf', caller: { agentId: 'a', principal: 'p', chain: ['a'], via: 'apikey' } } as unknown as Step;
 
@@ -105,11 +105,18 @@ describe('openStores', () => {
     expect(await stores.close()).toBe(0);
   });
 
-  it('refuses Redis without PostgreSQL (and the reverse), saying to set both or neither', async () => {
-    const log = pino({ level: 'silent' });
-    await expect(openStores({ config: configWith('state:\n  redis: redis://127.0.0.1:6379/0\n'), log })).rejects.toThrow(StoreConfigError);
-    await expect(openStores({ config: configWith('state:\n  redis: redis://127.0.0.1:6379/0\n'), log })).rejects.toThrow(/store\.postgres is not set: .*set both state\.redis and store\.postgres/);
-    await expect(openStores({ config: configWith('store:\n  postgres: postgres://127.0.0.1:5432/x\n'), log })).rejects.toThrow(/state\.redis is not set/);
+  it.skipIf(sharedStoresUnavailable())('opens Redis alone for the fast state, keeping the durable stores embedded, and says so', async () => {
+    const redis = await testRedis();
+    const lines: string[] = [];
+    const stores = await openStores({ config: configWith(`state:\n  redis: ${redis.url}\n`), log: pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) }) });
+    try {
+      expect(stores.backends).toEqual({ state: 'redis', store: 'sqlite' });
+      expect(stores.health()).toMatchObject([{ name: 'redis', ok: true }]);
+      expect(lines.map((l) => JSON.parse(l).msg)).toContainEqual(expect.stringMatching(/^state\.redis without store\.postgres: .*set store\.postgres to share them$/));
+    } finally {
+      await stores.close();
+      await stopTestRedis();
+    }
   });
 
   it('fails to start with what to do when PostgreSQL does not answer, and no password in the message', async () => {
