@@ -174,7 +174,7 @@ export async function runReplicasBench({ sessions, seconds, rounds, profile }) {
     for (const [name, rs] of Object.entries(rows)) {
       const baseName = name.endsWith(' wf') ? 'one sqlite +lb wf' : 'one sqlite +lb';
       const loss = 1 - mean(rs, 'rps') / mean(rows[baseName], 'rps');
-      console.log(`  ${name.padEnd(20)} ${mean(rs, 'rps').toFixed(0)} calls/s  p50 ${mean(rs, 'p50').toFixed(2)} ms  p99 ${mean(rs, 'p99').toFixed(2)} ms  ${mean(rs, 'cpuUs').toFixed(0)} µs cpu/call  ${name === baseName ? '(baseline)' : `${(loss * 100).toFixed(1)} % fewer calls/s than ${baseName}`}`);
+      console.log(`  ${name.padEnd(20)} ${mean(rs, 'rps').toFixed(0)} calls/s  p50 ${mean(rs, 'p50').toFixed(2)} ms  p99 ${mean(rs, 'p99').toFixed(2)} ms  ${mean(rs, 'cpuUs').toFixed(0)} µs cpu/call  ${name === baseName ? '(baseline)' : `${Math.abs(loss * 100).toFixed(1)} % ${loss >= 0 ? 'fewer' : 'more'} calls/s than ${baseName}`}`);
     }
     const cost = await budgetCheckCost(redis.url);
     console.log(`\nbudget reservation, sequential: embedded ${cost.embedded.toFixed(1)} µs` + (cost.redis === undefined ? `; Redis not measured: ${cost.why}` : `, Redis ${cost.redis.toFixed(1)} µs (one Lua call, round trip included)`));
