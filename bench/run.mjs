@@ -13,6 +13,8 @@
 //   gateway-2026       defaults, measured with 2026-07-28 clients (stateless POSTs with the _meta envelope)
 //   console            first-load times of the console's admin API queries on a seeded trail (bench/console.mjs)
 //   model              the model route instead (bench/model.mjs): chat completions direct vs through the gateway
+//   replicas           one gateway on SQLite vs three on a throwaway Redis + PostgreSQL behind a round-robin
+//                      balancer (bench/replicas.mjs), and the cost of one budget reservation in Redis
 //
 // "cpu/call" is the CPU time (user + system, from /proc/<pid>/stat) the measured process spent during the
 // measurement divided by the calls made: the upstream for direct, the pipe or gateway process otherwise. It is
@@ -50,6 +52,12 @@ const { values } = parseArgs({
 if (values.variants.split(',').includes('model')) {
   const { runModelBench } = await import('./model.mjs');
   await runModelBench({ clients: Number(values.sessions), seconds: Number(values.seconds), rounds: Number(values.rounds), profile: values.profile });
+  process.exit(0);
+}
+// Replicas have their own benchmark: one gateway on SQLite vs three sharing Redis and PostgreSQL (bench/replicas.mjs).
+if (values.variants.split(',').includes('replicas')) {
+  const { runReplicasBench } = await import('./replicas.mjs');
+  await runReplicasBench({ sessions: Number(values.sessions), seconds: Number(values.seconds), rounds: Number(values.rounds), profile: values.profile });
   process.exit(0);
 }
 const SESSIONS = Number(values.sessions);

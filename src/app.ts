@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { ConfigWatcher, loadGatewayConfig, PACKAGE_GATEWAY_FILE, type GatewayOverrides } from './config/index.js';
 import type { GatewayConfig } from './config/types.js';
 import { Gateway } from './gateway/gateway.js';
-import { openAudit, type AuditRuntime } from './audit/index.js';
+import type { AuditRuntime } from './audit/index.js';
 import { createGatewayGuards } from './gateway/guards/index.js';
 import { createLimitsGuard } from './gateway/guards/limits.js';
 import { openModelRuntime, type ModelRuntime } from './downstream/model-route/index.js';
@@ -16,7 +16,8 @@ import { BreakerBoard } from './limits/breaker.js';
 import { LimitCounters } from './limits/counters.js';
 import { Metrics } from './telemetry/metrics.js';
 import { ApprovalQueue } from './gateway/approval-queue.js';
-import { SqliteApprovals } from './stores/sqlite/approvals.js';
+import { openStores, type GatewayStores } from './stores/open.js';
+import { SharedStateWatch } from './gateway/shared-state.js';
 import { LiveFeed } from './downstream/admin-live.js';
 import { createHttpFront } from './downstream/http-app.js';
 import { openDelegation, type DelegationRuntime } from './identity/delegation-runtime.js';
@@ -27,7 +28,6 @@ import { AgentRegistry } from './identity/registry.js';
 import { createUpstreamTokenMinter } from './identity/upstream-token.js';
 import { createLogger } from './telemetry/logger.js';
 import { A2aEgress } from './upstream/a2a-egress.js';
-import { SqliteTaskOwners } from './upstream/a2a-owners.js';
 import { isLoopbackHost } from './util/net.js';
 import { advertiseUrlFor } from './config/advertise.js';
 import { openSessionSharing } from './downstream/shared-sessions.js';
@@ -73,6 +73,10 @@ export interface Core {
   /** Finished steps for the console's live views. */
   live: LiveFeed;
   models: ModelRuntime;
+  /** The stores chosen from gateway.yaml (embedded, or Redis and PostgreSQL for replicas). */
+  stores: GatewayStores;
+  /** Whether shared state answers; /readyz and the first guard read it. */
+  shared: SharedStateWatch;
   close(): Promise<ShutdownReport>;
 }
 
@@ -97,13 +101,18 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   });
 
   mkdirSync(config.dataDir, { recursive: true });
-  let audit: AuditRuntime;
+  let stores: GatewayStores;
   try {
-    audit = openAudit({ dataDir: config.dataDir, audit: config.audit, logger: log });
+    stores = await openStores({ config, log });
   } catch (err) {
+    // A shared store's error names the server and what to do; an embedded one's the data dir.
+    if (config.store.postgres !== undefined || config.state.redis !== undefined) throw new StartupError((err as Error).message);
     throw new StartupError(`cannot open the audit trail in ${config.dataDir}: ${(err as Error).message}`);
   }
-  const delegation = await openDelegation({ config, db: audit.db, agents: registry, localMode: () => authenticator.localMode });
+  const audit = stores.audit;
+  const shared = new SharedStateWatch({ health: () => stores.health(), failMode: config.state.failMode, log });
+  if (stores.backends.state !== 'embedded') log.info({ replica: stores.replicaId, ...stores.backends, failMode: config.state.failMode }, `replica ${stores.replicaId}: state in ${stores.backends.state}, durable store in ${stores.backends.store}, state.failMode ${config.state.failMode}`);
+  const delegation = await openDelegation({ config, stores: { tokens: stores.tokens, slices: stores.slices, keys: stores.keys }, agents: registry, localMode: () => authenticator.localMode });
   authenticator.setRevocationCheck(delegation.isRevoked);
   if (config.publicUrl) delegation.trust(verifier, config.publicUrl);
   const policies = delegation.policies;
@@ -111,8 +120,15 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const metrics = new Metrics();
   metrics.trackAuditQueue(() => audit.store.queueDepth);
   metrics.trackAuditWriter(() => audit.store.getStats());
-  metrics.trackActiveWorkflows(() => workflows.countByState().active ?? 0);
-  const counters = new LimitCounters({ dataDir: config.dataDir, onError: (err) => log.error({ err: String(err) }, 'limit counters could not be saved') });
+  // A shared registry counts in PostgreSQL: a scrape shows the count its previous scrape asked for.
+  let activeSeen = 0;
+  metrics.trackActiveWorkflows(() => {
+    const counts = workflows.countByState();
+    if (!(counts instanceof Promise)) return counts.active ?? 0;
+    counts.then((c) => void (activeSeen = c.active ?? 0), () => {});
+    return activeSeen;
+  });
+  const counters = new LimitCounters({ store: stores.counters });
   const breakers = new BreakerBoard({ onStateChange: (server, state) => log.warn({ server, breaker: state }, `circuit breaker for '${server}' is ${state}`) });
   const limits = createLimitsGuard({ counters, teamsConfig: () => config.teams, agentById: (id) => registry.get(id) });
   const chain = createGatewayGuards({
@@ -122,6 +138,8 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     isA2aServer: (server) => gateway.pools.get(server)?.manifest.transport === 'a2a',
     delegation: delegation.guard,
     counters,
+    loopHistory: stores.loopHistory,
+    sharedState: shared.guard,
     teams: () => config.teams,
     agentById: (id) => registry.get(id),
     onError: (err, phase) => log.error({ err: String(err), phase }, `a guard's ${phase} failed after the call was decided; its store may be out of step until it recovers`),
@@ -129,7 +147,8 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const live = new LiveFeed();
   const sinks = [audit.sink, metricsSink(metrics), stepLogSink(log), live];
   const approvals = new ApprovalQueue({
-    store: new SqliteApprovals(audit.db),
+    store: stores.approvals,
+    bus: stores.bus,
     log,
     timeoutMs: config.approval.timeoutSeconds * 1000,
     webhook: config.approval.webhook,
@@ -149,7 +168,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     sinks,
     approvals,
     countCall: (agent, method) => audit.store.countListCall(agent, method),
-    a2a: { owners: new SqliteTaskOwners(audit.db), egress: new A2aEgress() },
+    a2a: { owners: stores.taskOwners, egress: new A2aEgress() },
   });
   endSessionsOnKill(gateway, workflows);
   const models = await openModelRuntime({ config, configFile: loaded.file, log, workflows, lookup: workflows, chain, sinks: gateway.sinks, limits, agents: registry });
@@ -177,12 +196,14 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     approvals,
     live,
     models,
+    stores,
+    shared,
     close: async () => {
       models.close();
       watcher.close();
+      approvals.close();
       await gateway.close();
-      counters.close();
-      return { auditUnwritten: audit.close() };
+      return { auditUnwritten: await stores.close() };
     },
   };
 }

@@ -6,6 +6,10 @@ import { closeDatabase, openDatabase, type Db } from './db.js';
 import { defaultAuditKeyPath, loadAuditKey } from './head.js';
 import { AuditStore } from '../stores/sqlite/audit/store.js';
 import { WorkflowRegistry } from '../stores/sqlite/workflows.js';
+import { querySpend, type SpendBucket, type SpendDimension, type SpendReport } from '../stores/sqlite/spend.js';
+import type { AuditLog } from '../stores/audit.js';
+import type { Awaitable } from '../stores/types.js';
+import type { WorkflowRegistryView } from '../stores/workflow-registry.js';
 
 export { registerMigration, applyMigrations, openDatabase, closeDatabase, databasePath, type Db } from './db.js';
 export { AuditStore, type AuditStoreOptions, type AuditStats, type CallCount, type FlushHook, type WriterHealth } from './store.js';
@@ -28,12 +32,23 @@ export type { VerifyResult } from './chain.js';
 export { runAuditVerify } from './verify-cli.js';
 
 export interface AuditRuntime {
+  /** The SQLite database of the embedded stores; absent when the trail is in PostgreSQL. */
+  db?: Db;
+  store: AuditLog & { readonly queueDepth: number };
+  workflows: WorkflowRegistryView;
+  /** Model spend per model, agent or team from the trail (GET /admin/api/spend), queued steps included. */
+  spend(by: SpendDimension, range: { from?: number; to?: number; bucket?: SpendBucket }): Awaitable<SpendReport>;
+  /** What the gateway records steps into: the store, or a no-op when `audit.enabled` is false. */
+  sink: StepSink;
+  /** Flush queued records and counters, then close the store; resolves with how many records could not be written. */
+  close(): Awaitable<number>;
+}
+
+/** The embedded runtime: what openAudit answers, with the SQLite database always there. */
+export interface SqliteAuditRuntime extends AuditRuntime {
   db: Db;
   store: AuditStore;
   workflows: WorkflowRegistry;
-  /** What the gateway records steps into: the store, or a no-op when `audit.enabled` is false. */
-  sink: StepSink;
-  /** Flush queued records and counters, then close the database; returns how many records could not be written. */
   close(): number;
 }
 
@@ -47,7 +62,7 @@ export function openAudit(opts: {
   dataDir: string;
   audit: GatewayConfig['audit'];
   logger?: Pick<Logger, 'warn' | 'error'>;
-}): AuditRuntime {
+}): SqliteAuditRuntime {
   const configuredKey = opts.audit.hmacKeyFile;
   const hmacKey = loadAuditKey(configuredKey ?? defaultAuditKeyPath(opts.dataDir), { create: configuredKey === undefined });
   const db = openDatabase({ dataDir: opts.dataDir, durability: opts.audit.durability });
@@ -71,6 +86,10 @@ export function openAudit(opts: {
     db,
     store,
     workflows,
+    spend(by, range) {
+      store.flush();
+      return querySpend(db, by, range);
+    },
     sink: opts.audit.enabled ? store : noopSink,
     close() {
       if (closed) return 0;

@@ -5,7 +5,7 @@
  */
 import { Router, type Response } from 'express';
 import type { AuditLog } from '../stores/audit.js';
-import type { WorkflowRegistry } from '../audit/workflows.js';
+import type { WorkflowRegistryView } from '../stores/workflow-registry.js';
 import type { DelegationRuntime } from '../identity/delegation-runtime.js';
 import type { LimitCounters } from '../limits/counters.js';
 import type { Step, StepOutcome, StepSink } from '../gateway/types.js';
@@ -53,7 +53,7 @@ export class LiveFeed implements StepSink {
 export interface LiveDeps {
   feed: LiveFeed;
   audit: AuditLog;
-  workflows: WorkflowRegistry;
+  workflows: WorkflowRegistryView;
   delegation: DelegationRuntime;
   counters: LimitCounters;
   now?: () => number;

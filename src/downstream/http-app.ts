@@ -15,6 +15,8 @@ import type { DelegationRuntime } from '../identity/delegation-runtime.js';
 import type { JwtVerifier } from '../identity/jwt.js';
 import type { AgentRegistry } from '../identity/registry.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import type { SharedStateWatch } from '../gateway/shared-state.js';
+import type { StreamEventStore } from '../stores/stream-events.js';
 import { mountA2a } from './a2a-server.js';
 import { adminGate } from './admin-gate.js';
 import { createAuditAdminRouter } from './admin-audit.js';
@@ -40,6 +42,10 @@ export interface HttpAppDeps extends ConsoleDeps {
   metrics: Metrics;
   /** The model route (/v1/…), built on the same authentication. */
   models: ModelRuntime;
+  /** Whether Redis and PostgreSQL answer (replicas); absent or empty for the embedded stores. */
+  shared?: Pick<SharedStateWatch, 'down'>;
+  /** Where GET-stream events are kept for Last-Event-ID replay. */
+  stores?: { streamEvents: StreamEventStore };
   /** No issuer and no API key configured: loopback callers only, as agent `local` (read per request: keys may be added). */
   localMode: () => boolean;
   /** Sessions shared with the other replicas (state.redis). */
@@ -64,7 +70,7 @@ export function createHttpFront(deps: HttpAppDeps): HttpFront {
   });
   // Joining a named workflow is a right: the agent's manifest grants it (the local agent may in local mode).
   const mayJoinWorkflow = (caller: Caller) => caller.agent?.canSetWorkflow === true || (caller.via === 'local' && !caller.agent);
-  const mcp = new McpHttpHandler(gateway, { maxBodyBytes: config.maxBodyBytes, authenticate, mayJoinWorkflow, remote: deps.remoteSessions });
+  const mcp = new McpHttpHandler(gateway, { maxBodyBytes: config.maxBodyBytes, authenticate, mayJoinWorkflow, streamEvents: deps.stores?.streamEvents, remote: deps.remoteSessions });
   const modelRoute = deps.models.route(authenticate, mayJoinWorkflow);
   const hostCheck = createHostCheck(config.host, config.allowedHosts, config.allowedOrigins);
   const app = createRoutes(deps, authenticate, mayJoinWorkflow);
@@ -118,7 +124,11 @@ function createRoutes(deps: HttpAppDeps, authenticate: ReturnType<typeof createH
     }
     const audit = deps.audit.store.health();
     if (!audit.ok) ready = false;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', servers, audit });
+    // Which shared server is down is no secret worth keeping from a probe; its address and error go to the log.
+    const down = deps.shared?.down() ?? [];
+    if (down.length > 0) ready = false;
+    const shared = down.length > 0 ? { unavailable: down.map((h) => h.name) } : {};
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', servers, audit, ...shared });
   });
   app.get('/metrics', async (_req, res) => {
     deps.metrics.setSessions(gateway.sessions.size);
@@ -128,7 +138,7 @@ function createRoutes(deps: HttpAppDeps, authenticate: ReturnType<typeof createH
   app.use('/admin/api', adminGate({ tokens: config.admin.tokens, localMode: deps.localMode }));
   if (!deps.localMode() && config.admin.tokens.length === 0) log.warn('the admin API is disabled: identity is configured but gateway.yaml admin.tokens is empty; set admin.tokens to enable it');
   app.use('/admin/api', createInventoryRouter({ gateway, agents: () => deps.registry.list() }));
-  app.use('/admin/api', createSpendRouter({ db: deps.audit.db, store: deps.audit.store }));
+  app.use('/admin/api', createSpendRouter({ spend: (by, range) => deps.audit.spend(by, range) }));
   app.use('/admin/api', createAuditAdminRouter({ store: deps.audit.store, workflows: deps.audit.workflows }));
   mountConsoleApi(app, deps);
   app.get(/^\/\.well-known\/oauth-protected-resource(\/.*)?$/, (req, res) => {

@@ -5,11 +5,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { argsDigest, type ApprovalListFilter, type ApprovalOutcome, type ApprovalRecord, type ApprovalsStore } from '../stores/approvals.js';
+import type { ControlBus, ControlMessage } from '../stores/bus.js';
 import type { HumanAnswer, Step, StepOutcome } from './types.js';
 import type { Awaitable } from '../stores/types.js';
 
 export interface ApprovalQueueOptions {
   store: ApprovalsStore;
+  /** Where decisions are announced, so a call waiting on another replica is released at once (it polls as well). */
+  bus?: ControlBus;
   log: Logger;
   /** approval.timeoutSeconds in ms. */
   timeoutMs: number;
@@ -41,9 +44,30 @@ const WEBHOOK_TIMEOUT_MS = 5_000;
 export class ApprovalQueue {
   private readonly waiters = new Map<string, (r: ApprovalRecord) => void>();
   private readonly now: () => number;
+  private readonly unsubscribe: () => void;
 
   constructor(private readonly opts: ApprovalQueueOptions) {
     this.now = opts.now ?? Date.now;
+    this.unsubscribe = opts.bus?.subscribe('approval', (m) => this.heard(m)) ?? (() => {});
+  }
+
+  /** Stop hearing decisions from other replicas (waiting calls still see them by polling). */
+  close(): void {
+    this.unsubscribe();
+  }
+
+  /** A decision announced on the bus: the store, not the message, says what it was. */
+  private heard(message: ControlMessage): void {
+    const id = message.data.id;
+    if (typeof id !== 'string') return;
+    const waiter = this.waiters.get(id);
+    if (!waiter) return;
+    this.opts.store.get(id).then(
+      (r) => {
+        if (r && r.state !== 'pending') waiter(r);
+      },
+      (err: Error) => this.opts.log.warn({ approval: id, err: err.message }, 'could not read an approval decided on another replica; the waiting call looks again within a second'),
+    );
   }
 
   get timeoutMs(): number {
@@ -137,6 +161,7 @@ export class ApprovalQueue {
       return { ok: false, error: 'already_decided', message: `approval ${id} was decided meanwhile (${now?.state ?? 'gone'}); an approval is used once`, record: now };
     }
     this.waiters.get(id)?.(r);
+    this.announceDecision(r);
     return { ok: true, record: r };
   }
 
@@ -166,6 +191,18 @@ export class ApprovalQueue {
       else write(stepNo);
     } catch (err) {
       failed(err);
+    }
+  }
+
+  /** Tell every replica; a lost message costs the waiter one poll, so a failure is only logged. */
+  private announceDecision(r: ApprovalRecord): void {
+    const bus = this.opts.bus;
+    if (!bus) return;
+    const warn = (err: Error) => this.opts.log.warn({ approval: r.id, err: err.message }, 'could not announce an approval decision to the other replicas; a call waiting there sees it within a second');
+    try {
+      void Promise.resolve(bus.publish('approval', { id: r.id, state: r.state })).catch(warn);
+    } catch (err) {
+      warn(err as Error);
     }
   }
 

@@ -9,13 +9,15 @@ import type { Caller, Guard } from '../gateway/types.js';
 import { DelegationLimits } from '../limits/delegation.js';
 import { DelegatedPolicyResolver } from './delegation-policy.js';
 import type { JwtVerifier } from './jwt.js';
-import { GatewayKeys, SIGNING_ALGORITHM } from './keys.js';
+import { GatewayKeys, SIGNING_ALGORITHM, type KeyStore } from './keys.js';
 import type { LiveAgents } from './policy.js';
 
 export interface DelegationRuntimeOptions {
   config: Pick<GatewayConfig, 'dataDir' | 'delegation'>;
-  /** The audit database (`core.audit.db`): minted tokens and revocations live beside the workflows. */
-  db: Db;
+  /** Minted tokens and revocations, and the slices budgeted tokens spend (from openStores). */
+  stores?: { tokens: DelegationTokenStore; slices: SliceStore; keys?: KeyStore };
+  /** Without `stores`: the audit database (`core.audit.db`), the tokens kept beside the workflows. */
+  db?: Db;
   agents: LiveAgents;
   /** Whether agent `local` without a manifest may use everything (Authenticator.localMode). */
   localMode: () => boolean;
@@ -42,9 +44,11 @@ export interface DelegationRuntime {
 
 export async function openDelegation(opts: DelegationRuntimeOptions): Promise<DelegationRuntime> {
   const maxTokenSeconds = () => opts.config.delegation.maxTokenSeconds;
-  const keys = await GatewayKeys.open(opts.config.dataDir, { maxTokenSeconds: maxTokenSeconds(), now: opts.now });
-  const store = new SqliteDelegationTokens(opts.db, { now: opts.now });
-  const slices = new SqliteSlices(opts.db, { now: opts.now });
+  const keyOpts = { maxTokenSeconds: maxTokenSeconds(), now: opts.now };
+  // Replicas sign with the keys in the shared store; one gateway keeps them in its data dir.
+  const keyStore = opts.stores?.keys;
+  const keys = keyStore ? await GatewayKeys.openStore(keyStore, keyOpts) : await GatewayKeys.open(opts.config.dataDir, keyOpts);
+  const { tokens: store, slices } = opts.stores ?? embeddedStores(opts);
   const limits = new DelegationLimits({ now: opts.now });
   // maxChildren counts live children across restarts too.
   for (const t of await store.liveTokens()) limits.addChild(t.parentNode, t.jti, t.expiresAt);
@@ -73,6 +77,11 @@ export async function openDelegation(opts: DelegationRuntimeOptions): Promise<De
     },
     maxTokenSeconds,
   };
+}
+
+function embeddedStores(opts: DelegationRuntimeOptions): { tokens: DelegationTokenStore; slices: SliceStore } {
+  if (!opts.db) throw new Error('openDelegation needs its stores or the audit database');
+  return { tokens: new SqliteDelegationTokens(opts.db, { now: opts.now }), slices: new SqliteSlices(opts.db, { now: opts.now }) };
 }
 
 /** The workflow of the caller's most recently active session: a root agent delegating from inside its MCP session. */
