@@ -3,7 +3,7 @@
  * and keeps it (upstream sessions, streams, in-flight calls stay there); any other replica that gets a request for
  * it authenticates the caller itself, checks the caller is the session's principal, and forwards the request to the
  * holder, streaming the answer back. A holder that is gone means 404, so the client starts a new session
- * (docs/decisions/0095-sessions-owned-and-forwarded.md).
+ * (docs/decisions/0035-sessions-owned-and-forwarded.md).
  */
 import { createHash } from 'node:crypto';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';

@@ -1,5 +1,5 @@
 /**
- * What a replica does while Redis or PostgreSQL does not answer (SPEC §12, docs/decisions/0094): /readyz turns red,
+ * What a replica does while Redis or PostgreSQL does not answer (SPEC §12, docs/decisions/0034-stores-chosen-at-start-and-fail-mode.md): /readyz turns red,
  * and calls are refused (`state.failMode: closed`, the default) or admitted and logged (`open`). The stores reconnect
  * on their own and log each outage; this watch only reads their health and lets calls through again when it clears.
  */

@@ -1,5 +1,5 @@
 /**
- * `state.failMode: open` (docs/decisions/0094): while Redis does not answer, the Redis-backed stores a call passes
+ * `state.failMode: open` (docs/decisions/0034-stores-chosen-at-start-and-fail-mode.md): while Redis does not answer, the Redis-backed stores a call passes
  * through admit it instead of failing it: counters and slices count nothing and refuse nothing, loop histories are
  * kept in this replica's memory. Any other error still fails the call.
  */

@@ -1,5 +1,5 @@
 /**
- * Which stores a gateway runs on, chosen once at start from gateway.yaml (SPEC §12, docs/decisions/0094): the embedded
+ * Which stores a gateway runs on, chosen once at start from gateway.yaml (SPEC §12, docs/decisions/0034-stores-chosen-at-start-and-fail-mode.md): the embedded
  * default (memory and SQLite in dataDir), `state.redis` for the fast shared state and `store.postgres` for the durable
  * one. Every room takes its store from here; none opens its own.
  */

@@ -1,7 +1,7 @@
 /**
  * The session directory: which replica holds each legacy MCP session (its upstream sessions and streams live there)
  * and where each live replica is reached. A replica that is asked about a session it does not hold forwards the
- * request to the holder named here (docs/decisions/0095-sessions-owned-and-forwarded.md).
+ * request to the holder named here (docs/decisions/0035-sessions-owned-and-forwarded.md).
  */
 import type { Awaitable } from './types.js';
 

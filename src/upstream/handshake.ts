@@ -1,6 +1,6 @@
 /**
  * The handshake of one upstream session: server/discover for 2026-07-28, initialize for 2025-11-25, and under
- * `auto` (the http default) the probe that chooses between them (decision record 0091).
+ * `auto` (the http default) the probe that chooses between them (decision record 0029).
  */
 import type { Logger } from 'pino';
 import type { ServerManifest } from '../config/types.js';

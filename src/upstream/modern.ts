@@ -9,7 +9,7 @@ import type { CallHooks, ClientInit } from './session.js';
 
 export const MODERN_UPSTREAM_REVISION = '2026-07-28';
 
-/** How long `auto` waits for server/discover before it takes the silence as a legacy server's (decision 0091). */
+/** How long `auto` waits for server/discover before it takes the silence as a legacy server's (decision 0029). */
 export const PROBE_TIMEOUT_MS = 5_000;
 
 /** What the gateway speaks first: the manifest's choice; absent, http probes (auto) and stdio/sse initialize. */

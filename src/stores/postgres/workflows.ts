@@ -3,7 +3,7 @@
  * states it knows so `state()` stays synchronous: the stopped ones (paused, tripped, killed) loaded at start, changes
  * heard on the control bus, and a catch-up read every half second for a message a replica missed. Step numbers come
  * from one atomic UPDATE per step, so they are unique and increase in allocation order across every replica
- * (docs/decisions/0092-workflow-step-numbers-across-replicas.md).
+ * (docs/decisions/0031-workflow-step-numbers-across-replicas.md).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';

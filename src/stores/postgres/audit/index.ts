@@ -1,4 +1,4 @@
-/** The audit trail on PostgreSQL: what openStores() builds for `store.postgres` (see decision 0093). */
+/** The audit trail on PostgreSQL: what openStores() builds for `store.postgres` (see decision 0032). */
 export { PgAuditLog, type PgAuditLogOptions } from './store.js';
 export { PgAuditConsole } from './console.js';
 export { hasAuditTables, verifyPgChain } from './verify.js';

@@ -1,6 +1,6 @@
 /**
  * The audit trail's tables on PostgreSQL: the same columns as SQLite (the hash covers them as stored), one global
- * chain whose head row every append updates under the chain lock (docs/decisions/0093-one-audit-chain-on-postgres.md).
+ * chain whose head row every append updates under the chain lock (docs/decisions/0032-one-audit-chain-on-postgres.md).
  */
 import { registerPgMigration } from '../migrations.js';
 

@@ -1,7 +1,7 @@
 /**
  * The audit log on PostgreSQL, shared by every replica: steps queued off the response path and written in one
  * transaction per flush (or awaited until COMMIT in `strict` mode), chained into one global hash chain under an
- * advisory lock (docs/decisions/0093-one-audit-chain-on-postgres.md).
+ * advisory lock (docs/decisions/0032-one-audit-chain-on-postgres.md).
  */
 import { hostname } from 'node:os';
 import type { VerifyResult } from '../../../audit/chain.js';
