@@ -2,7 +2,7 @@
 import type { Db } from '../audit/index.js';
 import type { DelegationTokenStore, SliceStore } from '../stores/delegation.js';
 import { SqliteDelegationTokens, SqliteSlices } from '../stores/sqlite/delegation.js';
-import type { Awaitable } from '../stores/types.js';
+import { mapAwaitable, type Awaitable } from '../stores/types.js';
 import type { LiveChildrenStore } from '../stores/live-children.js';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.js';
@@ -68,15 +68,26 @@ export async function openDelegation(opts: DelegationRuntimeOptions): Promise<De
     policies,
     guard: createDelegationGuard({ tokenOf: (jti) => store.get(jti), slices }),
     isRevoked: (jti) => store.isRevoked(jti),
-    async revoke(jti) {
-      if (!(await store.knows(jti)) && !store.isRevoked(jti)) return undefined;
-      const own = store.get(jti);
-      const { revoked, descendants } = await store.revoke(jti);
-      // Revoked children no longer count against their parent's maxChildren, on any replica.
-      const freed = (own ? [own, ...descendants] : descendants).map((t) => limits.removeChild(t.parentNode, t.jti));
-      // The revocation stands either way; a slot not given back lapses at its token's expiry.
-      await Promise.all(freed).catch((err: Error) => opts.log?.warn({ err: err.message, jti }, `token ${jti} is revoked, but its parent's delegation.maxChildren slot is freed only when the token expires`));
-      return { jti, revoked };
+    // Stays synchronous over synchronous stores (one gateway on SQLite and memory), like the stores themselves.
+    revoke(jti) {
+      return mapAwaitable(store.knows(jti), (known) => {
+        if (!known && !store.isRevoked(jti)) return undefined;
+        const own = store.get(jti);
+        return mapAwaitable(store.revoke(jti), ({ revoked, descendants }) => {
+          const freed = (own ? [own, ...descendants] : descendants).map((t) => limits.removeChild(t.parentNode, t.jti));
+          const pending = freed.filter((f): f is Promise<void> => f instanceof Promise);
+          if (pending.length === 0) return { jti, revoked };
+          // Revoked children no longer count against their parent's maxChildren, on any replica. The revocation
+          // stands either way; a slot not given back lapses at its token's expiry.
+          return Promise.all(pending).then(
+            () => ({ jti, revoked }),
+            (err: Error) => {
+              opts.log?.warn({ err: err.message, jti }, `token ${jti} is revoked, but its parent's delegation.maxChildren slot is freed only when the token expires`);
+              return { jti, revoked };
+            },
+          );
+        });
+      });
     },
     trust(verifier, issuer) {
       verifier.addLocalIssuer(issuer, () => keys.publicJwks(), { audience: issuer, algorithms: [SIGNING_ALGORITHM] });
