@@ -4,7 +4,7 @@ import type { GatewayConfig } from '../config/types.js';
 import type { SharedSessionDirectory } from '../stores/sessions.js';
 import { SessionSharing } from './session-forward.js';
 
-/** `directory` is the one openStores opened on the replica's Redis client. Waits up to 5 s for Redis, so the first sessions after start are not refused while it connects. */
+/** `directory` is the one openStores opened on the replica's Redis client, after waiting for it at start: no second wait here. */
 export async function openSessionSharing(config: GatewayConfig, log: Logger, directory: SharedSessionDirectory): Promise<SessionSharing> {
   let wasUp = false;
   const sharing = new SessionSharing({ directory, log, failMode: config.state.failMode, idleMs: (config.sessions?.idleSeconds ?? 900) * 1000 });
@@ -17,7 +17,7 @@ export async function openSessionSharing(config: GatewayConfig, log: Logger, dir
       log.error({ err: h.error }, `session directory (Redis) unreachable: new sessions are ${config.state.failMode === 'closed' ? 'refused' : 'served by their replica alone'} and sessions of other replicas get 503 until it reconnects (retrying)`);
     }
   });
-  if (await directory.ready(5000)) wasUp = true;
+  if (directory.health().ok) wasUp = true;
   else {
     log.error({ err: directory.health().error }, `session directory (Redis) unreachable at start: new sessions are ${config.state.failMode === 'closed' ? 'refused' : 'served by their replica alone'} until it connects (retrying)`);
     wasUp = true; // the recovery line is then logged when it connects
