@@ -13,11 +13,15 @@ import { exchange, isExchangeFailure, type DelegationDeps, type ExchangeResult }
 import { openDelegation, type DelegationRuntime } from '../../src/identity/delegation-runtime.js';
 import { JwtVerifier } from '../../src/identity/jwt.js';
 import { AgentRegistry } from '../../src/identity/registry.js';
+import { mintError } from '../../src/downstream/oauth-token.js';
+import { failOpenLiveChildren } from '../../src/stores/fail-open.js';
+import type { LiveChildrenStore } from '../../src/stores/live-children.js';
+import { openRedis, RedisUnavailableError } from '../../src/stores/redis/client.js';
 import { RedisLiveChildren } from '../../src/stores/redis/live-children.js';
 import { SqliteDelegationTokens, SqliteSlices } from '../../src/stores/sqlite/delegation.js';
-import { stopTestRedis } from '../helpers/shared-stores.js';
+import { startRedis, stopTestRedis } from '../helpers/shared-stores.js';
 import { agent, agentMap, AUDIENCE, ISSUER, makeKey, sign, writeJwksFile, type TestKey } from '../identity/helpers.js';
-import { closeRedisClients, redisClientFor, redisReady, redisSkip } from '../stores/redis-factories.js';
+import { closeRedisClients, quietLog, redisClientFor, redisReady, redisSkip } from '../stores/redis-factories.js';
 
 const GATEWAY = 'http://127.0.0.1:9';
 const root = agent('root', { credentials: { jwt: { sub: 'svc-root' }, apiKeys: [] }, delegation: { agents: ['worker'], maxDepth: 1, maxChildren: 2 } });
@@ -43,8 +47,11 @@ interface Replica {
   ask(subjectToken: string, sign?: DelegationDeps['sign']): Promise<ExchangeResult>;
 }
 
-/** One gateway's delegation: its own data dir and token store, the live children in Redis under `shared`'s prefix. */
-async function replica(shared: string, dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kids-'))): Promise<Replica> {
+/** Live children in Redis under the prefix of `shared`: replicas passing the same name share one count. */
+const onRedis = (shared: string) => new RedisLiveChildren({ client: redisClientFor(shared) });
+
+/** One gateway's delegation: its own data dir and token store, the live children where `children` keeps them. */
+async function replica(children: LiveChildrenStore, dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kids-'))): Promise<Replica> {
   const db = openDatabase({ dataDir });
   cleanups.push(() => {
     closeDatabase(db);
@@ -53,7 +60,7 @@ async function replica(shared: string, dataDir = mkdtempSync(join(tmpdir(), 'swi
   const registry = new AgentRegistry(agentMap(root, worker));
   const verifier = new JwtVerifier([{ issuer: ISSUER, audience: AUDIENCE, jwksFile }]);
   const authenticator = new Authenticator({ verifier, registry });
-  const stores = { tokens: new SqliteDelegationTokens(db), slices: new SqliteSlices(db), liveChildren: new RedisLiveChildren({ client: redisClientFor(shared) }) };
+  const stores = { tokens: new SqliteDelegationTokens(db), slices: new SqliteSlices(db), liveChildren: children };
   const runtime = await openDelegation({ config: { dataDir, delegation: { maxTokenSeconds: 600 } }, stores, agents: registry, localMode: () => false });
   runtime.trust(verifier, GATEWAY);
   authenticator.setRevocationCheck(runtime.isRevoked);
@@ -89,7 +96,7 @@ function split(results: ExchangeResult[]) {
 describe.skipIf(redisSkip)('delegation.maxChildren across replicas on one Redis', () => {
   it('6 concurrent exchanges on two replicas for a parent with maxChildren 2 mint exactly 2 tokens', async () => {
     const shared = `kids-${randomUUID()}`;
-    const [a, b] = [await replica(shared), await replica(shared)];
+    const [a, b] = [await replica(onRedis(shared)), await replica(onRedis(shared))];
     const parent = await rootToken();
     const { minted, refused } = split(await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).ask(parent))));
     expect(minted).toHaveLength(2);
@@ -104,7 +111,7 @@ describe.skipIf(redisSkip)('delegation.maxChildren across replicas on one Redis'
 
   it('a child revoked on one replica frees its slot for an exchange on the other', async () => {
     const shared = `kids-${randomUUID()}`;
-    const [a, b] = [await replica(shared), await replica(shared)];
+    const [a, b] = [await replica(onRedis(shared)), await replica(onRedis(shared))];
     const parent = await rootToken();
     const first = await a.ask(parent);
     const second = await a.ask(parent);
@@ -118,7 +125,7 @@ describe.skipIf(redisSkip)('delegation.maxChildren across replicas on one Redis'
 
   it('a token that could not be signed gives its slot back', async () => {
     const shared = `kids-${randomUUID()}`;
-    const a = await replica(shared);
+    const a = await replica(onRedis(shared));
     const parent = await rootToken();
     await expect(a.ask(parent, () => Promise.reject(new Error('signing key unreadable')))).rejects.toThrow(/signing key unreadable/);
     expect(await a.runtime.limits.liveChildren(jtiOf(parent))).toBe(0);
@@ -127,7 +134,7 @@ describe.skipIf(redisSkip)('delegation.maxChildren across replicas on one Redis'
   });
 
   it('after a restart onto an emptied Redis, the live tokens of the store count again', async () => {
-    const a = await replica(`kids-${randomUUID()}`);
+    const a = await replica(onRedis(`kids-${randomUUID()}`));
     const parent = await rootToken();
     const { minted } = split([await a.ask(parent), await a.ask(parent)]);
     expect(minted).toHaveLength(2);
@@ -145,4 +152,26 @@ describe.skipIf(redisSkip)('delegation.maxChildren across replicas on one Redis'
     expect(await restarted.limits.liveChildren(jtiOf(parent))).toBe(2);
     expect(await fresh.count(jtiOf(parent))).toBe(2);
   });
+
+  it('Redis down: failMode closed answers 503 to retry, minting nothing; failMode open mints the child uncounted', async () => {
+    const server = await startRedis();
+    const client = openRedis({ url: server.url, log: quietLog });
+    try {
+      await client.ready();
+      const store = new RedisLiveChildren({ client });
+      const closed = await replica(store);
+      const open = await replica(failOpenLiveChildren(store, (err) => err instanceof RedisUnavailableError));
+      const parent = await rootToken();
+      await server.stop();
+      const err = await closed.ask(parent).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(RedisUnavailableError);
+      expect(mintError(err)).toMatchObject({ status: 503, error: 'temporarily_unavailable', description: expect.stringMatching(/unreachable.*retry once Redis is back$/) });
+      expect(await closed.runtime.store.liveTokens()).toEqual([]);
+      expect(isExchangeFailure(await open.ask(parent))).toBe(false);
+      expect(mintError(new Error('disk full'))).toMatchObject({ status: 500, error: 'server_error' });
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  }, 30_000);
 });
