@@ -112,7 +112,13 @@ export async function createCore(opts: StartOptions): Promise<Core> {
   const audit = stores.audit;
   const shared = new SharedStateWatch({ health: () => stores.health(), failMode: config.state.failMode, log });
   if (stores.backends.state !== 'embedded') log.info({ replica: stores.replicaId, ...stores.backends, failMode: config.state.failMode }, `replica ${stores.replicaId}: state in ${stores.backends.state}, durable store in ${stores.backends.store}, state.failMode ${config.state.failMode}`);
-  const delegation = await openDelegation({ config, stores: { tokens: stores.tokens, slices: stores.slices, keys: stores.keys }, agents: registry, localMode: () => authenticator.localMode });
+  const delegation = await openDelegation({
+    config,
+    stores: { tokens: stores.tokens, slices: stores.slices, keys: stores.keys, liveChildren: stores.liveChildren },
+    log,
+    agents: registry,
+    localMode: () => authenticator.localMode,
+  });
   authenticator.setRevocationCheck(delegation.isRevoked);
   if (config.publicUrl) delegation.trust(verifier, config.publicUrl);
   const policies = delegation.policies;
@@ -218,7 +224,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   }
   if (core.localMode) log.warn('no issuer and no API key configured: local mode, only loopback callers are accepted, as agent "local"');
 
-  const sharing = config.state.redis ? await openSessionSharing(config, log) : undefined;
+  const sharing = core.stores.sessions ? await openSessionSharing(config, log, core.stores.sessions) : undefined;
   const { app, server } = createHttpFront({ ...core, localMode: () => core.localMode, remoteSessions: sharing });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -226,8 +232,8 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
       server.listen(config.port, config.host, () => resolve());
     });
   } catch (err) {
-    await core.close();
     await sharing?.close();
+    await core.close();
     throw listenError(err, config.port);
   }
   const addr = server.address() as AddressInfo;
@@ -237,8 +243,8 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
     sharing?.start(advertiseUrlFor(config, addr.port));
   } catch (err) {
     server.close();
-    await core.close();
     await sharing?.close();
+    await core.close();
     throw new StartupError((err as Error).message);
   }
   gateway.a2a.egress.setListener({ host: config.host, port: addr.port, publicUrl: config.publicUrl });
@@ -256,9 +262,9 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
       (closing ??= (async () => {
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
-        const report = await core.close();
+        // Withdrawn first, while the shared Redis client is still open: other replicas then answer its sessions 404.
         await sharing?.close();
-        return report;
+        return core.close();
       })()),
   };
 }

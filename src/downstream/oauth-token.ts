@@ -28,6 +28,16 @@ function field(body: unknown, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/**
+ * How a token exchange that threw is answered: shared state that did not answer (the live-children count in Redis)
+ * is a 503 to retry, as RFC 6749 `temporarily_unavailable`; anything else a 500. Its message already says what to do.
+ */
+export function mintError(err: unknown): { status: 500 | 503; error: 'server_error' | 'temporarily_unavailable'; description: string } {
+  const message = err instanceof Error ? err.message : String(err);
+  if ((err as { code?: unknown } | undefined)?.code === 'REDIS_UNAVAILABLE') return { status: 503, error: 'temporarily_unavailable', description: `The token could not be minted: ${message}` };
+  return { status: 500, error: 'server_error', description: `The token could not be minted: ${message}; retry, and check the gateway log if it persists` };
+}
+
 export function mountDelegation(app: Express, deps: MountDelegationDeps): void {
   const { delegation, authenticator, gateway } = deps;
   const exchangeDeps: DelegationDeps = {
@@ -72,7 +82,9 @@ export function mountDelegation(app: Express, deps: MountDelegationDeps): void {
       if (isExchangeFailure(result)) return oauthError(res, result.status, result.error, result.error_description);
       res.status(200).set(NO_STORE).json(result);
     } catch (err) {
-      oauthError(res, 500, 'server_error', `The token could not be minted: ${(err as Error).message}; retry, and check the gateway log if it persists`);
+      const failed = mintError(err);
+      if (failed.status === 503) res.set('retry-after', '1');
+      oauthError(res, failed.status, failed.error, failed.description);
     }
   });
 

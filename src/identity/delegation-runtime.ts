@@ -3,6 +3,8 @@ import type { Db } from '../audit/index.js';
 import type { DelegationTokenStore, SliceStore } from '../stores/delegation.js';
 import { SqliteDelegationTokens, SqliteSlices } from '../stores/sqlite/delegation.js';
 import { mapAwaitable, type Awaitable } from '../stores/types.js';
+import type { LiveChildrenStore } from '../stores/live-children.js';
+import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.js';
 import { createDelegationGuard } from '../gateway/guards/delegation.js';
 import type { Caller, Guard } from '../gateway/types.js';
@@ -15,7 +17,9 @@ import type { LiveAgents } from './policy.js';
 export interface DelegationRuntimeOptions {
   config: Pick<GatewayConfig, 'dataDir' | 'delegation'>;
   /** Minted tokens and revocations, and the slices budgeted tokens spend (from openStores). */
-  stores?: { tokens: DelegationTokenStore; slices: SliceStore; keys?: KeyStore };
+  stores?: { tokens: DelegationTokenStore; slices: SliceStore; keys?: KeyStore; liveChildren?: LiveChildrenStore };
+  /** Told when the live children could not be counted again at start (the shared store did not answer). */
+  log?: Pick<Logger, 'warn'>;
   /** Without `stores`: the audit database (`core.audit.db`), the tokens kept beside the workflows. */
   db?: Db;
   agents: LiveAgents;
@@ -49,9 +53,12 @@ export async function openDelegation(opts: DelegationRuntimeOptions): Promise<De
   const keyStore = opts.stores?.keys;
   const keys = keyStore ? await GatewayKeys.openStore(keyStore, keyOpts) : await GatewayKeys.open(opts.config.dataDir, keyOpts);
   const { tokens: store, slices } = opts.stores ?? embeddedStores(opts);
-  const limits = new DelegationLimits({ now: opts.now });
-  // maxChildren counts live children across restarts too.
-  for (const t of await store.liveTokens()) limits.addChild(t.parentNode, t.jti, t.expiresAt);
+  const limits = new DelegationLimits({ children: opts.stores?.liveChildren, now: opts.now });
+  // maxChildren counts live children across restarts too (a shared count may have lost them with its Redis).
+  const live = await store.liveTokens();
+  await Promise.all(live.map((t) => limits.addChild(t.parentNode, t.jti, t.expiresAt))).catch((err: Error) => {
+    opts.log?.warn({ err: err.message, tokens: live.length }, `the ${live.length} live delegated tokens could not be counted again for delegation.maxChildren; until they expire their parents may mint that many more children`);
+  });
   const policies = new DelegatedPolicyResolver(opts.agents, { localMode: opts.localMode, tokenOf: (jti) => store.get(jti) });
   return {
     keys,
@@ -61,14 +68,24 @@ export async function openDelegation(opts: DelegationRuntimeOptions): Promise<De
     policies,
     guard: createDelegationGuard({ tokenOf: (jti) => store.get(jti), slices }),
     isRevoked: (jti) => store.isRevoked(jti),
+    // Stays synchronous over synchronous stores (one gateway on SQLite and memory), like the stores themselves.
     revoke(jti) {
       return mapAwaitable(store.knows(jti), (known) => {
         if (!known && !store.isRevoked(jti)) return undefined;
         const own = store.get(jti);
         return mapAwaitable(store.revoke(jti), ({ revoked, descendants }) => {
-          // Revoked children no longer count against their parent's maxChildren.
-          for (const t of own ? [own, ...descendants] : descendants) limits.removeChild(t.parentNode, t.jti);
-          return { jti, revoked };
+          const freed = (own ? [own, ...descendants] : descendants).map((t) => limits.removeChild(t.parentNode, t.jti));
+          const pending = freed.filter((f): f is Promise<void> => f instanceof Promise);
+          if (pending.length === 0) return { jti, revoked };
+          // Revoked children no longer count against their parent's maxChildren, on any replica. The revocation
+          // stands either way; a slot not given back lapses at its token's expiry.
+          return Promise.all(pending).then(
+            () => ({ jti, revoked }),
+            (err: Error) => {
+              opts.log?.warn({ err: err.message, jti }, `token ${jti} is revoked, but its parent's delegation.maxChildren slot is freed only when the token expires`);
+              return { jti, revoked };
+            },
+          );
         });
       });
     },

@@ -162,6 +162,8 @@ export async function exchange(req: ExchangeRequest, deps: DelegationDeps): Prom
   let narrowed: ReturnType<typeof narrowScope> | undefined;
   let exp = 0;
   let nowSec = 0;
+  const jti = randomUUID();
+  let reserved = false;
   const checks: GuardCheck[] = [
     () => {
       const state = deps.workflows.state(wf);
@@ -180,8 +182,7 @@ export async function exchange(req: ExchangeRequest, deps: DelegationDeps): Prom
       return denied('invalid_target', `Agent ${parent.agentId} may not delegate to ${audience}; an admin can add it to delegation.agents of ${parent.agentId} in agents.d`);
     },
     () => {
-      const maxChildren = parentAgent ? parentAgent.delegation.maxChildren : LOCAL_MAX_CHILDREN;
-      const limited = deps.limits.canDelegate(nodeKey, parentDepth + 1, deepestAllowed(parent.chain, chainManifests), maxChildren);
+      const limited = deps.limits.checkDepth(parentDepth + 1, deepestAllowed(parent.chain, chainManifests));
       return limited ? denied('invalid_target', limited.message) : undefined;
     },
     () => {
@@ -198,11 +199,17 @@ export async function exchange(req: ExchangeRequest, deps: DelegationDeps): Prom
       exp = Math.min(nowSec + deps.maxTokenSeconds(), numberClaim(parent, 'exp') ?? Number.POSITIVE_INFINITY);
       return exp <= nowSec ? denied('invalid_grant', 'The subject_token expires now; the delegating agent needs a fresh token first') : undefined;
     },
+    // Last, so a slot is only taken once every other check passed; shared by every replica when state.redis is set.
+    async () => {
+      const maxChildren = parentAgent ? parentAgent.delegation.maxChildren : LOCAL_MAX_CHILDREN;
+      const limited = await deps.limits.reserveChild(nodeKey, jti, exp * 1000, maxChildren);
+      reserved = limited === undefined;
+      return limited ? denied('invalid_target', limited.message) : undefined;
+    },
   ];
 
   const mint = async (): Promise<ExchangeSuccess> => {
     const scope = narrowed?.ok ? narrowed.scope : undefined;
-    const jti = randomUUID();
     const issuer = deps.issuer();
     const claims: Record<string, unknown> = {
       iss: issuer,
@@ -234,7 +241,6 @@ export async function exchange(req: ExchangeRequest, deps: DelegationDeps): Prom
       issuedAt: nowSec * 1000,
       expiresAt: exp * 1000,
     });
-    deps.limits.addChild(nodeKey, jti, exp * 1000);
     return {
       access_token: accessToken,
       issued_token_type: ACCESS_TOKEN_TYPE,
@@ -244,11 +250,22 @@ export async function exchange(req: ExchangeRequest, deps: DelegationDeps): Prom
     };
   };
 
-  const result = await runPipeline({ chain: NO_GUARDS, sinks: deps.sinks(), workflows: deps.workflows, now }, step, {
-    checks,
-    route: async () => ({ value: await mint(), outcome: 'ok' }),
-  });
+  // A slot taken for a token that was never issued (signing or recording failed) is given back at once.
+  const giveBack = async () => {
+    if (reserved) await deps.limits.removeChild(nodeKey, jti);
+  };
+  let result: Awaited<ReturnType<typeof runPipeline<ExchangeSuccess>>>;
+  try {
+    result = await runPipeline({ chain: NO_GUARDS, sinks: deps.sinks(), workflows: deps.workflows, now }, step, {
+      checks,
+      route: async () => ({ value: await mint(), outcome: 'ok' }),
+    });
+  } catch (err) {
+    await giveBack().catch(() => {}); // the slot lapses at the token's expiry anyway; the mint error is the one to report
+    throw err;
+  }
   if (result.kind === 'done') return result.value;
+  await giveBack();
   if (result.kind === 'refused') return failure((result.refusal.data?.error as ExchangeErrorCode | undefined) ?? 'invalid_request', result.refusal.message);
   throw new Error('a token exchange names no tool or resource, so it cannot end as an unknown name');
 }

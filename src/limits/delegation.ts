@@ -1,77 +1,72 @@
 /**
  * Delegation limits per workflow node: how deep a chain of sub-agents may go and how many live children a
- * node may have at once. Node keys are opaque to this room (e.g. `${workflowId}/${jti}`).
+ * node may have at once. Node keys are opaque to this room (e.g. `${workflowId}/${jti}`). The live children are
+ * kept in a LiveChildrenStore: in memory for one gateway, in Redis when replicas share one count.
  */
 import type { Refusal } from '../gateway/types.js';
+import type { LiveChildrenStore } from '../stores/live-children.js';
+import { MemoryLiveChildren } from '../stores/memory/live-children.js';
+import type { Awaitable } from '../stores/types.js';
 
 export interface DelegationLimitsOptions {
+  /** Where live children are counted (from openStores); default: this process's memory. */
+  children?: LiveChildrenStore;
   now?: () => number;
 }
 
+/** A child recorded without a check (counted again after a restart): no finite maxChildren is this large. */
+const UNCHECKED = Number.MAX_SAFE_INTEGER;
+
 export class DelegationLimits {
-  private readonly now: () => number;
-  /** Parent node → its live children and when each expires (Infinity: until removed). */
-  private readonly children = new Map<string, Map<string, number>>();
+  readonly children: LiveChildrenStore;
 
   constructor(opts: DelegationLimitsOptions = {}) {
-    this.now = opts.now ?? Date.now;
+    this.children = opts.children ?? new MemoryLiveChildren({ now: opts.now });
+  }
+
+  /** May a child sit at `depth` (hops below the root; the root agent is 0, its child 1)? `maxDepth` is the tightest along the chain. */
+  checkDepth(depth: number, maxDepth: number): Refusal | undefined {
+    if (depth <= maxDepth) return undefined;
+    return {
+      reason: 'delegation_denied',
+      message:
+        `Delegation would reach depth ${depth}, beyond the allowed ${maxDepth}; ` +
+        `do this work in the current agent, or an admin can raise delegation.maxDepth in agents.d.`,
+      data: { limit: 'delegation.maxDepth', used: depth - 1, max: maxDepth },
+    };
   }
 
   /**
-   * May `parentNodeKey` mint one more child at `depth` (hops below the root; the root agent is 0, its child 1)?
-   * `maxDepth` is the tightest along the chain, computed by the caller. Sync, so check + addChild is atomic.
+   * Take one of `parentNodeKey`'s `maxChildren` slots for `childNodeKey` until `expiresAt` (epoch ms), before its
+   * token is signed; the check and the record are one atomic step of the store. Give it back with removeChild.
    */
-  canDelegate(parentNodeKey: string, depth: number, maxDepth: number, maxChildren: number): Refusal | undefined {
-    if (depth > maxDepth) {
-      return {
-        reason: 'delegation_denied',
-        message:
-          `Delegation would reach depth ${depth}, beyond the allowed ${maxDepth}; ` +
-          `do this work in the current agent, or an admin can raise delegation.maxDepth in agents.d.`,
-        data: { limit: 'delegation.maxDepth', used: depth - 1, max: maxDepth },
-      };
-    }
-    const live = this.liveChildren(parentNodeKey);
-    if (live >= maxChildren) {
-      return {
-        reason: 'delegation_denied',
-        message:
-          `This agent already has ${live} live sub-agents (at most ${maxChildren}); ` +
-          `wait for one to finish or expire, or an admin can raise delegation.maxChildren in agents.d.`,
-        data: { limit: 'delegation.maxChildren', used: live, max: maxChildren },
-      };
-    }
-    return undefined;
+  async reserveChild(parentNodeKey: string, childNodeKey: string, expiresAt: number, maxChildren: number): Promise<Refusal | undefined> {
+    const live = await this.children.reserve(parentNodeKey, childNodeKey, expiresAt, maxChildren);
+    if (live === undefined) return undefined;
+    return {
+      reason: 'delegation_denied',
+      message:
+        `This agent already has ${live} live sub-agents (at most ${maxChildren}); ` +
+        `wait for one to finish or expire, or an admin can raise delegation.maxChildren in agents.d.`,
+      data: { limit: 'delegation.maxChildren', used: live, max: maxChildren },
+    };
   }
 
-  /** Record a live child; `expiresAt` (epoch ms, e.g. its token's exp) lets it lapse without a removeChild. */
-  addChild(parentNodeKey: string, childNodeKey: string, expiresAt = Number.POSITIVE_INFINITY): void {
-    let kids = this.children.get(parentNodeKey);
-    if (!kids) {
-      kids = new Map();
-      this.children.set(parentNodeKey, kids);
-    }
-    kids.set(childNodeKey, expiresAt);
+  /** Record a live child without a check (a token minted before a restart); `expiresAt` lets it lapse by itself. */
+  async addChild(parentNodeKey: string, childNodeKey: string, expiresAt = Number.POSITIVE_INFINITY): Promise<void> {
+    await this.children.reserve(parentNodeKey, childNodeKey, expiresAt, UNCHECKED);
   }
 
-  removeChild(parentNodeKey: string, childNodeKey: string): void {
-    const kids = this.children.get(parentNodeKey);
-    if (!kids) return;
-    kids.delete(childNodeKey);
-    if (kids.size === 0) this.children.delete(parentNodeKey);
+  removeChild(parentNodeKey: string, childNodeKey: string): Awaitable<void> {
+    return this.children.remove(parentNodeKey, childNodeKey);
   }
 
   /** Forget a node and its children (its workflow ended or was killed). */
-  removeNode(nodeKey: string): void {
-    this.children.delete(nodeKey);
+  removeNode(nodeKey: string): Awaitable<void> {
+    return this.children.removeNode(nodeKey);
   }
 
-  liveChildren(parentNodeKey: string): number {
-    const kids = this.children.get(parentNodeKey);
-    if (!kids) return 0;
-    const now = this.now();
-    for (const [child, expiresAt] of kids) if (expiresAt <= now) kids.delete(child);
-    if (kids.size === 0) this.children.delete(parentNodeKey);
-    return kids.size;
+  liveChildren(parentNodeKey: string): Awaitable<number> {
+    return this.children.count(parentNodeKey);
   }
 }

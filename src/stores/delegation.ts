@@ -10,7 +10,7 @@ export interface MintedToken {
   jti: string;
   /** The subject token's jti, when it had one. */
   parentJti?: string;
-  /** The DelegationLimits node the token counts as a live child of. */
+  /** The node (LiveChildrenStore parent) the token counts as a live child of. */
   parentNode: string;
   workflowId: string;
   agent: string;

@@ -1,10 +1,11 @@
 /**
- * `state.failMode: open` (docs/decisions/0034-stores-chosen-at-start-and-fail-mode.md): while Redis does not answer, the Redis-backed stores a call passes
- * through admit it instead of failing it: counters and slices count nothing and refuse nothing, loop histories are
- * kept in this replica's memory. Any other error still fails the call.
+ * `state.failMode: open` (docs/decisions/0034-stores-chosen-at-start-and-fail-mode.md): while Redis does not answer,
+ * the Redis-backed stores a call passes through admit it instead of failing it: counters, slices and live children
+ * count nothing and refuse nothing, loop histories are kept in this replica's memory. Any other error still fails the call.
  */
 import type { CounterStore } from './counters.js';
 import type { SliceStore } from './delegation.js';
+import type { LiveChildrenStore } from './live-children.js';
 import type { LoopHistoryStore } from './loop-history.js';
 import { MemoryLoopHistory } from './memory/loop-history.js';
 import type { Awaitable } from './types.js';
@@ -53,5 +54,14 @@ export function failOpenLoopHistory(store: LoopHistoryStore, unreachable: IsUnre
     open: (id) => orElse(store.open(id), unreachable, () => local.open(id)),
     changed: (id, h) => orElse(store.changed(id, h), unreachable, () => local.changed()),
     delete: (id) => orElse(store.delete(id), unreachable, () => local.delete(id)),
+  };
+}
+
+export function failOpenLiveChildren(store: LiveChildrenStore, unreachable: IsUnreachable): LiveChildrenStore {
+  return {
+    reserve: (p, c, exp, max) => orElse(store.reserve(p, c, exp, max), unreachable, () => undefined),
+    remove: (p, c) => orElse(store.remove(p, c), unreachable, () => undefined),
+    removeNode: (p) => orElse(store.removeNode(p), unreachable, () => undefined),
+    count: (p) => orElse(store.count(p), unreachable, () => 0),
   };
 }

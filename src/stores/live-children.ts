@@ -1,7 +1,7 @@
 /**
  * Live sub-agents per delegating node, for `delegation.maxChildren`: a slot is reserved before a child token is signed,
  * so two replicas minting at once for one parent cannot both take the last slot. A child lapses at its token's expiry.
- * (DelegationLimits in src/limits/delegation.ts keeps the same count in one process.)
+ * (DelegationLimits in src/limits/delegation.ts turns its answers into refusals; openStores picks memory or Redis.)
  */
 import type { Awaitable } from './types.js';
 

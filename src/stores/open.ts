@@ -12,11 +12,14 @@ import type { ApprovalsStore } from './approvals.js';
 import type { ControlBus } from './bus.js';
 import type { CounterStore } from './counters.js';
 import type { DelegationTokenStore, SliceStore } from './delegation.js';
+import type { LiveChildrenStore } from './live-children.js';
 import type { LoopHistoryStore } from './loop-history.js';
+import type { SharedSessionDirectory } from './sessions.js';
 import type { StreamEventStore } from './stream-events.js';
 import type { TaskOwnerStore } from './task-owners.js';
 import type { KeyStore } from '../identity/key-store.js';
 import { MemoryControlBus } from './memory/bus.js';
+import { MemoryLiveChildren } from './memory/live-children.js';
 import { MemoryLoopHistory } from './memory/loop-history.js';
 import { MemoryStreamEvents } from './memory/stream-events.js';
 import { SqliteApprovals } from './sqlite/approvals.js';
@@ -49,7 +52,11 @@ export interface GatewayStores {
   counters: CounterStore;
   slices: SliceStore;
   tokens: DelegationTokenStore;
+  /** Live sub-agents per parent (delegation.maxChildren): shared in Redis, else this process's memory. */
+  liveChildren: LiveChildrenStore;
   loopHistory: LoopHistoryStore;
+  /** Which replica holds each MCP session, on the Redis client of the other stores; absent without state.redis. */
+  sessions?: SharedSessionDirectory;
   approvals: ApprovalsStore;
   taskOwners: TaskOwnerStore;
   streamEvents: StreamEventStore;
@@ -81,8 +88,8 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * Open the stores gateway.yaml asks for: `state.redis` puts the fast state (counters, slices, loop histories, the
- * control bus) in Redis, `store.postgres` the durable state (workflows, tokens, keys, approvals, owners, the trail)
+ * Open the stores gateway.yaml asks for: `state.redis` puts the fast state (counters, slices, live children, loop
+ * histories, the control bus, the session directory) in Redis, `store.postgres` the durable state (workflows, tokens, keys, approvals, owners, the trail)
  * in PostgreSQL; what is not configured stays embedded in dataDir. Throws with what to do when one cannot be opened.
  */
 export async function openStores(opts: OpenStoresOptions): Promise<GatewayStores> {
@@ -114,6 +121,8 @@ export async function openStores(opts: OpenStoresOptions): Promise<GatewayStores
       counters,
       slices: redis?.slices ?? (embedded ? new SqliteSlices(embedded.db) : new MemorySlices()),
       tokens: pg?.tokens ?? new SqliteDelegationTokens(embedded!.db),
+      liveChildren: redis?.liveChildren ?? new MemoryLiveChildren(),
+      sessions: redis?.sessions,
       keys: pg?.keys,
       loopHistory: redis?.loopHistory ?? new MemoryLoopHistory(),
       approvals: pg?.approvals ?? new SqliteApprovals(embedded!.db),

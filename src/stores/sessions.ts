@@ -36,3 +36,11 @@ export interface SessionDirectory {
   health(): { ok: boolean; error?: string };
   close(): Awaitable<void>;
 }
+
+/** A directory on a shared server that comes and goes: a replica waits for it at start and is told when it changes. */
+export interface SharedSessionDirectory extends SessionDirectory {
+  /** Resolves true once connected, false after timeoutMs (calls then fail until it reconnects). */
+  ready(timeoutMs?: number): Promise<boolean>;
+  /** Told each time the server goes away and each time it is back. */
+  onHealth(listener: (health: { ok: boolean; error?: string }) => void): void;
+}

@@ -1,6 +1,6 @@
 /**
- * The stores of a replica (SPEC §12): fast state in Redis (counters and windows, slices, loop history, the control
- * bus) and durable state in PostgreSQL (workflows, delegation tokens, signing keys, approvals, A2A task owners, the
+ * The stores of a replica (SPEC §12): fast state in Redis (counters and windows, slices, live sub-agents, loop
+ * history, the control bus, the session directory) and durable state in PostgreSQL (workflows, delegation tokens, signing keys, approvals, A2A task owners, the
  * audit trail and its console views). One
  * Redis client and one PostgreSQL pool per process, shared by every store.
  */
@@ -22,9 +22,11 @@ import { openPostgres, type Postgres } from './postgres/pool.js';
 import { PgWorkflows } from './postgres/workflows.js';
 import { RedisControlBus } from './redis/bus.js';
 import { openRedis, RedisUnavailableError, type RedisClient } from './redis/client.js';
-import { failOpenCounters, failOpenLoopHistory, failOpenSlices } from './fail-open.js';
+import { failOpenCounters, failOpenLiveChildren, failOpenLoopHistory, failOpenSlices } from './fail-open.js';
 import { RedisCounterStore } from './redis/counters.js';
+import { RedisLiveChildren } from './redis/live-children.js';
 import { RedisLoopHistoryStore } from './redis/loop-history.js';
+import { RedisSessionDirectory } from './redis/session-directory.js';
 import { RedisSliceStore } from './redis/slices.js';
 import type { WorkflowRegistryView } from './workflow-registry.js';
 
@@ -74,7 +76,7 @@ export class Closers {
   }
 }
 
-/** The fast state on Redis: counters, slices, loop histories and the control bus, on one client. */
+/** The fast state on Redis: counters, slices, live children, loop histories, the control bus and the session directory, on one client. */
 export async function openRedisState(opts: OpenStoresOptions & { url: string; closers: Closers }) {
   const { config, log, url } = opts;
   const redis: RedisClient = openRedis({ url, log, failMode: config.state.failMode });
@@ -90,11 +92,16 @@ export async function openRedisState(opts: OpenStoresOptions & { url: string; cl
   const counters = new RedisCounterStore({ client: redis, dimensions: LIMIT_DIMENSIONS });
   const slices = new RedisSliceStore({ client: redis });
   const loopHistory = new RedisLoopHistoryStore({ client: redis });
+  const liveChildren = new RedisLiveChildren({ client: redis });
+  const sessions = new RedisSessionDirectory({ client: redis, replicaId: bus.replicaId });
+  opts.closers.add(() => sessions.close());
   const target = where(url);
   return {
     bus,
+    sessions,
     counters: open ? failOpenCounters(counters, unreachable) : counters,
     slices: open ? failOpenSlices(slices, unreachable) : slices,
+    liveChildren: open ? failOpenLiveChildren(liveChildren, unreachable) : liveChildren,
     loopHistory: open ? failOpenLoopHistory(loopHistory, unreachable) : loopHistory,
     health: (): SharedHealth => ({ name: 'redis', target, ...redis.health() }),
   };

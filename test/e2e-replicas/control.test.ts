@@ -1,7 +1,8 @@
 // Three replicas sharing one Redis and one PostgreSQL behind a round-robin balancer (issue 16): a shared limit of 10
 // lets exactly 10 of 30 parallel calls through; a delegated token minted on one replica is accepted on another and
-// revoked from a third within 1 s; a pause on one replica refuses the next call on another within 1 s; an approval
-// decided on one replica releases the call waiting on another.
+// revoked from a third within 1 s; token exchanges on every replica share one parent's maxChildren; a pause on one
+// replica refuses the next call on another within 1 s; an approval decided on one replica releases the call waiting
+// on another.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeKey, sign, writeJwksFile, ISSUER, AUDIENCE, type TestKey } from '../identity/helpers.js';
@@ -96,6 +97,34 @@ describe.skipIf(skip)('control across replicas', () => {
     console.log(`revocation seen on replica b after ${msB} ms, on a after ${msA} ms more`);
     expect(msB).toBeLessThanOrEqual(1000);
     expect(msA).toBeLessThanOrEqual(1000);
+  });
+
+  it("12 exchanges spread over every replica against one parent's maxChildren of 4 mint exactly 4; a revocation frees a slot everywhere", async () => {
+    const [a, b, c] = set.replicas as [typeof set.replicas[0], typeof set.replicas[0], typeof set.replicas[0]];
+    const rootToken = await sign({ sub: 'svc-root', jti: randomUUID() }, { key: issuerKey, nowSec: Math.floor(Date.now() / 1000), ttlSec: 3600 });
+    const ask = async (url: string) => {
+      const res = await fetch(`${url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: rootToken, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', audience: 'child' }),
+      });
+      return { status: res.status, body: (await res.json()) as { access_token?: string; error?: string; error_description?: string } };
+    };
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => ask([a, b, c][i % 3]!.url)));
+    const minted = answers.filter((r) => r.status === 200);
+    const refused = answers.filter((r) => r.status !== 200);
+    expect(minted, JSON.stringify(answers.map((r) => r.status))).toHaveLength(4);
+    expect(refused).toHaveLength(8);
+    for (const r of refused) {
+      expect(r).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
+      expect(r.body.error_description).toMatch(/already has 4 live sub-agents \(at most 4\)/);
+    }
+    expect((await ask(b.url)).status).toBe(400);
+    const jti = JSON.parse(Buffer.from(minted[0]!.body.access_token!.split('.')[1]!, 'base64url').toString()).jti as string;
+    expect((await adminCall(c.url, `/tokens/${jti}/revoke`, 'POST')).status).toBe(200);
+    // The revoking replica gave the slot back in Redis: the next exchange, on another replica, is minted.
+    expect((await ask(a.url)).status).toBe(200);
+    expect((await ask(b.url)).status).toBe(400);
   });
 
   it('a pause on one replica refuses the next call on another within 1 s, and a resume lets calls through again', async () => {

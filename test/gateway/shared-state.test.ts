@@ -1,4 +1,5 @@
 /** While Redis or PostgreSQL does not answer: refusals (failMode closed) or logged admission (open), /readyz, and recovery without restart. */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -102,6 +103,10 @@ describe('openStores', () => {
     expect(stores.health()).toEqual([]);
     expect(await stores.counters.reserve({ workflowId: 'w', agentId: 'a', amounts: { calls: 1 }, limits: [{ subject: 'workflow', window: 'total', dimension: 'calls', max: 1, mode: 'reserve' }] })).toBeUndefined();
     expect(await stores.counters.reserve({ workflowId: 'w', agentId: 'a', amounts: { calls: 1 }, limits: [{ subject: 'workflow', window: 'total', dimension: 'calls', max: 1, mode: 'reserve' }] })).toMatchObject({ used: 1 });
+    // Live sub-agents are counted in this process; sessions are not shared without Redis.
+    expect(await stores.liveChildren.reserve('p', 'c1', Date.now() + 60_000, 1)).toBeUndefined();
+    expect(await stores.liveChildren.reserve('p', 'c2', Date.now() + 60_000, 1)).toBe(1);
+    expect(stores.sessions).toBeUndefined();
     expect(await stores.close()).toBe(0);
   });
 
@@ -113,6 +118,19 @@ describe('openStores', () => {
       expect(stores.backends).toEqual({ state: 'redis', store: 'sqlite' });
       expect(stores.health()).toMatchObject([{ name: 'redis', ok: true }]);
       expect(lines.map((l) => JSON.parse(l).msg)).toContainEqual(expect.stringMatching(/^state\.redis without store\.postgres: .*set store\.postgres to share them$/));
+      // A second replica on the same Redis shares the live sub-agents and the session directory, under one replica id each.
+      const other = await openStores({ config: configWith(`state:\n  redis: ${redis.url}\n`), log: pino({ level: 'silent' }) });
+      try {
+        const parent = `p-${randomUUID()}`;
+        expect(await stores.liveChildren.reserve(parent, 'c1', Date.now() + 60_000, 1)).toBeUndefined();
+        expect(await other.liveChildren.reserve(parent, 'c2', Date.now() + 60_000, 1)).toBe(1);
+        expect(stores.sessions?.replicaId).toBe(stores.replicaId);
+        const sessionId = randomUUID();
+        await stores.sessions!.claim([{ sessionId, principal: 'digest' }], 60_000);
+        expect(await other.sessions!.lookup(sessionId)).toMatchObject({ replica: stores.replicaId, principal: 'digest' });
+      } finally {
+        await other.close();
+      }
     } finally {
       await stores.close();
       await stopTestRedis();

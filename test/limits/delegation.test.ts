@@ -5,40 +5,48 @@ import { FakeClock } from './helpers.js';
 describe('DelegationLimits', () => {
   it('refuses a child deeper than maxDepth', () => {
     const d = new DelegationLimits();
-    expect(d.canDelegate('wf/root', 2, 2, 8)).toBeUndefined();
-    const refusal = d.canDelegate('wf/root', 3, 2, 8);
+    expect(d.checkDepth(2, 2)).toBeUndefined();
+    const refusal = d.checkDepth(3, 2);
     expect(refusal?.reason).toBe('delegation_denied');
     expect(refusal?.data).toMatchObject({ limit: 'delegation.maxDepth', max: 2 });
-    expect(d.canDelegate('wf/root', 1, 0, 8)?.data).toMatchObject({ limit: 'delegation.maxDepth', max: 0 });
+    expect(d.checkDepth(1, 0)?.data).toMatchObject({ limit: 'delegation.maxDepth', max: 0 });
   });
 
-  it('counts live children per node and frees a slot when one is removed', () => {
+  it('reserves live children per node up to maxChildren and frees a slot when one is removed', async () => {
     const d = new DelegationLimits();
-    d.addChild('wf/root', 'wf/c1');
-    d.addChild('wf/root', 'wf/c2');
-    d.addChild('wf/root', 'wf/c2'); // the same child twice is still one
-    d.addChild('wf/other', 'wf/c3');
-    expect(d.liveChildren('wf/root')).toBe(2);
-    const refusal = d.canDelegate('wf/root', 1, 3, 2);
+    expect(await d.reserveChild('wf/root', 'wf/c1', Number.POSITIVE_INFINITY, 2)).toBeUndefined();
+    expect(await d.reserveChild('wf/root', 'wf/c2', Number.POSITIVE_INFINITY, 2)).toBeUndefined();
+    expect(await d.reserveChild('wf/root', 'wf/c2', Number.POSITIVE_INFINITY, 2)).toBeUndefined(); // the same child twice is still one
+    expect(await d.reserveChild('wf/other', 'wf/c3', Number.POSITIVE_INFINITY, 2)).toBeUndefined();
+    expect(await d.liveChildren('wf/root')).toBe(2);
+    const refusal = await d.reserveChild('wf/root', 'wf/c4', Number.POSITIVE_INFINITY, 2);
     expect(refusal?.data).toMatchObject({ limit: 'delegation.maxChildren', used: 2, max: 2 });
     expect(refusal?.message).toMatch(/wait for one to finish/);
-    d.removeChild('wf/root', 'wf/c1');
-    expect(d.canDelegate('wf/root', 1, 3, 2)).toBeUndefined();
+    expect(await d.liveChildren('wf/root')).toBe(2); // a refused reservation records nothing
+    await d.removeChild('wf/root', 'wf/c1');
+    expect(await d.reserveChild('wf/root', 'wf/c4', Number.POSITIVE_INFINITY, 2)).toBeUndefined();
   });
 
-  it('lets children lapse when their token expires', () => {
+  it('addChild counts a child without a check (tokens minted before a restart)', async () => {
+    const d = new DelegationLimits();
+    for (const c of ['c1', 'c2', 'c3']) await d.addChild('p', c);
+    expect(await d.liveChildren('p')).toBe(3);
+    expect((await d.reserveChild('p', 'c4', Number.POSITIVE_INFINITY, 2))?.data).toMatchObject({ used: 3, max: 2 });
+  });
+
+  it('lets children lapse when their token expires', async () => {
     const clock = new FakeClock();
     const d = new DelegationLimits({ now: clock.now });
-    d.addChild('p', 'c1', clock.t + 1_000);
-    expect(d.canDelegate('p', 1, 1, 1)).toBeDefined();
+    await d.addChild('p', 'c1', clock.t + 1_000);
+    expect(await d.reserveChild('p', 'c2', clock.t + 5_000, 1)).toBeDefined();
     clock.advance(1_000);
-    expect(d.canDelegate('p', 1, 1, 1)).toBeUndefined();
+    expect(await d.reserveChild('p', 'c2', clock.t + 5_000, 1)).toBeUndefined();
   });
 
-  it('removeNode forgets all of a node’s children', () => {
+  it('removeNode forgets all of a node’s children', async () => {
     const d = new DelegationLimits();
-    d.addChild('p', 'c1');
-    d.removeNode('p');
-    expect(d.liveChildren('p')).toBe(0);
+    await d.addChild('p', 'c1');
+    await d.removeNode('p');
+    expect(await d.liveChildren('p')).toBe(0);
   });
 });

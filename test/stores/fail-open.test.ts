@@ -1,6 +1,7 @@
 /** failMode open: Redis-backed stores admit a call Redis cannot serve, and fail it on any other error. */
 import { describe, expect, it } from 'vitest';
-import { failOpenCounters, failOpenLoopHistory, failOpenSlices } from '../../src/stores/fail-open.js';
+import { failOpenCounters, failOpenLiveChildren, failOpenLoopHistory, failOpenSlices } from '../../src/stores/fail-open.js';
+import { MemoryLiveChildren } from '../../src/stores/memory/live-children.js';
 import { MemoryCounterStore } from '../../src/stores/memory/counters.js';
 import { MemorySlices } from '../../src/stores/memory/delegation.js';
 import { MemoryLoopHistory } from '../../src/stores/memory/loop-history.js';
@@ -29,6 +30,17 @@ describe('fail-open stores', () => {
     const s = failOpenSlices(failing(new MemorySlices(), new Unreachable('down')), unreachable);
     expect(await s.take([{ jti: 'j', max: 0, expiresAt: Date.now() + 60_000 }])).toBeUndefined();
     expect(await s.used('j')).toBe(0);
+  });
+
+  it('admit a sub-agent uncounted while Redis is unreachable, and pass a refusal through while it answers', async () => {
+    const down = failOpenLiveChildren(failing(new MemoryLiveChildren(), new Unreachable('down')), unreachable);
+    expect(await down.reserve('p', 'c1', Date.now() + 60_000, 0)).toBeUndefined();
+    expect(await down.count('p')).toBe(0);
+    await expect(Promise.resolve(down.remove('p', 'c1'))).resolves.toBeUndefined();
+    const up = failOpenLiveChildren(new MemoryLiveChildren(), unreachable);
+    expect(await up.reserve('p', 'c1', Date.now() + 60_000, 0)).toBe(0);
+    const broken = failOpenLiveChildren(failing(new MemoryLiveChildren(), new TypeError('bad script')), unreachable);
+    await expect(Promise.resolve(broken.reserve('p', 'c1', Date.now() + 60_000, 1))).rejects.toThrow('bad script');
   });
 
   it('keep loop histories in memory while Redis is unreachable, so loops on this replica are still seen', async () => {

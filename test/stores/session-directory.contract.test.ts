@@ -1,8 +1,11 @@
 // The SessionDirectory contract against memory and Redis: a claim names its replica and principal, only the holder
 // releases it, records and heartbeats lapse with their TTL, and a claim again renews (or rewrites a lapsed) record.
 // Redis down: commands fail at once rather than wait, and the directory reports it and recovers without a restart.
+// A directory on a replica's shared RedisClient keeps the same keys and leaves the client open when it closes.
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemorySessionDirectory } from '../../src/stores/memory/session-directory.js';
+import pino from 'pino';
+import { openRedis } from '../../src/stores/redis/client.js';
 import { RedisSessionDirectory } from '../../src/stores/redis/session-directory.js';
 import type { SessionDirectory } from '../../src/stores/sessions.js';
 import { sharedStoresUnavailable, startRedis, stopTestRedis, testRedis } from '../helpers/shared-stores.js';
@@ -58,6 +61,35 @@ const factories: Array<{ name: string; skip?: string; open(): Promise<Pair> }> =
         },
         close: async () => {
           await a.close();
+          await b.close();
+        },
+      };
+    },
+  },
+  {
+    // A replica's directory on the RedisClient its other stores use, beside one on a connection of its own: one key layout.
+    name: 'redis on a shared client',
+    skip,
+    open: async () => {
+      const r = await testRedis();
+      const client = openRedis({ url: r.url, keyPrefix: r.keyPrefix, log: pino({ level: 'silent' }) });
+      await client.ready();
+      const a = new RedisSessionDirectory({ client, replicaId: 'replica-a' });
+      const b = new RedisSessionDirectory({ url: r.url, keyPrefix: r.keyPrefix, replicaId: 'replica-b' });
+      expect(await a.ready()).toBe(true);
+      expect(await b.ready()).toBe(true);
+      return {
+        a,
+        b,
+        ttl: 200,
+        lapse: async (check) => {
+          await waitFor(check, { timeoutMs: 5000, intervalMs: 50, what: 'the TTL to lapse' });
+        },
+        close: async () => {
+          await a.close();
+          // Closing the directory leaves the shared client to its opener, still serving the other stores.
+          expect(await client.call((redis) => redis.ping())).toBe('PONG');
+          await client.close();
           await b.close();
         },
       };
