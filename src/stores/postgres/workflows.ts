@@ -67,6 +67,14 @@ interface StateRow {
 /** Catch-up re-reads this much before the last read, so a change committed late (after a newer one) is not missed. */
 const CATCH_UP_OVERLAP_MS = 2000;
 const STOPPED = "state IN ('paused', 'tripped', 'killed')";
+/** A fresh workflow's row waits this long for its first step to write it in the same statement, then is written alone. */
+const UNWRITTEN_MS = 250;
+
+interface BeginInit {
+  caller: Caller;
+  kind: WorkflowKind;
+  traceparent?: string;
+}
 
 export class PgWorkflows implements WorkflowStore {
   private readonly db: Postgres;
@@ -80,6 +88,9 @@ export class PgWorkflows implements WorkflowStore {
   private readonly unsubscribe: () => void;
   private lastRead = 0;
   private readonly rereads = new CatchUp(() => this.readChanges());
+  /** Fresh workflows begun here whose row is not written yet, oldest first: their first step inserts the whole row. */
+  private readonly unwritten = new Map<string, BeginInit & { at: number }>();
+  private readonly sweeper: NodeJS.Timeout;
 
   private constructor(opts: PgWorkflowsOptions) {
     this.db = opts.db;
@@ -87,6 +98,8 @@ export class PgWorkflows implements WorkflowStore {
     this.log = opts.log;
     this.maxLocal = opts.maxLocal ?? 100_000;
     this.unsubscribe = this.bus.subscribe('workflow-state', (m) => this.heard(m));
+    this.sweeper = setInterval(() => this.writeUnwritten(Date.now() - UNWRITTEN_MS), UNWRITTEN_MS);
+    this.sweeper.unref();
   }
 
   /** Open on a migrated database: loads the stopped workflows, then keeps the local copy current. */
@@ -100,6 +113,7 @@ export class PgWorkflows implements WorkflowStore {
       store.lastRead = Number(now.rows[0]!.now);
     } catch (err) {
       store.unsubscribe();
+      clearInterval(store.sweeper);
       throw err;
     }
     store.rereads.every(opts.catchUpMs ?? 500);
@@ -109,13 +123,20 @@ export class PgWorkflows implements WorkflowStore {
   /**
    * Start a workflow, or join it when `id` names one (on this replica or another). Joining a `done` workflow makes it
    * active again; joining a stopped one keeps its state, so guards refuse. The row is written in the background;
-   * this workflow's steps and state changes wait for that write.
+   * this workflow's steps and state changes wait for that write. A fresh id's row is written by its first step (one
+   * statement instead of two), or alone within half a second when no step comes.
    */
   begin(init: { caller: Caller; kind: WorkflowKind; id?: string; traceparent?: string }): string {
     if (init.id !== undefined && !WORKFLOW_ID.test(init.id)) {
       throw new WorkflowError('invalid_id', `workflow id "${init.id}" must match ${WORKFLOW_ID.source}; omit it to start a new workflow`);
     }
-    const id = init.id ?? randomUUID();
+    if (init.id === undefined) {
+      const fresh = randomUUID();
+      this.remember(fresh, { state: 'active', version: 0 });
+      this.unwritten.set(fresh, { caller: init.caller, kind: init.kind, traceparent: init.traceparent, at: Date.now() });
+      return fresh;
+    }
+    const id = init.id;
     const known = this.local.get(id);
     if (!known) this.remember(id, { state: 'active', version: 0 });
     else if (known.state === 'done') known.state = 'active'; // the store confirms, and listeners hear, once it is written
@@ -128,6 +149,13 @@ export class PgWorkflows implements WorkflowStore {
 
   /** Next step number (1-based), one atomic increment in the shared store; an id never begun is started implicitly. */
   async nextStep(workflowId: string): Promise<number> {
+    const fresh = this.unwritten.get(workflowId);
+    if (fresh) {
+      this.unwritten.delete(workflowId);
+      const first = this.writeWithFirstStep(workflowId, fresh);
+      this.track(workflowId, first.then(() => undefined, () => undefined));
+      return first;
+    }
     await this.pending.get(workflowId);
     const { rows } = await this.db.query<{ step_count: number; inserted: boolean }>(
       `INSERT INTO workflows (id, agent, state, kind, started_at, step_count) VALUES ($1, 'unknown', 'active', 'mcp', $2, 1)
@@ -153,19 +181,22 @@ export class PgWorkflows implements WorkflowStore {
    * illegal or unknown.
    */
   async setState(workflowId: string, state: WorkflowState, why?: string): Promise<void> {
+    this.writeNow(workflowId);
     await this.pending.get(workflowId);
     const known = this.local.get(workflowId);
     if (known && known.version > 0 && known.state === state) return;
     const from = WORKFLOW_STATES.filter((s) => s !== state && canTransition(s, state));
     const ended = state === 'killed' || state === 'done' ? Date.now() : null;
-    const { rows } = await this.db.query<StateRow>(
-      `UPDATE workflows SET state = $2, why = $3, ended_at = $4, version = version + 1, changed_at = ${NOW_MS}
-       WHERE id = $1 AND state = ANY($5::text[]) RETURNING id, state, why, version`,
+    // active → done is kept from the bus and the catch-up read: no guard refuses either state, and a rejoin announces itself.
+    const { rows } = await this.db.query<StateRow & { quiet: boolean }>(
+      `UPDATE workflows SET state = $2, why = $3, ended_at = $4, version = version + 1,
+         changed_at = CASE WHEN $2 = 'done' AND state = 'active' THEN NULL ELSE ${NOW_MS} END
+       WHERE id = $1 AND state = ANY($5::text[]) RETURNING id, state, why, version, changed_at IS NULL AS quiet`,
       [workflowId, state, why ?? null, ended, from],
     );
     if (rows[0]) {
       this.observe(rows[0]);
-      this.publish(rows[0]);
+      if (!rows[0].quiet) this.publish(rows[0]);
       return;
     }
     const now = await this.db.query<StateRow>('SELECT id, state, why, version FROM workflows WHERE id = $1', [workflowId]);
@@ -186,6 +217,7 @@ export class PgWorkflows implements WorkflowStore {
 
   /** The agent that started a workflow (the model route's X-Workflow-Id check); undefined when there is none. */
   async agentOf(workflowId: string): Promise<string | undefined> {
+    this.writeNow(workflowId);
     await this.pending.get(workflowId);
     const { rows } = await this.db.query<{ agent: string }>('SELECT agent FROM workflows WHERE id = $1', [workflowId]);
     return rows[0]?.agent;
@@ -194,6 +226,7 @@ export class PgWorkflows implements WorkflowStore {
   /** The newest workflow whose traceparent carries this W3C trace id (32 hex digits). */
   async byTraceId(traceId: string): Promise<string | undefined> {
     if (!/^[0-9a-f]{32}$/.test(traceId)) return undefined;
+    this.writeUnwritten(Infinity);
     await Promise.all([...this.pending.values()]);
     const { rows } = await this.db.query<{ id: string }>(
       'SELECT id FROM workflows WHERE substr(traceparent, 4, 32) = $1 AND traceparent IS NOT NULL ORDER BY seq DESC LIMIT 1',
@@ -202,8 +235,9 @@ export class PgWorkflows implements WorkflowStore {
     return rows[0]?.id;
   }
 
-  /** Wait for writes begun here (begin rows) to land; for shutdown and tests. */
+  /** Write the rows still waiting for a first step, and wait for writes begun here to land; for shutdown and tests. */
   async settled(): Promise<void> {
+    this.writeUnwritten(Infinity);
     await Promise.all([...this.pending.values()]);
   }
 
@@ -219,6 +253,7 @@ export class PgWorkflows implements WorkflowStore {
 
   async close(): Promise<void> {
     const reading = this.rereads.stop();
+    clearInterval(this.sweeper);
     this.unsubscribe();
     await this.settled();
     await reading;
@@ -238,13 +273,44 @@ export class PgWorkflows implements WorkflowStore {
     }
   }
 
-  private async writeBegin(id: string, init: { caller: Caller; kind: WorkflowKind; traceparent?: string }): Promise<void> {
+  /** A fresh workflow's row and its first step in one statement; when it fails, the next step starts the row, as after a failed begin. */
+  private async writeWithFirstStep(id: string, init: BeginInit & { at: number }): Promise<number> {
+    const { rows } = await this.db.query<StateRow & { step_count: number }>(
+      `INSERT INTO workflows (id, agent, "user", state, kind, started_at, traceparent, step_count) VALUES ($1, $2, $3, 'active', $4, $5, $6, 1)
+       ON CONFLICT (id) DO UPDATE SET step_count = workflows.step_count + 1
+       RETURNING id, state, why, version, step_count`,
+      [id, init.caller.agentId, init.caller.user ?? null, init.kind, init.at, init.traceparent ?? null],
+    );
+    const row = rows[0]!;
+    this.observe(row, true);
+    return row.step_count;
+  }
+
+  /** Start writing this workflow's row now if it waits for a first step; its pending write covers it. */
+  private writeNow(id: string): void {
+    const init = this.unwritten.get(id);
+    if (!init) return;
+    this.unwritten.delete(id);
+    this.track(id, this.writeBegin(id, init, init.at).catch((err: Error) => {
+      this.log?.error({ workflowId: id, err: err.message }, 'could not record the workflow in PostgreSQL; its first step records it');
+    }));
+  }
+
+  /** Write alone the rows of fresh workflows begun before `before` that no step has written. */
+  private writeUnwritten(before: number): void {
+    for (const [id, init] of this.unwritten) {
+      if (init.at > before) break;
+      this.writeNow(id);
+    }
+  }
+
+  private async writeBegin(id: string, init: BeginInit, startedAt = Date.now()): Promise<void> {
     const inserted = await this.db.query<StateRow>(
       `INSERT INTO workflows (id, agent, "user", state, kind, started_at, traceparent) VALUES ($1, $2, $3, 'active', $4, $5, $6)
        ON CONFLICT (id) DO UPDATE SET state = 'active', why = 'rejoined', ended_at = NULL, version = workflows.version + 1, changed_at = ${NOW_MS}
          WHERE workflows.state = 'done'
        RETURNING id, state, why, version, (xmax <> 0) AS rejoined`,
-      [id, init.caller.agentId, init.caller.user ?? null, init.kind, Date.now(), init.traceparent ?? null],
+      [id, init.caller.agentId, init.caller.user ?? null, init.kind, startedAt, init.traceparent ?? null],
     );
     const row = inserted.rows[0] as (StateRow & { rejoined: boolean }) | undefined;
     if (row) {
