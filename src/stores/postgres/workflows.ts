@@ -69,6 +69,14 @@ const CATCH_UP_OVERLAP_MS = 2000;
 const STOPPED = "state IN ('paused', 'tripped', 'killed')";
 /** A fresh workflow's row waits this long for its first step to write it in the same statement, then is written alone. */
 const UNWRITTEN_MS = 250;
+/** Workflows finishing (active → done) are written together this often: no guard waits for a done. */
+const FINISH_MS = 50;
+
+interface Finishing {
+  why: string | null;
+  ended: number;
+  settle: Array<{ resolve: () => void; reject: (err: Error) => void }>;
+}
 
 interface BeginInit {
   caller: Caller;
@@ -91,6 +99,9 @@ export class PgWorkflows implements WorkflowStore {
   /** Fresh workflows begun here whose row is not written yet, oldest first: their first step inserts the whole row. */
   private readonly unwritten = new Map<string, BeginInit & { at: number }>();
   private readonly sweeper: NodeJS.Timeout;
+  /** active → done changes waiting for the next batched UPDATE. */
+  private finishing = new Map<string, Finishing>();
+  private finishTimer: NodeJS.Timeout | undefined;
 
   private constructor(opts: PgWorkflowsOptions) {
     this.db = opts.db;
@@ -140,7 +151,10 @@ export class PgWorkflows implements WorkflowStore {
     const known = this.local.get(id);
     if (!known) this.remember(id, { state: 'active', version: 0 });
     else if (known.state === 'done') known.state = 'active'; // the store confirms, and listeners hear, once it is written
-    const write = this.writeBegin(id, init).catch((err: Error) => {
+    // Joining one whose done is queued or in flight here: write the done first, so this join rejoins it.
+    const before = this.pending.get(id);
+    if (this.finishing.has(id)) void this.writeFinishing();
+    const write = (before ? before.then(() => this.writeBegin(id, init)) : this.writeBegin(id, init)).catch((err: Error) => {
       this.log?.error({ workflowId: id, err: err.message }, 'could not record the workflow in PostgreSQL; its first step records it');
     });
     this.track(id, write);
@@ -182,9 +196,17 @@ export class PgWorkflows implements WorkflowStore {
    */
   async setState(workflowId: string, state: WorkflowState, why?: string): Promise<void> {
     this.writeNow(workflowId);
-    await this.pending.get(workflowId);
+    // Without a write in flight a done is queued at once, so changes asked for later come after it.
+    const before = this.pending.get(workflowId);
+    if (before) await before;
     const known = this.local.get(workflowId);
     if (known && known.version > 0 && known.state === state) return;
+    if (state === 'done' && known?.state === 'active') return this.finishLater(workflowId, why);
+    return this.write(workflowId, state, why);
+  }
+
+  /** One conditional UPDATE; when it matches nothing, the row says whether it is unknown, already so, or illegal. */
+  private async write(workflowId: string, state: WorkflowState, why?: string): Promise<void> {
     const from = WORKFLOW_STATES.filter((s) => s !== state && canTransition(s, state));
     const ended = state === 'killed' || state === 'done' ? Date.now() : null;
     // active → done is kept from the bus and the catch-up read: no guard refuses either state, and a rejoin announces itself.
@@ -235,9 +257,10 @@ export class PgWorkflows implements WorkflowStore {
     return rows[0]?.id;
   }
 
-  /** Write the rows still waiting for a first step, and wait for writes begun here to land; for shutdown and tests. */
+  /** Write the rows still waiting for a first step and the finished ones, and wait for writes begun here to land. */
   async settled(): Promise<void> {
     this.writeUnwritten(Infinity);
+    await this.writeFinishing();
     await Promise.all([...this.pending.values()]);
   }
 
@@ -284,6 +307,58 @@ export class PgWorkflows implements WorkflowStore {
     const row = rows[0]!;
     this.observe(row, true);
     return row.step_count;
+  }
+
+  /** Queue an active → done for the next batch; this workflow's later writes wait for it (pending). */
+  private finishLater(id: string, why: string | undefined): Promise<void> {
+    let entry = this.finishing.get(id);
+    if (!entry) this.finishing.set(id, (entry = { why: why ?? null, ended: Date.now(), settle: [] }));
+    const done = new Promise<void>((resolve, reject) => entry.settle.push({ resolve, reject }));
+    this.track(id, done.catch(() => undefined));
+    this.finishTimer ??= setTimeout(() => void this.writeFinishing(), FINISH_MS);
+    return done;
+  }
+
+  /**
+   * One UPDATE for every queued done, in id order so two replicas' batches lock rows alike. A row no longer active
+   * (paused or killed elsewhere meanwhile) takes the one-row path, which publishes or refuses as setState does.
+   */
+  private async writeFinishing(): Promise<void> {
+    clearTimeout(this.finishTimer);
+    this.finishTimer = undefined;
+    if (this.finishing.size === 0) return;
+    const batch = this.finishing;
+    this.finishing = new Map();
+    const ids = [...batch.keys()].sort();
+    let rows: StateRow[];
+    try {
+      ({ rows } = await this.db.query<StateRow>(
+        `UPDATE workflows w SET state = 'done', why = d.why, ended_at = d.ended, version = w.version + 1, changed_at = NULL
+         FROM unnest($1::text[], $2::text[], $3::bigint[]) AS d(id, why, ended)
+         WHERE w.id = d.id AND w.state = 'active' RETURNING w.id, w.state, w.why, w.version`,
+        [ids, ids.map((id) => batch.get(id)!.why), ids.map((id) => batch.get(id)!.ended)],
+      ));
+    } catch (err) {
+      for (const entry of batch.values()) for (const s of entry.settle) s.reject(err as Error);
+      return;
+    }
+    const written = new Set<string>();
+    for (const row of rows) {
+      written.add(row.id);
+      this.observe(row);
+      for (const s of batch.get(row.id)!.settle) s.resolve();
+    }
+    await Promise.all(
+      ids
+        .filter((id) => !written.has(id))
+        .map((id) => {
+          const entry = batch.get(id)!;
+          return this.write(id, 'done', entry.why ?? undefined).then(
+            () => entry.settle.forEach((s) => s.resolve()),
+            (err: Error) => entry.settle.forEach((s) => s.reject(err)),
+          );
+        }),
+    );
   }
 
   /** Start writing this workflow's row now if it waits for a first step; its pending write covers it. */

@@ -115,4 +115,55 @@ describe.skipIf(pgUnavailable)('workflow writes on PostgreSQL', () => {
     await a.catchUp();
     expect(a.state(paused)).toBe('active');
   });
+
+  it('dones finishing together are one UPDATE; one paused or killed elsewhere meanwhile is finished or refused as alone', async () => {
+    const dir = storeDir();
+    const bus = new MemoryControlBus();
+    const published = recorded(bus);
+    const db = await pgFor(dir);
+    const a = keep(await PgWorkflows.open({ db, bus, catchUpMs: 60_000 }));
+    const b = keep(await PgWorkflows.open({ db: await pgFor(dir), bus: new DeafBus(), catchUpMs: 60_000 }));
+    const ids = [0, 1, 2, 3].map(() => a.begin({ caller: root, kind: 'mcp' }));
+    for (const id of ids) await a.nextStep(id);
+    const [plain1, plain2, pausedThere, killedThere] = ids as [string, string, string, string];
+    await b.setState(pausedThere, 'paused', 'admin on b'); // a does not hear it: b's bus is deaf
+    await b.setState(killedThere, 'killed', 'admin on b');
+    const query = vi.spyOn(db, 'query');
+    const results = await Promise.allSettled(ids.map((id) => a.setState(id, 'done', 'request answered')));
+    const updates = query.mock.calls.filter(([sql]) => sql.trimStart().startsWith('UPDATE'));
+    query.mockRestore();
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect(String((results[3] as PromiseRejectedResult).reason)).toMatch(/is killed and cannot become done/);
+    expect(updates).toHaveLength(3); // the batch, then one each for the two that were no longer active
+    expect(ids.map((id) => a.state(id))).toEqual(['done', 'done', 'done', 'killed']);
+    for (const id of [plain1, plain2]) expect(await rowOf(db, id)).toMatchObject({ state: 'done', changed_at: null });
+    expect(published).toMatchObject([{ id: pausedThere, state: 'done' }]); // b guards it as paused: it must hear
+  });
+
+  it('a step or state change after a queued done waits for it, and close writes what is queued', async () => {
+    const dir = storeDir();
+    const db = await pgFor(dir);
+    const a = await PgWorkflows.open({ db, bus: new DeafBus(), catchUpMs: 60_000 });
+    const id = a.begin({ caller: root, kind: 'mcp' });
+    await a.nextStep(id);
+    void a.setState(id, 'done');
+    await a.setState(id, 'killed', 'admin'); // done → killed is legal only once the done is written
+    expect(await rowOf(db, id)).toMatchObject({ state: 'killed' });
+    // A client joining the workflow its last call finished, on this replica, before the done is written: it rejoins.
+    const again = a.begin({ caller: root, kind: 'mcp' });
+    await a.nextStep(again);
+    const heard: string[] = [];
+    a.onStateChange((wf, state) => wf === again && heard.push(state));
+    void a.setState(again, 'done');
+    a.begin({ caller: root, kind: 'mcp', id: again });
+    await a.settled();
+    expect(a.state(again)).toBe('active');
+    expect(await rowOf(db, again)).toMatchObject({ state: 'active' });
+    expect(heard).toEqual(['done', 'active']);
+    const last = a.begin({ caller: root, kind: 'mcp' });
+    await a.nextStep(last);
+    void a.setState(last, 'done');
+    await a.close();
+    expect(await rowOf(db, last)).toMatchObject({ state: 'done' });
+  });
 });
