@@ -3,7 +3,8 @@
  * states it knows so `state()` stays synchronous: the stopped ones (paused, tripped, killed) loaded at start, changes
  * heard on the control bus, and a catch-up read every half second for a message a replica missed. Step numbers come
  * from one atomic UPDATE per step, so they are unique and increase in allocation order across every replica
- * (docs/decisions/0092-workflow-step-numbers-across-replicas.md).
+ * (docs/decisions/0092-workflow-step-numbers-across-replicas.md). A fresh workflow's row goes in with its first step,
+ * and plain finishes (active → done) are batched and not broadcast (docs/decisions/0096-workflow-writes-per-call.md).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -11,6 +12,7 @@ import type { Caller, WorkflowState } from '../../gateway/types.js';
 import type { ControlBus, ControlMessage } from '../bus.js';
 import { canTransition, WORKFLOW_ID, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener, type WorkflowStore } from '../workflows.js';
 import { CatchUp } from './catch-up.js';
+import { FinishBatch } from './workflow-finish.js';
 import { registerPgMigration } from './migrations.js';
 import type { Postgres, PostgresHealth } from './pool.js';
 
@@ -69,14 +71,6 @@ const CATCH_UP_OVERLAP_MS = 2000;
 const STOPPED = "state IN ('paused', 'tripped', 'killed')";
 /** A fresh workflow's row waits this long for its first step to write it in the same statement, then is written alone. */
 const UNWRITTEN_MS = 250;
-/** Workflows finishing (active → done) are written together this often: no guard waits for a done. */
-const FINISH_MS = 50;
-
-interface Finishing {
-  why: string | null;
-  ended: number;
-  settle: Array<{ resolve: () => void; reject: (err: Error) => void }>;
-}
 
 interface BeginInit {
   caller: Caller;
@@ -99,9 +93,8 @@ export class PgWorkflows implements WorkflowStore {
   /** Fresh workflows begun here whose row is not written yet, oldest first: their first step inserts the whole row. */
   private readonly unwritten = new Map<string, BeginInit & { at: number }>();
   private readonly sweeper: NodeJS.Timeout;
-  /** active → done changes waiting for the next batched UPDATE. */
-  private finishing = new Map<string, Finishing>();
-  private finishTimer: NodeJS.Timeout | undefined;
+  /** active → done changes written together; one no longer active takes the one-row path. */
+  private readonly finishing: FinishBatch;
 
   private constructor(opts: PgWorkflowsOptions) {
     this.db = opts.db;
@@ -111,6 +104,7 @@ export class PgWorkflows implements WorkflowStore {
     this.unsubscribe = this.bus.subscribe('workflow-state', (m) => this.heard(m));
     this.sweeper = setInterval(() => this.writeUnwritten(Date.now() - UNWRITTEN_MS), UNWRITTEN_MS);
     this.sweeper.unref();
+    this.finishing = new FinishBatch(this.db, (row) => this.observe(row), (id, why) => this.write(id, 'done', why));
   }
 
   /** Open on a migrated database: loads the stopped workflows, then keeps the local copy current. */
@@ -153,7 +147,7 @@ export class PgWorkflows implements WorkflowStore {
     else if (known.state === 'done') known.state = 'active'; // the store confirms, and listeners hear, once it is written
     // Joining one whose done is queued or in flight here: write the done first, so this join rejoins it.
     const before = this.pending.get(id);
-    if (this.finishing.has(id)) void this.writeFinishing();
+    if (this.finishing.has(id)) void this.finishing.flush();
     const write = (before ? before.then(() => this.writeBegin(id, init)) : this.writeBegin(id, init)).catch((err: Error) => {
       this.log?.error({ workflowId: id, err: err.message }, 'could not record the workflow in PostgreSQL; its first step records it');
     });
@@ -201,7 +195,11 @@ export class PgWorkflows implements WorkflowStore {
     if (before) await before;
     const known = this.local.get(workflowId);
     if (known && known.version > 0 && known.state === state) return;
-    if (state === 'done' && known?.state === 'active') return this.finishLater(workflowId, why);
+    if (state === 'done' && known?.state === 'active') {
+      const done = this.finishing.add(workflowId, why);
+      this.track(workflowId, done.catch(() => undefined)); // this workflow's later writes wait for it
+      return done;
+    }
     return this.write(workflowId, state, why);
   }
 
@@ -260,7 +258,7 @@ export class PgWorkflows implements WorkflowStore {
   /** Write the rows still waiting for a first step and the finished ones, and wait for writes begun here to land. */
   async settled(): Promise<void> {
     this.writeUnwritten(Infinity);
-    await this.writeFinishing();
+    await this.finishing.flush();
     await Promise.all([...this.pending.values()]);
   }
 
@@ -307,58 +305,6 @@ export class PgWorkflows implements WorkflowStore {
     const row = rows[0]!;
     this.observe(row, true);
     return row.step_count;
-  }
-
-  /** Queue an active → done for the next batch; this workflow's later writes wait for it (pending). */
-  private finishLater(id: string, why: string | undefined): Promise<void> {
-    let entry = this.finishing.get(id);
-    if (!entry) this.finishing.set(id, (entry = { why: why ?? null, ended: Date.now(), settle: [] }));
-    const done = new Promise<void>((resolve, reject) => entry.settle.push({ resolve, reject }));
-    this.track(id, done.catch(() => undefined));
-    this.finishTimer ??= setTimeout(() => void this.writeFinishing(), FINISH_MS);
-    return done;
-  }
-
-  /**
-   * One UPDATE for every queued done, in id order so two replicas' batches lock rows alike. A row no longer active
-   * (paused or killed elsewhere meanwhile) takes the one-row path, which publishes or refuses as setState does.
-   */
-  private async writeFinishing(): Promise<void> {
-    clearTimeout(this.finishTimer);
-    this.finishTimer = undefined;
-    if (this.finishing.size === 0) return;
-    const batch = this.finishing;
-    this.finishing = new Map();
-    const ids = [...batch.keys()].sort();
-    let rows: StateRow[];
-    try {
-      ({ rows } = await this.db.query<StateRow>(
-        `UPDATE workflows w SET state = 'done', why = d.why, ended_at = d.ended, version = w.version + 1, changed_at = NULL
-         FROM unnest($1::text[], $2::text[], $3::bigint[]) AS d(id, why, ended)
-         WHERE w.id = d.id AND w.state = 'active' RETURNING w.id, w.state, w.why, w.version`,
-        [ids, ids.map((id) => batch.get(id)!.why), ids.map((id) => batch.get(id)!.ended)],
-      ));
-    } catch (err) {
-      for (const entry of batch.values()) for (const s of entry.settle) s.reject(err as Error);
-      return;
-    }
-    const written = new Set<string>();
-    for (const row of rows) {
-      written.add(row.id);
-      this.observe(row);
-      for (const s of batch.get(row.id)!.settle) s.resolve();
-    }
-    await Promise.all(
-      ids
-        .filter((id) => !written.has(id))
-        .map((id) => {
-          const entry = batch.get(id)!;
-          return this.write(id, 'done', entry.why ?? undefined).then(
-            () => entry.settle.forEach((s) => s.resolve()),
-            (err: Error) => entry.settle.forEach((s) => s.reject(err)),
-          );
-        }),
-    );
   }
 
   /** Start writing this workflow's row now if it waits for a first step; its pending write covers it. */
