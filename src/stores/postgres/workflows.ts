@@ -145,7 +145,9 @@ export class PgWorkflows implements WorkflowStore {
     const known = this.local.get(id);
     if (!known) this.remember(id, { state: 'active', version: 0 });
     else if (known.state === 'done') known.state = 'active'; // the store confirms, and listeners hear, once it is written
-    // Joining one whose done is queued or in flight here: write the done first, so this join rejoins it.
+    // Joining one begun here and not yet written, or whose done is queued: those writes go first, so the row keeps
+    // its starter and this join rejoins it.
+    this.writeNow(id);
     const before = this.pending.get(id);
     if (this.finishing.has(id)) void this.finishing.flush();
     const write = (before ? before.then(() => this.writeBegin(id, init)) : this.writeBegin(id, init)).catch((err: Error) => {

@@ -54,6 +54,16 @@ describe.skipIf(pgUnavailable)('workflow writes on PostgreSQL', () => {
     expect(warnings).toEqual([]); // not the "never begun" path
   });
 
+  it('a join on this replica before the first step writes the row of the one who began it', async () => {
+    const db = await pgFor(storeDir());
+    const w = keep(await PgWorkflows.open({ db, bus: new DeafBus() }));
+    const id = w.begin({ caller: root, kind: 'mcp' });
+    w.begin({ caller: { agentId: 'child', chain: ['root', 'child'], via: 'delegated' }, kind: 'mcp', id });
+    expect(await w.nextStep(id)).toBe(1);
+    expect(await w.agentOf(id)).toBe('root');
+    expect(await rowOf(db, id)).toMatchObject({ agent: 'root', step_count: 1, state: 'active' });
+  });
+
   it('two first steps of one fresh workflow at once get 1 and 2, and the row keeps its agent', async () => {
     const db = await pgFor(storeDir());
     const w = keep(await PgWorkflows.open({ db, bus: new DeafBus() }));
