@@ -327,21 +327,28 @@ export class PgWorkflows implements WorkflowStore {
     }
   }
 
+  /** Insert, rejoin a done one, or read the state that stands, in one statement; a race with another writer reads again. */
   private async writeBegin(id: string, init: BeginInit, startedAt = Date.now()): Promise<void> {
-    const inserted = await this.db.query<StateRow>(
-      `INSERT INTO workflows (id, agent, "user", state, kind, started_at, traceparent) VALUES ($1, $2, $3, 'active', $4, $5, $6)
-       ON CONFLICT (id) DO UPDATE SET state = 'active', why = 'rejoined', ended_at = NULL, version = workflows.version + 1, changed_at = ${NOW_MS}
-         WHERE workflows.state = 'done'
-       RETURNING id, state, why, version, (xmax <> 0) AS rejoined`,
+    const { rows } = await this.db.query<StateRow & { rejoined: boolean; written: boolean }>(
+      `WITH begun AS (
+         INSERT INTO workflows (id, agent, "user", state, kind, started_at, traceparent) VALUES ($1, $2, $3, 'active', $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET state = 'active', why = 'rejoined', ended_at = NULL, version = workflows.version + 1, changed_at = ${NOW_MS}
+           WHERE workflows.state = 'done'
+         RETURNING id, state, why, version, (xmax <> 0) AS rejoined, true AS written)
+       SELECT * FROM begun
+       UNION ALL
+       SELECT id, state, why, version, false, false FROM workflows WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM begun)`,
       [id, init.caller.agentId, init.caller.user ?? null, init.kind, startedAt, init.traceparent ?? null],
     );
-    const row = inserted.rows[0] as (StateRow & { rejoined: boolean }) | undefined;
-    if (row) {
+    const row = rows[0];
+    if (row?.written) {
       this.observe(row, true);
       if (row.rejoined) this.publish(row);
       return;
     }
-    // It exists in a state other than done: that state stands.
+    // It exists in a state other than done, and that state stands. A done seen here (or no row) is the statement's
+    // snapshot racing another writer: read what was committed since.
+    if (row && row.state !== 'done') return this.observe(row, true);
     const now = await this.db.query<StateRow>('SELECT id, state, why, version FROM workflows WHERE id = $1', [id]);
     if (now.rows[0]) this.observe(now.rows[0], true);
   }

@@ -64,6 +64,24 @@ describe.skipIf(pgUnavailable)('workflow writes on PostgreSQL', () => {
     expect(await rowOf(db, id)).toMatchObject({ agent: 'root', step_count: 1, state: 'active' });
   });
 
+  it('a join of a workflow another replica runs or paused is one statement, and its state stands', async () => {
+    const dir = storeDir();
+    const a = keep(await PgWorkflows.open({ db: await pgFor(dir), bus: new DeafBus(), catchUpMs: 60_000 }));
+    const db = await pgFor(dir);
+    const b = keep(await PgWorkflows.open({ db, bus: new DeafBus(), catchUpMs: 60_000 }));
+    const running = a.begin({ caller: root, kind: 'mcp' });
+    const paused = a.begin({ caller: root, kind: 'mcp' });
+    await a.nextStep(running);
+    await a.setState(paused, 'paused');
+    const query = vi.spyOn(db, 'query');
+    b.begin({ caller: root, kind: 'mcp', id: running });
+    b.begin({ caller: root, kind: 'mcp', id: paused });
+    await b.settled();
+    expect(query).toHaveBeenCalledTimes(2);
+    query.mockRestore();
+    expect([b.state(running), b.state(paused)]).toEqual(['active', 'paused']);
+  });
+
   it('two first steps of one fresh workflow at once get 1 and 2, and the row keeps its agent', async () => {
     const db = await pgFor(storeDir());
     const w = keep(await PgWorkflows.open({ db, bus: new DeafBus() }));
