@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createLimitsGuard } from '../../src/gateway/guards/limits.js';
 import { createLoopGuard } from '../../src/gateway/guards/loop.js';
 import { createWorkflowStateGuard } from '../../src/gateway/guards/workflow-state.js';
@@ -6,6 +6,7 @@ import type { GatewayConfig } from '../../src/config/types.js';
 import type { Refusal } from '../../src/gateway/types.js';
 import { LimitCounters } from '../../src/limits/counters.js';
 import { LoopDetector } from '../../src/limits/loop.js';
+import { MemoryLoopHistory } from '../../src/stores/memory/loop-history.js';
 import { FakeClock, FakeWorkflows, agent, chained, step } from './helpers.js';
 
 const ctx = {};
@@ -191,6 +192,29 @@ describe('loop guard', () => {
     expect(on(model('n', 'g2'), ctx)).toBeUndefined();
     expect(on(model('m', 'f1'), ctx)).toBeUndefined();
     expect((on(model('m', 'f1'), ctx) as Refusal).reason).toBe('loop_detected');
+  });
+});
+
+describe('loop guard and finished workflows', () => {
+  it('forgets the history of a done workflow it recorded calls for, and asks the store nothing for one it did not', () => {
+    const workflows = new FakeWorkflows();
+    const store = new MemoryLoopHistory();
+    const forget = vi.spyOn(store, 'delete');
+    const detector = new LoopDetector({ now: new FakeClock().now, store });
+    const guard = chained(createLoopGuard({ detector, workflows }));
+    const watched = agent('a', { loop: { sameCall: 2, windowSeconds: 60 } });
+    const looped = workflows.begin({ id: 'wf-looped' });
+    const plain = workflows.begin({ id: 'wf-plain' });
+    expect(guard(step(watched, { workflowId: looped }), ctx)).toBeUndefined();
+    expect(guard(step(agent('b'), { workflowId: plain }), ctx)).toBeUndefined(); // no loop settings: nothing recorded
+    workflows.setState(plain, 'done');
+    expect(forget).not.toHaveBeenCalled();
+    workflows.setState(looped, 'done');
+    expect(forget).toHaveBeenCalledWith(looped);
+    expect(store.get(looped)).toBeUndefined();
+    // A kill or a rejoin still starts clean whoever recorded the calls: another replica may have.
+    workflows.setState(plain, 'killed');
+    expect(forget).toHaveBeenLastCalledWith(plain);
   });
 });
 

@@ -19,6 +19,8 @@ export interface LoopGuardOptions {
 
 /** Every kind of call that can loop; a model call is identified by model + messages + tools (its fingerprint). */
 const CHECKED_KINDS: ReadonlySet<StepKind> = new Set<StepKind>(['tools/call', 'resources/read', 'prompts/get', 'a2a/message', 'model/call']);
+/** Most workflow ids remembered as having a history recorded here (a done forgets one). */
+const MAX_RECORDED = 100_000;
 
 /** What identifies a call for loop detection: its arguments, or a model request's fingerprint (the prompt is never kept). */
 function callArgs(step: Step): Record<string, unknown> | undefined {
@@ -64,9 +66,18 @@ export function loopRefusal(workflowId: string, trip: LoopTrip): Refusal {
 
 export function createLoopGuard(opts: LoopGuardOptions): PhasedGuard {
   const { detector, workflows, defaults, agentById } = opts;
+  // Workflows this replica recorded calls for: most finish with none (no loop settings), and a done needs no delete then.
+  const recorded = new Set<string>();
+  const noteRecorded = (workflowId: string): void => {
+    if (recorded.has(workflowId)) return;
+    // The oldest go first; a history only another replica wrote, or one dropped here, expires with its TTL.
+    if (recorded.size >= MAX_RECORDED) recorded.delete(recorded.values().next().value!);
+    recorded.add(workflowId);
+  };
   // A resumed workflow starts with a clean history, or its next call would trip again at once.
   workflows.onStateChange((workflowId, state) => {
     if (state !== 'active' && state !== 'killed' && state !== 'done') return;
+    if (!recorded.delete(workflowId) && state === 'done') return;
     const reset = detector.reset(workflowId);
     // A store that could not forget leaves an old history: the worst case is one early trip, which an admin can resume.
     if (reset instanceof Promise) reset.catch(() => undefined);
@@ -100,6 +111,7 @@ export function createLoopGuard(opts: LoopGuardOptions): PhasedGuard {
     },
     commit: (step) => {
       const settings = settingsOf(step);
+      if (settings) noteRecorded(step.workflowId);
       return settings && refusalOf(step, detector.check(step.workflowId, step.exposedName, callArgs(step), settings));
     },
     rollback: (step) => {

@@ -3,7 +3,8 @@
  * states it knows so `state()` stays synchronous: the stopped ones (paused, tripped, killed) loaded at start, changes
  * heard on the control bus, and a catch-up read every half second for a message a replica missed. Step numbers come
  * from one atomic UPDATE per step, so they are unique and increase in allocation order across every replica
- * (docs/decisions/0031-workflow-step-numbers-across-replicas.md).
+ * (docs/decisions/0031-workflow-step-numbers-across-replicas.md). A fresh workflow's row goes in with its first step,
+ * and plain finishes (active → done) are batched and not broadcast (docs/decisions/0038-workflow-writes-per-call.md).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -11,35 +12,11 @@ import type { Caller, WorkflowState } from '../../gateway/types.js';
 import type { ControlBus, ControlMessage } from '../bus.js';
 import { canTransition, WORKFLOW_ID, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener, type WorkflowStore } from '../workflows.js';
 import { CatchUp } from './catch-up.js';
-import { registerPgMigration } from './migrations.js';
+import { FinishBatch } from './workflow-finish.js';
+import { NOW_MS } from './workflow-schema.js';
 import type { Postgres, PostgresHealth } from './pool.js';
 
-/** The server's clock in epoch ms: every replica compares catch-up times on one clock. */
-export const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
-
-registerPgMigration(
-  'workflows',
-  1,
-  `CREATE TABLE workflows (
-     id          TEXT PRIMARY KEY,
-     seq         BIGSERIAL NOT NULL UNIQUE,
-     agent       TEXT NOT NULL,
-     "user"      TEXT,
-     state       TEXT NOT NULL CHECK (state IN ('active', 'paused', 'tripped', 'killed', 'done')),
-     kind        TEXT NOT NULL,
-     started_at  BIGINT NOT NULL,
-     ended_at    BIGINT,
-     step_count  INTEGER NOT NULL DEFAULT 0,
-     traceparent TEXT,
-     why         TEXT,
-     version     INTEGER NOT NULL DEFAULT 1,
-     changed_at  BIGINT
-   );
-   CREATE INDEX workflows_changed_at ON workflows (changed_at) WHERE changed_at IS NOT NULL;
-   CREATE INDEX workflows_stopped ON workflows (state) WHERE state IN ('paused', 'tripped', 'killed');
-   CREATE INDEX workflows_trace_id ON workflows (substr(traceparent, 4, 32)) WHERE traceparent IS NOT NULL;
-   CREATE INDEX workflows_agent_seq ON workflows (agent, seq);`,
-);
+export { NOW_MS } from './workflow-schema.js';
 
 export interface PgWorkflowsOptions {
   db: Postgres;
@@ -67,6 +44,14 @@ interface StateRow {
 /** Catch-up re-reads this much before the last read, so a change committed late (after a newer one) is not missed. */
 const CATCH_UP_OVERLAP_MS = 2000;
 const STOPPED = "state IN ('paused', 'tripped', 'killed')";
+/** A fresh workflow's row waits this long for its first step to write it in the same statement, then is written alone. */
+const UNWRITTEN_MS = 250;
+
+interface BeginInit {
+  caller: Caller;
+  kind: WorkflowKind;
+  traceparent?: string;
+}
 
 export class PgWorkflows implements WorkflowStore {
   private readonly db: Postgres;
@@ -80,6 +65,11 @@ export class PgWorkflows implements WorkflowStore {
   private readonly unsubscribe: () => void;
   private lastRead = 0;
   private readonly rereads = new CatchUp(() => this.readChanges());
+  /** Fresh workflows begun here whose row is not written yet, oldest first: their first step inserts the whole row. */
+  private readonly unwritten = new Map<string, BeginInit & { at: number }>();
+  private readonly sweeper: NodeJS.Timeout;
+  /** active → done changes written together; one no longer active takes the one-row path. */
+  private readonly finishing: FinishBatch;
 
   private constructor(opts: PgWorkflowsOptions) {
     this.db = opts.db;
@@ -87,6 +77,9 @@ export class PgWorkflows implements WorkflowStore {
     this.log = opts.log;
     this.maxLocal = opts.maxLocal ?? 100_000;
     this.unsubscribe = this.bus.subscribe('workflow-state', (m) => this.heard(m));
+    this.sweeper = setInterval(() => this.writeUnwritten(Date.now() - UNWRITTEN_MS), UNWRITTEN_MS);
+    this.sweeper.unref();
+    this.finishing = new FinishBatch(this.db, (row) => this.observe(row), (id, why) => this.write(id, 'done', why));
   }
 
   /** Open on a migrated database: loads the stopped workflows, then keeps the local copy current. */
@@ -100,6 +93,7 @@ export class PgWorkflows implements WorkflowStore {
       store.lastRead = Number(now.rows[0]!.now);
     } catch (err) {
       store.unsubscribe();
+      clearInterval(store.sweeper);
       throw err;
     }
     store.rereads.every(opts.catchUpMs ?? 500);
@@ -109,17 +103,29 @@ export class PgWorkflows implements WorkflowStore {
   /**
    * Start a workflow, or join it when `id` names one (on this replica or another). Joining a `done` workflow makes it
    * active again; joining a stopped one keeps its state, so guards refuse. The row is written in the background;
-   * this workflow's steps and state changes wait for that write.
+   * this workflow's steps and state changes wait for that write. A fresh id's row is written by its first step (one
+   * statement instead of two), or alone within half a second when no step comes.
    */
   begin(init: { caller: Caller; kind: WorkflowKind; id?: string; traceparent?: string }): string {
     if (init.id !== undefined && !WORKFLOW_ID.test(init.id)) {
       throw new WorkflowError('invalid_id', `workflow id "${init.id}" must match ${WORKFLOW_ID.source}; omit it to start a new workflow`);
     }
-    const id = init.id ?? randomUUID();
+    if (init.id === undefined) {
+      const fresh = randomUUID();
+      this.remember(fresh, { state: 'active', version: 0 });
+      this.unwritten.set(fresh, { caller: init.caller, kind: init.kind, traceparent: init.traceparent, at: Date.now() });
+      return fresh;
+    }
+    const id = init.id;
     const known = this.local.get(id);
     if (!known) this.remember(id, { state: 'active', version: 0 });
     else if (known.state === 'done') known.state = 'active'; // the store confirms, and listeners hear, once it is written
-    const write = this.writeBegin(id, init).catch((err: Error) => {
+    // Joining one begun here and not yet written, or whose done is queued: those writes go first, so the row keeps
+    // its starter and this join rejoins it.
+    this.writeNow(id);
+    const before = this.pending.get(id);
+    if (this.finishing.has(id)) void this.finishing.flush();
+    const write = (before ? before.then(() => this.writeBegin(id, init)) : this.writeBegin(id, init)).catch((err: Error) => {
       this.log?.error({ workflowId: id, err: err.message }, 'could not record the workflow in PostgreSQL; its first step records it');
     });
     this.track(id, write);
@@ -128,6 +134,13 @@ export class PgWorkflows implements WorkflowStore {
 
   /** Next step number (1-based), one atomic increment in the shared store; an id never begun is started implicitly. */
   async nextStep(workflowId: string): Promise<number> {
+    const fresh = this.unwritten.get(workflowId);
+    if (fresh) {
+      this.unwritten.delete(workflowId);
+      const first = this.writeWithFirstStep(workflowId, fresh);
+      this.track(workflowId, first.then(() => undefined, () => undefined));
+      return first;
+    }
     await this.pending.get(workflowId);
     const { rows } = await this.db.query<{ step_count: number; inserted: boolean }>(
       `INSERT INTO workflows (id, agent, state, kind, started_at, step_count) VALUES ($1, 'unknown', 'active', 'mcp', $2, 1)
@@ -153,19 +166,34 @@ export class PgWorkflows implements WorkflowStore {
    * illegal or unknown.
    */
   async setState(workflowId: string, state: WorkflowState, why?: string): Promise<void> {
-    await this.pending.get(workflowId);
+    this.writeNow(workflowId);
+    // Without a write in flight a done is queued at once, so changes asked for later come after it.
+    const before = this.pending.get(workflowId);
+    if (before) await before;
     const known = this.local.get(workflowId);
     if (known && known.version > 0 && known.state === state) return;
+    if (state === 'done' && known?.state === 'active') {
+      const done = this.finishing.add(workflowId, why);
+      this.track(workflowId, done.catch(() => undefined)); // this workflow's later writes wait for it
+      return done;
+    }
+    return this.write(workflowId, state, why);
+  }
+
+  /** One conditional UPDATE; when it matches nothing, the row says whether it is unknown, already so, or illegal. */
+  private async write(workflowId: string, state: WorkflowState, why?: string): Promise<void> {
     const from = WORKFLOW_STATES.filter((s) => s !== state && canTransition(s, state));
     const ended = state === 'killed' || state === 'done' ? Date.now() : null;
-    const { rows } = await this.db.query<StateRow>(
-      `UPDATE workflows SET state = $2, why = $3, ended_at = $4, version = version + 1, changed_at = ${NOW_MS}
-       WHERE id = $1 AND state = ANY($5::text[]) RETURNING id, state, why, version`,
+    // active → done is kept from the bus and the catch-up read: no guard refuses either state, and a rejoin announces itself.
+    const { rows } = await this.db.query<StateRow & { quiet: boolean }>(
+      `UPDATE workflows SET state = $2, why = $3, ended_at = $4, version = version + 1,
+         changed_at = CASE WHEN $2 = 'done' AND state = 'active' THEN NULL ELSE ${NOW_MS} END
+       WHERE id = $1 AND state = ANY($5::text[]) RETURNING id, state, why, version, changed_at IS NULL AS quiet`,
       [workflowId, state, why ?? null, ended, from],
     );
     if (rows[0]) {
       this.observe(rows[0]);
-      this.publish(rows[0]);
+      if (!rows[0].quiet) this.publish(rows[0]);
       return;
     }
     const now = await this.db.query<StateRow>('SELECT id, state, why, version FROM workflows WHERE id = $1', [workflowId]);
@@ -186,6 +214,7 @@ export class PgWorkflows implements WorkflowStore {
 
   /** The agent that started a workflow (the model route's X-Workflow-Id check); undefined when there is none. */
   async agentOf(workflowId: string): Promise<string | undefined> {
+    this.writeNow(workflowId);
     await this.pending.get(workflowId);
     const { rows } = await this.db.query<{ agent: string }>('SELECT agent FROM workflows WHERE id = $1', [workflowId]);
     return rows[0]?.agent;
@@ -194,6 +223,7 @@ export class PgWorkflows implements WorkflowStore {
   /** The newest workflow whose traceparent carries this W3C trace id (32 hex digits). */
   async byTraceId(traceId: string): Promise<string | undefined> {
     if (!/^[0-9a-f]{32}$/.test(traceId)) return undefined;
+    this.writeUnwritten(Infinity);
     await Promise.all([...this.pending.values()]);
     const { rows } = await this.db.query<{ id: string }>(
       'SELECT id FROM workflows WHERE substr(traceparent, 4, 32) = $1 AND traceparent IS NOT NULL ORDER BY seq DESC LIMIT 1',
@@ -202,8 +232,10 @@ export class PgWorkflows implements WorkflowStore {
     return rows[0]?.id;
   }
 
-  /** Wait for writes begun here (begin rows) to land; for shutdown and tests. */
+  /** Write the rows still waiting for a first step and the finished ones, and wait for writes begun here to land. */
   async settled(): Promise<void> {
+    this.writeUnwritten(Infinity);
+    await this.finishing.flush();
     await Promise.all([...this.pending.values()]);
   }
 
@@ -219,6 +251,7 @@ export class PgWorkflows implements WorkflowStore {
 
   async close(): Promise<void> {
     const reading = this.rereads.stop();
+    clearInterval(this.sweeper);
     this.unsubscribe();
     await this.settled();
     await reading;
@@ -238,21 +271,59 @@ export class PgWorkflows implements WorkflowStore {
     }
   }
 
-  private async writeBegin(id: string, init: { caller: Caller; kind: WorkflowKind; traceparent?: string }): Promise<void> {
-    const inserted = await this.db.query<StateRow>(
-      `INSERT INTO workflows (id, agent, "user", state, kind, started_at, traceparent) VALUES ($1, $2, $3, 'active', $4, $5, $6)
-       ON CONFLICT (id) DO UPDATE SET state = 'active', why = 'rejoined', ended_at = NULL, version = workflows.version + 1, changed_at = ${NOW_MS}
-         WHERE workflows.state = 'done'
-       RETURNING id, state, why, version, (xmax <> 0) AS rejoined`,
-      [id, init.caller.agentId, init.caller.user ?? null, init.kind, Date.now(), init.traceparent ?? null],
+  /** A fresh workflow's row and its first step in one statement; when it fails, the next step starts the row, as after a failed begin. */
+  private async writeWithFirstStep(id: string, init: BeginInit & { at: number }): Promise<number> {
+    const { rows } = await this.db.query<StateRow & { step_count: number }>(
+      `INSERT INTO workflows (id, agent, "user", state, kind, started_at, traceparent, step_count) VALUES ($1, $2, $3, 'active', $4, $5, $6, 1)
+       ON CONFLICT (id) DO UPDATE SET step_count = workflows.step_count + 1
+       RETURNING id, state, why, version, step_count`,
+      [id, init.caller.agentId, init.caller.user ?? null, init.kind, init.at, init.traceparent ?? null],
     );
-    const row = inserted.rows[0] as (StateRow & { rejoined: boolean }) | undefined;
-    if (row) {
+    const row = rows[0]!;
+    this.observe(row, true);
+    return row.step_count;
+  }
+
+  /** Start writing this workflow's row now if it waits for a first step; its pending write covers it. */
+  private writeNow(id: string): void {
+    const init = this.unwritten.get(id);
+    if (!init) return;
+    this.unwritten.delete(id);
+    this.track(id, this.writeBegin(id, init, init.at).catch((err: Error) => {
+      this.log?.error({ workflowId: id, err: err.message }, 'could not record the workflow in PostgreSQL; its first step records it');
+    }));
+  }
+
+  /** Write alone the rows of fresh workflows begun before `before` that no step has written. */
+  private writeUnwritten(before: number): void {
+    for (const [id, init] of this.unwritten) {
+      if (init.at > before) break;
+      this.writeNow(id);
+    }
+  }
+
+  /** Insert, rejoin a done one, or read the state that stands, in one statement; a race with another writer reads again. */
+  private async writeBegin(id: string, init: BeginInit, startedAt = Date.now()): Promise<void> {
+    const { rows } = await this.db.query<StateRow & { rejoined: boolean; written: boolean }>(
+      `WITH begun AS (
+         INSERT INTO workflows (id, agent, "user", state, kind, started_at, traceparent) VALUES ($1, $2, $3, 'active', $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET state = 'active', why = 'rejoined', ended_at = NULL, version = workflows.version + 1, changed_at = ${NOW_MS}
+           WHERE workflows.state = 'done'
+         RETURNING id, state, why, version, (xmax <> 0) AS rejoined, true AS written)
+       SELECT * FROM begun
+       UNION ALL
+       SELECT id, state, why, version, false, false FROM workflows WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM begun)`,
+      [id, init.caller.agentId, init.caller.user ?? null, init.kind, startedAt, init.traceparent ?? null],
+    );
+    const row = rows[0];
+    if (row?.written) {
       this.observe(row, true);
       if (row.rejoined) this.publish(row);
       return;
     }
-    // It exists in a state other than done: that state stands.
+    // It exists in a state other than done, and that state stands. A done seen here (or no row) is the statement's
+    // snapshot racing another writer: read what was committed since.
+    if (row && row.state !== 'done') return this.observe(row, true);
     const now = await this.db.query<StateRow>('SELECT id, state, why, version FROM workflows WHERE id = $1', [id]);
     if (now.rows[0]) this.observe(now.rows[0], true);
   }

@@ -1,0 +1,197 @@
+// What a workflow costs the shared store: a fresh workflow's row goes in with its first step (one statement), a row
+// with no step is still written, and a plain active → done is kept off the bus and out of the catch-up read, while
+// every change a guard or another replica needs is still announced.
+import { describe, expect, it, vi } from 'vitest';
+import type { Caller } from '../../../src/gateway/types.js';
+import type { ControlBus } from '../../../src/stores/bus.js';
+import { MemoryControlBus } from '../../../src/stores/memory/bus.js';
+import { PgWorkflows } from '../../../src/stores/postgres/workflows.js';
+import type { Postgres } from '../../../src/stores/postgres/pool.js';
+import { storeDir } from '../factories.js';
+import { pgFor, pgUnavailable } from './databases.js';
+import { closedAfterEach, DeafBus } from './replicas.js';
+
+if (pgUnavailable) console.log(`skipping workflow write tests: ${pgUnavailable}`);
+
+const root: Caller = { agentId: 'root', user: 'ann', chain: ['root'], via: 'apikey' };
+const TRACE = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+const keep = closedAfterEach();
+
+interface Row {
+  agent: string;
+  user: string | null;
+  kind: string;
+  traceparent: string | null;
+  step_count: number;
+  state: string;
+  changed_at: string | null;
+}
+
+const rowOf = async (db: Postgres, id: string): Promise<Row | undefined> =>
+  (await db.query<Row>('SELECT agent, "user", kind, traceparent, step_count, state, changed_at FROM workflows WHERE id = $1', [id])).rows[0];
+
+/** Every workflow-state message published on a bus. */
+function recorded(bus: ControlBus): unknown[] {
+  const seen: unknown[] = [];
+  bus.subscribe('workflow-state', (m) => seen.push(m.data));
+  return seen;
+}
+
+describe.skipIf(pgUnavailable)('workflow writes on PostgreSQL', () => {
+  it("a fresh workflow's first step inserts its whole row in one statement, and later steps count on", async () => {
+    const db = await pgFor(storeDir());
+    const warnings: unknown[] = [];
+    const w = keep(await PgWorkflows.open({ db, bus: new DeafBus(), log: { warn: (o: unknown) => warnings.push(o), error: () => {} } }));
+    const query = vi.spyOn(db, 'query');
+    const id = w.begin({ caller: root, kind: 'a2a', traceparent: TRACE });
+    expect(query).not.toHaveBeenCalled(); // begin wrote nothing yet
+    expect(await w.nextStep(id)).toBe(1);
+    expect(query).toHaveBeenCalledTimes(1);
+    expect(await w.nextStep(id)).toBe(2);
+    query.mockRestore();
+    expect(await rowOf(db, id)).toMatchObject({ agent: 'root', user: 'ann', kind: 'a2a', traceparent: TRACE, step_count: 2, state: 'active' });
+    expect(warnings).toEqual([]); // not the "never begun" path
+  });
+
+  it('a join on this replica before the first step writes the row of the one who began it', async () => {
+    const db = await pgFor(storeDir());
+    const w = keep(await PgWorkflows.open({ db, bus: new DeafBus() }));
+    const id = w.begin({ caller: root, kind: 'mcp' });
+    w.begin({ caller: { agentId: 'child', chain: ['root', 'child'], via: 'delegated' }, kind: 'mcp', id });
+    expect(await w.nextStep(id)).toBe(1);
+    expect(await w.agentOf(id)).toBe('root');
+    expect(await rowOf(db, id)).toMatchObject({ agent: 'root', step_count: 1, state: 'active' });
+  });
+
+  it('a join of a workflow another replica runs or paused is one statement, and its state stands', async () => {
+    const dir = storeDir();
+    const a = keep(await PgWorkflows.open({ db: await pgFor(dir), bus: new DeafBus(), catchUpMs: 60_000 }));
+    const db = await pgFor(dir);
+    const b = keep(await PgWorkflows.open({ db, bus: new DeafBus(), catchUpMs: 60_000 }));
+    const running = a.begin({ caller: root, kind: 'mcp' });
+    const paused = a.begin({ caller: root, kind: 'mcp' });
+    await a.nextStep(running);
+    await a.setState(paused, 'paused');
+    const query = vi.spyOn(db, 'query');
+    b.begin({ caller: root, kind: 'mcp', id: running });
+    b.begin({ caller: root, kind: 'mcp', id: paused });
+    await b.settled();
+    expect(query).toHaveBeenCalledTimes(2);
+    query.mockRestore();
+    expect([b.state(running), b.state(paused)]).toEqual(['active', 'paused']);
+  });
+
+  it('two first steps of one fresh workflow at once get 1 and 2, and the row keeps its agent', async () => {
+    const db = await pgFor(storeDir());
+    const w = keep(await PgWorkflows.open({ db, bus: new DeafBus() }));
+    const id = w.begin({ caller: root, kind: 'mcp' });
+    const steps = await Promise.all([w.nextStep(id), w.nextStep(id), w.nextStep(id)]);
+    expect(steps.sort()).toEqual([1, 2, 3]);
+    expect(await rowOf(db, id)).toMatchObject({ agent: 'root', step_count: 3 });
+  });
+
+  it('a fresh workflow with no step is written on its own: at once when asked about, else within a second', async () => {
+    const db = await pgFor(storeDir());
+    const w = keep(await PgWorkflows.open({ db, bus: new DeafBus() }));
+    const asked = w.begin({ caller: root, kind: 'mcp' });
+    expect(await w.agentOf(asked)).toBe('root');
+    const traced = w.begin({ caller: root, kind: 'model', traceparent: TRACE });
+    expect(await w.byTraceId(TRACE.slice(3, 35))).toBe(traced);
+    const idle = w.begin({ caller: root, kind: 'mcp' });
+    const t0 = performance.now();
+    await vi.waitFor(async () => expect(await rowOf(db, idle)).toMatchObject({ agent: 'root', step_count: 0 }), { timeout: 2000, interval: 25 });
+    expect(performance.now() - t0).toBeLessThan(1000);
+    const stopped = w.begin({ caller: root, kind: 'mcp' });
+    await w.setState(stopped, 'paused', 'before any step');
+    expect(await rowOf(db, stopped)).toMatchObject({ state: 'paused', step_count: 0 });
+    const closing = w.begin({ caller: root, kind: 'mcp' });
+    await w.settled();
+    expect(await rowOf(db, closing)).toMatchObject({ agent: 'root' });
+  });
+
+  it('active → done is not announced nor re-read elsewhere; paused → done, a kill of a done one and a rejoin are', async () => {
+    const dir = storeDir();
+    const bus = new MemoryControlBus();
+    const published = recorded(bus);
+    const a = keep(await PgWorkflows.open({ db: await pgFor(dir), bus }));
+    const b = keep(await PgWorkflows.open({ db: await pgFor(dir), bus: new DeafBus(), catchUpMs: 60_000 }));
+    const finished = a.begin({ caller: root, kind: 'mcp' });
+    await a.nextStep(finished);
+    await a.setState(finished, 'done', 'request answered');
+    expect(a.state(finished)).toBe('done');
+    expect(published).toEqual([]);
+    await b.catchUp();
+    expect(b.state(finished)).toBeUndefined(); // b never knew it; nothing it guards changed
+
+    const paused = a.begin({ caller: root, kind: 'mcp' });
+    await a.nextStep(paused);
+    await a.setState(paused, 'paused');
+    await b.catchUp();
+    expect(b.state(paused)).toBe('paused');
+    await a.setState(paused, 'done');
+    await b.catchUp();
+    expect(b.state(paused)).toBe('done'); // b would refuse it as paused: this one must travel
+    expect(published).toMatchObject([{ id: paused, state: 'paused' }, { id: paused, state: 'done' }]);
+
+    // b kills the quietly finished one, and a rejoin on b makes the other one active again: both announced.
+    await b.setState(finished, 'killed', 'admin');
+    await a.catchUp();
+    expect(a.state(finished)).toBe('killed');
+    b.begin({ caller: root, kind: 'mcp', id: paused });
+    await b.settled();
+    await a.catchUp();
+    expect(a.state(paused)).toBe('active');
+  });
+
+  it('dones finishing together are one UPDATE; one paused or killed elsewhere meanwhile is finished or refused as alone', async () => {
+    const dir = storeDir();
+    const bus = new MemoryControlBus();
+    const published = recorded(bus);
+    const db = await pgFor(dir);
+    const a = keep(await PgWorkflows.open({ db, bus, catchUpMs: 60_000 }));
+    const b = keep(await PgWorkflows.open({ db: await pgFor(dir), bus: new DeafBus(), catchUpMs: 60_000 }));
+    const ids = [0, 1, 2, 3].map(() => a.begin({ caller: root, kind: 'mcp' }));
+    for (const id of ids) await a.nextStep(id);
+    const [plain1, plain2, pausedThere, killedThere] = ids as [string, string, string, string];
+    await b.setState(pausedThere, 'paused', 'admin on b'); // a does not hear it: b's bus is deaf
+    await b.setState(killedThere, 'killed', 'admin on b');
+    const query = vi.spyOn(db, 'query');
+    const results = await Promise.allSettled(ids.map((id) => a.setState(id, 'done', 'request answered')));
+    const updates = query.mock.calls.filter(([sql]) => sql.trimStart().startsWith('UPDATE'));
+    query.mockRestore();
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect(String((results[3] as PromiseRejectedResult).reason)).toMatch(/is killed and cannot become done/);
+    expect(updates).toHaveLength(3); // the batch, then one each for the two that were no longer active
+    expect(ids.map((id) => a.state(id))).toEqual(['done', 'done', 'done', 'killed']);
+    for (const id of [plain1, plain2]) expect(await rowOf(db, id)).toMatchObject({ state: 'done', changed_at: null });
+    expect(published).toMatchObject([{ id: pausedThere, state: 'done' }]); // b guards it as paused: it must hear
+  });
+
+  it('a step or state change after a queued done waits for it, and close writes what is queued', async () => {
+    const dir = storeDir();
+    const db = await pgFor(dir);
+    const a = await PgWorkflows.open({ db, bus: new DeafBus(), catchUpMs: 60_000 });
+    const id = a.begin({ caller: root, kind: 'mcp' });
+    await a.nextStep(id);
+    void a.setState(id, 'done');
+    await a.setState(id, 'killed', 'admin'); // done → killed is legal only once the done is written
+    expect(await rowOf(db, id)).toMatchObject({ state: 'killed' });
+    // A client joining the workflow its last call finished, on this replica, before the done is written: it rejoins.
+    const again = a.begin({ caller: root, kind: 'mcp' });
+    await a.nextStep(again);
+    const heard: string[] = [];
+    a.onStateChange((wf, state) => wf === again && heard.push(state));
+    void a.setState(again, 'done');
+    a.begin({ caller: root, kind: 'mcp', id: again });
+    await a.settled();
+    expect(a.state(again)).toBe('active');
+    expect(await rowOf(db, again)).toMatchObject({ state: 'active' });
+    expect(heard).toEqual(['done', 'active']);
+    const last = a.begin({ caller: root, kind: 'mcp' });
+    await a.nextStep(last);
+    void a.setState(last, 'done');
+    await a.close();
+    expect(await rowOf(db, last)).toMatchObject({ state: 'done' });
+  });
+});
