@@ -120,6 +120,7 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     localMode: () => authenticator.localMode,
   });
   authenticator.setRevocationCheck(delegation.isRevoked);
+  authenticator.setTokenLoader(delegation.ensureToken);
   if (config.publicUrl) delegation.trust(verifier, config.publicUrl);
   const policies = delegation.policies;
   const workflows = audit.workflows;

@@ -96,6 +96,7 @@ export class Authenticator {
   readonly verifier: JwtVerifier;
   readonly registry: AgentRegistry;
   #isRevoked: (jti: string) => boolean = () => false;
+  #tokenKnown: (jti: string) => void | Promise<unknown> = () => undefined;
 
   constructor(opts: AuthenticatorOptions) {
     this.verifier = opts.verifier;
@@ -105,6 +106,14 @@ export class Authenticator {
   /** Refuse tokens whose `jti` was revoked (delegation revocation list); checked on every request, cached or not. */
   setRevocationCheck(isRevoked: (jti: string) => boolean): void {
     this.#isRevoked = isRevoked;
+  }
+
+  /**
+   * Before a delegated token's first call on this replica, make sure its record (budget, ancestors' scopes) is here:
+   * a replica may see a token minted on another before the announcement arrives.
+   */
+  setTokenLoader(ensure: (jti: string) => void | Promise<unknown>): void {
+    this.#tokenKnown = ensure;
   }
 
   /** No issuer and no API key anywhere: only loopback callers, as agent `local`. Re-evaluated after each reload. */
@@ -160,7 +169,7 @@ export class Authenticator {
       );
     }
     if (bearer && looksLikeJwt(bearer)) {
-      const decide = (v: JwtVerification): AuthOutcome => (v.ok || v.error !== 'wrong_issuer' ? this.#fromVerification(v) : this.#localCaller());
+      const decide = (v: JwtVerification): AuthOutcome | Promise<AuthOutcome> => (v.ok || v.error !== 'wrong_issuer' ? this.#fromVerification(v) : this.#localCaller());
       const hit = this.verifier.cached(bearer);
       return hit ? decide(hit) : this.verifier.verify(bearer).then(decide);
     }
@@ -172,12 +181,15 @@ export class Authenticator {
     return { ok: true, caller: { agentId: LOCAL_AGENT_ID, principal: LOCAL_PRINCIPAL, agent, user: agent?.owner, chain: [LOCAL_AGENT_ID], via: 'local' } };
   }
 
-  #fromVerification(v: JwtVerification): AuthOutcome {
+  #fromVerification(v: JwtVerification): AuthOutcome | Promise<AuthOutcome> {
     if (!v.ok) return refuse(401, 'invalid_token', `The bearer token was refused: ${v.message}.`, v.error);
     const claims = v.claims as Readonly<Record<string, unknown>>;
     const jti = stringClaim(claims, 'jti');
     if (jti && this.#isRevoked(jti)) return refuse(401, 'invalid_token', 'The bearer token was revoked by an admin; request a new token.', 'revoked');
-    if (v.local) return this.#fromDelegatedToken(claims);
+    if (v.local) {
+      const loading = jti ? this.#tokenKnown(jti) : undefined;
+      return loading ? loading.then(() => this.#fromDelegatedToken(claims)) : this.#fromDelegatedToken(claims);
+    }
     const match = this.registry.findByClaims(claims);
     if (!match) {
       const named = (['sub', 'client_id', 'azp'] as const)

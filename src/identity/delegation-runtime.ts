@@ -39,6 +39,8 @@ export interface DelegationRuntime {
   /** Sets parentStep from the token's `pstep` and enforces `budget` slices; put it after the limits guard. */
   guard: Guard;
   isRevoked(jti: string): boolean;
+  /** Load a token minted on another replica into the local copy before its first call here (shared stores). */
+  ensureToken(jti: string): void | Promise<unknown>;
   /** Revoke a token and everything minted from it; undefined when the gateway never saw that jti. */
   revoke(jti: string): Awaitable<{ jti: string; revoked: string[] } | undefined>;
   /** Accept the gateway's own tokens on every route, once its public URL (the issuer) is known. */
@@ -68,6 +70,7 @@ export async function openDelegation(opts: DelegationRuntimeOptions): Promise<De
     policies,
     guard: createDelegationGuard({ tokenOf: (jti) => store.get(jti), slices }),
     isRevoked: (jti) => store.isRevoked(jti),
+    ensureToken: (jti) => (store.load && !store.get(jti) ? store.load(jti) : undefined),
     // Stays synchronous over synchronous stores (one gateway on SQLite and memory), like the stores themselves.
     revoke(jti) {
       return mapAwaitable(store.knows(jti), (known) => {

@@ -26,6 +26,11 @@ export interface MintedToken {
 export interface DelegationTokenStore {
   record(t: MintedToken): Awaitable<void>;
   get(jti: string): MintedToken | undefined;
+  /**
+   * Shared stores only: bring a token minted on another replica, and the tokens it was minted from, into the local
+   * copy before its first call here (the announcement may still be on its way). Resolves false when no replica minted it.
+   */
+  load?(jti: string): Promise<boolean>;
   /** Whether the gateway knows this jti: minted here, or the parent of a token minted here. */
   knows(jti: string): Awaitable<boolean>;
   /** Tokens that are neither expired nor revoked: the live children to count again after a restart. */

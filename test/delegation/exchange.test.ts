@@ -75,6 +75,32 @@ describe('token exchange', () => {
     expect(isExchangeFailure(second)).toBe(false);
   });
 
+  it('a delegated token whose record is not here yet (minted on another replica) is loaded before its caller is made', async () => {
+    const parent = agent('parent', { credentials: { apiKeys: [`sha256:${sha256Hex(KEY)}`] }, delegation: { agents: ['worker-1'], maxDepth: 1, maxChildren: 2 } });
+    const { ask, authenticator } = await setup([parent, agent('worker-1')]);
+    const r = await ask({ subjectToken: KEY, audience: 'worker-1', budget: 3 });
+    if (isExchangeFailure(r)) throw new Error(r.error_description);
+    const jti = claims(r.access_token).jti as string;
+    const local = new Set<string>();
+    const loads: string[] = [];
+    let release!: () => void;
+    const arrived = new Promise<void>((res) => (release = res));
+    authenticator.setTokenLoader((id) => {
+      if (local.has(id)) return undefined;
+      loads.push(id);
+      return arrived.then(() => void local.add(id));
+    });
+    let settled = false;
+    const first = authenticator.authenticate({ authorization: `Bearer ${r.access_token}` });
+    void Promise.resolve(first).then(() => (settled = true));
+    await new Promise((res) => setImmediate(res));
+    expect(settled).toBe(false); // no caller until the record is here
+    release();
+    expect(await first).toMatchObject({ ok: true, caller: { agentId: 'worker-1', via: 'delegated', jti } });
+    expect(await authenticator.authenticate({ authorization: `Bearer ${r.access_token}` })).toMatchObject({ ok: true });
+    expect(loads).toEqual([jti]); // loaded once, then served from the local copy
+  });
+
   it('answers malformed requests with invalid_request and unknown subject tokens with invalid_grant, without a step', async () => {
     const { ask, steps } = await setup([agent('p', { credentials: { apiKeys: [`sha256:${sha256Hex(KEY)}`] } })]);
     expect(await ask({ audience: 'x' })).toMatchObject({ error: 'invalid_request', status: 400 });

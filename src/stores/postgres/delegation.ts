@@ -100,7 +100,7 @@ export class PgDelegationTokens implements DelegationTokenStore {
       await opts.db.query('DELETE FROM delegation_tokens WHERE expires_at <= $1', [now - 24 * 3600_000]);
       const clock = await opts.db.query<{ now: string }>(`SELECT ${NOW_MS} AS now`);
       store.lastRead = Number(clock.rows[0]!.now);
-      await store.load(opts.db, 'expires_at > $1', [now], 'expires_at IS NULL OR expires_at > $1', [now]);
+      await store.loadWhere(opts.db, 'expires_at > $1', [now], 'expires_at IS NULL OR expires_at > $1', [now]);
     } catch (err) {
       for (const u of store.unsubscribe) u();
       throw err;
@@ -130,6 +130,19 @@ export class PgDelegationTokens implements DelegationTokenStore {
       return undefined;
     }
     return t;
+  }
+
+  async load(jti: string): Promise<boolean> {
+    if (this.tokens.has(jti)) return true;
+    const { rows } = await this.db.query<TokenRow>(
+      `WITH RECURSIVE up AS (
+         SELECT ${COLUMNS} FROM delegation_tokens WHERE jti = $1
+         UNION SELECT ${COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')} FROM delegation_tokens d JOIN up ON d.jti = up.parent_jti)
+       SELECT ${COLUMNS} FROM up`,
+      [jti],
+    );
+    for (const r of rows) if (!this.tokens.has(r.jti)) this.tokens.set(r.jti, fromRow(r));
+    return this.tokens.has(jti);
   }
 
   async knows(jti: string): Promise<boolean> {
@@ -198,12 +211,12 @@ export class PgDelegationTokens implements DelegationTokenStore {
   private async readRecent(): Promise<void> {
     const clock = await this.db.query<{ now: string }>(`SELECT ${NOW_MS} AS now`);
     const since = this.lastRead - CATCH_UP_OVERLAP_MS;
-    await this.load(this.db, 'recorded_at >= $1', [since], 'revoked_at >= $1', [since]);
+    await this.loadWhere(this.db, 'recorded_at >= $1', [since], 'revoked_at >= $1', [since]);
     this.lastRead = Number(clock.rows[0]!.now);
     this.prune();
   }
 
-  private async load(q: PgQueryable, tokenWhere: string, tokenParams: unknown[], revokedWhere: string, revokedParams: unknown[]): Promise<void> {
+  private async loadWhere(q: PgQueryable, tokenWhere: string, tokenParams: unknown[], revokedWhere: string, revokedParams: unknown[]): Promise<void> {
     const tokens = await q.query<TokenRow>(`SELECT ${COLUMNS} FROM delegation_tokens WHERE ${tokenWhere}`, tokenParams);
     for (const r of tokens.rows) this.tokens.set(r.jti, fromRow(r));
     const revoked = await q.query<{ jti: string; expires_at: string | null }>(`SELECT jti, expires_at FROM delegation_revoked WHERE ${revokedWhere}`, revokedParams);

@@ -42,6 +42,20 @@ describe.skipIf(pgUnavailable)('delegation tokens across replicas on PostgreSQL'
     expect([a.isRevoked('t1'), a.isRevoked('t2')]).toEqual([true, true]);
   });
 
+  it('load() brings a token minted elsewhere and its ancestors before the announcement arrives; an unknown jti is not invented', async () => {
+    const dir = storeDir();
+    const a = await replica(dir, new DeafBus());
+    const b = await replica(dir, new DeafBus());
+    await a.record(token('root1'));
+    await a.record(token('child1', 'root1'));
+    expect(b.get('child1')).toBeUndefined();
+    await expect(b.load('child1')).resolves.toBe(true);
+    expect(b.get('child1')).toMatchObject({ jti: 'child1', parentJti: 'root1', budgetToolCalls: 5 });
+    expect(b.get('root1')).toMatchObject({ jti: 'root1', budgetToolCalls: 5 });
+    await expect(b.load('never-minted')).resolves.toBe(false);
+    expect(b.get('never-minted')).toBeUndefined();
+  });
+
   it('without the bus, the catch-up read brings mints and revocations within 1 s', async () => {
     const dir = storeDir();
     const a = await replica(dir, new DeafBus());
