@@ -43,6 +43,8 @@ export function createDelegationGuard(opts: DelegationGuardOptions): PhasedGuard
       if (t.budgetToolCalls !== undefined) line.push({ jti: t.jti, max: t.budgetToolCalls, expiresAt: t.expiresAt });
       at = t.parentJti;
     }
+    // A caller's own token always has a record once it is here; without one, ask again next time rather than remember "no budget".
+    if (!opts.tokenOf(jti)) return line;
     if (lineage.size > 10_000) lineage.clear();
     lineage.set(jti, line);
     return line;
