@@ -27,6 +27,7 @@ import { SqliteCounterStore } from './sqlite/counters.js';
 import { SqliteDelegationTokens, SqliteSlices } from './sqlite/delegation.js';
 import { MemorySlices } from './memory/delegation.js';
 import { SqliteTaskOwners } from './sqlite/task-owners.js';
+export { redactUrl } from './address.js';
 
 /** A shared server a replica depends on, as /readyz and the fail-mode guard see it. */
 export interface SharedHealth {
@@ -75,17 +76,6 @@ export interface OpenStoresOptions {
   onCounterError?: (err: unknown) => void;
 }
 
-/** `redis://user:secret@host:6379/0` → `redis://host:6379/0`: addresses in logs and refusals never carry a password. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return '(unparseable address)';
-  }
-}
 
 /**
  * Open the stores gateway.yaml asks for: `state.redis` puts the fast state (counters, slices, live children, loop

@@ -29,23 +29,13 @@ import { RedisLoopHistoryStore } from './redis/loop-history.js';
 import { RedisSessionDirectory } from './redis/session-directory.js';
 import { RedisSliceStore } from './redis/slices.js';
 import type { WorkflowRegistryView } from './workflow-registry.js';
+import { redactUrl } from './address.js';
 
 const noopSink: StepSink = { record() {} };
 
 /** How long a replica waits for Redis at start before it serves anyway (refusing, in failMode closed, until it answers). */
 const REDIS_START_WAIT_MS = 3_000;
 
-/** Redact the password from a store address (the clients' own helpers answer the same). */
-function where(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return '(unparseable address)';
-  }
-}
 
 /** Workflow control and lookups from the PostgreSQL workflow store, the console's views from the shared trail. */
 function sharedRegistry(control: PgWorkflows, views: PgAuditConsole): WorkflowRegistryView {
@@ -82,7 +72,7 @@ export async function openRedisState(opts: OpenStoresOptions & { url: string; cl
   const redis: RedisClient = openRedis({ url, log, failMode: config.state.failMode });
   opts.closers.add(() => redis.close());
   await redis.ready(REDIS_START_WAIT_MS).catch((err: Error) => {
-    log.warn({ redis: where(url), err: err.message }, `Redis at ${where(url)} did not answer within ${REDIS_START_WAIT_MS / 1000} s of start; serving anyway and reconnecting`);
+    log.warn({ redis: redactUrl(url), err: err.message }, `Redis at ${redactUrl(url)} did not answer within ${REDIS_START_WAIT_MS / 1000} s of start; serving anyway and reconnecting`);
   });
   const bus = new RedisControlBus({ client: redis });
   opts.closers.add(() => bus.close());
@@ -95,7 +85,7 @@ export async function openRedisState(opts: OpenStoresOptions & { url: string; cl
   const liveChildren = new RedisLiveChildren({ client: redis });
   const sessions = new RedisSessionDirectory({ client: redis, replicaId: bus.replicaId });
   opts.closers.add(() => sessions.close());
-  const target = where(url);
+  const target = redactUrl(url);
   return {
     bus,
     sessions,
@@ -114,7 +104,10 @@ export async function openPostgresStore(opts: OpenStoresOptions & { url: string;
   try {
     pg = await openPostgres({ url, log });
   } catch (err) {
-    throw new Error(`PostgreSQL at ${where(url)} (store.postgres): ${(err as Error).message}; start it or fix the address, then start the gateway again`);
+    const message = (err as Error).message;
+    // The pool's own errors already name the address and what to do; say it once.
+    if (/start it or fix/.test(message)) throw new Error(`store.postgres: ${message}, then start the gateway again`);
+    throw new Error(`PostgreSQL at ${redactUrl(url)} (store.postgres): ${message}; start it or fix the address, then start the gateway again`);
   }
   opts.closers.add(() => pg.close());
   const control = await PgWorkflows.open({ db: pg, bus, log });
@@ -144,6 +137,6 @@ export async function openPostgresStore(opts: OpenStoresOptions & { url: string;
     sink: config.audit.enabled ? auditLog : noopSink,
     close: () => (auditClosed ??= auditLog.close()),
   };
-  const target = where(url);
+  const target = redactUrl(url);
   return { audit, tokens, keys, approvals, taskOwners, health: (): SharedHealth => ({ name: 'postgres', target, ...pg.health() }) };
 }

@@ -6,6 +6,10 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { applyPgMigrations } from './migrations.js';
+import { redactUrl as redactAddress } from '../address.js';
+
+/** The URL without its password, for log lines. */
+export const redactUrl = (url: string): string => redactAddress(url, 'PostgreSQL URL');
 
 export type PgClient = pg.PoolClient;
 /** A pool or one connection of it (inside a transaction). */
@@ -48,16 +52,6 @@ export interface Postgres {
   close(): Promise<void>;
 }
 
-/** The URL without its password, for log lines. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable PostgreSQL URL)';
-  }
-}
 
 /** Errors that mean "cannot reach the server", as opposed to a bad query. */
 function isConnectionError(err: unknown): boolean {

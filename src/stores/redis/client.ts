@@ -14,6 +14,10 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import { redactUrl as redactAddress } from '../address.js';
+
+/** The URL as logs may show it: no password. */
+export const redactUrl = (url: string): string => redactAddress(url, 'Redis URL');
 
 export interface RedisClientOptions {
   /** redis://[user:password@]host:port/db or rediss:// for TLS. */
@@ -42,16 +46,6 @@ export class RedisUnavailableError extends Error {
   readonly code = 'REDIS_UNAVAILABLE';
 }
 
-/** The URL as logs may show it: no password. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable Redis URL)';
-  }
-}
 
 const CONNECTION_ERROR = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|Connection is closed|Stream isn't writeable|Command timed out|enableOfflineQueue|max retries|MaxRetriesPerRequest|LOADING/i;
 
