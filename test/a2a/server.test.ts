@@ -43,8 +43,8 @@ function agentManifest(id: string, a2aAllow: string[]): AgentManifest {
   };
 }
 
-const narrow: Caller = { agentId: 'narrow', agent: agentManifest('narrow', ['echo-*']), chain: ['narrow'], via: 'apikey' };
-const local: Caller = { agentId: 'local', chain: ['local'], via: 'local' };
+const narrow: Caller = { agentId: 'narrow', principal: 'narrow', agent: agentManifest('narrow', ['echo-*']), chain: ['narrow'], via: 'apikey' };
+const local: Caller = { agentId: 'local', principal: 'local', chain: ['local'], via: 'local' };
 
 function userMessage(text: string, extra: Partial<Message> = {}): SendMessageRequest {
   return {

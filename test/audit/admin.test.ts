@@ -29,7 +29,7 @@ async function post(path: string, body?: unknown): Promise<{ status: number; bod
 beforeAll(async () => {
   audit = openAudit({
     dataDir: tempDataDir(),
-    audit: { enabled: true, durability: 'batched', flushMs: 100, redact: ['password'] },
+    audit: { enabled: true, durability: 'batched', flushMs: 100, redact: ['password'], modelBodies: 'none' as const },
   });
   const { workflows, store } = audit;
   // A two-level workflow: the root agent calls, delegates, and the sub-agent's calls join the same tree.
