@@ -270,7 +270,7 @@ describe('0.3 callers, routing and policy', () => {
 
   it('a task an MCP call started: CancelTask by the same agent joins that workflow under the call; another agent finds no task', async () => {
     const workflowId = gw.workflows.begin({ caller: local, kind: 'mcp' });
-    const stepNo = gw.workflows.nextStep(workflowId);
+    const stepNo = await gw.workflows.nextStep(workflowId);
     const taskId = `mcp-task-${randomUUID()}`;
     await gw.a2a.owners.claim('echo-agent', 'task', taskId, { workflowId, stepNo, agentId: 'local' });
     const foreign = await rawRpc('/a2a/echo-agent', { jsonrpc: '2.0', id: 30, method: 'CancelTask', params: { id: taskId } }, { 'x-test-agent': 'narrow' });
