@@ -36,7 +36,7 @@ function agentManifest(id: string, a2aAllow: string[]): AgentManifest {
     credentials: { apiKeys: [] },
     tools: { allow: [], deny: [], rules: [] },
     a2a: { allow: a2aAllow },
-    models: { allow: [] },
+    models: { allow: [], deny: [] },
     delegation: { agents: [], maxDepth: 0, maxChildren: 0 },
     limits: {},
     source: { file: `/virtual/agents.d/${id}.yaml`, line: 1 },

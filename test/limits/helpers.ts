@@ -34,7 +34,7 @@ export function agent(id: string, limits: AgentManifest['limits'] = {}, team?: s
     credentials: { apiKeys: [] },
     tools: { allow: ['*'], deny: [], rules: [] },
     a2a: { allow: [] },
-    models: { allow: [] },
+    models: { allow: [], deny: [] },
     delegation: { agents: [], maxDepth: 0, maxChildren: 0 },
     limits,
     source: { file: `agents.d/${id}.yaml`, line: 1 },

@@ -27,7 +27,7 @@ function modelCall(c: Caller, workflowId: string, stepNo: number, at: number, mo
     {
       ...step({ workflowId, stepNo, caller: c, target: model, server: undefined, startedAt: at }),
       kind: 'model/call',
-      model: { model, provider: 'openai', upstreamModel: `${model}-up`, reserve: { tokens: 100, costUsd: 1, inputTokens: 10 } },
+      model: { model, provider: 'openai', upstreamModel: `${model}-up`, reserve: { tokens: 100, costUsd: 1, inputTokens: 10 }, fingerprint: `fp-${model}` },
     },
     {
       outcome: 'ok',
