@@ -48,6 +48,7 @@ export async function startAgents(args: string[] = []): Promise<RunningAgents> {
 
 /** A complete `transport: a2a` manifest, as the config loader would produce it. */
 export function a2aManifest(name: string, url: string, extra: Partial<ServerManifest> = {}): ServerManifest {
+  // connectTimeoutMs, idleSeconds and breaker stay unset on purpose: the gateway-wide settings then apply (known-down relies on it).
   return {
     name,
     transport: 'a2a',
@@ -61,7 +62,7 @@ export function a2aManifest(name: string, url: string, extra: Partial<ServerMani
     required: false,
     source: { file: `/virtual/servers.d/${name}.yaml`, line: 1 },
     ...extra,
-  };
+  } as ServerManifest;
 }
 
 export const silentLog = pino({ level: 'silent' });

@@ -36,15 +36,15 @@ function agentManifest(id: string, a2aAllow: string[]): AgentManifest {
     credentials: { apiKeys: [] },
     tools: { allow: [], deny: [], rules: [] },
     a2a: { allow: a2aAllow },
-    models: { allow: [] },
+    models: { allow: [], deny: [] },
     delegation: { agents: [], maxDepth: 0, maxChildren: 0 },
     limits: {},
     source: { file: `/virtual/agents.d/${id}.yaml`, line: 1 },
   };
 }
 
-const narrow: Caller = { agentId: 'narrow', agent: agentManifest('narrow', ['echo-*']), chain: ['narrow'], via: 'apikey' };
-const local: Caller = { agentId: 'local', chain: ['local'], via: 'local' };
+const narrow: Caller = { agentId: 'narrow', principal: 'narrow', agent: agentManifest('narrow', ['echo-*']), chain: ['narrow'], via: 'apikey' };
+const local: Caller = { agentId: 'local', principal: 'local', chain: ['local'], via: 'local' };
 
 function userMessage(text: string, extra: Partial<Message> = {}): SendMessageRequest {
   return {
@@ -270,7 +270,7 @@ describe('0.3 callers, routing and policy', () => {
 
   it('a task an MCP call started: CancelTask by the same agent joins that workflow under the call; another agent finds no task', async () => {
     const workflowId = gw.workflows.begin({ caller: local, kind: 'mcp' });
-    const stepNo = gw.workflows.nextStep(workflowId);
+    const stepNo = await gw.workflows.nextStep(workflowId);
     const taskId = `mcp-task-${randomUUID()}`;
     await gw.a2a.owners.claim('echo-agent', 'task', taskId, { workflowId, stepNo, agentId: 'local' });
     const foreign = await rawRpc('/a2a/echo-agent', { jsonrpc: '2.0', id: 30, method: 'CancelTask', params: { id: taskId } }, { 'x-test-agent': 'narrow' });

@@ -38,7 +38,7 @@ const failing = http.createServer((_req, res) => res.writeHead(500).end('broken'
 let gw: RunningGateway;
 let short: RunningGateway;
 
-function agents(): Record<string, unknown> {
+function agents(): Record<string, Record<string, unknown>> {
   return {
     ops: {
       id: 'ops',

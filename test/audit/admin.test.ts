@@ -6,6 +6,7 @@ import { openAudit, type AuditRuntime } from '../../src/audit/index.js';
 import { addAdminApiPaths } from '../../src/audit/openapi.js';
 import { createAuditAdminRouter } from '../../src/downstream/admin-audit.js';
 import { caller, ok, refused, removeTempDirs, step, tempDataDir } from './helpers.js';
+import { settled } from '../helpers/sync.js';
 
 let audit: AuditRuntime;
 let server: Server;
@@ -29,7 +30,7 @@ async function post(path: string, body?: unknown): Promise<{ status: number; bod
 beforeAll(async () => {
   audit = openAudit({
     dataDir: tempDataDir(),
-    audit: { enabled: true, durability: 'batched', flushMs: 100, redact: ['password'] },
+    audit: { enabled: true, durability: 'batched', flushMs: 100, redact: ['password'], modelBodies: 'none' as const },
   });
   const { workflows, store } = audit;
   // A two-level workflow: the root agent calls, delegates, and the sub-agent's calls join the same tree.
@@ -38,7 +39,7 @@ beforeAll(async () => {
   const sub = caller('sub', { chain: ['root', 'sub'], via: 'delegated' });
   const t0 = Date.parse('2026-04-01T10:00:00Z');
   const rec = (parentStep: number | undefined, who: typeof root, target: string, outcome: ReturnType<typeof ok>, args?: Record<string, unknown>): void => {
-    const stepNo = workflows.nextStep(wfId);
+    const stepNo = settled(workflows.nextStep(wfId));
     store.record(step({ workflowId: wfId, stepNo, parentStep, caller: who, target, startedAt: t0 + stepNo * 1000, args }), outcome);
   };
   rec(undefined, root, 'search', ok(12), { q: 'x', password: 'pw-SECRET' });

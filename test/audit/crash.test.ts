@@ -27,7 +27,7 @@ async function killMidLoad(dataDir: string, durability: 'batched' | 'strict', ac
 }
 
 function storedSteps(dataDir: string): { steps: Set<number>; verified: boolean; nextStep: number } {
-  const audit = openAudit({ dataDir, audit: { enabled: true, durability: 'batched', flushMs: 100, redact: [] } });
+  const audit = openAudit({ dataDir, audit: { enabled: true, durability: 'batched', flushMs: 100, redact: [], modelBodies: 'none' as const } });
   try {
     const steps = new Set([...audit.store.exportAudit({ workflowId: 'wf-crash' })].map((r) => r.step));
     return { steps, verified: audit.store.verify().ok, nextStep: audit.workflows.nextStep('wf-crash') };

@@ -17,7 +17,7 @@ export function removeTempDirs(): void {
 }
 
 export function caller(agentId = 'agent-a', extra: Partial<Caller> = {}): Caller {
-  return { agentId, user: 'alice@example.com', chain: [agentId], via: 'local', ...extra };
+  return { agentId, principal: agentId, user: 'alice@example.com', chain: [agentId], via: 'local', ...extra };
 }
 
 export function step(fields: Partial<Step> & { workflowId: string; stepNo: number }): Step {

@@ -16,8 +16,8 @@ function capture(): { out: string[]; err: string[]; io: { out: (l: string) => vo
 }
 
 function seed(dataDir: string, n: number): void {
-  const audit = openAudit({ dataDir, audit: { enabled: true, durability: 'batched', flushMs: 100, redact: [] } });
-  const id = audit.workflows.begin({ caller: { agentId: 'local', chain: ['local'], via: 'local' }, kind: 'mcp' });
+  const audit = openAudit({ dataDir, audit: { enabled: true, durability: 'batched', flushMs: 100, redact: [], modelBodies: 'none' as const } });
+  const id = audit.workflows.begin({ caller: { agentId: 'local', principal: 'local', chain: ['local'], via: 'local' }, kind: 'mcp' });
   for (let i = 0; i < n; i++) audit.store.record(step({ workflowId: id, stepNo: audit.workflows.nextStep(id) }), ok());
   audit.close();
 }
@@ -156,8 +156,8 @@ describe('switchyard audit verify: truncation and keyed chain', () => {
 
   it('keeps verifying after retention pruning, and catches a deleted prefix passed off as pruning', () => {
     const dataDir = tempDataDir();
-    const audit = openAudit({ dataDir, audit: { enabled: true, durability: 'batched', flushMs: 100, redact: [] } });
-    const wf = audit.workflows.begin({ caller: { agentId: 'local', chain: ['local'], via: 'local' }, kind: 'mcp' });
+    const audit = openAudit({ dataDir, audit: { enabled: true, durability: 'batched', flushMs: 100, redact: [], modelBodies: 'none' as const } });
+    const wf = audit.workflows.begin({ caller: { agentId: 'local', principal: 'local', chain: ['local'], via: 'local' }, kind: 'mcp' });
     const now = Date.now();
     for (let i = 0; i < 8; i++) {
       audit.store.record(step({ workflowId: wf, stepNo: audit.workflows.nextStep(wf), startedAt: now - (i < 4 ? 40 : 1) * 86_400_000 }), ok());
@@ -200,7 +200,7 @@ describe('switchyard audit verify: truncation and keyed chain', () => {
   it('uses audit.hmacKeyFile when set, and refuses to start when that file is missing', () => {
     const dataDir = tempDataDir();
     const keyFile = join(tempDataDir(), 'mounted.key');
-    const audit = { enabled: true, durability: 'batched' as const, flushMs: 100, redact: [], hmacKeyFile: keyFile };
+    const audit = { enabled: true, durability: 'batched' as const, flushMs: 100, redact: [], modelBodies: 'none' as const, hmacKeyFile: keyFile };
     expect(() => openAudit({ dataDir, audit })).toThrow(`the audit key ${keyFile} does not exist; create it with \`openssl rand -hex 32 > ${keyFile} && chmod 600 ${keyFile}\``);
     writeFileSync(keyFile, `${'3c'.repeat(32)}\n`, { mode: 0o600 });
     const opened = openAudit({ dataDir, audit });

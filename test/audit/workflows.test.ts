@@ -66,7 +66,7 @@ describe('WorkflowRegistry', () => {
     const dataDir = tempDataDir();
     const { workflows } = openRegistry(dataDir);
     const id = workflows.begin({ caller: caller(), kind: 'mcp' });
-    const heard: Array<[string, WorkflowState, string | undefined]> = [];
+    const heard: Array<[workflowId: string, state: WorkflowState, why?: string]> = [];
     const stop = workflows.onStateChange((...args) => heard.push(args));
     workflows.onStateChange(() => {
       throw new Error('a broken listener must not stop the others');

@@ -49,7 +49,8 @@ describe('console session', () => {
     await c.callTool({ name: 'conf__add', arguments: { a: 1, b: 2 } });
     const { workflows } = (await (await fetch(`${gw.url}/admin/api/workflows?agent=ops`, { headers: { cookie } })).json()) as { workflows: Array<{ id: string }> };
     const id = workflows[0]!.id;
-    for (const headers of [{ cookie }, { cookie, 'x-csrf-token': 'wrong' }]) {
+    const variants: Array<Record<string, string>> = [{ cookie }, { cookie, 'x-csrf-token': 'wrong' }];
+    for (const headers of variants) {
       const res = await fetch(`${gw.url}/admin/api/workflows/${id}/pause`, { method: 'POST', headers });
       expect(res.status).toBe(403);
       expect(((await res.json()) as { error: string }).error).toBe('csrf');

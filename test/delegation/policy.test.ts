@@ -9,7 +9,7 @@ const root = agent('root', { tools: { allow: ['gh__*', 'db__query'], deny: ['gh_
 const child = agent('child', { tools: { allow: ['gh__*', 'db__*'], deny: [], rules: [{ tool: 'gh__issue', args: { repo: 'org/*' } }] } });
 
 function delegated(chain: string[], scope?: string[]): Caller {
-  return { agentId: chain[chain.length - 1]!, chain, scope, via: 'delegated', depth: chain.length - 1 };
+  return { agentId: chain[chain.length - 1]!, principal: chain.join('>'), chain, scope, via: 'delegated', depth: chain.length - 1 };
 }
 
 describe('glob relations', () => {
@@ -103,7 +103,7 @@ describe('DelegatedPolicyResolver', () => {
 
   it('leaves callers that are not delegated to the plain policy', () => {
     const registry = new AgentRegistry(agentMap(root));
-    const p = new DelegatedPolicyResolver(registry).forCaller({ agentId: 'root', chain: ['root'], via: 'jwt', agent: root });
+    const p = new DelegatedPolicyResolver(registry).forCaller({ agentId: 'root', principal: 'root', chain: ['root'], via: 'jwt', agent: root });
     expect(p.canSeeTool('db__query')).toBe(true);
   });
 });

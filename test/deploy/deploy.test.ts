@@ -81,7 +81,7 @@ describe('deploy/', () => {
   });
 
   it("the ConfigMaps' gateway.yaml, servers and agents load without problems", () => {
-    const maps = Object.fromEntries(byKind('ConfigMap').map((m) => [m.metadata.name, m.data as Record<string, string>]));
+    const maps = Object.fromEntries(byKind('ConfigMap').map((m): [string, Record<string, string>] => [m.metadata.name, m.data as Record<string, string>]));
     const gw = join(scratch, 'k8s-gateway.yaml');
     writeFileSync(gw, maps['switchyard-gateway']!['gateway.yaml']!);
     const loaded = loadGatewayConfig(gw, {}, { env });

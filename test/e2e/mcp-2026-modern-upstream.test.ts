@@ -69,7 +69,7 @@ describe('a 2026-07-28 upstream’s input_required reaches a legacy client as re
   });
 
   it('the upstream’s own requestState goes back untouched, round after round (the fixture verifies its HMAC)', async () => {
-    const answers = [{ name: 'Ada' }, { color: 'blue' }, { ok: true }];
+    const answers: Array<Record<string, string | boolean>> = [{ name: 'Ada' }, { color: 'blue' }, { ok: true }];
     const messages: string[] = [];
     const client = await connectClient(gw.mcpUrl, {
       headers: auth(WORKER_KEY),

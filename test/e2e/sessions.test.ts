@@ -280,7 +280,7 @@ describe('upstream health', () => {
     const e = await c.callTool({ name: 'fbrk__echo', arguments: { text: 'x' } }).then((x) => x, (x: unknown) => x);
     expect(e).toBeInstanceOf(McpError);
     expect((e as McpError).data).toMatchObject({ reason: 'upstream_unavailable', breaker: 'open' });
-    expect((e as McpError).data.retryAfterSeconds).toBeGreaterThan(30);
+    expect(((e as McpError).data as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThan(30);
     await c.close();
   });
 });

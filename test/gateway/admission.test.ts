@@ -9,7 +9,7 @@ import type { Caller } from '../../src/gateway/types.js';
 import { scratch, stopAll } from '../helpers/gateway.js';
 
 const capped = { id: 'capped', limits: { sessions: 2 } } as unknown as AgentManifest;
-const caller: Caller = { agentId: 'capped', agent: capped, chain: ['capped'], via: 'apikey' };
+const caller: Caller = { agentId: 'capped', principal: 'capped', agent: capped, chain: ['capped'], via: 'apikey' };
 let gw: Gateway | undefined;
 
 afterEach(async () => {
@@ -26,8 +26,8 @@ function gateway(): Gateway {
 describe('session admission at the per-agent cap', () => {
   it('holds an agent without limits.sessions to 32, but the local-mode agent only to the total cap', async () => {
     const g = gateway();
-    const plain: Caller = { agentId: 'plain', agent: { id: 'plain', limits: {} } as unknown as AgentManifest, chain: ['plain'], via: 'apikey' };
-    const local: Caller = { agentId: 'local', chain: ['local'], via: 'local' };
+    const plain: Caller = { agentId: 'plain', principal: 'plain', agent: { id: 'plain', limits: {} } as unknown as AgentManifest, chain: ['plain'], via: 'apikey' };
+    const local: Caller = { agentId: 'local', principal: 'local', chain: ['local'], via: 'local' };
     for (let i = 0; i < 32; i++) await g.initialize({}, plain, {});
     const err = await g.initialize({}, plain, {}).then(() => undefined, (e: unknown) => e);
     expect((err as SessionRefusedError).refusal).toMatchObject({ reason: 'rate_limited', data: { limit: 'sessions', max: 32, used: 32 } });

@@ -11,6 +11,7 @@ import type { Refusal, Step } from '../../src/gateway/types.js';
 import { LimitCounters } from '../../src/limits/counters.js';
 import { LoopDetector, type LoopSettings } from '../../src/limits/loop.js';
 import { FakeClock, FakeWorkflows, agent, step } from '../limits/helpers.js';
+import { settled } from '../helpers/sync.js';
 
 export const WF = 'wf-p';
 export const TOOL = 'fs__read_file';
@@ -49,8 +50,8 @@ export function pipeline(opts: { toolCalls?: number; budget?: number } = {}) {
     s.caller = { ...s.caller, agentId: 'child', chain: ['child'], via: 'delegated', jti };
     return s;
   };
-  const toolCallsUsed = (): number => counters.workflowUsage(WF)?.toolCalls ?? 0;
-  const windowUsed = (): number => counters.windowUsage('agent', 'child')?.perMinute.toolCalls ?? 0;
+  const toolCallsUsed = (): number => settled(counters.workflowUsage(WF))?.toolCalls ?? 0;
+  const windowUsed = (): number => settled(counters.windowUsage('agent', 'child'))?.perMinute.toolCalls ?? 0;
   return { chain, clock, counters, detector, workflows, manifests, toggles, call, toolCallsUsed, windowUsed, limits };
 }
 

@@ -4,7 +4,7 @@ import { admitsLevel, changedKind, hasListed, markListed, mostVerbose } from '..
 import type { UpstreamSession } from '../../src/upstream/session.js';
 
 const client = (logLevel?: string): ClientSession => {
-  const cs = new ClientSession({ protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '0' } }, { agentId: 'a', chain: ['a'], via: 'local' }, 'wf', {});
+  const cs = new ClientSession({ protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '0' } }, { agentId: 'a', principal: 'a', chain: ['a'], via: 'local' }, 'wf', {});
   cs.logLevel = logLevel;
   return cs;
 };

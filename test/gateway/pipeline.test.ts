@@ -7,6 +7,7 @@ import { LimitCounters } from '../../src/limits/counters.js';
 import { LoopDetector } from '../../src/limits/loop.js';
 import { FakeClock, agent, step } from '../limits/helpers.js';
 import { LOOP, pipeline, refusal, refusers, TOOL, WF } from './guard-fixture.js';
+import { settled } from '../helpers/sync.js';
 
 describe('guard phases: a refused call spends nothing', () => {
   for (const r of refusers) {
@@ -32,8 +33,8 @@ describe('guard phases: a refused call spends nothing', () => {
     const detector = new LoopDetector({ now: new FakeClock().now });
     expect(detector.wouldTrip(WF, TOOL, { n: 1 }, LOOP)).toBeUndefined();
     expect(detector.check(WF, TOOL, { n: 1 }, LOOP)).toBeUndefined();
-    expect(detector.wouldTrip(WF, TOOL, { n: 1 }, LOOP)?.count).toBe(2);
-    expect(detector.wouldTrip(WF, TOOL, { n: 1 }, LOOP)?.count).toBe(2);
+    expect(settled(detector.wouldTrip(WF, TOOL, { n: 1 }, LOOP))?.count).toBe(2);
+    expect(settled(detector.wouldTrip(WF, TOOL, { n: 1 }, LOOP))?.count).toBe(2);
     detector.forgetLast(WF, TOOL, { n: 1 });
     expect(detector.check(WF, TOOL, { n: 1 }, LOOP)).toBeUndefined();
   });
@@ -82,11 +83,11 @@ describe('guard phases: commits', () => {
     expect(counters.check(req)).toBeUndefined();
     expect(counters.workflowUsage(WF)).toMatchObject({ steps: 0, toolCalls: 0 });
     expect(counters.tryConsume(req)).toBeUndefined();
-    expect(counters.check(req)?.data).toMatchObject({ limit: 'workflow.toolCalls', used: 1 });
+    expect(settled(counters.check(req))?.data).toMatchObject({ limit: 'workflow.toolCalls', used: 1 });
     counters.release(req);
     expect(counters.workflowUsage(WF)).toMatchObject({ steps: 0, toolCalls: 0 });
-    expect(counters.windowUsage('agent', 'a')?.perMinute).toMatchObject({ calls: 0, toolCalls: 0 });
-    expect(counters.windowUsage('team', 't')?.perMinute).toMatchObject({ calls: 0, toolCalls: 0 });
+    expect(settled(counters.windowUsage('agent', 'a'))?.perMinute).toMatchObject({ calls: 0, toolCalls: 0 });
+    expect(settled(counters.windowUsage('team', 't'))?.perMinute).toMatchObject({ calls: 0, toolCalls: 0 });
     expect(counters.tryConsume(req)).toBeUndefined();
   });
 

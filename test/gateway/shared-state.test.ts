@@ -14,6 +14,7 @@ import { openStores, redactUrl, type SharedHealth } from '../../src/stores/open.
 import { loadGatewayConfig } from '../../src/config/index.js';
 import { scratch } from '../helpers/gateway.js';
 import { freePort, sharedStoresUnavailable, stopTestRedis, testRedis } from '../helpers/shared-stores.js';
+import { settled } from '../helpers/sync.js';
 
 const step = { kind: 'tools/call', workflowId: 'wf', caller: { agentId: 'a', principal: 'p', chain: ['a'], via: 'apikey' } } as unknown as Step;
 
@@ -51,7 +52,7 @@ describe('failMode closed', () => {
   it('renders as a JSON-RPC error with the machine reason in error.data', () => {
     const w = watched('closed');
     w.down();
-    const rpc = refusalResponse(7, w.check()!, 'wf') as { error: { code: number; message: string; data: Record<string, unknown> } };
+    const rpc = refusalResponse(7, settled(w.check())!, 'wf') as { error: { code: number; message: string; data: Record<string, unknown> } };
     expect(rpc.error.code).toBe(-32030);
     expect(rpc.error.data).toMatchObject({ reason: 'upstream_unavailable', unavailable: ['redis'] });
     expect(rpc.error.message).toMatch(/shared state is unreachable/);

@@ -30,6 +30,7 @@ import { memoryA2aContext } from '../../src/upstream/a2a-context.js';
 import type { RpcResponse } from '../../src/util/jsonrpc.js';
 import { FIXTURE, scratch, stopAll } from '../helpers/gateway.js';
 import { agent, agentMap } from '../identity/helpers.js';
+import { settled } from '../helpers/sync.js';
 
 vi.mock('../../src/gateway/pipeline.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/gateway/pipeline.js')>();
@@ -178,7 +179,7 @@ describe('one pipeline for every Step kind', () => {
     });
     await vi.waitFor(() => expect(relayed).toEqual(['chunk of step 1']));
     // Mid-stream: the whole reservation is held and nothing is recorded yet.
-    expect(counters.workflowUsage(workflowId)?.tokens).toBe(60);
+    expect(settled(counters.workflowUsage(workflowId))?.tokens).toBe(60);
     expect(recorded).toEqual([]);
     const overBudget = await steps.run({ caller, workflowId, info, traceparent: undefined }, async () => {
       throw new Error('a refused call is never routed');
@@ -186,10 +187,10 @@ describe('one pipeline for every Step kind', () => {
     expect(overBudget).toMatchObject({ kind: 'refused', refusal: { reason: 'budget_exceeded', data: { limit: 'workflow.tokens' } } });
     endStream();
     expect(await streaming).toMatchObject({ kind: 'done', value: 'streamed', outcome: { outcome: 'ok', tokens: 15, model: used } });
-    expect(counters.workflowUsage(workflowId)?.tokens).toBe(15);
+    expect(settled(counters.workflowUsage(workflowId))?.tokens).toBe(15);
     const failed = await steps.run({ caller, workflowId, info, traceparent: undefined }, async () => ({ value: 'no provider', outcome: 'error', reason: 'upstream_unavailable' }));
     expect(failed).toMatchObject({ kind: 'done', outcome: { outcome: 'error', reason: 'upstream_unavailable' } });
-    expect(counters.workflowUsage(workflowId)?.tokens).toBe(15);
+    expect(settled(counters.workflowUsage(workflowId))?.tokens).toBe(15);
     expect(kindsPiped()).toEqual(['model/call', 'model/call', 'model/call']);
     expect(recorded.map(([s, o]) => [s.kind, s.stepNo, o.outcome, o.reason, o.model?.tokens.output])).toEqual([
       ['model/call', 2, 'refused', 'budget_exceeded', undefined],

@@ -25,7 +25,7 @@ const policies = new PolicyResolver(new AgentRegistry(agentMap(analyst)));
 function step(kind: StepKind, exposedName: string, args?: Record<string, unknown>, server = 'bigquery'): Step {
   return {
     kind,
-    caller: { agentId: 'analyst', agent: analyst, chain: ['analyst'], via: 'jwt' },
+    caller: { agentId: 'analyst', principal: 'analyst', agent: analyst, chain: ['analyst'], via: 'jwt' },
     workflowId: 'wf',
     stepNo: 1,
     server,

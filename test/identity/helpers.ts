@@ -59,7 +59,7 @@ export function agent(id: string, fields: Partial<Omit<AgentManifest, 'id'>> = {
     credentials: { apiKeys: [] },
     tools: { allow: [], deny: [], rules: [] },
     a2a: { allow: [] },
-    models: { allow: [] },
+    models: { allow: [], deny: [] },
     delegation: { agents: [], maxDepth: 0, maxChildren: 8 },
     limits: {},
     source: { file: `/agents.d/${id}.yaml`, line: 1 },

@@ -138,7 +138,7 @@ describe('compilePolicy: delegated scope and caching', () => {
 });
 
 describe('PolicyResolver', () => {
-  const caller = (c: Partial<Caller>): Caller => ({ agentId: 'a', chain: ['a'], via: 'jwt', ...c });
+  const caller = (c: Partial<Caller>): Caller => ({ agentId: 'a', principal: 'a', chain: ['a'], via: 'jwt', ...c });
 
   it('uses the live manifest, so a reload applies to open sessions', () => {
     const v1 = withTools(['x__*']);

@@ -1,16 +1,21 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { LimitCounters, type ConsumeRequest } from '../../src/limits/counters.js';
+import { LimitCounters, type ConsumeRequest, type LimitCountersOptions } from '../../src/limits/counters.js';
 import { RollingWindow } from '../../src/limits/window.js';
 import { FakeClock, removeTempDirs, tempDir } from './helpers.js';
+import { embedded, type Sync } from '../helpers/sync.js';
 
 afterEach(removeTempDirs);
+
+/** LimitCounters over its embedded stores (memory, SQLite), which answer synchronously. */
+type SyncCounters = Sync<LimitCounters>;
+const counters = (opts?: LimitCountersOptions): SyncCounters => embedded(new LimitCounters(opts));
 
 function req(extra: Partial<ConsumeRequest> = {}): ConsumeRequest {
   return { workflowId: 'wf-1', agentId: 'a1', kind: 'tools/call', ...extra };
 }
 
 /** Consume n times and return how many passed before the first refusal, plus that refusal. */
-function drain(c: LimitCounters, r: ConsumeRequest, n: number) {
+function drain(c: SyncCounters, r: ConsumeRequest, n: number) {
   let passed = 0;
   for (let i = 0; i < n; i++) {
     const refusal = c.tryConsume(r);
@@ -22,7 +27,7 @@ function drain(c: LimitCounters, r: ConsumeRequest, n: number) {
 
 describe('LimitCounters: workflow budgets', () => {
   it('refuses the tool call that would cross workflow.toolCalls, and the earlier ones pass', () => {
-    const c = new LimitCounters();
+    const c = counters();
     const r = req({ agentLimits: { workflow: { toolCalls: 3 } } });
     const { passed, refusal } = drain(c, r, 10);
     expect(passed).toBe(3);
@@ -34,7 +39,7 @@ describe('LimitCounters: workflow budgets', () => {
   });
 
   it('counts every step kind against workflow.steps but only tools/call against toolCalls', () => {
-    const c = new LimitCounters();
+    const c = counters();
     const limits = { workflow: { steps: 4, toolCalls: 10 } };
     expect(c.tryConsume(req({ kind: 'resources/read', agentLimits: limits }))).toBeUndefined();
     expect(c.tryConsume(req({ kind: 'prompts/get', agentLimits: limits }))).toBeUndefined();
@@ -46,7 +51,7 @@ describe('LimitCounters: workflow budgets', () => {
   });
 
   it('keeps workflows apart', () => {
-    const c = new LimitCounters();
+    const c = counters();
     const limits = { workflow: { toolCalls: 1 } };
     expect(c.tryConsume(req({ agentLimits: limits }))).toBeUndefined();
     expect(c.tryConsume(req({ agentLimits: limits }))?.reason).toBe('budget_exceeded');
@@ -54,7 +59,7 @@ describe('LimitCounters: workflow budgets', () => {
   });
 
   it('refuses model calls once workflow.tokens is spent, from the usage the model route reports', () => {
-    const c = new LimitCounters();
+    const c = counters();
     const limits = { workflow: { tokens: 1000 } };
     const model = req({ kind: 'model/call', agentLimits: limits });
     expect(c.tryConsume(model)).toBeUndefined();
@@ -70,7 +75,7 @@ describe('LimitCounters: workflow budgets', () => {
 
   it('refuses once workflow.seconds of wall time have passed since the first step', () => {
     const clock = new FakeClock();
-    const c = new LimitCounters({ now: clock.now });
+    const c = counters({ now: clock.now });
     const limits = { workflow: { seconds: 60 } };
     expect(c.tryConsume(req({ agentLimits: limits }))).toBeUndefined();
     clock.advance(59_999);
@@ -83,7 +88,7 @@ describe('LimitCounters: workflow budgets', () => {
 describe('LimitCounters: rolling windows', () => {
   it('rate-limits perMinute.toolCalls across workflows of one agent, with resetAt', () => {
     const clock = new FakeClock();
-    const c = new LimitCounters({ now: clock.now });
+    const c = counters({ now: clock.now });
     const limits = { perMinute: { toolCalls: 5 } };
     for (let i = 0; i < 5; i++) expect(c.tryConsume(req({ workflowId: `wf-${i}`, agentLimits: limits }))).toBeUndefined();
     const refusal = c.tryConsume(req({ workflowId: 'wf-x', agentLimits: limits }));
@@ -97,7 +102,7 @@ describe('LimitCounters: rolling windows', () => {
 
   it('rolls over: calls free up as their buckets slide out of the window', () => {
     const clock = new FakeClock();
-    const c = new LimitCounters({ now: clock.now });
+    const c = counters({ now: clock.now });
     const limits = { perMinute: { calls: 3 } };
     expect(c.tryConsume(req({ agentLimits: limits }))).toBeUndefined();
     clock.advance(30_000);
@@ -114,7 +119,7 @@ describe('LimitCounters: rolling windows', () => {
 
   it('perHour is a rate limit, perDay a budget', () => {
     const clock = new FakeClock();
-    const c = new LimitCounters({ now: clock.now });
+    const c = counters({ now: clock.now });
     expect(drain(c, req({ agentLimits: { perHour: { calls: 2 } } }), 5).refusal?.reason).toBe('rate_limited');
     const day = drain(c, req({ agentId: 'a2', agentLimits: { perDay: { toolCalls: 2 } } }), 5);
     expect(day.passed).toBe(2);
@@ -126,7 +131,7 @@ describe('LimitCounters: rolling windows', () => {
 
   it('team windows span the team’s agents and name the team limit', () => {
     const clock = new FakeClock();
-    const c = new LimitCounters({ now: clock.now });
+    const c = counters({ now: clock.now });
     const teamLimits = { perDay: { tokens: 1000 }, perMinute: { calls: 3 } };
     const a = req({ agentId: 'a1', team: 'data', kind: 'model/call', teamLimits });
     const b = req({ agentId: 'a2', team: 'data', kind: 'model/call', teamLimits });
@@ -142,7 +147,7 @@ describe('LimitCounters: rolling windows', () => {
   });
 
   it('team perMinute.calls counts calls from every agent of the team', () => {
-    const c = new LimitCounters({ now: new FakeClock().now });
+    const c = counters({ now: new FakeClock().now });
     const teamLimits = { perMinute: { calls: 3 } };
     expect(c.tryConsume(req({ agentId: 'a1', team: 'ops', teamLimits }))).toBeUndefined();
     expect(c.tryConsume(req({ agentId: 'a2', team: 'ops', teamLimits }))).toBeUndefined();
@@ -153,7 +158,7 @@ describe('LimitCounters: rolling windows', () => {
   });
 
   it('a refusal by one window consumes nothing in the others', () => {
-    const c = new LimitCounters({ now: new FakeClock().now });
+    const c = counters({ now: new FakeClock().now });
     const agentLimits = { perMinute: { toolCalls: 100 }, workflow: { toolCalls: 100 } };
     const teamLimits = { perMinute: { toolCalls: 2 } };
     drain(c, req({ team: 't', agentLimits, teamLimits }), 10);
@@ -162,7 +167,7 @@ describe('LimitCounters: rolling windows', () => {
   });
 
   it('lets exactly 10 of 20 parallel calls through a budget of 10', async () => {
-    const c = new LimitCounters();
+    const c = counters();
     const limits = { workflow: { toolCalls: 10 } };
     const results = await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
@@ -179,14 +184,14 @@ describe('LimitCounters: persistence', () => {
   it('counters survive close and reopen of limits.db', () => {
     const dir = tempDir();
     const clock = new FakeClock();
-    const first = new LimitCounters({ dataDir: dir, now: clock.now });
+    const first = counters({ dataDir: dir, now: clock.now });
     const r = req({ team: 'data', agentLimits: { workflow: { toolCalls: 5 }, perMinute: { toolCalls: 4 } }, teamLimits: { perDay: { tokens: 100 } } });
     for (let i = 0; i < 3; i++) expect(first.tryConsume(r)).toBeUndefined();
     first.addTokens('wf-1', 'a1', 'data', 150);
     first.close();
 
     clock.advance(5_000);
-    const second = new LimitCounters({ dataDir: dir, now: clock.now });
+    const second = counters({ dataDir: dir, now: clock.now });
     expect(second.workflowUsage('wf-1')).toMatchObject({ steps: 3, toolCalls: 3, tokens: 150 });
     expect(second.windowUsage('agent', 'a1')?.perMinute).toEqual({ calls: 3, toolCalls: 3, tokens: 150, costUsd: 0 });
     expect(second.tryConsume(r)).toBeUndefined();
@@ -199,7 +204,7 @@ describe('LimitCounters: persistence', () => {
 
     // Restored windows still roll over with time.
     clock.advance(60_000);
-    const third = new LimitCounters({ dataDir: dir, now: clock.now });
+    const third = counters({ dataDir: dir, now: clock.now });
     expect(third.windowUsage('agent', 'a1')?.perMinute).toEqual({ calls: 0, toolCalls: 0, tokens: 0, costUsd: 0 });
     expect(third.windowUsage('agent', 'a1')?.perHour.toolCalls).toBe(4);
     expect(third.tryConsume(r)).toBeUndefined();
@@ -209,10 +214,10 @@ describe('LimitCounters: persistence', () => {
 
   it('writes behind on its timer without waiting for close', async () => {
     const dir = tempDir();
-    const first = new LimitCounters({ dataDir: dir, flushMs: 10 });
+    const first = counters({ dataDir: dir, flushMs: 10 });
     first.tryConsume(req());
     await new Promise((r) => setTimeout(r, 60));
-    const reader = new LimitCounters({ dataDir: dir });
+    const reader = counters({ dataDir: dir });
     expect(reader.workflowUsage('wf-1')?.steps).toBe(1);
     reader.close();
     first.close();
@@ -220,7 +225,7 @@ describe('LimitCounters: persistence', () => {
 
   it('reloads a workflow evicted from memory from disk', () => {
     const dir = tempDir();
-    const c = new LimitCounters({ dataDir: dir, maxCachedWorkflows: 2 });
+    const c = counters({ dataDir: dir, maxCachedWorkflows: 2 });
     const limits = { workflow: { toolCalls: 2 } };
     drain(c, req({ agentLimits: limits }), 2);
     c.flush();

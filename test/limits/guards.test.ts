@@ -8,6 +8,7 @@ import { LimitCounters } from '../../src/limits/counters.js';
 import { LoopDetector } from '../../src/limits/loop.js';
 import { MemoryLoopHistory } from '../../src/stores/memory/loop-history.js';
 import { FakeClock, FakeWorkflows, agent, chained, step } from './helpers.js';
+import { settled } from '../helpers/sync.js';
 
 const ctx = {};
 
@@ -138,7 +139,7 @@ describe('limits guard', () => {
     const counters = new LimitCounters();
     const guard = chained(createLimitsGuard({ counters, teamsConfig: {} }));
     for (let i = 0; i < 50; i++) expect(guard(step(undefined, { agentId: 'local' }), ctx)).toBeUndefined();
-    expect(counters.workflowUsage('wf-1')?.toolCalls).toBe(50);
+    expect(settled(counters.workflowUsage('wf-1'))?.toolCalls).toBe(50);
   });
 });
 

@@ -34,7 +34,7 @@ export function agent(id: string, limits: AgentManifest['limits'] = {}, team?: s
     credentials: { apiKeys: [] },
     tools: { allow: ['*'], deny: [], rules: [] },
     a2a: { allow: [] },
-    models: { allow: [] },
+    models: { allow: [], deny: [] },
     delegation: { agents: [], maxDepth: 0, maxChildren: 0 },
     limits,
     source: { file: `agents.d/${id}.yaml`, line: 1 },
@@ -47,7 +47,8 @@ export function step(
   manifest: AgentManifest | undefined,
   opts: { workflowId?: string; kind?: StepKind; tool?: string; args?: Record<string, unknown>; agentId?: string } = {},
 ): Step {
-  const caller: Caller = { agentId: opts.agentId ?? manifest?.id ?? 'local', chain: [manifest?.id ?? 'local'], agent: manifest, via: 'local' };
+  const agentId = opts.agentId ?? manifest?.id ?? 'local';
+  const caller: Caller = { agentId, principal: agentId, chain: [manifest?.id ?? 'local'], agent: manifest, via: 'local' };
   const tool = opts.tool ?? 'fs__read_file';
   return {
     kind: opts.kind ?? 'tools/call',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LoopDetector, callKey, canonicalJson } from '../../src/limits/loop.js';
 import { FakeClock } from './helpers.js';
+import { embedded } from '../helpers/sync.js';
 
 const settings = { sameCall: 3, windowSeconds: 60 };
 
@@ -27,7 +28,7 @@ describe('canonical arguments', () => {
 
 describe('LoopDetector: same call', () => {
   it('allows sameCall identical calls in the window and trips on the next, whatever the key order', () => {
-    const d = new LoopDetector({ now: new FakeClock().now });
+    const d = embedded(new LoopDetector({ now: new FakeClock().now }));
     expect(d.check('wf', 'fs__read', { a: 1, b: 2 }, settings)).toBeUndefined();
     expect(d.check('wf', 'fs__read', { b: 2, a: 1 }, settings)).toBeUndefined();
     expect(d.check('wf', 'fs__read', { a: 1, b: 2 }, settings)).toBeUndefined();
@@ -37,7 +38,7 @@ describe('LoopDetector: same call', () => {
 
   it('counts only calls inside the window', () => {
     const clock = new FakeClock();
-    const d = new LoopDetector({ now: clock.now });
+    const d = embedded(new LoopDetector({ now: clock.now }));
     for (let i = 0; i < 3; i++) {
       expect(d.check('wf', 't', { q: 1 }, settings)).toBeUndefined();
       clock.advance(25_000);
@@ -48,7 +49,7 @@ describe('LoopDetector: same call', () => {
   });
 
   it('keeps different arguments and different workflows apart', () => {
-    const d = new LoopDetector({ now: new FakeClock().now });
+    const d = embedded(new LoopDetector({ now: new FakeClock().now }));
     for (let i = 0; i < 10; i++) expect(d.check('wf', 't', { page: i }, settings)).toBeUndefined();
     for (let i = 0; i < 3; i++) {
       expect(d.check('wf-a', 't', {}, settings)).toBeUndefined();
@@ -57,7 +58,7 @@ describe('LoopDetector: same call', () => {
   });
 
   it('reset forgets the history', () => {
-    const d = new LoopDetector({ now: new FakeClock().now });
+    const d = embedded(new LoopDetector({ now: new FakeClock().now }));
     for (let i = 0; i < 3; i++) d.check('wf', 't', {}, settings);
     expect(d.check('wf', 't', {}, settings)).toBeDefined();
     d.reset('wf');
@@ -69,7 +70,7 @@ describe('LoopDetector: cycles', () => {
   const tight = { sameCall: 10, windowSeconds: 60, cycle: 2 };
 
   it('trips on an A,B,A,B,… cycle repeated more than `cycle` times', () => {
-    const d = new LoopDetector({ now: new FakeClock().now });
+    const d = embedded(new LoopDetector({ now: new FakeClock().now }));
     const seq: Array<[string, Record<string, unknown>]> = [
       ['fs__list', { dir: '/' }],
       ['fs__read', { path: '/a' }],
@@ -87,7 +88,7 @@ describe('LoopDetector: cycles', () => {
   });
 
   it('trips on an A,B,C,A,B,C,… cycle', () => {
-    const d = new LoopDetector({ now: new FakeClock().now });
+    const d = embedded(new LoopDetector({ now: new FakeClock().now }));
     const tools = ['search', 'fetch', 'summarize'];
     const results = Array.from({ length: 9 }, (_, i) => d.check('wf', tools[i % 3]!, { i: i % 3 }, tight));
     expect(results.slice(0, 8).every((r) => r === undefined)).toBe(true);
@@ -97,9 +98,9 @@ describe('LoopDetector: cycles', () => {
 
   it('does not see a cycle when the pattern is broken or spread beyond the window', () => {
     const clock = new FakeClock();
-    const d = new LoopDetector({ now: clock.now });
+    const d = embedded(new LoopDetector({ now: clock.now }));
     for (const t of ['A', 'B', 'A', 'B', 'C', 'A', 'B', 'A']) expect(d.check('wf', t, {}, tight)).toBeUndefined();
-    const slow = new LoopDetector({ now: clock.now });
+    const slow = embedded(new LoopDetector({ now: clock.now }));
     for (let i = 0; i < 12; i++) {
       expect(slow.check('wf', i % 2 ? 'B' : 'A', {}, { ...tight, sameCall: 100 })).toBeUndefined();
       clock.advance(15_000);
@@ -107,7 +108,7 @@ describe('LoopDetector: cycles', () => {
   });
 
   it('defaults `cycle` to sameCall', () => {
-    const d = new LoopDetector({ now: new FakeClock().now });
+    const d = embedded(new LoopDetector({ now: new FakeClock().now }));
     // With sameCall 3, A appears a 4th time at call 7 (same-call trip) before the cycle completes its 4th round.
     const out = Array.from({ length: 7 }, (_, i) => d.check('wf', i % 2 ? 'B' : 'A', {}, { sameCall: 3, windowSeconds: 60 }));
     expect(out.slice(0, 6).every((r) => r === undefined)).toBe(true);

@@ -2,6 +2,7 @@
 // reconciling counts the difference; a reservation larger than a limit says so.
 import { describe, expect, it } from 'vitest';
 import { LimitCounters, type ConsumeRequest } from '../../src/limits/counters.js';
+import { embedded } from '../helpers/sync.js';
 
 function clock(start = Date.UTC(2026, 0, 1, 12)) {
   const c = { t: start, now: () => c.t };
@@ -12,7 +13,7 @@ const req = (over: Partial<ConsumeRequest>): ConsumeRequest => ({ workflowId: 'w
 
 describe('reservations', () => {
   it('admits while the reservation fits, refuses the one that would not, spends nothing on a refusal', () => {
-    const c = new LimitCounters({ now: clock().now });
+    const c = embedded(new LimitCounters({ now: clock().now }));
     const r = req({ agentLimits: { workflow: { tokens: 100 } }, reserve: { tokens: 40, costUsd: 0 } });
     expect(c.tryConsume(r)).toBeUndefined();
     expect(c.tryConsume(r)).toBeUndefined();
@@ -24,7 +25,7 @@ describe('reservations', () => {
 
   it('settle replaces the reservation by the usage, freeing what was not used', () => {
     const k = clock();
-    const c = new LimitCounters({ now: k.now });
+    const c = embedded(new LimitCounters({ now: k.now }));
     const r = req({ agentLimits: { perMinute: { tokens: 100 } }, reserve: { tokens: 60, costUsd: 0.5 } });
     expect(c.tryConsume(r)).toBeUndefined();
     expect(c.tryConsume(r)?.reason).toBe('rate_limited');
@@ -37,7 +38,7 @@ describe('reservations', () => {
 
   it('a failed call settles to nothing: its whole reservation is given back', () => {
     const k = clock();
-    const c = new LimitCounters({ now: k.now });
+    const c = embedded(new LimitCounters({ now: k.now }));
     const r = req({ agentLimits: { perMinute: { tokens: 1000 } }, reserve: { tokens: 500, costUsd: 0 } });
     c.tryConsume(r);
     k.t += 30_000;
@@ -47,7 +48,7 @@ describe('reservations', () => {
   });
 
   it('release gives a reservation back whole (a later commit refused)', () => {
-    const c = new LimitCounters({ now: clock().now });
+    const c = embedded(new LimitCounters({ now: clock().now }));
     const r = req({ teamLimits: { perDay: { costUsd: 1 } }, team: 't', reserve: { tokens: 10, costUsd: 0.6 } });
     expect(c.tryConsume(r)).toBeUndefined();
     c.release(r);
@@ -58,14 +59,14 @@ describe('reservations', () => {
   });
 
   it('a call that alone reserves more than a limit is told to ask for fewer tokens', () => {
-    const c = new LimitCounters({ now: clock().now });
+    const c = embedded(new LimitCounters({ now: clock().now }));
     const over = c.tryConsume(req({ agentLimits: { perMonth: { tokens: 1000 } }, reserve: { tokens: 5000, costUsd: 0 } }));
     expect(over).toMatchObject({ reason: 'budget_exceeded', data: { limit: 'perMonth.tokens', reserved: 5000 } });
     expect(over!.message).toMatch(/alone reserves 5000 tokens, more than the monthly tokens limit/);
   });
 
   it('remaining is the tightest token and cost budget, after reservations', () => {
-    const c = new LimitCounters({ now: clock().now });
+    const c = embedded(new LimitCounters({ now: clock().now }));
     const r = req({ agentLimits: { workflow: { tokens: 1000 }, perDay: { tokens: 300, costUsd: 2 } }, reserve: { tokens: 100, costUsd: 0.5 } });
     c.tryConsume(r);
     expect(c.remaining(r)).toEqual({ tokens: 200, costUsd: 1.5 });

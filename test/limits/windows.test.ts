@@ -9,6 +9,7 @@ import { createLimitsGuard, type TeamsConfig } from '../../src/gateway/guards/li
 import type { Refusal, StepKind } from '../../src/gateway/types.js';
 import { LimitCounters } from '../../src/limits/counters.js';
 import { FakeClock, agent, chained, removeTempDirs, step, tempDir } from './helpers.js';
+import { settled } from '../helpers/sync.js';
 
 afterEach(removeTempDirs);
 
@@ -49,7 +50,7 @@ describe('perMinute through the limits guard', () => {
     expect(over?.reason).toBe('rate_limited');
     expect(over?.data).toEqual({ limit: 'perMinute.toolCalls', used: 3, max: 3, workflowId: 'wf-4', resetAt: iso(start + MIN), retryAfterSeconds: 40 });
     expect(over?.message).toBe(`The per-minute toolCalls limit of agent a is reached (3 of 3); retry after ${iso(start + MIN)} (in 40 s).`);
-    expect(counters.windowUsage('agent', 'a')?.perMinute.toolCalls).toBe(3);
+    expect(settled(counters.windowUsage('agent', 'a'))?.perMinute.toolCalls).toBe(3);
 
     clock.t = start + MIN - 1;
     expect(call(a)?.data).toMatchObject({ used: 3, resetAt: iso(start + MIN), retryAfterSeconds: 1 });
@@ -155,7 +156,7 @@ describe('team windows', () => {
     expect(over?.reason).toBe('rate_limited');
     expect(over?.data).toMatchObject({ limit: 'team.perMinute.toolCalls', used: 3, max: 3, resetAt: iso(start + MIN), retryAfterSeconds: 50 });
     expect(over?.message).toMatch(/^The per-minute toolCalls limit of team ops is reached \(3 of 3\); retry after /);
-    expect(counters.windowUsage('agent', 'a2')?.perMinute.toolCalls).toBe(1);
+    expect(settled(counters.windowUsage('agent', 'a2'))?.perMinute.toolCalls).toBe(1);
     expect(call(outsider)).toBeUndefined();
 
     clock.t = start + MIN - 1;

@@ -7,12 +7,11 @@ import { MemoryCounterStore } from '../../src/stores/memory/counters.js';
 import { SqliteCounterStore } from '../../src/stores/sqlite/counters.js';
 import { RedisCounterStore } from '../../src/stores/redis/counters.js';
 import { stopTestRedis } from '../helpers/shared-stores.js';
-import { removeStoreDirs, storeDir, TestClock, type StoreFactory } from './factories.js';
+import { removeStoreDirs, storeDir, TestClock, type SyncStoreFactory } from './factories.js';
 import { closeRedisClients, redisClientFor, redisReady, redisSkip } from './redis-factories.js';
 
 type Opts = { dimensions?: readonly string[] };
-
-const factories: Array<StoreFactory<CounterStore, Opts>> = [
+const factories: Array<SyncStoreFactory<CounterStore, Opts>> = [
   { name: 'memory', durable: false, open: (_dir, clock, opts) => new MemoryCounterStore({ now: clock.now, ...opts }) },
   {
     name: 'sqlite',

@@ -32,3 +32,8 @@ export interface StoreFactory<S, O = object> {
   /** Shared stores (Redis, PostgreSQL) open asynchronously. */
   open(dir: string, clock: TestClock, opts?: O): S | Promise<S>;
 }
+
+/** A factory whose stores open synchronously, so a suite holds the store itself rather than a promise of it. */
+export interface SyncStoreFactory<S, O = object> extends Omit<StoreFactory<S, O>, 'open'> {
+  open(dir: string, clock: TestClock, opts?: O): S;
+}

@@ -5,10 +5,10 @@ import type { LiveChildrenStore } from '../../src/stores/live-children.js';
 import { MemoryLiveChildren } from '../../src/stores/memory/live-children.js';
 import { RedisLiveChildren } from '../../src/stores/redis/live-children.js';
 import { stopTestRedis } from '../helpers/shared-stores.js';
-import { removeStoreDirs, storeDir, TestClock, type StoreFactory } from './factories.js';
+import { removeStoreDirs, storeDir, TestClock, type SyncStoreFactory } from './factories.js';
 import { closeRedisClients, redisClientFor, redisReady, redisSkip } from './redis-factories.js';
 
-const factories: Array<StoreFactory<LiveChildrenStore>> = [
+const factories: Array<SyncStoreFactory<LiveChildrenStore>> = [
   { name: 'memory', durable: false, open: (_dir, clock) => new MemoryLiveChildren({ now: clock.now }) },
   ...(redisSkip ? [] : [{ name: 'redis', durable: true, open: (dir: string, clock: TestClock) => new RedisLiveChildren({ client: redisClientFor(dir), now: clock.now }) }]),
 ];

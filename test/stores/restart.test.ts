@@ -63,7 +63,7 @@ describe('after a restart', () => {
   it("workflows: a paused workflow stays paused and its step numbers go on", () => {
     const dataDir = storeDir();
     const audit: GatewayConfig['audit'] = { enabled: true, durability: 'batched', flushMs: 60_000, redact: [], retentionDays: 0 } as unknown as GatewayConfig['audit'];
-    const caller: Caller = { agentId: 'a', chain: ['a'], via: 'apikey' };
+    const caller: Caller = { agentId: 'a', principal: 'a', chain: ['a'], via: 'apikey' };
     const first = openAudit({ dataDir, audit });
     const id = first.workflows.begin({ caller, kind: 'mcp' });
     expect([first.workflows.nextStep(id), first.workflows.nextStep(id), first.workflows.nextStep(id)]).toEqual([1, 2, 3]);

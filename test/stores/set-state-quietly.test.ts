@@ -5,7 +5,7 @@ import type { Caller } from '../../src/gateway/types.js';
 import { MemoryWorkflows } from '../../src/stores/memory/workflows.js';
 import { setStateQuietly, WorkflowError } from '../../src/stores/workflows.js';
 
-const root: Caller = { agentId: 'root', chain: ['root'], via: 'apikey' };
+const root: Caller = { agentId: 'root', principal: 'root', chain: ['root'], via: 'apikey' };
 
 describe('setStateQuietly', () => {
   it('applies an embedded store change synchronously and reports its refusal synchronously', () => {

@@ -5,10 +5,10 @@ import { closeDatabase, openDatabase } from '../../src/audit/db.js';
 import { MemoryStreamEvents } from '../../src/stores/memory/stream-events.js';
 import { SqliteStreamEvents } from '../../src/stores/sqlite/stream-events.js';
 import type { StreamEventStore } from '../../src/stores/stream-events.js';
-import { removeStoreDirs, storeDir, type StoreFactory } from './factories.js';
+import { removeStoreDirs, storeDir, type SyncStoreFactory } from './factories.js';
 
 type Opened = { store: StreamEventStore; close(): void };
-const factories: Array<StoreFactory<Opened, { perStream?: number }>> = [
+const factories: Array<SyncStoreFactory<Opened, { perStream?: number }>> = [
   { name: 'memory', durable: false, open: (_dir, _clock, opts) => ({ store: new MemoryStreamEvents(opts?.perStream), close() {} }) },
   {
     name: 'sqlite',

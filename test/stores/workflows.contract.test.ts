@@ -54,7 +54,7 @@ else {
 afterEach(removeStoreDirs);
 afterAll(dropPgDatabases);
 
-const root: Caller = { agentId: 'root', chain: ['root'], via: 'apikey' };
+const root: Caller = { agentId: 'root', principal: 'root', chain: ['root'], via: 'apikey' };
 const clock = { t: 0, now: () => 0 };
 
 describe.each(factories)('WorkflowStore contract: $name', (f) => {

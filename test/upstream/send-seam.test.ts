@@ -18,6 +18,7 @@ function manifest(over: Partial<ServerManifest> = {}): ServerManifest {
     name: 'mem',
     transport: 'http',
     url: 'http://127.0.0.1:9/mcp',
+    args: [],
     env: {},
     headers: {},
     tools: { include: [], exclude: [] },

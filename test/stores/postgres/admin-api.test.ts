@@ -61,7 +61,7 @@ describe.skipIf(pgUnavailable)('admin API on PostgreSQL', () => {
       expect((await get('/audit/verify')).body).toMatchObject({ ok: true, records: 3 });
       const model = await states.nextStep(id);
       log.record(
-        { ...step({ workflowId: id, stepNo: model, server: undefined, target: 'gpt-a' }), kind: 'model/call', model: { model: 'gpt-a', provider: 'openai', upstreamModel: 'gpt-4o', reserve: { tokens: 9, costUsd: 1, inputTokens: 3 } } },
+        { ...step({ workflowId: id, stepNo: model, server: undefined, target: 'gpt-a' }), kind: 'model/call', model: { model: 'gpt-a', provider: 'openai', upstreamModel: 'gpt-4o', reserve: { tokens: 9, costUsd: 1, inputTokens: 3 }, fingerprint: 'fp-gpt-a' } },
         { outcome: 'ok', durationMs: 5, tokens: 12, model: { model: 'gpt-a', provider: 'openai', upstreamModel: 'gpt-4o', tokens: { input: 10, output: 2, cachedInput: 0 }, costUsd: 0.25 } },
       );
       const spend = await get('/spend?by=model');

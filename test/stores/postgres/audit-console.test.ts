@@ -19,15 +19,15 @@ if (pgUnavailable) console.log(`skipping the PostgreSQL console tests: ${pgUnava
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 10, 30, 9);
-const alice: Caller = { agentId: 'alice', user: 'alice@example.com', chain: ['alice'], via: 'apikey', agent: { team: 'blue' } as Caller['agent'] };
-const bob: Caller = { agentId: 'bob', chain: ['bob'], via: 'apikey' };
+const alice: Caller = { agentId: 'alice', principal: 'alice', user: 'alice@example.com', chain: ['alice'], via: 'apikey', agent: { team: 'blue' } as Caller['agent'] };
+const bob: Caller = { agentId: 'bob', principal: 'bob', chain: ['bob'], via: 'apikey' };
 
 function modelCall(c: Caller, workflowId: string, stepNo: number, at: number, model: string, tokens: number, cost: number, estimated = false): [Step, StepOutcome] {
   return [
     {
       ...step({ workflowId, stepNo, caller: c, target: model, server: undefined, startedAt: at }),
       kind: 'model/call',
-      model: { model, provider: 'openai', upstreamModel: `${model}-up`, reserve: { tokens: 100, costUsd: 1, inputTokens: 10 } },
+      model: { model, provider: 'openai', upstreamModel: `${model}-up`, reserve: { tokens: 100, costUsd: 1, inputTokens: 10 }, fingerprint: `fp-${model}` },
     },
     {
       outcome: 'ok',

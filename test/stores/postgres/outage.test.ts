@@ -12,7 +12,7 @@ import { DeafBus } from './replicas.js';
 const skip = sharedStoresUnavailable();
 if (skip) console.log(`skipping PostgreSQL outage tests: ${skip}`);
 
-const root: Caller = { agentId: 'root', chain: ['root'], via: 'apikey' };
+const root: Caller = { agentId: 'root', principal: 'root', chain: ['root'], via: 'apikey' };
 describe.skipIf(skip)('PostgreSQL stores through an outage', () => {
   let server: ThrowawayPostgres;
   const pools: Postgres[] = [];

@@ -16,7 +16,7 @@ import { dropPgDatabases, pgFor, pgUnavailable } from './databases.js';
 if (pgUnavailable) console.log(`skipping PostgreSQL stores over the Redis bus: ${pgUnavailable}`);
 
 const quiet = pino({ level: 'silent' });
-const root: Caller = { agentId: 'root', chain: ['root'], via: 'apikey' };
+const root: Caller = { agentId: 'root', principal: 'root', chain: ['root'], via: 'apikey' };
 const SLOW = 60_000;
 const closers: Array<() => Promise<void>> = [];
 

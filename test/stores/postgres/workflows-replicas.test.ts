@@ -15,7 +15,7 @@ import { closedAfterEach, DeafBus } from './replicas.js';
 
 if (pgUnavailable) console.log(`skipping workflow replica tests: ${pgUnavailable}`);
 
-const root: Caller = { agentId: 'root', chain: ['root'], via: 'apikey' };
+const root: Caller = { agentId: 'root', principal: 'root', chain: ['root'], via: 'apikey' };
 
 const keep = closedAfterEach();
 async function replica(db: Postgres, bus: ControlBus, catchUpMs = 500): Promise<PgWorkflows> {

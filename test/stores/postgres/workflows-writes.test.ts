@@ -13,7 +13,7 @@ import { closedAfterEach, DeafBus } from './replicas.js';
 
 if (pgUnavailable) console.log(`skipping workflow write tests: ${pgUnavailable}`);
 
-const root: Caller = { agentId: 'root', user: 'ann', chain: ['root'], via: 'apikey' };
+const root: Caller = { agentId: 'root', principal: 'root', user: 'ann', chain: ['root'], via: 'apikey' };
 const TRACE = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
 const keep = closedAfterEach();
@@ -58,7 +58,7 @@ describe.skipIf(pgUnavailable)('workflow writes on PostgreSQL', () => {
     const db = await pgFor(storeDir());
     const w = keep(await PgWorkflows.open({ db, bus: new DeafBus() }));
     const id = w.begin({ caller: root, kind: 'mcp' });
-    w.begin({ caller: { agentId: 'child', chain: ['root', 'child'], via: 'delegated' }, kind: 'mcp', id });
+    w.begin({ caller: { agentId: 'child', principal: 'child', chain: ['root', 'child'], via: 'delegated' }, kind: 'mcp', id });
     expect(await w.nextStep(id)).toBe(1);
     expect(await w.agentOf(id)).toBe('root');
     expect(await rowOf(db, id)).toMatchObject({ agent: 'root', step_count: 1, state: 'active' });
