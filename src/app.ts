@@ -146,7 +146,8 @@ export async function createCore(opts: StartOptions): Promise<Core> {
     delegation: delegation.guard,
     counters,
     loopHistory: stores.loopHistory,
-    sharedState: shared.guard,
+    // A gateway on its data dir has nothing shared to lose: every call would ask an empty health list for nothing.
+    sharedState: stores.backends.state === 'embedded' && stores.backends.store === 'sqlite' ? undefined : shared.guard,
     teams: () => config.teams,
     agentById: (id) => registry.get(id),
     onError: (err, phase) => log.error({ err: String(err), phase }, `a guard's ${phase} failed after the call was decided; its store may be out of step until it recovers`),
