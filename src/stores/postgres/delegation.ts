@@ -209,10 +209,20 @@ export class PgDelegationTokens implements DelegationTokenStore {
 
   /** A failed read leaves lastRead as it was, so the next one covers the same window. */
   private async readRecent(): Promise<void> {
-    const clock = await this.db.query<{ now: string }>(`SELECT ${NOW_MS} AS now`);
-    const since = this.lastRead - CATCH_UP_OVERLAP_MS;
-    await this.loadWhere(this.db, 'recorded_at >= $1', [since], 'revoked_at >= $1', [since]);
-    this.lastRead = Number(clock.rows[0]!.now);
+    // One statement per read (it runs every catchUpMs on every replica): the clock, then both tables as JSON arrays.
+    // The clock is read before the tables, so a row recorded meanwhile is read again next time, never skipped.
+    const { rows } = await this.db.query<{ now: string; tokens: TokenRow[]; revoked: Array<{ jti: string; expires_at: number | null }> }>(
+      `WITH clock AS MATERIALIZED (SELECT ${NOW_MS} AS now)
+       SELECT clock.now,
+         (SELECT coalesce(json_agg(t), '[]') FROM (SELECT ${COLUMNS} FROM delegation_tokens WHERE recorded_at >= $1) t) AS tokens,
+         (SELECT coalesce(json_agg(r), '[]') FROM (SELECT jti, expires_at FROM delegation_revoked WHERE revoked_at >= $1) r) AS revoked
+       FROM clock`,
+      [this.lastRead - CATCH_UP_OVERLAP_MS],
+    );
+    const row = rows[0]!;
+    for (const r of row.tokens) this.tokens.set(r.jti, fromRow(r));
+    for (const r of row.revoked) this.revoked.set(r.jti, r.expires_at === null ? Infinity : Number(r.expires_at));
+    this.lastRead = Number(row.now);
     this.prune();
   }
 

@@ -31,6 +31,8 @@ export interface PgKeyStoreOptions {
 }
 
 const LOCK = 'switchyard.signing-keys';
+/** One short line that changes whenever a key is added, retired or removed. */
+const ROWS_PRINT = `SELECT coalesce(string_agg(kid || ':' || coalesce(retired_at::text, ''), ',' ORDER BY kid), '') AS rows FROM signing_keys`;
 
 export class PgKeyStore implements KeyStore {
   readonly where: string;
@@ -42,7 +44,9 @@ export class PgKeyStore implements KeyStore {
   private fingerprint = '';
   private readonly unsubscribe: () => void;
   /** A failed re-read leaves the keys in hand, which keep verifying meanwhile. */
-  private readonly rereads = new CatchUp(() => this.read(this.db));
+  private readonly rereads = new CatchUp(() => this.poll());
+  /** The rows' kids and retirements as of the last full read ('' before it). */
+  private rowsPrint = '';
 
   private constructor(opts: PgKeyStoreOptions) {
     this.db = opts.db;
@@ -122,7 +126,18 @@ export class PgKeyStore implements KeyStore {
     await reading;
   }
 
+  /**
+   * The periodic re-read (every catchUpMs on every replica) asks for one short line naming the rows; the keys
+   * themselves are read only when it differs from the last one read. A write here reads them at once.
+   */
+  private async poll(): Promise<void> {
+    const { rows } = await this.db.query<{ rows: string }>(ROWS_PRINT);
+    if (rows[0]!.rows !== this.rowsPrint) await this.read(this.db);
+  }
+
   private async read(q: PgQueryable): Promise<void> {
+    const print = await q.query<{ rows: string }>(ROWS_PRINT);
+    this.rowsPrint = print.rows[0]!.rows;
     const { rows } = await q.query<{ kid: string; key: unknown }>('SELECT kid, key FROM signing_keys ORDER BY created_at DESC, kid');
     const keys: StoredSigningKey[] = [];
     for (const r of rows) {
