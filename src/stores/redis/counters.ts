@@ -10,6 +10,7 @@
  * it back where it was counted, so a replica that died mid-call holds nothing for ever. Every replica must use the
  * same bucketsPerWindow and dimensions, and keep its clock in sync (NTP): windows are indexed by the callers' time.
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { WINDOW_NAMES, WINDOW_SPAN_MS, type WindowTotals } from '../../limits/window.js';
 import {
@@ -24,7 +25,6 @@ import {
 } from '../counters.js';
 import type { Clock } from '../types.js';
 import type { RedisClient, StoreHealth } from './client.js';
-import { createHash } from 'node:crypto';
 import { countersLua } from './counters.lua.js';
 
 export interface RedisCounterOptions {
