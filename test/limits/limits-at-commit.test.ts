@@ -48,7 +48,7 @@ describe('limits checked at the commit', () => {
     const a = agent('a', { workflow: { toolCalls: 1 } });
     a.tools.rules = [{ tool: 'fs__delete', approval: 'human' }] as AgentManifest['tools']['rules'];
     const { chain, check } = setup(a);
-    const askHuman = vi.fn(async (): Promise<HumanAnswer> => ({ outcome: 'approved' }));
+    const askHuman = vi.fn(async (): Promise<HumanAnswer> => ({ outcome: 'approved', via: 'client' }));
     const ctx: GuardContext = { askHuman };
     expect(await chain.run(step(a, { tool: 'fs__delete' }), ctx)).toBeUndefined();
     expect(askHuman).toHaveBeenCalledTimes(1);
