@@ -56,6 +56,11 @@ async function askHuman(step: Step, ask: NonNullable<Parameters<GuardCheck>[1]['
   return refusalOf(tool, await ask({ step, message, schema: APPROVAL_SCHEMA, clientMayAnswer }));
 }
 
+/** Whether a step is one the approval guard asks a human about (or refuses for want of one). */
+export function needsApproval(policies: PolicyResolver, step: Step): boolean {
+  return step.kind === 'tools/call' && policies.forCaller(step.caller).checkToolCall(step.exposedName, step.args).decision === 'approval';
+}
+
 /** Synchronous (returns undefined) for every call that needs no approval; a Promise only while the human decides. */
 export function createApprovalGuard(opts: ApprovalGuardOptions = {}): GuardCheck {
   const policies = opts.policies ?? new PolicyResolver();

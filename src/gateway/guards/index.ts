@@ -5,9 +5,9 @@ import type { LimitCounters } from '../../limits/counters.js';
 import { LoopDetector } from '../../limits/loop.js';
 import { GuardChain, type GuardChainOptions } from '../chain.js';
 import type { LoopHistoryStore } from '../../stores/loop-history.js';
-import type { Guard, GuardCheck, WorkflowControl } from '../types.js';
+import type { Guard, GuardCheck, PhasedGuard, Step, WorkflowControl } from '../types.js';
 import { createA2aAllowGuard } from './a2a-allow.js';
-import { createApprovalGuard } from './approval.js';
+import { createApprovalGuard, needsApproval } from './approval.js';
 import { createLimitsGuard, type LimitsGuard } from './limits.js';
 import { createLoopGuard } from './loop.js';
 import { createPolicyGuard } from './policy.js';
@@ -37,12 +37,31 @@ export interface GatewayGuardsOptions {
 export function createGatewayGuards(o: GatewayGuardsOptions): GuardChain {
   const chain = new GuardChain([], { onError: o.onError });
   if (o.sharedState) chain.use(o.sharedState);
+  const limits = o.limits ?? createLimitsGuard({ counters: o.counters, teamsConfig: o.teams, agentById: o.agentById });
+  const loop = createLoopGuard({ detector: new LoopDetector({ store: o.loopHistory }), workflows: o.workflows, agentById: o.agentById });
+  // Nothing checked after the limits can refuse or wait: no loop settings, no approval, a name already confirmed.
+  const nothingAfter = (step: Step): boolean => step.unverified !== true && !loop.watches(step) && !needsApproval(o.policies, step);
   return chain
     .use(createWorkflowStateGuard({ workflows: o.workflows }))
     .use(createPolicyGuard(o.policies))
     .use(createA2aAllowGuard(o.isA2aServer))
     .use(o.delegation)
-    .use(o.limits ?? createLimitsGuard({ counters: o.counters, teamsConfig: o.teams, agentById: o.agentById }))
-    .use(createLoopGuard({ detector: new LoopDetector({ store: o.loopHistory }), workflows: o.workflows, agentById: o.agentById }))
+    .use(checkedAtCommit(limits, nothingAfter))
+    .use(loop)
     .use(createApprovalGuard({ policies: o.policies }));
+}
+
+/**
+ * The limits guard whose check is left to its commit when `nothingAfter(step)`: the commit checks and reserves in one
+ * store operation and refuses as the check would, so a step nothing later can refuse or hold up gives the same answer
+ * with one operation instead of two (a round trip less to a shared store). Otherwise it checks first as always, so an
+ * over-budget call never waits for a human nor trips the loop guard (decision 0090).
+ */
+function checkedAtCommit(limits: LimitsGuard, nothingAfter: (step: Step) => boolean): PhasedGuard {
+  return {
+    check: (step, ctx) => (nothingAfter(step) ? undefined : limits.check!(step, ctx)),
+    commit: limits.commit,
+    rollback: limits.rollback,
+    after: limits.after,
+  };
 }

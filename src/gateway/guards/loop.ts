@@ -64,7 +64,12 @@ export function loopRefusal(workflowId: string, trip: LoopTrip): Refusal {
   };
 }
 
-export function createLoopGuard(opts: LoopGuardOptions): PhasedGuard {
+/** The loop guard, and whether it looks at a step at all (it has loop settings for the step's agent and kind). */
+export interface LoopGuard extends PhasedGuard {
+  watches(step: Step): boolean;
+}
+
+export function createLoopGuard(opts: LoopGuardOptions): LoopGuard {
   const { detector, workflows, defaults, agentById } = opts;
   // Workflows this replica recorded calls for: most finish with none (no loop settings), and a done needs no delete then.
   const recorded = new Set<string>();
@@ -105,6 +110,7 @@ export function createLoopGuard(opts: LoopGuardOptions): PhasedGuard {
     return tripped(step, trip);
   };
   return {
+    watches: (step) => settingsOf(step) !== undefined,
     check: (step) => {
       const settings = settingsOf(step);
       return settings && refusalOf(step, detector.wouldTrip(step.workflowId, step.exposedName, callArgs(step), settings));

@@ -1,17 +1,66 @@
 /**
- * The Lua script behind RedisCounterStore: one request (JSON in ARGV[1]) runs atomically inside Redis, so a check and
- * its reservation, a window rolling over and a lapsed hold given back can never interleave with another replica's.
+ * The Lua script behind RedisCounterStore: one request runs atomically inside Redis, so a check and its reservation, a
+ * window rolling over and a lapsed hold given back can never interleave with another replica's.
  * Windows mirror src/limits/window.ts RollingWindow. One hash per agent or team holds its four windows, window i
  * (1..4) as fields `i|h` (head bucket index), `i|t:<dim>` (totals) and `i|<slot>:<dim>` (bucket counts); a workflow is
- * a hash of `@s` (start) and its totals. Numbers are written with 17 digits so doubles round-trip exactly.
+ * a hash of `@s` (start) and its totals. Numbers are written with 17 digits so doubles round-trip exactly (Redis
+ * formats a Lua number argument with %.17g itself).
+ *
+ * What is constant per store (key prefix, dimensions, windows, retention) is written into the script's text, so a run
+ * decodes nothing it already knows (decision 0090). check and reserve, run on every step, take positional arguments:
+ *   ARGV: op, now, workflow, agent, team ('' none, else '=' .. name), one amount per dimension ('' none),
+ *         limit count L, then per limit: subject (w|a|t), window index (0: total), dimension, max, mode (r|s), threshold,
+ *         start (epoch ms of the step's check, '' none: a workflow not yet counted starts then),
+ *         then for a held reservation: hold id, hold ms, expiry, hold record (JSON)
+ * Every other op takes its request as JSON in ARGV[2] (and nothing else).
  */
-export const COUNTERS_LUA = `
-local req = cjson.decode(ARGV[1])
-local now = req.now
-local P = req.p
-local dims = req.dims
-local win = req.win
+import { COUNTERS_STEP_LUA } from './counters-step.lua.js';
+
+export interface CountersScriptConfig {
+  prefix: string;
+  dimensions: readonly string[];
+  /** [name, bucket ms, buckets] per window, in WINDOW_NAMES order. */
+  windows: ReadonlyArray<readonly [string, number, number]>;
+  retainMs: number;
+  sweepPerCall: number;
+}
+
+/** A Lua string literal for any text: every byte outside a safe set as a decimal escape. */
+function luaString(s: string): string {
+  let out = '"';
+  for (const b of Buffer.from(s, 'utf8')) out += /[A-Za-z0-9_:.@|-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `\\${b}`;
+  return out + '"';
+}
+
+function luaNumber(n: number): string {
+  if (!Number.isFinite(n)) throw new RangeError(`counter script constant must be a finite number, got ${n}`);
+  return String(n);
+}
+
+export function countersLua(c: CountersScriptConfig): string {
+  const dims = `{ ${c.dimensions.map(luaString).join(', ')} }`;
+  const win = `{ ${c.windows.map(([w, bms, n]) => `{ ${luaString(w)}, ${luaNumber(bms)}, ${luaNumber(n)} }`).join(', ')} }`;
+  return `
+local P = ${luaString(c.prefix)}
+local dims = ${dims}
+local win = ${win}
+local RETAIN = ${luaNumber(c.retainMs)}
+local SWEEP = ${luaNumber(c.sweepPerCall)}
+${COUNTERS_BODY}`;
+}
+
+const COUNTERS_BODY = `
+local op = ARGV[1]
+local req
+local now
+if op == 'check' or op == 'reserve' then
+  now = tonumber(ARGV[2])
+else
+  req = cjson.decode(ARGV[2])
+  now = req.now
+end
 local holdsKey = P .. 'c:holds'
+local monthMs = win[#win][2] * (win[#win][3] + 1)
 
 local function fmt(x) return string.format('%.17g', x) end
 -- Field prefixes of the four windows: letters, since number-to-string conversions are what costs most in Redis Lua.
@@ -67,7 +116,11 @@ local function subjectOf(kind, name, create)
     end
     s.w[w[1]] = { i = WP[i], bms = bms, n = n, head = head }
   end
-  if #set > 0 then redis.call('HSET', key, unpack(set)) end
+  if #set > 0 then
+    redis.call('HSET', key, unpack(set))
+    -- Heads move at most once a second: the subject's expiry is renewed then, not on every count.
+    redis.call('PEXPIRE', key, monthMs)
+  end
   if not any and not create then return nil end
   return s
 end
@@ -84,7 +137,6 @@ local function bump(key, fields, deltas)
   redis.call('HSET', key, unpack(args))
 end
 
-local monthMs = win[#win][2] * (win[#win][3] + 1)
 
 -- Add amounts (a list of { dim, number }) to the workflow and to the newest bucket of every window of every subject
 -- given: one read and one write per hash, in double arithmetic as the embedded stores count.
@@ -95,7 +147,7 @@ local function count(wfKey, subjects, adds)
     ns[j] = a[2]
   end
   bump(wfKey, ds, ns)
-  redis.call('PEXPIRE', wfKey, req.retain)
+  redis.call('PEXPIRE', wfKey, RETAIN)
   for _, s in ipairs(subjects) do
     local fields, deltas = {}, {}
     for _, w in pairs(s.w) do
@@ -171,12 +223,14 @@ local function giveBack(hk)
   redis.call('DEL', hk)
 end
 
+-- Give back lapsed holds (at most SWEEP of them); answers how many.
 local function sweep()
-  local ids = redis.call('ZRANGEBYSCORE', holdsKey, '-inf', now, 'LIMIT', 0, req.sweep)
+  local ids = redis.call('ZRANGEBYSCORE', holdsKey, '-inf', now, 'LIMIT', 0, SWEEP)
   for _, id in ipairs(ids) do
     giveBack(P .. 'c:hold:' .. id)
     redis.call('ZREM', holdsKey, id)
   end
+  return #ids
 end
 
 local function breaks(mode, used, max, need)
@@ -204,8 +258,7 @@ local function freesAt(s, w, d, used, thr)
   return (w.head + w.n) * w.bms
 end
 
-local op = req.op
-
+if req then
 if op == 'windows' then
   local s = subjectOf(req.kind, req.name, false)
   if not s then return false end
@@ -222,11 +275,9 @@ if op == 'begin' then
   local key = wfKeyOf(req.wf)
   local s = redis.call('HGET', key, '@s')
   if (not s) or tonumber(s) > req.at then redis.call('HSET', key, '@s', fmt(req.at)) end
-  redis.call('PEXPIRE', key, req.retain)
+  redis.call('PEXPIRE', key, RETAIN)
   return false
 end
-
-if op == 'check' or op == 'reserve' then sweep() end
 
 local wfKey = wfKeyOf(req.wf)
 local startedAt = ensureWorkflow(wfKey)
@@ -237,7 +288,7 @@ local subjects = { agent }
 if team then subjects[2] = team end
 
 if op == 'touch' then
-  redis.call('PEXPIRE', wfKey, req.retain)
+  redis.call('PEXPIRE', wfKey, RETAIN)
   return false
 end
 
@@ -280,47 +331,7 @@ if op == 'settle' then
   count(wfKey, subjects, adds)
   return false
 end
-
--- check / reserve: the first limit that does not hold, as { index, used, freesAt or '' ('x': a workflow total) }.
-for i, l in ipairs(req.lim) do
-  local subj, wn, d, max, mode, thr = l[1], l[2], l[3], l[4], l[5], l[6]
-  local need = tonumber(req.amt[d] or 0)
-  if subj == 'workflow' then
-    local used
-    if d == 'ageSeconds' then used = (now - startedAt) / 1000 else used = num(redis.call('HGET', wfKey, d)) end
-    if breaks(mode, used, max, need) then return { tostring(i), fmt(used), 'x' } end
-  else
-    local s = agent
-    if subj == 'team' then s = team end
-    if s and wn ~= 'total' then
-      local w = s.w[wn]
-      local used = num(redis.call('HGET', s.key, w.i .. '|t:' .. d))
-      if breaks(mode, used, max, need) then
-        local fa = freesAt(s, w, d, used, thr)
-        if fa then return { tostring(i), fmt(used), fmt(fa) } end
-        return { tostring(i), fmt(used), '' }
-      end
-    end
-  end
+return redis.error_reply('unknown counters op ' .. tostring(op))
 end
 
-if op == 'reserve' then
-  count(wfKey, subjects, addsOf(req.amt, false))
-  if req.hold then
-    local hk = P .. 'c:hold:' .. req.hold.id
-    local args = { 'r', ARGV[2] }
-    for _, s in ipairs(subjects) do
-      for _, w in pairs(s.w) do
-        args[#args + 1] = 'h:' .. s.key .. ':' .. w.i
-        args[#args + 1] = w.head
-      end
-    end
-    redis.call('HSET', hk, unpack(args))
-    redis.call('PEXPIRE', hk, req.hold.ms * 2 + 3600000)
-    redis.call('ZADD', holdsKey, req.hold.exp, req.hold.id)
-  end
-else
-  redis.call('PEXPIRE', wfKey, req.retain)
-end
-return false
-`;
+${COUNTERS_STEP_LUA}`;

@@ -10,6 +10,7 @@
  * it back where it was counted, so a replica that died mid-call holds nothing for ever. Every replica must use the
  * same bucketsPerWindow and dimensions, and keep its clock in sync (NTP): windows are indexed by the callers' time.
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { WINDOW_NAMES, WINDOW_SPAN_MS, type WindowTotals } from '../../limits/window.js';
 import {
@@ -24,7 +25,7 @@ import {
 } from '../counters.js';
 import type { Clock } from '../types.js';
 import type { RedisClient, StoreHealth } from './client.js';
-import { COUNTERS_LUA } from './counters.lua.js';
+import { countersLua } from './counters.lua.js';
 
 export interface RedisCounterOptions {
   client: RedisClient;
@@ -39,16 +40,15 @@ export interface RedisCounterOptions {
   sweepPerCall?: number;
 }
 
-type CountersRedis = Redis & { switchyardCounters(request: string, hold: string): Promise<string[] | null> };
+type CountersRedis = Redis & Record<string, (...args: Array<string | number>) => Promise<string[] | null>>;
 
 interface ScriptRequest {
-  op: 'check' | 'reserve' | 'add' | 'release' | 'settle' | 'touch' | 'windows' | 'begin';
+  op: 'add' | 'release' | 'settle' | 'touch' | 'windows' | 'begin';
   wf?: string;
   agent?: string;
   team?: string;
   /** Amounts as decimal strings (JavaScript's shortest exact form): Redis adds them without a conversion in Lua. */
   amt?: Readonly<Record<string, string>>;
-  lim?: Array<[string, string, string, number, string, number]>;
   hold?: { id: string; ms: number; exp: number };
   used?: Readonly<Record<string, number>>;
   kind?: 'a' | 't';
@@ -56,7 +56,6 @@ interface ScriptRequest {
   at?: number;
 }
 
-const COMMAND = 'switchyardCounters';
 const DAY_MS = 86_400_000;
 
 export class RedisCounterStore implements CounterStore {
@@ -67,6 +66,12 @@ export class RedisCounterStore implements CounterStore {
   private readonly windows: Array<[string, number, number]>;
   private readonly retain: number;
   private readonly sweep: number;
+  /** The ioredis command of this store's script (constants differ per configuration, so does the script). */
+  private readonly command: string;
+  /** Window index (1-based, 0: total) by window name, as the script numbers them. */
+  private readonly windowIndex: ReadonlyMap<string, number>;
+  /** When a reservation's check passed: a workflow the check did not write starts then, as in the embedded stores. */
+  private readonly checkedAt = new WeakMap<Reservation, number>();
 
   constructor(opts: RedisCounterOptions) {
     this.client = opts.client;
@@ -77,7 +82,10 @@ export class RedisCounterStore implements CounterStore {
     this.windows = WINDOW_NAMES.map((w) => [w, Math.max(1, Math.floor(WINDOW_SPAN_MS[w] / n)), n]);
     this.retain = opts.retainWorkflowMs ?? 30 * DAY_MS;
     this.sweep = opts.sweepPerCall ?? 50;
-    if (typeof (this.client.redis as unknown as Record<string, unknown>)[COMMAND] !== 'function') this.client.redis.defineCommand(COMMAND, { numberOfKeys: 0, lua: COUNTERS_LUA });
+    this.windowIndex = new Map(this.windows.map(([w], i) => [w, i + 1]));
+    const lua = countersLua({ prefix: this.client.keyPrefix, dimensions: this.dimensions, windows: this.windows, retainMs: this.retain, sweepPerCall: this.sweep });
+    this.command = `switchyardCounters${createHash('sha1').update(lua).digest('hex').slice(0, 12)}`;
+    if (typeof (this.client.redis as unknown as Record<string, unknown>)[this.command] !== 'function') this.client.redis.defineCommand(this.command, { numberOfKeys: 0, lua });
   }
 
   check(r: Reservation): Promise<LimitBreach | undefined> {
@@ -139,10 +147,25 @@ export class RedisCounterStore implements CounterStore {
 
   private async breach(op: 'check' | 'reserve', r: Reservation): Promise<LimitBreach | undefined> {
     await this.validated(r, r.amounts, r.limits);
-    const lim = r.limits.map((l): [string, string, string, number, string, number] => [l.subject, l.window, l.dimension, l.max, l.mode, threshold(l, r.amounts)]);
-    const hold = op === 'reserve' ? this.holdOf(r) : undefined;
-    const out = await this.run({ op, ...this.keysOf(r), amt: decimals(r.amounts), lim, hold }, hold ? JSON.stringify({ wf: r.workflowId, agent: r.agentId, team: r.team, amt: decimals(r.amounts), win: this.windows }) : '');
-    if (!out) return undefined;
+    const now = this.now();
+    const args: Array<string | number> = [op, now, r.workflowId, r.agentId, r.team === undefined ? '' : `=${r.team}`];
+    for (const d of this.dimensions) {
+      const a = r.amounts[d];
+      args.push(a === undefined ? '' : String(a));
+    }
+    args.push(r.limits.length);
+    for (const l of r.limits) {
+      args.push(l.subject === 'workflow' ? 'w' : l.subject === 'agent' ? 'a' : 't', this.windowIndex.get(l.window) ?? 0, l.dimension, l.max, l.mode === 'reserve' ? 'r' : 's', threshold(l, r.amounts));
+    }
+    args.push(op === 'reserve' ? (this.checkedAt.get(r) ?? '') : '');
+    if (op === 'reserve' && r.hold) {
+      args.push(r.hold.id, r.hold.ms, now + r.hold.ms, JSON.stringify({ wf: r.workflowId, agent: r.agentId, team: r.team, amt: decimals(r.amounts) }));
+    }
+    const out = await this.client.call((redis) => (redis as unknown as CountersRedis)[this.command]!(...args));
+    if (!out) {
+      if (op === 'check') this.checkedAt.set(r, now);
+      return undefined;
+    }
     const limit = r.limits[Number(out[0]) - 1]!;
     const used = Number(out[1]);
     if (out[2] === 'x') return { limit, used };
@@ -157,9 +180,9 @@ export class RedisCounterStore implements CounterStore {
     return r.hold && { id: r.hold.id, ms: r.hold.ms, exp: this.now() + r.hold.ms };
   }
 
-  private run(req: ScriptRequest, hold = ''): Promise<string[] | null> {
-    const json = JSON.stringify({ ...req, now: this.now(), p: this.client.keyPrefix, dims: this.dimensions, win: this.windows, retain: this.retain, sweep: this.sweep });
-    return this.client.call((redis) => (redis as unknown as CountersRedis)[COMMAND](json, hold));
+  private run(req: ScriptRequest): Promise<string[] | null> {
+    const json = JSON.stringify({ ...req, now: this.now() });
+    return this.client.call((redis) => (redis as unknown as CountersRedis)[this.command]!(req.op, json));
   }
 
   /**
