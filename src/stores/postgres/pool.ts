@@ -12,6 +12,11 @@ import { redactUrl as redactAddress } from '../address.js';
 export const redactUrl = (url: string): string => redactAddress(url, 'PostgreSQL URL');
 
 export type PgClient = pg.PoolClient;
+/** A statement the server parses and plans once per connection, then runs by name (hot paths). */
+export interface NamedStatement {
+  name: string;
+  text: string;
+}
 /** A pool or one connection of it (inside a transaction). */
 export interface PgQueryable {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
@@ -41,7 +46,7 @@ export interface Postgres {
   readonly pool: pg.Pool;
   /** Where it connects, password removed (for logs and errors). */
   readonly where: string;
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string | NamedStatement, params?: unknown[]): Promise<pg.QueryResult<R>>;
   /** Run `fn` inside BEGIN/COMMIT on one connection; ROLLBACK when it throws. */
   transaction<T>(fn: (client: PgClient) => Promise<T>): Promise<T>;
   /** Run `fn` in a transaction holding pg_advisory_xact_lock(name): one replica at a time across the cluster. */
@@ -144,7 +149,8 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
   const db: Postgres = {
     pool,
     where,
-    query: <R extends pg.QueryResultRow>(sql: string, params?: unknown[]) => track(pool.query<R>(sql, params)),
+    query: <R extends pg.QueryResultRow>(sql: string | NamedStatement, params?: unknown[]) =>
+      track(typeof sql === 'string' ? pool.query<R>(sql, params) : pool.query<R>({ name: sql.name, text: sql.text, values: params })),
     transaction,
     withLock: (name, fn) =>
       transaction(async (client) => {
