@@ -51,6 +51,11 @@ export interface Postgres {
   transaction<T>(fn: (client: PgClient) => Promise<T>): Promise<T>;
   /** Run `fn` in a transaction holding pg_advisory_xact_lock(name): one replica at a time across the cluster. */
   withLock<T>(name: string, fn: (client: PgClient) => Promise<T>): Promise<T>;
+  /**
+   * withLock, with BEGIN, the lock and the parameterless `read` sent in one round trip; `fn` gets read's rows. The
+   * read runs after the lock is held, on a snapshot of its own (READ COMMITTED), so it sees what the last holder committed.
+   */
+  withLockReading<T, R extends pg.QueryResultRow>(name: string, read: string, fn: (client: PgClient, rows: R[]) => Promise<T>): Promise<T>;
   /** Apply migrations registered since open (stores call this before first use). */
   migrate(): Promise<Array<{ room: string; version: number }>>;
   health(): PostgresHealth;
@@ -123,12 +128,12 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
     }
   };
 
-  const transaction = async <T>(fn: (client: PgClient) => Promise<T>): Promise<T> => {
+  const transaction = async <T>(fn: (client: PgClient, begun: unknown) => Promise<T>, begin = 'BEGIN'): Promise<T> => {
     const client = await track(pool.connect());
     let broken = false;
     try {
-      await client.query('BEGIN');
-      const v = await fn(client);
+      const begun = await client.query(begin);
+      const v = await fn(client, begun);
       await client.query('COMMIT');
       return v;
     } catch (err) {
@@ -157,6 +162,11 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [name]);
         return fn(client);
       }),
+    withLockReading: <T, R extends pg.QueryResultRow>(name: string, read: string, fn: (client: PgClient, rows: R[]) => Promise<T>) =>
+      transaction(
+        (client, begun) => fn(client, ((begun as pg.QueryResult<R>[])[2]?.rows ?? []) as R[]),
+        `BEGIN; SELECT pg_advisory_xact_lock(hashtext('${name.replace(/'/g, "''")}')); ${read}`,
+      ),
     migrate: async () => {
       const client = await track(pool.connect());
       try {
