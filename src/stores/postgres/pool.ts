@@ -47,6 +47,12 @@ export interface Postgres {
   /** Where it connects, password removed (for logs and errors). */
   readonly where: string;
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string | NamedStatement, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  /**
+   * One statement committed without waiting for its WAL flush (synchronous_commit = off, on a small pool of its own):
+   * for writes a later synchronous commit makes durable anyway, WAL being flushed in order (workflow step counters,
+   * joins and dones; see docs/decisions/0090-workflow-writes-grouped.md). A server crash may lose the last moments of these.
+   */
+  queryRelaxed<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: NamedStatement, params: unknown[]): Promise<pg.QueryResult<R>>;
   /** Run `fn` inside BEGIN/COMMIT on one connection; ROLLBACK when it throws. */
   transaction<T>(fn: (client: PgClient) => Promise<T>): Promise<T>;
   /** Run `fn` in a transaction holding pg_advisory_xact_lock(name): one replica at a time across the cluster. */
@@ -85,6 +91,21 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
     idleTimeoutMillis: 30_000,
     application_name: 'switchyard',
   });
+  let relaxed: pg.Pool | undefined;
+  const relaxedPool = (): pg.Pool => {
+    if (relaxed) return relaxed;
+    relaxed = new pg.Pool({
+      connectionString: opts.url,
+      max: 2,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000,
+      statement_timeout: opts.statementTimeoutMs ?? 10_000,
+      idleTimeoutMillis: 30_000,
+      application_name: 'switchyard',
+      options: '-c synchronous_commit=off',
+    });
+    relaxed.on('error', (err) => markDown(err));
+    return relaxed;
+  };
   let health: PostgresHealth = { ok: true };
   let probe: NodeJS.Timeout | undefined;
   let closed = false;
@@ -156,6 +177,8 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
     where,
     query: <R extends pg.QueryResultRow>(sql: string | NamedStatement, params?: unknown[]) =>
       track(typeof sql === 'string' ? pool.query<R>(sql, params) : pool.query<R>({ name: sql.name, text: sql.text, values: params })),
+    queryRelaxed: <R extends pg.QueryResultRow>(sql: NamedStatement, params: unknown[]) =>
+      track(relaxedPool().query<R>({ name: sql.name, text: sql.text, values: params })),
     transaction,
     withLock: (name, fn) =>
       transaction(async (client) => {
@@ -180,7 +203,7 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
       closed = true;
       if (probe) clearInterval(probe);
       probe = undefined;
-      await pool.end();
+      await Promise.all([pool.end(), relaxed?.end()]);
     },
   };
 

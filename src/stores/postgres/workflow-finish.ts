@@ -2,7 +2,8 @@
  * Workflow writes of concurrent calls grouped into one statement (group commit): every step number asked for while
  * the previous group is in flight (a fresh workflow's row with its first step, a join with its first step, a plain
  * increment), and every active → done queued meanwhile (those wait at most FINISH_MS, since no guard waits for a
- * done). One statement is one transaction and one WAL flush for the whole group
+ * done). One statement is one transaction for the whole group, committed without waiting for its WAL flush: the next
+ * synchronous commit (an audit flush, a pause or kill) makes it durable, WAL being flushed in order
  * (docs/decisions/0090-workflow-writes-grouped.md). A done whose row is no longer active (paused or killed on another
  * replica meanwhile) takes the store's one-row path, which publishes or refuses as a lone state change does.
  */
@@ -81,6 +82,8 @@ stepped AS (
   RETURNING 's' AS k, id, state, why, version, step_count, (xmax = 0) AS inserted),
 out AS (SELECT * FROM fin UNION ALL SELECT * FROM joined UNION ALL SELECT * FROM stepped)
 SELECT out.*, was.state AS was FROM out LEFT JOIN was USING (id)`;
+
+const STATEMENT = { name: 'switchyard-workflow-group', text: GROUP };
 
 export class WorkflowWrites {
   private dones = new Map<string, QueuedDone>();
@@ -201,10 +204,10 @@ export class WorkflowWrites {
   /** Two replicas' groups can still lock a done row and a step row crosswise: a deadlock victim tries once more. */
   private async group(params: unknown[]): Promise<{ rows: GroupRow[] }> {
     try {
-      return await this.db.query<GroupRow>({ name: 'switchyard-workflow-group', text: GROUP }, params);
+      return await this.db.queryRelaxed<GroupRow>(STATEMENT, params);
     } catch (err) {
       if ((err as { code?: string }).code !== '40P01') throw err;
-      return this.db.query<GroupRow>({ name: 'switchyard-workflow-group', text: GROUP }, params);
+      return this.db.queryRelaxed<GroupRow>(STATEMENT, params);
     }
   }
 }
