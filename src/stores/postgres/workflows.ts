@@ -56,12 +56,12 @@ interface BeginInit {
   join?: boolean;
 }
 
-const READ_CHANGES = {
-  name: 'switchyard-workflow-changes',
-  // One row with the server's clock even when nothing changed, so an idle read is one statement.
-  text: `SELECT w.id, w.state, w.why, w.version, ${NOW_MS} AS now FROM (SELECT 1) AS one
-         LEFT JOIN workflows w ON w.changed_at >= $1`,
-};
+/**
+ * One row with the server's clock even when nothing changed, so an idle read is one statement. Not a named statement:
+ * a generic plan cannot know how recent `$1` is and would scan the whole table; this one is planned with its value.
+ */
+const READ_CHANGES = `SELECT w.id, w.state, w.why, w.version, ${NOW_MS} AS now FROM (SELECT 1) AS one
+  LEFT JOIN workflows w ON w.changed_at >= $1`;
 
 export class PgWorkflows implements WorkflowStore {
   private readonly db: Postgres;
