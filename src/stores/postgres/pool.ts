@@ -12,6 +12,11 @@ import { redactUrl as redactAddress } from '../address.js';
 export const redactUrl = (url: string): string => redactAddress(url, 'PostgreSQL URL');
 
 export type PgClient = pg.PoolClient;
+/** A statement the server parses and plans once per connection, then runs by name (hot paths). */
+export interface NamedStatement {
+  name: string;
+  text: string;
+}
 /** A pool or one connection of it (inside a transaction). */
 export interface PgQueryable {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
@@ -41,11 +46,22 @@ export interface Postgres {
   readonly pool: pg.Pool;
   /** Where it connects, password removed (for logs and errors). */
   readonly where: string;
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string | NamedStatement, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  /**
+   * One statement committed without waiting for its WAL flush (synchronous_commit = off, on a small pool of its own):
+   * for writes a later synchronous commit makes durable anyway, WAL being flushed in order (workflow step counters,
+   * joins and dones; see docs/decisions/0090-workflow-writes-grouped.md). A server crash may lose the last moments of these.
+   */
+  queryRelaxed<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: NamedStatement, params: unknown[]): Promise<pg.QueryResult<R>>;
   /** Run `fn` inside BEGIN/COMMIT on one connection; ROLLBACK when it throws. */
   transaction<T>(fn: (client: PgClient) => Promise<T>): Promise<T>;
   /** Run `fn` in a transaction holding pg_advisory_xact_lock(name): one replica at a time across the cluster. */
   withLock<T>(name: string, fn: (client: PgClient) => Promise<T>): Promise<T>;
+  /**
+   * withLock, with BEGIN, the lock and the parameterless `read` sent in one round trip; `fn` gets read's rows. The
+   * read runs after the lock is held, on a snapshot of its own (READ COMMITTED), so it sees what the last holder committed.
+   */
+  withLockReading<T, R extends pg.QueryResultRow>(name: string, read: string, fn: (client: PgClient, rows: R[]) => Promise<T>): Promise<T>;
   /** Apply migrations registered since open (stores call this before first use). */
   migrate(): Promise<Array<{ room: string; version: number }>>;
   health(): PostgresHealth;
@@ -75,6 +91,21 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
     idleTimeoutMillis: 30_000,
     application_name: 'switchyard',
   });
+  let relaxed: pg.Pool | undefined;
+  const relaxedPool = (): pg.Pool => {
+    if (relaxed) return relaxed;
+    relaxed = new pg.Pool({
+      connectionString: opts.url,
+      max: 2,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000,
+      statement_timeout: opts.statementTimeoutMs ?? 10_000,
+      idleTimeoutMillis: 30_000,
+      application_name: 'switchyard',
+      options: '-c synchronous_commit=off',
+    });
+    relaxed.on('error', (err) => markDown(err));
+    return relaxed;
+  };
   let health: PostgresHealth = { ok: true };
   let probe: NodeJS.Timeout | undefined;
   let closed = false;
@@ -118,12 +149,12 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
     }
   };
 
-  const transaction = async <T>(fn: (client: PgClient) => Promise<T>): Promise<T> => {
+  const transaction = async <T>(fn: (client: PgClient, begun: unknown) => Promise<T>, begin = 'BEGIN'): Promise<T> => {
     const client = await track(pool.connect());
     let broken = false;
     try {
-      await client.query('BEGIN');
-      const v = await fn(client);
+      const begun = await client.query(begin);
+      const v = await fn(client, begun);
       await client.query('COMMIT');
       return v;
     } catch (err) {
@@ -144,13 +175,21 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
   const db: Postgres = {
     pool,
     where,
-    query: <R extends pg.QueryResultRow>(sql: string, params?: unknown[]) => track(pool.query<R>(sql, params)),
+    query: <R extends pg.QueryResultRow>(sql: string | NamedStatement, params?: unknown[]) =>
+      track(typeof sql === 'string' ? pool.query<R>(sql, params) : pool.query<R>({ name: sql.name, text: sql.text, values: params })),
+    queryRelaxed: <R extends pg.QueryResultRow>(sql: NamedStatement, params: unknown[]) =>
+      track(relaxedPool().query<R>({ name: sql.name, text: sql.text, values: params })),
     transaction,
     withLock: (name, fn) =>
       transaction(async (client) => {
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [name]);
         return fn(client);
       }),
+    withLockReading: <T, R extends pg.QueryResultRow>(name: string, read: string, fn: (client: PgClient, rows: R[]) => Promise<T>) =>
+      transaction(
+        (client, begun) => fn(client, ((begun as pg.QueryResult<R>[])[2]?.rows ?? []) as R[]),
+        `BEGIN; SELECT pg_advisory_xact_lock(hashtext('${name.replace(/'/g, "''")}')); ${read}`,
+      ),
     migrate: async () => {
       const client = await track(pool.connect());
       try {
@@ -164,7 +203,7 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
       closed = true;
       if (probe) clearInterval(probe);
       probe = undefined;
-      await pool.end();
+      await Promise.all([pool.end(), relaxed?.end()]);
     },
   };
 

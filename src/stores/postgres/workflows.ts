@@ -3,8 +3,9 @@
  * states it knows so `state()` stays synchronous: the stopped ones (paused, tripped, killed) loaded at start, changes
  * heard on the control bus, and a catch-up read every half second for a message a replica missed. Step numbers come
  * from one atomic UPDATE per step, so they are unique and increase in allocation order across every replica
- * (docs/decisions/0031-workflow-step-numbers-across-replicas.md). A fresh workflow's row goes in with its first step,
- * and plain finishes (active → done) are batched and not broadcast (docs/decisions/0038-workflow-writes-per-call.md).
+ * (docs/decisions/0031-workflow-step-numbers-across-replicas.md). A fresh workflow's row and a join go in with their
+ * first step, plain finishes (active → done) are not broadcast (docs/decisions/0038-workflow-writes-per-call.md), and
+ * the steps and finishes of concurrent calls share one statement (docs/decisions/0090-workflow-writes-grouped.md).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -12,7 +13,7 @@ import type { Caller, WorkflowState } from '../../gateway/types.js';
 import type { ControlBus, ControlMessage } from '../bus.js';
 import { canTransition, WORKFLOW_ID, WORKFLOW_STATES, WorkflowError, type WorkflowKind, type WorkflowListener, type WorkflowStore } from '../workflows.js';
 import { CatchUp } from './catch-up.js';
-import { FinishBatch } from './workflow-finish.js';
+import { WorkflowWrites, type StepInit, type StepResult } from './workflow-finish.js';
 import { NOW_MS } from './workflow-schema.js';
 import type { Postgres, PostgresHealth } from './pool.js';
 
@@ -51,7 +52,16 @@ interface BeginInit {
   caller: Caller;
   kind: WorkflowKind;
   traceparent?: string;
+  /** Joined by id (X-Workflow-Id) rather than started here. */
+  join?: boolean;
 }
+
+/**
+ * One row with the server's clock even when nothing changed, so an idle read is one statement. Not a named statement:
+ * a generic plan cannot know how recent `$1` is and would scan the whole table; this one is planned with its value.
+ */
+const READ_CHANGES = `SELECT w.id, w.state, w.why, w.version, ${NOW_MS} AS now FROM (SELECT 1) AS one
+  LEFT JOIN workflows w ON w.changed_at >= $1`;
 
 export class PgWorkflows implements WorkflowStore {
   private readonly db: Postgres;
@@ -65,11 +75,11 @@ export class PgWorkflows implements WorkflowStore {
   private readonly unsubscribe: () => void;
   private lastRead = 0;
   private readonly rereads = new CatchUp(() => this.readChanges());
-  /** Fresh workflows begun here whose row is not written yet, oldest first: their first step inserts the whole row. */
+  /** Fresh or joined workflows whose row is not written yet, oldest first: their first step writes the whole row. */
   private readonly unwritten = new Map<string, BeginInit & { at: number }>();
   private readonly sweeper: NodeJS.Timeout;
-  /** active → done changes written together; one no longer active takes the one-row path. */
-  private readonly finishing: FinishBatch;
+  /** Steps and active → done changes of concurrent calls, written together; a done no longer active takes the one-row path. */
+  private readonly finishing: WorkflowWrites;
 
   private constructor(opts: PgWorkflowsOptions) {
     this.db = opts.db;
@@ -79,7 +89,7 @@ export class PgWorkflows implements WorkflowStore {
     this.unsubscribe = this.bus.subscribe('workflow-state', (m) => this.heard(m));
     this.sweeper = setInterval(() => this.writeUnwritten(Date.now() - UNWRITTEN_MS), UNWRITTEN_MS);
     this.sweeper.unref();
-    this.finishing = new FinishBatch(this.db, (row) => this.observe(row), (id, why) => this.write(id, 'done', why));
+    this.finishing = new WorkflowWrites(this.db, (row) => this.observe(row), (id, why) => this.write(id, 'done', why));
   }
 
   /** Open on a migrated database: loads the stopped workflows, then keeps the local copy current. */
@@ -120,40 +130,33 @@ export class PgWorkflows implements WorkflowStore {
     const known = this.local.get(id);
     if (!known) this.remember(id, { state: 'active', version: 0 });
     else if (known.state === 'done') known.state = 'active'; // the store confirms, and listeners hear, once it is written
-    // Joining one begun here and not yet written, or whose done is queued: those writes go first, so the row keeps
-    // its starter and this join rejoins it.
-    this.writeNow(id);
-    const before = this.pending.get(id);
-    if (this.finishing.has(id)) void this.finishing.flush();
-    const write = (before ? before.then(() => this.writeBegin(id, init)) : this.writeBegin(id, init)).catch((err: Error) => {
-      this.log?.error({ workflowId: id, err: err.message }, 'could not record the workflow in PostgreSQL; its first step records it');
-    });
-    this.track(id, write);
+    // Joining one begun here and not yet written keeps its starter's row; otherwise the join waits for its first step
+    // (one statement for both). A done queued here goes first in the group, so this join rejoins it.
+    if (!this.unwritten.has(id)) {
+      this.unwritten.set(id, { caller: init.caller, kind: init.kind, traceparent: init.traceparent, join: true, at: Date.now() });
+    }
     return id;
   }
 
   /** Next step number (1-based), one atomic increment in the shared store; an id never begun is started implicitly. */
   async nextStep(workflowId: string): Promise<number> {
-    const fresh = this.unwritten.get(workflowId);
-    if (fresh) {
+    const first = this.unwritten.get(workflowId);
+    if (first) {
       this.unwritten.delete(workflowId);
-      const first = this.writeWithFirstStep(workflowId, fresh);
-      this.track(workflowId, first.then(() => undefined, () => undefined));
-      return first;
+      // A done queued here goes first in the group; any other write of this workflow in flight goes before.
+      const before = this.finishing.has(workflowId) ? undefined : this.pending.get(workflowId);
+      const ask = () => this.finishing.step(workflowId, stepInit(first));
+      const written = (before ? before.then(ask) : ask()).then((r) => this.stepped(r));
+      this.track(workflowId, written.then(() => undefined, () => undefined));
+      return written;
     }
     await this.pending.get(workflowId);
-    const { rows } = await this.db.query<{ step_count: number; inserted: boolean }>(
-      `INSERT INTO workflows (id, agent, state, kind, started_at, step_count) VALUES ($1, 'unknown', 'active', 'mcp', $2, 1)
-       ON CONFLICT (id) DO UPDATE SET step_count = workflows.step_count + 1
-       RETURNING step_count, (xmax = 0) AS inserted`,
-      [workflowId, Date.now()],
-    );
-    const row = rows[0]!;
-    if (row.inserted) {
+    const r = await this.finishing.step(workflowId, { agent: 'unknown', user: null, kind: 'mcp', startedAt: Date.now(), traceparent: null, join: false });
+    if (r.inserted) {
       this.log?.warn({ workflowId }, 'nextStep for a workflow that was never begun; starting it implicitly');
       if (!this.local.has(workflowId)) this.remember(workflowId, { state: 'active', version: 1 });
     }
-    return row.step_count;
+    return r.step;
   }
 
   state(workflowId: string): WorkflowState | undefined {
@@ -173,7 +176,7 @@ export class PgWorkflows implements WorkflowStore {
     const known = this.local.get(workflowId);
     if (known && known.version > 0 && known.state === state) return;
     if (state === 'done' && known?.state === 'active') {
-      const done = this.finishing.add(workflowId, why);
+      const done = this.finishing.finish(workflowId, why);
       this.track(workflowId, done.catch(() => undefined)); // this workflow's later writes wait for it
       return done;
     }
@@ -259,29 +262,16 @@ export class PgWorkflows implements WorkflowStore {
 
   /** A failed read leaves lastRead as it was, so the next one covers the same window. */
   private async readChanges(): Promise<void> {
-    const { rows } = await this.db.query<StateRow & { now: string }>(
-      `SELECT id, state, why, version, ${NOW_MS} AS now FROM workflows WHERE changed_at >= $1`,
-      [this.lastRead - CATCH_UP_OVERLAP_MS],
-    );
-    for (const r of rows) this.observe(r);
-    if (rows[0]) this.lastRead = Number(rows[0].now);
-    else {
-      const now = await this.db.query<{ now: string }>(`SELECT ${NOW_MS} AS now`);
-      this.lastRead = Number(now.rows[0]!.now);
-    }
+    const { rows } = await this.db.query<(StateRow | { [K in keyof StateRow]: null }) & { now: string }>(READ_CHANGES, [this.lastRead - CATCH_UP_OVERLAP_MS]);
+    for (const r of rows) if (r.id !== null) this.observe(r);
+    this.lastRead = Number(rows[0]!.now);
   }
 
-  /** A fresh workflow's row and its first step in one statement; when it fails, the next step starts the row, as after a failed begin. */
-  private async writeWithFirstStep(id: string, init: BeginInit & { at: number }): Promise<number> {
-    const { rows } = await this.db.query<StateRow & { step_count: number }>(
-      `INSERT INTO workflows (id, agent, "user", state, kind, started_at, traceparent, step_count) VALUES ($1, $2, $3, 'active', $4, $5, $6, 1)
-       ON CONFLICT (id) DO UPDATE SET step_count = workflows.step_count + 1
-       RETURNING id, state, why, version, step_count`,
-      [id, init.caller.agentId, init.caller.user ?? null, init.kind, init.at, init.traceparent ?? null],
-    );
-    const row = rows[0]!;
-    this.observe(row, true);
-    return row.step_count;
+  /** A first step's row as the store wrote it: the local copy takes it, and a rejoin is heard everywhere. */
+  private stepped(r: StepResult): number {
+    this.observe(r.row, true);
+    if (r.rejoined) this.publish(r.row);
+    return r.step;
   }
 
   /** Start writing this workflow's row now if it waits for a first step; its pending write covers it. */
@@ -289,7 +279,10 @@ export class PgWorkflows implements WorkflowStore {
     const init = this.unwritten.get(id);
     if (!init) return;
     this.unwritten.delete(id);
-    this.track(id, this.writeBegin(id, init, init.at).catch((err: Error) => {
+    const before = this.pending.get(id);
+    if (init.join && this.finishing.has(id)) void this.finishing.flush(); // the done it rejoins goes first
+    const begin = () => this.writeBegin(id, init, init.join ? Date.now() : init.at);
+    this.track(id, (before ? before.then(begin) : begin()).catch((err: Error) => {
       this.log?.error({ workflowId: id, err: err.message }, 'could not record the workflow in PostgreSQL; its first step records it');
     }));
   }
@@ -388,4 +381,16 @@ export class PgWorkflows implements WorkflowStore {
       }
     }
   }
+}
+
+/** The row a first step writes: the starter's (or joiner's) caller, kind and trace. */
+function stepInit(init: BeginInit & { at: number }): StepInit {
+  return {
+    agent: init.caller.agentId,
+    user: init.caller.user ?? null,
+    kind: init.kind,
+    startedAt: init.join ? Date.now() : init.at,
+    traceparent: init.traceparent ?? null,
+    join: init.join === true,
+  };
 }

@@ -31,6 +31,21 @@ interface Row {
 const rowOf = async (db: Postgres, id: string): Promise<Row | undefined> =>
   (await db.query<Row>('SELECT agent, "user", kind, traceparent, step_count, state, changed_at FROM workflows WHERE id = $1', [id])).rows[0];
 
+/** Statements sent to the store, on the pool and on its relaxed-commit pool alike. */
+function statements(db: Postgres): { count(): number; texts(): string[]; restore(): void } {
+  const query = vi.spyOn(db, 'query');
+  const relaxed = vi.spyOn(db, 'queryRelaxed');
+  const all = () => [...query.mock.calls, ...relaxed.mock.calls].map(([sql]) => (typeof sql === 'string' ? sql : sql.text).trimStart());
+  return {
+    count: () => all().length,
+    texts: all,
+    restore: () => {
+      query.mockRestore();
+      relaxed.mockRestore();
+    },
+  };
+}
+
 /** Every workflow-state message published on a bus. */
 function recorded(bus: ControlBus): unknown[] {
   const seen: unknown[] = [];
@@ -43,13 +58,13 @@ describe.skipIf(pgUnavailable)('workflow writes on PostgreSQL', () => {
     const db = await pgFor(storeDir());
     const warnings: unknown[] = [];
     const w = keep(await PgWorkflows.open({ db, bus: new DeafBus(), log: { warn: (o: unknown) => warnings.push(o), error: () => {} } }));
-    const query = vi.spyOn(db, 'query');
+    const query = statements(db);
     const id = w.begin({ caller: root, kind: 'a2a', traceparent: TRACE });
-    expect(query).not.toHaveBeenCalled(); // begin wrote nothing yet
+    expect(query.count()).toBe(0); // begin wrote nothing yet
     expect(await w.nextStep(id)).toBe(1);
-    expect(query).toHaveBeenCalledTimes(1);
+    expect(query.count()).toBe(1);
     expect(await w.nextStep(id)).toBe(2);
-    query.mockRestore();
+    query.restore();
     expect(await rowOf(db, id)).toMatchObject({ agent: 'root', user: 'ann', kind: 'a2a', traceparent: TRACE, step_count: 2, state: 'active' });
     expect(warnings).toEqual([]); // not the "never begun" path
   });
@@ -73,13 +88,78 @@ describe.skipIf(pgUnavailable)('workflow writes on PostgreSQL', () => {
     const paused = a.begin({ caller: root, kind: 'mcp' });
     await a.nextStep(running);
     await a.setState(paused, 'paused');
-    const query = vi.spyOn(db, 'query');
+    const query = statements(db);
     b.begin({ caller: root, kind: 'mcp', id: running });
     b.begin({ caller: root, kind: 'mcp', id: paused });
     await b.settled();
-    expect(query).toHaveBeenCalledTimes(2);
-    query.mockRestore();
+    expect(query.count()).toBe(2);
+    query.restore();
     expect([b.state(running), b.state(paused)]).toEqual(['active', 'paused']);
+  });
+
+  it('steps of concurrent calls share one statement: fresh rows, a join with its first step, increments and dones', async () => {
+    const dir = storeDir();
+    const bus = new MemoryControlBus();
+    const published = recorded(bus);
+    const other = keep(await PgWorkflows.open({ db: await pgFor(dir), bus: new DeafBus(), catchUpMs: 60_000 }));
+    const db = await pgFor(dir);
+    const w = keep(await PgWorkflows.open({ db, bus, catchUpMs: 60_000 }));
+    // A workflow another replica ran and finished, which a client joins here: its first step here rejoins it.
+    const elsewhere = other.begin({ caller: root, kind: 'mcp' });
+    expect(await other.nextStep(elsewhere)).toBe(1);
+    await other.setState(elsewhere, 'done', 'request answered');
+    const running = w.begin({ caller: root, kind: 'mcp' });
+    expect(await w.nextStep(running)).toBe(1);
+    const finishing = w.begin({ caller: root, kind: 'mcp' });
+    expect(await w.nextStep(finishing)).toBe(1);
+    const heard: string[] = [];
+    w.onStateChange((id, state) => heard.push(`${id === elsewhere ? 'elsewhere' : id}:${state}`));
+    const query = statements(db);
+    const fresh = [0, 1, 2].map(() => w.begin({ caller: root, kind: 'a2a', traceparent: TRACE }));
+    const child: Caller = { agentId: 'child', principal: 'child', chain: ['root', 'child'], via: 'delegated' };
+    expect(w.begin({ caller: child, kind: 'mcp', id: elsewhere })).toBe(elsewhere);
+    const done = w.setState(finishing, 'done', 'request answered');
+    const steps = await Promise.all([...fresh.map((id) => w.nextStep(id)), w.nextStep(elsewhere), w.nextStep(running), w.nextStep(running)]);
+    await done;
+    expect(query.count()).toBe(1);
+    query.restore();
+    expect(steps.slice(0, 4)).toEqual([1, 1, 1, 2]);
+    expect(steps.slice(4).sort()).toEqual([2, 3]);
+    for (const id of fresh) expect(await rowOf(db, id)).toMatchObject({ agent: 'root', kind: 'a2a', traceparent: TRACE, step_count: 1, state: 'active' });
+    expect(await rowOf(db, elsewhere)).toMatchObject({ agent: 'root', step_count: 2, state: 'active' }); // the starter's row, rejoined
+    expect(await rowOf(db, finishing)).toMatchObject({ state: 'done', changed_at: null });
+    expect(w.state(elsewhere)).toBe('active');
+    expect(heard).toEqual(expect.arrayContaining(['elsewhere:active', `${finishing}:done`]));
+    expect(published).toMatchObject([{ id: elsewhere, state: 'active', why: 'rejoined' }]); // a rejoin is announced
+    await other.catchUp();
+    expect(other.state(elsewhere)).toBe('active');
+  });
+
+  it('a join of a running workflow and its first step are one statement that only counts', async () => {
+    const dir = storeDir();
+    const a = keep(await PgWorkflows.open({ db: await pgFor(dir), bus: new DeafBus(), catchUpMs: 60_000 }));
+    const db = await pgFor(dir);
+    const b = keep(await PgWorkflows.open({ db, bus: new DeafBus(), catchUpMs: 60_000 }));
+    const id = a.begin({ caller: root, kind: 'mcp' });
+    await a.nextStep(id);
+    await a.setState(id, 'paused', 'admin');
+    const query = statements(db);
+    b.begin({ caller: root, kind: 'mcp', id });
+    expect(await b.nextStep(id)).toBe(2);
+    expect(query.count()).toBe(1);
+    query.restore();
+    expect(b.state(id)).toBe('paused'); // the state that stands
+    expect(await rowOf(db, id)).toMatchObject({ state: 'paused', step_count: 2 });
+  });
+
+  it('workflow groups commit without waiting for their WAL flush; everything else waits as the server says', async () => {
+    const db = await pgFor(storeDir());
+    // The test servers may run with synchronous_commit off already: the pool keeps the server's own setting.
+    const setting = { name: 'test-show-synchronous-commit', text: "SELECT current_setting('synchronous_commit') AS v, reset_val AS server FROM pg_settings WHERE name = $1" };
+    const relaxed = await db.queryRelaxed<{ v: string; server: string }>(setting, ['synchronous_commit']);
+    const plain = await db.query<{ v: string; server: string }>(setting, ['synchronous_commit']);
+    expect(relaxed.rows[0]!.v).toBe('off');
+    expect(plain.rows[0]!.v).toBe((await db.query<{ v: string }>("SELECT setting AS v FROM pg_settings WHERE name = 'synchronous_commit'")).rows[0]!.v);
   });
 
   it('two first steps of one fresh workflow at once get 1 and 2, and the row keeps its agent', async () => {
@@ -156,13 +236,14 @@ describe.skipIf(pgUnavailable)('workflow writes on PostgreSQL', () => {
     const [plain1, plain2, pausedThere, killedThere] = ids as [string, string, string, string];
     await b.setState(pausedThere, 'paused', 'admin on b'); // a does not hear it: b's bus is deaf
     await b.setState(killedThere, 'killed', 'admin on b');
-    const query = vi.spyOn(db, 'query');
+    const query = statements(db);
     const results = await Promise.allSettled(ids.map((id) => a.setState(id, 'done', 'request answered')));
-    const updates = query.mock.calls.filter(([sql]) => sql.trimStart().startsWith('UPDATE'));
-    query.mockRestore();
+    const texts = query.texts();
+    const updates = texts.filter((sql) => sql.startsWith('UPDATE') || sql.includes('UPDATE workflows w SET state = \'done\''));
+    query.restore();
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
     expect(String((results[3] as PromiseRejectedResult).reason)).toMatch(/is killed and cannot become done/);
-    expect(updates).toHaveLength(3); // the batch, then one each for the two that were no longer active
+    expect(updates).toHaveLength(3); // the group, then one each for the two that were no longer active
     expect(ids.map((id) => a.state(id))).toEqual(['done', 'done', 'done', 'killed']);
     for (const id of [plain1, plain2]) expect(await rowOf(db, id)).toMatchObject({ state: 'done', changed_at: null });
     expect(published).toMatchObject([{ id: pausedThere, state: 'done' }]); // b guards it as paused: it must hear

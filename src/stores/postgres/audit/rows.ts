@@ -10,6 +10,12 @@ export interface PgQueryable {
   query<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
 }
 
+/** A transaction's client, which also runs named statements (parsed and planned once per connection). */
+export interface PgClientQueryable extends PgQueryable {
+  query<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+  query<R extends QueryResultRow = QueryResultRow>(config: { name: string; text: string; values: unknown[] }): Promise<QueryResult<R>>;
+}
+
 /** The stored columns in insert order, with the array type unnest() reads each from. */
 const COLUMNS: ReadonlyArray<readonly [keyof AuditRow | 'replica', string]> = [
   ['id', 'bigint'], ['time', 'bigint'], ['workflow_id', 'text'], ['step', 'integer'], ['parent_step', 'integer'],
@@ -35,6 +41,39 @@ export async function insertRows(q: PgQueryable, rows: readonly AuditRow[], word
   if (rows.length === 0) return;
   const arrays = COLUMNS.map(([c]) => rows.map((r) => (c === 'replica' ? replica : (r[c] ?? null))));
   await q.query(INSERT, [...arrays, words]);
+}
+
+const HEAD_PARAM = WORDS_PARAM + 1;
+/** A batch and the head after it in one statement: the rows go in, and the head moves, or neither (one transaction). */
+const APPEND = `WITH appended AS (${INSERT})
+  INSERT INTO audit_head (one, last_id, last_hash, records, keyed_from, mac, updated_at)
+  VALUES (1, $${HEAD_PARAM}, $${HEAD_PARAM + 1}, $${HEAD_PARAM + 2}, $${HEAD_PARAM + 3}, $${HEAD_PARAM + 4}, $${HEAD_PARAM + 5})
+  ON CONFLICT (one) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash, records = excluded.records,
+    keyed_from = excluded.keyed_from, mac = excluded.mac, updated_at = excluded.updated_at`;
+
+/** Insert a batch (numbered and chained after the head read under the chain lock) and write the new head, in one statement. */
+export async function appendRows(
+  q: PgClientQueryable,
+  rows: readonly AuditRow[],
+  words: readonly string[],
+  replica: string,
+  head: Omit<AuditHead, 'mac'>,
+  key: Buffer | undefined,
+): Promise<void> {
+  const arrays = COLUMNS.map(([c]) => rows.map((r) => (c === 'replica' ? replica : (r[c] ?? null))));
+  const mac = key ? headMac(key, head) : null;
+  await q.query({
+    name: 'switchyard-audit-append',
+    text: APPEND,
+    values: [...arrays, words, head.lastId, head.lastHash, head.records, head.keyedFrom, mac, Date.now()],
+  });
+}
+
+/** The head as read inside the chain lock (withLockReading's read). */
+export const READ_HEAD = 'SELECT last_id, last_hash, records, keyed_from, mac FROM audit_head WHERE one = 1';
+
+export function headOf(row: HeadRow | undefined): AuditHead | undefined {
+  return row && { lastId: Number(row.last_id), lastHash: row.last_hash, records: Number(row.records), keyedFrom: num(row.keyed_from), mac: row.mac };
 }
 
 type PgRow = Omit<AuditRow, 'id' | 'time' | 'bytes' | 'tokens'> & { id: string; time: string; bytes: string | null; tokens: string | null };
@@ -72,7 +111,7 @@ export function withoutNul(p: PendingRecord): PendingRecord {
   return out;
 }
 
-interface HeadRow {
+export interface HeadRow {
   last_id: string;
   last_hash: string;
   records: string;
@@ -81,9 +120,8 @@ interface HeadRow {
 }
 
 export async function readHead(q: PgQueryable): Promise<AuditHead | undefined> {
-  const res = await q.query<HeadRow>('SELECT last_id, last_hash, records, keyed_from, mac FROM audit_head WHERE one = 1');
-  const row = res.rows[0];
-  return row && { lastId: Number(row.last_id), lastHash: row.last_hash, records: Number(row.records), keyedFrom: num(row.keyed_from), mac: row.mac };
+  const res = await q.query<HeadRow>(READ_HEAD);
+  return headOf(res.rows[0]);
 }
 
 /** Call inside the chain lock's transaction. */

@@ -9,13 +9,15 @@ import type { AuditFilter, AuditPage, AuditRecord } from '../../../audit/query.j
 import { compileRedactor, DEFAULT_REDACT_PATTERNS } from '../../../audit/redact.js';
 import { chainRow, rowFields, type RowFields, type RowFormat } from '../../../audit/rows.js';
 import { searchWords } from '../../../audit/query.js';
+import type { AuditHead } from '../../../audit/head.js';
+import type { PendingRecord } from '../../../audit/rows.js';
 import type { Step, StepOutcome } from '../../../gateway/types.js';
 import type { AuditLog, AuditStats, CallCount, PruneResult, RefusalCount, WriterHealth } from '../../audit.js';
 import { AuditQueue, type AuditLogOptions } from '../../audit-queue.js';
 import type { Postgres } from '../pool.js';
 import { checkFilter, exportAuditRows, queryAuditPage } from './query.js';
 import { prunePgBefore } from './retention.js';
-import { initHead, insertRows, readHead, withoutNul, writeHead, type PgQueryable } from './rows.js';
+import { appendRows, headOf, initHead, READ_HEAD, withoutNul, type HeadRow, type PgClientQueryable } from './rows.js';
 import { CHAIN_LOCK } from './schema.js';
 import { verifyPgChain } from './verify.js';
 
@@ -34,6 +36,11 @@ export class PgAuditLog implements AuditLog {
   private readonly replica: string;
   private readonly queue: AuditQueue;
   private tail: Promise<void> = Promise.resolve();
+  /**
+   * Records of a flush that failed and are queued again: its COMMIT may have landed with only the answer lost, so the
+   * retry first leaves out those already in the trail (same workflow, step, time and replica) rather than append twice.
+   */
+  private readonly retried = new WeakSet<PendingRecord>();
 
   /** Bring the schema up to date and check (or create) the shared head with this key, then start writing. */
   static async open(pg: Postgres, opts: PgAuditLogOptions = {}): Promise<PgAuditLog> {
@@ -95,8 +102,13 @@ export class PgAuditLog implements AuditLog {
       // Redaction, JSON and search words before the chain lock; only numbering and hashing happen while holding it.
       const fields = batch.map((p) => rowFields(withoutNul(p), this.format));
       const words = fields.map((f) => searchWords(f.args ?? '').join(' '));
-      await this.pg.withLock(CHAIN_LOCK, (client) => this.writeBatch(client, fields, words, counters));
+      const again = batch.some((p) => this.retried.has(p));
+      await this.pg.withLockReading<void, HeadRow>(CHAIN_LOCK, READ_HEAD, async (client, head) => {
+        const fresh = again ? await this.notYetWritten(client, fields) : undefined;
+        return this.writeBatch(client, headOf(head[0]), fresh ? fields.filter((_, i) => fresh[i]) : fields, fresh ? words.filter((_, i) => fresh[i]) : words, counters);
+      });
     } catch (err) {
+      for (const p of batch) this.retried.add(p);
       this.queue.failed(
         work,
         err as Error,
@@ -108,10 +120,20 @@ export class PgAuditLog implements AuditLog {
     if (batch.length === MAX_TRANSACTION && this.queue.length > 0) return this.writeQueued();
   }
 
+  /** Which of a retried batch's records the trail does not hold yet (a lost COMMIT answer may have written them). */
+  private async notYetWritten(client: PgClientQueryable, batch: RowFields[]): Promise<boolean[]> {
+    const { rows } = await client.query<{ workflow_id: string; step: number; time: string }>(
+      `SELECT workflow_id, step, time FROM audit
+       WHERE (workflow_id, step) IN (SELECT * FROM unnest($1::text[], $2::int[])) AND replica = $3`,
+      [batch.map((f) => f.workflow_id), batch.map((f) => f.step), this.replica],
+    );
+    const have = new Set(rows.map((r) => `${r.workflow_id}\n${r.step}\n${r.time}`));
+    return batch.map((f) => !have.has(`${f.workflow_id}\n${f.step}\n${f.time}`));
+  }
+
   /** Inside the chain lock: continue from the head as committed by whichever replica wrote last. */
-  private async writeBatch(client: PgQueryable, batch: RowFields[], words: string[], counters: Map<string, number>): Promise<void> {
+  private async writeBatch(client: PgClientQueryable, head: AuditHead | undefined, batch: RowFields[], words: string[], counters: Map<string, number>): Promise<void> {
     if (batch.length > 0) {
-      const head = await readHead(client);
       if (!head) throw new Error("the audit_head row is gone (deleted behind the gateway's back); run `switchyard audit verify`");
       let { lastId, lastHash } = head;
       const rows = batch.map((f) => {
@@ -120,8 +142,7 @@ export class PgAuditLog implements AuditLog {
         lastHash = row.hash;
         return row;
       });
-      await insertRows(client, rows, words, this.replica);
-      await writeHead(client, { lastId, lastHash, records: head.records + batch.length, keyedFrom: head.keyedFrom }, this.format.key);
+      await appendRows(client, rows, words, this.replica, { lastId, lastHash, records: head.records + batch.length, keyedFrom: head.keyedFrom }, this.format.key);
     }
     if (counters.size > 0) {
       const agents: string[] = [];
