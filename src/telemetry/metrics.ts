@@ -112,8 +112,7 @@ export class Metrics {
           : step.unverified
             ? UNVERIFIED
             : step.target;
-    const kind = outcome.outcome;
-    this.calls.inc(`${server}\n${tool}\n${kind}`, () => [server, tool, kind]);
+    this.calls.inc(server, tool, outcome.outcome);
     this.duration.observe(server, outcome.durationMs / 1000);
     if (outcome.outcome === 'refused') this.refusals.labels(outcome.reason ?? 'unknown').inc();
     if (outcome.model) this.models.observe(step, outcome);

@@ -10,22 +10,39 @@ interface PendingCount {
   n: number;
 }
 
-/** Counts for a prom-client Counter, keyed by the caller's own string; folded in by the counter's collect(). */
+type Level = Map<string, Level | PendingCount>;
+
+/**
+ * Counts for a prom-client Counter, one Map level per label value (no key string is built per step); folded into the
+ * counter by its collect() hook.
+ */
 export class CounterTally<L extends string> {
-  private readonly pending = new Map<string, PendingCount>();
+  private readonly root: Level = new Map();
+  private readonly all: PendingCount[] = [];
 
   constructor(private readonly counter: Counter<L>) {}
 
-  /** Add one for `key`, whose label values (in the counter's label order) are `labels()` the first time it is seen. */
-  inc(key: string, labels: () => readonly string[]): void {
-    const p = this.pending.get(key);
+  /** Add one for these label values, in the counter's label order. */
+  inc(...labels: string[]): void {
+    let level = this.root;
+    const last = labels.length - 1;
+    for (let i = 0; i < last; i++) {
+      let next = level.get(labels[i]!) as Level | undefined;
+      if (!next) level.set(labels[i]!, (next = new Map()));
+      level = next;
+    }
+    const p = level.get(labels[last]!) as PendingCount | undefined;
     if (p) p.n++;
-    else this.pending.set(key, { labels: labels(), n: 1 });
+    else {
+      const created = { labels, n: 1 };
+      level.set(labels[last]!, created);
+      this.all.push(created);
+    }
   }
 
   /** Fold what was counted since the last scrape into the counter (its collect() hook). */
   fold(): void {
-    for (const p of this.pending.values()) {
+    for (const p of this.all) {
       if (p.n === 0) continue;
       this.counter.labels(...p.labels).inc(p.n);
       p.n = 0;
