@@ -13,16 +13,16 @@ const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-
 export class PostReply implements ReplyChannel {
   private started = false;
   private done = false;
-  private closed = false;
 
-  constructor(private readonly res: ServerResponse, private readonly headers: Record<string, string>) {
-    res.once('close', () => {
-      this.closed = true;
-    });
+  constructor(private readonly res: ServerResponse, private readonly headers: Record<string, string>) {}
+
+  /** node marks a response destroyed when its client goes away (before 'close'): no listener is needed per request. */
+  private get closed(): boolean {
+    return this.res.destroyed;
   }
 
   get gone(): boolean {
-    return this.closed || this.done;
+    return this.done || this.closed;
   }
 
   private start(): void {

@@ -211,11 +211,19 @@ export class Gateway {
   /** This client's view of the catalog: the servers it reaches and its sessions with them. */
   viewOf(cs: ClientSession): ViewSource {
     let variant: string | undefined;
-    const access = this.access(cs);
+    // Resolved when first read: routing a call by its name reads neither, lists and resource routes do.
+    let access: Access | undefined;
+    let servers: string[] | undefined;
+    const accessOf = () => (access ??= this.access(cs));
+    const pools = this.pools;
     return {
       single: cs.view.single,
-      access,
-      servers: serversInView(this.pools.keys(), access, cs.view.single),
+      get access() {
+        return accessOf();
+      },
+      get servers() {
+        return (servers ??= serversInView(pools.keys(), accessOf(), cs.view.single));
+      },
       session: (server) => this.upstreamFor(cs, server),
       peek: (server) => this.pools.get(server)?.peek(cs.id),
       variant: (server) => (this.pools.get(server)?.shared ? SHARED_VARIANT : (variant ??= clientVariant(cs.protocolVersion, cs.capabilities))),

@@ -24,6 +24,7 @@ import { mcpHumanAsker } from './ask-human.js';
 import { record, runPipeline, type Routed, type StepPlan, type Unrouted } from './pipeline.js';
 import { LazyAbort } from './cancel.js';
 import type { GuardContext, Step, StepKind } from './types.js';
+import type { Item } from '../catalog/lists.js';
 
 interface Target {
   server: string;
@@ -96,7 +97,8 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
     live = await gw.upstreamFor(cs, t.server).catch((err: Error) => void (connectError = err));
   }
   if (kind !== 'resources/read' && live) {
-    if (!(await nameExists(gw, cs, t, step, live))) return reply.final(unknownName(req, kind, displayName));
+    const exists = nameExists(gw, cs, t, step, live);
+    if (!(exists instanceof Promise ? await exists : exists)) return reply.final(unknownName(req, kind, displayName));
   }
 
   // Registered for notifications/cancelled while a human decides, and again once the call is forwarded.
@@ -231,14 +233,26 @@ function upstreamHeaders(gw: Gateway, cs: ClientSession, upstream: UpstreamSessi
  * Whether the upstream has the tool or prompt (resolving shortened names nobody listed since start); marks the name
  * verified and fills tool annotations. When the list cannot be had, the upstream judges the name itself.
  */
-async function nameExists(gw: Gateway, cs: ClientSession, t: Target, step: Step, upstream: UpstreamSession): Promise<boolean> {
+function nameExists(gw: Gateway, cs: ClientSession, t: Target, step: Step, upstream: UpstreamSession): boolean | Promise<boolean> {
   const isTool = step.kind === 'tools/call';
-  let listed;
-  try {
-    listed = isTool ? await gw.toolsOf(upstream) : await gw.index.promptsOf(upstream);
-  } catch {
-    return !isTool || gw.toolAllowedByManifest(t.server, t.target);
-  }
+  const list = isTool ? gw.toolsOf(upstream) : gw.index.promptsOf(upstream);
+  // The index hands out the same promise while its list stands: once it has settled, a call checks its name at once.
+  const known = settledLists.get(list);
+  if (known) return nameIn(gw, cs, t, step, known);
+  return list.then(
+    (listed) => {
+      settledLists.set(list, listed);
+      return nameIn(gw, cs, t, step, listed);
+    },
+    () => !isTool || gw.toolAllowedByManifest(t.server, t.target),
+  );
+}
+
+/** Lists the index answered, by the promise it answered them with. */
+const settledLists = new WeakMap<Promise<Map<string, Item>>, Map<string, Item>>();
+
+function nameIn(gw: Gateway, cs: ClientSession, t: Target, step: Step, listed: ReadonlyMap<string, Item>): boolean {
+  const isTool = step.kind === 'tools/call';
   const name = cs.view.single ? (listed.has(t.target) ? t.target : undefined) : gw.names.find(t.server, t.exposed, t.target, listed);
   if (name === undefined || (isTool && !gw.toolAllowedByManifest(t.server, name))) return false;
   t.target = step.target = name;

@@ -92,9 +92,20 @@ function userOfExternalToken(claims: Readonly<Record<string, unknown>>, match: C
   return match.agent.owner;
 }
 
+/** The outcome derived from one cached verification, for the registry generation it was derived under. */
+interface DerivedOutcome {
+  generation: number;
+  outcome: AuthOutcome;
+}
+
 export class Authenticator {
   readonly verifier: JwtVerifier;
   readonly registry: AgentRegistry;
+  /**
+   * A verified external token's outcome, keyed by the verifier's cached verification (the same object while the token
+   * stays cached, dropped with it): a repeated bearer skips the claim matching and gets the same frozen Caller.
+   */
+  readonly #derived = new WeakMap<JwtVerification, DerivedOutcome>();
   #isRevoked: (jti: string) => boolean = () => false;
   #tokenKnown: (jti: string) => void | Promise<unknown> = () => undefined;
 
@@ -185,11 +196,22 @@ export class Authenticator {
     if (!v.ok) return refuse(401, 'invalid_token', `The bearer token was refused: ${v.message}.`, v.error);
     const claims = v.claims as Readonly<Record<string, unknown>>;
     const jti = stringClaim(claims, 'jti');
+    // Revocation is asked on every request, before anything remembered about the token is used.
     if (jti && this.#isRevoked(jti)) return refuse(401, 'invalid_token', 'The bearer token was revoked by an admin; request a new token.', 'revoked');
     if (v.local) {
       const loading = jti ? this.#tokenKnown(jti) : undefined;
       return loading ? loading.then(() => this.#fromDelegatedToken(claims)) : this.#fromDelegatedToken(claims);
     }
+    const generation = this.registry.generation;
+    const known = this.#derived.get(v);
+    if (known && known.generation === generation) return known.outcome;
+    const outcome = this.#fromExternalToken(v, claims);
+    this.#derived.set(v, { generation, outcome });
+    return outcome;
+  }
+
+  /** An external token's agent (by its claims) and the Caller it makes; frozen, as it is shared by the token's requests. */
+  #fromExternalToken(v: JwtVerification & { ok: true }, claims: Readonly<Record<string, unknown>>): AuthOutcome {
     const match = this.registry.findByClaims(claims);
     if (!match) {
       const named = (['sub', 'client_id', 'azp'] as const)
@@ -199,19 +221,17 @@ export class Authenticator {
       return refuse(403, 'access_denied', `No agent in agents.d matches this token (${named}, iss=${v.issuer}); an admin can add these claims to an agent's credentials.jwt.`);
     }
     const { agent } = match;
-    return {
-      ok: true,
-      caller: {
-        agentId: agent.id,
-        principal: tokenPrincipal(claims, false),
-        agent,
-        user: userOfExternalToken(claims, match),
-        chain: [agent.id],
-        claims,
-        jti: stringClaim(claims, 'jti'),
-        via: 'jwt',
-      },
+    const caller: Caller = {
+      agentId: agent.id,
+      principal: tokenPrincipal(claims, false),
+      agent,
+      user: userOfExternalToken(claims, match),
+      chain: Object.freeze([agent.id]) as string[],
+      claims,
+      jti: stringClaim(claims, 'jti'),
+      via: 'jwt',
     };
+    return { ok: true, caller: Object.freeze(caller) };
   }
 
   /**

@@ -29,6 +29,7 @@ export class AgentRegistry {
   #agents: ReadonlyMap<string, AgentManifest> = new Map();
   #byClaim = new Map<ClaimField, Map<string, ClaimMatcher[]>>();
   #apiKeys = new ApiKeyIndex<AgentManifest>();
+  #generation = 0;
 
   constructor(agents: ReadonlyMap<string, AgentManifest> = new Map()) {
     this.update(agents);
@@ -36,6 +37,7 @@ export class AgentRegistry {
 
   /** Replace every agent at once (reload). Returns credential conflicts; the first agent by id keeps a contested credential. */
   update(agents: ReadonlyMap<string, AgentManifest>): RegistryProblem[] {
+    this.#generation++;
     const problems: RegistryProblem[] = [];
     const byClaim = new Map<ClaimField, Map<string, ClaimMatcher[]>>(CLAIM_FIELDS.map((f) => [f, new Map()]));
     const apiKeys = new ApiKeyIndex<AgentManifest>();
@@ -96,6 +98,11 @@ export class AgentRegistry {
   }
 
   /** The agent whose declared claims (sub, client_id or azp, and iss if pinned) all equal the verified token's. */
+  /** Changes on every update: what was derived from the agents before (a caller per verified token) is stale. */
+  get generation(): number {
+    return this.#generation;
+  }
+
   findByClaims(claims: Readonly<Record<string, unknown>>): ClaimMatch | undefined {
     for (const field of CLAIM_FIELDS) {
       const value = claims[field];

@@ -48,17 +48,60 @@ const MAX_RECENT = 3 * 101;
 
 /** JSON with object keys sorted at every level, so key order and formatting never make two calls differ. */
 export function canonicalJson(value: unknown): string {
+  // Arguments usually come sorted already (or have one key): then JSON.stringify writes the same text natively.
+  if (alreadyCanonical(value, 0)) return JSON.stringify(value);
+  return sortedJson(value);
+}
+
+/**
+ * Whether JSON.stringify would write `value` exactly as sortedJson does: plain objects whose keys are in sorted
+ * order, arrays, and strings, finite numbers, booleans and null in them, not too deep. Anything else (undefined,
+ * functions, a toJSON, a class instance) takes the slow path, which has its own rules for those.
+ */
+function alreadyCanonical(value: unknown, depth: number): boolean {
+  if (value === null) return true;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (depth > 32) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!alreadyCanonical(value[i], depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const obj = value as Record<string, unknown>;
+  if ('toJSON' in obj) return false;
+  let prev: string | undefined;
+  for (const k in obj) {
+    if (!Object.prototype.hasOwnProperty.call(obj, k)) return false;
+    if (prev !== undefined && !(prev < k)) return false;
+    if (!alreadyCanonical(obj[k], depth + 1)) return false;
+    prev = k;
+  }
+  return true;
+}
+
+function sortedJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
     // undefined, functions and symbols have no JSON form; treat them like JSON.stringify does inside arrays.
     return JSON.stringify(value) ?? 'null';
   }
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
+  if (Array.isArray(value)) return `[${value.map((v) => sortedJson(v)).join(',')}]`;
   const obj = value as Record<string, unknown>;
   const parts: string[] = [];
   for (const k of Object.keys(obj).sort()) {
     const v = obj[k];
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-    parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
+    parts.push(`${JSON.stringify(k)}:${sortedJson(v)}`);
   }
   return `{${parts.join(',')}}`;
 }

@@ -1,7 +1,8 @@
 /** Prometheus metrics for /metrics: calls, latency, refusals, upstream health, sessions, workflows, audit queue. */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Step, StepOutcome } from '../gateway/types.js';
 import { ModelMetrics } from './model-metrics.js';
+import { CounterTally, TallyHistogram } from './tally.js';
 
 /** Latency buckets in seconds: a thin gateway hop is sub-millisecond, a slow tool takes a minute. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -13,13 +14,6 @@ const UNVERIFIED = '(unverified)';
 
 type CallLabels = 'server' | 'tool' | 'outcome';
 
-interface LabelledCounter {
-  inc(value?: number): void;
-}
-interface LabelledHistogram {
-  observe(value: number): void;
-}
-
 export interface MetricsOptions {
   /** Collect Node process metrics (CPU, memory, event loop lag). Default true. */
   processMetrics?: boolean;
@@ -29,13 +23,12 @@ export interface MetricsOptions {
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly calls: Counter<CallLabels>;
-  private readonly duration: Histogram<'server'>;
+  /** Steps by server, tool and outcome: counted here, folded into switchyard_calls_total at scrape time. */
+  private readonly calls: CounterTally<CallLabels>;
+  private readonly duration: TallyHistogram;
   private readonly refusals: Counter<'reason'>;
   private readonly upstreamUp: Gauge<'server'>;
   private readonly sessions: Gauge;
-  private readonly callChildren = new Map<string, LabelledCounter>();
-  private readonly durationChildren = new Map<string, LabelledHistogram>();
   private activeWorkflows: () => number = () => 0;
   private auditQueueDepth: () => number = () => 0;
   private auditWriter: () => { failedFlushes: number; dropped: number } = () => ({ failedFlushes: 0, dropped: 0 });
@@ -43,19 +36,17 @@ export class Metrics {
 
   constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
-    this.calls = new Counter({
-      name: 'switchyard_calls_total',
-      help: 'Steps (tool calls, resource reads, prompt gets, A2A messages, model calls) by server, tool and outcome.',
-      labelNames: ['server', 'tool', 'outcome'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'switchyard_call_duration_seconds',
-      help: 'Step latency through the gateway, by server.',
-      labelNames: ['server'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
+    const calls: CounterTally<CallLabels> = new CounterTally(
+      new Counter({
+        name: 'switchyard_calls_total',
+        help: 'Steps (tool calls, resource reads, prompt gets, A2A messages, model calls) by server, tool and outcome.',
+        labelNames: ['server', 'tool', 'outcome'],
+        registers,
+        collect: () => calls.fold(),
+      }),
+    );
+    this.calls = calls;
+    this.duration = new TallyHistogram('switchyard_call_duration_seconds', 'Step latency through the gateway, by server.', 'server', DURATION_BUCKETS, this.registry);
     this.refusals = new Counter({
       name: 'switchyard_refusals_total',
       help: 'Refused steps by machine reason (SPEC section 7).',
@@ -108,7 +99,7 @@ export class Metrics {
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: opts.processPrefix ?? '' });
   }
 
-  /** Count and time one finished step; cheap enough for every call (label children are cached). */
+  /** Count and time one finished step; cheap enough for every call (plain tallies, handed to prom-client when scraped). */
   observeStep(step: Step, outcome: StepOutcome): void {
     const server = step.server ?? UNROUTED;
     // Resource URIs are unbounded, so resource reads share one tool label per server; a tool or prompt name the
@@ -121,19 +112,8 @@ export class Metrics {
           : step.unverified
             ? UNVERIFIED
             : step.target;
-    const key = `${server}\n${tool}\n${outcome.outcome}`;
-    let counter = this.callChildren.get(key);
-    if (!counter) {
-      counter = this.calls.labels(server, tool, outcome.outcome);
-      this.callChildren.set(key, counter);
-    }
-    counter.inc();
-    let histogram = this.durationChildren.get(server);
-    if (!histogram) {
-      histogram = this.duration.labels(server);
-      this.durationChildren.set(server, histogram);
-    }
-    if (Number.isFinite(outcome.durationMs)) histogram.observe(outcome.durationMs / 1000);
+    this.calls.inc(server, tool, outcome.outcome);
+    this.duration.observe(server, outcome.durationMs / 1000);
     if (outcome.outcome === 'refused') this.refusals.labels(outcome.reason ?? 'unknown').inc();
     if (outcome.model) this.models.observe(step, outcome);
   }

@@ -153,6 +153,33 @@ describe('Authenticator', () => {
     expect(await settle(auth.authenticate({ authorization: `Bearer ${token}` }))).toMatchObject({ ok: false, status: 403 });
   });
 
+  it('derives a cached token\'s caller once per registry: the same frozen caller until a reload, revocation asked every time', async () => {
+    const key2 = await makeKey('k2');
+    const verifier = new JwtVerifier([{ issuer: ISSUER, audience: AUDIENCE, jwksFile: await writeJwksFile(key2) }]);
+    const registry = new AgentRegistry(agentMap(pipeline));
+    const a = new Authenticator({ verifier, registry });
+    const revoked = new Set<string>();
+    a.setRevocationCheck((jti) => revoked.has(jti));
+    const token = await sign({ sub: 'svc-data-pipeline', jti: 'memo-1' }, { key: key2, nowSec: nowSec() });
+    const first = await settle(a.authenticate({ authorization: `Bearer ${token}` }));
+    const again = await settle(a.authenticate({ authorization: `Bearer ${token}` }));
+    expect(first.ok && again.ok).toBe(true);
+    if (!first.ok || !again.ok) return;
+    expect(again.caller).toBe(first.caller);
+    expect(Object.isFrozen(first.caller)).toBe(true);
+    expect(() => (first.caller.chain as string[]).push('x')).toThrow();
+    // A reload that moves the credential to another agent is seen by the next request of the same token.
+    registry.update(agentMap(agent('renamed', { owner: 'zed@example.com', credentials: { jwt: { sub: 'svc-data-pipeline' }, apiKeys: [] } })));
+    const reloaded = await settle(a.authenticate({ authorization: `Bearer ${token}` }));
+    expect(reloaded).toMatchObject({ ok: true, caller: { agentId: 'renamed', user: 'zed@example.com' } });
+    registry.update(agentMap(webApp));
+    expect(await settle(a.authenticate({ authorization: `Bearer ${token}` }))).toMatchObject({ ok: false, status: 403 });
+    registry.update(agentMap(pipeline));
+    expect(await settle(a.authenticate({ authorization: `Bearer ${token}` }))).toMatchObject({ ok: true, caller: { agentId: 'data-pipeline' } });
+    revoked.add('memo-1');
+    expect(await settle(a.authenticate({ authorization: `Bearer ${token}` }))).toMatchObject({ ok: false, status: 401, tokenError: 'revoked' });
+  });
+
   it('applies a registry reload to the next request', async () => {
     const verifier = new JwtVerifier([]);
     const registry = new AgentRegistry(agentMap(pipeline));

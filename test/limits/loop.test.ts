@@ -26,6 +26,55 @@ describe('canonical arguments', () => {
   });
 });
 
+/** The sorting writer every key must stay equal to (loop histories are shared by replicas and kept across restarts). */
+function reference(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const parts: string[] = [];
+  for (const k of Object.keys(obj).sort()) {
+    const v = obj[k];
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    parts.push(`${JSON.stringify(k)}:${reference(v)}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+describe('canonical arguments: the text of sorted and unsorted inputs alike', () => {
+  const deep: Record<string, unknown> = {};
+  let cur = deep;
+  for (let i = 0; i < 40; i++) cur = (cur.a = {}) as Record<string, unknown>;
+  class Point {
+    constructor(readonly y: number, readonly x: number) {}
+  }
+  const cases: unknown[] = [
+    {},
+    { a: 1 },
+    { a: 1, b: 'two', c: [true, false, null], d: { e: 1.5, f: -0, g: 1e21 } },
+    { b: 1, a: 2 },
+    { 2: 'x', 10: 'y' },
+    { 10: 'y', a: 1 },
+    { a: 'quote " and \\ and \u2028 and \ud800' },
+    { a: [1, undefined, () => 1, Symbol('s')] },
+    { a: undefined, b: 1 },
+    { a: Number.NaN, b: Number.POSITIVE_INFINITY },
+    { a: new Date(0) },
+    { a: { toJSON: () => 'x', b: 1 } },
+    { a: new Point(1, 2) },
+    Object.assign(Object.create(null) as object, { a: 1, b: 2 }),
+    Object.assign(Object.create(null) as object, { b: 1, a: 2 }),
+    [3, 1, { z: 1, y: 2 }],
+    'text',
+    42,
+    null,
+    deep,
+    { 'a-b': 1, a: 2, A: 3, 'a b': 4, é: 5 },
+  ];
+  it('writes exactly what the sorting writer writes, for every shape', () => {
+    for (const c of cases) expect(canonicalJson(c)).toBe(reference(c));
+  });
+});
+
 describe('LoopDetector: same call', () => {
   it('allows sameCall identical calls in the window and trips on the next, whatever the key order', () => {
     const d = embedded(new LoopDetector({ now: new FakeClock().now }));

@@ -1,0 +1,53 @@
+import { createServer, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PostReply } from '../../src/downstream/sse.js';
+
+const servers: Array<{ close: () => void }> = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
+});
+
+/** A server whose one request is handed over; the raw client socket is returned for the test to read or drop. */
+async function oneRequest(): Promise<{ res: ServerResponse; socket: ReturnType<typeof connect>; received: () => string }> {
+  let hand: (res: ServerResponse) => void;
+  const got = new Promise<ServerResponse>((r) => (hand = r));
+  const server = createServer((_req, res) => hand(res));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  let text = '';
+  socket.on('data', (c: Buffer) => (text += c.toString('utf8')));
+  socket.on('error', () => {});
+  socket.write('POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n');
+  return { res: await got, socket, received: () => text };
+}
+
+describe('PostReply', () => {
+  it('answers one sized SSE frame with its headers when nothing streamed before', async () => {
+    const { res, received } = await oneRequest();
+    const reply = new PostReply(res, { 'mcp-session-id': 's1' });
+    expect(reply.gone).toBe(false);
+    reply.final({ jsonrpc: '2.0', id: 1, result: {} });
+    expect(reply.gone).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    const text = received();
+    expect(text).toMatch(/^HTTP\/1\.1 200/);
+    expect(text).toMatch(/content-type: text\/event-stream/i);
+    expect(text).toMatch(/mcp-session-id: s1/i);
+    expect(text).toMatch(/content-length: \d+/i);
+    expect(text).toContain('event: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n');
+  });
+
+  it('is gone as soon as the client hangs up, and then writes nothing', async () => {
+    const { res, socket } = await oneRequest();
+    const reply = new PostReply(res, {});
+    reply.related({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 1, progress: 1 } });
+    socket.destroy();
+    await new Promise<void>((r) => res.once('close', () => r()));
+    expect(reply.gone).toBe(true);
+    expect(() => reply.related({ jsonrpc: '2.0', method: 'notifications/message', params: {} })).not.toThrow();
+    expect(() => reply.final({ jsonrpc: '2.0', id: 1, result: {} })).not.toThrow();
+    expect(res.writableEnded).toBe(false);
+  });
+});
