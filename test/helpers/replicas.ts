@@ -117,7 +117,7 @@ export async function statelessCall(
   mcpUrl: string,
   method: string,
   params: Record<string, unknown>,
-  opts: { key?: string; bearer?: string; workflowId?: string; signal?: AbortSignal } = {},
+  opts: { key?: string; bearer?: string; workflowId?: string; signal?: AbortSignal; capabilities?: Record<string, unknown>; id?: number } = {},
 ): Promise<RpcAnswer> {
   const name = method === 'tools/call' ? params.name : undefined;
   const token = opts.bearer ?? opts.key;
@@ -130,7 +130,7 @@ export async function statelessCall(
     ...(token ? { authorization: `Bearer ${token}` } : {}),
     ...(opts.workflowId ? { 'x-workflow-id': opts.workflowId } : {}),
   };
-  const res = await fetch(mcpUrl, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: META } }), signal: opts.signal });
+  const res = await fetch(mcpUrl, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: opts.id ?? 1, method, params: { ...params, _meta: opts.capabilities ? { ...META, 'io.modelcontextprotocol/clientCapabilities': opts.capabilities } : META } }), signal: opts.signal });
   const type = res.headers.get('content-type') ?? '';
   const text = await res.text();
   let last: Record<string, unknown> = {};
