@@ -29,6 +29,7 @@ import { McpHttpHandler } from './mcp-http.js';
 import type { RemoteSessions } from './session-forward.js';
 import { sharedStateKeys } from './mcp-2026/state-keys.js';
 import type { KeyStore } from '../identity/key-store.js';
+import type { ConsoleSessionStore } from '../stores/console-sessions.js';
 import { mountDelegation } from './oauth-token.js';
 import { mountConsole, mountConsoleApi, type ConsoleDeps } from './console-routes.js';
 
@@ -47,7 +48,7 @@ export interface HttpAppDeps extends ConsoleDeps {
   /** Whether Redis and PostgreSQL answer (replicas); absent or empty for the embedded stores. */
   shared?: Pick<SharedStateWatch, 'down'>;
   /** Where GET-stream events are kept for Last-Event-ID replay. */
-  stores?: { streamEvents: StreamEventStore; keys?: KeyStore };
+  stores?: { streamEvents: StreamEventStore; keys?: KeyStore; consoleSessions?: ConsoleSessionStore };
   /** No issuer and no API key configured: loopback callers only, as agent `local` (read per request: keys may be added). */
   localMode: () => boolean;
   /** Sessions shared with the other replicas (state.redis). */
