@@ -39,7 +39,7 @@ describe.skipIf(skip)('console sessions across replicas', () => {
       expect((await fetch(`${base}/admin/api/workflows`, { headers: { cookie } })).status).toBe(200);
     }
     for (const base of [r1!, r2!]) {
-      for (const headers of [{ cookie }, { cookie, 'x-csrf-token': 'wrong' }]) {
+      for (const headers of [{ cookie }, { cookie, 'x-csrf-token': 'wrong' }] as Array<Record<string, string>>) {
         const refused = await pause(base, headers);
         expect([refused.status, ((await refused.json()) as { error: string }).error]).toEqual([403, 'csrf']);
       }
