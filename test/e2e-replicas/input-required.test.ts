@@ -2,8 +2,12 @@
 // upstream's elicitation/create waits on the replica that took the call, the client's retry with the answer lands
 // on another one, which verifies the requestState with the key every replica shares and forwards the retry to the
 // holder; another agent replaying the state is refused as on one replica; a holder that is gone means a clear error.
+// A 2026-07-28 upstream's own state, sealed by one replica, is taken by any other.
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopEverything } from '../helpers/audit-harness.js';
+import { REPO_ROOT } from '../helpers/gateway.js';
+import { startFixture, stopProcess, type Started } from '../helpers/started-process.js';
 import { sha256, startReplicas, statelessCall, type RpcAnswer, type ReplicaSet } from '../helpers/replicas.js';
 import { sharedStoresUnavailable, stopTestPostgres } from '../helpers/shared-stores.js';
 
@@ -16,11 +20,14 @@ const CAPS = { elicitation: {} };
 
 describe.skipIf(skip)('input_required across replicas', () => {
   let set: ReplicaSet;
+  let modern: Started;
 
   beforeAll(async () => {
+    modern = await startFixture([join(REPO_ROOT, 'test/conformance-2026/fixture-server.mjs'), '--port', '0'], 'The 2026-07-28 fixture', join(REPO_ROOT, 'test/conformance-2026/node_modules/.bin/node'));
     set = await startReplicas({
+      servers: { modern: { transport: 'http', url: modern.value } },
       agents: {
-        asker: { id: 'asker', credentials: { apiKeys: [sha256(ASKER_KEY)] }, tools: { allow: ['fx__*'] } },
+        asker: { id: 'asker', credentials: { apiKeys: [sha256(ASKER_KEY)] }, tools: { allow: ['fx__*', 'modern__*'] } },
         other: { id: 'other', credentials: { apiKeys: [sha256(OTHER_KEY)] }, tools: { allow: ['fx__*'] } },
       },
     });
@@ -28,6 +35,7 @@ describe.skipIf(skip)('input_required across replicas', () => {
 
   afterAll(async () => {
     await set?.close();
+    await stopProcess(modern?.child);
     await stopEverything();
     await stopTestPostgres();
   });
@@ -79,6 +87,24 @@ describe.skipIf(skip)('input_required across replicas', () => {
     const replayed = await answer(r1!.mcpUrl, 'q', state, inputKey, { answer: 'again' });
     expect([replayed.status, replayed.error?.code]).toEqual([400, -32602]);
     expect(replayed.error?.message).toContain('already used or has expired');
+  });
+
+  it('a 2026-07-28 upstream’s state sealed on one replica is taken, round after round, by the others, and only for its caller', async () => {
+    const tool = 'modern__test_input_required_result_multi_round';
+    const call = (base: string, extra: Record<string, unknown>, key = ASKER_KEY) => statelessCall(base, 'tools/call', { name: tool, arguments: {}, ...extra }, { key, capabilities: CAPS });
+    const urls = set.replicas.map((r) => r.mcpUrl);
+    let r = await call(urls[0]!, {});
+    const answers: Record<string, unknown> = { step1: { action: 'accept', content: { name: 'Ada' } }, step2: { action: 'accept', content: { color: 'green' } } };
+    for (let round = 0; r.result?.resultType === 'input_required'; round++) {
+      expect(round).toBeLessThan(2);
+      const state = String(r.result.requestState);
+      expect(state).toMatch(/^sy2\./);
+      const key = Object.keys(r.result.inputRequests as object)[0]!;
+      const foreign = await call(urls[round + 1]!, { requestState: state, inputResponses: { [key]: answers[key] } }, OTHER_KEY);
+      expect([foreign.status, foreign.error?.code]).toEqual([400, -32602]);
+      r = await call(urls[round + 1]!, { requestState: state, inputResponses: { [key]: answers[key] } });
+    }
+    expect(r.result?.content).toEqual([{ type: 'text', text: 'Multi-round complete: Ada likes green' }]);
   });
 
   it('the holder gone: the retry gets the revision’s invalid-state error, saying to start the request again', async () => {

@@ -25,6 +25,8 @@ export interface ReplicaSetOptions {
   /** More of gateway.yaml; `state` and `store` are set to the set's Redis and PostgreSQL. */
   gatewayYaml?: Record<string, unknown>;
   failMode?: 'closed' | 'open';
+  /** More servers.d entries beside `fx`. */
+  servers?: Record<string, unknown>;
   env?: Record<string, string>;
 }
 
@@ -52,7 +54,7 @@ export async function startReplicas(opts: ReplicaSetOptions = {}): Promise<Repli
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   const home = makeHome({
-    servers: (h) => ({ fx: statsFixture(h) }),
+    servers: (h) => ({ ...opts.servers, fx: statsFixture(h) }),
     agents: opts.agents,
     gatewayYaml: { publicUrl, ...opts.gatewayYaml, state: { redis: redis.url, failMode: opts.failMode ?? 'closed' }, store: { postgres: postgres.url } },
   });
