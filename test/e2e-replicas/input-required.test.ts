@@ -25,7 +25,8 @@ describe.skipIf(skip)('input_required across replicas', () => {
   beforeAll(async () => {
     modern = await startFixture([join(REPO_ROOT, 'test/conformance-2026/fixture-server.mjs'), '--port', '0'], 'The 2026-07-28 fixture', join(REPO_ROOT, 'test/conformance-2026/node_modules/.bin/node'));
     set = await startReplicas({
-      servers: { modern: { transport: 'http', url: modern.value } },
+      // The revision named, so a slow probe under load cannot make a replica speak 2025-11-25 to it.
+      servers: { modern: { transport: 'http', url: modern.value, protocol: '2026-07-28' } },
       agents: {
         asker: { id: 'asker', credentials: { apiKeys: [sha256(ASKER_KEY)] }, tools: { allow: ['fx__*', 'modern__*'] } },
         other: { id: 'other', credentials: { apiKeys: [sha256(OTHER_KEY)] }, tools: { allow: ['fx__*'] } },
