@@ -11,6 +11,8 @@ import { createLiveRouter, type LiveFeed } from './admin-live.js';
 import { createToolsRouter } from './admin-tools.js';
 import { ConsoleSessions } from './console-session.js';
 import { createConsoleStatic } from './console-static.js';
+import type { Logger } from 'pino';
+import type { ConsoleSessionStore } from '../stores/console-sessions.js';
 
 export interface ConsoleDeps {
   config: GatewayConfig;
@@ -21,12 +23,21 @@ export interface ConsoleDeps {
   approvals: ApprovalQueue;
   live: LiveFeed;
   localMode: () => boolean;
+  /** Console sessions shared by the replicas (store.postgres); absent: this process's memory. */
+  stores?: { consoleSessions?: ConsoleSessionStore };
+  log?: Pick<Logger, 'error'>;
 }
 
 /** Before the admin gate: the console's files and sign-in, and the cookie session that lets its requests through. */
 export function mountConsole(app: express.Express, deps: ConsoleDeps): void {
   const { config } = deps;
-  const sessions = new ConsoleSessions({ tokens: config.admin.tokens, localMode: deps.localMode, secure: () => (config.publicUrl ?? '').startsWith('https:') });
+  const sessions = new ConsoleSessions({
+    tokens: config.admin.tokens,
+    localMode: deps.localMode,
+    secure: () => (config.publicUrl ?? '').startsWith('https:'),
+    store: deps.stores?.consoleSessions,
+    log: deps.log,
+  });
   app.use('/ui/api', sessions.router());
   app.get('/ui', (req, res, next) => (req.originalUrl.split('?')[0] === '/ui' ? res.redirect(301, '/ui/') : next()));
   app.use('/ui', createConsoleStatic());

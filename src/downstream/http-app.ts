@@ -27,6 +27,9 @@ import { createHttpAuthenticate, hasAuthorizationServer, NO_AUTHORIZATION_SERVER
 import { createHostCheck } from './host-check.js';
 import { McpHttpHandler } from './mcp-http.js';
 import type { RemoteSessions } from './session-forward.js';
+import { sharedStateKeys } from './mcp-2026/state-keys.js';
+import type { KeyStore } from '../identity/key-store.js';
+import type { ConsoleSessionStore } from '../stores/console-sessions.js';
 import { mountDelegation } from './oauth-token.js';
 import { mountConsole, mountConsoleApi, type ConsoleDeps } from './console-routes.js';
 
@@ -45,7 +48,7 @@ export interface HttpAppDeps extends ConsoleDeps {
   /** Whether Redis and PostgreSQL answer (replicas); absent or empty for the embedded stores. */
   shared?: Pick<SharedStateWatch, 'down'>;
   /** Where GET-stream events are kept for Last-Event-ID replay. */
-  stores?: { streamEvents: StreamEventStore };
+  stores?: { streamEvents: StreamEventStore; keys?: KeyStore; consoleSessions?: ConsoleSessionStore };
   /** No issuer and no API key configured: loopback callers only, as agent `local` (read per request: keys may be added). */
   localMode: () => boolean;
   /** Sessions shared with the other replicas (state.redis). */
@@ -70,7 +73,7 @@ export function createHttpFront(deps: HttpAppDeps): HttpFront {
   });
   // Joining a named workflow is a right: the agent's manifest grants it (the local agent may in local mode).
   const mayJoinWorkflow = (caller: Caller) => caller.agent?.canSetWorkflow === true || (caller.via === 'local' && !caller.agent);
-  const mcp = new McpHttpHandler(gateway, { maxBodyBytes: config.maxBodyBytes, authenticate, mayJoinWorkflow, streamEvents: deps.stores?.streamEvents, remote: deps.remoteSessions });
+  const mcp = new McpHttpHandler(gateway, { maxBodyBytes: config.maxBodyBytes, authenticate, mayJoinWorkflow, streamEvents: deps.stores?.streamEvents, remote: deps.remoteSessions, stateKeys: deps.stores?.keys ? sharedStateKeys(deps.stores.keys) : undefined });
   const modelRoute = deps.models.route(authenticate, mayJoinWorkflow);
   const hostCheck = createHostCheck(config.host, config.allowedHosts, config.allowedOrigins);
   const app = createRoutes(deps, authenticate, mayJoinWorkflow);

@@ -20,6 +20,7 @@ import { ModernMcp } from './mcp-2026/handler.js';
 import { MemoryStreamEvents } from '../stores/memory/stream-events.js';
 import type { StreamEventStore } from '../stores/stream-events.js';
 import { notFound, type RemoteSessions } from './session-forward.js';
+import type { StateKeys } from './mcp-2026/state-keys.js';
 
 export type AuthResult =
   | { ok: true; caller: Caller }
@@ -34,6 +35,8 @@ export interface McpHttpOptions {
   streamEvents?: StreamEventStore;
   /** Sessions shared with other replicas (state.redis): held ones are recorded, others' are forwarded to them. */
   remote?: RemoteSessions;
+  /** The keys 2026-07-28 requestState is sealed with; default a key of this process. */
+  stateKeys?: StateKeys;
 }
 
 /** sessionOf's answer for a session another replica may hold. */
@@ -86,7 +89,7 @@ export class McpHttpHandler {
 
   constructor(private readonly gw: Gateway, private readonly opts: McpHttpOptions) {
     this.streamEvents = opts.streamEvents ?? new MemoryStreamEvents();
-    this.modern = new ModernMcp(gw, { mayJoinWorkflow: opts.mayJoinWorkflow });
+    this.modern = new ModernMcp(gw, { mayJoinWorkflow: opts.mayJoinWorkflow, stateKeys: opts.stateKeys, replicas: opts.remote });
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, view: View, resourcePath: string): Promise<void> {
@@ -167,7 +170,7 @@ export class McpHttpHandler {
     const msg = checkEnvelope(parsed);
     if (typeof msg === 'string') return rpcError(res, 400, RpcErrorCode.InvalidRequest, `Invalid Request: ${msg}.`);
     // The revision is chosen per request: a 2026-07-28 request carries its version in _meta and has no session.
-    if (claimsModern(req.headers, msg, SUPPORTED_PROTOCOL_VERSIONS)) return this.modern.serve(req, res, msg, view, caller);
+    if (claimsModern(req.headers, msg, SUPPORTED_PROTOCOL_VERSIONS)) return this.modern.serve(req, res, msg, view, caller, body);
 
     if (isRequest(msg) && msg.method === 'initialize') return this.initialize(req, res, msg, view, caller);
     const cs = this.sessionOf(req, res, caller);

@@ -26,12 +26,20 @@ const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 /** Connection-level headers a proxy must not pass on (RFC 9110 §7.6.1), plus the length it sets itself. */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length', HOP_HEADER]);
 
+/** Requests that belong to one replica (a 2026-07-28 call held there for the client's input), sent on to it. */
+export interface ReplicaForwarder {
+  /** This replica's id, as the session directory names it. */
+  readonly replicaId: string;
+  /** Whether the request may be forwarded (it was not forwarded already). */
+  mayForward(req: IncomingMessage): boolean;
+  /** Proxy the request to `replica`, streaming its answer back; `gone` answers instead when the replica is not there. */
+  toReplica(req: IncomingMessage, res: ServerResponse, replica: string, body: Buffer, gone: () => void): Promise<void>;
+}
+
 /** What the MCP adapter asks of session sharing. */
-export interface RemoteSessions {
+export interface RemoteSessions extends ReplicaForwarder {
   /** Record a new session as held here; false when it must be refused (directory down and failMode closed). */
   claim(cs: ClientSession): Promise<boolean>;
-  /** Whether a request for a session this replica does not hold may be forwarded (it was not forwarded already). */
-  mayForward(req: IncomingMessage): boolean;
   /** Serve a request for a session held elsewhere: forwarded to its holder, or 404 as for an unknown session. */
   forward(req: IncomingMessage, res: ServerResponse, caller: Caller, sessionId: string, body?: Buffer): Promise<void>;
 }
@@ -152,10 +160,30 @@ export class SessionSharing implements RemoteSessions {
     }
     // A session belongs to the exact credential that opened it, on every replica: another one is told it does not exist.
     if (route.principal !== principal) return notFound(res);
-    await this.proxy(req, res, new URL(req.url ?? '/mcp', route.url + '/'), sessionId, route.replica, body);
+    const forget = () => this.routes.delete(sessionId);
+    await this.proxy(req, res, new URL(req.url ?? '/mcp', route.url + '/'), { session: sessionId }, route.replica, body, forget, () => {
+      forget();
+      notFound(res);
+    });
   }
 
-  private proxy(req: IncomingMessage, res: ServerResponse, url: URL, sessionId: string, replica: string, body?: Buffer): Promise<void> {
+  async toReplica(req: IncomingMessage, res: ServerResponse, replica: string, body: Buffer, gone: () => void): Promise<void> {
+    let target: string | undefined;
+    try {
+      target = replica === this.replicaId ? undefined : await this.opts.directory.addressOf(replica);
+    } catch (err) {
+      this.opts.log.warn({ replica, err: (err as Error).message }, 'session directory (Redis) unreachable: cannot tell where the replica holding this call is');
+      return sendRpcError(res, 503, -32000, 'Service Unavailable: the session directory is unreachable, so the replica holding this call cannot be found. Retry shortly.');
+    }
+    if (!target) {
+      this.opts.log.info({ replica }, 'a call held by a replica that is gone (no heartbeat): its retry is refused so the client starts the request again');
+      return gone();
+    }
+    await this.proxy(req, res, new URL(req.url ?? '/mcp', target + '/'), { call: 'held' }, replica, body, undefined, gone);
+  }
+
+  /** `on404`: the holder answered 404; `unreachable`: it did not answer (the answer is the caller's to send). */
+  private proxy(req: IncomingMessage, res: ServerResponse, url: URL, what: Record<string, string>, replica: string, body: Buffer | undefined, on404: (() => void) | undefined, unreachable: () => void): Promise<void> {
     const headers: Record<string, string | string[]> = forwardedHeaders(req.headers);
     headers[HOP_HEADER] = this.replicaId;
     if (body) headers['content-length'] = String(body.length);
@@ -171,7 +199,7 @@ export class SessionSharing implements RemoteSessions {
       });
       upstream.on('response', (answer) => {
         clearTimeout(connectTimer);
-        if (answer.statusCode === 404) this.routes.delete(sessionId); // ended on the holder: ask the directory next time
+        if (answer.statusCode === 404) on404?.(); // ended on the holder: ask the directory next time
         res.writeHead(answer.statusCode ?? 502, forwardedHeaders(answer.headers));
         // SSE must reach the client as it is written, not when a buffer fills; pipe keeps back-pressure.
         res.flushHeaders();
@@ -185,10 +213,9 @@ export class SessionSharing implements RemoteSessions {
       });
       upstream.on('error', (err) => {
         clearTimeout(connectTimer);
-        this.routes.delete(sessionId);
         if (!res.headersSent) {
-          this.opts.log.warn({ session: sessionId, replica, target: url.origin, err: err.message }, 'the replica holding this session did not answer: answered 404 so the client starts a new session');
-          notFound(res);
+          this.opts.log.warn({ ...what, replica, target: url.origin, err: err.message }, 'session' in what ? 'the replica holding this session did not answer: answered 404 so the client starts a new session' : 'the replica holding this call did not answer: its retry is refused so the client starts the request again');
+          unreachable();
         } else res.destroy();
         resolve();
       });
@@ -197,7 +224,7 @@ export class SessionSharing implements RemoteSessions {
         if (!res.writableFinished) upstream.destroy();
         resolve();
       });
-      this.opts.log.debug({ session: sessionId, replica, method: req.method }, 'session request forwarded to its replica');
+      this.opts.log.debug({ ...what, replica, method: req.method }, 'session' in what ? 'session request forwarded to its replica' : 'held call retry forwarded to its replica');
       upstream.end(body);
     });
   }

@@ -18,6 +18,7 @@ import type { SharedSessionDirectory } from './sessions.js';
 import type { StreamEventStore } from './stream-events.js';
 import type { TaskOwnerStore } from './task-owners.js';
 import type { KeyStore } from '../identity/key-store.js';
+import type { ConsoleSessionStore } from './console-sessions.js';
 import { MemoryControlBus } from './memory/bus.js';
 import { MemoryLiveChildren } from './memory/live-children.js';
 import { MemoryLoopHistory } from './memory/loop-history.js';
@@ -63,6 +64,8 @@ export interface GatewayStores {
   streamEvents: StreamEventStore;
   /** The signing keys of delegated tokens when they are shared; absent: the files in dataDir/keys. */
   keys?: KeyStore;
+  /** Console sign-in sessions when they are shared (store.postgres); absent: each process's memory. */
+  consoleSessions?: ConsoleSessionStore;
   /** Every shared server and whether it answers now; empty for the embedded stores. */
   health(): SharedHealth[];
   /** Close everything; resolves with how many audit records could not be written. */
@@ -114,6 +117,7 @@ export async function openStores(opts: OpenStoresOptions): Promise<GatewayStores
       liveChildren: redis?.liveChildren ?? new MemoryLiveChildren(),
       sessions: redis?.sessions,
       keys: pg?.keys,
+      consoleSessions: pg?.consoleSessions,
       loopHistory: redis?.loopHistory ?? new MemoryLoopHistory(),
       approvals: pg?.approvals ?? new SqliteApprovals(embedded!.db),
       taskOwners: pg?.taskOwners ?? new SqliteTaskOwners(embedded!.db),

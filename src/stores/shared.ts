@@ -18,6 +18,7 @@ import { PgApprovals } from './postgres/approvals.js';
 import { PgDelegationTokens } from './postgres/delegation.js';
 import { PgKeyStore } from './postgres/signing-keys.js';
 import { PgTaskOwners } from './postgres/task-owners.js';
+import { PgConsoleSessions } from './postgres/console-sessions.js';
 import { openPostgres, type Postgres } from './postgres/pool.js';
 import { PgWorkflows } from './postgres/workflows.js';
 import { RedisControlBus } from './redis/bus.js';
@@ -97,7 +98,7 @@ export async function openRedisState(opts: OpenStoresOptions & { url: string; cl
   };
 }
 
-/** The durable store on PostgreSQL: workflows, tokens, signing keys, approvals, task owners and the trail, on one pool. */
+/** The durable store on PostgreSQL: workflows, tokens, signing keys, approvals, task owners, console sessions and the trail, on one pool. */
 export async function openPostgresStore(opts: OpenStoresOptions & { url: string; bus: ControlBus; closers: Closers }) {
   const { config, log, url, bus } = opts;
   let pg: Postgres;
@@ -118,6 +119,7 @@ export async function openPostgresStore(opts: OpenStoresOptions & { url: string;
   opts.closers.add(() => keys.close());
   const approvals = await PgApprovals.open({ db: pg });
   const taskOwners = await PgTaskOwners.open({ db: pg });
+  const consoleSessions = await PgConsoleSessions.open(pg);
   const configuredKey = config.audit.hmacKeyFile;
   const hmacKey = loadAuditKey(configuredKey ?? defaultAuditKeyPath(config.dataDir), { create: configuredKey === undefined });
   const auditLog = await PgAuditLog.open(pg, {
@@ -138,5 +140,5 @@ export async function openPostgresStore(opts: OpenStoresOptions & { url: string;
     close: () => (auditClosed ??= auditLog.close()),
   };
   const target = redactUrl(url);
-  return { audit, tokens, keys, approvals, taskOwners, health: (): SharedHealth => ({ name: 'postgres', target, ...pg.health() }) };
+  return { audit, tokens, keys, approvals, taskOwners, consoleSessions, health: (): SharedHealth => ({ name: 'postgres', target, ...pg.health() }) };
 }

@@ -198,9 +198,10 @@ describe('a 2026-07-28 client gets the upstream’s requestState inside gateway-
     const responses = { confirm: { action: 'accept', content: { ok: true } } };
     const retry = (st: unknown, name = T('request_state'), key = WORKER_KEY) => post('tools/call', { name, arguments: {}, requestState: st, inputResponses: responses }, key);
 
-    const [prefix, issued, inner, mac] = state.split('.');
+    // sy2.<key id>.<issued>.<the upstream's state>.<mac>
+    const [prefix, kid, issued, inner, mac] = state.split('.');
     const innerText = Buffer.from(inner!, 'base64url').toString('utf8');
-    const alteredInner = `${prefix}.${issued}.${Buffer.from(`${innerText}x`).toString('base64url')}.${mac}`;
+    const alteredInner = `${prefix}.${kid}.${issued}.${Buffer.from(`${innerText}x`).toString('base64url')}.${mac}`;
     const cases: Array<[string, Promise<Answer>]> = [
       ['appended', retry(`${state}-TAMPERED`)],
       ['inner state altered', retry(alteredInner)],

@@ -25,6 +25,8 @@ export interface ReplicaSetOptions {
   /** More of gateway.yaml; `state` and `store` are set to the set's Redis and PostgreSQL. */
   gatewayYaml?: Record<string, unknown>;
   failMode?: 'closed' | 'open';
+  /** More servers.d entries beside `fx`. */
+  servers?: Record<string, unknown>;
   env?: Record<string, string>;
 }
 
@@ -52,7 +54,7 @@ export async function startReplicas(opts: ReplicaSetOptions = {}): Promise<Repli
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   const home = makeHome({
-    servers: (h) => ({ fx: statsFixture(h) }),
+    servers: (h) => ({ ...opts.servers, fx: statsFixture(h) }),
     agents: opts.agents,
     gatewayYaml: { publicUrl, ...opts.gatewayYaml, state: { redis: redis.url, failMode: opts.failMode ?? 'closed' }, store: { postgres: postgres.url } },
   });
@@ -117,7 +119,7 @@ export async function statelessCall(
   mcpUrl: string,
   method: string,
   params: Record<string, unknown>,
-  opts: { key?: string; bearer?: string; workflowId?: string; signal?: AbortSignal } = {},
+  opts: { key?: string; bearer?: string; workflowId?: string; signal?: AbortSignal; capabilities?: Record<string, unknown>; id?: number } = {},
 ): Promise<RpcAnswer> {
   const name = method === 'tools/call' ? params.name : undefined;
   const token = opts.bearer ?? opts.key;
@@ -130,7 +132,7 @@ export async function statelessCall(
     ...(token ? { authorization: `Bearer ${token}` } : {}),
     ...(opts.workflowId ? { 'x-workflow-id': opts.workflowId } : {}),
   };
-  const res = await fetch(mcpUrl, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: META } }), signal: opts.signal });
+  const res = await fetch(mcpUrl, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: opts.id ?? 1, method, params: { ...params, _meta: opts.capabilities ? { ...META, 'io.modelcontextprotocol/clientCapabilities': opts.capabilities } : META } }), signal: opts.signal });
   const type = res.headers.get('content-type') ?? '';
   const text = await res.text();
   let last: Record<string, unknown> = {};

@@ -1,13 +1,16 @@
 /**
  * Bridging a legacy upstream's sampling, elicitation and roots requests to a 2026-07-28 client: the call's request
  * is held (bounded in time), the client gets an `input_required` result with an authenticated `requestState`, and
- * its retry with `inputResponses` answers the held request, so the same upstream call completes.
+ * its retry with `inputResponses` answers the held request, so the same upstream call completes. Behind a balancer
+ * the state names the replica holding the call and is sealed with a key all replicas share: a retry landing on
+ * another replica is verified there and forwarded to the holder (decision 0090).
  */
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { ReplyChannel } from '../../gateway/channel.js';
 import type { ClientSession, View } from '../../gateway/client-session.js';
 import type { Caller } from '../../gateway/types.js';
 import { errorResponse, RpcErrorCode, type RpcId, type RpcRequest, type RpcResponse } from '../../util/jsonrpc.js';
+import { processStateKeys, type StateKeys } from './state-keys.js';
 
 /** State naming a held legacy upstream request starts so. */
 export const STATE_PREFIX = 'sy1.';
@@ -42,47 +45,73 @@ interface Held {
 
 export type Unwrapped = { ok: true; state: string } | { ok: false; status: number; body: RpcResponse };
 
-export type Resumed = { ok: true; resumed?: { reply: Resumable; session: ClientSession } } | { ok: false; status: number; body: RpcResponse };
+/**
+ * `owner`: the state is genuine and bound to this caller, but another replica holds the call; the retry may be
+ * forwarded there, and `body` is the answer when it cannot be.
+ */
+export type Resumed = { ok: true; resumed?: { reply: Resumable; session: ClientSession } } | { ok: false; status: number; body: RpcResponse; owner?: string };
+
+export interface BridgeOptions {
+  /** The keys state is sealed with (default: a key of this process alone). */
+  keys?: StateKeys;
+  /** This replica's id, named in the state of the calls it holds (default 'local': one process). */
+  replica?: string;
+}
+
+const REFUSED = (retryId: RpcId, why: string) => errorResponse(retryId, RpcErrorCode.InvalidParams, `Invalid requestState: ${why}. Start the request again without requestState.`, { reason: 'invalid_request_state' });
+const NOT_OURS = 'it was not issued by this gateway';
+const NOT_YOURS = 'it was altered, or belongs to another caller or request';
 
 /** What ties a state to one caller and one request: another caller, view or target cannot use it. */
 function bindingOf(caller: Caller, view: View, method: string, name: unknown): string {
   return JSON.stringify([caller.principal, view.single ?? '', method, typeof name === 'string' ? name : '']);
 }
 
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 export class InputBridge {
-  private readonly key = randomBytes(32);
+  private readonly keys: StateKeys;
+  /** This replica's id as state names it. */
+  readonly replica: string;
   private readonly held = new Map<string, Held>();
 
-  constructor(private readonly holdMs = HOLD_MS) {}
+  constructor(private readonly holdMs = HOLD_MS, opts: BridgeOptions = {}) {
+    this.keys = opts.keys ?? processStateKeys();
+    this.replica = opts.replica ?? 'local';
+  }
 
   get size(): number {
     return this.held.size;
   }
 
-  private sign(id: string, binding: string): string {
-    return createHmac('sha256', this.key).update(`${id}\u0000${binding}`).digest('base64url');
+  private static sign(key: Buffer, replica: string, id: string, binding: string): string {
+    return createHmac('sha256', key).update(`hold\u0000${replica}\u0000${id}\u0000${binding}`).digest('base64url');
   }
 
-  private seal(issued: string, state: string, binding: string): string {
-    return createHmac('sha256', this.key).update(`wrap\u0000${issued}\u0000${state}\u0000${binding}`).digest('base64url');
+  private static seal(key: Buffer, issued: string, state: string, binding: string): string {
+    return createHmac('sha256', key).update(`wrap\u0000${issued}\u0000${state}\u0000${binding}`).digest('base64url');
   }
 
   /** A modern upstream's own requestState, inside state bound to this caller and request (the upstream's bytes untouched). */
   wrap(state: string, caller: Caller, view: View, method: string, name: unknown): string {
     const issued = Date.now().toString(36);
-    return `${WRAP_PREFIX}${issued}.${Buffer.from(state, 'utf8').toString('base64url')}.${this.seal(issued, state, bindingOf(caller, view, method, name))}`;
+    const { kid, key } = this.keys.current();
+    return `${WRAP_PREFIX}${kid}.${issued}.${Buffer.from(state, 'utf8').toString('base64url')}.${InputBridge.seal(key, issued, state, bindingOf(caller, view, method, name))}`;
   }
 
   /** The upstream's state back out of a retry's requestState, or why it is refused (altered, foreign, expired, not ours). */
   unwrap(given: unknown, caller: Caller, view: View, method: string, name: unknown, retryId: RpcId): Unwrapped {
-    const refuse = (why: string): Unwrapped => ({ ok: false, status: 400, body: errorResponse(retryId, RpcErrorCode.InvalidParams, `Invalid requestState: ${why}. Start the request again without requestState.`, { reason: 'invalid_request_state' }) });
-    if (typeof given !== 'string' || !given.startsWith(WRAP_PREFIX)) return refuse('it was not issued by this gateway');
-    const [issued, body, mac, extra] = given.slice(WRAP_PREFIX.length).split('.');
-    if (!issued || body === undefined || !mac || extra !== undefined) return refuse('it was not issued by this gateway');
+    const refuse = (why: string): Unwrapped => ({ ok: false, status: 400, body: REFUSED(retryId, why) });
+    if (typeof given !== 'string' || !given.startsWith(WRAP_PREFIX)) return refuse(NOT_OURS);
+    const [kid, issued, body, mac, extra] = given.slice(WRAP_PREFIX.length).split('.');
+    const key = kid ? this.keys.find(kid) : undefined;
+    if (!issued || body === undefined || !mac || extra !== undefined || !key) return refuse(NOT_OURS);
     const state = Buffer.from(body, 'base64url').toString('utf8');
-    const expected = Buffer.from(this.seal(issued, state, bindingOf(caller, view, method, name)));
-    const mine = Buffer.from(mac);
-    if (expected.length !== mine.length || !timingSafeEqual(expected, mine)) return refuse('it was altered, or belongs to another caller or request');
+    if (!same(InputBridge.seal(key, issued, state, bindingOf(caller, view, method, name)), mac)) return refuse(NOT_YOURS);
     if (Date.now() - parseInt(issued, 36) > this.holdMs) return refuse(`it is older than ${Math.round(this.holdMs / 1000)} s`);
     return { ok: true, state };
   }
@@ -99,22 +128,25 @@ export class InputBridge {
     timer.unref();
     const request = { method: upstream.method, ...(upstream.params ? { params: upstream.params } : {}) };
     this.held.set(id, { reply, session, upstreamRequestId: upstream.id, key, request, binding, timer });
-    return { resultType: 'input_required', inputRequests: { [key]: request }, requestState: `${STATE_PREFIX}${id}.${this.sign(id, binding)}` };
+    const sealing = this.keys.current();
+    const requestState = `${STATE_PREFIX}${sealing.kid}.${this.replica}.${id}.${InputBridge.sign(sealing.key, this.replica, id, binding)}`;
+    return { resultType: 'input_required', inputRequests: { [key]: request }, requestState };
   }
 
   /**
    * A retry carrying gateway-minted state: verified against the caller and request, used once. With the response
    * it answers the held upstream request and the retry's stream takes the call's next answer; without, the client
-   * is asked again.
+   * is asked again. State another replica minted for a call it holds comes back with `owner` set.
    */
   resume(state: string, params: Record<string, unknown>, caller: Caller, view: View, method: string, retryId: RpcId, reply: { send: (status: number, body: RpcResponse) => void; inner: ReplyChannel; asked: (result: Record<string, unknown>) => void }): Resumed {
-    const refuse = (why: string): Resumed => ({ ok: false, status: 400, body: errorResponse(retryId, RpcErrorCode.InvalidParams, `Invalid requestState: ${why}. Start the request again without requestState.`, { reason: 'invalid_request_state' }) });
-    const [id, mac] = state.slice(STATE_PREFIX.length).split('.');
-    if (!id || !mac) return refuse('it was not issued by this gateway');
+    const refuse = (why: string): Resumed => ({ ok: false, status: 400, body: REFUSED(retryId, why) });
+    const [kid, replica, id, mac, extra] = state.slice(STATE_PREFIX.length).split('.');
+    const key = kid ? this.keys.find(kid) : undefined;
+    if (!replica || !id || !mac || extra !== undefined || !key) return refuse(NOT_OURS);
     const binding = bindingOf(caller, view, method, method === 'resources/read' ? params.uri : params.name);
-    const expected = Buffer.from(this.sign(id, binding));
-    const given = Buffer.from(mac);
-    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return refuse('it was altered, or belongs to another caller or request');
+    if (!same(InputBridge.sign(key, replica, id, binding), mac)) return refuse(NOT_YOURS);
+    // Genuine and this caller's, but the call waits on another replica: only it can answer the held request.
+    if (replica !== this.replica) return { ok: false, status: 400, body: REFUSED(retryId, 'the gateway replica holding this call is gone (or could not be reached), so the call ended there'), owner: replica };
     const h = this.held.get(id);
     if (!h || h.binding !== binding) return refuse('it was already used or has expired');
     const responses = params.inputResponses as Record<string, unknown> | undefined;

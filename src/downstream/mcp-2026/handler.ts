@@ -17,6 +17,8 @@ import { isRejection, MODERN_REVISION, validateModern, withoutEnvelope, type Mod
 import { Lanes, workflowOf } from './lanes.js';
 import { decorate, ModernReply, type ModernReplyOptions } from './reply.js';
 import { InputBridge, STATE_PREFIX } from './bridge.js';
+import type { StateKeys } from './state-keys.js';
+import type { ReplicaForwarder } from '../session-forward.js';
 import { ListenHub, readFilter } from './listen.js';
 import { changedKind } from '../../gateway/notify.js';
 import { setStateQuietly } from '../../stores/workflows.js';
@@ -70,6 +72,10 @@ const changedKindOf = (msg: RpcMessage) => ('method' in msg ? changedKind(msg.me
 
 export interface ModernOptions {
   mayJoinWorkflow?: (caller: Caller) => boolean;
+  /** The keys requestState is sealed with (replicas: derived from the shared signing keys). */
+  stateKeys?: StateKeys;
+  /** The other replicas: a retry for a call held on one of them is forwarded there. */
+  replicas?: ReplicaForwarder;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -86,15 +92,17 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 export class ModernMcp {
   readonly lanes: Lanes;
   readonly listens: ListenHub;
-  readonly bridge = new InputBridge();
+  readonly bridge: InputBridge;
 
   constructor(private readonly gw: Gateway, private readonly opts: ModernOptions = {}) {
+    this.bridge = new InputBridge(undefined, { keys: opts.stateKeys, replica: opts.replicas?.replicaId });
     this.lanes = new Lanes(gw);
     this.listens = new ListenHub(gw);
     gw.listChanges.add((servers, kind) => this.listens.serversChanged(servers, kind));
   }
 
-  async serve(req: IncomingMessage, res: ServerResponse, msg: RpcMessage, view: View, caller: Caller): Promise<void> {
+  /** `body`: the request as posted, for forwarding a retry to the replica holding its call. */
+  async serve(req: IncomingMessage, res: ServerResponse, msg: RpcMessage, view: View, caller: Caller, body?: Buffer): Promise<void> {
     if (!('method' in msg)) {
       // No server-to-client requests exist in this revision, so a posted response answers nothing.
       return sendJson(res, 400, errorResponse(null, RpcErrorCode.InvalidRequest, `A ${MODERN_REVISION} client has no requests to answer: post requests only.`));
@@ -113,7 +121,7 @@ export class ModernMcp {
     if (msg.method === 'subscriptions/listen') return this.listen(res, msg, view, caller, meta);
     const state = msg.params?.requestState;
     const target = msg.method === 'resources/read' ? msg.params?.uri : msg.params?.name;
-    if (typeof state === 'string' && state.startsWith(STATE_PREFIX) && RETRYABLE.has(msg.method)) return this.resume(res, msg, state, view, caller);
+    if (typeof state === 'string' && state.startsWith(STATE_PREFIX) && RETRYABLE.has(msg.method)) return this.resume(req, res, msg, state, view, caller, body);
     let params = msg.params;
     if (state !== undefined && RETRYABLE.has(msg.method)) {
       // Only state this gateway minted is taken; the upstream gets its own state back, byte for byte.
@@ -187,7 +195,7 @@ export class ModernMcp {
   }
 
   /** A retry with gateway-minted requestState: the held call takes the client's input and answers on this stream. */
-  private resume(res: ServerResponse, msg: RpcRequest, state: string, view: View, caller: Caller): void {
+  private resume(req: IncomingMessage, res: ServerResponse, msg: RpcRequest, state: string, view: View, caller: Caller, body?: Buffer): void | Promise<void> {
     const post = new PostReply(res, {});
     const send = (status: number, body: RpcResponse) => sendJson(res, status, body);
     const done = this.bridge.resume(state, msg.params ?? {}, caller, view, msg.method, msg.id, {
@@ -195,7 +203,11 @@ export class ModernMcp {
       inner: post,
       asked: (result) => post.final({ jsonrpc: '2.0', id: msg.id, result }),
     });
-    if (!done.ok) return send(done.status, done.body);
+    if (!done.ok) {
+      const forwarder = this.opts.replicas;
+      if (done.owner === undefined || !forwarder?.mayForward(req)) return send(done.status, done.body);
+      return forwarder.toReplica(req, res, done.owner, body ?? Buffer.from(JSON.stringify(msg)), () => send(done.status, done.body));
+    }
     const resumed = done.resumed;
     if (resumed) {
       res.once('close', () => {
