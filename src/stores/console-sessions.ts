@@ -1,7 +1,7 @@
 /**
  * Console sign-in sessions: the cookie's id (kept here only as its sha256) names who signed in, the session's CSRF
  * token and when it ends. In this process's memory by default; in PostgreSQL when store.postgres is set, so a
- * session made on one replica is valid, signed out and expired on every replica (decision 0091).
+ * session made on one replica is valid, signed out and expired on every replica (decision 0042).
  */
 import type { Awaitable } from './types.js';
 

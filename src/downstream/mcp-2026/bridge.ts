@@ -3,7 +3,7 @@
  * is held (bounded in time), the client gets an `input_required` result with an authenticated `requestState`, and
  * its retry with `inputResponses` answers the held request, so the same upstream call completes. Behind a balancer
  * the state names the replica holding the call and is sealed with a key all replicas share: a retry landing on
- * another replica is verified there and forwarded to the holder (decision 0090).
+ * another replica is verified there and forwarded to the holder (decision 0041).
  */
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { ReplyChannel } from '../../gateway/channel.js';

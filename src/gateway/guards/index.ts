@@ -55,7 +55,7 @@ export function createGatewayGuards(o: GatewayGuardsOptions): GuardChain {
  * The limits guard whose check is left to its commit when `nothingAfter(step)`: the commit checks and reserves in one
  * store operation and refuses as the check would, so a step nothing later can refuse or hold up gives the same answer
  * with one operation instead of two (a round trip less to a shared store). Otherwise it checks first as always, so an
- * over-budget call never waits for a human nor trips the loop guard (decision 0090).
+ * over-budget call never waits for a human nor trips the loop guard (decision 0039).
  */
 function checkedAtCommit(limits: LimitsGuard, nothingAfter: (step: Step) => boolean): PhasedGuard {
   return {

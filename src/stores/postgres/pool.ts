@@ -50,7 +50,7 @@ export interface Postgres {
   /**
    * One statement committed without waiting for its WAL flush (synchronous_commit = off, on a small pool of its own):
    * for writes a later synchronous commit makes durable anyway, WAL being flushed in order (workflow step counters,
-   * joins and dones; see docs/decisions/0090-workflow-writes-grouped.md). A server crash may lose the last moments of these.
+   * joins and dones; see docs/decisions/0040-workflow-writes-grouped.md). A server crash may lose the last moments of these.
    */
   queryRelaxed<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: NamedStatement, params: unknown[]): Promise<pg.QueryResult<R>>;
   /** Run `fn` inside BEGIN/COMMIT on one connection; ROLLBACK when it throws. */
@@ -149,8 +149,24 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
     }
   };
 
-  const transaction = async <T>(fn: (client: PgClient, begun: unknown) => Promise<T>, begin = 'BEGIN'): Promise<T> => {
+  /**
+   * pg-pool takes its error listener off a client it hands out: a connection the server ends between two statements
+   * of a checkout would emit 'error' with no listener and end the process. This one marks the store down instead, and
+   * the next statement on the client fails as a connection error.
+   */
+  const onCheckedOutError = (err: Error): void => markDown(err);
+  const checkout = async (): Promise<pg.PoolClient> => {
     const client = await track(pool.connect());
+    client.on('error', onCheckedOutError);
+    return client;
+  };
+  const giveBack = (client: pg.PoolClient, broken = false): void => {
+    client.off('error', onCheckedOutError);
+    client.release(broken);
+  };
+
+  const transaction = async <T>(fn: (client: PgClient, begun: unknown) => Promise<T>, begin = 'BEGIN'): Promise<T> => {
+    const client = await checkout();
     let broken = false;
     try {
       const begun = await client.query(begin);
@@ -168,7 +184,7 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
       }
       throw err;
     } finally {
-      client.release(broken);
+      giveBack(client, broken);
     }
   };
 
@@ -191,11 +207,11 @@ export async function openPostgres(opts: OpenPostgresOptions): Promise<Postgres>
         `BEGIN; SELECT pg_advisory_xact_lock(hashtext('${name.replace(/'/g, "''")}')); ${read}`,
       ),
     migrate: async () => {
-      const client = await track(pool.connect());
+      const client = await checkout();
       try {
         return await applyPgMigrations(client, log);
       } finally {
-        client.release();
+        giveBack(client);
       }
     },
     health: () => ({ ...health }),

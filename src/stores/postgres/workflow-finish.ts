@@ -4,7 +4,7 @@
  * increment), and every active → done queued meanwhile (those wait at most FINISH_MS, since no guard waits for a
  * done). One statement is one transaction for the whole group, committed without waiting for its WAL flush: the next
  * synchronous commit (an audit flush, a pause or kill) makes it durable, WAL being flushed in order
- * (docs/decisions/0090-workflow-writes-grouped.md). A done whose row is no longer active (paused or killed on another
+ * (docs/decisions/0040-workflow-writes-grouped.md). A done whose row is no longer active (paused or killed on another
  * replica meanwhile) takes the store's one-row path, which publishes or refuses as a lone state change does.
  */
 import type { WorkflowState } from '../../gateway/types.js';

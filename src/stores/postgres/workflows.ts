@@ -5,7 +5,7 @@
  * from one atomic UPDATE per step, so they are unique and increase in allocation order across every replica
  * (docs/decisions/0031-workflow-step-numbers-across-replicas.md). A fresh workflow's row and a join go in with their
  * first step, plain finishes (active → done) are not broadcast (docs/decisions/0038-workflow-writes-per-call.md), and
- * the steps and finishes of concurrent calls share one statement (docs/decisions/0090-workflow-writes-grouped.md).
+ * the steps and finishes of concurrent calls share one statement (docs/decisions/0040-workflow-writes-grouped.md).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';

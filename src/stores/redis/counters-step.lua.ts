@@ -5,7 +5,7 @@
  * counted, so a check that passes without giving them back would pass after it too: a check sweeps only when it
  * would refuse, then looks again. A window whose head is not the current bucket (the first step of a second, or a new
  * subject) moves up first, which renews the subject's expiry; a workflow a check passes is created by its reservation,
- * starting at the check's time (decision 0090).
+ * starting at the check's time (decision 0039).
  */
 export const COUNTERS_STEP_LUA = `
 local NW = #win

@@ -7,7 +7,7 @@
  * formats a Lua number argument with %.17g itself).
  *
  * What is constant per store (key prefix, dimensions, windows, retention) is written into the script's text, so a run
- * decodes nothing it already knows (decision 0090). check and reserve, run on every step, take positional arguments:
+ * decodes nothing it already knows (decision 0039). check and reserve, run on every step, take positional arguments:
  *   ARGV: op, now, workflow, agent, team ('' none, else '=' .. name), one amount per dimension ('' none),
  *         limit count L, then per limit: subject (w|a|t), window index (0: total), dimension, max, mode (r|s), threshold,
  *         start (epoch ms of the step's check, '' none: a workflow not yet counted starts then),

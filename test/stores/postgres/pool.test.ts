@@ -93,6 +93,36 @@ describe.skipIf(skip)('PostgreSQL pool and migrations', () => {
     }
   });
 
+  it('a connection the server ends between two statements of a transaction fails that transaction, not the process', async () => {
+    const t = await testPostgres();
+    const db = await openPostgres({ url: t.url, log: silent, max: 2 });
+    const other = await openPostgres({ url: t.url, log: silent, max: 1 });
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const outcome = await db
+        .transaction(async (client) => {
+          const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+          await other.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+          // The server's goodbye arrives while no statement is running on this client.
+          await new Promise((r) => setTimeout(r, 300));
+          await client.query('SELECT 1');
+          return 'committed';
+        })
+        .catch((e: Error) => e);
+      expect(outcome).toBeInstanceOf(Error);
+      expect(uncaught).toEqual([]);
+      // The pool hands out a fresh connection afterwards.
+      const { rows } = await db.query<{ one: number }>('SELECT 1 AS one');
+      expect(rows[0]!.one).toBe(1);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await other.close();
+      await db.close();
+    }
+  });
+
   it('refuses to change a shipped migration and to take a bad room name', () => {
     const m = RACE_MIGRATIONS[0];
     expect(() => registerPgMigration(m.room, m.version, m.sql)).not.toThrow();
