@@ -97,12 +97,12 @@ export class AgentRegistry {
     return this.#apiKeys.size > 0;
   }
 
-  /** The agent whose declared claims (sub, client_id or azp, and iss if pinned) all equal the verified token's. */
   /** Changes on every update: what was derived from the agents before (a caller per verified token) is stale. */
   get generation(): number {
     return this.#generation;
   }
 
+  /** The agent whose declared claims (sub, client_id or azp, and iss if pinned) all equal the verified token's. */
   findByClaims(claims: Readonly<Record<string, unknown>>): ClaimMatch | undefined {
     for (const field of CLAIM_FIELDS) {
       const value = claims[field];

@@ -4,6 +4,7 @@
  */
 import { PolicyResolver } from '../../identity/policy.js';
 import type { GuardCheck, HumanAnswer, Refusal, Step } from '../types.js';
+import { toolDecision } from './policy.js';
 
 export interface ApprovalGuardOptions {
   /** The same resolver the policy guard uses. */
@@ -58,7 +59,7 @@ async function askHuman(step: Step, ask: NonNullable<Parameters<GuardCheck>[1]['
 
 /** Whether a step is one the approval guard asks a human about (or refuses for want of one). */
 export function needsApproval(policies: PolicyResolver, step: Step): boolean {
-  return step.kind === 'tools/call' && policies.forCaller(step.caller).checkToolCall(step.exposedName, step.args).decision === 'approval';
+  return step.kind === 'tools/call' && toolDecision(policies, step).decision === 'approval';
 }
 
 /** Synchronous (returns undefined) for every call that needs no approval; a Promise only while the human decides. */
@@ -66,7 +67,7 @@ export function createApprovalGuard(opts: ApprovalGuardOptions = {}): GuardCheck
   const policies = opts.policies ?? new PolicyResolver();
   return (step, ctx) => {
     if (step.kind !== 'tools/call') return undefined;
-    const d = policies.forCaller(step.caller).checkToolCall(step.exposedName, step.args);
+    const d = toolDecision(policies, step);
     if (d.decision !== 'approval') return undefined;
     if (!ctx.askHuman) return denied(step.exposedName, `${step.exposedName} needs a human's approval, which this route cannot ask for; it was not made. Call it over MCP.`);
     return askHuman(step, ctx.askHuman, d.rule.approval !== 'console');

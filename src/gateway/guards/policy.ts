@@ -12,12 +12,27 @@ function asUnknown(step: Step): Refusal {
   return { reason: 'policy_denied', message: `Unknown ${what}: ${clip(step.exposedName)}`, asUnknown: true };
 }
 
+type ToolDecision = ReturnType<ReturnType<PolicyResolver['forCaller']>['checkToolCall']>;
+const toolDecisions = new WeakMap<Step, { policies: PolicyResolver; d: ToolDecision }>();
+
+/**
+ * The caller's policy decision on a tools/call step, worked out once per step: the policy guard, the approval guard
+ * and the limits guard's placement all ask it, and a 50-rule policy with argument patterns is not free.
+ */
+export function toolDecision(policies: PolicyResolver, step: Step): ToolDecision {
+  const known = toolDecisions.get(step);
+  if (known?.policies === policies) return known.d;
+  const d = policies.forCaller(step.caller).checkToolCall(step.exposedName, step.args);
+  toolDecisions.set(step, { policies, d });
+  return d;
+}
+
 /** Pass the gateway's PolicyResolver (built on the AgentRegistry) so reloads of agents.d apply to open sessions. */
 export function createPolicyGuard(policies: PolicyResolver = new PolicyResolver()): GuardCheck {
   return (step) => {
     switch (step.kind) {
       case 'tools/call': {
-        const d = policies.forCaller(step.caller).checkToolCall(step.exposedName, step.args);
+        const d = toolDecision(policies, step);
         if (d.decision === 'hidden') return asUnknown(step);
         return d.decision === 'deny' ? d.refusal : undefined;
       }
