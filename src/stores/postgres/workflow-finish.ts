@@ -171,6 +171,7 @@ export class WorkflowWrites {
       return;
     }
     const finished = new Set<string>();
+    const numbered = new Set<string>();
     for (const row of rows) {
       const { k, step_count: count, inserted, was, ...state } = row;
       if (k === 'f') {
@@ -179,13 +180,14 @@ export class WorkflowWrites {
         for (const s of dones.get(row.id)!.settle) s.resolve();
         continue;
       }
+      numbered.add(row.id);
       const entry = steps.get(row.id)!;
       const first = count - entry.settle.length + 1;
       const rejoined = k === 'j' && !inserted && was === 'done';
       entry.settle.forEach((s, i) => s.resolve({ step: first + i, row: state, inserted, rejoined }));
     }
     for (const [id, entry] of steps) {
-      if (rows.some((r) => r.id === id && r.k !== 'f')) continue;
+      if (numbered.has(id)) continue;
       for (const s of entry.settle) s.reject(new Error(`workflow ${id} was not numbered; try again`));
     }
     await Promise.all(
