@@ -24,6 +24,12 @@ interface Pair {
   close(): Promise<void>;
 }
 
+/** Redis lapses keys on its own clock: a short TTL, polled until the record is gone. */
+const REDIS_TTL_MS = 200;
+const redisLapse = async (check: () => Promise<boolean>): Promise<void> => {
+  await waitFor(check, { timeoutMs: 5000, intervalMs: 50, what: 'the TTL to lapse' });
+};
+
 const factories: Array<{ name: string; skip?: string; open(): Promise<Pair> }> = [
   {
     name: 'memory',
@@ -55,10 +61,8 @@ const factories: Array<{ name: string; skip?: string; open(): Promise<Pair> }> =
       return {
         a,
         b,
-        ttl: 200,
-        lapse: async (check) => {
-          await waitFor(check, { timeoutMs: 5000, intervalMs: 50, what: 'the TTL to lapse' });
-        },
+        ttl: REDIS_TTL_MS,
+        lapse: redisLapse,
         close: async () => {
           await a.close();
           await b.close();
@@ -81,10 +85,8 @@ const factories: Array<{ name: string; skip?: string; open(): Promise<Pair> }> =
       return {
         a,
         b,
-        ttl: 200,
-        lapse: async (check) => {
-          await waitFor(check, { timeoutMs: 5000, intervalMs: 50, what: 'the TTL to lapse' });
-        },
+        ttl: REDIS_TTL_MS,
+        lapse: redisLapse,
         close: async () => {
           await a.close();
           // Closing the directory leaves the shared client to its opener, still serving the other stores.

@@ -17,7 +17,7 @@ const keep = closedAfterEach();
 /** The pool with every statement it runs written down. */
 function counted(db: Postgres): { db: Postgres; sql: string[] } {
   const sql: string[] = [];
-  return { sql, db: { ...db, query: (text, params) => (sql.push(text), db.query(text, params)) } };
+  return { sql, db: { ...db, query: (text, params) => (sql.push(typeof text === 'string' ? text : text.text), db.query(text, params)) } };
 }
 /** No timer read during the test: the test asks for each read itself. */
 const NEVER = 3_600_000;
