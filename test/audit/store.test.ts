@@ -28,7 +28,9 @@ describe('batched writer', () => {
     for (let i = 1; i <= 500; i++) store.record(step({ workflowId: 'wf-big', stepNo: i }), ok());
     // Committed by the writer thread within moments, far inside the 60 s timer.
     await vi.waitFor(() => expect(committedCount(dataDir)).toBe(500), { timeout: 5000, interval: 10 });
-    expect(store.getStats()).toMatchObject({ flushes: 1 });
+    // The writer thread commits, then reports its stats by message: the rows can be seen a moment before the count.
+    await vi.waitFor(() => expect(store.getStats()).toMatchObject({ flushes: 1 }), { timeout: 5000, interval: 10 });
+    expect(store.getStats()).toMatchObject({ flushes: 1, written: 500 });
   });
 
   it('close() flushes what is queued', () => {
