@@ -10,6 +10,7 @@
 //   gateway-audit-off  audit disabled
 //   gateway-secured    JWT auth + a 50-rule policy + limits, for the identity/policy/limits overhead
 //   pipe               a blind TCP byte pipe (bench/pipe.mjs): the floor for a proxy's CPU per call
+//   pipe-http          a blind HTTP reverse proxy (bench/pipe-http.mjs): Node's HTTP server and an undici pool, bodies as bytes
 //   gateway-2026       defaults, measured with 2026-07-28 clients (stateless POSTs with the _meta envelope)
 //   console            first-load times of the console's admin API queries on a seeded trail (bench/console.mjs)
 //   model              the model route instead (bench/model.mjs): chat completions direct vs through the gateway
@@ -97,9 +98,9 @@ async function startGateway(upstreamUrl, variant) {
   return { url: `${base}/mcp`, proc, dir, headers: setup.headers ?? {} };
 }
 
-async function startPipe(upstreamUrl) {
+async function startPipe(upstreamUrl, script) {
   const port = new URL(upstreamUrl).port;
-  const proc = spawn(process.execPath, [join(ROOT, 'bench/pipe.mjs'), port], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [join(ROOT, 'bench', script), port], { stdio: ['ignore', 'pipe', 'inherit'] });
   const m = await waitForLine(proc.stdout, /listening (\d+)/, 'pipe', proc, 20_000);
   return { url: `http://127.0.0.1:${m[1]}/mcp`, proc, tool: 'add', headers: {} };
 }
@@ -199,7 +200,7 @@ try {
   for (const name of VARIANTS) {
     const v = variantDefs[name];
     if (!v) throw new Error(`unknown variant '${name}'; known: ${Object.keys(variantDefs).join(', ')}`);
-    gateways[name] = v.pipe ? await startPipe(upstream.url) : { ...(await startGateway(upstream.url, v)), tool: 'bench__add' };
+    gateways[name] = v.pipe ? await startPipe(upstream.url, v.pipe) : { ...(await startGateway(upstream.url, v)), tool: 'bench__add' };
     results[name] = [];
   }
   console.log(`switchyard bench: ${SESSIONS} sessions, ${SECONDS} s per measurement, ${ROUNDS} rounds, tool add, Node ${process.version}`);
@@ -219,10 +220,14 @@ try {
   console.log('\nsummary (mean over rounds)');
   console.log(`  direct             ${direct.toFixed(0)} calls/s  p50 ${mean(results.direct, 'p50').toFixed(2)} ms  p99 ${mean(results.direct, 'p99').toFixed(2)} ms  upstream ${cpuText(mean(results.direct, 'cpuUs'))}`);
   const pipeCpu = results.pipe ? mean(results.pipe, 'cpuUs') : NaN;
+  const httpPipeCpu = results['pipe-http'] ? mean(results['pipe-http'], 'cpuUs') : NaN;
   for (const name of VARIANTS) {
     const g = mean(results[name], 'rps');
     const cpu = mean(results[name], 'cpuUs');
-    const vsPipe = Number.isFinite(pipeCpu) && name !== 'pipe' ? `  ${(cpu / pipeCpu).toFixed(2)}x pipe cpu` : '';
+    const isPipe = variantDefs[name].pipe !== undefined;
+    const vsPipe =
+      (Number.isFinite(pipeCpu) && name !== 'pipe' ? `  ${(cpu / pipeCpu).toFixed(2)}x pipe cpu` : '') +
+      (Number.isFinite(httpPipeCpu) && !isPipe ? `  ${(cpu / httpPipeCpu).toFixed(2)}x http pipe cpu` : '');
     console.log(`  ${name.padEnd(18)} ${g.toFixed(0)} calls/s  p50 ${mean(results[name], 'p50').toFixed(2)} ms  p99 ${mean(results[name], 'p99').toFixed(2)} ms  ratio ${(g / direct).toFixed(3)}x direct  ${cpuText(cpu)}${mainText(mean(results[name], 'mainUs'))}${vsPipe}`);
   }
 } finally {

@@ -64,6 +64,8 @@ export const variants = {
     },
   },
 };
-variants.pipe = { pipe: true };
+variants.pipe = { pipe: 'pipe.mjs' };
+// A blind HTTP reverse proxy (Node's HTTP server, bodies as bytes): what terminating HTTP costs before any work.
+variants['pipe-http'] = { pipe: 'pipe-http.mjs' };
 // The default gateway, measured with 2026-07-28 clients (bench/run.mjs sends stateless POSTs for it).
 variants['gateway-2026'] = { ...variants.gateway, modern: true };
