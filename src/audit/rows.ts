@@ -80,7 +80,12 @@ export type RowFields = Omit<AuditRow, 'id' | 'prev_hash' | 'hash'>;
 
 /** Redact, serialise and hash one record. */
 export function toRow(p: PendingRecord, id: number, prevHash: string, f: RowFormat): AuditRow {
-  return chainRow(rowFields(p, f), id, prevHash, f.key);
+  // The fields are this row's own, so they are completed in place: chainRow's two copies were a tenth of the writer's time.
+  const row = rowFields(p, f) as AuditRow;
+  row.id = id;
+  row.prev_hash = prevHash;
+  row.hash = rowHash(prevHash, row, f.key);
+  return row;
 }
 
 /** Give prepared fields their place in the chain: the only part a shared store must do while holding the chain. */

@@ -3,6 +3,7 @@ import { toRow, type PendingRecord, type RowFormat } from '../../../audit/rows.j
 import type Database from 'better-sqlite3';
 import type { Db } from '../db.js';
 import { HeadStore } from './head.js';
+import { INDEX_ARGS_SQL } from './search.js';
 
 /** A statement a flush hook adds to the transaction; plain data, so it can cross to the writer thread. */
 export interface SqlStatement {
@@ -25,6 +26,7 @@ export class BatchWriter {
   private readonly head: HeadStore;
   private readonly insert: Statement;
   private readonly upsertCount: Statement;
+  private readonly indexArgs: Statement;
   private readonly prepared = new Map<string, Statement>();
 
   constructor(
@@ -37,6 +39,7 @@ export class BatchWriter {
         outcome, reason, duration_ms, bytes, tokens, traceparent, model, team, cost_usd, model_info, prev_hash, hash)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    this.indexArgs = db.prepare(INDEX_ARGS_SQL);
     this.upsertCount = db.prepare(
       `INSERT INTO call_counts (day, agent, method, count) VALUES (?, ?, ?, ?)
        ON CONFLICT (day, agent, method) DO UPDATE SET count = count + excluded.count`,
@@ -52,6 +55,7 @@ export class BatchWriter {
       const head = this.head.read();
       if (!head) throw new Error('the audit_head row is gone (deleted behind the gateway\'s back); run `switchyard audit verify`');
       let { lastId, lastHash } = head;
+      const before = lastId;
       for (const p of job.records) {
         const row = toRow(p, lastId + 1, lastHash, this.format);
         this.insert.run(
@@ -62,7 +66,11 @@ export class BatchWriter {
         lastId = row.id;
         lastHash = row.hash;
       }
-      if (job.records.length > 0) this.head.write({ lastId, lastHash, records: head.records + job.records.length, keyedFrom: head.keyedFrom });
+      if (job.records.length > 0) {
+        // One statement for the batch: FTS5 writes a segment per statement, which per row was most of the insert's cost.
+        this.indexArgs.run(before, lastId);
+        this.head.write({ lastId, lastHash, records: head.records + job.records.length, keyedFrom: head.keyedFrom });
+      }
       if (job.counters.length > 0) {
         const day = new Date().toISOString().slice(0, 10);
         for (const [key, count] of job.counters) {

@@ -1,4 +1,4 @@
-/** Full-text search in audit arguments (an FTS5 index kept by triggers, no second write path) and the filter indexes. */
+/** Full-text search in audit arguments (an FTS5 index filled by the writer's flush, kept on delete by triggers) and the filter indexes. */
 import { registerMigration } from '../db.js';
 
 registerMigration(
@@ -32,6 +32,19 @@ registerMigration(
   CREATE INDEX IF NOT EXISTS audit_outcome_id ON audit (outcome, id);
 `,
 );
+
+// The writer indexes each batch with one INSERT … SELECT in its flush transaction (batch.ts) instead of a trigger per
+// row: FTS5 writes a segment at every statement's savepoint, so the per-row trigger flushed one segment per record.
+registerMigration(
+  'audit-search',
+  3,
+  `
+  DROP TRIGGER IF EXISTS audit_fts_insert;
+`,
+);
+
+/** Index the args of the rows with ids in (after, last] into audit_fts; run in the transaction that inserted them. */
+export const INDEX_ARGS_SQL = 'INSERT INTO audit_fts (rowid, args) SELECT id, args FROM audit WHERE id > ? AND id <= ?';
 
 /** The user's text as one FTS5 phrase: its words in order, with no query syntax of its own. */
 export function searchPhrase(text: string): string {

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { RowFormat } from '../../../audit/rows.js';
 import type { Logger } from '../../../telemetry/logger.js';
+import type Database from 'better-sqlite3';
 import type { Db } from '../db.js';
 import { BatchWriter, type WriteJob } from './batch.js';
 import type { WriterReply, WriterRequest, WriterThreadData } from './writer-thread.js';
@@ -69,6 +70,8 @@ export class ThreadWriter implements AuditWriter {
   private readonly signal = new Int32Array(new SharedArrayBuffer(4));
   private readonly pending = new Map<number, WriteDone>();
   private readonly fallback: InlineWriter;
+  /** Prepared once: db.pragma() compiles its statement on every call, and this is read at every submit. */
+  private readonly busyTimeoutQuery: Database.Statement<[], number>;
   private seq = 0;
   private dead: string | undefined;
 
@@ -81,6 +84,7 @@ export class ThreadWriter implements AuditWriter {
     private readonly opts: ThreadWriterOptions,
   ) {
     this.fallback = new InlineWriter(db, opts.format);
+    this.busyTimeoutQuery = db.prepare<[], number>('PRAGMA busy_timeout').pluck();
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const key = opts.format.key;
@@ -109,7 +113,7 @@ export class ThreadWriter implements AuditWriter {
   }
 
   private busyTimeout(): number {
-    return Number(this.db.pragma('busy_timeout', { simple: true }));
+    return Number(this.busyTimeoutQuery.get());
   }
 
   submit(job: WriteJob, done: WriteDone): void {
