@@ -7,8 +7,8 @@ import type { RpcMessage, RpcResponse } from '../util/jsonrpc.js';
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' };
 
 /**
- * Answers one POST request as an SSE stream (as the SDK does): related messages (progress, logs, server
- * requests) and then the response, which ends the stream.
+ * Answers one POST request: as one JSON body when the response is the first thing to send, else as an SSE stream
+ * (as the SDK does) of related messages (progress, logs, server requests) and then the response, which ends it.
  */
 export class PostReply implements ReplyChannel {
   private started = false;
@@ -40,12 +40,13 @@ export class PostReply implements ReplyChannel {
     if (this.done) return;
     this.done = true;
     if (this.closed) return;
-    const frame = `event: message\ndata: ${JSON.stringify(msg)}\n\n`;
-    if (this.started) return void this.res.end(frame);
-    // Nothing streamed before the answer: one sized write with the headers, no chunked framing.
+    const text = JSON.stringify(msg);
+    if (this.started) return void this.res.end(`event: message\ndata: ${text}\n\n`);
+    // Nothing streamed before the answer: the spec lets a server answer a POST as JSON, one sized write with the
+    // headers (no event framing to write here or to parse at the client).
     this.started = true;
-    this.res.writeHead(200, { ...SSE_HEADERS, ...this.headers, 'content-length': Buffer.byteLength(frame) });
-    this.res.end(frame);
+    this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...this.headers });
+    this.res.end(text);
   }
 }
 
