@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { ReplyChannel, SessionStream } from '../gateway/channel.js';
 import type { StoredEvent, StreamEventStore } from '../stores/stream-events.js';
 import type { RpcMessage, RpcResponse } from '../util/jsonrpc.js';
+import { wireWithId } from '../util/raw-response.js';
 
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' };
 
@@ -40,8 +41,8 @@ export class PostReply implements ReplyChannel {
     if (this.done) return;
     this.done = true;
     if (this.closed) return;
-    const text = JSON.stringify(msg);
-    if (this.started) return void this.res.end(`event: message\ndata: ${text}\n\n`);
+    if (this.started) return void this.res.end(`event: message\ndata: ${wireWithId(msg, true) ?? JSON.stringify(msg)}\n\n`);
+    const text = wireWithId(msg) ?? JSON.stringify(msg);
     // Nothing streamed before the answer: the spec lets a server answer a POST as JSON, one sized write with the
     // headers (no event framing to write here or to parse at the client).
     this.started = true;

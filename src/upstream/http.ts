@@ -10,6 +10,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { ServerManifest } from '../config/types.js';
 import { isRequest, type RpcId, type RpcMessage } from '../util/jsonrpc.js';
+import { keepWire } from '../util/raw-response.js';
 import { safeUrl } from '../util/shown.js';
 import { describeNetworkError, UpstreamError } from './errors.js';
 import { MODERN_UPSTREAM_REVISION } from './modern.js';
@@ -150,7 +151,10 @@ export class StreamableHttpTransport implements UpstreamTransport {
     const isRpc = parsed && typeof parsed === 'object' && 'jsonrpc' in (parsed as object);
     if (isRpc && (status < 300 || (parsed as { id?: unknown }).id != null)) {
       resolve();
-      if (!Array.isArray(parsed)) this.onmessage?.(parsed as RpcMessage, relatedTo, raw.length);
+      if (!Array.isArray(parsed)) {
+        keepWire(parsed as RpcMessage, text);
+        this.onmessage?.(parsed as RpcMessage, relatedTo, raw.length);
+      }
       else for (const m of parsed) this.onmessage?.(m as RpcMessage, relatedTo);
       return;
     }
@@ -198,6 +202,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
           return;
         }
         if (relatedTo !== undefined && (msg as { id?: unknown }).id === relatedTo && !('method' in msg)) answered = true;
+        keepWire(msg, ev.data);
         this.onmessage?.(msg, relatedTo, Buffer.byteLength(ev.data));
       },
     });

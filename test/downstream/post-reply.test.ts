@@ -2,6 +2,8 @@ import { createServer, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostReply } from '../../src/downstream/sse.js';
+import type { RpcResponse } from '../../src/util/jsonrpc.js';
+import { keepWire } from '../../src/util/raw-response.js';
 
 const servers: Array<{ close: () => void }> = [];
 afterEach(() => {
@@ -56,6 +58,15 @@ describe('PostReply', () => {
     expect(text).toMatch(/mcp-session-id: s1/i);
     expect(text).toContain('event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}\n\n');
     expect(text).toContain('event: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n');
+  });
+
+  it("relays an upstream's answer as the upstream wrote it, with the client's id", async () => {
+    const text = '{"result":{"n":1.50},"jsonrpc":"2.0","id":41}';
+    const upstream = JSON.parse(text) as RpcResponse;
+    keepWire(upstream, text);
+    const { res, received } = await oneRequest();
+    new PostReply(res, {}).final({ ...upstream, id: 'c-1' });
+    expect((await received('"c-1"}')).endsWith('\r\n\r\n{"result":{"n":1.50},"jsonrpc":"2.0","id":"c-1"}')).toBe(true);
   });
 
   it('is gone as soon as the client hangs up, and then writes nothing', async () => {

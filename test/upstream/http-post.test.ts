@@ -1,12 +1,13 @@
 // The Streamable HTTP connector's POST against a scripted server: the headers each request carries as the session
-// learns its id and revision.
+// learns its id and revision, and answers (SSE or JSON) relayed with the upstream's own text.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import type { ServerManifest } from '../../src/config/types.js';
 import { StreamableHttpTransport } from '../../src/upstream/http.js';
-import type { RpcMessage } from '../../src/util/jsonrpc.js';
+import type { RpcMessage, RpcResponse } from '../../src/util/jsonrpc.js';
+import { wireWithId } from '../../src/util/raw-response.js';
 
 const log = pino({ level: 'silent' });
 const servers: Server[] = [];
@@ -63,5 +64,21 @@ describe('Streamable HTTP POST', () => {
     expect(seen.slice(1).map((h) => h['mcp-protocol-version'])).toEqual(['2025-11-25', '2025-11-25', '2025-06-18']);
     expect(seen.map((h) => h.traceparent)).toEqual([undefined, '00-0123456789abcdef0123456789abcdef-0123456789abcdef-01', undefined, undefined]);
     expect(seen.map((h) => h['content-length'])).toEqual(seen.map((_, i) => String(JSON.stringify({ jsonrpc: '2.0', id: i + 1, method: i ? 'tools/call' : 'initialize', params: {} }).length)));
+  });
+
+  it('keeps the text of an answer, SSE or JSON, so it is relayed with only the id swapped', async () => {
+    const { t, got } = await scripted((body, n) =>
+      n === 1
+        ? { type: 'text/event-stream', text: `id: e1\nevent: message\ndata: {"result":{"n":1.50},"jsonrpc":"2.0","id":${body.id}}\n\n` }
+        : { type: 'application/json', text: `{"result":{"e":1e2},"jsonrpc":"2.0","id":${body.id}}` },
+    );
+    await t.send({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: {} });
+    await until(() => got.length === 1);
+    await t.send({ jsonrpc: '2.0', id: 6, method: 'tools/call', params: {} });
+    await until(() => got.length === 2);
+    const [sse, json] = got as RpcResponse[];
+    expect(sse!.result).toEqual({ n: 1.5 });
+    expect(wireWithId({ ...sse!, id: 'c1' }, true)).toBe('{"result":{"n":1.50},"jsonrpc":"2.0","id":"c1"}');
+    expect(wireWithId({ ...json!, id: 9 })).toBe('{"result":{"e":1e2},"jsonrpc":"2.0","id":9}');
   });
 });
