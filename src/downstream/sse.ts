@@ -8,14 +8,29 @@ import { wireWithId } from '../util/raw-response.js';
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' };
 
 /**
- * Answers one POST request: as one JSON body when the response is the first thing to send, else as an SSE stream
- * (as the SDK does) of related messages (progress, logs, server requests) and then the response, which ends it.
+ * Whether a POST's client would rather have a JSON body than an SSE stream: it names application/json before
+ * text/event-stream (the SDKs send "application/json, text/event-stream"); a client naming the stream first, or only
+ * a wildcard, gets the stream as before.
+ */
+export function prefersJson(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const json = accept.indexOf('application/json');
+  if (json < 0) return false;
+  const sse = accept.indexOf('text/event-stream');
+  return sse < 0 || json < sse;
+}
+
+/**
+ * Answers one POST request: as one JSON body when the response is the first thing to send and the client prefers
+ * JSON, else as an SSE stream (as the SDK does) of related messages (progress, logs, server requests) and then the
+ * response, which ends it.
  */
 export class PostReply implements ReplyChannel {
   private started = false;
   private done = false;
 
-  constructor(private readonly res: ServerResponse, private readonly headers: Record<string, string>) {}
+  /** `json`: the client prefers a JSON body (prefersJson), used when nothing has to stream before the response. */
+  constructor(private readonly res: ServerResponse, private readonly headers: Record<string, string>, private readonly json = false) {}
 
   /** node marks a response destroyed when its client goes away (before 'close'): no listener is needed per request. */
   private get closed(): boolean {
@@ -41,13 +56,20 @@ export class PostReply implements ReplyChannel {
     if (this.done) return;
     this.done = true;
     if (this.closed) return;
-    if (this.started) return void this.res.end(`event: message\ndata: ${wireWithId(msg, true) ?? JSON.stringify(msg)}\n\n`);
-    const text = wireWithId(msg) ?? JSON.stringify(msg);
-    // Nothing streamed before the answer: the spec lets a server answer a POST as JSON, one sized write with the
-    // headers (no event framing to write here or to parse at the client).
+    if (!this.started && this.json) {
+      // Nothing streamed before the answer: the spec lets a server answer a POST as JSON, one sized write with the
+      // headers (no event framing to write here or to parse at the client).
+      this.started = true;
+      const text = wireWithId(msg) ?? JSON.stringify(msg);
+      this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...this.headers });
+      return void this.res.end(text);
+    }
+    const frame = `event: message\ndata: ${wireWithId(msg, true) ?? JSON.stringify(msg)}\n\n`;
+    if (this.started) return void this.res.end(frame);
+    // Nothing streamed before the answer: one sized write with the headers, no chunked framing.
     this.started = true;
-    this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...this.headers });
-    this.res.end(text);
+    this.res.writeHead(200, { ...SSE_HEADERS, ...this.headers, 'content-length': Buffer.byteLength(frame) });
+    this.res.end(frame);
   }
 }
 

@@ -1,7 +1,7 @@
 import { createServer, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PostReply } from '../../src/downstream/sse.js';
+import { PostReply, prefersJson } from '../../src/downstream/sse.js';
 import type { RpcResponse } from '../../src/util/jsonrpc.js';
 import { keepWire } from '../../src/util/raw-response.js';
 
@@ -33,9 +33,9 @@ async function oneRequest(): Promise<{ res: ServerResponse; socket: ReturnType<t
 }
 
 describe('PostReply', () => {
-  it('answers one sized JSON body with its headers when nothing streamed before', async () => {
+  it('answers one sized JSON body with its headers when nothing streamed before and the client prefers JSON', async () => {
     const { res, received } = await oneRequest();
-    const reply = new PostReply(res, { 'mcp-session-id': 's1' });
+    const reply = new PostReply(res, { 'mcp-session-id': 's1' }, true);
     expect(reply.gone).toBe(false);
     reply.final({ jsonrpc: '2.0', id: 1, result: {} });
     expect(reply.gone).toBe(true);
@@ -48,9 +48,27 @@ describe('PostReply', () => {
     expect(text.endsWith('\r\n\r\n{"jsonrpc":"2.0","id":1,"result":{}}')).toBe(true);
   });
 
+  it('answers one sized SSE frame when the client named the stream first', async () => {
+    const { res, received } = await oneRequest();
+    new PostReply(res, { 'mcp-session-id': 's1' }, false).final({ jsonrpc: '2.0', id: 1, result: {} });
+    const text = await received('"result":{}}');
+    expect(text).toMatch(/content-type: text\/event-stream/i);
+    expect(text).toMatch(/mcp-session-id: s1/i);
+    expect(text).toMatch(/content-length: \d+/i);
+    expect(text).toContain('event: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n');
+  });
+
+  it('reads the preference from Accept: JSON when it is named before the stream', () => {
+    expect(prefersJson('application/json, text/event-stream')).toBe(true);
+    expect(prefersJson('application/json')).toBe(true);
+    expect(prefersJson('text/event-stream, application/json')).toBe(false);
+    expect(prefersJson('*/*')).toBe(false);
+    expect(prefersJson(undefined)).toBe(false);
+  });
+
   it('streams SSE once a related message went first, and the response ends the stream', async () => {
     const { res, received } = await oneRequest();
-    const reply = new PostReply(res, { 'mcp-session-id': 's1' });
+    const reply = new PostReply(res, { 'mcp-session-id': 's1' }, true);
     reply.related({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 1, progress: 1 } });
     reply.final({ jsonrpc: '2.0', id: 1, result: {} });
     const text = await received('"result":{}}');
@@ -65,7 +83,7 @@ describe('PostReply', () => {
     const upstream = JSON.parse(text) as RpcResponse;
     keepWire(upstream, text);
     const { res, received } = await oneRequest();
-    new PostReply(res, {}).final({ ...upstream, id: 'c-1' });
+    new PostReply(res, {}, true).final({ ...upstream, id: 'c-1' });
     expect((await received('"c-1"}')).endsWith('\r\n\r\n{"result":{"n":1.50},"jsonrpc":"2.0","id":"c-1"}')).toBe(true);
   });
 

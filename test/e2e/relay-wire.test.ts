@@ -1,9 +1,10 @@
-// A call's answer on its way back: one JSON body when the response is the first thing to send, SSE once progress went
-// first, and the upstream's own text either way with only the id swapped (numbers as the upstream wrote them).
+// A call's answer on its way back: one JSON body when the response is the first thing to send (to a client that prefers
+// JSON), SSE once progress went first, and the upstream's own text either way with only the id swapped (numbers as the
+// upstream wrote them).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawPost, rawSession, readRpcMessages, scratch, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { rawPost, rawSession, readRpcMessages, scratch, sessionHeaders, startGateway, type RunningGateway } from '../helpers/gateway.js';
 
 // A stdio upstream that writes its lines by hand: `1.50` would come back as `1.5` from any parse and serialize.
 const UPSTREAM = `
@@ -45,6 +46,17 @@ describe("a call's answer", () => {
     expect(res.headers.get('content-type')).toBe('application/json');
     expect(res.headers.get('mcp-session-id')).toBe(sid);
     expect(await res.text()).toBe('{"result":{"content":[{"type":"text","text":"ok"}],"structuredContent":{"price":1.50}},"jsonrpc":"2.0","id":"c-7"}');
+  });
+
+  it('comes as one SSE frame to a client that names the stream first in Accept', async () => {
+    const sid = await rawSession(gw.mcpUrl);
+    const res = await fetch(gw.mcpUrl, {
+      method: 'POST',
+      headers: { ...sessionHeaders(sid), accept: 'text/event-stream, application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'wire__price', arguments: {} } }),
+    });
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    expect(await res.text()).toBe('event: message\ndata: {"result":{"content":[{"type":"text","text":"ok"}],"structuredContent":{"price":1.50}},"jsonrpc":"2.0","id":9}\n\n');
   });
 
   it('streams as SSE when progress goes first, the response last', async () => {
