@@ -14,7 +14,7 @@ import { unavailable, UpstreamError } from '../upstream/errors.js';
 import { clip } from '../util/shown.js';
 import { checkEnvelope, errorResponse, isRequest, RpcErrorCode, type RpcMessage } from '../util/jsonrpc.js';
 import { refusalResponse } from './render/mcp.js';
-import { GetStream, PostReply } from './sse.js';
+import { GetStream, PostReply, prefersJson } from './sse.js';
 import { claimsModern } from './mcp-2026/envelope.js';
 import { ModernMcp } from './mcp-2026/handler.js';
 import { MemoryStreamEvents } from '../stores/memory/stream-events.js';
@@ -181,7 +181,7 @@ export class McpHttpHandler {
       res.writeHead(202).end();
       return;
     }
-    await dispatch(this.gw, cs, msg, new PostReply(res, { 'mcp-session-id': cs.id, 'x-workflow-id': cs.workflowId }));
+    await dispatch(this.gw, cs, msg, new PostReply(res, { 'mcp-session-id': cs.id, 'x-workflow-id': cs.workflowId }, prefersJson(accept)));
   }
 
   private async initialize(req: IncomingMessage, res: ServerResponse, msg: RpcMessage & { id: string | number; params?: Record<string, unknown> }, view: View, caller: Caller): Promise<void> {

@@ -3,18 +3,34 @@ import type { ServerResponse } from 'node:http';
 import type { ReplyChannel, SessionStream } from '../gateway/channel.js';
 import type { StoredEvent, StreamEventStore } from '../stores/stream-events.js';
 import type { RpcMessage, RpcResponse } from '../util/jsonrpc.js';
+import { wireWithId } from '../util/raw-response.js';
 
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' };
 
 /**
- * Answers one POST request as an SSE stream (as the SDK does): related messages (progress, logs, server
- * requests) and then the response, which ends the stream.
+ * Whether a POST's client would rather have a JSON body than an SSE stream: it names application/json before
+ * text/event-stream (the SDKs send "application/json, text/event-stream"); a client naming the stream first, or only
+ * a wildcard, gets the stream as before.
+ */
+export function prefersJson(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const json = accept.indexOf('application/json');
+  if (json < 0) return false;
+  const sse = accept.indexOf('text/event-stream');
+  return sse < 0 || json < sse;
+}
+
+/**
+ * Answers one POST request: as one JSON body when the response is the first thing to send and the client prefers
+ * JSON, else as an SSE stream (as the SDK does) of related messages (progress, logs, server requests) and then the
+ * response, which ends it.
  */
 export class PostReply implements ReplyChannel {
   private started = false;
   private done = false;
 
-  constructor(private readonly res: ServerResponse, private readonly headers: Record<string, string>) {}
+  /** `json`: the client prefers a JSON body (prefersJson), used when nothing has to stream before the response. */
+  constructor(private readonly res: ServerResponse, private readonly headers: Record<string, string>, private readonly json = false) {}
 
   /** node marks a response destroyed when its client goes away (before 'close'): no listener is needed per request. */
   private get closed(): boolean {
@@ -40,7 +56,15 @@ export class PostReply implements ReplyChannel {
     if (this.done) return;
     this.done = true;
     if (this.closed) return;
-    const frame = `event: message\ndata: ${JSON.stringify(msg)}\n\n`;
+    if (!this.started && this.json) {
+      // Nothing streamed before the answer: the spec lets a server answer a POST as JSON, one sized write with the
+      // headers (no event framing to write here or to parse at the client).
+      this.started = true;
+      const text = wireWithId(msg) ?? JSON.stringify(msg);
+      this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...this.headers });
+      return void this.res.end(text);
+    }
+    const frame = `event: message\ndata: ${wireWithId(msg, true) ?? JSON.stringify(msg)}\n\n`;
     if (this.started) return void this.res.end(frame);
     // Nothing streamed before the answer: one sized write with the headers, no chunked framing.
     this.started = true;

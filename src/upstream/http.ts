@@ -10,6 +10,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { ServerManifest } from '../config/types.js';
 import { isRequest, type RpcId, type RpcMessage } from '../util/jsonrpc.js';
+import { keepWire } from '../util/raw-response.js';
 import { safeUrl } from '../util/shown.js';
 import { describeNetworkError, UpstreamError } from './errors.js';
 import { MODERN_UPSTREAM_REVISION } from './modern.js';
@@ -35,8 +36,10 @@ export class StreamableHttpTransport implements UpstreamTransport {
   onmessage?: UpstreamTransport['onmessage'];
   onclose?: UpstreamTransport['onclose'];
   onerror?: UpstreamTransport['onerror'];
-  sessionId?: string;
+  private sid?: string;
   private protocolVersion?: string;
+  /** A POST's headers while the session id and revision stay the same: built once, not per call (undici only reads them). */
+  private postHeaders?: Readonly<Record<string, string>>;
   private readonly url: URL;
   private readonly path: string;
   private readonly pool: Pool;
@@ -62,7 +65,17 @@ export class StreamableHttpTransport implements UpstreamTransport {
 
   async start(): Promise<void> {}
 
+  get sessionId(): string | undefined {
+    return this.sid;
+  }
+
+  set sessionId(id: string | undefined) {
+    if (id !== this.sid) this.postHeaders = undefined;
+    this.sid = id;
+  }
+
   setProtocolVersion(version: string | undefined): void {
+    if (version !== this.protocolVersion) this.postHeaders = undefined;
     this.protocolVersion = version;
   }
 
@@ -75,103 +88,58 @@ export class StreamableHttpTransport implements UpstreamTransport {
 
   send(message: RpcMessage, options?: SendOptions): Promise<void> {
     if (this.closed) return Promise.reject(new UpstreamError(this.manifest.name, 'closed', 'its connection was closed'));
+    // undici sizes a string body itself (content-length), so the body is not measured here.
     const body = JSON.stringify(message);
     const relatedTo = isRequest(message) ? message.id : undefined;
-    const headers = this.baseHeaders();
-    headers['content-type'] = 'application/json';
-    headers.accept = 'application/json, text/event-stream';
-    headers['content-length'] = String(Buffer.byteLength(body));
-    if (options?.headers) Object.assign(headers, options.headers);
-    return this.post(headers, body, relatedTo, options);
-  }
-
-  /** The POST on undici's dispatcher: response bytes go straight to the SSE reader or the JSON body, with no stream objects. */
-  /** `options.signal` is read only once a streamed answer needs it (it may be made on demand). */
-  private post(headers: Record<string, string>, body: string, relatedTo: RpcId | undefined, options: SendOptions | undefined): Promise<void> {
+    let headers = (this.postHeaders ??= { ...this.baseHeaders(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' });
+    if (options?.headers) headers = { ...headers, ...options.headers };
     return new Promise((resolve, reject) => {
-      let status = 0;
-      let sse: SseReader | undefined;
-      let chunks: Buffer[] | undefined;
-      let settled = false;
-      let abort: ((err?: Error) => void) | undefined;
-      const done = () => abort && this.streaming.delete(abort);
-      const handler: Dispatcher.DispatchHandler = {
-        onConnect: (a) => {
-          abort = a;
-          this.streaming.add(a);
-        },
-        onHeaders: (statusCode, raw) => {
-          status = statusCode;
-          let sid: string | undefined;
-          let type = '';
-          for (let i = 0; i + 1 < raw.length; i += 2) {
-            const name = raw[i]!.toString('latin1').toLowerCase();
-            if (name === 'mcp-session-id') sid = raw[i + 1]!.toString('latin1');
-            else if (name === 'content-type') type = raw[i + 1]!.toString('latin1');
-          }
-          if (sid) this.sessionId = sid;
-          if (status === 202 || status === 204) {
-            settled = true;
-            resolve();
-            return true;
-          }
-          if (status === 404 && this.sessionId) {
-            settled = true;
-            this.sessionId = undefined;
-            reject(new SessionExpiredError());
-            return true;
-          }
-          if (status >= 200 && status < 300 && type.startsWith('text/event-stream')) {
-            settled = true;
-            sse = this.sseReader(relatedTo, options, 0);
-            resolve();
-            return true;
-          }
-          chunks = [];
-          return true;
-        },
-        onData: (chunk) => {
-          if (sse) sse.data(chunk);
-          else chunks?.push(chunk);
-          return true;
-        },
-        onComplete: () => {
-          done();
-          if (sse) return sse.close();
-          if (!chunks) return;
-          settled = true;
-          this.onJsonBody(status, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), relatedTo, resolve, reject);
-        },
-        onError: (err) => {
-          done();
-          // Closing aborts the streams still open: that is no transport error.
-          if (this.closed) {
-            if (sse) return sse.close();
-            if (!settled) reject(new UpstreamError(this.manifest.name, 'closed', 'its connection was closed'));
-            return;
-          }
-          if (sse) {
-            this.onerror?.(err);
-            return sse.close();
-          }
-          if (!settled) reject(this.unreachable(err));
-        },
-      };
+      const exchange = new PostExchange(this, relatedTo, options, resolve, reject);
       try {
-        this.pool.dispatch({ path: this.path, method: 'POST', headers, body, ...NO_TIMEOUTS }, handler);
+        this.pool.dispatch({ path: this.path, method: 'POST', headers, body, ...NO_TIMEOUTS }, exchange);
       } catch (err) {
         reject(this.unreachable(err));
       }
     });
   }
 
-  private unreachable(err: unknown): UpstreamError {
+  /** A POST's exchange started streaming (its abort is kept so close() can end it) or ended. */
+  track(abort: (err?: Error) => void, on: boolean): void {
+    if (on) this.streaming.add(abort);
+    else this.streaming.delete(abort);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The POST's answer is an SSE stream: its reader (related messages are tagged with the request's id). */
+  eventStream(relatedTo: RpcId | undefined, options: SendOptions | undefined): SseReader {
+    return this.sseReader(relatedTo, options, 0);
+  }
+
+  /** The upstream forgot the session (404 to a request that carried one): true when that is what happened. */
+  sessionLost(status: number): boolean {
+    if (status !== 404 || !this.sessionId) return false;
+    this.sessionId = undefined;
+    return true;
+  }
+
+  transportError(err: Error): void {
+    this.onerror?.(err);
+  }
+
+  closedError(): UpstreamError {
+    return new UpstreamError(this.manifest.name, 'closed', 'its connection was closed');
+  }
+
+  unreachable(err: unknown): UpstreamError {
     const why = describeNetworkError(err);
     return new UpstreamError(this.manifest.name, 'unreachable', why, { operator: `${safeUrl(this.url)} is unreachable: ${why}`, field: '`url`' });
   }
 
   /** A JSON answer to a POST: relayed when it is JSON-RPC (a JSON-RPC error counts even on a 4xx), else an HTTP failure. */
-  private onJsonBody(status: number, raw: Buffer, relatedTo: RpcId | undefined, resolve: () => void, reject: (err: Error) => void): void {
+  onJsonBody(status: number, raw: Buffer, relatedTo: RpcId | undefined, resolve: () => void, reject: (err: Error) => void): void {
     const text = raw.toString('utf8');
     let parsed: unknown;
     try {
@@ -183,7 +151,10 @@ export class StreamableHttpTransport implements UpstreamTransport {
     const isRpc = parsed && typeof parsed === 'object' && 'jsonrpc' in (parsed as object);
     if (isRpc && (status < 300 || (parsed as { id?: unknown }).id != null)) {
       resolve();
-      if (!Array.isArray(parsed)) this.onmessage?.(parsed as RpcMessage, relatedTo, raw.length);
+      if (!Array.isArray(parsed)) {
+        keepWire(parsed as RpcMessage, text);
+        this.onmessage?.(parsed as RpcMessage, relatedTo, raw.length);
+      }
       else for (const m of parsed) this.onmessage?.(m as RpcMessage, relatedTo);
       return;
     }
@@ -231,6 +202,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
           return;
         }
         if (relatedTo !== undefined && (msg as { id?: unknown }).id === relatedTo && !('method' in msg)) answered = true;
+        keepWire(msg, ev.data);
         this.onmessage?.(msg, relatedTo, Buffer.byteLength(ev.data));
       },
     });
@@ -312,5 +284,95 @@ export class StreamableHttpTransport implements UpstreamTransport {
       }
     }
     this.onclose?.();
+  }
+}
+
+/**
+ * One POST on undici's dispatcher, as one object per call rather than a closure per callback: response bytes go
+ * straight to the SSE reader or the JSON body, with no stream objects. `options.signal` is read only once a streamed
+ * answer needs it (it may be made on demand).
+ */
+class PostExchange implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private sse?: SseReader;
+  private chunks?: Buffer[];
+  private settled = false;
+  private abort?: (err?: Error) => void;
+
+  constructor(
+    private readonly t: StreamableHttpTransport,
+    private readonly relatedTo: RpcId | undefined,
+    private readonly options: SendOptions | undefined,
+    private readonly resolve: () => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    this.t.track(abort, true);
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[]): boolean {
+    this.status = statusCode;
+    let sid: string | undefined;
+    let type = '';
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!.toString('latin1').toLowerCase();
+      if (name === 'mcp-session-id') sid = raw[i + 1]!.toString('latin1');
+      else if (name === 'content-type') type = raw[i + 1]!.toString('latin1');
+    }
+    if (sid) this.t.sessionId = sid;
+    if (statusCode === 202 || statusCode === 204) {
+      this.settled = true;
+      this.resolve();
+      return true;
+    }
+    if (this.t.sessionLost(statusCode)) {
+      this.settled = true;
+      this.reject(new SessionExpiredError());
+      return true;
+    }
+    if (statusCode >= 200 && statusCode < 300 && type.startsWith('text/event-stream')) {
+      this.settled = true;
+      this.sse = this.t.eventStream(this.relatedTo, this.options);
+      this.resolve();
+      return true;
+    }
+    this.chunks = [];
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.sse) this.sse.data(chunk);
+    else this.chunks?.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.done();
+    if (this.sse) return this.sse.close();
+    const chunks = this.chunks;
+    if (!chunks) return;
+    this.settled = true;
+    this.t.onJsonBody(this.status, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), this.relatedTo, this.resolve, this.reject);
+  }
+
+  onError(err: Error): void {
+    this.done();
+    // Closing aborts the streams still open: that is no transport error.
+    if (this.t.isClosed) {
+      if (this.sse) return this.sse.close();
+      if (!this.settled) this.reject(this.t.closedError());
+      return;
+    }
+    if (this.sse) {
+      this.t.transportError(err);
+      return this.sse.close();
+    }
+    if (!this.settled) this.reject(this.t.unreachable(err));
+  }
+
+  private done(): void {
+    if (this.abort) this.t.track(this.abort, false);
   }
 }

@@ -5,6 +5,7 @@ import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js
 import type { Logger } from 'pino';
 import type { ServerManifest } from '../config/types.js';
 import { isRequest, type RpcMessage } from '../util/jsonrpc.js';
+import { keepWire } from '../util/raw-response.js';
 import { UpstreamError } from './errors.js';
 import type { SendOptions, UpstreamTransport } from './transport.js';
 
@@ -120,6 +121,7 @@ export class StdioTransport implements UpstreamTransport {
         this.log.warn({ line: line.slice(0, 200) }, 'upstream wrote a non-JSON line on stdout; ignored');
         continue;
       }
+      keepWire(msg, line);
       this.onmessage?.(msg, undefined, Buffer.byteLength(line));
     }
     if (this.buffer.length > MAX_LINE_BYTES) {

@@ -12,7 +12,7 @@ import { UpstreamError, unavailable } from '../../upstream/errors.js';
 import { errorResponse, isRequest, RpcErrorCode, type RpcMessage, type RpcRequest, type RpcResponse } from '../../util/jsonrpc.js';
 import { refusalResponse } from '../render/mcp.js';
 import { clip } from '../../util/shown.js';
-import { PostReply } from '../sse.js';
+import { PostReply, prefersJson } from '../sse.js';
 import { isRejection, MODERN_REVISION, validateModern, withoutEnvelope, type ModernMeta } from './envelope.js';
 import { Lanes, workflowOf } from './lanes.js';
 import { decorate, ModernReply, type ModernReplyOptions } from './reply.js';
@@ -172,7 +172,7 @@ export class ModernMcp {
       wrapState: RETRYABLE.has(msg.method) ? (inner) => this.bridge.wrap(inner, caller, view, msg.method, target) : undefined,
       abort,
     };
-    const post = new PostReply(res, {});
+    const post = new PostReply(res, {}, prefersJson(req.headers.accept));
     const current = (reply = new ModernReply(post, opts));
     res.once('close', () => {
       // A client that goes away before its answer cancels the call: the revision has no other way to say so.
@@ -196,7 +196,7 @@ export class ModernMcp {
 
   /** A retry with gateway-minted requestState: the held call takes the client's input and answers on this stream. */
   private resume(req: IncomingMessage, res: ServerResponse, msg: RpcRequest, state: string, view: View, caller: Caller, body?: Buffer): void | Promise<void> {
-    const post = new PostReply(res, {});
+    const post = new PostReply(res, {}, prefersJson(req.headers.accept));
     const send = (status: number, body: RpcResponse) => sendJson(res, status, body);
     const done = this.bridge.resume(state, msg.params ?? {}, caller, view, msg.method, msg.id, {
       send,
