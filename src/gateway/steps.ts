@@ -45,14 +45,16 @@ function badArguments(args: unknown): string | undefined {
   return args === null ? 'null' : Array.isArray(args) ? 'an array' : `a ${typeof args}`;
 }
 
-async function resolveTarget(gw: Gateway, cs: ClientSession, kind: StepKind, params: Params | undefined): Promise<Target | undefined> {
-  if (kind === 'resources/read') {
-    const uri = params?.uri;
-    if (typeof uri !== 'string') return undefined;
-    const r = await resolveResource(gw, cs, uri);
-    // One identity per resource, whichever spelling the client used (loop detection and approvals key on it).
-    return r ? { server: r.server, target: r.uri, exposed: qualifyUri(r.server, r.uri) } : undefined;
-  }
+async function resourceTarget(gw: Gateway, cs: ClientSession, params: Params | undefined): Promise<Target | undefined> {
+  const uri = params?.uri;
+  if (typeof uri !== 'string') return undefined;
+  const r = await resolveResource(gw, cs, uri);
+  // One identity per resource, whichever spelling the client used (loop detection and approvals key on it).
+  return r ? { server: r.server, target: r.uri, exposed: qualifyUri(r.server, r.uri) } : undefined;
+}
+
+/** A tool or prompt routes by its name alone, at once: no list is needed to know where it goes. */
+function nameTarget(gw: Gateway, cs: ClientSession, params: Params | undefined): Target | undefined {
   const name = params?.name;
   if (typeof name !== 'string') return undefined;
   const q = resolveName(gw, cs, name);
@@ -71,7 +73,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   }
   const bad = kind === 'resources/read' ? undefined : badArguments(params?.arguments);
   if (bad) return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, `${kind} params.arguments must be an object of named arguments, not ${bad}.`));
-  const t = await resolveTarget(gw, cs, kind, params);
+  const t = kind === 'resources/read' ? await resourceTarget(gw, cs, params) : nameTarget(gw, cs, params);
   if (!t && kind === 'resources/read') return unroutedRead(gw, cs, req, reply, displayName);
   if (!t || (kind === 'tools/call' && !gw.toolAllowedByManifest(t.server, t.target) && !mayBeShortened(t.target))) return reply.final(unknownName(req, kind, displayName));
 
