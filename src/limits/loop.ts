@@ -158,7 +158,9 @@ export class LoopDetector {
     h.byKey.set(key, stamps);
     h.recent.push({ key, call, at: now });
     const keep = Math.min(MAX_RECENT, 3 * (cycle + 1));
-    if (h.recent.length > keep) h.recent.splice(0, h.recent.length - keep);
+    // One call in, one out once the list is full: shift, which makes no array of what it removes as splice does.
+    if (h.recent.length === keep + 1) h.recent.shift();
+    else if (h.recent.length > keep) h.recent.splice(0, h.recent.length - keep);
     if (h.byKey.size >= h.sweepAt) this.sweep(h, now - settings.windowSeconds * 1000);
     return mapAwaitable(this.histories.changed(workflowId, h), () => undefined);
   }
