@@ -41,6 +41,18 @@ export interface RoutingCatalog {
   has(server: string): boolean;
 }
 
+/**
+ * The server and upstream name behind a tool or prompt name as the client wrote it, in the view of `single` (one
+ * server, names unprefixed) or the federated one: it reads only the name table and the configured servers, so a call
+ * routes by name without a routing table or a view being built for it.
+ */
+export function resolveNameIn(catalog: Pick<RoutingCatalog, 'names' | 'has'>, single: string | undefined, name: string): NameTarget | undefined {
+  if (single !== undefined) return catalog.has(single) ? { server: single, name, exposed: catalog.names.expose(single, name) } : undefined;
+  const q = catalog.names.resolve(name);
+  if (!q || !catalog.has(q.server)) return undefined;
+  return { server: q.server, name: q.name, exposed: name };
+}
+
 export abstract class RoutingTable {
   constructor(
     protected readonly catalog: RoutingCatalog,
@@ -93,8 +105,7 @@ export class SingleRoutes extends RoutingTable {
   }
 
   resolveName(name: string): NameTarget | undefined {
-    const server = this.server;
-    return server === undefined ? undefined : { server, name, exposed: this.catalog.names.expose(server, name) };
+    return resolveNameIn(this.catalog, this.view.single!, name);
   }
 
   showName(_server: string, name: string): string {
@@ -117,9 +128,7 @@ export class SingleRoutes extends RoutingTable {
 
 export class FederatedRoutes extends RoutingTable {
   resolveName(name: string): NameTarget | undefined {
-    const q = this.catalog.names.resolve(name);
-    if (!q || !this.catalog.has(q.server)) return undefined;
-    return { server: q.server, name: q.name, exposed: name };
+    return resolveNameIn(this.catalog, undefined, name);
   }
 
   showName(server: string, name: string): string {

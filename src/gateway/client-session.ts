@@ -16,6 +16,52 @@ interface PendingClientRequest {
 }
 
 const CLIENT_REQUEST_TIMEOUT_MS = 10 * 60_000;
+
+interface Abortable {
+  abort(reason?: unknown): void;
+}
+
+/**
+ * The calls of one session in flight, by client request id. Most sessions have one at a time: it is held in two
+ * fields, and only calls beside it go into a Map, so a call adds and removes no hash table entry (a Map emptied
+ * again reallocates its table).
+ */
+export class InFlightCalls {
+  private firstId: RpcId | undefined;
+  private first: Abortable | undefined;
+  private others?: Map<RpcId, Abortable>;
+
+  get size(): number {
+    return (this.first === undefined ? 0 : 1) + (this.others?.size ?? 0);
+  }
+
+  get(id: RpcId): Abortable | undefined {
+    return this.first !== undefined && this.firstId === id ? this.first : this.others?.get(id);
+  }
+
+  set(id: RpcId, call: Abortable): this {
+    if (this.first !== undefined && this.firstId !== id) (this.others ??= new Map()).set(id, call);
+    else if (this.others?.has(id)) this.others.set(id, call);
+    else {
+      this.firstId = id;
+      this.first = call;
+    }
+    return this;
+  }
+
+  delete(id: RpcId): boolean {
+    if (this.first === undefined || this.firstId !== id) return this.others?.delete(id) ?? false;
+    this.first = this.firstId = undefined;
+    return true;
+  }
+
+  /** Every call in flight (a copy: aborting one may remove it). */
+  values(): Abortable[] {
+    const out = this.first === undefined ? [] : [this.first];
+    if (this.others) out.push(...this.others.values());
+    return out;
+  }
+}
 /** Messages kept for a session without a GET stream; bounded so an idle session stays small. */
 const BACKLOG_MAX = 100;
 
@@ -33,7 +79,7 @@ export class ClientSession {
   /** Subscribed resource URI as the client wrote it → the server it was routed to. */
   readonly subscriptions = new Map<string, string>();
   /** client request id → what aborts the in-flight call, for notifications/cancelled. */
-  readonly inFlight = new Map<RpcId, { abort(reason?: unknown): void }>();
+  readonly inFlight = new InFlightCalls();
   /** Requests to the client awaiting its answer; made on first use, as most sessions never ask. */
   private toClient?: Map<string, PendingClientRequest>;
   private seq = 0;

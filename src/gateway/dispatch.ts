@@ -35,7 +35,8 @@ export async function dispatch(gw: Gateway, cs: ClientSession, msg: RpcMessage, 
   }
 }
 
-async function onRequest(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): Promise<void> {
+/** Not async itself: a call's promise is runStep's own, with no layer added per request. */
+function onRequest(gw: Gateway, cs: ClientSession, req: RpcRequest, reply: ReplyChannel): void | Promise<void> {
   switch (req.method) {
     case 'tools/call':
     case 'prompts/get':
@@ -52,8 +53,7 @@ async function onRequest(gw: Gateway, cs: ClientSession, req: RpcRequest, reply:
     case 'initialize':
       return reply.final(errorResponse(req.id, RpcErrorCode.InvalidRequest, 'Session already initialized; start a new session to initialize again.'));
     case 'logging/setLevel':
-      await gw.setLogLevel(cs, String(req.params?.level ?? 'info'));
-      return reply.final(resultResponse(req.id, {}));
+      return gw.setLogLevel(cs, String(req.params?.level ?? 'info')).then(() => reply.final(resultResponse(req.id, {})));
     case 'resources/subscribe':
     case 'resources/unsubscribe':
       return subscribe(gw, cs, req, reply);

@@ -2,7 +2,7 @@
  * Where a client's tool or prompt name, resource URI or template goes: the catalog's routing table for the client's
  * view decides, from the upstreams' own lists and the configuration rank of the servers in view.
  */
-import type { NameTarget, PromptTarget, ResourceTarget, RoutingTable } from '../catalog/routing-table.js';
+import { resolveNameIn, type NameTarget, type PromptTarget, type ResourceTarget, type RoutingTable } from '../catalog/routing-table.js';
 import type { ClientSession } from './client-session.js';
 import type { Gateway } from './gateway.js';
 
@@ -15,7 +15,7 @@ export function routesOf(gw: Gateway, cs: ClientSession): RoutingTable {
 
 /** The server and upstream name behind a tool or prompt name as the client wrote it, before any upstream is asked. */
 export function resolveName(gw: Gateway, cs: ClientSession, name: string): NameTarget | undefined {
-  return routesOf(gw, cs).resolveName(name);
+  return resolveNameIn(gw.catalog, cs.view.single, name);
 }
 
 /** The server and upstream URI behind a URI as the client wrote it (plain, or qualified when servers share it). */

@@ -23,7 +23,7 @@ import type { Gateway } from './gateway.js';
 import { mcpHumanAsker } from './ask-human.js';
 import { record, runPipeline, type Routed, type StepPlan, type Unrouted } from './pipeline.js';
 import { LazyAbort } from './cancel.js';
-import type { GuardContext, Step, StepKind } from './types.js';
+import type { GuardContext, HumanAnswer, HumanQuestion, Step, StepKind } from './types.js';
 import type { Item } from '../catalog/lists.js';
 
 interface Target {
@@ -45,14 +45,16 @@ function badArguments(args: unknown): string | undefined {
   return args === null ? 'null' : Array.isArray(args) ? 'an array' : `a ${typeof args}`;
 }
 
-async function resolveTarget(gw: Gateway, cs: ClientSession, kind: StepKind, params: Params | undefined): Promise<Target | undefined> {
-  if (kind === 'resources/read') {
-    const uri = params?.uri;
-    if (typeof uri !== 'string') return undefined;
-    const r = await resolveResource(gw, cs, uri);
-    // One identity per resource, whichever spelling the client used (loop detection and approvals key on it).
-    return r ? { server: r.server, target: r.uri, exposed: qualifyUri(r.server, r.uri) } : undefined;
-  }
+async function resourceTarget(gw: Gateway, cs: ClientSession, params: Params | undefined): Promise<Target | undefined> {
+  const uri = params?.uri;
+  if (typeof uri !== 'string') return undefined;
+  const r = await resolveResource(gw, cs, uri);
+  // One identity per resource, whichever spelling the client used (loop detection and approvals key on it).
+  return r ? { server: r.server, target: r.uri, exposed: qualifyUri(r.server, r.uri) } : undefined;
+}
+
+/** A tool or prompt routes by its name alone, at once: no list is needed to know where it goes. */
+function nameTarget(gw: Gateway, cs: ClientSession, params: Params | undefined): Target | undefined {
   const name = params?.name;
   if (typeof name !== 'string') return undefined;
   const q = resolveName(gw, cs, name);
@@ -71,7 +73,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   }
   const bad = kind === 'resources/read' ? undefined : badArguments(params?.arguments);
   if (bad) return reply.final(errorResponse(req.id, RpcErrorCode.InvalidParams, `${kind} params.arguments must be an object of named arguments, not ${bad}.`));
-  const t = await resolveTarget(gw, cs, kind, params);
+  const t = kind === 'resources/read' ? await resourceTarget(gw, cs, params) : nameTarget(gw, cs, params);
   if (!t && kind === 'resources/read') return unroutedRead(gw, cs, req, reply, displayName);
   if (!t || (kind === 'tools/call' && !gw.toolAllowedByManifest(t.server, t.target) && !mayBeShortened(t.target))) return reply.final(unknownName(req, kind, displayName));
 
@@ -103,24 +105,12 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
 
   // Registered for notifications/cancelled while a human decides, and again once the call is forwarded.
   const controller = new LazyAbort();
-  const askClient = (method: string, p: Record<string, unknown>) => askOnReply(cs, reply, method, p);
-  const ctx: GuardContext = {
-    clientCapabilities: cs.capabilities,
-    askClient,
-    get signal() {
-      return controller.signal;
-    },
-    askHuman: (q) => {
-      cs.inFlight.set(req.id, controller);
-      const ask = mcpHumanAsker({ askClient, clientCapabilities: cs.capabilities, signal: controller.signal, progress: progressOf(reply, params), queue: gw.approvals, timeoutMs: gw.approvals?.timeoutMs });
-      return ask(q).finally(() => cs.inFlight.delete(req.id));
-    },
-  };
+  const call = new McpCall(gw, cs, req, reply, controller, step, t.server);
   // A name the upstream could not confirm before the checks is confirmed before anything is spent on it. On the
   // common path (name confirmed, upstream ready) nothing waits between the last check and the commits.
   let early: UpstreamSession | undefined = live?.state === 'ready' ? live : undefined;
   const confirmEarly = kind !== 'resources/read' && step.unverified === true && !connectError && gw.breakers?.get(t.server).state !== 'open';
-  const confirm = confirmEarly
+  call.confirm = confirmEarly
     ? async (): Promise<boolean> => {
         try {
           early ??= await gw.upstreamFor(cs, t.server);
@@ -136,7 +126,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
   let upstreamParams: Params | undefined;
   // The session of the attempt under way: a retry may reconnect, and log notifications are judged against it.
   let upstream: UpstreamSession;
-  const route = async (attempt: number): Promise<Routed<RpcResponse> | Unrouted> => {
+  call.route = async (attempt: number): Promise<Routed<RpcResponse> | Unrouted> => {
     try {
       if (attempt === 1 && connectError) throw connectError;
       upstream = (attempt === 1 ? early : undefined) ?? (await gw.upstreamFor(cs, t.server));
@@ -178,18 +168,7 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
 
   let result;
   try {
-    // Only tools that declare themselves safe to repeat are retried, and only on transport failures.
-    const plan: StepPlan<RpcResponse> = {
-      ctx,
-      confirm,
-      breaker: t.server,
-      get signal() {
-        return controller.signal;
-      },
-      retryable: (attempt) => shouldRetry(step.annotations, attempt),
-      route,
-    };
-    result = await runPipeline(gw, step, plan);
+    result = await runPipeline(gw, step, call);
   } finally {
     cs.inFlight.delete(req.id);
   }
@@ -204,6 +183,57 @@ export async function runStep(gw: Gateway, cs: ClientSession, req: RpcRequest, r
         return reply.final(unknownName(req, kind, displayName));
       }
       return reply.final(mcpRefusals.render(result.refusal, { id: req.id, workflowId: cs.workflowId }));
+  }
+}
+
+/**
+ * One MCP call as the pipeline sees it: its plan (route, confirm, breaker, retries) and the guards' context (asking
+ * the client or a human, cancellation) in one object, so a call makes no closure or accessor object for either.
+ */
+class McpCall implements StepPlan<RpcResponse>, GuardContext {
+  readonly ctx: GuardContext = this;
+  confirm?: () => Promise<boolean>;
+  route!: StepPlan<RpcResponse>['route'];
+
+  constructor(
+    private readonly gw: Gateway,
+    private readonly cs: ClientSession,
+    private readonly req: RpcRequest,
+    private readonly reply: ReplyChannel,
+    private readonly controller: LazyAbort,
+    private readonly step: Step,
+    readonly breaker: string,
+  ) {}
+
+  get clientCapabilities(): Record<string, unknown> {
+    return this.cs.capabilities;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Only tools that declare themselves safe to repeat are retried, and only on transport failures. */
+  retryable(attempt: number): boolean {
+    return shouldRetry(this.step.annotations, attempt);
+  }
+
+  askClient(method: string, p: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return askOnReply(this.cs, this.reply, method, p);
+  }
+
+  askHuman(q: HumanQuestion): Promise<HumanAnswer> {
+    const { cs, req, controller, gw } = this;
+    cs.inFlight.set(req.id, controller);
+    const ask = mcpHumanAsker({
+      askClient: (method, p) => this.askClient(method, p),
+      clientCapabilities: cs.capabilities,
+      signal: controller.signal,
+      progress: progressOf(this.reply, req.params),
+      queue: gw.approvals,
+      timeoutMs: gw.approvals?.timeoutMs,
+    });
+    return ask(q).finally(() => cs.inFlight.delete(req.id));
   }
 }
 

@@ -92,6 +92,16 @@ function userOfExternalToken(claims: Readonly<Record<string, unknown>>, match: C
   return match.agent.owner;
 }
 
+/** A verified bearer as its Authorization header carried it, for the verifier generation it was verified under. */
+interface KnownHeader {
+  verification: JwtVerification & { ok: true };
+  expiresAtMs: number;
+  generation: number;
+}
+
+/** Authorization headers remembered; more distinct ones start the memo afresh (they are then parsed as before). */
+const MAX_KNOWN_HEADERS = 1024;
+
 /** The outcome derived from one cached verification, for the registry generation it was derived under. */
 interface DerivedOutcome {
   generation: number;
@@ -106,6 +116,12 @@ export class Authenticator {
    * stays cached, dropped with it): a repeated bearer skips the claim matching and gets the same frozen Caller.
    */
   readonly #derived = new WeakMap<JwtVerification, DerivedOutcome>();
+  /**
+   * Verified bearer JWTs by the exact Authorization header: a repeated header is not trimmed, matched and scanned
+   * again nor looked up in the verifier's LRU; its expiry, the issuers' generation and the revocation list still
+   * apply on every request.
+   */
+  readonly #knownHeaders = new Map<string, KnownHeader>();
   #isRevoked: (jti: string) => boolean = () => false;
   #tokenKnown: (jti: string) => void | Promise<unknown> = () => undefined;
 
@@ -140,6 +156,10 @@ export class Authenticator {
     if (input.repeatedHeader) {
       return refuse(400, 'invalid_request', `This request carries several ${input.repeatedHeader} headers, so its credential is ambiguous; send exactly one.`);
     }
+    if (input.authorization !== undefined && input.apiKeyHeader === undefined) {
+      const known = this.#knownHeaders.get(input.authorization);
+      if (known && known.generation === this.verifier.generation && this.verifier.current(known.expiresAtMs) && !this.localMode) return this.#fromVerification(known.verification);
+    }
     const authorization = input.authorization?.trim();
     const apiKey = input.apiKeyHeader?.trim();
     if (authorization && apiKey) {
@@ -158,9 +178,11 @@ export class Authenticator {
     if (this.localMode) return this.#authenticateLocal(bearer, input.remoteAddress);
 
     if (bearer && looksLikeJwt(bearer)) {
+      const header = input.apiKeyHeader === undefined ? input.authorization : undefined;
       const hit = this.verifier.cached(bearer);
-      if (hit) return this.#fromVerification(hit);
-      return this.verifier.verify(bearer).then((v) => this.#fromVerification(v));
+      if (hit) return this.#fromVerification(this.#remember(header, hit));
+      const generation = this.verifier.generation;
+      return this.verifier.verify(bearer).then((v) => this.#fromVerification(this.#remember(header, v, generation)));
     }
     const key = bearer ?? apiKey;
     if (!key) return refuse(401, undefined, 'Authentication required: send Authorization: Bearer <token> (or an API key in X-API-Key).');
@@ -168,6 +190,14 @@ export class Authenticator {
     if (!match) return refuse(401, 'invalid_token', 'The API key is not recognised; check the key, or ask an admin to add its sha256 hash to your agent in agents.d.');
     const agent = match.owner;
     return { ok: true, caller: { agentId: agent.id, principal: match.ref, agent, user: agent.owner, chain: [agent.id], via: 'apikey' } };
+  }
+
+  /** Remember a verified bearer by its header (a verification finished after a reload of the issuers is not kept). */
+  #remember(header: string | undefined, v: JwtVerification, generation = this.verifier.generation): JwtVerification {
+    if (header === undefined || !v.ok || generation !== this.verifier.generation || typeof v.claims.exp !== 'number') return v;
+    if (this.#knownHeaders.size >= MAX_KNOWN_HEADERS) this.#knownHeaders.clear();
+    this.#knownHeaders.set(header, { verification: v, expiresAtMs: v.claims.exp * 1000, generation });
+    return v;
   }
 
   /** Loopback callers become `local`; a gateway-minted (delegated) token still narrows them to its child agent. */

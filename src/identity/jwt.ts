@@ -178,6 +178,7 @@ export class JwtVerifier {
   readonly #jwksFileRereadMs: number;
   readonly #jwksUriCooldownMs: number;
   readonly #now: () => number;
+  #generation = 0;
 
   constructor(issuers: readonly IssuerConfig[] = [], options: JwtVerifierOptions = {}) {
     this.#clockToleranceSec = options.clockToleranceSec ?? 30;
@@ -207,6 +208,17 @@ export class JwtVerifier {
     this.#external.clear();
     for (const [k, v] of next) this.#external.set(k, v);
     this.#cache.clear();
+    this.#generation++;
+  }
+
+  /** Changes whenever the trusted issuers do: a verification remembered outside this verifier holds within one generation. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Whether a verification that lapses at `expiresAtMs` still stands, by this verifier's clock (as its cache judges). */
+  current(expiresAtMs: number): boolean {
+    return expiresAtMs > this.#now();
   }
 
   /** Trust tokens the gateway mints itself (delegation); `getKeySet` returns its current public keys. */
@@ -215,6 +227,7 @@ export class JwtVerifier {
     const getKey = inProcessKeySource(getKeySet);
     this.#local.set(issuer, { issuer, audience: options.audience ?? issuer, algorithms, getKey, local: true });
     this.#cache.clear();
+    this.#generation++;
   }
 
   /** Number of issuers configured in gateway.yaml (gateway-minted issuers not counted). */

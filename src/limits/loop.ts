@@ -106,9 +106,17 @@ function sortedJson(value: unknown): string {
   return `{${parts.join(',')}}`;
 }
 
-/** A fixed-size identity for tool + arguments; hashing keeps memory flat however large the arguments are. */
+/** Longest tool + arguments text that is its own key; longer ones are hashed. */
+export const MAX_PLAIN_KEY = 64;
+
+/**
+ * The identity of tool + arguments: the text itself while it is short (most calls: exact, and no hash to compute),
+ * else its hash, which keeps memory flat however large the arguments are. The two never meet: a text key holds the
+ * NUL separator, and a base64 hash has none.
+ */
 export function callKey(tool: string, args: unknown): string {
-  return sha256(`${tool}\u0000${canonicalJson(args ?? {})}`);
+  const text = `${tool}\u0000${canonicalJson(args ?? {})}`;
+  return text.length <= MAX_PLAIN_KEY ? text : sha256(text);
 }
 
 /** One-shot crypto.hash (Node ≥ 20.12) is about twice as fast as createHash on short inputs; fall back on older Node. */
@@ -150,7 +158,9 @@ export class LoopDetector {
     h.byKey.set(key, stamps);
     h.recent.push({ key, call, at: now });
     const keep = Math.min(MAX_RECENT, 3 * (cycle + 1));
-    if (h.recent.length > keep) h.recent.splice(0, h.recent.length - keep);
+    // One call in, one out once the list is full: shift, which makes no array of what it removes as splice does.
+    if (h.recent.length === keep + 1) h.recent.shift();
+    else if (h.recent.length > keep) h.recent.splice(0, h.recent.length - keep);
     if (h.byKey.size >= h.sweepAt) this.sweep(h, now - settings.windowSeconds * 1000);
     return mapAwaitable(this.histories.changed(workflowId, h), () => undefined);
   }

@@ -1,6 +1,7 @@
 // The routing table per view: federated names and qualified URIs on /mcp, the upstream's own on /servers/{name}/mcp.
 import { describe, expect, it } from 'vitest';
 import { shortenName } from '../../src/catalog/naming.js';
+import { resolveNameIn } from '../../src/catalog/routing-table.js';
 import { serversInView } from '../../src/catalog/view.js';
 import { allowAll } from '../../src/catalog/access.js';
 import { catalogOf, fakeSession, manifest, viewOf } from './fakes.js';
@@ -50,6 +51,14 @@ describe('routing table', () => {
     expect(await routes.resolveResource('file:///shared')).toEqual({ server: 'b', uri: 'file:///shared' });
     expect(await routes.resolvePrompt('greet')).toEqual({ server: 'b', name: 'greet', exposed: 'b__greet' });
     expect((await routes.uriExposer())('b', 'file:///shared', 'uri')).toBe('file:///shared');
+  });
+
+  it('a name routes without a view: the same answer as either routing table, from the name table and the configured servers', () => {
+    for (const name of ['b__greet', 'zz__greet', 'nounderscore', shortenName('b', longPrompt)]) {
+      expect(resolveNameIn(catalog, undefined, name)).toEqual(catalog.routes(viewOf({ sessions })).resolveName(name));
+    }
+    expect(resolveNameIn(catalog, 'b', 'greet')).toEqual({ server: 'b', name: 'greet', exposed: 'b__greet' });
+    expect(resolveNameIn(catalog, 'gone', 'greet')).toBeUndefined();
   });
 
   it('single on a server that is not configured routes nothing', async () => {

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHttpAuthenticate } from '../../src/downstream/auth-http.js';
 import { sha256Hex } from '../../src/identity/apikeys.js';
 import { actChain, Authenticator, type AuthOutcome } from '../../src/identity/authenticate.js';
@@ -178,6 +178,36 @@ describe('Authenticator', () => {
     expect(await settle(a.authenticate({ authorization: `Bearer ${token}` }))).toMatchObject({ ok: true, caller: { agentId: 'data-pipeline' } });
     revoked.add('memo-1');
     expect(await settle(a.authenticate({ authorization: `Bearer ${token}` }))).toMatchObject({ ok: false, status: 401, tokenError: 'revoked' });
+  });
+
+  it('knows a repeated Authorization header without parsing it again, while expiry, revocation and a reload of the issuers still apply', async () => {
+    const key3 = await makeKey('k3');
+    let nowMs = Date.now();
+    const jwksFile = await writeJwksFile(key3);
+    const verifier = new JwtVerifier([{ issuer: ISSUER, audience: AUDIENCE, jwksFile }], { now: () => nowMs });
+    const a = new Authenticator({ verifier, registry: new AgentRegistry(agentMap(pipeline)) });
+    const revoked = new Set<string>();
+    a.setRevocationCheck((jti) => revoked.has(jti));
+    const cached = vi.spyOn(verifier, 'cached');
+    const token = await sign({ sub: 'svc-data-pipeline', jti: 'hdr-1' }, { key: key3, nowSec: Math.floor(nowMs / 1000), ttlSec: 60 });
+    const header = `Bearer ${token}`;
+    expect(await settle(a.authenticate({ authorization: header }))).toMatchObject({ ok: true, caller: { agentId: 'data-pipeline' } });
+    cached.mockClear();
+    expect(a.authenticate({ authorization: header })).toMatchObject({ ok: true, caller: { agentId: 'data-pipeline' } });
+    expect(cached).not.toHaveBeenCalled();
+    revoked.add('hdr-1');
+    expect(a.authenticate({ authorization: header })).toMatchObject({ ok: false, tokenError: 'revoked' });
+    revoked.clear();
+    // New issuers: the header is verified again, against them.
+    verifier.setIssuers([{ issuer: 'https://other.test', audience: AUDIENCE, jwksFile }]);
+    expect(await settle(a.authenticate({ authorization: header }))).toMatchObject({ ok: false, tokenError: 'wrong_issuer' });
+    verifier.setIssuers([{ issuer: ISSUER, audience: AUDIENCE, jwksFile }]);
+    expect(await settle(a.authenticate({ authorization: header }))).toMatchObject({ ok: true });
+    // Past its expiry (and the verifier's tolerance) it is refused as expired, not answered from memory.
+    nowMs += 120_000;
+    expect(await settle(a.authenticate({ authorization: header }))).toMatchObject({ ok: false, tokenError: 'expired' });
+    // The same header beside an API key is ambiguous, remembered or not.
+    expect(await settle(a.authenticate({ authorization: header, apiKeyHeader: API_KEY }))).toMatchObject({ ok: false, status: 400 });
   });
 
   it('applies a registry reload to the next request', async () => {

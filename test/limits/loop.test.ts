@@ -24,6 +24,19 @@ describe('canonical arguments', () => {
     expect(callKey('t', { x: 1, y: undefined })).toBe(callKey('t', { x: 1 }));
     expect(callKey('t', undefined)).toBe(callKey('t', {}));
   });
+
+  it('a short call is its own key, with no hash to compute; a long one is hashed to a fixed size', () => {
+    expect(callKey('bench__add', { b: 3, a: 2 })).toBe('bench__add\u0000{"a":2,"b":3}');
+    const long = callKey('t', { text: 'x'.repeat(10_000) });
+    expect(long).toHaveLength(44);
+    // A text key always holds the separator and a hash never does, so the two kinds of key cannot meet.
+    expect(long).not.toContain('\u0000');
+    expect(callKey('t', { text: 'x'.repeat(10_000) })).toBe(long);
+    expect(callKey('t', { text: `${'x'.repeat(9_999)}y` })).not.toBe(long);
+    // Either side of the length where hashing starts, different calls keep different keys.
+    const near = Array.from({ length: 8 }, (_, i) => callKey('t', { s: 'y'.repeat(50 + i) }));
+    expect(new Set(near).size).toBe(near.length);
+  });
 });
 
 /** The sorting writer every key must stay equal to (loop histories are shared by replicas and kept across restarts). */

@@ -3,7 +3,7 @@
  * through the neutral askHuman port; the adapter decides who answers (elicitation or the approval queue).
  */
 import { PolicyResolver } from '../../identity/policy.js';
-import type { GuardCheck, HumanAnswer, Refusal, Step } from '../types.js';
+import type { GuardCheck, GuardContext, HumanAnswer, Refusal, Step } from '../types.js';
 import { toolDecision } from './policy.js';
 
 export interface ApprovalGuardOptions {
@@ -51,10 +51,11 @@ function refusalOf(tool: string, a: HumanAnswer): Refusal | undefined {
   }
 }
 
-async function askHuman(step: Step, ask: NonNullable<Parameters<GuardCheck>[1]['askHuman']>, clientMayAnswer: boolean): Promise<Refusal | undefined> {
+/** Asked as a method of the context, which may be an object of the adapter's own (its `this` kept). */
+async function askHuman(step: Step, ctx: GuardContext & Required<Pick<GuardContext, 'askHuman'>>, clientMayAnswer: boolean): Promise<Refusal | undefined> {
   const tool = step.exposedName;
   const message = `Agent ${step.caller.agentId} wants to call ${tool} with ${renderApprovalArgs(step.args)}. Allow?`;
-  return refusalOf(tool, await ask({ step, message, schema: APPROVAL_SCHEMA, clientMayAnswer }));
+  return refusalOf(tool, await ctx.askHuman({ step, message, schema: APPROVAL_SCHEMA, clientMayAnswer }));
 }
 
 /** Whether a step is one the approval guard asks a human about (or refuses for want of one). */
@@ -70,6 +71,6 @@ export function createApprovalGuard(opts: ApprovalGuardOptions = {}): GuardCheck
     const d = toolDecision(policies, step);
     if (d.decision !== 'approval') return undefined;
     if (!ctx.askHuman) return denied(step.exposedName, `${step.exposedName} needs a human's approval, which this route cannot ask for; it was not made. Call it over MCP.`);
-    return askHuman(step, ctx.askHuman, d.rule.approval !== 'console');
+    return askHuman(step, ctx as GuardContext & Required<Pick<GuardContext, 'askHuman'>>, d.rule.approval !== 'console');
   };
 }

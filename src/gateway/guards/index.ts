@@ -39,29 +39,33 @@ export function createGatewayGuards(o: GatewayGuardsOptions): GuardChain {
   if (o.sharedState) chain.use(o.sharedState);
   const limits = o.limits ?? createLimitsGuard({ counters: o.counters, teamsConfig: o.teams, agentById: o.agentById });
   const loop = createLoopGuard({ detector: new LoopDetector({ store: o.loopHistory }), workflows: o.workflows, agentById: o.agentById });
-  // Nothing checked after the limits can refuse or wait: no loop settings, no approval, a name already confirmed.
-  const nothingAfter = (step: Step): boolean => step.unverified !== true && !loop.watches(step) && !needsApproval(o.policies, step);
+  // Nothing after the loop guard can refuse or wait (no approval asked, the name already confirmed): the limits and the
+  // loop guard decide at their commits, in the same order as their checks would (decision 0096).
+  const decidedAtCommit = (step: Step): boolean => step.unverified !== true && !needsApproval(o.policies, step);
   return chain
     .use(createWorkflowStateGuard({ workflows: o.workflows }))
     .use(createPolicyGuard(o.policies))
     .use(createA2aAllowGuard(o.isA2aServer))
     .use(o.delegation)
-    .use(checkedAtCommit(limits, nothingAfter))
-    .use(loop)
+    .use(checkedAtCommit(limits, decidedAtCommit))
+    .use(checkedAtCommit(loop, decidedAtCommit))
     .use(createApprovalGuard({ policies: o.policies }));
 }
 
 /**
- * The limits guard whose check is left to its commit when `nothingAfter(step)`: the commit checks and reserves in one
- * store operation and refuses as the check would, so a step nothing later can refuse or hold up gives the same answer
- * with one operation instead of two (a round trip less to a shared store). Otherwise it checks first as always, so an
- * over-budget call never waits for a human nor trips the loop guard (decision 0039).
+ * A guard whose check is left to its commit when `decidedAtCommit(step)`: the commit checks and spends in one store
+ * operation and refuses as the check would, so a step nothing later can refuse or hold up gives the same answer with
+ * one operation instead of two (a round trip less to a shared store, one loop history read instead of two). The
+ * commits run in the order of the checks and a refusing commit rolls back those before it, so the refusal and what
+ * stays spent are the same. Otherwise it checks first as always, so an over-budget call never waits for a human nor
+ * trips the loop guard, and a name not yet confirmed spends nothing (decisions 0039, 0096).
  */
-function checkedAtCommit(limits: LimitsGuard, nothingAfter: (step: Step) => boolean): PhasedGuard {
+function checkedAtCommit(guard: PhasedGuard, decidedAtCommit: (step: Step) => boolean): PhasedGuard {
+  const check = guard.check!;
   return {
-    check: (step, ctx) => (nothingAfter(step) ? undefined : limits.check!(step, ctx)),
-    commit: limits.commit,
-    rollback: limits.rollback,
-    after: limits.after,
+    check: (step, ctx) => (decidedAtCommit(step) ? undefined : check(step, ctx)),
+    commit: guard.commit,
+    rollback: guard.rollback,
+    after: guard.after,
   };
 }
