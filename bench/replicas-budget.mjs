@@ -2,9 +2,9 @@
 // postgres process, the upstream, this process = clients + balancers), one SQLite gateway behind the balancer against
 // three replicas on Redis + PostgreSQL, under 16 concurrent 2026-07-28 clients ("new": each call starts a workflow;
 // "wf": each client's calls join one). It runs bench/replicas.mjs's own harness (configuration, agent, clients,
-// warm-up, measurement), so its calls/s are the replicas bench's, and measures in the same order: the baseline
-// after a measurement of its own gateway, never straight after the three replicas' (whose PostgreSQL is still
-// vacuuming and checkpointing what they wrote). After each three-replica measurement it prints the PostgreSQL
+// warm-up, measurement), so its calls/s are the replicas bench's, and measures its baseline as that bench does:
+// after a measurement of its own gateway, not first after start nor straight after the three replicas' run. After
+// each three-replica measurement it prints the PostgreSQL
 // statements (pg_stat_statements) and Redis commands (INFO commandstats) per call. Compare two checkouts by running
 // each one's copy alternately.
 //   node bench/replicas-budget.mjs            (env SECS=5 ROUNDS=2 SESSIONS=16, PROF=dir profiles the first replica)
