@@ -11,10 +11,12 @@ import { cpuSeconds, freePort, pct, ROOT, waitForLine } from './proc.mjs';
 import { sharedServersMissing, startPostgresServer, startRedisServer } from './shared-servers.mjs';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' } };
-// Generous limits: never refused, but each call is counted against an agent window and a workflow total.
-const LOCAL_AGENT = 'id: local\ntools: { allow: ["*"] }\nlimits:\n  workflow: { toolCalls: 100000000 }\n  perMinute: { toolCalls: 100000000 }\n  perDay: { toolCalls: 100000000 }\n';
+// Generous limits: never refused, but each call is counted against an agent window and a workflow total. The agent
+// may name its workflows (canSetWorkflow), or the "wf" rows' X-Workflow-Id would be ignored and every call would
+// start a workflow of its own, as in the rows without it.
+export const LOCAL_AGENT = 'id: local\ncanSetWorkflow: true\ntools: { allow: ["*"] }\nlimits:\n  workflow: { toolCalls: 100000000 }\n  perMinute: { toolCalls: 100000000 }\n  perDay: { toolCalls: 100000000 }\n';
 
-async function startUpstream() {
+export async function startUpstream() {
   const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/feature-server.mjs'), '--http', '--port', '0', '--name', 'bench'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const m = await waitForLine(proc.stdout, /listening (http:\/\/\S+)/, 'upstream', proc, 20_000);
   proc.stdout.resume();
@@ -22,7 +24,7 @@ async function startUpstream() {
 }
 
 /** One home (config, manifests, data) for every replica of a variant. */
-function home(upstreamUrl, gatewayYaml) {
+export function home(upstreamUrl, gatewayYaml) {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-replicas-'));
   for (const d of ['servers.d', 'agents.d', 'data']) mkdirSync(join(dir, d));
   writeFileSync(join(dir, 'servers.d', 'bench.yaml'), `name: bench\ntransport: http\nurl: ${upstreamUrl}\n`);
@@ -31,7 +33,7 @@ function home(upstreamUrl, gatewayYaml) {
   return dir;
 }
 
-async function serve(dir, profile) {
+export async function serve(dir, profile) {
   const port = await freePort();
   const proc = spawn(
     process.execPath,
@@ -49,8 +51,11 @@ async function serve(dir, profile) {
   return { base, proc };
 }
 
-/** A 2026-07-28 client; with `workflowId` its calls join that workflow (as a session's do), else each starts its own. */
-function client(url, workflowId) {
+/**
+ * A 2026-07-28 client; with `workflowId` its calls join that workflow (as a session's do), else each starts its own.
+ * Every answer must name the workflow it ran in as asked: a join the gateway did not make fails the call.
+ */
+export function client(url, workflowId) {
   let seq = 0;
   const joined = workflowId ? { 'x-workflow-id': workflowId } : {};
   return async () => {
@@ -63,16 +68,27 @@ function client(url, workflowId) {
     const data = res.headers.get('content-type')?.includes('text/event-stream') ? text.split('\n').filter((l) => l.startsWith('data: ')).pop().slice(6) : text;
     const msg = JSON.parse(data);
     if (msg.error || msg.result?.isError) throw new Error(msg.error?.message ?? 'tool error');
+    const ran = msg.result?._meta?.['io.switchyard/workflowId'];
+    if (workflowId && ran !== workflowId) throw new Error(`asked to join workflow ${workflowId}, the call ran in ${ran}`);
   };
 }
 
-/** Calls/s, p50/p99 and CPU per call summed over every gateway process of the variant. */
-async function measure(url, pids, sessions, seconds, joinWorkflows) {
+const cpuOf = (pids) => pids.reduce((s, p) => { try { return s + cpuSeconds(p); } catch { return s; } }, 0);
+
+/**
+ * Calls/s, p50/p99 and CPU per call summed over every gateway process of the variant; `groups` (name → () => pids)
+ * adds CPU per call of other processes (cpuByGroup). The first call of each client must succeed, so a setup that
+ * refuses or does not join fails the bench instead of counting fast errors as calls.
+ */
+export async function measure(url, pids, sessions, seconds, joinWorkflows, groups = {}) {
   const run = Math.random().toString(36).slice(2, 8);
   const calls = Array.from({ length: sessions }, (_, i) => client(url, joinWorkflows ? `bench-${run}-${i}` : undefined));
-  await Promise.all(calls.map(async (c) => { for (let i = 0; i < 50; i++) await c(); }));
+  await Promise.all(calls.map((c) => c()));
+  await Promise.all(calls.map(async (c) => { for (let i = 1; i < 50; i++) await c(); }));
   const latencies = [];
   let errors = 0;
+  const groupPids = Object.fromEntries(Object.entries(groups).map(([k, f]) => [k, f()]));
+  const group0 = Object.fromEntries(Object.entries(groupPids).map(([k, p]) => [k, cpuOf(p)]));
   const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0);
   const started = performance.now();
   const deadline = started + seconds * 1000;
@@ -80,15 +96,16 @@ async function measure(url, pids, sessions, seconds, joinWorkflows) {
     calls.map(async (c) => {
       while (performance.now() < deadline) {
         const t0 = performance.now();
-        await c().catch(() => errors++);
-        latencies.push(performance.now() - t0);
+        // A failed call is not a call served: counted apart, so fast errors cannot pass for throughput.
+        await c().then(() => latencies.push(performance.now() - t0), () => errors++);
       }
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
   const cpu1 = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  const cpuByGroup = Object.fromEntries(Object.entries(groupPids).map(([k, p]) => [k, ((cpuOf(p) - group0[k]) * 1e6) / latencies.length]));
   latencies.sort((a, b) => a - b);
-  return { calls: latencies.length, errors, rps: latencies.length / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99), cpuUs: ((cpu1 - cpu0) * 1e6) / latencies.length };
+  return { calls: latencies.length, errors, rps: latencies.length / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99), cpuUs: ((cpu1 - cpu0) * 1e6) / latencies.length, cpuByGroup };
 }
 
 /** Microseconds per reserve + release of one tool call's budget, sequential: the embedded store, then Redis. */

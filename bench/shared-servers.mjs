@@ -38,7 +38,8 @@ export async function startRedisServer() {
   return { url: `redis://127.0.0.1:${port}/0`, proc, close: () => (proc.kill('SIGTERM'), rmSync(dir, { recursive: true, force: true })) };
 }
 
-export async function startPostgresServer() {
+/** `settings`: more `-c name=value` server settings (the replicas budget loads pg_stat_statements with them). */
+export async function startPostgresServer(settings = []) {
   const bin = pgBin();
   const template = join(tmpdir(), `switchyard-pg-template-${statSync(join(bin, 'initdb')).mtimeMs}`);
   if (!existsSync(join(template, 'PG_VERSION'))) {
@@ -57,7 +58,7 @@ export async function startPostgresServer() {
   cpSync(template, join(root, 'data'), { recursive: true });
   spawnSync('mkdir', [join(root, 'sock')]);
   if (asRoot) spawnSync('chown', ['-R', 'postgres:postgres', root]);
-  const args = ['-D', join(root, 'data'), '-p', String(port), '-k', join(root, 'sock'), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'];
+  const args = ['-D', join(root, 'data'), '-p', String(port), '-k', join(root, 'sock'), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', ...settings.flatMap((x) => ['-c', x])];
   // Durable settings as shipped: the bench measures what a deployment pays for strict commits, not a tuned-down server.
   const proc = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: root, ...asPostgres() });
   await waitForLine(proc.stderr, /ready to accept connections/, 'postgres', proc, 30_000);

@@ -8,7 +8,7 @@
  * replica meanwhile) takes the store's one-row path, which publishes or refuses as a lone state change does.
  */
 import type { WorkflowState } from '../../gateway/types.js';
-import type { Postgres } from './pool.js';
+import type { NamedStatement, Postgres } from './pool.js';
 import { NOW_MS } from './workflow-schema.js';
 
 const FINISH_MS = 50;
@@ -56,34 +56,68 @@ type GroupRow = FinishedRow & { k: 'f' | 'j' | 's'; step_count: number; inserted
 const STEP_COLUMNS = `unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::int[]) AS t (id, agent, u, kind, started, tp, n)`;
 const rejoin = (then: string, otherwise: string) => `CASE WHEN workflows.state = 'done' THEN ${then} ELSE ${otherwise} END`;
 
-/**
- * One statement for a group: dones first (a join queued behind a done on this replica must find it done), then the
- * joins and plain steps, each id once (its steps counted together). `was` is the state before, from the statement's
- * snapshot, so a rejoin is told apart from a join of an active row.
- */
-const GROUP = `WITH was AS (SELECT id, state FROM workflows WHERE id = ANY($1::text[])),
-fin AS (
+const FIN = `fin AS (
   UPDATE workflows w SET state = 'done', why = d.why, ended_at = d.ended, version = w.version + 1, changed_at = NULL
   FROM unnest($9::text[], $10::text[], $11::bigint[]) AS d (id, why, ended)
   WHERE w.id = d.id AND w.state = 'active'
-  RETURNING 'f' AS k, w.id, w.state, w.why, w.version, 0 AS step_count, false AS inserted),
-joined AS (
+  RETURNING 'f' AS k, w.id, w.state, w.why, w.version, 0 AS step_count, false AS inserted)`;
+const JOINED = `joined AS (
   INSERT INTO workflows (id, agent, "user", state, kind, started_at, traceparent, step_count)
   SELECT id, agent, u, 'active', kind, started, tp, n FROM ${STEP_COLUMNS} WHERE t.id = ANY($8::text[])
   ON CONFLICT (id) DO UPDATE SET step_count = workflows.step_count + excluded.step_count,
     state = ${rejoin("'active'", 'workflows.state')}, why = ${rejoin("'rejoined'", 'workflows.why')},
     ended_at = ${rejoin('NULL', 'workflows.ended_at')}, version = workflows.version + ${rejoin('1', '0')},
     changed_at = ${rejoin(NOW_MS, 'workflows.changed_at')}
-  RETURNING 'j' AS k, id, state, why, version, step_count, (xmax = 0) AS inserted),
-stepped AS (
+  RETURNING 'j' AS k, id, state, why, version, step_count, (xmax = 0) AS inserted)`;
+const stepped = (filtered: boolean) => `stepped AS (
   INSERT INTO workflows (id, agent, "user", state, kind, started_at, traceparent, step_count)
-  SELECT id, agent, u, 'active', kind, started, tp, n FROM ${STEP_COLUMNS} WHERE NOT (t.id = ANY($8::text[]))
+  SELECT id, agent, u, 'active', kind, started, tp, n FROM ${STEP_COLUMNS}${filtered ? ' WHERE NOT (t.id = ANY($8::text[]))' : ''}
   ON CONFLICT (id) DO UPDATE SET step_count = workflows.step_count + excluded.step_count
-  RETURNING 's' AS k, id, state, why, version, step_count, (xmax = 0) AS inserted),
-out AS (SELECT * FROM fin UNION ALL SELECT * FROM joined UNION ALL SELECT * FROM stepped)
-SELECT out.*, was.state AS was FROM out LEFT JOIN was USING (id)`;
+  RETURNING 's' AS k, id, state, why, version, step_count, (xmax = 0) AS inserted)`;
 
-const STATEMENT = { name: 'switchyard-workflow-group', text: GROUP };
+/**
+ * One statement for a group: dones first (a join queued behind a done on this replica must find it done), then the
+ * joins and plain steps, each id once (its steps counted together). `was` is the state before, from the statement's
+ * snapshot, so a rejoin is told apart from a join of an active row. A group leaves out the parts it has nothing for
+ * (and `was`, which only joins read): parts with empty arrays still cost the server their planning and execution, and
+ * most groups are fresh steps and dones only. Each shape is its own named statement, planned once per connection.
+ */
+function groupStatement(parts: { dones: boolean; joins: boolean; steps: boolean }): NamedStatement {
+  const ctes: string[] = [];
+  const outs: string[] = [];
+  if (parts.joins) ctes.push('was AS (SELECT id, state FROM workflows WHERE id = ANY($1::text[]))');
+  if (parts.dones) ctes.push(FIN), outs.push('SELECT * FROM fin');
+  if (parts.joins) ctes.push(JOINED), outs.push('SELECT * FROM joined');
+  if (parts.steps) ctes.push(stepped(parts.joins)), outs.push('SELECT * FROM stepped');
+  const text = parts.joins
+    ? `WITH ${ctes.join(',\n')},\nout AS (${outs.join(' UNION ALL ')})\nSELECT out.*, was.state AS was FROM out LEFT JOIN was USING (id)`
+    : `WITH ${ctes.join(',\n')}\n${outs.map((o) => o.replace('SELECT *', 'SELECT *, NULL::text AS was')).join(' UNION ALL ')}`;
+  const name = `switchyard-workflow-group${parts.dones ? '-f' : ''}${parts.joins ? '-j' : ''}${parts.steps ? '-s' : ''}`;
+  return { name, text };
+}
+
+/**
+ * A shape's statement, renumbered to name only the parameters it uses ($9 becomes $1 in a dones-only one), and which
+ * of the whole statement's eleven parameters those are, in order.
+ */
+interface Shape {
+  statement: NamedStatement;
+  used: number[];
+}
+
+/** Every shape a group can take (dones, joins, other steps, each present or not), built once, by `${dones}${joins}${steps}`. */
+const SHAPES = new Map<string, Shape>();
+for (const dones of [false, true]) {
+  for (const joins of [false, true]) {
+    for (const steps of [false, true]) {
+      if (!dones && !joins && !steps) continue;
+      const { name, text } = groupStatement({ dones, joins, steps });
+      const used = [...new Set([...text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])))].sort((x, y) => x - y);
+      const renumbered = text.replace(/\$(\d+)/g, (_, n: string) => `$${used.indexOf(Number(n)) + 1}`);
+      SHAPES.set(`${+dones}${+joins}${+steps}`, { statement: { name, text: renumbered }, used });
+    }
+  }
+}
 
 export class WorkflowWrites {
   private dones = new Map<string, QueuedDone>();
@@ -162,9 +196,12 @@ export class WorkflowWrites {
       doneIds.map((id) => dones.get(id)!.why),
       doneIds.map((id) => dones.get(id)!.ended),
     ];
+    const joins = params[7] as string[];
+    const shape = `${+(doneIds.length > 0)}${+(joins.length > 0)}${+(stepIds.length > joins.length)}`;
+    const { statement, used } = SHAPES.get(shape)!;
     let rows: GroupRow[];
     try {
-      rows = (await this.group(params)).rows;
+      rows = (await this.group(statement, used.map((n) => params[n - 1]))).rows;
     } catch (err) {
       for (const entry of dones.values()) for (const s of entry.settle) s.reject(err as Error);
       for (const entry of steps.values()) for (const s of entry.settle) s.reject(err as Error);
@@ -204,12 +241,12 @@ export class WorkflowWrites {
   }
 
   /** Two replicas' groups can still lock a done row and a step row crosswise: a deadlock victim tries once more. */
-  private async group(params: unknown[]): Promise<{ rows: GroupRow[] }> {
+  private async group(statement: NamedStatement, params: unknown[]): Promise<{ rows: GroupRow[] }> {
     try {
-      return await this.db.queryRelaxed<GroupRow>(STATEMENT, params);
+      return await this.db.queryRelaxed<GroupRow>(statement, params);
     } catch (err) {
       if ((err as { code?: string }).code !== '40P01') throw err;
-      return this.db.queryRelaxed<GroupRow>(STATEMENT, params);
+      return this.db.queryRelaxed<GroupRow>(statement, params);
     }
   }
 }

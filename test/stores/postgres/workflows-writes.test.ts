@@ -135,6 +135,35 @@ describe.skipIf(pgUnavailable)('workflow writes on PostgreSQL', () => {
     expect(other.state(elsewhere)).toBe('active');
   });
 
+  it('a group of fresh steps and dones sends only those parts; a group with a join sends the whole statement', async () => {
+    const db = await pgFor(storeDir());
+    const w = keep(await PgWorkflows.open({ db, bus: new DeafBus(), catchUpMs: 60_000 }));
+    const query = statements(db);
+    const [a, b] = [0, 1].map(() => w.begin({ caller: root, kind: 'mcp' }));
+    expect(await Promise.all([w.nextStep(a), w.nextStep(b)])).toEqual([1, 1]);
+    await Promise.all([w.setState(a, 'done', 'request answered'), w.settled()]);
+    const c = w.begin({ caller: root, kind: 'mcp' });
+    const doneB = w.setState(b, 'done', 'request answered');
+    expect(await w.nextStep(c)).toBe(1);
+    await doneB;
+    w.begin({ caller: root, kind: 'mcp', id: a }); // a join: it rejoins the done row
+    expect(await w.nextStep(a)).toBe(2);
+    const texts = query.texts();
+    query.restore();
+    expect(texts).toHaveLength(4);
+    const [steps, dones, both, joined] = texts as [string, string, string, string];
+    expect(steps).toMatch(/^WITH stepped AS \(/);
+    expect(dones).toMatch(/^WITH fin AS \(/);
+    for (const sql of [steps, dones]) expect(sql).not.toMatch(/was AS|joined AS/);
+    expect(dones).not.toMatch(/INSERT/);
+    expect(both).toMatch(/^WITH fin AS \(/);
+    expect(both).toMatch(/stepped AS \(/);
+    expect(joined).toMatch(/^WITH was AS \(.*joined AS \(/s);
+    expect(await rowOf(db, a)).toMatchObject({ state: 'active', step_count: 2 });
+    expect(await rowOf(db, b)).toMatchObject({ state: 'done', step_count: 1 });
+    expect(await rowOf(db, c)).toMatchObject({ state: 'active', step_count: 1 });
+  });
+
   it('a join of a running workflow and its first step are one statement that only counts', async () => {
     const dir = storeDir();
     const a = keep(await PgWorkflows.open({ db: await pgFor(dir), bus: new DeafBus(), catchUpMs: 60_000 }));
