@@ -8,13 +8,14 @@
 //                            [--profile DIR | --heap-profile DIR]
 //
 // Prints CPU per call of the main thread (from /proc/self/task/<pid>/stat, 10 ms ticks) and of the whole process
-// (process.cpuUsage, the audit writer thread included), and the wall time of GC pauses per call (a hint: on a loaded
-// machine it holds time the thread waited for a core). Build first (it runs dist/).
+// (process.cpuUsage, the audit writer thread included), the wall time of GC pauses per call (a hint: on a loaded
+// machine it holds time the thread waited for a core) and the main thread's scavenges and mark-compacts per 1,000 calls.
+// Build first (it runs dist/).
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { Session } from 'node:inspector/promises';
 import pino from 'pino';
 import { ROOT } from './proc.mjs';
@@ -132,8 +133,15 @@ function mainThreadSeconds() {
 }
 
 let gcMs = 0;
+// Main thread only (a PerformanceObserver sees its own isolate): minor = scavenges, major = mark-compacts.
+const gcCount = { minor: 0, major: 0 };
 const gcWatch = new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) gcMs += e.duration;
+  for (const e of list.getEntries()) {
+    gcMs += e.duration;
+    const kind = e.detail?.kind;
+    if (kind === constants.NODE_PERFORMANCE_GC_MINOR) gcCount.minor++;
+    else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) gcCount.major++;
+  }
 });
 gcWatch.observe({ entryTypes: ['gc'] });
 
@@ -158,6 +166,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   const main0 = mainThreadSeconds();
   const cpu0 = process.cpuUsage();
   const gc0 = gcMs;
+  const { minor: minor0, major: major0 } = gcCount;
   const t0 = performance.now();
   await run(CALLS);
   const wall = performance.now() - t0;
@@ -167,9 +176,11 @@ for (let round = 1; round <= ROUNDS; round++) {
     process: (cpu.user + cpu.system) / CALLS,
     gc: ((gcMs - gc0) * 1000) / CALLS,
     wallUs: (wall * 1000) / CALLS,
+    scavenges: ((gcCount.minor - minor0) * 1000) / CALLS,
+    markCompacts: ((gcCount.major - major0) * 1000) / CALLS,
   };
   rows.push(row);
-  console.log(`round ${round}  main thread ${row.main.toFixed(1).padStart(6)} µs/call   process ${row.process.toFixed(1).padStart(6)} µs/call   gc wall ${row.gc.toFixed(1).padStart(5)} µs/call   wall ${row.wallUs.toFixed(1)} µs/call`);
+  console.log(`round ${round}  main thread ${row.main.toFixed(1).padStart(6)} µs/call   process ${row.process.toFixed(1).padStart(6)} µs/call   gc wall ${row.gc.toFixed(1).padStart(5)} µs/call   wall ${row.wallUs.toFixed(1)} µs/call   per 1,000 calls: ${row.scavenges.toFixed(2)} scavenges, ${row.markCompacts.toFixed(2)} mark-compacts`);
 }
 if (profiler) {
   const out = values.profile ?? values['heap-profile'];
@@ -189,7 +200,7 @@ if (process.env.THREADS) {
 gcWatch.disconnect();
 const sorted = (k) => rows.map((r) => r[k]).sort((a, b) => a - b);
 const median = (k) => sorted(k)[Math.floor(rows.length / 2)];
-console.log(`median   main thread ${median('main').toFixed(1)} µs/call   process ${median('process').toFixed(1)} µs/call   gc wall ${median('gc').toFixed(1)} µs/call`);
+console.log(`median   main thread ${median('main').toFixed(1)} µs/call   process ${median('process').toFixed(1)} µs/call   gc wall ${median('gc').toFixed(1)} µs/call   per 1,000 calls: ${median('scavenges').toFixed(2)} scavenges, ${median('markCompacts').toFixed(2)} mark-compacts`);
 
 for (const cs of sessions) await gw.closeSession(cs, 'bench done');
 await core.close();
