@@ -168,16 +168,22 @@ export async function runReplicasBench({ sessions, seconds, rounds, profile }) {
     for (const r of three) cleanup.push(() => (r.proc.kill(), new Promise((res) => r.proc.once('exit', res))));
     const lb = await startBalancer({ targets: three.map((r) => r.base), port: lbPort });
     cleanup.push(lb.close);
+    // "one shared": the first replica alone behind its own balancer, the other two idle: what the shared stores cost
+    // per call without the extra processes (the idle two still run their timers).
+    const oneSharedLb = await startBalancer({ targets: [first.base] });
+    cleanup.push(oneSharedLb.close);
 
     console.log(`switchyard bench replicas: ${sessions} clients, ${seconds} s per measurement, ${rounds} rounds, tool add with agent limits, Node ${process.version}`);
     // "wf": each client's calls join one workflow (like a session's); otherwise every call is a workflow of its own.
-    const rows = { 'one sqlite': [], 'one sqlite +lb': [], 'three shared +lb': [], 'one sqlite +lb wf': [], 'three shared +lb wf': [] };
+    const rows = { 'one sqlite': [], 'one sqlite +lb': [], 'one shared +lb': [], 'three shared +lb': [], 'one sqlite +lb wf': [], 'one shared +lb wf': [], 'three shared +lb wf': [] };
     for (let round = 1; round <= rounds; round++) {
       const plan = [
         ['one sqlite', `${one.base}/mcp`, [one.proc.pid], false],
         ['one sqlite +lb', `${oneLb.url}/mcp`, [one.proc.pid], false],
+        ['one shared +lb', `${oneSharedLb.url}/mcp`, [first.proc.pid], false],
         ['three shared +lb', `${lb.url}/mcp`, three.map((r) => r.proc.pid), false],
         ['one sqlite +lb wf', `${oneLb.url}/mcp`, [one.proc.pid], true],
+        ['one shared +lb wf', `${oneSharedLb.url}/mcp`, [first.proc.pid], true],
         ['three shared +lb wf', `${lb.url}/mcp`, three.map((r) => r.proc.pid), true],
       ];
       for (const [name, url, pids, join] of plan) {
@@ -192,6 +198,15 @@ export async function runReplicasBench({ sessions, seconds, rounds, profile }) {
       const baseName = name.endsWith(' wf') ? 'one sqlite +lb wf' : 'one sqlite +lb';
       const loss = 1 - mean(rs, 'rps') / mean(rows[baseName], 'rps');
       console.log(`  ${name.padEnd(20)} ${mean(rs, 'rps').toFixed(0)} calls/s  p50 ${mean(rs, 'p50').toFixed(2)} ms  p99 ${mean(rs, 'p99').toFixed(2)} ms  ${mean(rs, 'cpuUs').toFixed(0)} µs cpu/call  ${name === baseName ? '(baseline)' : `${Math.abs(loss * 100).toFixed(1)} % ${loss >= 0 ? 'fewer' : 'more'} calls/s than ${baseName}`}`);
+    }
+    // The loss of three shared replicas against one SQLite process, split: (a) the shared stores (one shared replica
+    // against one SQLite process), (b) three processes on this machine instead of one (the rest).
+    console.log('\nloss against one SQLite process, split');
+    for (const wf of ['', ' wf']) {
+      const base = mean(rows[`one sqlite +lb${wf}`], 'rps');
+      const a = 1 - mean(rows[`one shared +lb${wf}`], 'rps') / base;
+      const all = 1 - mean(rows[`three shared +lb${wf}`], 'rps') / base;
+      console.log(`  ${(wf ? 'joined workflows' : 'new workflows').padEnd(18)} three shared ${(all * 100).toFixed(1)} % = shared stores ${(a * 100).toFixed(1)} % + three processes ${((all - a) * 100).toFixed(1)} %`);
     }
     const cost = await budgetCheckCost(redis.url);
     console.log(`\nbudget reservation, sequential: embedded ${cost.embedded.toFixed(1)} µs` + (cost.redis === undefined ? `; Redis not measured: ${cost.why}` : `, Redis ${cost.redis.toFixed(1)} µs (one Lua call, round trip included)`));
