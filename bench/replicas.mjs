@@ -1,6 +1,7 @@
 // Replica benchmark (`npm run bench -- --variants replicas`): one gateway on its SQLite data dir against three
 // gateways sharing a throwaway Redis and PostgreSQL behind the round-robin balancer, all on this machine, with the
-// same agent limits so every call reserves and reconciles a budget. 2026-07-28 clients (stateless POSTs), so any
+// same agent limits so every call reserves and reconciles a budget. The "one shared" rows put one of those replicas
+// alone behind a balancer, so the loss against one SQLite process splits into the shared stores and the processes. 2026-07-28 clients (stateless POSTs), so any
 // replica may answer any call. Also times one budget reservation in Redis against the embedded store.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
