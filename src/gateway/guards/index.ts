@@ -40,7 +40,7 @@ export function createGatewayGuards(o: GatewayGuardsOptions): GuardChain {
   const limits = o.limits ?? createLimitsGuard({ counters: o.counters, teamsConfig: o.teams, agentById: o.agentById });
   const loop = createLoopGuard({ detector: new LoopDetector({ store: o.loopHistory }), workflows: o.workflows, agentById: o.agentById });
   // Nothing after the loop guard can refuse or wait (no approval asked, the name already confirmed): the limits and the
-  // loop guard decide at their commits, in the same order as their checks would (decision 0096).
+  // loop guard decide at their commits, in the same order as their checks would (decision 0046).
   const decidedAtCommit = (step: Step): boolean => step.unverified !== true && !needsApproval(o.policies, step);
   return chain
     .use(createWorkflowStateGuard({ workflows: o.workflows }))
@@ -58,7 +58,7 @@ export function createGatewayGuards(o: GatewayGuardsOptions): GuardChain {
  * one operation instead of two (a round trip less to a shared store, one loop history read instead of two). The
  * commits run in the order of the checks and a refusing commit rolls back those before it, so the refusal and what
  * stays spent are the same. Otherwise it checks first as always, so an over-budget call never waits for a human nor
- * trips the loop guard, and a name not yet confirmed spends nothing (decisions 0039, 0096).
+ * trips the loop guard, and a name not yet confirmed spends nothing (decisions 0039, 0046).
  */
 function checkedAtCommit(guard: PhasedGuard, decidedAtCommit: (step: Step) => boolean): PhasedGuard {
   const check = guard.check!;
