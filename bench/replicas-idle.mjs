@@ -5,8 +5,8 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cpuSeconds } from './proc.mjs';
-import { client, home, serve, startUpstream } from './replicas.mjs';
-import { sharedServersMissing, startPostgresServer, startRedisServer } from './shared-servers.mjs';
+import { client, home, serve, startBackends } from './replicas.mjs';
+import { sharedServersMissing } from './shared-servers.mjs';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, replicas: { type: 'string', default: '3' }, warmup: { type: 'string', default: '10' } } });
 const seconds = Number(values.seconds);
@@ -37,12 +37,7 @@ if (missing) {
 }
 const cleanup = [];
 try {
-  const upstream = await startUpstream();
-  cleanup.push(() => upstream.proc.kill());
-  const redis = await startRedisServer();
-  cleanup.push(redis.close);
-  const pg = await startPostgresServer();
-  cleanup.push(pg.close);
+  const { upstream, redis, pg } = await startBackends(cleanup);
   const oneDir = home(upstream.url, '');
   cleanup.push(() => rmSync(oneDir, { recursive: true, force: true }));
   const sharedDir = home(upstream.url, `state:\n  redis: ${redis.url}\nstore:\n  postgres: ${pg.url}\n`);

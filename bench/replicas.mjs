@@ -138,6 +138,17 @@ async function budgetCheckCost(redisUrl) {
 
 const fmt = (r) => `${r.rps.toFixed(0).padStart(6)} calls/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   ${r.cpuUs.toFixed(0).padStart(5)} µs cpu/call (all gateways)   (${r.calls} calls, ${r.errors} errors)`;
 
+/** The upstream, a throwaway Redis and a throwaway PostgreSQL; each one's stop goes onto `cleanup`. */
+export async function startBackends(cleanup) {
+  const upstream = await startUpstream();
+  cleanup.push(() => upstream.proc.kill());
+  const redis = await startRedisServer();
+  cleanup.push(redis.close);
+  const pg = await startPostgresServer();
+  cleanup.push(pg.close);
+  return { upstream, redis, pg };
+}
+
 export async function runReplicasBench({ sessions, seconds, rounds, profile }) {
   const missing = sharedServersMissing();
   if (missing) {
@@ -146,12 +157,7 @@ export async function runReplicasBench({ sessions, seconds, rounds, profile }) {
   }
   const cleanup = [];
   try {
-    const upstream = await startUpstream();
-    cleanup.push(() => upstream.proc.kill());
-    const redis = await startRedisServer();
-    cleanup.push(redis.close);
-    const pg = await startPostgresServer();
-    cleanup.push(pg.close);
+    const { upstream, redis, pg } = await startBackends(cleanup);
 
     const oneDir = home(upstream.url, '');
     cleanup.push(() => rmSync(oneDir, { recursive: true, force: true }));
