@@ -20,19 +20,13 @@ const toolDecisions = new WeakMap<Step, { policies: PolicyResolver; d: ToolDecis
  * and the limits guard's placement all ask it, and a 50-rule policy with argument patterns is not free.
  */
 export function toolDecision(policies: PolicyResolver, step: Step): ToolDecision {
-  // The guards of one step ask one after another: the step asked last is answered without a WeakMap lookup.
-  if (step === lastStep && last!.policies === policies) return last!.d;
   let known = toolDecisions.get(step);
   if (known?.policies !== policies) {
     known = { policies, d: policies.forCaller(step.caller).checkToolCall(step.exposedName, step.args) };
     toolDecisions.set(step, known);
   }
-  lastStep = step;
-  last = known;
   return known.d;
 }
-let lastStep: Step | undefined;
-let last: { policies: PolicyResolver; d: ToolDecision } | undefined;
 
 /** Pass the gateway's PolicyResolver (built on the AgentRegistry) so reloads of agents.d apply to open sessions. */
 export function createPolicyGuard(policies: PolicyResolver = new PolicyResolver()): GuardCheck {
