@@ -86,12 +86,12 @@ function groupStatement(parts: { dones: boolean; joins: boolean; steps: boolean 
   const ctes: string[] = [];
   const outs: string[] = [];
   if (parts.joins) ctes.push('was AS (SELECT id, state FROM workflows WHERE id = ANY($1::text[]))');
-  if (parts.dones) ctes.push(FIN), outs.push('SELECT * FROM fin');
-  if (parts.joins) ctes.push(JOINED), outs.push('SELECT * FROM joined');
-  if (parts.steps) ctes.push(stepped(parts.joins)), outs.push('SELECT * FROM stepped');
+  if (parts.dones) ctes.push(FIN), outs.push('fin');
+  if (parts.joins) ctes.push(JOINED), outs.push('joined');
+  if (parts.steps) ctes.push(stepped(parts.joins)), outs.push('stepped');
   const text = parts.joins
-    ? `WITH ${ctes.join(',\n')},\nout AS (${outs.join(' UNION ALL ')})\nSELECT out.*, was.state AS was FROM out LEFT JOIN was USING (id)`
-    : `WITH ${ctes.join(',\n')}\n${outs.map((o) => o.replace('SELECT *', 'SELECT *, NULL::text AS was')).join(' UNION ALL ')}`;
+    ? `WITH ${ctes.join(',\n')},\nout AS (${outs.map((o) => `SELECT * FROM ${o}`).join(' UNION ALL ')})\nSELECT out.*, was.state AS was FROM out LEFT JOIN was USING (id)`
+    : `WITH ${ctes.join(',\n')}\n${outs.map((o) => `SELECT *, NULL::text AS was FROM ${o}`).join(' UNION ALL ')}`;
   const name = `switchyard-workflow-group${parts.dones ? '-f' : ''}${parts.joins ? '-j' : ''}${parts.steps ? '-s' : ''}`;
   return { name, text };
 }
