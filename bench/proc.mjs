@@ -1,7 +1,7 @@
 // Process helpers shared by the list and memory benchmarks: start a gateway on a configuration folder, wait for
 // lines, read CPU and memory, speak raw MCP over HTTP.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +65,27 @@ export function cpuSeconds(pid, thread = false) {
   const stat = readFileSync(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/**
+ * CPU seconds of each thread of a process, summed by name: `main` for the event loop, the kernel's thread name for
+ * the rest (on Node 20 the audit writer and V8's GC and compiler helpers are all `node`; libuv's pool is
+ * `libuv-worker`). Threads that ended between two readings are lost to both, so compare like with like.
+ */
+export function threadSeconds(pid) {
+  const out = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100;
+  }
+  return out;
 }
 
 export function rssKb(pid) {

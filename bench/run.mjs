@@ -2,7 +2,8 @@
 // Throughput benchmark: N concurrent MCP client sessions call a tool back to back, directly against an upstream
 // MCP server and through the gateway, in one run on one machine. Prints calls/s, p50/p99 and the ratio.
 //
-//   npm run bench -- [--sessions 16] [--seconds 5] [--rounds 2] [--variants gateway,gateway-audit-off] [--profile DIR]
+//   npm run bench -- [--sessions 16] [--seconds 5] [--rounds 2] [--variants gateway,gateway-audit-off] [--against DIR] [--profile DIR] [--heap-profile DIR] [--threads]
+//                    (--heap-profile: bench/heap-sampler.mjs; SWITCHYARD_HEAP_PROFILE_KEEP=promoted keeps only what survived scavenges)
 //   npm run bench -- --list | --memory      (bench/lists.mjs, bench/memory.mjs: their own options)
 //
 // Variants (each is a gateway configuration measured against the same upstream):
@@ -25,7 +26,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, freePort, ROOT, waitForLine } from './proc.mjs';
+import { cpuSeconds, freePort, ROOT, threadSeconds, waitForLine } from './proc.mjs';
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -47,6 +48,13 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '1000000' },
     // Write a V8 CPU profile of each gateway process into this folder (open it in Chrome DevTools).
     profile: { type: 'string' },
+    // Write a sampled allocation profile of each measured process into this folder (bench/heap-sampler.mjs).
+    'heap-profile': { type: 'string' },
+    // Another checkout (built) to measure beside this one: each gateway variant V also runs from there as V@against,
+    // in the same rounds, so host noise hits both builds alike.
+    against: { type: 'string' },
+    // Print each measured process's CPU per call by thread: the event loop ("main") and the others by their names.
+    threads: { type: 'boolean', default: false },
   },
 });
 // The model route has its own benchmark: direct to a fake provider vs through the gateway (bench/model.mjs).
@@ -65,6 +73,14 @@ const SESSIONS = Number(values.sessions);
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const VARIANTS = values.variants.split(',').filter(Boolean);
+if (values.against) {
+  for (const name of [...VARIANTS]) if (variantDefs[name] && !variantDefs[name].pipe) VARIANTS.splice(VARIANTS.indexOf(name) + 1, 0, `${name}@against`);
+}
+/** A variant's definition and the checkout it runs from (`name@against` is `name` from --against). */
+function variantOf(name) {
+  const [base, from] = name.split('@');
+  return { def: variantDefs[base], root: from === 'against' ? values.against : ROOT };
+}
 
 async function startUpstream() {
   const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/feature-server.mjs'), '--http', '--port', '0', '--name', 'bench'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -72,7 +88,7 @@ async function startUpstream() {
   return { url: m[1], proc };
 }
 
-async function startGateway(upstreamUrl, variant) {
+async function startGateway(upstreamUrl, variant, root = ROOT) {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
   mkdirSync(join(dir, 'servers.d'));
   mkdirSync(join(dir, 'agents.d'));
@@ -82,8 +98,15 @@ async function startGateway(upstreamUrl, variant) {
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    [...(values.profile ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', values.profile] : []), join(ROOT, 'bin/switchyard.js'), 'serve', '--port', String(port), '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' }, cwd: ROOT },
+    [
+      ...(values.profile ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', values.profile] : []),
+      ...(values['heap-profile'] ? ['--import', join(ROOT, 'bench/heap-sampler.mjs')] : []),
+      join(root, 'bin/switchyard.js'), 'serve', '--port', String(port), '--config', join(dir, 'gateway.yaml'), '--servers', join(dir, 'servers.d'), '--agents', join(dir, 'agents.d'), '--data', join(dir, 'data')],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...(values['heap-profile'] ? { SWITCHYARD_HEAP_PROFILE_DIR: values['heap-profile'] } : {}) },
+      cwd: ROOT,
+    },
   );
   // Per-step info lines are part of the product but not of this measurement: run at warn and poll /healthz.
   const base = `http://127.0.0.1:${port}`;
@@ -100,7 +123,10 @@ async function startGateway(upstreamUrl, variant) {
 
 async function startPipe(upstreamUrl, script) {
   const port = new URL(upstreamUrl).port;
-  const proc = spawn(process.execPath, [join(ROOT, 'bench', script), port], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [...(values['heap-profile'] ? ['--import', join(ROOT, 'bench/heap-sampler.mjs')] : []), join(ROOT, 'bench', script), port], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...(values['heap-profile'] ? { SWITCHYARD_HEAP_PROFILE_DIR: values['heap-profile'] } : {}) },
+  });
   const m = await waitForLine(proc.stdout, /listening (\d+)/, 'pipe', proc, 20_000);
   return { url: `http://127.0.0.1:${m[1]}/mcp`, proc, tool: 'add', headers: {} };
 }
@@ -159,6 +185,9 @@ async function measure(url, toolName, headers = {}, pid = undefined, modern = fa
   const deadline = performance.now() + SECONDS * 1000;
   const cpu0 = pid === undefined ? undefined : cpuSeconds(pid);
   const main0 = pid === undefined ? undefined : cpuSeconds(pid, true);
+  const threads0 = pid === undefined || !values.threads ? undefined : threadSeconds(pid);
+  // The heap sampler (bench/heap-sampler.mjs) starts at its first SIGUSR2, so the warm-up is left out.
+  if (values['heap-profile'] && pid !== undefined && pid !== upstream.proc.pid) process.kill(pid, 'SIGUSR2');
   const started = performance.now();
   await Promise.all(
     clients.map(async (c) => {
@@ -173,17 +202,26 @@ async function measure(url, toolName, headers = {}, pid = undefined, modern = fa
   const elapsed = (performance.now() - started) / 1000;
   const cpu1 = pid === undefined ? undefined : cpuSeconds(pid);
   const main1 = pid === undefined ? undefined : cpuSeconds(pid, true);
+  const threads1 = threads0 === undefined ? undefined : threadSeconds(pid);
   if (!modern) await Promise.all(clients.map(disconnect));
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
   const cpuUs = cpu0 === undefined || cpu1 === undefined ? NaN : ((cpu1 - cpu0) * 1e6) / latencies.length;
   const mainUs = main0 === undefined || main1 === undefined ? NaN : ((main1 - main0) * 1e6) / latencies.length;
-  return { calls: latencies.length, errors, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99), cpuUs, mainUs };
+  const threads =
+    threads1 === undefined
+      ? undefined
+      : Object.entries(threads1)
+          .map(([k, v]) => [k, ((v - (threads0[k] ?? 0)) * 1e6) / latencies.length])
+          .filter(([, us]) => us >= 1)
+          .sort((a, b) => b[1] - a[1]);
+  return { calls: latencies.length, errors, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99), cpuUs, mainUs, threads };
 }
 
 const cpuText = (us) => (Number.isFinite(us) ? `${us.toFixed(0).padStart(5)} µs cpu/call` : '    - cpu/call');
 const mainText = (us) => (Number.isFinite(us) ? ` (main thread ${us.toFixed(0)})` : '');
-const fmt = (r) => `${r.rps.toFixed(0).padStart(7)} calls/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   ${cpuText(r.cpuUs)}${mainText(r.mainUs)}   (${r.calls} calls, ${r.errors} errors)`;
+const threadText = (r) => (r.threads ? `\n           by thread: ${r.threads.map(([k, us]) => `${k} ${us.toFixed(0)}`).join(', ')} µs/call` : '');
+const fmt = (r) => `${r.rps.toFixed(0).padStart(7)} calls/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   ${cpuText(r.cpuUs)}${mainText(r.mainUs)}   (${r.calls} calls, ${r.errors} errors)${threadText(r)}`;
 
 // The console variant measures admin API queries on a seeded trail, not call throughput.
 if (VARIANTS.includes('console')) {
@@ -198,9 +236,9 @@ const results = { direct: [] };
 const gateways = {};
 try {
   for (const name of VARIANTS) {
-    const v = variantDefs[name];
+    const { def: v, root } = variantOf(name);
     if (!v) throw new Error(`unknown variant '${name}'; known: ${Object.keys(variantDefs).join(', ')}`);
-    gateways[name] = v.pipe ? await startPipe(upstream.url, v.pipe) : { ...(await startGateway(upstream.url, v)), tool: 'bench__add' };
+    gateways[name] = v.pipe ? await startPipe(upstream.url, v.pipe) : { ...(await startGateway(upstream.url, v, root)), tool: 'bench__add' };
     results[name] = [];
   }
   console.log(`switchyard bench: ${SESSIONS} sessions, ${SECONDS} s per measurement, ${ROUNDS} rounds, tool add, Node ${process.version}`);
@@ -208,33 +246,33 @@ try {
   for (let round = 1; round <= ROUNDS; round++) {
     const d = await measure(upstream.url, 'add', {}, upstream.proc.pid);
     results.direct.push(d);
-    console.log(`round ${round}  direct            ${fmt(d)}`);
+    console.log(`round ${round}  direct                   ${fmt(d)}`);
     for (const name of VARIANTS) {
-      const g = await measure(gateways[name].url, gateways[name].tool, gateways[name].headers, gateways[name].proc.pid, variantDefs[name].modern === true);
+      const g = await measure(gateways[name].url, gateways[name].tool, gateways[name].headers, gateways[name].proc.pid, variantOf(name).def.modern === true);
       results[name].push(g);
-      console.log(`round ${round}  ${name.padEnd(17)} ${fmt(g)}`);
+      console.log(`round ${round}  ${name.padEnd(24)} ${fmt(g)}`);
     }
   }
   const mean = (rs, k) => rs.reduce((s, r) => s + r[k], 0) / rs.length;
   const direct = mean(results.direct, 'rps');
   console.log('\nsummary (mean over rounds)');
-  console.log(`  direct             ${direct.toFixed(0)} calls/s  p50 ${mean(results.direct, 'p50').toFixed(2)} ms  p99 ${mean(results.direct, 'p99').toFixed(2)} ms  upstream ${cpuText(mean(results.direct, 'cpuUs'))}`);
+  console.log(`  direct                    ${direct.toFixed(0)} calls/s  p50 ${mean(results.direct, 'p50').toFixed(2)} ms  p99 ${mean(results.direct, 'p99').toFixed(2)} ms  upstream ${cpuText(mean(results.direct, 'cpuUs'))}`);
   const pipeCpu = results.pipe ? mean(results.pipe, 'cpuUs') : NaN;
   const httpPipeCpu = results['pipe-http'] ? mean(results['pipe-http'], 'cpuUs') : NaN;
   for (const name of VARIANTS) {
     const g = mean(results[name], 'rps');
     const cpu = mean(results[name], 'cpuUs');
-    const isPipe = variantDefs[name].pipe !== undefined;
+    const isPipe = variantOf(name).def.pipe !== undefined;
     const vsPipe =
       (Number.isFinite(pipeCpu) && name !== 'pipe' ? `  ${(cpu / pipeCpu).toFixed(2)}x pipe cpu` : '') +
       (Number.isFinite(httpPipeCpu) && !isPipe ? `  ${(cpu / httpPipeCpu).toFixed(2)}x http pipe cpu` : '');
-    console.log(`  ${name.padEnd(18)} ${g.toFixed(0)} calls/s  p50 ${mean(results[name], 'p50').toFixed(2)} ms  p99 ${mean(results[name], 'p99').toFixed(2)} ms  ratio ${(g / direct).toFixed(3)}x direct  ${cpuText(cpu)}${mainText(mean(results[name], 'mainUs'))}${vsPipe}`);
+    console.log(`  ${name.padEnd(25)} ${g.toFixed(0)} calls/s  p50 ${mean(results[name], 'p50').toFixed(2)} ms  p99 ${mean(results[name], 'p99').toFixed(2)} ms  ratio ${(g / direct).toFixed(3)}x direct  ${cpuText(cpu)}${mainText(mean(results[name], 'mainUs'))}${vsPipe}`);
   }
 } finally {
   upstream.proc.kill();
   for (const g of Object.values(gateways)) {
     g.proc.kill();
-    if (values.profile && g.dir) await new Promise((r) => g.proc.once('exit', r));
+    if ((values.profile && g.dir) || values['heap-profile']) await new Promise((r) => g.proc.once('exit', r));
     if (g.dir) rmSync(g.dir, { recursive: true, force: true });
   }
 }

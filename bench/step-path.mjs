@@ -29,7 +29,8 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     // Another checkout's build to measure (e.g. the starting commit's), with this script.
     root: { type: 'string' },
-    // Sample allocations instead (collected ones included): where the garbage of a call is made.
+    // Sample allocations instead (collected ones included): where the garbage of a call is made. Sum the profile
+    // with bench/heap-summary.mjs.
     'heap-profile': { type: 'string' },
     // The default gateway configuration (local mode, no policy, no limits) instead of the secured one.
     plain: { type: 'boolean', default: false },
@@ -159,7 +160,9 @@ await run(Math.min(5000, CALLS)); // warm-up: JIT, caches, the audit writer
 console.log(`step-path: ${values.plain ? 'gateway (defaults)' : 'gateway-secured'}${values['audit-off'] ? ', audit off' : ''} in process, ${CALLS} calls per round, ${CONCURRENCY} sessions, ${BUILD}, Node ${process.version}`);
 if (values.profile) await profiler.post('Profiler.start');
 if (values['heap-profile']) {
-  await profiler.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  // SWITCHYARD_HEAP_PROFILE_KEEP=promoted keeps only what no minor GC freed (as bench/heap-sampler.mjs does).
+  const keep = process.env.SWITCHYARD_HEAP_PROFILE_KEEP ?? 'all';
+  await profiler.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: keep !== 'live', includeObjectsCollectedByMinorGC: keep === 'all' });
 }
 const rows = [];
 for (let round = 1; round <= ROUNDS; round++) {
