@@ -210,24 +210,7 @@ export class Gateway {
 
   /** This client's view of the catalog: the servers it reaches and its sessions with them. */
   viewOf(cs: ClientSession): ViewSource {
-    let variant: string | undefined;
-    // Resolved when first read: routing a call by its name reads neither, lists and resource routes do.
-    let access: Access | undefined;
-    let servers: string[] | undefined;
-    const accessOf = () => (access ??= this.access(cs));
-    const pools = this.pools;
-    return {
-      single: cs.view.single,
-      get access() {
-        return accessOf();
-      },
-      get servers() {
-        return (servers ??= serversInView(pools.keys(), accessOf(), cs.view.single));
-      },
-      session: (server) => this.upstreamFor(cs, server),
-      peek: (server) => this.pools.get(server)?.peek(cs.id),
-      variant: (server) => (this.pools.get(server)?.shared ? SHARED_VARIANT : (variant ??= clientVariant(cs.protocolVersion, cs.capabilities))),
-    };
+    return new ClientView(this, cs);
   }
 
   // ---- sessions ------------------------------------------------------------------------------------------
@@ -383,4 +366,46 @@ function manifestKey(m: ServerManifest): string {
 /** What a running upstream session depends on: a change here restarts the server, anything else applies in place. */
 function connectionKey(m: ServerManifest): string {
   return JSON.stringify([m.transport, m.command, m.args, m.env, m.cwd, m.url, m.headers, m.session, m.identity, m.protocol, m.connectTimeoutMs]);
+}
+
+/**
+ * One request's view of the catalog. Access and servers are resolved when first read: routing a call by its name
+ * reads neither, lists and resource routes do. A class with getters, not an object literal with them: a literal's
+ * getters live in AccessorPairs that V8 allocates in old space, which kept each request's closures alive past the
+ * scavenges that should have freed them (decision 0047).
+ */
+class ClientView implements ViewSource {
+  private resolvedAccess?: Access;
+  private resolvedServers?: string[];
+  private clientVariant?: string;
+
+  constructor(
+    private readonly gw: Gateway,
+    private readonly cs: ClientSession,
+  ) {}
+
+  get single(): string | undefined {
+    return this.cs.view.single;
+  }
+
+  get access(): Access {
+    return (this.resolvedAccess ??= this.gw.access(this.cs));
+  }
+
+  get servers(): string[] {
+    return (this.resolvedServers ??= serversInView(this.gw.pools.keys(), this.access, this.cs.view.single));
+  }
+
+  session(server: string): Promise<UpstreamSession> {
+    return this.gw.upstreamFor(this.cs, server);
+  }
+
+  peek(server: string): UpstreamSession | undefined {
+    return this.gw.pools.get(server)?.peek(this.cs.id);
+  }
+
+  variant(server: string): string {
+    if (this.gw.pools.get(server)?.shared) return SHARED_VARIANT;
+    return (this.clientVariant ??= clientVariant(this.cs.protocolVersion, this.cs.capabilities));
+  }
 }

@@ -54,6 +54,24 @@ export interface CallHooks {
 }
 
 /** A call's cancellation as the session listens to it. */
+/**
+ * Send options whose signal is made when a connector first reads it. A class, not an object literal with a getter:
+ * such a literal is made in dictionary mode, its getter held by an AccessorPair that V8 allocates in old space, and
+ * that pair kept the getter's closure (and through it the call's pending entry, hooks, reply and downstream request)
+ * alive through every scavenge until the next mark-compact (decision 0047).
+ */
+class LazySignalOptions implements SendOptions {
+  constructor(
+    readonly headers: Readonly<Record<string, string>> | undefined,
+    readonly step: Step | undefined,
+    private readonly cancel: Cancellable,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.cancel.signal;
+  }
+}
+
 export interface Cancellable {
   readonly aborted: boolean;
   readonly reason: unknown;
@@ -226,7 +244,7 @@ export class UpstreamSession {
     }
     const msg: RpcRequest = sendParams !== undefined ? { jsonrpc: '2.0', id, method, params: sendParams } : { jsonrpc: '2.0', id, method };
     // The signal is looked up only by a connector that reads it, so a call nobody cancels never makes one.
-    const options: SendOptions = cancel ? { headers, step: hooks.step, get signal() { return cancel.signal; } } : { headers, signal: hooks.signal, step: hooks.step };
+    const options: SendOptions = cancel ? new LazySignalOptions(headers, hooks.step, cancel) : { headers, signal: hooks.signal, step: hooks.step };
     this.transport.send(msg, options).catch((err: Error) => this.onSendFailure(p, msg, options, err));
   }
 
