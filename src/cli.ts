@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { startGateway, StartupError } from './app.js';
 import { createLogger } from './telemetry/logger.js';
+import { tuneHeapForServing } from './util/heap-tuning.js';
 
 const USAGE = `switchyard — an MCP-first agent gateway
 
@@ -63,8 +64,10 @@ async function runCommand(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
+      tuneHeapForServing();
       return serve(rest);
     case 'stdio': {
+      tuneHeapForServing();
       const { runStdio } = await import('./downstream/mcp-stdio.js');
       return runStdio(rest);
     }
