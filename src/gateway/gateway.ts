@@ -5,11 +5,11 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig, ServerManifest } from '../config/types.js';
 import { Catalog } from '../catalog/catalog.js';
-import { clientVariant, SHARED_VARIANT } from '../catalog/list-cache.js';
 import type { Item } from '../catalog/lists.js';
 import type { NameTable } from '../catalog/naming.js';
 import type { UpstreamIndex } from '../catalog/upstream-index.js';
 import { serversInView, type ViewSource } from '../catalog/view.js';
+import { ClientView } from './client-view.js';
 import { UpstreamPool } from '../upstream/pool.js';
 import type { ClientInit, UpstreamSession } from '../upstream/session.js';
 import { stoppedError } from '../upstream/errors.js';
@@ -366,46 +366,4 @@ function manifestKey(m: ServerManifest): string {
 /** What a running upstream session depends on: a change here restarts the server, anything else applies in place. */
 function connectionKey(m: ServerManifest): string {
   return JSON.stringify([m.transport, m.command, m.args, m.env, m.cwd, m.url, m.headers, m.session, m.identity, m.protocol, m.connectTimeoutMs]);
-}
-
-/**
- * One request's view of the catalog. Access and servers are resolved when first read: routing a call by its name
- * reads neither, lists and resource routes do. A class with getters, not an object literal with them: a literal's
- * getters live in AccessorPairs that V8 allocates in old space, which kept each request's closures alive past the
- * scavenges that should have freed them (decision 0047).
- */
-class ClientView implements ViewSource {
-  private resolvedAccess?: Access;
-  private resolvedServers?: string[];
-  private clientVariant?: string;
-
-  constructor(
-    private readonly gw: Gateway,
-    private readonly cs: ClientSession,
-  ) {}
-
-  get single(): string | undefined {
-    return this.cs.view.single;
-  }
-
-  get access(): Access {
-    return (this.resolvedAccess ??= this.gw.access(this.cs));
-  }
-
-  get servers(): string[] {
-    return (this.resolvedServers ??= serversInView(this.gw.pools.keys(), this.access, this.cs.view.single));
-  }
-
-  session(server: string): Promise<UpstreamSession> {
-    return this.gw.upstreamFor(this.cs, server);
-  }
-
-  peek(server: string): UpstreamSession | undefined {
-    return this.gw.pools.get(server)?.peek(this.cs.id);
-  }
-
-  variant(server: string): string {
-    if (this.gw.pools.get(server)?.shared) return SHARED_VARIANT;
-    return (this.clientVariant ??= clientVariant(this.cs.protocolVersion, this.cs.capabilities));
-  }
 }

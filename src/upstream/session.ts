@@ -25,6 +25,7 @@ import type { Step } from '../gateway/types.js';
 import { maskUrls } from '../util/shown.js';
 import { asUpstreamError, relayedError, unavailable, UpstreamError } from './errors.js';
 import { SessionExpiredError, type SendOptions, type UpstreamTransport } from './transport.js';
+import { LazySignalOptions } from './lazy-signal.js';
 
 export { unavailable };
 
@@ -54,24 +55,6 @@ export interface CallHooks {
 }
 
 /** A call's cancellation as the session listens to it. */
-/**
- * Send options whose signal is made when a connector first reads it. A class, not an object literal with a getter:
- * such a literal is made in dictionary mode, its getter held by an AccessorPair that V8 allocates in old space, and
- * that pair kept the getter's closure (and through it the call's pending entry, hooks, reply and downstream request)
- * alive through every scavenge until the next mark-compact (decision 0047).
- */
-class LazySignalOptions implements SendOptions {
-  constructor(
-    readonly headers: Readonly<Record<string, string>> | undefined,
-    readonly step: Step | undefined,
-    private readonly cancel: Cancellable,
-  ) {}
-
-  get signal(): AbortSignal {
-    return this.cancel.signal;
-  }
-}
-
 export interface Cancellable {
   readonly aborted: boolean;
   readonly reason: unknown;
