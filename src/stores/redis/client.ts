@@ -48,6 +48,8 @@ export class RedisUnavailableError extends Error {
 
 
 const CONNECTION_ERROR = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|Connection is closed|Stream isn't writeable|Command timed out|enableOfflineQueue|max retries|MaxRetriesPerRequest|LOADING/i;
+/** Errors that mean the connection itself is gone (a reconnect, and its 'ready', follow), not just a slow command. */
+const CONNECTION_GONE = /ECONNRESET|EPIPE|Connection is closed|Stream isn't writeable/i;
 
 export class RedisClient {
   readonly redis: Redis;
@@ -133,7 +135,7 @@ export class RedisClient {
   }
 
   health(): StoreHealth {
-    if (this.redis.status === 'ready') return { ok: true };
+    if (this.redis.status === 'ready' && !this.down) return { ok: true };
     return { ok: false, error: `Redis at ${this.where} is unreachable: ${this.lastError ?? this.redis.status}` };
   }
 
@@ -156,7 +158,11 @@ export class RedisClient {
       return await f(this.redis);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      if (CONNECTION_ERROR.test(message)) throw this.unavailable(message);
+      if (CONNECTION_ERROR.test(message)) {
+        // A command can fail on a dropped connection before ioredis has reported the drop: health says so from here.
+        if (CONNECTION_GONE.test(message)) this.wentDown(message);
+        throw this.unavailable(message);
+      }
       throw err;
     }
   }
