@@ -7,12 +7,12 @@
  * call's young objects (its request, reply, closures) alive through every later scavenge until a mark-compact. With
  * it on, 1.1–1.3 KB of each call was copied out of the young generation in bench/step-path.mjs; with it off,
  * 0.5–0.65 KB, which is what the bench's own harness promotes. A process started with an explicit
- * `--[no-]allocation-site-pretenuring` (command line or NODE_OPTIONS) keeps its own choice.
+ * `--[no-]allocation-site-pretenuring` on its command line keeps its own choice (Node refuses the flag in NODE_OPTIONS).
  */
 import { setFlagsFromString } from 'node:v8';
 
-export function tuneHeapForServing(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
-  if ([...execArgv, ...nodeOptions.split(/\s+/)].some((a) => a.includes('allocation-site-pretenuring'))) return false;
+export function tuneHeapForServing(execArgv: readonly string[] = process.execArgv): boolean {
+  if (execArgv.some((a) => a.includes('allocation-site-pretenuring'))) return false;
   setFlagsFromString('--no-allocation-site-pretenuring');
   return true;
 }
