@@ -271,8 +271,10 @@ try {
 } finally {
   upstream.proc.kill();
   for (const g of Object.values(gateways)) {
+    // A profiled process writes its profile on the way out: wait for that, unless it has already gone.
+    const running = g.proc.exitCode === null && g.proc.signalCode === null;
     g.proc.kill();
-    if ((values.profile && g.dir) || values['heap-profile']) await new Promise((r) => g.proc.once('exit', r));
+    if (running && ((values.profile && g.dir) || values['heap-profile'])) await new Promise((r) => g.proc.once('exit', r));
     if (g.dir) rmSync(g.dir, { recursive: true, force: true });
   }
 }
