@@ -87,6 +87,8 @@ describe.skipIf(skip)('failMode open', () => {
   }, 120_000);
   afterAll(async () => {
     await set?.close();
+    // The first describe stopped the file's server; this one started another.
+    await stopTestPostgres();
   });
 
   it('Redis stopped: /readyz fails but calls are admitted and logged; Redis back: ready again', async () => {
