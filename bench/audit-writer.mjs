@@ -12,8 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { constants, PerformanceObserver } from 'node:perf_hooks';
-import { ROOT } from './proc.mjs';
+import { ROOT, watchGc } from './proc.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -36,14 +35,7 @@ const db = openDatabase({ dataDir: dir });
 const store = new AuditStore(db, { writer: 'inline', hmacKey: Buffer.alloc(32, 7) });
 const caller = { agentId: 'bench-agent', principal: 'bench-agent', user: undefined, chain: ['bench-agent'], via: 'apikey' };
 
-const gc = { minor: 0, major: 0 };
-const gcWatch = new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) {
-    if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) gc.minor++;
-    else if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
-  }
-});
-gcWatch.observe({ entryTypes: ['gc'] });
+const gc = watchGc();
 
 let stepNo = 0;
 /** `n` steps as the gateway records them (args parsed from the request, as JSON-RPC hands them over), flushed every `batch`. */
@@ -85,7 +77,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     console.log(`round ${round}  batch ${String(batch).padStart(5)}  ${perRecord.toFixed(2).padStart(6)} µs/record   per 1,000 records: ${scavenges.toFixed(2)} scavenges, ${markCompacts.toFixed(2)} mark-compacts`);
   }
 }
-gcWatch.disconnect();
+gc.stop();
 store.close();
 db.close();
 rmSync(dir, { recursive: true, force: true });

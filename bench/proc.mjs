@@ -2,6 +2,7 @@
 // lines, read CPU and memory, speak raw MCP over HTTP.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { createServer } from 'node:net';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +87,23 @@ export function threadSeconds(pid) {
     out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100;
   }
   return out;
+}
+
+/**
+ * This thread's collections, counted as they happen (a PerformanceObserver sees its own isolate only): `minor` are
+ * scavenges, `major` mark-compacts, `ms` their wall time. Entries arrive a few turns after the collection.
+ */
+export function watchGc() {
+  const gc = { minor: 0, major: 0, ms: 0, stop: () => observer.disconnect() };
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.ms += e.duration;
+      if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) gc.minor++;
+      else if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return gc;
 }
 
 export function rssKb(pid) {

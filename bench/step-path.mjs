@@ -11,14 +11,13 @@
 // (process.cpuUsage, the audit writer thread included), the wall time of GC pauses per call (a hint: on a loaded
 // machine it holds time the thread waited for a core) and the main thread's scavenges and mark-compacts per 1,000 calls.
 // Build first (it runs dist/).
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { Session } from 'node:inspector/promises';
 import pino from 'pino';
-import { ROOT } from './proc.mjs';
+import { cpuSeconds, ROOT, threadSeconds, watchGc } from './proc.mjs';
 import { variants } from './variants.mjs';
 
 const { values } = parseArgs({
@@ -126,25 +125,8 @@ async function run(n) {
   );
 }
 
-const TICK = 100; // USER_HZ
-function mainThreadSeconds() {
-  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK;
-}
-
-let gcMs = 0;
-// Main thread only (a PerformanceObserver sees its own isolate): minor = scavenges, major = mark-compacts.
-const gcCount = { minor: 0, major: 0 };
-const gcWatch = new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) {
-    gcMs += e.duration;
-    const kind = e.detail?.kind;
-    if (kind === constants.NODE_PERFORMANCE_GC_MINOR) gcCount.minor++;
-    else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) gcCount.major++;
-  }
-});
-gcWatch.observe({ entryTypes: ['gc'] });
+// Main thread only: minor = scavenges, major = mark-compacts.
+const gc = watchGc();
 
 let profiler;
 if (values.profile || values['heap-profile']) {
@@ -166,21 +148,20 @@ if (values['heap-profile']) {
 }
 const rows = [];
 for (let round = 1; round <= ROUNDS; round++) {
-  const main0 = mainThreadSeconds();
+  const main0 = cpuSeconds(process.pid, true);
   const cpu0 = process.cpuUsage();
-  const gc0 = gcMs;
-  const { minor: minor0, major: major0 } = gcCount;
+  const { ms: gc0, minor: minor0, major: major0 } = gc;
   const t0 = performance.now();
   await run(CALLS);
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const row = {
-    main: ((mainThreadSeconds() - main0) * 1e6) / CALLS,
+    main: ((cpuSeconds(process.pid, true) - main0) * 1e6) / CALLS,
     process: (cpu.user + cpu.system) / CALLS,
-    gc: ((gcMs - gc0) * 1000) / CALLS,
+    gc: ((gc.ms - gc0) * 1000) / CALLS,
     wallUs: (wall * 1000) / CALLS,
-    scavenges: ((gcCount.minor - minor0) * 1000) / CALLS,
-    markCompacts: ((gcCount.major - major0) * 1000) / CALLS,
+    scavenges: ((gc.minor - minor0) * 1000) / CALLS,
+    markCompacts: ((gc.major - major0) * 1000) / CALLS,
   };
   rows.push(row);
   console.log(`round ${round}  main thread ${row.main.toFixed(1).padStart(6)} µs/call   process ${row.process.toFixed(1).padStart(6)} µs/call   gc wall ${row.gc.toFixed(1).padStart(5)} µs/call   wall ${row.wallUs.toFixed(1)} µs/call   per 1,000 calls: ${row.scavenges.toFixed(2)} scavenges, ${row.markCompacts.toFixed(2)} mark-compacts`);
@@ -194,13 +175,9 @@ if (profiler) {
   console.log(`profile: ${file}`);
 }
 if (process.env.THREADS) {
-  for (const tid of readdirSync('/proc/self/task')) {
-    const st = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    console.log(tid, st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')), (Number(f[11]) + Number(f[12])) / TICK, 's');
-  }
+  for (const [name, seconds] of Object.entries(threadSeconds(process.pid))) console.log(name, seconds, 's');
 }
-gcWatch.disconnect();
+gc.stop();
 const sorted = (k) => rows.map((r) => r[k]).sort((a, b) => a - b);
 const median = (k) => sorted(k)[Math.floor(rows.length / 2)];
 console.log(`median   main thread ${median('main').toFixed(1)} µs/call   process ${median('process').toFixed(1)} µs/call   gc wall ${median('gc').toFixed(1)} µs/call   per 1,000 calls: ${median('scavenges').toFixed(2)} scavenges, ${median('markCompacts').toFixed(2)} mark-compacts`);
