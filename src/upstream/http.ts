@@ -87,7 +87,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
   }
 
   send(message: RpcMessage, options?: SendOptions): Promise<void> {
-    if (this.closed) return Promise.reject(new UpstreamError(this.manifest.name, 'closed', 'its connection was closed'));
+    if (this.closed) return Promise.reject(this.closedError());
     // undici sizes a string body itself (content-length), so the body is not measured here.
     const body = JSON.stringify(message);
     const relatedTo = isRequest(message) ? message.id : undefined;
