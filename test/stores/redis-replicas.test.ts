@@ -121,6 +121,28 @@ describe.skipIf(skip)('Redis counters shared by two replicas', () => {
     expect((await survivor.store.workflowTotals('wf-h-dead'))?.totals).toEqual({ calls: 1, toolCalls: 0, tokens: 120, costUsd: 0.06 });
   });
 
+  it('a command that fails on a dropped connection marks the store down before ioredis reports the drop; its reconnect clears it', async () => {
+    const { client } = replica(new TestClock());
+    await client.ready();
+    expect(client.health()).toEqual({ ok: true });
+    // What ioredis rejects a command with when its stream closed under it, here while the client still says ready.
+    const failed = await client.call(() => Promise.reject(new Error('Connection is closed.'))).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failed).toBeInstanceOf(RedisUnavailableError);
+    expect(client.redis.status).toBe('ready');
+    expect(client.health().ok).toBe(false);
+    expect(client.health().error).toMatch(/Connection is closed/);
+    const reconnected = new Promise((resolve) => client.redis.once('ready', resolve));
+    client.redis.disconnect(true);
+    await reconnected;
+    expect(client.health()).toEqual({ ok: true });
+    // A slow command is no sign the connection is gone: health stays as it was.
+    await client.call(() => Promise.reject(new Error('Command timed out'))).catch(() => undefined);
+    expect(client.health()).toEqual({ ok: true });
+  });
+
   it('Redis stopped: calls fail fast with a clear error and health is not ok; started again: the same store works', async () => {
     const server = await startRedis();
     const lines: Array<{ msg: string }> = [];
