@@ -111,7 +111,16 @@ export async function runPipeline<T>(deps: PipelineDeps, step: Step, plan: StepP
     return refuse(deps, step, open);
   }
   const stepNo = deps.workflows.nextStep(step.workflowId);
-  step.stepNo = stepNo instanceof Promise ? await stepNo : stepNo;
+  if (stepNo instanceof Promise) {
+    try {
+      step.stepNo = await stepNo;
+    } catch (err) {
+      // No number, no step: what the commits took is given back before the store's error goes on.
+      const undone = chain.rollback(step);
+      if (undone instanceof Promise) await undone;
+      throw err;
+    }
+  } else step.stepNo = stepNo;
   let routed: Routed<T> | Unrouted;
   try {
     routed = await plan.route(1);

@@ -141,6 +141,19 @@ describe('the Step pipeline: phases', () => {
     expect(refused).toEqual(['own check', 'check', 'commit', 'number', 'record 7 refused']);
   });
 
+  it('a store that cannot number the step gives back what the commits took: the call fails and spends nothing', async () => {
+    const log: string[] = [];
+    const s = step(agent('a'), { workflowId: WF });
+    s.stepNo = 0;
+    const d: PipelineDeps = {
+      chain: new GuardChain([{ commit: () => void log.push('commit'), rollback: () => void log.push('rollback') }]),
+      sinks: [{ record: () => void log.push('record') }],
+      workflows: { nextStep: () => Promise.reject(new Error('workflow store down')) },
+    };
+    await expect(runPipeline(d, s, { route: async () => (log.push('route'), ok('never')) })).rejects.toThrow('workflow store down');
+    expect(log).toEqual(['commit', 'rollback']);
+  });
+
   it('a confirm that finds no such name ends the call before any commit, unnumbered and unrecorded', async () => {
     const log: string[] = [];
     expect(await run(log, logged(log), { confirm: async () => (log.push('confirm'), false) })).toEqual({ kind: 'unknown' });
