@@ -110,17 +110,20 @@ export async function runPipeline<T>(deps: PipelineDeps, step: Step, plan: StepP
     if (undone instanceof Promise) await undone;
     return refuse(deps, step, open);
   }
-  const stepNo = deps.workflows.nextStep(step.workflowId);
-  if (stepNo instanceof Promise) {
+  try {
+    const stepNo = deps.workflows.nextStep(step.workflowId);
+    step.stepNo = stepNo instanceof Promise ? await stepNo : stepNo;
+  } catch (err) {
+    // No number, no step: what the commits took is given back, and the store's error is the one that goes on (a
+    // rollback failing in the same outage leaves its reservation to expire as a dead replica's would).
     try {
-      step.stepNo = await stepNo;
-    } catch (err) {
-      // No number, no step: what the commits took is given back before the store's error goes on.
       const undone = chain.rollback(step);
       if (undone instanceof Promise) await undone;
-      throw err;
+    } catch {
+      // the numbering error below says what is wrong
     }
-  } else step.stepNo = stepNo;
+    throw err;
+  }
   let routed: Routed<T> | Unrouted;
   try {
     routed = await plan.route(1);

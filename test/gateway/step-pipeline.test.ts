@@ -141,17 +141,32 @@ describe('the Step pipeline: phases', () => {
     expect(refused).toEqual(['own check', 'check', 'commit', 'number', 'record 7 refused']);
   });
 
-  it('a store that cannot number the step gives back what the commits took: the call fails and spends nothing', async () => {
-    const log: string[] = [];
-    const s = step(agent('a'), { workflowId: WF });
-    s.stepNo = 0;
-    const d: PipelineDeps = {
-      chain: new GuardChain([{ commit: () => void log.push('commit'), rollback: () => void log.push('rollback') }]),
-      sinks: [{ record: () => void log.push('record') }],
-      workflows: { nextStep: () => Promise.reject(new Error('workflow store down')) },
+  it('a store that cannot number the step gives back what the commits took: the call fails with its error and spends nothing', async () => {
+    const fails = {
+      'a shared store (rejects)': () => Promise.reject(new Error('workflow store down')),
+      'an embedded store (throws)': () => {
+        throw new Error('workflow store down');
+      },
     };
-    await expect(runPipeline(d, s, { route: async () => (log.push('route'), ok('never')) })).rejects.toThrow('workflow store down');
-    expect(log).toEqual(['commit', 'rollback']);
+    for (const [what, nextStep] of Object.entries(fails)) {
+      for (const rollbackFails of [false, true]) {
+        const log: string[] = [];
+        const s = step(agent('a'), { workflowId: WF });
+        s.stepNo = 0;
+        const rollback = () => {
+          log.push('rollback');
+          if (rollbackFails) throw new Error('counter store down too');
+        };
+        const d: PipelineDeps = {
+          chain: new GuardChain([{ commit: () => void log.push('commit'), rollback }]),
+          sinks: [{ record: () => void log.push('record') }],
+          workflows: { nextStep },
+        };
+        const running = runPipeline(d, s, { route: async () => (log.push('route'), ok('never')) });
+        await expect(running, what).rejects.toThrow('workflow store down');
+        expect(log, what).toEqual(['commit', 'rollback']);
+      }
+    }
   });
 
   it('a confirm that finds no such name ends the call before any commit, unnumbered and unrecorded', async () => {
