@@ -119,12 +119,15 @@ export class RawSession {
     this.seq = 0;
   }
 
-  async post(body) {
+  /** `timing`, when given, gets `received`: performance.now() once the answer's last byte is in, before it is decoded. */
+  async post(body, timing) {
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' };
     if (this.id) headers['mcp-session-id'] = this.id;
     const res = await fetch(this.url, { method: 'POST', headers, body: JSON.stringify(body) });
     this.id ??= res.headers.get('mcp-session-id') ?? undefined;
-    const text = await res.text();
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (timing) timing.received = performance.now();
+    const text = bytes.toString('utf8');
     if (res.status >= 400) throw new Error(`${body.method}: HTTP ${res.status} ${text.slice(0, 300)}`);
     if (body.id === undefined) return undefined;
     const json = (res.headers.get('content-type') ?? '').startsWith('text/event-stream')
@@ -140,8 +143,8 @@ export class RawSession {
     return this;
   }
 
-  request(method, params = {}) {
-    return this.post({ jsonrpc: '2.0', id: ++this.seq, method, params });
+  request(method, params = {}, timing = undefined) {
+    return this.post({ jsonrpc: '2.0', id: ++this.seq, method, params }, timing);
   }
 
   async close() {

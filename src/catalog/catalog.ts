@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { ServerManifest } from '../config/types.js';
 import type { UpstreamSession } from '../upstream/session.js';
 import { compileGlobs } from '../util/glob.js';
+import { markList } from '../util/raw-response.js';
 import { ListCache, type CachedKind, type UpstreamPage } from './list-cache.js';
 import { fetchAll, fetchMergedPage, LIST_KEY, promisesListChanged, requestPage, serves, type Item, type ListMethod } from './lists.js';
 import { MERGE } from './merge.js';
@@ -100,6 +101,7 @@ export class Catalog implements RoutingCatalog {
     const items: Item[] = await MERGE[method](page.items, { access: view.access, routes, toolAllowed: (s, n) => this.toolAllowed(s, n) });
     const result: Record<string, unknown> = { [LIST_KEY[method]]: items };
     if (page.nextCursor) result.nextCursor = page.nextCursor;
+    markList(result, LIST_KEY[method]);
     return result;
   }
 

@@ -65,6 +65,9 @@ export abstract class RoutingTable {
   /** How a server's tool or prompt is named in this view's lists. */
   abstract showName(server: string, name: string): string;
 
+  /** Whether lists show the namespaced names policies decide on (showName is policyName), or the upstream's own. */
+  abstract readonly namespaced: boolean;
+
   /** The upstream name behind `target` among the names the server lists now, or undefined when it has no such name. */
   abstract confirmName<T>(target: NameTarget, listed: ReadonlyMap<string, T>): string | undefined;
 
@@ -99,6 +102,8 @@ export abstract class RoutingTable {
 }
 
 export class SingleRoutes extends RoutingTable {
+  readonly namespaced = false;
+
   private get server(): string | undefined {
     const s = this.view.single!;
     return this.catalog.has(s) ? s : undefined;
@@ -127,6 +132,8 @@ export class SingleRoutes extends RoutingTable {
 }
 
 export class FederatedRoutes extends RoutingTable {
+  readonly namespaced = true;
+
   resolveName(name: string): NameTarget | undefined {
     return resolveNameIn(this.catalog, undefined, name);
   }

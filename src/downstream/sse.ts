@@ -5,6 +5,9 @@ import type { StoredEvent, StreamEventStore } from '../stores/stream-events.js';
 import type { RpcMessage, RpcResponse } from '../util/jsonrpc.js';
 import { wireWithId } from '../util/raw-response.js';
 
+/** Characters above which a reply's text is encoded to bytes before it is sent (see final). */
+const LONG_TEXT = 16 * 1024;
+
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' };
 
 /**
@@ -61,8 +64,10 @@ export class PostReply implements ReplyChannel {
       // headers (no event framing to write here or to parse at the client).
       this.started = true;
       const text = wireWithId(msg) ?? JSON.stringify(msg);
-      this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...this.headers });
-      return void this.res.end(text);
+      // A long text (a large list) is encoded once, not measured and then encoded again.
+      const body = text.length > LONG_TEXT ? Buffer.from(text) : text;
+      this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...this.headers });
+      return void this.res.end(body);
     }
     const frame = `event: message\ndata: ${wireWithId(msg, true) ?? JSON.stringify(msg)}\n\n`;
     if (this.started) return void this.res.end(frame);

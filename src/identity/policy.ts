@@ -55,6 +55,13 @@ export const ALLOW: ToolCallDecision = Object.freeze({ decision: 'allow' });
 export const HIDDEN: ToolCallDecision = Object.freeze({ decision: 'hidden' });
 /** Decision memos per policy are capped so random names from a caller cannot grow memory without bound. */
 const MAX_MEMO = 4096;
+/**
+ * The tool-plan memo's cap: above any real catalog (100 upstreams x 50 tools is 5,000 names), since a memo cleared at
+ * every list of a larger catalog would work out every plan again at every list. Only names of up to
+ * MAX_MEMO_NAME_LENGTH characters are kept, so a full memo stays a few megabytes.
+ */
+const MAX_PLANS = 16_384;
+const MAX_MEMO_NAME_LENGTH = 128;
 /** Tool and prompt names longer than this are hidden (MCP names are far shorter), which bounds each check. */
 export const MAX_NAME_LENGTH = 1024;
 const MAX_SCOPES_PER_AGENT = 256;
@@ -213,7 +220,8 @@ class AgentPolicy extends PolicyBase {
     if (plan) return plan;
     if (exposedName.length > MAX_NAME_LENGTH) return UNSEEN;
     plan = this.#toolVisible(exposedName) ? this.#rulesFor(exposedName) : UNSEEN;
-    if (this.#memo.size >= MAX_MEMO) this.#memo.clear();
+    if (exposedName.length > MAX_MEMO_NAME_LENGTH) return plan;
+    if (this.#memo.size >= MAX_PLANS) this.#memo.clear();
     this.#memo.set(exposedName, plan);
     return plan;
   }

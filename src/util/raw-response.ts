@@ -37,8 +37,13 @@ export function keepWire(msg: RpcMessage, text: string): void {
  */
 export function wireWithId(msg: RpcResponse, oneLine = false): string | undefined {
   if (!plainResult(msg)) return undefined;
+  if (msg.id !== null && typeof msg.id !== 'number' && typeof msg.id !== 'string') return undefined;
   const wire = wireOf.get(msg.result);
-  if (!wire || (msg.id !== null && typeof msg.id !== 'number' && typeof msg.id !== 'string')) return undefined;
+  if (!wire) {
+    // JSON.stringify writes no raw line breaks, so a list's text always fits one SSE data line.
+    const list = listText(msg.result);
+    return list === undefined ? undefined : `{"jsonrpc":"2.0","id":${JSON.stringify(msg.id)},"result":${list}}`;
+  }
   const { text } = wire;
   if (oneLine && (text.includes('\n') || text.includes('\r'))) return undefined;
   const was = JSON.stringify(wire.id);
@@ -49,4 +54,45 @@ export function wireWithId(msg: RpcResponse, oneLine = false): string | undefine
   const head = `{"jsonrpc":"2.0","id":${was},`;
   if (text.startsWith(head)) return `{"jsonrpc":"2.0","id":${now},${text.slice(head.length)}`;
   return undefined;
+}
+
+/** Merged list results (by result object), with the member that holds their items. */
+const listKeyOf = new WeakMap<object, string>();
+/** Each list item's JSON text, written at its first list: items are never changed in place, so it stays true. */
+const itemText = new WeakMap<object, string>();
+
+/**
+ * Mark a merged list result (`{ [key]: items, nextCursor? }`, made for this reply) so its reply is written from each
+ * item's kept text: a warm list of thousands of cached items then costs a join, not a serialization of all of them.
+ */
+export function markList(result: Record<string, unknown>, key: string): void {
+  listKeyOf.set(result, key);
+}
+
+/** The JSON text of a marked list result, as JSON.stringify would write it; undefined when it is not one, or has changed shape. */
+function listText(result: object): string | undefined {
+  const key = listKeyOf.get(result);
+  if (key === undefined) return undefined;
+  const r = result as Record<string, unknown>;
+  const items = r[key];
+  if (!Array.isArray(items)) return undefined;
+  let members = 0;
+  for (const k in r) {
+    members++;
+    if (k !== key && !(k === 'nextCursor' && typeof r.nextCursor === 'string')) return undefined;
+  }
+  const parts = new Array<string>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const item: unknown = items[i];
+    if (typeof item !== 'object' || item === null) {
+      parts[i] = JSON.stringify(item) ?? 'null';
+      continue;
+    }
+    let text = itemText.get(item);
+    if (text === undefined) itemText.set(item, (text = JSON.stringify(item)));
+    parts[i] = text;
+  }
+  let text = `{${JSON.stringify(key)}:[${parts.join(',')}]`;
+  if (members > 1) text += `,"nextCursor":${JSON.stringify(r.nextCursor)}`;
+  return `${text}}`;
 }

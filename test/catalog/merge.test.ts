@@ -52,6 +52,36 @@ describe('merge per list method', () => {
     expect(names(templates, 'resourceTemplates').sort()).toEqual(['file:///{p}', 'switchyard+b:file:///{p}']);
   });
 
+  it('a warm list shows the same namespaced copy of each cached item, and a single view the item itself', async () => {
+    const catalog = catalogOf([manifest('fs')]);
+    const sessions = { fs: fakeSession({ 'tools/list': { tools: [{ name: 'read' }, { name: 'write' }] } }) };
+    const view = viewOf({ sessions });
+    const first = (await catalog.list('tools/list', view, undefined)).tools as object[];
+    const second = (await catalog.list('tools/list', view, undefined)).tools as object[];
+    expect(sessions.fs.calls).toEqual(['tools/list']);
+    expect(names({ tools: second })).toEqual(['fs__read', 'fs__write']);
+    expect(second[0]).toBe(first[0]);
+    expect(second[1]).toBe(first[1]);
+    // The cached upstream item is never renamed in place: a single view of the same list shows its own name.
+    const single = (await catalog.list('tools/list', viewOf({ sessions, single: 'fs' }), undefined)).tools as object[];
+    expect(single[0]).toEqual({ name: 'read' });
+    expect(single[0]).not.toBe(first[0]);
+  });
+
+  it('a shortened name is registered again at every list, so it still routes after its server was forgotten', async () => {
+    const catalog = catalogOf([manifest('fs')]);
+    const long = `t${'x'.repeat(80)}`;
+    const sessions = { fs: fakeSession({ 'tools/list': { tools: [{ name: long }] } }) };
+    const view = viewOf({ sessions });
+    const [shown] = names(await catalog.list('tools/list', view, undefined));
+    expect(shown!.length).toBeLessThanOrEqual(64);
+    expect(catalog.names.resolve(shown!)).toEqual({ server: 'fs', name: long });
+    catalog.names.forgetServer('fs');
+    expect(catalog.names.resolve(shown!)).not.toEqual({ server: 'fs', name: long });
+    expect(names(await catalog.list('tools/list', view, undefined))).toEqual([shown]);
+    expect(catalog.names.resolve(shown!)).toEqual({ server: 'fs', name: long });
+  });
+
   it('has exactly one merge for each list method', () => {
     expect(Object.keys(MERGE).sort()).toEqual(['prompts/list', 'resources/list', 'resources/templates/list', 'tools/list']);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RpcMessage, RpcResponse } from '../../src/util/jsonrpc.js';
-import { keepWire, wireWithId } from '../../src/util/raw-response.js';
+import { keepWire, markList, wireWithId } from '../../src/util/raw-response.js';
 
 /** Parse as a transport does and keep the text. */
 function arrived(text: string): RpcResponse {
@@ -40,5 +40,49 @@ describe('a relayed response keeps its wire text', () => {
     const msg = arrived('{"result":{\n"a":1},"jsonrpc":"2.0","id":7}');
     expect(wireWithId({ ...msg, id: 1 })).toBe('{"result":{\n"a":1},"jsonrpc":"2.0","id":1}');
     expect(wireWithId({ ...msg, id: 1 }, true)).toBeUndefined();
+  });
+});
+
+describe('a merged list is written from the kept text of each item', () => {
+  const list = (tools: unknown[], nextCursor?: string): Record<string, unknown> => {
+    const result: Record<string, unknown> = { tools };
+    if (nextCursor !== undefined) result.nextCursor = nextCursor;
+    markList(result, 'tools');
+    return result;
+  };
+
+  it('writes what JSON.stringify writes, the cursor included, on one line', () => {
+    const tools = [{ name: 'a__x', description: 'line one\nline two', inputSchema: { type: 'object' } }, { name: 'b__y', skipped: undefined }, 'odd', null];
+    for (const result of [list(tools), list(tools, 'c1')]) {
+      const msg: RpcResponse = { jsonrpc: '2.0', id: 'r-1', result };
+      const text = wireWithId(msg, true)!;
+      expect(text).toBeDefined();
+      expect(text).not.toContain('\n');
+      expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(msg)));
+    }
+  });
+
+  it('serializes an item once, however many lists it is in', () => {
+    let reads = 0;
+    const item = { name: 'a__x', get description() {
+      reads++;
+      return 'counted';
+    } };
+    const first = wireWithId({ jsonrpc: '2.0', id: 1, result: list([item]) })!;
+    const second = wireWithId({ jsonrpc: '2.0', id: 2, result: list([item, { name: 'b__y' }]) })!;
+    expect(reads).toBe(1);
+    expect(JSON.parse(first).result.tools).toEqual([{ name: 'a__x', description: 'counted' }]);
+    expect(JSON.parse(second)).toEqual({ jsonrpc: '2.0', id: 2, result: { tools: [{ name: 'a__x', description: 'counted' }, { name: 'b__y' }] } });
+  });
+
+  it('is serialized as usual when the result is not a marked list or has another shape', () => {
+    expect(wireWithId({ jsonrpc: '2.0', id: 1, result: { tools: [] } })).toBeUndefined();
+    const decorated = list([{ name: 'a' }]);
+    decorated._meta = { x: 1 };
+    expect(wireWithId({ jsonrpc: '2.0', id: 1, result: decorated })).toBeUndefined();
+    const notString = list([{ name: 'a' }]);
+    notString.nextCursor = 5;
+    expect(wireWithId({ jsonrpc: '2.0', id: 1, result: notString })).toBeUndefined();
+    expect(wireWithId({ jsonrpc: '2.0', id: { bad: true } as unknown as number, result: list([]) })).toBeUndefined();
   });
 });
