@@ -46,7 +46,7 @@ const { values } = parseArgs({
     variants: { type: 'string', default: 'gateway' },
     // console variant: steps in the seeded trail.
     steps: { type: 'string', default: '1000000' },
-    // Write a V8 CPU profile of each gateway process into this folder (open it in Chrome DevTools).
+    // Write a V8 CPU profile of each gateway and pipe process into this folder (open it in Chrome DevTools).
     profile: { type: 'string' },
     // Write a sampled allocation profile of each measured process into this folder (bench/heap-sampler.mjs).
     'heap-profile': { type: 'string' },
@@ -123,7 +123,10 @@ async function startGateway(upstreamUrl, variant, root = ROOT) {
 
 async function startPipe(upstreamUrl, script) {
   const port = new URL(upstreamUrl).port;
-  const proc = spawn(process.execPath, [...(values['heap-profile'] ? ['--import', join(ROOT, 'bench/heap-sampler.mjs')] : []), join(ROOT, 'bench', script), port], {
+  const proc = spawn(process.execPath, [
+    ...(values.profile ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', values.profile] : []),
+    ...(values['heap-profile'] ? ['--import', join(ROOT, 'bench/heap-sampler.mjs')] : []),
+    join(ROOT, 'bench', script), port], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...(values['heap-profile'] ? { SWITCHYARD_HEAP_PROFILE_DIR: values['heap-profile'] } : {}) },
   });
@@ -242,12 +245,14 @@ try {
     results[name] = [];
   }
   console.log(`switchyard bench: ${SESSIONS} sessions, ${SECONDS} s per measurement, ${ROUNDS} rounds, tool add, Node ${process.version}`);
-  // Interleave direct and gateway measurements so machine noise hits both alike.
+  // Interleave direct and gateway measurements so machine noise hits both alike. Even rounds take the variants in
+  // reverse order (A B, then B A): a host that speeds up or slows down during a round would otherwise favour
+  // whichever variant always comes last.
   for (let round = 1; round <= ROUNDS; round++) {
     const d = await measure(upstream.url, 'add', {}, upstream.proc.pid);
     results.direct.push(d);
     console.log(`round ${round}  direct                   ${fmt(d)}`);
-    for (const name of VARIANTS) {
+    for (const name of round % 2 === 1 ? VARIANTS : [...VARIANTS].reverse()) {
       const g = await measure(gateways[name].url, gateways[name].tool, gateways[name].headers, gateways[name].proc.pid, variantOf(name).def.modern === true);
       results[name].push(g);
       console.log(`round ${round}  ${name.padEnd(24)} ${fmt(g)}`);
@@ -274,7 +279,7 @@ try {
     // A profiled process writes its profile on the way out: wait for that, unless it has already gone.
     const running = g.proc.exitCode === null && g.proc.signalCode === null;
     g.proc.kill();
-    if (running && ((values.profile && g.dir) || values['heap-profile'])) await new Promise((r) => g.proc.once('exit', r));
+    if (running && (values.profile || values['heap-profile'])) await new Promise((r) => g.proc.once('exit', r));
     if (g.dir) rmSync(g.dir, { recursive: true, force: true });
   }
 }
