@@ -152,7 +152,11 @@ export class RollingWindow {
   }
 
   snapshot(): WindowSnapshot {
-    return { bucketMs: this.bucketMs, buckets: this.buckets, head: this.head, counts: Array.from(this.counts), dims: [...this.dims] };
+    // A plain loop: Array.from walks a typed array through its iterator, one result object per count, and a snapshot
+    // of every window of every active subject is taken at each write-behind flush.
+    const counts = new Array<number>(this.counts.length);
+    for (let i = 0; i < counts.length; i++) counts[i] = this.counts[i]!;
+    return { bucketMs: this.bucketMs, buckets: this.buckets, head: this.head, counts, dims: [...this.dims] };
   }
 }
 

@@ -24,6 +24,9 @@ function poolFor(url: URL): Pool {
   return p;
 }
 
+const SESSION_ID_LENGTH = 'mcp-session-id'.length;
+const CONTENT_TYPE_LENGTH = 'content-type'.length;
+
 /** The session's timers bound every call (timeoutMs, reset by progress); undici's own 300 s limits must not cut in. */
 const NO_TIMEOUTS = { headersTimeout: 0, bodyTimeout: 0 } as const;
 
@@ -317,6 +320,9 @@ class PostExchange implements Dispatcher.DispatchHandler {
     let sid: string | undefined;
     let type = '';
     for (let i = 0; i + 1 < raw.length; i += 2) {
+      // Only the two names wanted are decoded; the others are told apart by their length.
+      const len = raw[i]!.length;
+      if (len !== SESSION_ID_LENGTH && len !== CONTENT_TYPE_LENGTH) continue;
       const name = raw[i]!.toString('latin1').toLowerCase();
       if (name === 'mcp-session-id') sid = raw[i + 1]!.toString('latin1');
       else if (name === 'content-type') type = raw[i + 1]!.toString('latin1');
