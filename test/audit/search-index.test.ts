@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyMigrations, closeDatabase } from '../../src/audit/db.js';
 import { AuditStore } from '../../src/audit/store.js';
-import { ok, step } from './helpers.js';
+import { caller, ok, refused, step } from './helpers.js';
 import { openStore } from './stores.js';
 
 /** The trigger a database from before audit-search v3 indexes its rows with. */
@@ -41,5 +41,26 @@ describe('argument search index', () => {
     ftsIntact(again.db);
     expect(again.store.verify()).toMatchObject({ ok: true, records: 8 });
     expect(applyMigrations(again.db)).toEqual([]);
+  });
+
+  it('user and reason filters read their partial indexes, which hold only rows with a user or a reason', () => {
+    const { store, db } = openStore({ flushMs: 60_000 });
+    const service = caller('svc', { user: undefined });
+    for (let i = 1; i <= 6; i++) {
+      const who = i % 2 === 0 ? caller() : service;
+      store.record(step({ workflowId: 'wf-p', stepNo: i, caller: who }), i % 3 === 0 ? refused('policy_denied') : ok());
+    }
+    expect(store.queryAudit({ user: 'alice@example.com' }).records.map((r) => r.step)).toEqual([6, 4, 2]);
+    expect(store.queryAudit({ reason: 'policy_denied' }).records.map((r) => r.step)).toEqual([6, 3]);
+    expect(store.queryAudit({ reason: 'policy_denied', user: 'alice@example.com' }).records.map((r) => r.step)).toEqual([6]);
+    // The statements query.ts builds for these filters (keyset page after a cursor included).
+    const plan = (sql: string, ...params: Array<string | number>) =>
+      db.prepare<Array<string | number>, { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((r) => r.detail).join(' | ');
+    expect(plan('SELECT * FROM audit WHERE "user" = ? ORDER BY id DESC LIMIT ?', 'alice@example.com', 51)).toContain('USING INDEX audit_user_id');
+    expect(plan('SELECT * FROM audit WHERE reason = ? AND id < ? ORDER BY id DESC LIMIT ?', 'policy_denied', 9, 51)).toContain('USING INDEX audit_reason_id');
+    const definition = (index: string) => db.prepare<[string], { sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?").get(index)!.sql;
+    expect(definition('audit_user_id')).toMatch(/WHERE "user" IS NOT NULL$/);
+    expect(definition('audit_reason_id')).toMatch(/WHERE reason IS NOT NULL$/);
+    store.close();
   });
 });
